@@ -1,0 +1,158 @@
+/** FULL files (FORMAT.md 2.1): the complete list of one serial. */
+import { createHash } from 'node:crypto';
+
+import { FormatError } from './errors.js';
+import { decodeLines, encodeLines, checkEntries, type Entries } from './entries.js';
+import {
+  HeaderReader,
+  checkValidity,
+  formatTime,
+  isHex64,
+  isListId,
+  malformed,
+  parseHex64,
+  parseInteger,
+  parseListId,
+  parseTime,
+  splitHeader,
+  writeHeader,
+  type Extension,
+} from './header.js';
+
+/** FORMAT.md 4: a FULL is at most 256 MiB, whatever a caller's cap says. */
+export const HARD_MAX_LIST_BYTES = 256 * 1024 * 1024;
+/** FORMAT.md 4: the default cap for a FULL (and a DELTA). */
+export const DEFAULT_MAX_LIST_BYTES = 64 * 1024 * 1024;
+/** FORMAT.md 2.1: expires - created <= 31 days. */
+export const MAX_LIST_VALIDITY_DAYS = 31;
+export const FULL_LINE_BYTES = 67;
+
+/** The hash key a list was hashed with: a licensed key id, or the public key itself (FORMAT.md 1.3). */
+export type HashKeyRef =
+  { readonly mode: 'licensed'; readonly id: string } | { readonly mode: 'public'; readonly key: string };
+
+export interface FullHeader {
+  readonly listId: string;
+  readonly serial: number;
+  /** Seconds since the epoch. */
+  readonly created: number;
+  /** Seconds since the epoch. */
+  readonly expires: number;
+  readonly hashKey: HashKeyRef;
+  /** `x-` header keys, kept in file order so a file re-serializes to the same bytes. */
+  readonly extensions: readonly Extension[];
+}
+
+export interface FullList {
+  readonly header: FullHeader;
+  readonly entries: Entries;
+  /** SHA-256 of the body bytes, 64 lower-case hex. */
+  readonly bodySha256: string;
+}
+
+export interface ParseOptions {
+  /** Refuse files larger than this (default 64 MiB; never more than 256 MiB). */
+  readonly maxBytes?: number;
+}
+
+export function checkSize(bytes: Uint8Array, options: ParseOptions | undefined, what: string): void {
+  const cap = Math.min(options?.maxBytes ?? DEFAULT_MAX_LIST_BYTES, HARD_MAX_LIST_BYTES);
+  if (bytes.length > cap)
+    throw new FormatError('TOO_LARGE', `${what} is ${bytes.length} bytes, over the cap of ${cap}`);
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Reads `hash`, `hash-key-id` and, in public mode, `hash-key` (FORMAT.md 2.1). */
+export function readHashKey(h: HeaderReader): HashKeyRef {
+  if (h.take('hash') !== 'hmac-sha256') throw malformed('hash: only hmac-sha256 is defined');
+  const id = h.take('hash-key-id');
+  if (id === 'public') return { mode: 'public', key: parseHex64(h.take('hash-key'), 'hash-key') };
+  if (!isListId(id)) throw malformed('hash-key-id: not "public" nor [a-z0-9][a-z0-9-]{0,62}');
+  return { mode: 'licensed', id };
+}
+
+export function hashKeyFields(ref: HashKeyRef): Extension[] {
+  if (ref.mode === 'public') {
+    if (!isHex64(ref.key)) throw new RangeError('public hash-key: not 64 lower-case hex digits');
+    return [
+      ['hash', 'hmac-sha256'],
+      ['hash-key-id', 'public'],
+      ['hash-key', ref.key],
+    ];
+  }
+  if (!isListId(ref.id) || ref.id === 'public') throw new RangeError(`bad hash-key-id ${ref.id}`);
+  return [
+    ['hash', 'hmac-sha256'],
+    ['hash-key-id', ref.id],
+  ];
+}
+
+/** Parses a FULL strictly. The caller verifies its signatures over these same bytes first (FORMAT.md 3). */
+export function parseFull(bytes: Uint8Array, options?: ParseOptions): FullList {
+  checkSize(bytes, options, 'FULL');
+  const { fields, bodyStart } = splitHeader(bytes, 'HWL1 FULL');
+  const h = new HeaderReader(fields);
+  const listId = parseListId(h.take('list-id'));
+  const serial = parseInteger(h.take('serial'), 'serial');
+  const created = parseTime(h.take('created'), 'created');
+  const expires = parseTime(h.take('expires'), 'expires');
+  checkValidity(created, expires, MAX_LIST_VALIDITY_DAYS);
+  const hashKey = readHashKey(h);
+  const count = parseInteger(h.take('entries'), 'entries');
+  const bodySha256 = parseHex64(h.take('body-sha256'), 'body-sha256');
+  const extensions = h.extensions();
+
+  const bodyLength = bytes.length - bodyStart;
+  if (bodyLength !== count * FULL_LINE_BYTES) {
+    throw malformed(`body is ${bodyLength} bytes; ${count} entries need ${count * FULL_LINE_BYTES}`);
+  }
+  const body = bytes.subarray(bodyStart);
+  if (sha256Hex(body) !== bodySha256) throw new FormatError('DIGEST_MISMATCH', 'body-sha256 does not match the body');
+  const entries = decodeLines(bytes, bodyStart, count, undefined, 'body');
+  return { header: { listId, serial, created, expires, hashKey, extensions }, entries, bodySha256 };
+}
+
+/** The body bytes of a list: one `<hash> <kind>` line per entry. */
+export function encodeFullBody(entries: Entries): Buffer {
+  const body = Buffer.allocUnsafe(entries.count * FULL_LINE_BYTES);
+  encodeLines(entries, undefined, body, 0);
+  return body;
+}
+
+function fullHeaderText(header: FullHeader, count: number, bodySha256: string): string {
+  if (!isListId(header.listId)) throw new RangeError(`bad list-id ${header.listId}`);
+  checkValidity(header.created, header.expires, MAX_LIST_VALIDITY_DAYS);
+  return writeHeader(
+    'HWL1 FULL',
+    [
+      ['list-id', header.listId],
+      ['serial', String(header.serial)],
+      ['created', formatTime(header.created)],
+      ['expires', formatTime(header.expires)],
+      ...hashKeyFields(header.hashKey),
+      ['entries', String(count)],
+      ['body-sha256', bodySha256],
+    ],
+    header.extensions,
+  );
+}
+
+/** Builds a FullList from a header and entries, computing the body digest. */
+export function makeFull(header: FullHeader, entries: Entries): FullList {
+  checkEntries(entries, 'FULL');
+  if (!Number.isSafeInteger(header.serial) || header.serial < 0) throw new RangeError('bad serial');
+  const bodySha256 = sha256Hex(encodeFullBody(entries));
+  fullHeaderText(header, entries.count, bodySha256);
+  return { header, entries, bodySha256 };
+}
+
+/** The one byte form of a FULL. */
+export function serializeFull(list: { header: FullHeader; entries: Entries }): Buffer {
+  checkEntries(list.entries, 'FULL');
+  const body = encodeFullBody(list.entries);
+  const head = Buffer.from(fullHeaderText(list.header, list.entries.count, sha256Hex(body)), 'latin1');
+  return Buffer.concat([head, body]);
+}
