@@ -1,1 +1,23 @@
-export {};
+/** @hashwall/format: the one implementation of HWL1 (FORMAT.md) that the signer and the daemon share. */
+export * from './errors.js';
+export * from './kinds.js';
+export { isPublicSuffix } from './psl.js';
+export { formatTime, parseTime, isListId, MAX_HEADER_BYTES, type Extension } from './header.js';
+export * from './entries.js';
+export {
+  DEFAULT_MAX_LIST_BYTES,
+  HARD_MAX_LIST_BYTES,
+  MAX_LIST_VALIDITY_DAYS,
+  makeFull,
+  parseFull,
+  serializeFull,
+  encodeFullBody,
+  sha256Hex,
+  type FullHeader,
+  type FullList,
+  type HashKeyRef,
+  type ParseOptions,
+} from './full.js';
+export * from './delta.js';
+export * from './indexfile.js';
+export * from './source.js';

@@ -1,0 +1,179 @@
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import t from 'tap';
+
+import { FileSource, HttpSource, sourceFor } from '../dist/index.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A real HTTP server on 127.0.0.1 whose routes the tests set. */
+async function server(routes: Record<string, Handler>): Promise<{ url: string; close: () => Promise<void> }> {
+  const srv = createServer((req, res) => {
+    const h = routes[req.url ?? ''];
+    if (h) h(req, res);
+    else {
+      res.statusCode = 404;
+      res.end('not here');
+    }
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/rel/`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        srv.closeAllConnections();
+        srv.close(() => resolve());
+      }),
+  };
+}
+
+const payload = Buffer.from('HWL1 INDEX\nlist-id: demo\n');
+
+t.test('fetches a file, honours the exact size, and reports absent files', async (t) => {
+  const s = await server({
+    '/rel/index.hwl': (_q, r) => r.end(payload),
+    '/rel/gone': (_q, r) => {
+      r.statusCode = 410;
+      r.end();
+    },
+  });
+  t.teardown(s.close);
+  const src = new HttpSource(s.url, { totalTimeoutMs: 2000 });
+  t.teardown(() => src.close());
+  const got = await src.get('index.hwl', { maxBytes: 1000, exactSize: payload.length });
+  t.equal(got.status, 'ok');
+  t.same(got.status === 'ok' && Buffer.from(got.body), payload);
+  t.same(await src.get('missing.hwl', { maxBytes: 1000 }), { status: 'absent' });
+  t.same(await src.get('gone', { maxBytes: 1000 }), { status: 'absent' });
+  await t.rejects(src.get('index.hwl', { maxBytes: 1000, exactSize: payload.length + 1 }), { code: 'SIZE_MISMATCH' });
+  await t.rejects(src.get('index.hwl', { maxBytes: 1000, exactSize: payload.length - 1 }), { code: 'SIZE_MISMATCH' });
+  await t.rejects(src.get('index.hwl', { maxBytes: 5 }), { code: 'TOO_LARGE' });
+});
+
+t.test('server errors, redirects and encoded bodies fail with FETCH_FAILED', async (t) => {
+  const s = await server({
+    '/rel/500': (_q, r) => {
+      r.statusCode = 500;
+      r.end('oops');
+    },
+    '/rel/moved': (_q, r) => {
+      r.statusCode = 302;
+      r.setHeader('location', '/rel/500');
+      r.end();
+    },
+    '/rel/gz': (_q, r) => {
+      r.setHeader('content-encoding', 'gzip');
+      r.end(Buffer.alloc(100));
+    },
+  });
+  t.teardown(s.close);
+  const src = new HttpSource(s.url, { totalTimeoutMs: 2000 });
+  t.teardown(() => src.close());
+  await t.rejects(src.get('500', { maxBytes: 1000 }), { code: 'FETCH_FAILED' });
+  await t.rejects(src.get('moved', { maxBytes: 1000 }), { code: 'FETCH_FAILED' });
+  await t.rejects(src.get('gz', { maxBytes: 1000 }), { code: 'FETCH_FAILED' });
+});
+
+t.test('an endless body is cut at the cap; a lying Content-Length does not help', async (t) => {
+  let sent = 0;
+  const s = await server({
+    '/rel/endless': (_q, r) => {
+      const chunk = Buffer.alloc(16384, 0x61);
+      const pump = (): void => {
+        while (sent < 512 * 1024 * 1024 && r.write(chunk)) sent += chunk.length;
+        if (!r.destroyed) r.once('drain', pump);
+      };
+      r.on('close', () => undefined);
+      pump();
+    },
+    '/rel/huge-length': (_q, r) => {
+      r.setHeader('content-length', String(10 * 1024 * 1024 * 1024));
+      r.write(Buffer.alloc(70000, 0x62));
+    },
+    '/rel/short-length': (req, r) => {
+      // Announces 10 bytes: HTTP framing ends the body there, and the index size check catches the rest.
+      r.setHeader('content-length', '10');
+      r.end(Buffer.alloc(10, 0x63));
+      req.socket.write(Buffer.alloc(1000, 0x63));
+    },
+  });
+  t.teardown(s.close);
+  const src = new HttpSource(s.url, { totalTimeoutMs: 5000 });
+  t.teardown(() => src.close());
+  await t.rejects(src.get('endless', { maxBytes: 65536 }), { code: 'TOO_LARGE' });
+  t.ok(sent < 64 * 1024 * 1024, `server managed to push ${sent} bytes before the client hung up`);
+  await t.rejects(src.get('huge-length', { maxBytes: 65536 }), { code: 'TOO_LARGE' });
+  await t.rejects(src.get('short-length', { maxBytes: 65536, exactSize: 1010 }), { code: 'SIZE_MISMATCH' });
+});
+
+t.test('a slow server is cut off at the total deadline', async (t) => {
+  const s = await server({
+    '/rel/slow': (_q, r) => {
+      r.write('a');
+      const timer = setInterval(() => r.write('a'), 100);
+      r.on('close', () => clearInterval(timer));
+    },
+    '/rel/silent': () => undefined,
+  });
+  t.teardown(s.close);
+  const src = new HttpSource(s.url, { totalTimeoutMs: 600 });
+  t.teardown(() => src.close());
+  const t0 = Date.now();
+  await t.rejects(src.get('slow', { maxBytes: 65536 }), { code: 'FETCH_FAILED' });
+  await t.rejects(src.get('silent', { maxBytes: 65536 }), { code: 'FETCH_FAILED' });
+  t.ok(Date.now() - t0 < 3000, 'both gave up within their deadlines');
+});
+
+t.test('a conditional fetch sends the validators and reports not-modified', async (t) => {
+  const seen: (string | undefined)[] = [];
+  const s = await server({
+    '/rel/index.hwl': (req, r) => {
+      seen.push(req.headers['if-none-match']);
+      if (req.headers['if-none-match'] === '"v1"') {
+        r.statusCode = 304;
+        r.end();
+        return;
+      }
+      r.setHeader('etag', '"v1"');
+      r.end(payload);
+    },
+  });
+  t.teardown(s.close);
+  const src = new HttpSource(s.url, { totalTimeoutMs: 2000 });
+  t.teardown(() => src.close());
+  t.equal((await src.get('index.hwl', { maxBytes: 1000, conditional: true })).status, 'ok');
+  t.same(await src.get('index.hwl', { maxBytes: 1000, conditional: true }), { status: 'not-modified' });
+  t.equal((await src.get('index.hwl', { maxBytes: 1000 })).status, 'ok', 'unconditional fetch gets the body');
+  t.same(seen, [undefined, '"v1"', undefined]);
+});
+
+t.test('a connection refused fails with FETCH_FAILED', async (t) => {
+  const s = await server({});
+  const url = s.url;
+  await s.close();
+  const src = new HttpSource(url, { totalTimeoutMs: 2000, connectTimeoutMs: 1000 });
+  t.teardown(() => src.close());
+  await t.rejects(src.get('index.hwl', { maxBytes: 1000 }), { code: 'FETCH_FAILED' });
+});
+
+t.test('file:// sources read with the same caps', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hw-src-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'full'));
+  await writeFile(join(dir, 'full', '1.hwl'), payload);
+  const src = sourceFor(pathToFileURL(dir).href);
+  t.ok(src instanceof FileSource);
+  const got = await src.get('full/1.hwl', { maxBytes: 1000, exactSize: payload.length });
+  t.same(got.status === 'ok' && Buffer.from(got.body), payload);
+  t.same(await src.get('full/2.hwl', { maxBytes: 1000 }), { status: 'absent' });
+  await t.rejects(src.get('full/1.hwl', { maxBytes: 4 }), { code: 'TOO_LARGE' });
+  await t.rejects(src.get('full/1.hwl', { maxBytes: 1000, exactSize: 3 }), { code: 'SIZE_MISMATCH' });
+  await t.rejects(src.get('full/1.hwl', { maxBytes: 1000, exactSize: 300 }), { code: 'SIZE_MISMATCH' });
+  await t.rejects(src.get('../etc/passwd', { maxBytes: 10 }), RangeError);
+});
