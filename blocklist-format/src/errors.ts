@@ -41,6 +41,8 @@ export const ERROR_CODES = [
   'KEY_PASSWORD',
   /** Fetching a file failed (HTTP status, network, timeout). Set by callers that fetch. */
   'FETCH_FAILED',
+  /** A list hashed with a licensed key the client does not hold: it could never match a name. */
+  'UNKNOWN_HASH_KEY',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

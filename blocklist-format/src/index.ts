@@ -21,3 +21,6 @@ export {
 export * from './delta.js';
 export * from './indexfile.js';
 export * from './source.js';
+export * from './minisign.js';
+export * from './release.js';
+export * from './publish.js';

@@ -1,0 +1,357 @@
+/**
+ * The client side of FORMAT.md 4: one poll of a release, and the checks that re-open a stored list. The daemon's
+ * sync loop and the signer's `verify` both run this code, so a release that passes `hashwall-signer verify` is
+ * one a daemon accepts. No network and no disk here: files come through a {@link ReleaseSource}.
+ */
+import { FormatError } from './errors.js';
+import { applyDelta, parseDelta, type DeltaList } from './delta.js';
+import { DEFAULT_MAX_LIST_BYTES, parseFull, serializeFull, sha256Hex, type FullList } from './full.js';
+import {
+  INDEX_PATH,
+  MAX_INDEX_BYTES,
+  deltaTrustedComment,
+  fullPath,
+  fullTrustedComment,
+  indexTrustedComment,
+  parseIndex,
+  type IndexDeltaRef,
+  type IndexFileRef,
+  type IndexList,
+} from './indexfile.js';
+import { MAX_SIGNATURE_FILE_BYTES } from './minisign/signature.js';
+import { MAX_SIGNATURES_PER_FILE, signatureFileName, verifyThreshold, type TrustStore } from './minisign/threshold.js';
+import type { ReleaseSource } from './source.js';
+
+/** FORMAT.md 4: allowed clock skew, seconds. */
+export const CLOCK_SKEW_SECONDS = 300;
+
+/** What a client keeps between polls and across restarts (FORMAT.md 4.3), plus the FULL file's digest. */
+export interface ListState {
+  readonly listId: string;
+  readonly serial: number;
+  readonly seq: number;
+  /** body-sha256 of the enforced FULL. */
+  readonly bodySha256: string;
+  /** SHA-256 of the enforced FULL file, as an index names it: a same-serial index must name the same file. */
+  readonly fullSha256: string;
+}
+
+export interface ReleaseContext {
+  readonly source: ReleaseSource;
+  readonly trust: TrustStore;
+  readonly listId: string;
+  /** Seconds since the epoch: one fixed `now` for the whole poll (FORMAT.md 4). */
+  readonly now: number;
+  /** Cap for a FULL or DELTA, bytes (default 64 MiB; the format's hard limit is 256 MiB). */
+  readonly maxListBytes?: number;
+  /** Licensed hash-key ids the caller holds; a list hashed with another key is refused (UNKNOWN_HASH_KEY). */
+  readonly hashKeyIds?: readonly string[];
+}
+
+export type PollResult =
+  /** The server said the index did not change since the last fetch (HTTP 304). */
+  | { readonly kind: 'not-modified' }
+  /** The index's seq equals the stored one: nothing to do. */
+  | { readonly kind: 'unchanged'; readonly index: IndexList }
+  /** A newer seq for the same serial: a heartbeat. The list stays; the state takes the new seq. */
+  | {
+      readonly kind: 'heartbeat';
+      readonly index: IndexList;
+      readonly indexBytes: Uint8Array;
+      readonly indexSignatures: readonly Uint8Array[];
+      readonly state: ListState;
+    }
+  /** A newer serial, verified. Commit `fullBytes` and the index with `state`, then swap. */
+  | {
+      readonly kind: 'updated';
+      readonly index: IndexList;
+      readonly indexBytes: Uint8Array;
+      readonly indexSignatures: readonly Uint8Array[];
+      readonly full: FullList;
+      /** The FULL file, byte for byte as published (rebuilt from the delta when one was used). */
+      readonly fullBytes: Uint8Array;
+      readonly via: 'delta' | 'full';
+      /** Why the delta was not used, when one was listed for the stored serial and failed. */
+      readonly deltaError?: FormatError;
+      readonly state: ListState;
+    };
+
+/** A file with the signatures fetched for it. */
+interface Signed {
+  readonly bytes: Uint8Array;
+  readonly signatures: Uint8Array[];
+}
+
+function expect(cond: boolean, code: 'COMMENT_MISMATCH' | 'LIST_MISMATCH' | 'MALFORMED', message: string): void {
+  if (!cond) throw new FormatError(code, message);
+}
+
+/** Fetches `X.minisig` and `X.<KEYID>.minisig` for every key trusted for the list (FORMAT.md 3). */
+async function fetchSignatures(ctx: ReleaseContext, path: string): Promise<Uint8Array[]> {
+  const keys = ctx.trust.get(ctx.listId)?.keys ?? [];
+  const names = [signatureFileName(path), ...keys.map((k) => signatureFileName(path, k.keyId))];
+  const got = await Promise.all(names.map((n) => ctx.source.get(n, { maxBytes: MAX_SIGNATURE_FILE_BYTES })));
+  const sigs = got.flatMap((g) => (g.status === 'ok' ? [g.body] : []));
+  if (sigs.length > MAX_SIGNATURES_PER_FILE) throw new FormatError('TOO_LARGE', `more than 8 signatures for ${path}`);
+  return sigs;
+}
+
+/** Fetches a file the index names: refusing any byte past its size, and checking its SHA-256 before anything. */
+async function fetchListed(ctx: ReleaseContext, ref: IndexFileRef): Promise<Signed> {
+  const cap = ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES;
+  if (ref.size > cap) throw new FormatError('TOO_LARGE', `${ref.path} is ${ref.size} bytes, over the cap of ${cap}`);
+  const res = await ctx.source.get(ref.path, { maxBytes: cap, exactSize: ref.size });
+  if (res.status !== 'ok') throw new FormatError('FETCH_FAILED', `${ref.path} is listed in the index but absent`);
+  if (sha256Hex(res.body) !== ref.sha256) {
+    throw new FormatError('DIGEST_MISMATCH', `${ref.path} does not match the SHA-256 the index gave`);
+  }
+  return { bytes: res.body, signatures: await fetchSignatures(ctx, ref.path) };
+}
+
+/** Verifies a signed file's signatures (before anything else), returning the trusted comment. */
+function verifySigned(ctx: ReleaseContext, file: Signed): string {
+  return verifyThreshold(file.bytes, file.signatures, ctx.trust, ctx.listId).trustedComment;
+}
+
+/** FORMAT.md 4.1: `created <= now + 300s < expires`. */
+export function checkWindow(what: string, created: number, expires: number, now: number): void {
+  if (created > now + CLOCK_SKEW_SECONDS) throw new FormatError('NOT_YET_VALID', `${what} was created in the future`);
+  if (!(now + CLOCK_SKEW_SECONDS < expires)) throw new FormatError('EXPIRED', `${what} has expired`);
+}
+
+function checkHashKey(ctx: ReleaseContext, full: { header: FullList['header'] }): void {
+  const ref = full.header.hashKey;
+  if (ref.mode === 'licensed' && ctx.hashKeyIds !== undefined && !ctx.hashKeyIds.includes(ref.id)) {
+    throw new FormatError(
+      'UNKNOWN_HASH_KEY',
+      `the list is hashed with key "${ref.id}", which this client does not hold`,
+    );
+  }
+}
+
+/** Verifies an index's signatures, then parses it and checks its trusted comment and list-id. No time checks. */
+export function openIndex(
+  ctx: Pick<ReleaseContext, 'trust' | 'listId'>,
+  bytes: Uint8Array,
+  signatures: readonly Uint8Array[],
+): IndexList {
+  const comment = verifyThreshold(bytes, signatures, ctx.trust, ctx.listId).trustedComment;
+  const index = parseIndex(bytes);
+  expect(index.header.listId === ctx.listId, 'LIST_MISMATCH', `index is for list ${index.header.listId}`);
+  expect(
+    comment === indexTrustedComment(index.header),
+    'COMMENT_MISMATCH',
+    'index trusted comment disagrees with its header',
+  );
+  return index;
+}
+
+/** Verifies and parses a FULL at `serial`; no time checks (the caller decides which apply). */
+function openFull(ctx: ReleaseContext, file: Signed, serial: number): FullList {
+  const comment = verifySigned(ctx, file);
+  const full = parseFull(file.bytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
+  expect(full.header.listId === ctx.listId, 'LIST_MISMATCH', `FULL is for list ${full.header.listId}`);
+  expect(
+    comment === fullTrustedComment(full.header),
+    'COMMENT_MISMATCH',
+    'FULL trusted comment disagrees with its header',
+  );
+  expect(full.header.serial === serial, 'MALFORMED', `FULL has serial ${full.header.serial}, the index says ${serial}`);
+  return full;
+}
+
+/**
+ * Fetches, verifies and applies the delta from `base` (FORMAT.md 4.2). The result must be the FULL the index names,
+ * byte for byte. EQUIVOCATION when the signed delta names another body for the base serial than the one we hold.
+ */
+export async function deltaStep(
+  ctx: ReleaseContext,
+  index: IndexList,
+  ref: IndexDeltaRef,
+  base: FullList,
+): Promise<{ full: FullList; fullBytes: Uint8Array }> {
+  const file = await fetchListed(ctx, ref);
+  const comment = verifySigned(ctx, file);
+  const delta: DeltaList = parseDelta(file.bytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
+  const d = delta.header;
+  expect(d.listId === ctx.listId, 'LIST_MISMATCH', `DELTA is for list ${d.listId}`);
+  expect(comment === deltaTrustedComment(d), 'COMMENT_MISMATCH', 'DELTA trusted comment disagrees with its header');
+  expect(
+    d.serial === index.header.serial && d.baseSerial === ref.baseSerial,
+    'MALFORMED',
+    'DELTA serials disagree with the index',
+  );
+  if (d.baseSerial === base.header.serial && d.baseBodySha256 !== base.bodySha256) {
+    // FORMAT.md 4.4: two signed statements about one serial.
+    throw new FormatError('EQUIVOCATION', `serial ${d.baseSerial} was published with two different bodies`);
+  }
+  const full = applyDelta(base, delta);
+  const fullBytes = serializeFull(full);
+  if (fullBytes.length !== index.full.size || sha256Hex(fullBytes) !== index.full.sha256) {
+    throw new FormatError('DELTA_MISMATCH', 'the delta does not give the FULL the index names');
+  }
+  return { full, fullBytes };
+}
+
+/**
+ * One poll (FORMAT.md 4.1-4.4). `state` and `current` are what the client enforces now (both or neither).
+ * Throws a FormatError for every refusal; the caller keeps its list in force (fail static).
+ */
+export async function poll(ctx: ReleaseContext, state?: ListState, current?: FullList): Promise<PollResult> {
+  // 4.1: the index.
+  const res = await ctx.source.get(INDEX_PATH, { maxBytes: MAX_INDEX_BYTES, conditional: state !== undefined });
+  if (res.status === 'not-modified') return { kind: 'not-modified' };
+  if (res.status === 'absent') throw new FormatError('FETCH_FAILED', `${INDEX_PATH} not found`);
+  const indexFile: Signed = { bytes: res.body, signatures: await fetchSignatures(ctx, INDEX_PATH) };
+  const index = openIndex(ctx, indexFile.bytes, indexFile.signatures);
+  const x = index.header;
+  checkWindow('index', x.created, x.expires, ctx.now);
+  if (state) {
+    if (x.seq < state.seq) throw new FormatError('ROLLBACK', `index seq ${x.seq} is below the stored ${state.seq}`);
+    if (x.serial < state.serial)
+      throw new FormatError('ROLLBACK', `serial ${x.serial} is below the stored ${state.serial}`);
+    if (x.serial === state.serial && index.full.sha256 !== state.fullSha256) {
+      throw new FormatError('EQUIVOCATION', `serial ${x.serial} is now published with another FULL`);
+    }
+    if (x.seq === state.seq) {
+      if (x.serial !== state.serial) throw new FormatError('EQUIVOCATION', `seq ${x.seq} names two serials`);
+      return { kind: 'unchanged', index };
+    }
+    // 4.2: same serial, newer seq: a heartbeat.
+    if (x.serial === state.serial) {
+      return {
+        kind: 'heartbeat',
+        index,
+        indexBytes: indexFile.bytes,
+        indexSignatures: indexFile.signatures,
+        state: { ...state, seq: x.seq },
+      };
+    }
+  }
+
+  // 4.2: a newer serial. The delta from the stored serial when listed, else (or when it fails) the FULL.
+  let deltaError: FormatError | undefined;
+  let got: { full: FullList; fullBytes: Uint8Array; via: 'delta' | 'full' } | undefined;
+  const ref = state && current ? index.deltas.find((d) => d.baseSerial === state.serial) : undefined;
+  if (ref && current) {
+    try {
+      got = { ...(await deltaStep(ctx, index, ref, current)), via: 'delta' };
+    } catch (err) {
+      if (err instanceof FormatError && err.code === 'EQUIVOCATION') throw err;
+      if (!(err instanceof FormatError)) throw err;
+      deltaError = err;
+    }
+  }
+  if (!got) {
+    const file = await fetchListed(ctx, index.full);
+    got = { full: openFull(ctx, file, x.serial), fullBytes: file.bytes, via: 'full' };
+  }
+  const h = got.full.header;
+  checkWindow('FULL', h.created, h.expires, ctx.now);
+  checkHashKey(ctx, got.full);
+  return {
+    kind: 'updated',
+    index,
+    indexBytes: indexFile.bytes,
+    indexSignatures: indexFile.signatures,
+    full: got.full,
+    fullBytes: got.fullBytes,
+    via: got.via,
+    ...(deltaError ? { deltaError } : {}),
+    state: {
+      listId: ctx.listId,
+      serial: x.serial,
+      seq: x.seq,
+      bodySha256: got.full.bodySha256,
+      fullSha256: index.full.sha256,
+    },
+  };
+}
+
+/**
+ * Re-opens what a client stored (FORMAT.md 4.3: at start, re-verify before serving): the index with its
+ * signatures, and the FULL it names, checked by size and SHA-256 against the signed index. No time checks: an
+ * expired store is still the last verified list (the caller applies `on-expired`). When `state` is given it must
+ * agree with the index (else MALFORMED: the store was tampered with or half-written).
+ */
+export function openStored(
+  ctx: Pick<ReleaseContext, 'trust' | 'listId' | 'maxListBytes'>,
+  stored: { indexBytes: Uint8Array; indexSignatures: readonly Uint8Array[]; fullBytes: Uint8Array },
+  state?: ListState,
+): { index: IndexList; full: FullList; state: ListState } {
+  const index = openIndex(ctx, stored.indexBytes, stored.indexSignatures);
+  if (stored.fullBytes.length !== index.full.size || sha256Hex(stored.fullBytes) !== index.full.sha256) {
+    throw new FormatError('DIGEST_MISMATCH', 'the stored FULL is not the one the stored index names');
+  }
+  const full = parseFull(stored.fullBytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
+  expect(
+    full.header.listId === ctx.listId && full.header.serial === index.header.serial,
+    'MALFORMED',
+    'stored FULL disagrees with the stored index',
+  );
+  const derived: ListState = {
+    listId: ctx.listId,
+    serial: index.header.serial,
+    seq: index.header.seq,
+    bodySha256: full.bodySha256,
+    fullSha256: index.full.sha256,
+  };
+  if (state && JSON.stringify(state) !== JSON.stringify(derived)) {
+    throw new FormatError('MALFORMED', 'the stored state disagrees with the stored files');
+  }
+  return { index, full, state: derived };
+}
+
+/** One line of a release check. */
+export interface CheckItem {
+  readonly what: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly code?: string;
+}
+
+/**
+ * Checks a whole release as a daemon would see it (used by `hashwall-signer verify`): the index and the FULL as a
+ * fresh client fetches them, then every listed delta applied to its base FULL (when that FULL is still published)
+ * through the same delta step the daemon uses. Never throws a FormatError: every failure is an item.
+ */
+export async function checkRelease(
+  ctx: ReleaseContext,
+): Promise<{ ok: boolean; items: CheckItem[]; index?: IndexList; full?: FullList }> {
+  const items: CheckItem[] = [];
+  const fail = (what: string, err: unknown): void => {
+    if (!(err instanceof FormatError)) throw err;
+    items.push({ what, ok: false, detail: err.message, code: err.code });
+  };
+  let first: PollResult;
+  try {
+    first = await poll(ctx);
+  } catch (err) {
+    fail('index and FULL', err);
+    return { ok: false, items };
+  }
+  if (first.kind !== 'updated') throw new Error('internal: a first poll always updates');
+  const { index, full } = first;
+  items.push({
+    what: INDEX_PATH,
+    ok: true,
+    detail: `seq ${index.header.seq}, serial ${index.header.serial}, expires ${new Date(index.header.expires * 1000).toISOString()}`,
+  });
+  items.push({ what: index.full.path, ok: true, detail: `${full.entries.count} entries, ${index.full.size} bytes` });
+  for (const ref of index.deltas) {
+    try {
+      const baseRef = fullPath(ref.baseSerial);
+      const res = await ctx.source.get(baseRef, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
+      if (res.status !== 'ok') {
+        items.push({ what: ref.path, ok: false, detail: `base ${baseRef} is not published`, code: 'FETCH_FAILED' });
+        continue;
+      }
+      const base = openFull(ctx, { bytes: res.body, signatures: await fetchSignatures(ctx, baseRef) }, ref.baseSerial);
+      await deltaStep(ctx, index, ref, base);
+      items.push({ what: ref.path, ok: true, detail: `applies to ${baseRef} and gives ${index.full.path}` });
+    } catch (err) {
+      fail(ref.path, err);
+    }
+  }
+  return { ok: items.every((i) => i.ok), items, index, full };
+}
