@@ -24,3 +24,6 @@ export * from './source.js';
 export * from './minisign.js';
 export * from './release.js';
 export * from './publish.js';
+export * from './hash.js';
+export * from './names.js';
+export * from './url.js';

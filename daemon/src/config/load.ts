@@ -1,0 +1,188 @@
+/**
+ * Loading the configuration: read (capped), parse YAML, validate with the schema, then the checks that span keys
+ * or need files (trusted keys, list hash keys and their permissions). Every problem is reported with its key path;
+ * all problems at once, not just the first. Relative paths are taken from the config file's folder.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+import {
+  ListKey,
+  TrustStore,
+  parseListKey,
+  parsePublicKey,
+  parsePublicKeyFile,
+  type MinisignPublicKey,
+} from '@hashwall/format';
+import cron from 'node-cron';
+import { parseDocument } from 'yaml';
+
+import { configSchema, type Config, type ListConfig } from './schema.js';
+
+/** A config file larger than this is refused before it is parsed. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
+  /** Each problem as "key.path: reason". */
+  readonly problems: readonly string[];
+
+  constructor(source: string, problems: readonly string[]) {
+    super(`invalid configuration ${source}:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+
+/** A configured list with its keys read and checked. */
+export interface ResolvedList {
+  readonly config: ListConfig;
+  readonly trust: TrustStore;
+  /** Absent for a list published in public mode (its key is in the list's header). */
+  readonly listKey?: ListKey;
+}
+
+export interface Settings {
+  readonly config: Config;
+  readonly lists: readonly ResolvedList[];
+  /** The file the settings came from, or "<inline>". */
+  readonly source: string;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function pathOf(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? '(top level)' : path.map(String).join('.');
+}
+
+/** Validates a parsed YAML value; `baseDir` resolves relative paths. */
+export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>'): Settings {
+  const parsed = configSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(
+      source,
+      parsed.error.issues.map((i) => {
+        const where = i.code === 'unrecognized_keys' ? [...i.path, i.keys.join(', ')] : i.path;
+        const what = i.code === 'unrecognized_keys' ? 'unknown key' : i.message;
+        return `${pathOf(where)}: ${what}`;
+      }),
+    );
+  }
+  const config = parsed.data;
+  const problems: string[] = [];
+  const at = (path: string, message: string): void => {
+    problems.push(`${path}: ${message}`);
+  };
+  config.stateDir = resolve(baseDir, config.stateDir);
+
+  const b = config.blocking;
+  if (b.mode === 'stop-page' && b.stopPageIpv4.length + b.stopPageIpv6.length === 0) {
+    at('blocking.stopPageIpv4', 'mode stop-page needs at least one stop page address');
+  }
+  if (b.partial === 'steer' && b.proxyIpv4.length + b.proxyIpv6.length === 0) {
+    at('blocking.proxyIpv4', 'partial: steer needs at least one proxy address');
+  }
+  b.allowlist = b.allowlist.map((n) => n.toLowerCase().replace(/\.$/, ''));
+  if (new Set(config.listen).size !== config.listen.length) at('listen', 'an address is listed twice');
+  if (config.cache.minTtlSeconds > config.cache.maxTtlSeconds) at('cache.minTtlSeconds', 'is above maxTtlSeconds');
+
+  const lists: ResolvedList[] = [];
+  const ids = new Set<string>();
+  config.lists.forEach((l, n) => {
+    const p = `lists.${n}`;
+    if (ids.has(l.id)) at(`${p}.id`, `list "${l.id}" is configured twice`);
+    ids.add(l.id);
+    if (l.retryMinMs > l.retryMaxMs) at(`${p}.retryMinMs`, 'is above retryMaxMs');
+    if (!cron.validate(l.schedule)) at(`${p}.schedule`, `"${l.schedule}" is not a cron expression`);
+    if (l.canary !== undefined) l.canary = l.canary.toLowerCase().replace(/\.$/, '');
+    const keys: MinisignPublicKey[] = [];
+    l.keys.forEach((k, i) => {
+      try {
+        keys.push(parsePublicKey(k));
+      } catch (err) {
+        at(`${p}.keys.${i}`, `not a minisign public key (${(err as Error).message})`);
+      }
+    });
+    l.keyFiles = l.keyFiles.map((f) => resolve(baseDir, f));
+    l.keyFiles.forEach((f, i) => {
+      try {
+        keys.push(parsePublicKeyFile(readFileSync(f)).publicKey);
+      } catch (err) {
+        at(`${p}.keyFiles.${i}`, `cannot read ${f}: ${(err as Error).message}`);
+      }
+    });
+    if (l.keys.length + l.keyFiles.length === 0) at(`${p}.keys`, 'at least one trusted key is needed');
+    if (l.threshold > l.keys.length + l.keyFiles.length) at(`${p}.threshold`, 'is above the number of trusted keys');
+    let listKey: ListKey | undefined;
+    if (l.hashKeyFile !== undefined && l.hashKey !== undefined)
+      at(`${p}.hashKey`, 'give hashKey or hashKeyFile, not both');
+    if (l.hashKeyFile !== undefined) {
+      l.hashKeyFile = resolve(baseDir, l.hashKeyFile);
+      try {
+        const st = statSync(l.hashKeyFile);
+        if ((st.mode & 0o077) !== 0) {
+          at(`${p}.hashKeyFile`, `${l.hashKeyFile} is readable by group or others: chmod 600 it`);
+        } else {
+          listKey = parseListKey(readFileSync(l.hashKeyFile));
+        }
+      } catch (err) {
+        at(`${p}.hashKeyFile`, `cannot read ${l.hashKeyFile}: ${(err as Error).message}`);
+      }
+    } else if (l.hashKey !== undefined) {
+      listKey = new ListKey(l.hashKey.id, Buffer.from(l.hashKey.key, 'hex'));
+    }
+    if (problems.length === 0) {
+      try {
+        const trust = new TrustStore([[l.id, { keys, threshold: l.threshold }]]);
+        lists.push(listKey ? { config: l, trust, listKey } : { config: l, trust });
+      } catch (err) {
+        at(`${p}.keys`, (err as Error).message);
+      }
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  // Lists are frozen with the config; their TrustStore and ListKey objects are immutable already.
+  deepFreeze(config);
+  return Object.freeze({ config, lists: Object.freeze(lists), source });
+}
+
+/** Parses YAML text strictly (duplicate keys are errors). */
+export function settingsFromYaml(text: string, baseDir: string, source = '<inline>'): Settings {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, strict: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `(YAML) ${e.message.split('\n')[0]}`),
+    );
+  }
+  return settingsFrom(doc.toJS({ maxAliasCount: 100 }), baseDir, source);
+}
+
+/** Reads and validates a config file. Throws ConfigError. */
+export function loadSettings(path: string): Settings {
+  const file = resolve(path);
+  let text: string;
+  try {
+    const st = statSync(file);
+    if (st.size > MAX_CONFIG_BYTES) throw new Error(`over ${MAX_CONFIG_BYTES} bytes`);
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`(file) ${(err as Error).message}`]);
+  }
+  return settingsFromYaml(text, dirname(file), file);
+}
+
+/** The effective configuration for the start-up log: every value, secrets masked. */
+export function effectiveConfig(settings: Settings): unknown {
+  return JSON.parse(
+    JSON.stringify(settings.config, (key, value: unknown) =>
+      key === 'hashKey' && value ? { id: (value as { id: string }).id, key: '***' } : value,
+    ),
+  );
+}

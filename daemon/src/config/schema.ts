@@ -1,0 +1,234 @@
+/**
+ * The daemon's configuration: YAML in, one validated, typed, frozen object out. Defaults sit next to each key,
+ * units are in the names. Every key is documented in examples/hashwalld.yaml; keep the two in step.
+ *
+ * Validation is zod: an unknown key, a wrong type or an impossible value is refused with its key path. Checks that
+ * need more than one key or the file system (key files, stop-page addresses for the stop-page mode) are in load.ts.
+ */
+import { isIP } from 'node:net';
+
+import { z } from 'zod';
+
+import { parseCidr, parseHostPort } from '../util/net.js';
+
+const LIST_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+const hostPort = (defaultPort: number) =>
+  z.string().superRefine((s, ctx) => {
+    try {
+      parseHostPort(s, defaultPort);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
+const cidr = z.string().superRefine((s, ctx) => {
+  try {
+    parseCidr(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
+const ipv4 = z.string().refine((s) => isIP(s) === 4, 'not an IPv4 address');
+const ipv6 = z.string().refine((s) => isIP(s) === 6, 'not an IPv6 address');
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** A host name the operator writes in plaintext (allowlist, canary): lower-case is applied at load. */
+const hostName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, 'not a host name (letters, digits, "-", "_" and dots)');
+
+export const DEFAULT_ALLOWED_NETWORKS = [
+  '127.0.0.0/8',
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  '169.254.0.0/16',
+  '::1/128',
+  'fc00::/7',
+  'fe80::/10',
+];
+
+const listSchema = z.strictObject({
+  /** The list-id the publisher signs for (FORMAT.md 2.1). */
+  id: z.string().regex(LIST_ID, 'a list id is [a-z0-9][a-z0-9-]{0,62}'),
+  /** Release base URLs (the folder holding index.hwl), tried in order: https://, http:// or file://. */
+  mirrors: z
+    .array(
+      z.string().refine((s) => {
+        try {
+          return ['https:', 'http:', 'file:'].includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      }, 'not an https://, http:// or file:// URL'),
+    )
+    .min(1),
+  /** Trusted minisign public keys (`RW...`), inline. */
+  keys: z.array(z.string()).default([]),
+  /** Trusted minisign public key files (`.pub`). */
+  keyFiles: z.array(z.string()).default([]),
+  /** How many distinct trusted keys must sign each file. */
+  threshold: z.number().int().min(1).max(8).default(1),
+  /** The list hash key file (hwl1-list-key), readable only by the daemon's user. */
+  hashKeyFile: z.string().optional(),
+  /** The list hash key inline: prefer hashKeyFile. */
+  hashKey: z.strictObject({ id: z.string().regex(LIST_ID), key: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+  /** When to poll (cron, five fields). Never more often than the index's min-poll. */
+  schedule: z.string().default('*/5 * * * *'),
+  /** Random delay added to each poll, up to this many seconds. */
+  jitterSeconds: seconds(0, 3600).default(60),
+  /** Cap for a FULL or DELTA download (FORMAT.md 4: hard limit 256 MiB). */
+  maxListBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(64 * 1024 * 1024),
+  connectTimeoutMs: ms(100, 60000).default(5000),
+  totalTimeoutMs: ms(1000, 600000).default(60000),
+  /** First retry delay after a failed poll; doubles up to retryMaxMs. */
+  retryMinMs: ms(1000, 3600000).default(30000),
+  retryMaxMs: ms(1000, 86400000).default(3600000),
+  /** FORMAT.md 4.5: once the enforced FULL is past its expires, keep enforcing it or drop it. */
+  onExpired: z.enum(['keep', 'drop']).default('keep'),
+  /** With no valid list at start: wait (up to startWaitMs, then serve unfiltered), serve unfiltered, or refuse. */
+  onStartWithoutList: z.enum(['wait', 'serve-unfiltered', 'refuse']).default('wait'),
+  startWaitMs: ms(0, 600000).default(30000),
+  /** A name the maintainer lists on purpose; checked through the query path after each update. */
+  canary: hostName.optional(),
+});
+
+const blockingSchema = z.strictObject({
+  /** How a blocked query is answered. */
+  mode: z.enum(['nxdomain', 'refused', 'nodata', 'stop-page']).default('nxdomain'),
+  /** TTL of blocked answers (and of the SOA in NXDOMAIN/NODATA). */
+  ttlSeconds: seconds(0, 86400).default(300),
+  /** RFC 8914 Extended DNS Error: 16 Censored (default), 15 Blocked, 17 Filtered, or 0 for none. */
+  edeCode: z.union([z.literal(0), z.literal(15), z.literal(16), z.literal(17)]).default(16),
+  /** Addresses of the stop page, for mode stop-page. */
+  stopPageIpv4: z.array(ipv4).default([]),
+  stopPageIpv6: z.array(ipv6).default([]),
+  /** Hosts with URL-level entries (P): pass them (default), or steer them to a filtering proxy. */
+  partial: z.enum(['pass', 'steer']).default('pass'),
+  proxyIpv4: z.array(ipv4).default([]),
+  proxyIpv6: z.array(ipv6).default([]),
+  /** Names that always pass, with everything below them (an operator's own false positives). */
+  allowlist: z.array(hostName).default([]),
+  /** Block when an upstream answer's CNAME/DNAME chain reaches a listed name. */
+  cnameInspection: z.boolean().default(true),
+});
+
+export const configSchema = z.strictObject({
+  /** Addresses to serve DNS on, UDP and TCP each: "127.0.0.1:53", "[::1]:53", "0.0.0.0:5353". */
+  listen: z.array(hostPort(53)).min(1).default(['127.0.0.1:53', '[::1]:53']),
+  tcp: z
+    .strictObject({
+      maxConnections: z.number().int().min(1).max(100000).default(1000),
+      idleTimeoutMs: ms(100, 600000).default(10000),
+      /** Queries one connection may have in flight at once (RFC 7766 pipelining). */
+      maxInFlightPerConnection: z.number().int().min(1).max(1000).default(100),
+    })
+    .prefault({}),
+  udp: z
+    .strictObject({
+      /** Largest UDP answer whatever the client advertises (DNS Flag Day 2020: 1232). */
+      maxResponseBytes: z.number().int().min(512).max(4096).default(1232),
+    })
+    .prefault({}),
+  upstreams: z.array(hostPort(53)).min(1).default(['127.0.0.1:5300']),
+  upstream: z
+    .strictObject({
+      /** Time to wait for one try before the next upstream. */
+      timeoutMs: ms(50, 30000).default(1500),
+      /** Tries per query across the upstreams, the first included. */
+      maxTries: z.number().int().min(1).max(10).default(3),
+      /** Failures in a row that mark an upstream down. */
+      failureThreshold: z.number().int().min(1).max(100).default(3),
+      /** How long a down upstream is skipped before it is tried again. */
+      probeIntervalMs: ms(100, 600000).default(5000),
+      /** Queries in flight to all upstreams at once; beyond this, SERVFAIL. */
+      maxInFlight: z.number().int().min(1).max(1000000).default(10000),
+    })
+    .prefault({}),
+  cache: z
+    .strictObject({
+      maxEntries: z.number().int().min(0).max(100000000).default(100000),
+      maxBytes: z
+        .number()
+        .int()
+        .min(0)
+        .default(64 * 1024 * 1024),
+      minTtlSeconds: seconds(0, 86400).default(0),
+      maxTtlSeconds: seconds(0, 604800).default(86400),
+      /** RFC 2308: cap on the TTL of cached NXDOMAIN and NODATA. */
+      maxNegativeTtlSeconds: seconds(0, 86400).default(3600),
+      /** RFC 8767: answer from expired entries when every upstream fails. */
+      serveStale: z.boolean().default(true),
+      /** How long past expiry an entry may still be served stale. */
+      staleMaxAgeSeconds: seconds(0, 604800).default(86400),
+      /** TTL put in stale answers (RFC 8767 recommends 30). */
+      staleAnswerTtlSeconds: seconds(1, 3600).default(30),
+    })
+    .prefault({}),
+  access: z
+    .strictObject({
+      /** Client networks allowed to query; others get REFUSED. The default keeps a fresh install closed. */
+      allow: z.array(cidr).default(DEFAULT_ALLOWED_NETWORKS),
+      /** Queries per second per client prefix (0: no limit), with a burst allowance. */
+      rateLimitQps: z.number().min(0).max(1000000).default(0),
+      rateLimitBurst: z.number().int().min(1).max(10000000).default(200),
+      rateLimitIpv4Prefix: z.number().int().min(8).max(32).default(24),
+      rateLimitIpv6Prefix: z.number().int().min(16).max(128).default(56),
+      /** Prefixes tracked at once for rate limiting (least recently seen are forgotten). */
+      rateLimitMaxPrefixes: z.number().int().min(100).max(10000000).default(100000),
+    })
+    .prefault({}),
+  blocking: blockingSchema.prefault({}),
+  lists: z.array(listSchema).default([]),
+  /** Where verified lists and their state are kept across restarts. */
+  stateDir: z.string().min(1).default('/var/lib/hashwall'),
+  /** Workers sharing the DNS port: 1, or "auto" for one per core. */
+  workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
+  metrics: z
+    .strictObject({
+      /** HTTP listener for /metrics, /healthz and /readyz; empty to disable. */
+      listen: z.union([hostPort(9153), z.literal('')]).default('127.0.0.1:9153'),
+    })
+    .prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+      /** Put query names in debug log lines (never at info or above). */
+      debugQueryNames: z.boolean().default(false),
+      /** Put client addresses in debug log lines (never at info or above). */
+      debugClientAddresses: z.boolean().default(false),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** On SIGTERM, how long in-flight queries may take to finish. */
+      drainTimeoutMs: ms(0, 60000).default(3000),
+    })
+    .prefault({}),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+export type ListConfigParsed = Parsed['lists'][number];
+
+type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** The validated configuration: frozen all the way down. */
+export type Config = DeepReadonly<Parsed>;
+export type ListConfig = Config['lists'][number];
+export type BlockingConfig = Config['blocking'];
