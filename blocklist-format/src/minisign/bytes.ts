@@ -22,6 +22,8 @@ export function inputBytes(input: TextInput, cap: number, code: ErrorCode, what:
     if (input.length > cap) throw new FormatError('TOO_LARGE', `${what}: more than ${cap} bytes`);
     if (/\p{Cs}/u.test(input)) throw new FormatError(code, `${what}: not valid Unicode text`);
     input = Buffer.from(input, 'utf8');
+  } else if (!(input instanceof Uint8Array)) {
+    throw new FormatError(code, `${what}: expected text or bytes`);
   }
   if (input.byteLength > cap) throw new FormatError('TOO_LARGE', `${what}: more than ${cap} bytes`);
   return input;
