@@ -67,7 +67,10 @@ t.test('a broken delta falls back to the FULL and says why', async (t) => {
   p.publish(two);
   p.source.tamper('delta/1-2.hwld');
   const b = await poll(ctx(p), a.state, a.full);
-  if (b.kind !== 'updated') return t.fail('expected an update');
+  if (b.kind !== 'updated') {
+    t.fail('expected an update');
+    return;
+  }
   t.equal(b.via, 'full');
   t.equal(b.deltaError?.code, 'DIGEST_MISMATCH');
   t.same(b.full, two);
@@ -178,11 +181,11 @@ t.test('a stored list re-opens only when its files agree with the signed index',
   t.same(back.full, one);
   t.same(back.state, a.state);
   const broken = Uint8Array.from(a.fullBytes);
-  broken[broken.length - 2] ^= 1;
+  broken[broken.length - 2] = broken[broken.length - 2]! ^ 1;
   t.throws(() => openStored(ctx(p), { ...stored, fullBytes: broken }), { code: 'DIGEST_MISMATCH' });
   t.throws(() => openStored(ctx(p), stored, { ...a.state, seq: 7 }), { code: 'MALFORMED' });
   const idx = Uint8Array.from(a.indexBytes);
-  idx[30] ^= 1;
+  idx[30] = idx[30]! ^ 1;
   t.throws(() => openStored(ctx(p), { ...stored, indexBytes: idx }), { code: 'SIGNATURE_INVALID' });
 });
 
