@@ -25,5 +25,5 @@ export * from './minisign.js';
 export * from './release.js';
 export * from './publish.js';
 export * from './hash.js';
-export * from './names.js';
-export * from './url.js';
+export { canonicalHost, listableHost, queryNameIsListable, MAX_HOST_INPUT_LENGTH } from './names.js';
+export { canonicalUrl, listableUrl, urlExpressions, MAX_URL_LENGTH } from './url.js';
