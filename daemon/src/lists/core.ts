@@ -1,0 +1,247 @@
+/**
+ * The work of one list that must stay off the query thread: reading and re-verifying the state directory, one
+ * poll of one mirror with every FORMAT.md 4 rule (all from `poll` / `openStored` of @hashwall/format), and the
+ * commit. It runs inside the list's worker thread (worker.ts) and keeps what a poll needs between polls: the state,
+ * the enforced FULL (the base for deltas), and one release source per mirror (which remembers the index's
+ * validators for conditional GETs).
+ */
+import {
+  FormatError,
+  TrustStore,
+  openStored,
+  poll,
+  type FullList,
+  type IndexList,
+  type ListState,
+  type ReleaseSource,
+} from '@hashwall/format';
+import { sourceFor } from '@hashwall/release-client';
+import { Agent } from 'undici';
+
+import { ListStore } from './store.js';
+import type { EntryArrays, Floor, ListMeta, OpenReply, PollReply, SyncErrorCode } from './types.js';
+
+/** What a worker is started with: plain data (it crosses the thread boundary by structured clone). */
+export interface CoreConfig {
+  readonly listId: string;
+  readonly stateDir: string;
+  readonly mirrors: readonly string[];
+  /** Trusted keys for this list-id (MinisignPublicKey fields; TrustStore checks them again). */
+  readonly keys: readonly { readonly keyId: string; readonly keyNum: Uint8Array; readonly key: Uint8Array }[];
+  readonly threshold: number;
+  /** Licensed hash-key ids the daemon holds for this list (empty: only public-mode lists can be used). */
+  readonly hashKeyIds: readonly string[];
+  readonly maxListBytes: number;
+  readonly connectTimeoutMs: number;
+  readonly totalTimeoutMs: number;
+  readonly userAgent: string;
+}
+
+interface Mirror {
+  readonly source: ReleaseSource;
+  readonly agent?: Agent;
+}
+
+function codeOf(err: unknown): { code: SyncErrorCode; message: string } {
+  if (err instanceof FormatError) return { code: err.code, message: err.message };
+  return { code: 'FETCH_FAILED', message: err instanceof Error ? err.message : String(err) };
+}
+
+function metaOf(index: IndexList, full: FullList): ListMeta {
+  return {
+    listId: full.header.listId,
+    serial: index.header.serial,
+    seq: index.header.seq,
+    created: full.header.created,
+    expires: full.header.expires,
+    indexCreated: index.header.created,
+    indexExpires: index.header.expires,
+    minPoll: index.header.minPoll,
+    entries: full.entries.count,
+    bodySha256: full.bodySha256,
+    hashKey: full.header.hashKey,
+  };
+}
+
+/** A copy of the entry arrays, to transfer to the main thread while this side keeps the FULL as the delta base. */
+function entriesCopy(full: FullList): EntryArrays {
+  const e = full.entries;
+  return { count: e.count, hashes: e.hashes.slice(), kinds: e.kinds.slice() };
+}
+
+export class SyncCore {
+  readonly config: CoreConfig;
+  readonly store: ListStore;
+  private readonly trust: TrustStore;
+  private readonly mirrors = new Map<number, Mirror>();
+  private state: ListState | undefined;
+  private current: FullList | undefined;
+  private index: IndexList | undefined;
+  /** High-water marks of a store that could not be used: a fresh poll must not go below them. */
+  private floor: Floor | undefined;
+
+  constructor(config: CoreConfig) {
+    this.config = config;
+    this.store = new ListStore(config.stateDir, config.listId);
+    this.trust = new TrustStore([[config.listId, { keys: config.keys, threshold: config.threshold }]]);
+  }
+
+  /** Reads the state directory and re-verifies it (FORMAT.md 4.3: before serving, before the network answers). */
+  open(): OpenReply {
+    const read = this.store.read(this.config.maxListBytes);
+    if (read.status === 'absent') return { status: 'absent' };
+    if (read.status === 'corrupt') return { status: 'unusable', code: 'MALFORMED', message: read.message };
+    const floor: Floor = { serial: read.state.serial, seq: read.state.seq, fullSha256: read.state.fullSha256 };
+    this.floor = floor;
+    if (read.status === 'incomplete') return { status: 'unusable', code: 'MALFORMED', message: read.message, floor };
+    try {
+      const { listId, serial, seq, bodySha256, fullSha256 } = read.state;
+      const opened = openStored(
+        { trust: this.trust, listId: this.config.listId, maxListBytes: this.config.maxListBytes },
+        read.files,
+        { listId, serial, seq, bodySha256, fullSha256 },
+      );
+      this.checkHashKey(opened.full);
+      this.state = opened.state;
+      this.current = opened.full;
+      this.index = opened.index;
+      this.floor = undefined;
+      this.store.sweep(read.state);
+      return { status: 'loaded', meta: metaOf(opened.index, opened.full), entries: entriesCopy(opened.full) };
+    } catch (err) {
+      return { status: 'unusable', ...codeOf(err), floor };
+    }
+  }
+
+  /** The stored list is hashed with a key the daemon holds (a licensed key by id, or public mode). */
+  private checkHashKey(full: FullList): void {
+    const ref = full.header.hashKey;
+    if (ref.mode === 'licensed' && !this.config.hashKeyIds.includes(ref.id)) {
+      throw new FormatError('UNKNOWN_HASH_KEY', `the stored list is hashed with key "${ref.id}", not configured`);
+    }
+  }
+
+  private mirror(n: number): Mirror {
+    let m = this.mirrors.get(n);
+    if (m) return m;
+    const url = this.config.mirrors[n];
+    if (url === undefined) throw new RangeError(`no mirror ${n}`);
+    if (new URL(url).protocol === 'file:') {
+      m = { source: sourceFor(url) };
+    } else {
+      // Our own pool, so that a failed poll can cut its other requests at once (destroy, not a graceful close).
+      const agent = new Agent({ connect: { timeout: this.config.connectTimeoutMs }, connections: 4 });
+      m = {
+        agent,
+        source: sourceFor(url, {
+          dispatcher: agent,
+          connectTimeoutMs: this.config.connectTimeoutMs,
+          totalTimeoutMs: this.config.totalTimeoutMs,
+          userAgent: this.config.userAgent,
+        }),
+      };
+    }
+    this.mirrors.set(n, m);
+    return m;
+  }
+
+  /**
+   * Forgets a mirror's source after a failed poll: its requests still in flight are cut, and the validators of an
+   * index we did not accept are dropped, so the next poll fetches the index in full instead of hearing 304.
+   */
+  private resetMirror(n: number): void {
+    const m = this.mirrors.get(n);
+    this.mirrors.delete(n);
+    m?.agent?.destroy().catch(() => undefined);
+  }
+
+  /** One poll of mirror `n` with one fixed `now` (seconds), committed before it is reported. */
+  async poll(n: number, now: number): Promise<PollReply> {
+    const { source } = this.mirror(n);
+    try {
+      const r = await poll(
+        {
+          source,
+          trust: this.trust,
+          listId: this.config.listId,
+          now,
+          maxListBytes: this.config.maxListBytes,
+          hashKeyIds: this.config.hashKeyIds,
+        },
+        this.state,
+        this.current,
+      );
+      switch (r.kind) {
+        case 'not-modified':
+          return r;
+        case 'unchanged':
+          // Same seq: the stored index is the one in force; its fields are the same.
+          return { kind: 'unchanged', meta: metaOf(r.index, this.current!) };
+        case 'heartbeat': {
+          this.commit({ indexBytes: r.indexBytes, indexSignatures: r.indexSignatures, state: r.state });
+          this.state = r.state;
+          this.index = r.index;
+          return { kind: 'heartbeat', meta: metaOf(r.index, this.current!) };
+        }
+        case 'updated': {
+          if (!this.state && this.floor) this.checkFloor(r.index, this.floor);
+          this.commit({
+            indexBytes: r.indexBytes,
+            indexSignatures: r.indexSignatures,
+            fullBytes: r.fullBytes,
+            state: r.state,
+          });
+          this.state = r.state;
+          this.current = r.full;
+          this.index = r.index;
+          this.floor = undefined;
+          return {
+            kind: 'updated',
+            meta: metaOf(r.index, r.full),
+            entries: entriesCopy(r.full),
+            via: r.via,
+            ...(r.deltaError ? { deltaError: codeOf(r.deltaError) } : {}),
+          };
+        }
+      }
+    } catch (err) {
+      this.resetMirror(n);
+      if (err instanceof CommitError) return { kind: 'rejected', code: 'STORE_FAILED', message: err.message };
+      return { kind: 'rejected', ...codeOf(err) };
+    }
+  }
+
+  /**
+   * FORMAT.md 4.4 across a lost store: state.json survived but its files did not, so the poll ran as a fresh
+   * client. What it accepts must still not go below the marks state.json recorded.
+   */
+  private checkFloor(index: IndexList, floor: Floor): void {
+    const x = index.header;
+    if (x.seq < floor.seq || x.serial < floor.serial) {
+      throw new FormatError(
+        'ROLLBACK',
+        `index seq ${x.seq} serial ${x.serial} is below the stored seq ${floor.seq} serial ${floor.serial}`,
+      );
+    }
+    if (x.serial === floor.serial && index.full.sha256 !== floor.fullSha256) {
+      throw new FormatError('EQUIVOCATION', `serial ${x.serial} is now published with another FULL`);
+    }
+  }
+
+  private commit(update: Parameters<ListStore['commit']>[0]): void {
+    try {
+      this.store.commit(update);
+    } catch (err) {
+      throw new CommitError(`cannot write ${this.store.dir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Cuts every request in flight. */
+  async close(): Promise<void> {
+    const agents = [...this.mirrors.values()].flatMap((m) => (m.agent ? [m.agent] : []));
+    this.mirrors.clear();
+    await Promise.all(agents.map((a) => a.destroy().catch(() => undefined)));
+  }
+}
+
+class CommitError extends Error {}

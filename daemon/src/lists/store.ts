@@ -1,0 +1,276 @@
+/**
+ * The state directory of one list (FORMAT.md 4.3): the verified index with its signatures, the FULL it names, and
+ * state.json, the commit record.
+ *
+ *   <stateDir>/<list-id>/state.json                 {"listId","serial","seq","bodySha256","fullSha256","indexSignatures"}
+ *   <stateDir>/<list-id>/index-<seq>.hwl            the verified index, byte for byte as published
+ *   <stateDir>/<list-id>/index-<seq>.hwl.<n>.minisig its signature files, n = 0 .. indexSignatures - 1
+ *   <stateDir>/<list-id>/full-<serial>.hwl          the FULL that index names
+ *
+ * File names carry the seq and serial, so a commit never overwrites a file the current state.json points to: the
+ * new files are written beside the old ones (each to a temp file, fsync, rename), the directory is fsynced, then
+ * state.json is replaced the same way, then the directory again. state.json is the commit point: a crash at any step
+ * leaves either the old state with its files or the new state with its files, never a mix. Files no state points
+ * to are removed after the commit (and at the next open, if a crash came first).
+ *
+ * Every read is capped. The functions are synchronous: they run in the list's worker thread, never on the thread
+ * that answers queries. Nothing here verifies anything: the caller re-opens what it reads with
+ * `openStored` of @hashwall/format before trusting a byte of it.
+ */
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+import { MAX_INDEX_BYTES, MAX_SIGNATURES_PER_FILE, MAX_SIGNATURE_FILE_BYTES, type ListState } from '@hashwall/format';
+
+export const STATE_FILE = 'state.json';
+/** state.json is a few hundred bytes; refuse anything much larger before reading it. */
+const MAX_STATE_BYTES = 4096;
+const HEX64 = /^[0-9a-f]{64}$/;
+const TEMP_PREFIX = '.tmp-';
+
+/** What state.json records: the FORMAT.md 4.3 state, plus how many index signature files were kept. */
+export interface StoredState extends ListState {
+  readonly indexSignatures: number;
+}
+
+/** The files of a committed list, as read back. */
+export interface StoredFiles {
+  readonly indexBytes: Uint8Array;
+  readonly indexSignatures: readonly Uint8Array[];
+  readonly fullBytes: Uint8Array;
+}
+
+export type StoreRead =
+  | { readonly status: 'absent' }
+  /** state.json is unreadable or malformed: nothing in the directory can be used. */
+  | { readonly status: 'corrupt'; readonly message: string }
+  /** state.json is well formed but a file it names is missing or too large. */
+  | { readonly status: 'incomplete'; readonly state: StoredState; readonly message: string }
+  | { readonly status: 'ok'; readonly state: StoredState; readonly files: StoredFiles };
+
+/** A file this module could not read because it is absent. */
+class Absent extends Error {}
+/** A file over its cap. */
+class TooBig extends Error {}
+
+export function indexFileName(seq: number): string {
+  return `index-${seq}.hwl`;
+}
+
+export function indexSignatureFileName(seq: number, n: number): string {
+  return `index-${seq}.hwl.${n}.minisig`;
+}
+
+export function fullFileName(serial: number): string {
+  return `full-${serial}.hwl`;
+}
+
+/** Reads a whole file, refusing (TooBig) one over `cap` bytes; Absent when it does not exist. */
+function readCapped(path: string, cap: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Absent(path);
+    throw err;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > cap) throw new TooBig(`${path} is ${size} bytes, over ${cap}`);
+    // One byte of room past the size: a file that grows while we read it is caught, not truncated.
+    const buf = Buffer.allocUnsafe(Math.min(size, cap) + 1);
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, buf, total, buf.length - total, total);
+      if (n === 0) break;
+      total += n;
+      if (total === buf.length) break;
+    }
+    if (total > cap) throw new TooBig(`${path} grew past ${cap} bytes while read`);
+    return buf.subarray(0, total);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Parses state.json strictly: exactly the known keys, each of its type. */
+export function parseState(text: string, listId: string): StoredState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new Error('state.json is not JSON');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('state.json is not an object');
+  const o = raw as Record<string, unknown>;
+  const keys = ['listId', 'serial', 'seq', 'bodySha256', 'fullSha256', 'indexSignatures'];
+  if (Object.keys(o).sort().join() !== [...keys].sort().join()) throw new Error('state.json has other keys');
+  if (o.listId !== listId) throw new Error(`state.json is for list ${String(o.listId)}`);
+  if (!isCount(o.serial) || !isCount(o.seq)) throw new Error('state.json: serial and seq must be integers');
+  if (typeof o.bodySha256 !== 'string' || !HEX64.test(o.bodySha256)) throw new Error('state.json: bad bodySha256');
+  if (typeof o.fullSha256 !== 'string' || !HEX64.test(o.fullSha256)) throw new Error('state.json: bad fullSha256');
+  const n = o.indexSignatures;
+  if (!isCount(n) || n < 1 || n > MAX_SIGNATURES_PER_FILE) throw new Error('state.json: bad indexSignatures');
+  return {
+    listId,
+    serial: o.serial,
+    seq: o.seq,
+    bodySha256: o.bodySha256,
+    fullSha256: o.fullSha256,
+    indexSignatures: n,
+  };
+}
+
+/** The one text form of a state record. */
+export function serializeState(state: StoredState): string {
+  const { listId, serial, seq, bodySha256, fullSha256, indexSignatures } = state;
+  return `${JSON.stringify({ listId, serial, seq, bodySha256, fullSha256, indexSignatures }, null, 2)}\n`;
+}
+
+/** Writes `bytes` to `dir/name` atomically: a temp file in the same directory, fsync, rename. */
+function writeFileAtomic(dir: string, name: string, bytes: Uint8Array): void {
+  const temp = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString('hex')}`);
+  const fd = openSync(temp, 'wx', 0o600);
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    try {
+      unlinkSync(temp);
+    } catch {
+      // best effort: a leftover temp file is removed at the next open
+    }
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(temp, join(dir, name));
+}
+
+/** fsync a directory, so that the renames in it are durable. */
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The state directory of one list. */
+export class ListStore {
+  readonly dir: string;
+  readonly listId: string;
+
+  constructor(stateDir: string, listId: string) {
+    this.listId = listId;
+    this.dir = join(stateDir, listId);
+  }
+
+  /** Reads state.json and the files it names, with caps (`maxListBytes` for the FULL). Never throws for content. */
+  read(maxListBytes: number): StoreRead {
+    let text: Buffer;
+    try {
+      text = readCapped(join(this.dir, STATE_FILE), MAX_STATE_BYTES);
+    } catch (err) {
+      if (err instanceof Absent) return { status: 'absent' };
+      return { status: 'corrupt', message: (err as Error).message };
+    }
+    let state: StoredState;
+    try {
+      state = parseState(text.toString('utf8'), this.listId);
+    } catch (err) {
+      return { status: 'corrupt', message: (err as Error).message };
+    }
+    try {
+      const indexBytes = readCapped(join(this.dir, indexFileName(state.seq)), MAX_INDEX_BYTES);
+      const indexSignatures: Buffer[] = [];
+      for (let n = 0; n < state.indexSignatures; n++) {
+        indexSignatures.push(
+          readCapped(join(this.dir, indexSignatureFileName(state.seq, n)), MAX_SIGNATURE_FILE_BYTES),
+        );
+      }
+      const fullBytes = readCapped(join(this.dir, fullFileName(state.serial)), maxListBytes);
+      return { status: 'ok', state, files: { indexBytes, indexSignatures, fullBytes } };
+    } catch (err) {
+      const why = err instanceof Absent ? `${err.message} is missing` : (err as Error).message;
+      return { status: 'incomplete', state, message: why };
+    }
+  }
+
+  /**
+   * Commits a verified poll (FORMAT.md 4.3): the index and its signatures, the FULL when it changed (absent for a
+   * heartbeat: the FULL of `state.serial` is already stored), then state.json last. Throws on an I/O error; the
+   * previous commit then stays the one in force.
+   */
+  commit(update: {
+    readonly indexBytes: Uint8Array;
+    readonly indexSignatures: readonly Uint8Array[];
+    readonly fullBytes?: Uint8Array;
+    readonly state: ListState;
+  }): StoredState {
+    const { state } = update;
+    const n = update.indexSignatures.length;
+    if (n < 1 || n > MAX_SIGNATURES_PER_FILE) throw new RangeError('an index has 1 to 8 signature files');
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (update.fullBytes) writeFileAtomic(this.dir, fullFileName(state.serial), update.fullBytes);
+    writeFileAtomic(this.dir, indexFileName(state.seq), update.indexBytes);
+    update.indexSignatures.forEach((sig, i) => writeFileAtomic(this.dir, indexSignatureFileName(state.seq, i), sig));
+    fsyncDir(this.dir);
+    const stored: StoredState = {
+      listId: state.listId,
+      serial: state.serial,
+      seq: state.seq,
+      bodySha256: state.bodySha256,
+      fullSha256: state.fullSha256,
+      indexSignatures: n,
+    };
+    writeFileAtomic(this.dir, STATE_FILE, Buffer.from(serializeState(stored)));
+    fsyncDir(this.dir);
+    this.sweep(stored);
+    return stored;
+  }
+
+  /** Removes files that `state` does not point to: older commits and temp files left by a crash. Best effort. */
+  sweep(state: StoredState | undefined): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    const keep = new Set<string>([STATE_FILE]);
+    if (state) {
+      keep.add(fullFileName(state.serial));
+      keep.add(indexFileName(state.seq));
+      for (let i = 0; i < state.indexSignatures; i++) keep.add(indexSignatureFileName(state.seq, i));
+    }
+    for (const name of names) {
+      const ours = name.startsWith(TEMP_PREFIX) || /^(index|full)-\d+\.hwl/.test(name);
+      if (ours && !keep.has(name)) {
+        try {
+          unlinkSync(join(this.dir, name));
+        } catch {
+          // best effort
+        }
+      }
+    }
+  }
+}

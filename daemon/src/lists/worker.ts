@@ -1,0 +1,56 @@
+/**
+ * The worker thread of one list: it owns the list's SyncCore and answers the main thread's requests one at a
+ * time. Verifying a signature over a large FULL, parsing a million lines, applying a delta and the fsyncs of a
+ * commit all happen here, so the thread that answers DNS queries never waits for them. The entry arrays of a
+ * verified list go back as transferred buffers (no copy on the main thread).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { SyncCore, type CoreConfig } from './core.js';
+import type { EntryArrays, OpenReply, PollReply } from './types.js';
+
+export type WorkerRequest =
+  | { readonly id: number; readonly op: 'open' }
+  | { readonly id: number; readonly op: 'poll'; readonly mirror: number; readonly now: number }
+  | { readonly id: number; readonly op: 'close' };
+
+export type WorkerResponse =
+  | { readonly id: number; readonly ok: true; readonly reply: OpenReply | PollReply | null }
+  | { readonly id: number; readonly ok: false; readonly message: string };
+
+function transferables(reply: OpenReply | PollReply | null): ArrayBuffer[] {
+  const entries: EntryArrays | undefined =
+    reply && 'entries' in reply ? (reply as { entries: EntryArrays }).entries : undefined;
+  if (!entries) return [];
+  return [entries.hashes.buffer as ArrayBuffer, entries.kinds.buffer as ArrayBuffer];
+}
+
+if (parentPort) {
+  const port = parentPort;
+  const core = new SyncCore(workerData as CoreConfig);
+  // Requests are handled strictly one after another: the main thread never sends two at once, and if it did,
+  // a poll must not interleave with another poll's commit.
+  let queue: Promise<void> = Promise.resolve();
+  port.on('message', (req: WorkerRequest) => {
+    queue = queue.then(async () => {
+      try {
+        let reply: OpenReply | PollReply | null;
+        if (req.op === 'open') reply = core.open();
+        else if (req.op === 'poll') reply = await core.poll(req.mirror, req.now);
+        else {
+          await core.close();
+          reply = null;
+        }
+        const res: WorkerResponse = { id: req.id, ok: true, reply };
+        port.postMessage(res, transferables(reply));
+      } catch (err) {
+        const res: WorkerResponse = {
+          id: req.id,
+          ok: false,
+          message: err instanceof Error ? err.message : String(err),
+        };
+        port.postMessage(res);
+      }
+    });
+  });
+}

@@ -1,0 +1,182 @@
+// The list sync end to end at the registry level: a release on disk, served over real HTTP on 127.0.0.1 and as
+// file://, fetched, verified, committed and swapped in; the delta path, the FULL fallback, heartbeats, conditional
+// GETs, the state directory across restarts, and what is logged.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { generateListKey } from '@hashwall/format';
+import t from 'tap';
+
+import {
+  Clock,
+  ReleaseDir,
+  ReleaseServer,
+  fullOf,
+  harness,
+  settingsWith,
+  tempDir,
+  verdictOf,
+  within,
+} from './lists/helpers.ts';
+
+const listKey = generateListKey('demo-2026a');
+const ONE = ['blocked.example', 'bad.test'];
+const TWO = ['blocked.example', 'worse.test', 'another.example'];
+
+type TestLike = { teardown(fn: () => unknown): void };
+
+async function setup(t: TestLike, extra: Record<string, unknown> = {}) {
+  const root = tempDir(t);
+  const rel = new ReleaseDir(join(root, 'release'));
+  const server = await new ReleaseServer(rel).listen();
+  t.teardown(() => server.close());
+  const clock = new Clock();
+  const stateDir = join(root, 'state');
+  const settings = settingsWith(stateDir, [{ mirrors: [server.url], keys: [rel.key], listKey, ...extra }]);
+  return { root, rel, server, clock, stateDir, settings };
+}
+
+t.test('a first poll downloads the FULL, commits it and swaps it in', async (t) => {
+  const { rel, server, clock, stateDir, settings } = await setup(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const h = harness(t, settings, clock);
+  t.equal(h.registry.view().generation, 0);
+  t.same(h.registry.view().matchers, []);
+  await within(5000, h.registry.start());
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated');
+  const v = h.registry.view();
+  t.equal(v.generation, 1);
+  t.equal(v.refuseAll, false);
+  t.equal(verdictOf(v, 'blocked.example'), 'D:demo');
+  t.equal(verdictOf(v, 'www.blocked.example'), 'D:demo', 'D covers names below it');
+  t.equal(verdictOf(v, 'worse.test'), null);
+  t.equal(server.count('full/1.hwl'), 1);
+  const [u] = h.of('updated');
+  t.match(u, { listId: 'demo', serial: 1, seq: 1, entries: 2, via: 'full', mirror: server.url });
+  t.equal(h.of('swap').length, 1);
+  const s = h.registry.stats()[0]!;
+  t.match(s, { id: 'demo', enforced: true, origin: 'network', entries: 2, serial: 1, seq: 1, stale: false });
+  t.equal(s.outcomes.updated, 1);
+  t.equal(s.minPollSeconds, 900, 'min-poll from the index');
+  t.equal(s.lastUpdateAt, clock.now);
+  const state = JSON.parse(readFileSync(join(stateDir, 'demo', 'state.json'), 'utf8')) as Record<string, unknown>;
+  t.match(state, { listId: 'demo', serial: 1, seq: 1, indexSignatures: 1 });
+  t.same(readdirSync(join(stateDir, 'demo')).sort(), [
+    'full-1.hwl',
+    'index-1.hwl',
+    'index-1.hwl.0.minisig',
+    'state.json',
+  ]);
+});
+
+t.test('the next serial comes through the delta; a broken delta falls back to the FULL', async (t) => {
+  const { rel, server, clock, stateDir, settings } = await setup(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const h = harness(t, settings, clock);
+  await h.registry.start();
+  await h.registry.pollNow('demo');
+  rel.publish(fullOf(listKey, 2, TWO));
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated');
+  t.equal(server.count('delta/1-2.hwld'), 1);
+  t.equal(server.count('full/2.hwl'), 0, 'the FULL was not downloaded');
+  t.match(h.of('updated')[1], { serial: 2, via: 'delta' });
+  const v = h.registry.view();
+  t.equal(verdictOf(v, 'worse.test'), 'D:demo');
+  t.equal(verdictOf(v, 'bad.test'), null, 'removed by the delta');
+  t.ok(existsSync(join(stateDir, 'demo', 'full-2.hwl')));
+  t.notOk(existsSync(join(stateDir, 'demo', 'full-1.hwl')), 'the old FULL is swept after the commit');
+
+  rel.publish(fullOf(listKey, 3, ['third.example']));
+  rel.tamper('delta/2-3.hwld');
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated');
+  t.match(h.of('updated')[2], { serial: 3, via: 'full' });
+  t.match(h.of('delta-fallback'), [{ listId: 'demo', code: 'DIGEST_MISMATCH' }]);
+  t.equal(h.registry.stats()[0]!.deltaFallbacks, 1);
+  t.equal(verdictOf(h.registry.view(), 'third.example'), 'D:demo');
+});
+
+t.test('a heartbeat raises seq without a swap; an unchanged index and a 304 change nothing', async (t) => {
+  const { rel, server, clock, stateDir, settings } = await setup(t);
+  const one = fullOf(listKey, 1, ONE);
+  rel.publish(one);
+  const h = harness(t, settings, clock);
+  await h.registry.start();
+  await h.registry.pollNow('demo');
+  const gen = h.registry.view().generation;
+
+  t.equal(await h.registry.pollNow('demo'), 'not-modified', 'the same index: the server answers 304');
+  const index = rel.read('index.hwl');
+  server.routes.set('index.hwl', (_q, res) => res.end(index)); // no ETag: a full answer with the same seq
+  t.equal(await h.registry.pollNow('demo'), 'unchanged');
+  server.routes.delete('index.hwl');
+
+  rel.publish(one); // the same FULL, re-signed with the next seq
+  t.equal(await h.registry.pollNow('demo'), 'heartbeat');
+  t.equal(h.registry.view().generation, gen, 'no swap for a heartbeat');
+  t.match(h.of('heartbeat'), [{ serial: 1, seq: 2 }]);
+  const state = JSON.parse(readFileSync(join(stateDir, 'demo', 'state.json'), 'utf8')) as Record<string, unknown>;
+  t.match(state, { serial: 1, seq: 2 });
+  t.same(readdirSync(join(stateDir, 'demo')).sort(), [
+    'full-1.hwl',
+    'index-2.hwl',
+    'index-2.hwl.0.minisig',
+    'state.json',
+  ]);
+  t.match(h.registry.stats()[0]!.outcomes, { updated: 1, heartbeat: 1, unchanged: 1, 'not-modified': 1 });
+  t.equal(server.count('full/1.hwl'), 1);
+});
+
+t.test('a restart serves the stored list before the network answers, then polls', async (t) => {
+  const { rel, server, clock, settings } = await setup(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const a = harness(t, settings, clock);
+  await a.registry.start();
+  await a.registry.pollNow('demo');
+  await a.registry.close();
+
+  await server.close(); // no network at all now
+  const b = harness(t, settings, clock);
+  await within(5000, b.registry.start());
+  const v = b.registry.view();
+  t.equal(verdictOf(v, 'blocked.example'), 'D:demo', 'in force from the state directory');
+  t.match(b.of('loaded'), [{ listId: 'demo', serial: 1, seq: 1, entries: 2 }]);
+  t.equal(await within(5000, b.registry.pollNow('demo')), 'rejected');
+  t.match(b.of('rejected'), [{ code: 'FETCH_FAILED' }]);
+  t.equal(verdictOf(b.registry.view(), 'blocked.example'), 'D:demo', 'still in force after the failed poll');
+  t.match(b.registry.stats()[0], { origin: 'store', enforced: true, consecutiveFailures: 1 });
+});
+
+t.test('file:// mirrors work like HTTP ones, and a bad mirror is followed by a good one', async (t) => {
+  const { rel, clock, stateDir } = await setup(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const settings = settingsWith(stateDir, [
+    { mirrors: ['http://127.0.0.1:9/rel/', rel.url], keys: [rel.key], listKey },
+  ]);
+  const h = harness(t, settings, clock);
+  await h.registry.start();
+  t.equal(await within(8000, h.registry.pollNow('demo')), 'updated');
+  t.match(h.of('rejected'), [{ mirror: 'http://127.0.0.1:9/rel/', code: 'FETCH_FAILED' }]);
+  t.match(h.of('updated'), [{ mirror: rel.url, serial: 1 }]);
+  t.equal(h.registry.stats()[0]!.consecutiveFailures, 0, 'a round with one good mirror is a success');
+});
+
+t.test('logs say what happened without any list entry or hash', async (t) => {
+  const { rel, clock, settings } = await setup(t);
+  const one = fullOf(listKey, 1, ONE);
+  rel.publish(one);
+  const h = harness(t, settings, clock);
+  await h.registry.start();
+  await h.registry.pollNow('demo');
+  rel.publish(fullOf(listKey, 2, TWO));
+  rel.tamper('full/2.hwl', 200);
+  rel.tamper('delta/1-2.hwld', 200);
+  await h.registry.pollNow('demo');
+  const text = h.log.raw.join('\n');
+  for (const name of [...ONE, ...TWO]) {
+    t.notOk(text.includes(name), `no plaintext name ${name}`);
+    t.notOk(text.includes(listKey.hashKey().hashHex(name)), `no hash of ${name}`);
+  }
+  t.notOk(text.includes(listKey.keyHex()), 'no list key');
+  t.ok(h.log.lines.some((l) => l.msg === 'list updated' && l.level === 'info' && l.list === 'demo'));
+  t.ok(h.log.lines.some((l) => l.level === 'error' && l.alarm === true && l.code === 'DIGEST_MISMATCH'));
+});
