@@ -5,10 +5,17 @@
  * the key, so `HashKey` compresses each once and keeps the two midstates; a name of up to 55 bytes then costs two
  * compressions (one for the inner hash, one for the outer), with no allocation.
  *
- * Measured before choosing (`node blocklist-format/bench/hash-bench.js`, Node 20, this project's 2-core machine,
- * 15-byte names, figures in README): node:crypto `createHmac` ~2.8 µs a name, @noble/hashes `hmac` cloned from a
- * primed instance ~1.9 µs, this file's midstates plus the TypeScript SHA-256 in sha256.ts ~0.40 µs. The daemon hashes
- * up to 5 or 6 suffixes per query on a verdict-cache miss, so the hot path uses the midstates.
+ * Measured before choosing (`node --expose-gc blocklist-format/bench/hash-bench.js`, Node 20.20, this project's
+ * 2-core machine, ns per hash, median of 7 rounds of 100,000):
+ *
+ *   name length                                          15 B    40 B   100 B   253 B
+ *   node:crypto createHmac().update().digest()           1923    1760    1901    1906
+ *   @noble/hashes hmac, primed instance _cloneInto       1226    1275    1639    2518
+ *   HashKey.hashInto (these midstates, sha256.ts)         375     398     596    1152
+ *
+ * node:crypto pays its native-call toll on every hash; noble's clone copies objects. The daemon hashes up to 5 or 6
+ * suffixes per query on a verdict-cache miss, so the hot path uses the midstates and sha256.ts; node:crypto stays
+ * the reference the tests check both against.
  */
 import { randomBytes } from 'node:crypto';
 

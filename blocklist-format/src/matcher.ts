@@ -2,12 +2,12 @@
  * The in-memory matcher (FORMAT.md 1.4): a compact set of one list's hashes and the suffix walk that turns a query
  * name into a verdict, plus `MatcherSet`, which combines several lists.
  *
- * Layout. The hashes stay complete (32 bytes each, so no false positives) in one Int32Array, 8 words per entry,
- * each word the big-endian value of 4 hash bytes, in the FULL's ascending order; the kinds are one byte each. A
- * bucket index on the top `bits` bits of the first word (about one bucket per entry) gives the run of entries to
- * compare; HMAC output is uniform, so a run holds about one entry. U entries are dropped: a DNS daemon never acts on
- * them (FORMAT.md 1.4), and a host name's hash never equals a URL expression's (an expression contains '/'). That
- * is 32 + 1 bytes per entry plus 4 to 8 bytes of index.
+ * Layout. The hashes stay complete (32 bytes each, so no false positives) as big-endian 32-bit words in the FULL's
+ * ascending order: the first word of every entry in one Int32Array, the other seven in a second, the kinds one byte
+ * each. A bucket index on the top `bits` bits of the first word (about one entry per bucket; HMAC output is uniform)
+ * gives the run of entries to compare, so a lookup that misses reads the index and the first-word array only. U
+ * entries are dropped: a DNS daemon never acts on them (FORMAT.md 1.4), and a host name's hash never equals a URL
+ * expression's (an expression contains '/'). That is 33 bytes per entry kept plus 4 to 8 bytes of index.
  *
  * The walk. A query name is copied once into a scratch buffer (folding A-Z, RFC 4343) and scanned from the right:
  * a suffix is tested only when every one of its labels passes FORMAT.md 1.1 rule 3 and it has two labels or more
