@@ -39,7 +39,12 @@ export class WorkerClient {
   }
 
   private spawn(): Worker {
-    const w = new Worker(WORKER_URL, { workerData: this.config, name: `hashwall-list-${this.config.listId}` });
+    const w = new Worker(WORKER_URL, {
+      workerData: this.config,
+      name: `hashwall-list-${this.config.listId}`,
+      // The worker runs only our built JavaScript: none of the parent's loaders or --import hooks.
+      execArgv: [],
+    });
     this.started++;
     w.on('message', (res: WorkerResponse) => {
       const p = this.pending.get(res.id);

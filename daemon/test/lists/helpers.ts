@@ -99,6 +99,15 @@ export class ReleaseDir {
       minPoll: o.minPoll ?? 900,
       signers: o.signers ?? [this.key],
     });
+    // A publisher replaces a file's signatures with the new set: drop the old ones first.
+    for (const path of files.keys()) {
+      if (path.endsWith('.minisig')) continue;
+      const dir = join(this.dir, dirname(path));
+      const base = path.split('/').at(-1)!;
+      for (const e of readdirSyncSafe(dir)) {
+        if (e.name.startsWith(`${base}.`) && e.name.endsWith('.minisig')) rmSync(join(dir, e.name));
+      }
+    }
     // The index last, as a publisher does.
     const entries = [...files].sort(([a], [b]) => Number(a.startsWith(INDEX_PATH)) - Number(b.startsWith(INDEX_PATH)));
     for (const [path, bytes] of entries) this.write(path, bytes);
