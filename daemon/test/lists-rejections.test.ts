@@ -1,5 +1,6 @@
 // Every refusal of FORMAT.md 4 (and the format's error codes a mirror can provoke), each served by a real HTTP
 // server on 127.0.0.1: the poll is rejected with its code, and the list in force before it stays in force.
+import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 
 import { generateKeyPair, generateListKey, type MinisignSecretKey } from '@hashwall/format';
@@ -184,7 +185,7 @@ t.test('a truncated body: SIZE_MISMATCH', async (t) => {
 });
 
 t.test('an endless body is cut at the size the index gave, an endless index at 64 KiB', async (t) => {
-  const endless = (_q: unknown, res: import('node:http').ServerResponse): void => {
+  const endless = (_q: unknown, res: ServerResponse): void => {
     const chunk = Buffer.alloc(16384, 0x61);
     const pump = (): void => {
       while (!res.destroyed && res.write(chunk));
