@@ -146,6 +146,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Time to wait for one try before the next upstream. */
       timeoutMs: ms(50, 30000).default(1500),
+      /** Time for the TCP retry after a truncated UDP answer (connect, send, whole answer). */
+      tcpTimeoutMs: ms(50, 30000).default(3000),
       /** Tries per query across the upstreams, the first included. */
       maxTries: z.number().int().min(1).max(10).default(3),
       /** Failures in a row that mark an upstream down. */

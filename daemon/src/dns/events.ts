@@ -1,0 +1,183 @@
+/**
+ * What the query path reports, for the metrics issue to turn into Prometheus series. The query path calls these
+ * methods synchronously with plain values (no objects built per call); an implementation must be cheap and must
+ * never throw. Label sets stay bounded: a transport, a type number, an rcode, a list id from the configuration, an
+ * upstream as configured ("192.0.2.1:53"), and the small enums below. Never a query name or a client address.
+ *
+ * `CountingEvents` is the default: it counts into plain numbers and maps, and the tests assert on it.
+ */
+
+export type Transport = 'udp' | 'tcp';
+
+/** Where a query's answer came from. */
+export type AnswerSource =
+  /** Synthesized for a blocked name (any mode). */
+  | 'blocked'
+  /** Synthesized for a steered (P) name. */
+  | 'steered'
+  /** The packet cache. */
+  | 'cache'
+  /** An upstream, just now. */
+  | 'upstream'
+  /** An expired cache entry, because every upstream failed (RFC 8767). */
+  | 'stale'
+  /** Synthesized locally: ANY (RFC 8482), FORMERR, NOTIMP, BADVERS, REFUSED, SERVFAIL. */
+  | 'local';
+
+export type BlockAction = 'nxdomain' | 'refused' | 'nodata' | 'stop-page' | 'steer';
+
+export type UpstreamError =
+  /** No answer within upstream.timeoutMs (UDP) or the TCP deadline. */
+  | 'timeout'
+  /** An answer that failed the strict checks (bad structure, wrong question, QR/opcode). */
+  | 'malformed'
+  /** An answer from the wrong address or port, or for an ID nothing is waiting on. */
+  | 'unexpected'
+  /** SERVFAIL, REFUSED or NOTIMP from the upstream. */
+  | 'rcode'
+  /** A socket or connection error. */
+  | 'network';
+
+export type MalformedReply = 'formerr' | 'drop';
+
+export interface QueryEvents {
+  /** A query was answered (or dropped: rcode -1). */
+  queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void;
+  /** A query was blocked or steered by `listId`; `viaAlias` when a CNAME/DNAME target matched. */
+  blocked(listId: string, action: BlockAction, viaAlias: boolean): void;
+  /** A cache lookup for a query that was not blocked. */
+  cacheLookup(hit: boolean): void;
+  /** An upstream answered well, `latencyMs` after the try started (UDP or TCP). */
+  upstreamAnswer(upstream: string, latencyMs: number, tcp: boolean): void;
+  upstreamError(upstream: string, error: UpstreamError): void;
+  /** An upstream was marked down (`up` false) or came back. */
+  upstreamHealth(upstream: string, up: boolean): void;
+  /** A stale answer was served (RFC 8767). */
+  staleAnswer(): void;
+  /** A malformed query, answered FORMERR or dropped. */
+  malformed(transport: Transport, reply: MalformedReply): void;
+  /** A query over its client prefix's rate. */
+  rateLimited(transport: Transport): void;
+  /** A query from outside access.allow (answered REFUSED). */
+  aclRefused(transport: Transport): void;
+  /** Upstream queries in flight changed (coalesced client queries count once). */
+  inFlight(count: number): void;
+}
+
+interface UpstreamCounts {
+  answers: number;
+  tcpAnswers: number;
+  latencyMsSum: number;
+  errors: Record<UpstreamError, number>;
+  downs: number;
+  ups: number;
+}
+
+/** Counts every event into plain numbers. Reading the fields is the whole API. */
+export class CountingEvents implements QueryEvents {
+  readonly queries = { udp: 0, tcp: 0 };
+  /** Dropped queries (no answer at all) are under rcode -1. */
+  readonly byRcode = new Map<number, number>();
+  readonly bySource: Record<AnswerSource, number> = {
+    blocked: 0,
+    steered: 0,
+    cache: 0,
+    upstream: 0,
+    stale: 0,
+    local: 0,
+  };
+  readonly byQtype = new Map<number, number>();
+  /** Per list id, per action. */
+  readonly blocks = new Map<string, Partial<Record<BlockAction, number>>>();
+  aliasBlocks = 0;
+  cacheHits = 0;
+  cacheMisses = 0;
+  readonly upstreams = new Map<string, UpstreamCounts>();
+  stale = 0;
+  readonly malformedQueries = { udp: 0, tcp: 0, formerr: 0, drop: 0 };
+  readonly rateLimitedQueries = { udp: 0, tcp: 0 };
+  readonly aclRefusedQueries = { udp: 0, tcp: 0 };
+  inFlightNow = 0;
+  inFlightMax = 0;
+
+  queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void {
+    this.queries[transport]++;
+    this.byRcode.set(rcode, (this.byRcode.get(rcode) ?? 0) + 1);
+    this.byQtype.set(qtype, (this.byQtype.get(qtype) ?? 0) + 1);
+    this.bySource[source]++;
+  }
+
+  blocked(listId: string, action: BlockAction, viaAlias: boolean): void {
+    let per = this.blocks.get(listId);
+    if (per === undefined) this.blocks.set(listId, (per = {}));
+    per[action] = (per[action] ?? 0) + 1;
+    if (viaAlias) this.aliasBlocks++;
+  }
+
+  cacheLookup(hit: boolean): void {
+    if (hit) this.cacheHits++;
+    else this.cacheMisses++;
+  }
+
+  #upstream(name: string): UpstreamCounts {
+    let u = this.upstreams.get(name);
+    if (u === undefined) {
+      u = {
+        answers: 0,
+        tcpAnswers: 0,
+        latencyMsSum: 0,
+        errors: { timeout: 0, malformed: 0, unexpected: 0, rcode: 0, network: 0 },
+        downs: 0,
+        ups: 0,
+      };
+      this.upstreams.set(name, u);
+    }
+    return u;
+  }
+
+  upstreamAnswer(upstream: string, latencyMs: number, tcp: boolean): void {
+    const u = this.#upstream(upstream);
+    u.answers++;
+    if (tcp) u.tcpAnswers++;
+    u.latencyMsSum += latencyMs;
+  }
+
+  upstreamError(upstream: string, error: UpstreamError): void {
+    this.#upstream(upstream).errors[error]++;
+  }
+
+  upstreamHealth(upstream: string, up: boolean): void {
+    const u = this.#upstream(upstream);
+    if (up) u.ups++;
+    else u.downs++;
+  }
+
+  staleAnswer(): void {
+    this.stale++;
+  }
+
+  malformed(transport: Transport, reply: MalformedReply): void {
+    this.malformedQueries[transport]++;
+    this.malformedQueries[reply]++;
+  }
+
+  rateLimited(transport: Transport): void {
+    this.rateLimitedQueries[transport]++;
+  }
+
+  aclRefused(transport: Transport): void {
+    this.aclRefusedQueries[transport]++;
+  }
+
+  inFlight(count: number): void {
+    this.inFlightNow = count;
+    if (count > this.inFlightMax) this.inFlightMax = count;
+  }
+
+  /** Total errors of one kind across upstreams. */
+  upstreamErrors(kind: UpstreamError): number {
+    let n = 0;
+    for (const u of this.upstreams.values()) n += u.errors[kind];
+    return n;
+  }
+}

@@ -1,0 +1,453 @@
+/**
+ * Forwarding to the configured recursive resolvers.
+ *
+ * - UDP from a small pool of sockets per address family, each bound to a port the kernel picks at random, with a
+ *   random 16-bit ID per try drawn from a batched CSPRNG buffer (crypto.randomFillSync: one system call per 2,048
+ *   IDs instead of one crypto.randomInt call per query). Tries wait in a map keyed by socket and ID.
+ * - Strict answers: the source address and port must be the upstream's, the ID one we wait on, QR set, opcode
+ *   QUERY, exactly our question (case-insensitively), every record well formed (wire.ts scanResponse). Anything
+ *   else is dropped and counted, and the try goes on waiting: a spoofed or broken datagram never ends a query, the
+ *   try's timeout does (then the next upstream, then SERVFAIL).
+ * - TC over UDP: the same upstream is asked again over TCP (RFC 7766), under its own deadline.
+ * - Per-try timeout without a timer per try: every UDP try has the same timeout, so deadlines arrive in the order
+ *   tries start; one FIFO and one timer for its head serve them all.
+ * - Failover with health: upstreams are tried in configuration order; `failureThreshold` failures in a row
+ *   (timeouts, network errors, malformed answers ending a TCP try) mark one down; a down upstream is skipped for
+ *   `probeIntervalMs`, after which one query probes it. SERVFAIL, REFUSED and NOTIMP move the query to an
+ *   untried upstream but do not count against health (a recursive resolver's SERVFAIL is usually the
+ *   authority's fault). When every upstream is down the least recently failed one is still tried.
+ */
+import { randomFillSync } from 'node:crypto';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { connect, type Socket as TcpSocket } from 'node:net';
+
+import type { Logger } from '../ops/log.js';
+import { parseHostPort } from '../util/net.js';
+import type { QueryEvents } from './events.js';
+import {
+  HEADER_BYTES,
+  RCODE_NOTIMP,
+  RCODE_REFUSED,
+  RCODE_SERVFAIL,
+  F1_TC,
+  ResponseInfo,
+  equalFolded,
+  scanResponse,
+} from './wire.js';
+
+export interface UpstreamSettings {
+  readonly upstreams: readonly string[];
+  readonly timeoutMs: number;
+  readonly tcpTimeoutMs: number;
+  readonly maxTries: number;
+  readonly failureThreshold: number;
+  readonly probeIntervalMs: number;
+}
+
+/** UDP sockets per address family. */
+const SOCKETS_PER_FAMILY = 4;
+
+export class Upstream {
+  readonly index: number;
+  /** As configured, for events and logs ("192.0.2.1:53"). */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+  failures = 0;
+  down = false;
+  /** When a down upstream may be probed (performance.now() ms). */
+  retryAt = 0;
+
+  constructor(index: number, name: string) {
+    const hp = parseHostPort(name, 53);
+    this.index = index;
+    this.name = name;
+    // The address as the socket layer reports senders (RFC 5952 form for IPv6).
+    this.host = hp.family === 6 ? new URL(`dns://[${hp.host}]`).hostname.slice(1, -1) : hp.host;
+    this.port = hp.port;
+    this.family = hp.family;
+  }
+}
+
+/** Try states. */
+const IDLE = 0;
+const UDP = 1;
+const TCP = 2;
+const DONE = 3;
+
+/** One upstream question in flight; the query path hangs its waiting clients on it. */
+export class Job<W = unknown> {
+  /** The query as sent upstream (header, question, OPT); its ID is rewritten per try. */
+  readonly query: Buffer;
+  /** Offset after the question in `query`. */
+  readonly qEnd: number;
+  /** What the query path keeps with the job (its waiting clients). */
+  readonly waiters: W[] = [];
+  readonly key: string;
+  state = IDLE;
+  /** Increases with every try, so a stale timeout or TCP callback can tell it is too late. */
+  seq = 0;
+  tries = 0;
+  /** Bit per upstream index tried (the first 31). */
+  tried = 0;
+  upstream: Upstream | null = null;
+  /** pending-map key of the current UDP try. */
+  pendingKey = -1;
+  tryStartedMs = 0;
+  /** The last SERVFAIL/REFUSED/NOTIMP answer seen, relayed when nothing better comes. */
+  lastRcodeAnswer: Buffer | null = null;
+
+  constructor(key: string, query: Buffer, qEnd: number) {
+    this.key = key;
+    this.query = query;
+    this.qEnd = qEnd;
+  }
+}
+
+export interface UpstreamOwner<W> {
+  /** A good answer (already checked). `info` describes `msg` and is valid only during the call. */
+  upstreamAnswer(job: Job<W>, msg: Buffer, info: ResponseInfo): void;
+  /** Every try failed. `lastRcodeAnswer` on the job holds an upstream's SERVFAIL/REFUSED/NOTIMP, if any. */
+  upstreamFailed(job: Job<W>): void;
+}
+
+export class UpstreamPool<W> {
+  readonly upstreams: readonly Upstream[];
+  readonly #settings: UpstreamSettings;
+  readonly #owner: UpstreamOwner<W>;
+  readonly #events: QueryEvents;
+  readonly #log: Logger;
+  readonly #sockets: Socket[] = [];
+  readonly #byFamily = new Map<4 | 6, number[]>();
+  #nextSocket = 0;
+  readonly #pending = new Map<number, Job<W>>();
+  readonly #tcp = new Set<TcpSocket>();
+  // FIFO of UDP try deadlines (parallel arrays; `#head` is the first live slot).
+  #qJobs: (Job<W> | null)[] = [];
+  #qSeq: number[] = [];
+  #qDeadline: number[] = [];
+  #head = 0;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #ids = new Uint16Array(2048);
+  #idPos = 2048;
+  readonly #info = new ResponseInfo();
+  /** Jobs not yet finished. */
+  inFlight = 0;
+  #closed = false;
+  #onIdle: (() => void) | null = null;
+
+  constructor(settings: UpstreamSettings, owner: UpstreamOwner<W>, events: QueryEvents, log: Logger) {
+    this.#settings = settings;
+    this.#owner = owner;
+    this.#events = events;
+    this.#log = log;
+    this.upstreams = Object.freeze(settings.upstreams.map((u, i) => new Upstream(i, u)));
+    for (const family of new Set(this.upstreams.map((u) => u.family))) {
+      const list: number[] = [];
+      for (let i = 0; i < SOCKETS_PER_FAMILY; i++) list.push(this.#openSocket(family));
+      this.#byFamily.set(family, list);
+    }
+  }
+
+  #openSocket(family: 4 | 6): number {
+    const index = this.#sockets.length;
+    const s = createSocket(family === 4 ? 'udp4' : 'udp6');
+    s.on('message', (msg, rinfo) => this.#onMessage(index, msg, rinfo));
+    s.on('error', (err) => this.#log.warn({ err: err.message, family }, 'upstream socket error'));
+    // Port 0: the kernel picks an ephemeral port at random (Linux randomizes them).
+    s.bind(0);
+    this.#sockets.push(s);
+    return index;
+  }
+
+  /** Starts the first try of `job`. */
+  start(job: Job<W>): void {
+    this.inFlight++;
+    this.#events.inFlight(this.inFlight);
+    this.#nextTry(job);
+  }
+
+  #randomId(): number {
+    if (this.#idPos >= this.#ids.length) {
+      randomFillSync(this.#ids);
+      this.#idPos = 0;
+    }
+    return this.#ids[this.#idPos++]!;
+  }
+
+  /** The upstream for the next try: untried healthy ones in order, then a due probe, then the best we have. */
+  #pick(job: Job<W>): Upstream {
+    const all = this.upstreams;
+    const now = performance.now();
+    for (const u of all) {
+      if (!u.down && (job.tried & (1 << (u.index & 31))) === 0) return u;
+    }
+    for (const u of all) {
+      if (u.down && now >= u.retryAt && (job.tried & (1 << (u.index & 31))) === 0) {
+        u.retryAt = now + this.#settings.probeIntervalMs; // one probe per interval
+        return u;
+      }
+    }
+    // Everything tried or down: retry a healthy one, round robin over the tries, else the least recently failed.
+    let healthy = 0;
+    for (const u of all) if (!u.down) healthy++;
+    if (healthy > 0) {
+      let k = job.tries % healthy;
+      for (const u of all) {
+        if (u.down) continue;
+        if (k-- === 0) return u;
+      }
+    }
+    let best = all[0]!;
+    for (const u of all) if (u.retryAt < best.retryAt) best = u;
+    return best;
+  }
+
+  #hasUntried(job: Job<W>): boolean {
+    for (const u of this.upstreams) if ((job.tried & (1 << (u.index & 31))) === 0) return true;
+    return false;
+  }
+
+  #nextTry(job: Job<W>): void {
+    if (this.#closed || job.tries >= this.#settings.maxTries) {
+      this.#finish(job, false);
+      return;
+    }
+    const u = this.#pick(job);
+    job.tries++;
+    job.tried |= 1 << (u.index & 31);
+    job.upstream = u;
+    job.seq++;
+    job.tryStartedMs = performance.now();
+    const sockets = this.#byFamily.get(u.family)!;
+    const si = sockets[this.#nextSocket++ % sockets.length]!;
+    let key: number;
+    let id: number;
+    do {
+      id = this.#randomId();
+      key = si * 65536 + id;
+    } while (this.#pending.has(key));
+    job.query[0] = id >> 8;
+    job.query[1] = id & 0xff;
+    job.state = UDP;
+    job.pendingKey = key;
+    this.#pending.set(key, job);
+    // No callback (no closure per query): a send error is an 'error' event on the socket, and the try times out.
+    this.#sockets[si]!.send(job.query, u.port, u.host);
+    this.#qJobs.push(job);
+    this.#qSeq.push(job.seq);
+    this.#qDeadline.push(job.tryStartedMs + this.#settings.timeoutMs);
+    if (this.#timer === null) this.#arm(this.#settings.timeoutMs);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(ms)));
+  }
+
+  #expire(): void {
+    this.#timer = null;
+    const now = performance.now();
+    const jobs = this.#qJobs;
+    let h = this.#head;
+    while (h < jobs.length && this.#qDeadline[h]! <= now) {
+      const job = jobs[h]!;
+      const seq = this.#qSeq[h]!;
+      jobs[h] = null;
+      h++;
+      if (job.seq === seq && job.state === UDP) {
+        this.#pending.delete(job.pendingKey);
+        job.pendingKey = -1;
+        this.#events.upstreamError(job.upstream!.name, 'timeout');
+        this.#failure(job.upstream!);
+        this.#nextTry(job);
+      }
+    }
+    this.#head = h;
+    if (h >= jobs.length) {
+      this.#qJobs = [];
+      this.#qSeq = [];
+      this.#qDeadline = [];
+      this.#head = 0;
+    } else {
+      if (h > 1024 && h * 2 > jobs.length) {
+        this.#qJobs = jobs.slice(h);
+        this.#qSeq = this.#qSeq.slice(h);
+        this.#qDeadline = this.#qDeadline.slice(h);
+        this.#head = 0;
+      }
+      this.#arm(this.#qDeadline[this.#head]! - now);
+    }
+  }
+
+  #onMessage(socketIndex: number, msg: Buffer, rinfo: RemoteInfo): void {
+    if (msg.length < HEADER_BYTES) {
+      this.#events.upstreamError('unknown', 'unexpected');
+      return;
+    }
+    const key = socketIndex * 65536 + ((msg[0]! << 8) | msg[1]!);
+    const job = this.#pending.get(key);
+    const u = job?.upstream;
+    if (job === undefined || u === null || u === undefined || rinfo.port !== u.port || rinfo.address !== u.host) {
+      this.#events.upstreamError(u?.name ?? 'unknown', 'unexpected');
+      return;
+    }
+    if (!this.#check(job, msg)) {
+      this.#events.upstreamError(u.name, 'malformed');
+      return; // keep waiting: the try's timeout decides
+    }
+    this.#pending.delete(key);
+    job.pendingKey = -1;
+    if ((this.#info.flags1 & F1_TC) !== 0) {
+      this.#tcpTry(job, u);
+      return;
+    }
+    this.#answered(job, u, msg, false);
+  }
+
+  /** scanResponse plus the question check against what `job` sent. */
+  #check(job: Job<W>, msg: Buffer): boolean {
+    const info = this.#info;
+    if (!scanResponse(msg, msg.length, info)) return false;
+    if (info.qEnd !== job.qEnd) return false;
+    return equalFolded(msg, HEADER_BYTES, info.qEnd, job.query, HEADER_BYTES);
+  }
+
+  #answered(job: Job<W>, u: Upstream, msg: Buffer, tcp: boolean): void {
+    const info = this.#info;
+    const rcode = info.rcode;
+    if (rcode === RCODE_SERVFAIL || rcode === RCODE_REFUSED || rcode === RCODE_NOTIMP) {
+      this.#events.upstreamError(u.name, 'rcode');
+      job.lastRcodeAnswer = msg;
+      this.#success(u); // it answered: healthy
+      if (this.#hasUntried(job)) this.#nextTry(job);
+      else this.#finish(job, false);
+      return;
+    }
+    this.#success(u);
+    this.#events.upstreamAnswer(u.name, performance.now() - job.tryStartedMs, tcp);
+    job.state = DONE;
+    this.inFlight--;
+    this.#events.inFlight(this.inFlight);
+    this.#owner.upstreamAnswer(job, msg, info);
+    this.#idleCheck();
+  }
+
+  /** RFC 7766 5: the truncated answer's question again, over TCP to the same upstream, with its own deadline. */
+  #tcpTry(job: Job<W>, u: Upstream): void {
+    job.state = TCP;
+    const seq = ++job.seq;
+    job.tryStartedMs = performance.now();
+    const frame = Buffer.allocUnsafe(job.query.length + 2);
+    frame.writeUInt16BE(job.query.length, 0);
+    job.query.copy(frame, 2);
+    const id = (job.query[0]! << 8) | job.query[1]!;
+    const sock = connect({ host: u.host, port: u.port, family: u.family });
+    this.#tcp.add(sock);
+    let got: Buffer = Buffer.alloc(0);
+    let over = false;
+    const end = (ok: boolean, error: 'timeout' | 'network' | 'malformed', msg?: Buffer): void => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      sock.destroy();
+      this.#tcp.delete(sock);
+      if (job.seq !== seq || job.state !== TCP) return;
+      if (ok && msg !== undefined) {
+        this.#answered(job, u, msg, true);
+        return;
+      }
+      this.#events.upstreamError(u.name, error);
+      this.#failure(u);
+      this.#nextTry(job);
+    };
+    const timer = setTimeout(() => end(false, 'timeout'), this.#settings.tcpTimeoutMs);
+    sock.setNoDelay(true);
+    sock.on('connect', () => sock.write(frame));
+    sock.on('data', (chunk: Buffer) => {
+      got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
+      if (got.length < 2) return;
+      const n = got.readUInt16BE(0);
+      if (got.length < 2 + n) return;
+      const msg = got.subarray(2, 2 + n);
+      if (n < HEADER_BYTES || ((msg[0]! << 8) | msg[1]!) !== id || !this.#check(job, msg)) {
+        end(false, 'malformed');
+        return;
+      }
+      end(true, 'network', msg);
+    });
+    sock.on('error', () => end(false, 'network'));
+    sock.on('close', () => end(false, 'network'));
+  }
+
+  #success(u: Upstream): void {
+    u.failures = 0;
+    if (u.down) {
+      u.down = false;
+      this.#events.upstreamHealth(u.name, true);
+      this.#log.info({ upstream: u.name }, 'upstream answers again');
+    }
+  }
+
+  #failure(u: Upstream): void {
+    u.failures++;
+    const now = performance.now();
+    if (!u.down && u.failures >= this.#settings.failureThreshold) {
+      u.down = true;
+      u.retryAt = now + this.#settings.probeIntervalMs;
+      this.#events.upstreamHealth(u.name, false);
+      this.#log.warn(
+        { upstream: u.name, failures: u.failures },
+        'upstream marked down: check that it is reachable and answering; it is probed again later',
+      );
+    } else if (u.down) {
+      u.retryAt = now + this.#settings.probeIntervalMs;
+    }
+  }
+
+  #finish(job: Job<W>, _ok: boolean): void {
+    if (job.state === DONE) return;
+    if (job.pendingKey >= 0) this.#pending.delete(job.pendingKey);
+    job.pendingKey = -1;
+    job.state = DONE;
+    this.inFlight--;
+    this.#events.inFlight(this.inFlight);
+    this.#owner.upstreamFailed(job);
+    this.#idleCheck();
+  }
+
+  #idleCheck(): void {
+    if (this.inFlight === 0 && this.#onIdle !== null) {
+      const fn = this.#onIdle;
+      this.#onIdle = null;
+      fn();
+    }
+  }
+
+  /** Closes once no job is in flight (used when a reload replaced this pool). */
+  retire(): void {
+    if (this.inFlight === 0) this.close();
+    else this.#onIdle = () => this.close();
+  }
+
+  /** Fails every job in flight (their clients get SERVFAIL) and closes the sockets. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    const jobs = new Set(this.#pending.values());
+    for (const j of this.#qJobs) if (j !== null && j.state !== DONE) jobs.add(j);
+    this.#pending.clear();
+    for (const j of jobs) this.#finish(j, false);
+    for (const s of this.#tcp) s.destroy();
+    this.#tcp.clear();
+    for (const s of this.#sockets) {
+      try {
+        s.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+}

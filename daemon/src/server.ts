@@ -1,0 +1,571 @@
+/**
+ * hashwalld's query path, assembled in one place.
+ *
+ *   datagram / TCP frame
+ *     1. access list           REFUSED (EDE 18 Prohibited) for clients outside access.allow
+ *     2. rate limit            per client prefix: UDP dropped, TCP REFUSED
+ *     3. parse                 header + question + OPT only: drop, FORMERR, NOTIMP, BADVERS, REFUSED (non-IN, AXFR)
+ *     4. list state            REFUSED (EDE 14 Not Ready) while a list set to `refuse` has none
+ *     5. policy                allowlist, then the lists (cached per name and generation): block or steer
+ *     6. ANY                   RFC 8482 HINFO
+ *     7. packet cache          fresh hit: copy, patch ID/flags/TTLs, re-check CNAME targets if the lists changed
+ *     8. upstream              coalesced per cache key; UDP, TCP on TC, failover; the answer's CNAME/DNAME targets
+ *                              through the policy; cached; stale answer when every try failed (RFC 8767)
+ *
+ * Why this order. The cheapest checks on the least trusted input come first: the access list and the rate limit
+ * look only at the source address, so a client outside the allowed networks or over its rate costs us nothing
+ * more (the rate limit sits above everything that allocates or looks anything up, like blocky's chain puts it
+ * above the cache). Parsing comes next because every later stage needs the question. The policy sits above the
+ * cache so that a block never depends on what the cache holds: a name listed after its answer was cached is
+ * blocked on the next query, and the verdict cache is keyed by list generation. ANY is answered after the policy
+ * so a blocked name is blocked for every type. The cache sits above the upstream, and the upstream's answer goes
+ * through the policy again for its CNAME/DNAME targets before it is cached or sent.
+ *
+ * "Verdicts and cache entries never outlive the list generation they were made under": the name's verdict cache
+ * is emptied when the generation changes (policy/verdict.ts). A cached answer depends on the lists only through its
+ * CNAME/DNAME targets, so each entry keeps its targets and the generation they were checked under, and a hit
+ * under a newer generation re-checks them (a few microseconds) instead of dropping the whole cache at every list
+ * update (every few minutes, which would cost every ISP a cold cache). A config reload counts as a new generation
+ * too (the allowlist or the partial action may have changed).
+ *
+ * One QueryPath owns no global state: a worker process (multi-core is a later issue) can own its own listeners,
+ * cache and upstream pool.
+ */
+import type { Settings } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { Access } from './dns/access.js';
+import { PacketCache, renderEntry, truncate, udpLimit, type CacheEntry } from './dns/cache.js';
+import type { Client } from './dns/client.js';
+import { CountingEvents, type AnswerSource, type QueryEvents } from './dns/events.js';
+import { Listener, type BoundAddress, type QueryHandler } from './dns/listeners.js';
+import {
+  EDE_NOT_READY,
+  EDE_NOT_SUPPORTED,
+  EDE_PROHIBITED,
+  Synth,
+  headerOnly,
+  spliceAnswer,
+  type TailPair,
+} from './dns/synth.js';
+import { Job, UpstreamPool, type UpstreamOwner } from './dns/upstream.js';
+import {
+  F1_RD,
+  F2_AD,
+  F2_CD,
+  HEADER_BYTES,
+  MAX_MESSAGE_BYTES,
+  ParsedQuery,
+  Q_BADVERS,
+  Q_DROP,
+  Q_FORMERR,
+  Q_FORMERR_HEADER,
+  Q_NOTIMP,
+  Q_NOTIMP_TYPE,
+  Q_OK,
+  Q_REFUSED,
+  RCODE_BADVERS,
+  RCODE_FORMERR,
+  RCODE_NOTIMP,
+  RCODE_REFUSED,
+  RCODE_SERVFAIL,
+  ResponseInfo,
+  TYPE_ANY,
+  UPSTREAM_EDNS_BYTES,
+  OPT_DO_BYTE,
+  TYPE_OPT,
+  foldQuestion,
+  parseQuery,
+  readDottedName,
+  scanResponse,
+  dottedFromWire,
+} from './dns/wire.js';
+import type { Logger } from './ops/log.js';
+import type { ListProvider, ListView } from './policy/lists.js';
+import { BLOCK, PASS, PASS_DECISION, Policy, STEER, type Decision } from './policy/verdict.js';
+
+export interface DaemonOptions {
+  readonly logger: Logger;
+  readonly lists: ListProvider;
+  /** Where the query path reports; a CountingEvents when absent. */
+  readonly events?: QueryEvents;
+}
+
+export interface DaemonAddresses {
+  readonly udp: readonly BoundAddress[];
+  readonly tcp: readonly BoundAddress[];
+}
+
+export interface Daemon {
+  /** The bound addresses (so a test can listen on port 0). Changes on reload. */
+  readonly addresses: DaemonAddresses;
+  readonly events: QueryEvents;
+  /** Applies new settings without dropping a query: listeners are kept, opened or retired; the rest is rebuilt. */
+  reload(settings: Settings): Promise<void>;
+  /** Stops accepting, waits for queries in flight (at most shutdown.drainTimeoutMs), then closes everything. */
+  close(): Promise<void>;
+  /** Client queries not yet answered. */
+  inFlight(): number;
+  /** Entries in the packet cache. */
+  cacheSize(): number;
+}
+
+/** Clients one upstream question may carry (coalesced identical queries); more start their own. */
+const MAX_WAITERS = 64;
+/** Generations: list generation + this times the config epoch, so a reload also counts as a new generation. */
+const EPOCH = 0x100000000;
+
+/** Everything that depends on the configuration; rebuilt (or carried over) on reload. */
+class Parts {
+  constructor(
+    readonly config: Config,
+    readonly access: Access,
+    readonly policy: Policy,
+    readonly synth: Synth,
+    readonly cache: PacketCache,
+    readonly pool: UpstreamPool<ParsedQuery>,
+    readonly epoch: number,
+  ) {}
+
+  get maxResponseBytes(): number {
+    return this.config.udp.maxResponseBytes;
+  }
+}
+
+class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
+  parts!: Parts;
+  readonly #lists: ListProvider;
+  readonly #events: QueryEvents;
+  readonly #log: Logger;
+  readonly #debug: boolean;
+  /** Scratch for the query being handled (cloned only when it has to wait for an upstream). */
+  readonly #q = new ParsedQuery();
+  readonly #key = Buffer.alloc(MAX_MESSAGE_BYTES);
+  readonly #info = new ResponseInfo();
+  readonly #dotted = Buffer.alloc(512);
+  /** Upstream questions in flight, by cache key (coalescing). */
+  readonly #inflight = new Map<string, Job<ParsedQuery>>();
+
+  constructor(lists: ListProvider, events: QueryEvents, log: Logger) {
+    this.#lists = lists;
+    this.#events = events;
+    this.#log = log;
+    this.#debug = log.isLevelEnabled('debug');
+  }
+
+  handle(msg: Buffer, client: Client): void {
+    try {
+      this.#handle(msg, client);
+    } catch (err) {
+      // Never past the listener: a bug here costs one query (SERVFAIL or drop), not the daemon.
+      this.#log.error({ err: (err as Error).stack }, 'internal error in the query path; please report it');
+      try {
+        client.drop();
+      } catch {
+        // the client's accounting is already settled
+      }
+    }
+  }
+
+  #handle(msg: Buffer, client: Client): void {
+    const p = this.parts;
+    const events = this.#events;
+    const t = client.transport;
+    const q = this.#q;
+    // 1. Access list.
+    if (!p.access.allowed(client.address)) {
+      events.aclRefused(t);
+      const st = parseQuery(msg, q);
+      if (st === Q_DROP) return this.#drop(client, t);
+      q.client = client;
+      if (hasQuestion(st))
+        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_PROHIBITED)), 'local');
+      return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
+    }
+    // 2. Rate limit.
+    if (!p.access.take(client.address, performance.now())) {
+      events.rateLimited(t);
+      if (t === 'udp') return this.#drop(client, t); // never feed a reflection flood
+      const st = parseQuery(msg, q);
+      if (st === Q_DROP) return this.#drop(client, t);
+      return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
+    }
+    // 3. Parse.
+    const st = parseQuery(msg, q);
+    q.client = client;
+    if (st !== Q_OK) return this.#notOk(p, q, st);
+    // 4. List state.
+    const view = this.#lists.view();
+    if (view.refuseAll) return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_NOT_READY)), 'local');
+    // 5. Policy.
+    const kb = this.#key;
+    const klen = foldQuestion(q, kb, 4);
+    kb[klen] = 0x30 + (q.dnssecOk ? 1 : 0) + (q.cd ? 2 : 0);
+    const key = kb.toString('latin1', 0, klen + 1);
+    const d = p.policy.decideWire(key.slice(0, q.nameEnd - HEADER_BYTES), msg, HEADER_BYTES, view);
+    if (d.action !== PASS && this.#decided(p, q, d, false)) return;
+    // 6. ANY (RFC 8482).
+    if (q.qtype === TYPE_ANY) return this.#send(p, q, spliceAnswer(q, p.synth.any), 'local');
+    // 7. Cache.
+    const now = performance.now();
+    const e = p.cache.get(key, now);
+    if (e !== undefined && now < e.freshUntilMs) {
+      events.cacheLookup(true);
+      const ad = this.#aliasDecision(p, e, view);
+      if (ad.action !== PASS && this.#decided(p, q, ad, true)) return;
+      return this.#send(p, q, renderEntry(e, q, now, 0), 'cache');
+    }
+    events.cacheLookup(false);
+    // 8. Upstream, coalescing identical questions.
+    const pending = this.#inflight.get(key);
+    if (pending !== undefined && pending.waiters.length < MAX_WAITERS) {
+      pending.waiters.push(new ParsedQuery().copyFrom(q));
+      return;
+    }
+    if (p.pool.inFlight >= p.config.upstream.maxInFlight) {
+      return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_SERVFAIL)), 'local');
+    }
+    const job = new Job<ParsedQuery>(key, upstreamQuery(q), q.qEnd);
+    job.waiters.push(new ParsedQuery().copyFrom(q));
+    if (pending === undefined) this.#inflight.set(key, job);
+    p.pool.start(job);
+  }
+
+  /** Answers for the parse outcomes other than Q_OK. */
+  #notOk(p: Parts, q: ParsedQuery, st: number): void {
+    const client = q.client!;
+    const t = client.transport;
+    switch (st) {
+      case Q_DROP:
+        this.#events.malformed(t, 'drop');
+        return this.#drop(client, t);
+      case Q_FORMERR_HEADER:
+        this.#events.malformed(t, 'formerr');
+        return this.#sendRaw(client, q, headerOnly(q.msg, RCODE_FORMERR), RCODE_FORMERR);
+      case Q_FORMERR:
+        this.#events.malformed(t, 'formerr');
+        // The question is good but a later record is not: echo the question, no OPT (it may be the broken part).
+        q.edns = false;
+        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_FORMERR)), 'local');
+      case Q_NOTIMP:
+        return this.#sendRaw(client, q, headerOnly(q.msg, RCODE_NOTIMP), RCODE_NOTIMP);
+      case Q_NOTIMP_TYPE:
+        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_NOTIMP)), 'local');
+      case Q_BADVERS:
+        // RFC 6891 6.1.3: BADVERS, with an OPT of the highest version we support (0).
+        q.edns = true;
+        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_BADVERS)), 'local', RCODE_BADVERS);
+      case Q_REFUSED:
+        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_NOT_SUPPORTED)), 'local');
+      default:
+        return this.#drop(client, t);
+    }
+  }
+
+  /** Answers a block or a steer; false when a steer does not apply to this query type (it then passes). */
+  #decided(p: Parts, q: ParsedQuery, d: Decision, viaAlias: boolean): boolean {
+    if (d.action === BLOCK) {
+      this.#events.blocked(d.listId, p.config.blocking.mode, viaAlias);
+      this.#send(p, q, spliceAnswer(q, p.synth.block(d.listId, q.qtype)), 'blocked');
+      return true;
+    }
+    if (d.action === STEER) {
+      const pair: TailPair | null = p.synth.steer(d.listId, q.qtype);
+      if (pair === null) return false;
+      this.#events.blocked(d.listId, 'steer', viaAlias);
+      this.#send(p, q, spliceAnswer(q, pair), 'steered');
+      return true;
+    }
+    return false;
+  }
+
+  /** The policy decision over an entry's CNAME/DNAME targets under the current lists (re-checked if they changed). */
+  #aliasDecision(p: Parts, e: CacheEntry, view: ListView): Decision {
+    if (e.aliases === null) return PASS_DECISION;
+    const gen = view.generation + p.epoch * EPOCH;
+    if (e.generation !== gen) {
+      e.decision = this.#aliasesDecide(p, e.aliases, view);
+      e.generation = gen;
+    }
+    return e.decision;
+  }
+
+  /** The first blocking (else steering) decision among `aliases`. */
+  #aliasesDecide(p: Parts, aliases: readonly string[], view: ListView): Decision {
+    let steer: Decision = PASS_DECISION;
+    for (const name of aliases) {
+      const d = p.policy.decideName(name, view);
+      if (d.action === BLOCK) return d;
+      if (d.action === STEER && steer.action === PASS) steer = d;
+    }
+    return steer;
+  }
+
+  upstreamAnswer(job: Job<ParsedQuery>, msg: Buffer, info: ResponseInfo): void {
+    if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
+    const p = this.parts;
+    const view = this.#lists.view();
+    const now = performance.now();
+    let aliases: string[] | null = null;
+    let decision = PASS_DECISION;
+    if (p.config.blocking.cnameInspection && (info.aliasCount > 0 || info.aliasOverflow)) {
+      if (info.aliasOverflow) {
+        // More aliases than any resolver follows: the chain cannot be checked, so it is not served.
+        for (const w of job.waiters) this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL)), 'local');
+        return;
+      }
+      aliases = [];
+      for (let i = 0; i < info.aliasCount; i++) aliases.push(readDottedName(msg, info.aliasOffsets[i]!));
+      decision = this.#aliasesDecide(p, aliases, view);
+    }
+    const gen = view.generation + p.epoch * EPOCH;
+    const e = p.cache.makeEntry(msg, msg.length, info, p.maxResponseBytes, now, aliases, gen, decision);
+    p.cache.set(job.key, e);
+    for (const w of job.waiters) {
+      if (decision.action !== PASS && this.#decided(p, w, decision, true)) continue;
+      this.#send(p, w, renderEntry(e, w, now, 0), 'upstream');
+    }
+  }
+
+  upstreamFailed(job: Job<ParsedQuery>): void {
+    if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
+    const p = this.parts;
+    const now = performance.now();
+    const e = p.cache.get(job.key, now);
+    if (e !== undefined) {
+      // RFC 8767: every upstream failed; an entry within its stale window answers, with a short TTL.
+      const fresh = now < e.freshUntilMs;
+      if (fresh || p.config.cache.serveStale) {
+        const view = this.#lists.view();
+        const d = this.#aliasDecision(p, e, view);
+        const staleTtl = fresh ? 0 : p.config.cache.staleAnswerTtlSeconds;
+        for (const w of job.waiters) {
+          if (d.action !== PASS && this.#decided(p, w, d, true)) continue;
+          if (!fresh) this.#events.staleAnswer();
+          this.#send(p, w, renderEntry(e, w, now, staleTtl), fresh ? 'cache' : 'stale');
+        }
+        return;
+      }
+    }
+    const relay = job.lastRcodeAnswer;
+    if (relay !== null && scanResponse(relay, relay.length, this.#info)) {
+      // The upstream's own SERVFAIL/REFUSED/NOTIMP (it may carry an EDE saying why), never cached.
+      const view = this.#lists.view();
+      const r = p.cache.makeEntry(
+        relay,
+        relay.length,
+        this.#info,
+        p.maxResponseBytes,
+        now,
+        null,
+        view.generation,
+        PASS_DECISION,
+      );
+      for (const w of job.waiters) this.#send(p, w, renderEntry(r, w, now, 0), 'upstream');
+      return;
+    }
+    for (const w of job.waiters) this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL)), 'local');
+  }
+
+  /** Sends an answer to `q`'s client, truncating it for UDP when it does not fit (RFC 6891 7). */
+  #send(p: Parts, q: ParsedQuery, answer: Buffer, source: AnswerSource, rcode = answer[3]! & 0x0f): void {
+    const client = q.client!;
+    let out = answer;
+    if (client.transport === 'udp') {
+      if (out.length > udpLimit(q, p.maxResponseBytes)) out = truncate(out, q, p.maxResponseBytes);
+    } else if (out.length > MAX_MESSAGE_BYTES) {
+      out = truncate(out, q, p.maxResponseBytes);
+    }
+    this.#events.queryDone(client.transport, q.qtype, rcode, source);
+    if (this.#debug) this.#logQuery(q, rcode, source);
+    client.reply(out);
+  }
+
+  /** Sends an answer built without the question (header only). */
+  #sendRaw(client: Client, q: ParsedQuery, answer: Buffer, rcode: number): void {
+    this.#events.queryDone(client.transport, q.qtype, rcode, 'local');
+    client.reply(answer);
+  }
+
+  #drop(client: Client, t: 'udp' | 'tcp'): void {
+    this.#events.queryDone(t, 0, -1, 'local');
+    client.drop();
+  }
+
+  #logQuery(q: ParsedQuery, rcode: number, source: AnswerSource): void {
+    // ops/log.ts removes `qname` and `client` unless the operator asked for them at debug level.
+    const n = dottedFromWire(q.msg, HEADER_BYTES, this.#dotted);
+    this.#log.debug(
+      {
+        qname: this.#dotted.toString('latin1', 0, n),
+        client: q.client?.address,
+        qtype: q.qtype,
+        rcode,
+        source,
+        transport: q.client?.transport,
+      },
+      'query',
+    );
+  }
+}
+
+function hasQuestion(st: number): boolean {
+  return st === Q_OK || st === Q_FORMERR || st === Q_BADVERS || st === Q_REFUSED || st === Q_NOTIMP_TYPE;
+}
+
+/**
+ * The query sent upstream: RD set (upstreams are recursive resolvers), AD set (RFC 6840 5.7: ask for the AD bit;
+ * it is cleared on the way out for clients that did not ask), CD as the client sent it, the client's question
+ * bytes, and an OPT of our own (RFC 6891): a 1232-octet buffer, DO as the client sent it, no options (no ECS, no
+ * cookie: cookies are per hop, RFC 7873; the client's subnet stays private).
+ */
+function upstreamQuery(q: ParsedQuery): Buffer {
+  const qEnd = q.qEnd;
+  const out = Buffer.alloc(qEnd + 11);
+  out[2] = F1_RD;
+  out[3] = F2_AD | (q.cd ? F2_CD : 0);
+  out[5] = 1;
+  out[11] = 1;
+  q.msg.copy(out, HEADER_BYTES, HEADER_BYTES, qEnd);
+  out.writeUInt16BE(TYPE_OPT, qEnd + 1);
+  out.writeUInt16BE(UPSTREAM_EDNS_BYTES, qEnd + 3);
+  out[qEnd + 7] = q.dnssecOk ? OPT_DO_BYTE : 0;
+  return out;
+}
+
+function synthFor(c: Config): Synth {
+  const b = c.blocking;
+  return new Synth({
+    mode: b.mode,
+    ttlSeconds: b.ttlSeconds,
+    edeCode: b.edeCode,
+    stopPageIpv4: b.stopPageIpv4,
+    stopPageIpv6: b.stopPageIpv6,
+    proxyIpv4: b.proxyIpv4,
+    proxyIpv6: b.proxyIpv6,
+    ednsSize: c.udp.maxResponseBytes,
+  });
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Starts listening per `settings` and returns the running daemon. */
+export async function startDaemon(settings: Settings, options: DaemonOptions): Promise<Daemon> {
+  const log = options.logger;
+  const events = options.events ?? new CountingEvents();
+  const path = new QueryPath(options.lists, events, log);
+  let epoch = 0;
+
+  const build = (config: Config, previous: Parts | null): Parts => {
+    const access = new Access(config.access);
+    const policy = new Policy({ allowlist: config.blocking.allowlist, steer: config.blocking.partial === 'steer' });
+    const synth =
+      previous && same(previous.config.blocking, config.blocking) && same(previous.config.udp, config.udp)
+        ? previous.synth
+        : synthFor(config);
+    for (const l of config.lists) synth.prepare(l.id);
+    const cache =
+      previous && same(previous.config.cache, config.cache) ? previous.cache : new PacketCache(config.cache);
+    const pool =
+      previous && same(previous.config.upstreams, config.upstreams) && same(previous.config.upstream, config.upstream)
+        ? previous.pool
+        : new UpstreamPool<ParsedQuery>({ upstreams: config.upstreams, ...config.upstream }, path, events, log);
+    return new Parts(config, access, policy, synth, cache, pool, epoch++);
+  };
+
+  path.parts = build(settings.config, null);
+  const listeners = new Map<string, Listener>();
+  try {
+    for (const spec of settings.config.listen) {
+      listeners.set(spec, await Listener.open(spec, path, settings.config.tcp, log));
+    }
+  } catch (err) {
+    for (const l of listeners.values()) l.close();
+    path.parts.pool.close();
+    throw err;
+  }
+
+  const addresses = (): DaemonAddresses => {
+    const all = [...listeners.values()];
+    return Object.freeze({
+      udp: Object.freeze(all.map((l) => l.udpAddress!)),
+      tcp: Object.freeze(all.map((l) => l.tcpAddress!)),
+    });
+  };
+  const logStart = (config: Config): void => {
+    if (config.blocking.allowlist.length > 0) {
+      // The operator's own names (never list entries): logged so an allowlist is never a surprise.
+      log.info(
+        { allowlist: config.blocking.allowlist },
+        'allowlist in force: these names and their subdomains are never blocked',
+      );
+    }
+  };
+  logStart(settings.config);
+  log.info({ addresses: addresses() }, 'listening for DNS');
+
+  let closing: Promise<void> | null = null;
+  const retire = async (l: Listener, drainMs: number): Promise<void> => {
+    l.stop();
+    await l.drained(drainMs);
+    l.close();
+  };
+
+  return {
+    get addresses() {
+      return addresses();
+    },
+    events,
+    async reload(next: Settings): Promise<void> {
+      const old = path.parts;
+      const parts = build(next.config, old);
+      const wanted = new Set(next.config.listen);
+      const opened: Listener[] = [];
+      try {
+        for (const spec of next.config.listen) {
+          if (!listeners.has(spec)) opened.push(await Listener.open(spec, path, next.config.tcp, log));
+        }
+      } catch (err) {
+        for (const l of opened) l.close();
+        if (parts.pool !== old.pool) parts.pool.close();
+        throw err;
+      }
+      // Open new before closing old: queries keep flowing on the addresses that stay.
+      path.parts = parts;
+      for (const l of opened) listeners.set(l.spec, l);
+      for (const [spec, l] of listeners) {
+        l.tcp = next.config.tcp;
+        if (!wanted.has(spec)) {
+          listeners.delete(spec);
+          void retire(l, next.config.shutdown.drainTimeoutMs);
+        }
+      }
+      if (parts.pool !== old.pool) old.pool.retire();
+      logStart(next.config);
+      log.info({ addresses: addresses() }, 'configuration reloaded');
+    },
+    close(): Promise<void> {
+      closing ??= (async () => {
+        const drainMs = path.parts.config.shutdown.drainTimeoutMs;
+        const all = [...listeners.values()];
+        for (const l of all) l.stop();
+        const drained = await Promise.all(all.map((l) => l.drained(drainMs)));
+        if (drained.includes(false)) log.warn({ drainTimeoutMs: drainMs }, 'drain timeout: unanswered queries dropped');
+        // Jobs still in flight end in SERVFAIL while the sockets are still open.
+        path.parts.pool.close();
+        for (const l of all) l.close();
+        listeners.clear();
+      })();
+      return closing;
+    },
+    inFlight(): number {
+      let n = 0;
+      for (const l of listeners.values()) n += l.inFlight;
+      return n;
+    },
+    cacheSize(): number {
+      return path.parts.cache.size;
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/** Starts the daemon in-process on 127.0.0.1 port 0 against a TestUpstream, for DNS tests. */
+import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+
+import type { Settings } from '../../dist/config/load.js';
+import { settingsFrom } from '../../dist/config/load.js';
+import type { CountingEvents } from '../../dist/dns/events.js';
+import { createLogger } from '../../dist/ops/log.js';
+import { StaticListProvider, type Matcher } from '../../dist/policy/lists.js';
+import { startDaemon, type Daemon } from '../../dist/server.js';
+import { demoMatcher } from './lists.ts';
+import { TestUpstream } from './upstream.ts';
+
+export interface TestDaemon {
+  readonly daemon: Daemon;
+  readonly port: number;
+  readonly events: CountingEvents;
+  readonly upstreams: TestUpstream[];
+  readonly lists: StaticListProvider;
+  readonly logs: Record<string, unknown>[];
+  readonly settings: Settings;
+  close(): Promise<void>;
+}
+
+/** Log lines collected as objects. */
+export function captureLogs(): { stream: Writable; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n'))
+        if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { stream, lines };
+}
+
+export interface TestDaemonOptions {
+  /** Config on top of the test defaults (listen, upstreams, short timeouts). */
+  config?: Record<string, unknown>;
+  /** Number of upstreams to start (default 1). */
+  upstreams?: number;
+  matchers?: readonly Matcher[];
+  refuseAll?: boolean;
+  level?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export async function startTestDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon> {
+  const ups: TestUpstream[] = [];
+  for (let i = 0; i < (o.upstreams ?? 1); i++) ups.push(await TestUpstream.start());
+  const c = o.config ?? {};
+  const raw = {
+    listen: ['127.0.0.1:0'],
+    upstreams: ups.map((u) => u.address),
+    ...c,
+    upstream: {
+      timeoutMs: 200,
+      tcpTimeoutMs: 400,
+      maxTries: 2,
+      failureThreshold: 3,
+      probeIntervalMs: 1000,
+      ...(c.upstream as object),
+    },
+    shutdown: { drainTimeoutMs: 1000, ...(c.shutdown as object) },
+  };
+  const settings = settingsFrom(raw, tmpdir());
+  const logs = captureLogs();
+  const logger = createLogger({ level: o.level ?? 'info' }, logs.stream);
+  const lists = new StaticListProvider(o.matchers ?? [demoMatcher()], o.refuseAll ?? false);
+  const daemon = await startDaemon(settings, { logger, lists });
+  return {
+    daemon,
+    port: daemon.addresses.udp[0]!.port,
+    events: daemon.events as CountingEvents,
+    upstreams: ups,
+    lists,
+    logs: logs.lines,
+    settings,
+    async close() {
+      await daemon.close();
+      for (const u of ups) u.close();
+    },
+  };
+}
