@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { FormatError } from './errors.js';
-import { isListId } from './header.js';
+import { isHex64, isListId } from './header.js';
 import { SHA256_IV, newBlock, sha256Compress, sha256Finish, wordsToBytes } from './sha256.js';
 
 /** The length of a list key `K` in bytes (FORMAT.md 1.3). */
@@ -138,7 +138,6 @@ export const LIST_KEY_MAGIC = 'hwl1-list-key';
 export const MAX_LIST_KEY_FILE_BYTES = 1024;
 
 const KEY_FILE = /^hwl1-list-key\nhash-key-id: ([^\n]*)\nhash-key: ([^\n]*)\n$/;
-const HEX64 = /^[0-9a-f]{64}$/;
 
 /** A list key: its id (the list's `hash-key-id`) and the 32 key bytes. */
 export class ListKey {
@@ -199,7 +198,7 @@ export function parseListKey(file: string | Uint8Array): ListKey {
   }
   const [, id, hex] = m as unknown as [string, string, string];
   if (!isListId(id)) throw new FormatError('KEY_INVALID', 'list key file: hash-key-id is not [a-z0-9][a-z0-9-]{0,62}');
-  if (!HEX64.test(hex)) throw new FormatError('KEY_INVALID', 'list key file: hash-key is not 64 lower-case hex digits');
+  if (!isHex64(hex)) throw new FormatError('KEY_INVALID', 'list key file: hash-key is not 64 lower-case hex digits');
   return new ListKey(id, Buffer.from(hex, 'hex'));
 }
 

@@ -18,6 +18,7 @@
  * tested suffix and nothing else. The byte checks here mirror `queryNameIsListable` (names.ts) on bytes, so the hot
  * path needs no string; a test checks that both agree on every suffix of random names.
  */
+import { compareHash } from './entries.js';
 import { FormatError } from './errors.js';
 import type { HashKey } from './hash.js';
 import { isListId } from './header.js';
@@ -254,7 +255,7 @@ export class ListMatcher implements VerdictSource {
     for (let i = 0; i < n; i++) {
       const o = i * 32;
       // FORMAT.md 2.1: sorted bytewise, each hash at most once. Checked over all entries, U included.
-      if (i > 0 && !ascending(hashes, o - 32, o)) {
+      if (i > 0 && compareHash(hashes, i - 1, hashes, i) >= 0) {
         throw new FormatError('MALFORMED', `matcher: hash ${i} is not above hash ${i - 1}`);
       }
       if (kinds[i] === KIND_U) continue;
@@ -326,16 +327,6 @@ export class ListMatcher implements VerdictSource {
     loadBytes(bytes, start, end);
     return walk(this, scan());
   }
-}
-
-/** Whether the 32 bytes at `b` in `h` are above the 32 bytes at `a`. */
-function ascending(h: Uint8Array, a: number, b: number): boolean {
-  for (let k = 0; k < 32; k++) {
-    const x = h[a + k]!;
-    const y = h[b + k]!;
-    if (x !== y) return x < y;
-  }
-  return false;
 }
 
 /**
