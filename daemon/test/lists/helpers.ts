@@ -244,29 +244,31 @@ export interface ListOptions {
   readonly [key: string]: unknown;
 }
 
-/** Settings with the given lists (each with test-friendly timings), state in `stateDir`. */
-export function settingsWith(stateDir: string, lists: readonly ListOptions[]): Settings {
-  return settingsFrom(
-    {
-      stateDir,
-      lists: lists.map(({ id, mirrors, keys, listKey, ...rest }) => ({
-        id: id ?? 'demo',
-        mirrors,
-        keys: keys.map((k) => publicKeyToString(k.publicKey)),
-        ...(listKey ? { hashKey: { id: listKey.id, key: listKey.keyHex() } } : {}),
-        // Never by the clock in a test: polls come from start() and pollNow().
-        schedule: '0 0 1 1 *',
-        jitterSeconds: 0,
-        connectTimeoutMs: 500,
-        totalTimeoutMs: 1500,
-        retryMinMs: 1000,
-        retryMaxMs: 2000,
-        onStartWithoutList: 'serve-unfiltered',
-        ...rest,
-      })),
-    },
+/** The raw (YAML-shaped) config with the given lists, each with test-friendly timings, state in `stateDir`. */
+export function rawSettings(stateDir: string, lists: readonly ListOptions[]): Record<string, unknown> {
+  return {
     stateDir,
-  );
+    lists: lists.map(({ id, mirrors, keys, listKey, ...rest }) => ({
+      id: id ?? 'demo',
+      mirrors,
+      keys: keys.map((k) => publicKeyToString(k.publicKey)),
+      ...(listKey ? { hashKey: { id: listKey.id, key: listKey.keyHex() } } : {}),
+      // Never by the clock in a test: polls come from start() and pollNow().
+      schedule: '0 0 1 1 *',
+      jitterSeconds: 0,
+      connectTimeoutMs: 500,
+      totalTimeoutMs: 1500,
+      retryMinMs: 1000,
+      retryMaxMs: 2000,
+      onStartWithoutList: 'serve-unfiltered',
+      ...rest,
+    })),
+  };
+}
+
+/** Validated settings (the daemon's own loader) for `rawSettings`. */
+export function settingsWith(stateDir: string, lists: readonly ListOptions[]): Settings {
+  return settingsFrom(rawSettings(stateDir, lists), stateDir);
 }
 
 /** Log lines captured as parsed JSON objects. */

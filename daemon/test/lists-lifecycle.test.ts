@@ -1,0 +1,466 @@
+// The list sync over time: expiry (on-expired keep and drop), the stale-index alarm, the start policies, a state
+// directory that is corrupt or half-written (kill -9 during a commit), reload, several lists, shutdown and the
+// worker's deadline, and the schedule.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { generateKeyPair, generateListKey, sha256Hex } from '@hashwall/format';
+import t from 'tap';
+
+import { backoffMs, nextPollDelayMs } from '../dist/lists/sync.js';
+import { expectEnforced } from './lists/enforced.ts';
+import {
+  Clock,
+  DAY,
+  ReleaseDir,
+  ReleaseServer,
+  T0,
+  fullOf,
+  harness,
+  rawSettings,
+  settingsWith,
+  tempDir,
+  verdictOf,
+  within,
+} from './lists/helpers.ts';
+
+const listKey = generateListKey('demo-2026a');
+const ONE = ['blocked.example', 'bad.test'];
+const TWO = ['blocked.example', 'worse.test'];
+const CHILD = fileURLToPath(new URL('./lists/commit-child.mjs', import.meta.url));
+
+type TestLike = { teardown(fn: () => unknown): void };
+
+function release(t: TestLike) {
+  const root = tempDir(t);
+  return { root, rel: new ReleaseDir(join(root, 'release')), stateDir: join(root, 'state'), clock: new Clock() };
+}
+
+t.test('on-expired keep: past its expiry the list stays in force, with the stale and expired alarms', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE, { expires: T0 + 2 * DAY }), { expires: T0 + DAY });
+  const h = harness(t, settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]), clock);
+  await h.registry.start();
+  t.equal(await h.registry.pollNow('demo'), 'updated');
+  const gen = h.registry.view().generation;
+  clock.now = T0 + 3 * DAY;
+  t.equal(await h.registry.pollNow('demo'), 'rejected');
+  t.equal(h.of('rejected').at(-1)?.code, 'EXPIRED', 'the mirror still serves the old index');
+  t.match(h.of('stale'), [{ listId: 'demo', stale: true, indexExpires: T0 + DAY }]);
+  t.match(h.of('expired'), [{ listId: 'demo', expires: T0 + 2 * DAY, action: 'keep' }]);
+  t.equal(h.registry.view().generation, gen, 'no swap');
+  await expectEnforced(t, h, { blocked: ONE, passed: [] });
+  t.match(h.registry.stats()[0], { enforced: true, stale: true, expired: true });
+  h.registry.evaluate();
+  t.equal(h.of('expired').length, 1, 'one alarm per expiry, not one per check');
+});
+
+t.test('on-expired drop: the list leaves the view, and comes back with a newer one', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE, { expires: T0 + 2 * DAY }), { expires: T0 + DAY });
+  const settings = settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey, onExpired: 'drop' }]);
+  const h = harness(t, settings, clock);
+  await h.registry.start();
+  await h.registry.pollNow('demo');
+  clock.now = T0 + 2 * DAY - 299; // inside the 300 s skew: treated as expired, as a poll would
+  h.registry.evaluate();
+  t.match(h.of('expired'), [{ action: 'drop' }]);
+  t.same(h.registry.view().matchers, []);
+  t.equal(verdictOf(h.registry.view(), 'blocked.example'), null);
+  t.match(h.registry.stats()[0], { enforced: false, expired: true, entries: 0 });
+  t.ok(h.log.lines.some((l) => l.level === 'error' && String(l.msg).includes('dropped')));
+
+  const now = clock.now;
+  rel.publish(fullOf(listKey, 2, TWO, { created: now, expires: now + 7 * DAY }), { created: now, expires: now + DAY });
+  t.equal(await h.registry.pollNow('demo'), 'updated');
+  await expectEnforced(t, h, { blocked: TWO, passed: ['bad.test'] });
+  t.match(h.registry.stats()[0], { enforced: true, expired: false, stale: false });
+});
+
+t.test('a stale index raises the alarm and keeps the list; a heartbeat clears it', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  const one = fullOf(listKey, 1, ONE);
+  rel.publish(one, { expires: T0 + DAY });
+  const h = harness(t, settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]), clock);
+  await h.registry.start();
+  await h.registry.pollNow('demo');
+  clock.now = T0 + DAY;
+  h.registry.evaluate();
+  t.match(h.of('stale'), [{ stale: true }]);
+  t.equal(h.of('expired').length, 0);
+  await expectEnforced(t, h, { blocked: ONE, passed: [] });
+  rel.publish(one, { created: clock.now, expires: clock.now + DAY });
+  t.equal(await h.registry.pollNow('demo'), 'heartbeat');
+  t.match(h.of('stale'), [{ stale: true }, { stale: false }]);
+  t.equal(h.registry.stats()[0]!.stale, false);
+});
+
+t.test('refuse: every query is refused until a valid list arrives', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  const settings = settingsWith(stateDir, [
+    { mirrors: [rel.url], keys: [rel.key], listKey, onStartWithoutList: 'refuse' },
+  ]);
+  const h = harness(t, settings, clock);
+  t.equal(h.registry.view().refuseAll, true, 'refusing from the first view');
+  await within(5000, h.registry.start());
+  t.equal(await h.registry.pollNow('demo'), 'rejected', 'nothing published yet');
+  t.equal(h.registry.view().refuseAll, true);
+  rel.publish(fullOf(listKey, 1, ONE));
+  t.equal(await h.registry.pollNow('demo'), 'updated');
+  t.equal(h.registry.view().refuseAll, false);
+  t.equal(h.of('swap').length, 1, 'one swap: the list in, the refusal off');
+});
+
+t.test('wait: start waits for the first list, bounded by startWaitMs, then serves without it loudly', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  const settings = settingsWith(stateDir, [
+    { mirrors: [rel.url], keys: [rel.key], listKey, onStartWithoutList: 'wait', startWaitMs: 400 },
+  ]);
+  const h = harness(t, settings, clock);
+  const t0 = Date.now();
+  await within(5000, h.registry.start());
+  t.ok(Date.now() - t0 >= 390, 'waited');
+  t.match(h.of('start-timeout'), [{ listId: 'demo', waitedMs: 400 }]);
+  t.ok(h.log.lines.some((l) => l.level === 'error' && String(l.msg).includes('WITHOUT this list')));
+  t.same(h.registry.view(), { generation: 0, matchers: [], refuseAll: false });
+
+  // With a release to fetch, start resolves with the list in force.
+  rel.publish(fullOf(listKey, 1, ONE));
+  const waiting = { mirrors: [rel.url], keys: [rel.key], listKey, onStartWithoutList: 'wait', startWaitMs: 5000 };
+  const h2 = harness(t, settingsWith(join(stateDir, 'b'), [waiting]), clock);
+  await within(5000, h2.registry.start());
+  t.equal(verdictOf(h2.registry.view(), 'blocked.example'), 'D:demo', 'in force when start resolves');
+  t.equal(h2.of('start-timeout').length, 0);
+});
+
+t.test('serve-unfiltered: start does not wait for a slow mirror', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const server = await new ReleaseServer(rel).listen();
+  t.teardown(() => server.close());
+  server.routes.set('index.hwl', () => undefined); // never answers
+  const settings = settingsWith(stateDir, [{ mirrors: [server.url], keys: [rel.key], listKey, totalTimeoutMs: 20000 }]);
+  const h = harness(t, settings, clock);
+  await within(5000, h.registry.start());
+  const s = h.registry.stats()[0]!;
+  t.ok(s.lastAttemptAt !== null, 'the first poll has started');
+  t.same(s.outcomes, { updated: 0, heartbeat: 0, unchanged: 0, 'not-modified': 0, rejected: 0 }, 'and not ended');
+  t.same(h.registry.view(), { generation: 0, matchers: [], refuseAll: false }, 'serving unfiltered meanwhile');
+});
+
+t.test('a corrupt state directory is logged, counted and ignored', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const settings = settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]);
+  const dir = join(stateDir, 'demo');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'state.json'), '{"listId":"demo","serial":');
+  const h = harness(t, settings, clock);
+  await h.registry.start();
+  t.match(h.of('store-unusable'), [{ listId: 'demo', code: 'MALFORMED' }]);
+  t.equal(h.registry.stats()[0]!.storeUnusable, 1);
+  t.equal(await h.registry.pollNow('demo'), 'updated', 'then fetched as by a new client');
+  await expectEnforced(t, h, { blocked: ONE, passed: [] });
+  await h.registry.close();
+
+  // A tampered stored index, then a stored list no longer signed by a trusted key.
+  const stored = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { seq: number };
+  const indexFile = join(dir, `index-${stored.seq}.hwl`);
+  const good = readFileSync(indexFile);
+  const bad = Buffer.from(good);
+  bad[40] = bad[40]! ^ 1;
+  writeFileSync(indexFile, bad);
+  const h2 = harness(t, settings, clock);
+  await h2.registry.start();
+  t.match(h2.of('store-unusable'), [{ code: 'SIGNATURE_INVALID' }]);
+  await h2.registry.close();
+  writeFileSync(indexFile, good);
+  const other = settingsWith(stateDir, [{ mirrors: [rel.url], keys: [generateKeyPair()], listKey }]);
+  const h3 = harness(t, other, clock);
+  await h3.registry.start();
+  t.match(h3.of('store-unusable'), [{ code: 'UNTRUSTED_KEY' }]);
+  t.same(h3.registry.view().matchers, []);
+});
+
+t.test('a store whose files are lost still bounds what a fresh poll accepts', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const old = rel.snapshot();
+  rel.publish(fullOf(listKey, 2, TWO));
+  const settings = settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]);
+  const h = harness(t, settings, clock);
+  await h.registry.start();
+  t.equal(await h.registry.pollNow('demo'), 'updated');
+  await h.registry.close();
+  const dir = join(stateDir, 'demo');
+  writeFileSync(join(dir, 'full-2.hwl'), readFileSync(join(dir, 'full-2.hwl')).subarray(0, 100));
+
+  rel.restore(old); // the mirror now serves serial 1
+  const h2 = harness(t, settings, clock);
+  await h2.registry.start();
+  t.match(h2.of('store-unusable'), [{ code: 'DIGEST_MISMATCH' }]);
+  t.equal(await h2.registry.pollNow('demo'), 'rejected');
+  t.equal(h2.of('rejected').at(-1)?.code, 'ROLLBACK', 'serial 1 is below the recorded serial 2');
+  t.same(h2.registry.view().matchers, []);
+
+  rel.publish(fullOf(listKey, 2, TWO), { seq: 2 });
+  t.equal(await h2.registry.pollNow('demo'), 'updated', 'the recorded serial itself is accepted again');
+  await expectEnforced(t, h2, { blocked: TWO, passed: ['bad.test'] });
+});
+
+/** Runs the crash child and SIGKILLs it `afterMs` after it printed `marker`. */
+function killDuring(args: string[], marker: string, afterMs: number): Promise<string> {
+  return within(
+    20000,
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes(marker)) setTimeout(() => child.kill('SIGKILL'), afterMs);
+      });
+      child.on('error', reject);
+      child.on('exit', (_code, signal) => resolve(`${signal ?? ''} ${out}`));
+    }),
+    'crash child',
+  );
+}
+
+t.test('kill -9 during commits: every restart serves one of the committed lists', async (t) => {
+  const { rel, root, stateDir, clock } = release(t);
+  const names = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}.example`);
+  const a = fullOf(listKey, 1, names(20000, 'a'));
+  const b = fullOf(listKey, 2, names(20000, 'b'));
+  const inputs = join(root, 'inputs');
+  mkdirSync(inputs);
+  for (const [tag, full, seq] of [
+    ['a', a, 1],
+    ['b', b, 2],
+  ] as const) {
+    const files = rel.publish(full, { seq, bases: [] });
+    const index = files.get('index.hwl')!;
+    const fullBytes = files.get(`full/${full.header.serial}.hwl`)!;
+    writeFileSync(join(inputs, `${tag}.index`), index);
+    writeFileSync(join(inputs, `${tag}.sig`), files.get('index.hwl.minisig')!);
+    writeFileSync(join(inputs, `${tag}.full`), fullBytes);
+    const state = {
+      listId: 'demo',
+      serial: full.header.serial,
+      seq,
+      bodySha256: full.bodySha256,
+      fullSha256: sha256Hex(fullBytes),
+    };
+    writeFileSync(join(inputs, `${tag}.state.json`), JSON.stringify(state));
+  }
+  const settings = settingsWith(stateDir, [{ mirrors: ['file:///nonexistent/'], keys: [rel.key], listKey }]);
+  const seen = new Set<number>();
+  for (let i = 0; i < 6; i++) {
+    const how = await killDuring(['store', stateDir, inputs], 'ready', 30 + 37 * i);
+    t.match(how, /^SIGKILL/, `run ${i} was killed`);
+    const h = harness(t, settings, clock);
+    await within(10000, h.registry.start());
+    t.equal(h.of('store-unusable').length, 0, `run ${i}: the store opens`);
+    const serial = h.registry.stats()[0]!.serial;
+    t.ok(serial === 1 || serial === 2, `run ${i}: serial ${serial} in force`);
+    seen.add(serial!);
+    const tag = serial === 1 ? 'a' : 'b';
+    t.equal(verdictOf(h.registry.view(), `${tag}123.example`), 'D:demo');
+    t.equal(verdictOf(h.registry.view(), `${tag === 'a' ? 'b' : 'a'}123.example`), null);
+    await h.registry.close();
+  }
+  t.comment(`serials seen after the kills: ${[...seen].join(', ')}`);
+});
+
+t.test('kill -9 of a daemon while it commits a new list: the restart serves the last good one', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  const now = Math.floor(Date.now() / 1000);
+  const win = { created: now - 60, expires: now + 6 * DAY };
+  const big = (serial: number) =>
+    fullOf(
+      listKey,
+      serial,
+      Array.from({ length: 60000 }, (_, i) => `s${serial}n${i}.example`),
+      win,
+    );
+  rel.publish(big(1), win);
+  const raw = rawSettings(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]);
+  // First run: serial 1 committed.
+  const h = harness(t, settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]), new Clock(now));
+  await h.registry.start();
+  t.equal(await h.registry.pollNow('demo'), 'updated');
+  await h.registry.close();
+  rel.publish(big(2), { ...win, bases: [] });
+  const settingsFile = join(stateDir, '..', 'settings.json');
+  writeFileSync(settingsFile, JSON.stringify(raw));
+  for (const delay of [5, 60, 150]) {
+    const how = await killDuring(['daemon', settingsFile], 'polling', delay);
+    t.match(how, /^SIGKILL/);
+    const h2 = harness(
+      t,
+      settingsWith(stateDir, [{ mirrors: ['file:///nonexistent/'], keys: [rel.key], listKey }]),
+      clock,
+    );
+    await within(10000, h2.registry.start());
+    t.equal(h2.of('store-unusable').length, 0, `killed ${delay} ms in: the store opens`);
+    const serial = h2.registry.stats()[0]!.serial!;
+    t.ok(serial === 1 || serial === 2, `killed ${delay} ms in: serial ${serial}`);
+    t.equal(verdictOf(h2.registry.view(), `s${serial}n7.example`), 'D:demo');
+    await h2.registry.close();
+  }
+  rmSync(settingsFile);
+});
+
+t.test('reload keeps unchanged lists, adds, restarts and removes the others', async (t) => {
+  const { rel, root, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const key2 = generateListKey('second-2026a');
+  const rel2 = new ReleaseDir(join(root, 'second'));
+  rel2.publish(fullOf(key2, 7, ['worse.test', 'blocked.example'], { listId: 'second' }));
+  const demo = { mirrors: [rel.url], keys: [rel.key], listKey };
+  const second = { id: 'second', mirrors: [rel2.url], keys: [rel2.key], listKey: key2 };
+  const h = harness(t, settingsWith(stateDir, [demo]), clock);
+  await h.registry.start();
+  await h.registry.pollNow('demo');
+  const before = h.registry.view();
+
+  await within(5000, h.registry.reload(settingsWith(stateDir, [demo])));
+  t.equal(h.registry.view(), before, 'an unchanged list: the same view, no swap');
+  t.equal(h.registry.stats()[0]!.outcomes.updated, 1, 'and the same sync');
+
+  await within(5000, h.registry.reload(settingsWith(stateDir, [demo, second])));
+  t.equal(await h.registry.pollNow('second'), 'updated');
+  const v = h.registry.view();
+  t.same(
+    v.matchers.map((m) => m.listId),
+    ['demo', 'second'],
+    'configuration order',
+  );
+  t.equal(v.matchers[0], before.matchers[0], 'demo untouched');
+  t.equal(verdictOf(v, 'blocked.example'), 'D:demo', 'on both lists: the first in configuration order names it');
+  t.equal(verdictOf(v, 'worse.test'), 'D:second');
+
+  // demo changes (its schedule): restarted from its state directory; demo is in every view on the way.
+  const views: string[][] = [];
+  h.registry.on('swap', (x) => views.push(x.matchers.map((m) => m.listId)));
+  await within(5000, h.registry.reload(settingsWith(stateDir, [{ ...demo, jitterSeconds: 5 }, second])));
+  t.ok(views.length >= 1 && views.every((ids) => ids.includes('demo')), 'demo never left the view');
+  t.not(h.registry.view().matchers[0], before.matchers[0], 'a new matcher from the store');
+  t.match(h.registry.stats()[0], { origin: 'store', serial: 1 });
+
+  await within(5000, h.registry.reload(settingsWith(stateDir, [second])));
+  t.same(
+    h.registry.view().matchers.map((m) => m.listId),
+    ['second'],
+  );
+  t.equal(verdictOf(h.registry.view(), 'bad.test'), null);
+  await t.rejects(h.registry.pollNow('demo'), RangeError);
+});
+
+t.test('close cuts a download in flight and returns promptly', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const server = await new ReleaseServer(rel).listen();
+  t.teardown(() => server.close());
+  server.routes.set('index.hwl', () => undefined);
+  const settings = settingsWith(stateDir, [{ mirrors: [server.url], keys: [rel.key], listKey, totalTimeoutMs: 60000 }]);
+  const h = harness(t, settings, clock);
+  await h.registry.start();
+  const polling = h.registry.pollNow('demo');
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = Date.now();
+  await within(3000, h.registry.close());
+  t.ok(Date.now() - t0 < 1500, `closed in ${Date.now() - t0} ms`);
+  t.equal(await within(1000, polling), 'rejected');
+});
+
+t.test('a worker past its deadline is replaced and re-opened from the state directory', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const server = await new ReleaseServer(rel).listen();
+  t.teardown(() => server.close());
+  const settings = settingsWith(stateDir, [{ mirrors: [server.url], keys: [rel.key], listKey, totalTimeoutMs: 60000 }]);
+  const h = harness(t, settings, clock, { timing: { pollDeadlineMs: 500 } });
+  await h.registry.start();
+  t.equal(await h.registry.pollNow('demo'), 'updated');
+  server.routes.set('index.hwl', () => undefined);
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'rejected');
+  t.equal(h.of('rejected').at(-1)?.code, 'WORKER_FAILED');
+  await expectEnforced(t, h, { blocked: ONE, passed: [] });
+  server.routes.delete('index.hwl');
+  rel.publish(fullOf(listKey, 2, TWO));
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated');
+  t.match(h.of('updated').at(-1), { serial: 2, via: 'delta' }, 'the new worker re-opened serial 1 as the base');
+});
+
+t.test('the canary: a list that does not block it raises an event', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const h = harness(
+    t,
+    settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey, canary: 'canary.example' }]),
+    clock,
+  );
+  await h.registry.start();
+  await h.registry.pollNow('demo');
+  t.match(h.of('canary-missing'), [{ listId: 'demo', serial: 1 }]);
+  rel.publish(fullOf(listKey, 2, [...ONE, 'canary.example']));
+  await h.registry.pollNow('demo');
+  t.equal(h.of('canary-missing').length, 1, 'no event once the canary is listed');
+});
+
+t.test('the schedule: jitter, min-poll and backoff', async (t) => {
+  t.equal(nextPollDelayMs({ sinceLastAttemptMs: undefined, minIntervalMs: 900_000, jitterMs: 1234 }), 1234);
+  t.equal(nextPollDelayMs({ sinceLastAttemptMs: 300_000, minIntervalMs: 900_000, jitterMs: 1000 }), 600_000);
+  t.equal(nextPollDelayMs({ sinceLastAttemptMs: 1_000_000, minIntervalMs: 900_000, jitterMs: 5000 }), 5000);
+  t.equal(backoffMs(1, 30_000, 3_600_000, 0), 30_000);
+  t.equal(backoffMs(3, 30_000, 3_600_000, 0), 120_000);
+  t.equal(backoffMs(3, 30_000, 3_600_000, 0.5), 135_000, 'spread by up to a quarter');
+  t.equal(backoffMs(40, 30_000, 3_600_000, 0.5), 3_600_000, 'capped');
+
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE), { minPoll: 1 });
+  const every = { mirrors: [rel.url], keys: [rel.key], listKey, schedule: '* * * * * *' };
+  const h = harness(t, settingsWith(stateDir, [every]), clock, { timing: { minPollFloorSeconds: 1 } });
+  await h.registry.start();
+  await new Promise((r) => setTimeout(r, 3300));
+  const polls = h.registry.stats()[0]!.outcomes;
+  t.ok(polls.updated + polls.unchanged + polls['not-modified'] >= 3, `cron polled: ${JSON.stringify(polls)}`);
+  await h.registry.close();
+
+  // The index's min-poll holds whatever the cron says.
+  const slow = release(t);
+  slow.rel.publish(fullOf(listKey, 1, ONE), { minPoll: 3600 });
+  const h2 = harness(
+    t,
+    settingsWith(slow.stateDir, [{ ...every, mirrors: [slow.rel.url], keys: [slow.rel.key] }]),
+    slow.clock,
+    {
+      timing: { minPollFloorSeconds: 1 },
+    },
+  );
+  await h2.registry.start();
+  await new Promise((r) => setTimeout(r, 2300));
+  const o = h2.registry.stats()[0]!;
+  t.equal(o.outcomes.updated + o.outcomes.unchanged + o.outcomes['not-modified'], 1, 'only the first poll');
+  t.equal(o.minPollSeconds, 3600);
+  await h2.registry.close();
+
+  // Failures back off (retryMinMs 1000, then 2000) instead of waiting for the cron.
+  const down = release(t);
+  const h3 = harness(
+    t,
+    settingsWith(down.stateDir, [{ ...every, schedule: '0 0 1 1 *', mirrors: [down.rel.url], keys: [down.rel.key] }]),
+    down.clock,
+    {
+      timing: { minPollFloorSeconds: 1 },
+    },
+  );
+  await h3.registry.start();
+  await new Promise((r) => setTimeout(r, 2600));
+  const rounds = h3.of('round-failed');
+  t.ok(rounds.length >= 2, `${rounds.length} rounds failed`);
+  t.ok(rounds[0]!.retryInMs >= 1000 && rounds[0]!.retryInMs <= 1250, `first retry in ${rounds[0]!.retryInMs} ms`);
+  t.ok(rounds[1]!.retryInMs >= 2000, `then ${rounds[1]!.retryInMs} ms`);
+});

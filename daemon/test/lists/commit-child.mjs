@@ -1,0 +1,38 @@
+// A process that gets killed with SIGKILL in the middle of its work, for the crash tests (lists-lifecycle.test.ts).
+//   node commit-child.mjs store <stateDir> <inputsDir>   commits the prepared updates a, b, a, b, ... forever
+//   node commit-child.mjs daemon <settings.json>         starts a registry and polls once, then idles
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { settingsFrom } from '../../dist/config/load.js';
+import { ListStore } from '../../dist/lists/store.js';
+import { ListRegistry } from '../../dist/lists/registry.js';
+import { createLogger } from '../../dist/ops/log.js';
+
+const [mode, ...args] = process.argv.slice(2);
+
+if (mode === 'store') {
+  const [stateDir, inputs] = args;
+  const load = (name) => {
+    const state = JSON.parse(readFileSync(join(inputs, `${name}.state.json`), 'utf8'));
+    return {
+      state,
+      indexBytes: readFileSync(join(inputs, `${name}.index`)),
+      indexSignatures: [readFileSync(join(inputs, `${name}.sig`))],
+      fullBytes: readFileSync(join(inputs, `${name}.full`)),
+    };
+  };
+  const updates = [load('a'), load('b')];
+  const store = new ListStore(stateDir, updates[0].state.listId);
+  process.stdout.write('ready\n');
+  for (let i = 0; ; i++) store.commit(updates[i % 2]);
+} else if (mode === 'daemon') {
+  const raw = JSON.parse(readFileSync(args[0], 'utf8'));
+  const settings = settingsFrom(raw, '/');
+  const registry = new ListRegistry(settings, { logger: createLogger({ level: 'error' }) });
+  await registry.start();
+  process.stdout.write('polling\n');
+  await registry.pollNow(settings.lists[0].config.id);
+  process.stdout.write('done\n');
+  setInterval(() => undefined, 1000);
+}
