@@ -27,3 +27,4 @@ export * from './publish.js';
 export * from './hash.js';
 export { canonicalHost, listableHost, queryNameIsListable, MAX_HOST_INPUT_LENGTH } from './names.js';
 export { canonicalUrl, listableUrl, urlExpressions, MAX_URL_LENGTH } from './url.js';
+export * from './matcher.js';
