@@ -1,15 +1,552 @@
-import t from 'tap';
+/**
+ * The query path end to end: a real upstream server, the daemon on 127.0.0.1 port 0, queries over real sockets.
+ */
+import t, { type Test } from 'tap';
 
-import { TYPE, decode, query, rcodeOf, udpAsk } from './helpers/client.ts';
-import { startTestDaemon } from './helpers/daemon.ts';
+import {
+  TYPE,
+  decode,
+  flags,
+  idOf,
+  maskTtls,
+  optOf,
+  query,
+  rcodeOf,
+  tcpAsk,
+  ttlsOf,
+  udpAsk,
+  type QueryOptions,
+} from './helpers/client.ts';
+import { startTestDaemon, type TestDaemon, type TestDaemonOptions } from './helpers/daemon.ts';
+import { demoMatcher, matcherFor } from './helpers/lists.ts';
 
-t.test('smoke: forwards and blocks', async (t) => {
-  const d = await startTestDaemon();
+const EDE = 15;
+
+async function ask(d: TestDaemon, name: string, type: number, o: QueryOptions = {}): Promise<Buffer> {
+  const a = await udpAsk(d.port, query(name, type, o));
+  if (a === null) throw new Error(`no answer for ${name}`);
+  return a;
+}
+
+async function daemon(t: Test, o: TestDaemonOptions = {}): Promise<TestDaemon> {
+  const d = await startTestDaemon(o);
   t.teardown(() => d.close());
-  const a = await udpAsk(d.port, query('a.example.test', TYPE.A));
-  t.ok(a);
+  return d;
+}
+
+/** EDE options of an answer as [code, text]. */
+function edes(buf: Buffer): [number, string][] {
+  return (optOf(buf)?.options ?? [])
+    .filter((o) => o.code === EDE)
+    .map((o) => [o.data.readUInt16BE(0), o.data.subarray(2).toString()]);
+}
+
+t.test('answers pass through unchanged but for the ID and TTLs', async (t) => {
+  const d = await daemon(t);
+  const up = d.upstreams[0]!;
+  const cases: [string, number][] = [
+    ['a.example.test', TYPE.A],
+    ['a.example.test', TYPE.AAAA],
+    ['mx.example.test', TYPE.MX],
+    ['txt.example.test', TYPE.TXT],
+    ['alias.example.test', TYPE.A], // CNAME -> CNAME -> A
+    ['alias.example.test', TYPE.CNAME],
+    ['nothere.example.test', TYPE.A], // NXDOMAIN + SOA
+    ['a.example.test', TYPE.MX], // NODATA + SOA
+  ];
+  let id = 0x4000;
+  for (const [name, type] of cases) {
+    const msg = query(name, type, { id: id++ });
+    const direct = await udpAsk(up.port, msg);
+    const first = await udpAsk(d.port, msg);
+    const second = await udpAsk(d.port, msg);
+    t.ok(direct && first && second, `${name} ${type}: answered`);
+    t.equal(idOf(first!), idOf(msg), 'the client ID');
+    t.same(maskTtls(first!), maskTtls(direct!), `${name} ${type}: the upstream's answer`);
+    t.same(maskTtls(second!), maskTtls(direct!), `${name} ${type}: the same from the cache`);
+  }
+  t.equal((d.events.cacheHits, d.events.cacheHits >= cases.length), true, 'second answers came from the cache');
+});
+
+t.test('EDNS clients get the daemon OPT: its size, DO echoed, upstream EDE kept, cookies and NSID not', async (t) => {
+  const d = await daemon(t);
+  const up = d.upstreams[0]!;
+  const ecs = { code: 8, data: Buffer.from([0, 1, 24, 0, 198, 51, 100]) };
+  const cookie = { code: 10, data: Buffer.alloc(8, 0xaa) };
+  const a = await ask(d, 'a.example.test', TYPE.A, {
+    edns: { size: 4096, options: [ecs, cookie, { code: 65001, data: Buffer.from('x') }] },
+  });
+  t.equal(rcodeOf(a), 0);
+  const opt = optOf(a)!;
+  t.equal(opt.size, 1232, 'udp.maxResponseBytes');
+  t.equal(opt.version, 0);
+  t.same(
+    opt.options.map((o) => o.code),
+    [EDE],
+    'only the upstream EDE survives',
+  );
+  t.same(edes(a), [[0, 'upstream says hi']]);
+  const sent = up.queries.find((q) => q.name === 'a.example.test' && q.type === TYPE.A)!;
+  t.equal(sent.opt?.size, 1232, 'upstream queries advertise 1232');
+  t.same(sent.opt?.options, [], 'no ECS, no cookie, no unknown option upstream');
+  t.ok(sent.rd && sent.ad, 'RD and AD asked for upstream');
+  const plain = await ask(d, 'a.example.test', TYPE.A);
+  t.equal(optOf(plain), null, 'no OPT for a client that sent none');
+  t.equal(plain.readUInt16BE(10), 0);
+});
+
+t.test('DNSSEC is transparent: DO and CD go upstream, AD and RRSIGs come back', async (t) => {
+  const d = await daemon(t);
+  const up = d.upstreams[0]!;
+  const a = await ask(d, 'txt.example.test', TYPE.TXT, { edns: { do: true }, cd: true });
+  const sent = up.queries.find((q) => q.name === 'txt.example.test')!;
+  t.ok(sent.opt?.do, 'DO upstream');
+  t.ok(sent.cd, 'CD upstream');
+  t.ok(flags(a).ad, 'AD kept');
+  t.ok(flags(a).cd, 'CD echoed');
+  t.ok(optOf(a)?.do, 'DO echoed');
+  t.ok(
+    decode(a).answers.some((r) => r.type === TYPE.RRSIG),
+    'the RRSIG is passed on',
+  );
+  const noDo = await ask(d, 'a.example.test', TYPE.A);
+  t.notOk(flags(noDo).ad, 'RFC 6840 5.7: no AD for a client that asked neither AD nor DO');
+  const withAd = await ask(d, 'a.example.test', TYPE.A, { ad: true });
+  t.ok(flags(withAd).ad, 'AD for a client that set AD');
+  t.notOk(
+    decode(withAd).answers.some((r) => r.type === TYPE.RRSIG),
+    'DO=0 and DO=1 answers are cached apart',
+  );
+});
+
+t.test('cached TTLs count down and the question comes back in the client case', async (t) => {
+  const d = await daemon(t);
+  const first = await ask(d, 'A.Example.Test', TYPE.A);
+  t.same(ttlsOf(first), [300]);
+  await new Promise((r) => setTimeout(r, 1100));
+  const msg = query('a.EXAMPLE.tEsT', TYPE.A, { id: 77 });
+  const second = (await udpAsk(d.port, msg))!;
+  const ttl = ttlsOf(second)[0]!;
+  t.ok(ttl <= 299 && ttl >= 297, `counted down (${ttl})`);
+  t.same(second.subarray(12, msg.length), msg.subarray(12), 'the question as the client sent it');
+  t.equal(d.upstreams[0]!.queries.length, 1, 'one upstream query');
+});
+
+t.test('TTL bounds: maxTtlSeconds cuts, minTtlSeconds raises, 0 is not cached', async (t) => {
+  const d = await daemon(t, { config: { cache: { maxTtlSeconds: 3600, minTtlSeconds: 5 } } });
+  t.same(ttlsOf(await ask(d, 'long.example.test', TYPE.A)), [3600]);
+  t.same(ttlsOf(await ask(d, 'short.example.test', TYPE.A)), [5]);
+  const d0 = await daemon(t);
+  await ask(d0, 'zero.example.test', TYPE.A);
+  await ask(d0, 'zero.example.test', TYPE.A);
+  t.equal(d0.upstreams[0]!.queries.filter((q) => q.name === 'zero.example.test').length, 2, 'TTL 0 is not cached');
+});
+
+t.test('negative answers are cached for min(SOA TTL, SOA MINIMUM) (RFC 2308)', async (t) => {
+  const d = await daemon(t);
+  const nx = await ask(d, 'nothere.example.test', TYPE.A);
+  t.equal(rcodeOf(nx), 3);
+  t.same(ttlsOf(nx), [30], 'the SOA TTL is the negative TTL');
+  await ask(d, 'nothere.example.test', TYPE.A);
+  t.equal(d.upstreams[0]!.queries.filter((q) => q.name === 'nothere.example.test').length, 1);
+  const capped = await daemon(t, { config: { cache: { maxNegativeTtlSeconds: 10 } } });
+  t.same(ttlsOf(await ask(capped, 'a.example.test', TYPE.MX)), [10], 'maxNegativeTtlSeconds');
+});
+
+t.test('too large for UDP: TC, and the full answer over TCP', async (t) => {
+  const d = await daemon(t);
+  const udp = await ask(d, 'big.example.test', TYPE.TXT);
+  t.ok(flags(udp).tc, 'TC without EDNS');
+  t.equal(udp.readUInt16BE(6), 0);
+  t.ok(udp.length <= 512);
+  const udpEdns = await ask(d, 'big.example.test', TYPE.TXT, { edns: { size: 65000 } });
+  t.ok(flags(udpEdns).tc, 'TC above udp.maxResponseBytes whatever the client advertises');
+  t.ok(optOf(udpEdns), 'the truncated answer keeps an OPT for an EDNS client');
+  const [tcp] = await tcpAsk(d.port, [query('big.example.test', TYPE.TXT)]);
+  t.notOk(flags(tcp!).tc);
+  t.equal(decode(tcp!).answers.length, 40, 'every record over TCP');
+  const small = await ask(d, 'big.example.test', TYPE.TXT, { edns: { size: 512 } });
+  t.ok(flags(small).tc && small.length <= 512);
+});
+
+t.test('a truncated upstream answer is asked again over TCP', async (t) => {
+  const d = await daemon(t);
+  const up = d.upstreams[0]!;
+  up.behaviour = 'tc';
+  const a = await ask(d, 'a.example.test', TYPE.A);
+  t.equal(decode(a).answers[0]?.address, '192.0.2.1');
+  t.notOk(flags(a).tc);
+  t.same(
+    up.queries.map((q) => q.transport),
+    ['udp', 'tcp'],
+  );
+  t.equal(d.events.upstreams.get(up.address)?.tcpAnswers, 1);
+});
+
+async function blocking(t: Test, blockingConfig: Record<string, unknown>): Promise<TestDaemon> {
+  return daemon(t, { config: { blocking: blockingConfig } });
+}
+
+t.test('blocked names in each mode, with EDE 16 naming the list', async (t) => {
+  const nx = await blocking(t, {});
+  let a = await ask(nx, 'www.blocked.test', TYPE.A, { edns: {} });
+  t.equal(rcodeOf(a), 3, 'nxdomain');
   const p = decode(a);
-  t.equal(p.answers[0]?.address, '192.0.2.1');
-  const b = await udpAsk(d.port, query('www.blocked.test', TYPE.A));
-  t.equal(rcodeOf(b!), 3);
+  t.equal(p.authorities[0]?.type, TYPE.SOA);
+  t.equal(p.authorities[0]?.ttl, 300, 'blocking.ttlSeconds');
+  t.equal(p.authorities[0]?.minimum, 300);
+  t.same(edes(a), [[16, 'list demo']], 'RFC 8914 Censored, the list named');
+  t.notOk(flags(a).aa);
+  a = await ask(nx, 'www.blocked.test', TYPE.A);
+  t.equal(optOf(a), null, 'no OPT, so no EDE, without EDNS');
+  t.equal(rcodeOf(a), 3);
+
+  const refused = await blocking(t, { mode: 'refused', edeCode: 15 });
+  a = await ask(refused, 'blocked.test', TYPE.A, { edns: {} });
+  t.equal(rcodeOf(a), 5, 'refused');
+  t.same(edes(a), [[15, 'list demo']], 'EDE 15 Blocked when configured');
+
+  const nodata = await blocking(t, { mode: 'nodata', edeCode: 17, ttlSeconds: 60 });
+  a = await ask(nodata, 'blocked.test', TYPE.AAAA, { edns: {} });
+  t.equal(rcodeOf(a), 0, 'nodata');
+  t.equal(decode(a).answers.length, 0);
+  t.equal(decode(a).authorities[0]?.ttl, 60);
+  t.same(edes(a), [[17, 'list demo']]);
+
+  const stop = await blocking(t, {
+    mode: 'stop-page',
+    edeCode: 0,
+    stopPageIpv4: ['198.51.100.10', '198.51.100.11'],
+    stopPageIpv6: ['2001:db8:5::10'],
+  });
+  a = await ask(stop, 'www.blocked.test', TYPE.A, { edns: {} });
+  t.same(
+    decode(a).answers.map((r) => r.address),
+    ['198.51.100.10', '198.51.100.11'],
+    'stop-page A',
+  );
+  t.same(edes(a), [], 'edeCode 0: no EDE');
+  a = await ask(stop, 'www.blocked.test', TYPE.AAAA);
+  t.same(
+    decode(a).answers.map((r) => r.address),
+    ['2001:db8:5::10'],
+    'stop-page AAAA',
+  );
+  a = await ask(stop, 'www.blocked.test', TYPE.MX);
+  t.equal(rcodeOf(a), 0);
+  t.equal(decode(a).answers.length, 0, 'other types: NODATA');
+
+  for (const d of [nx, refused, nodata, stop]) {
+    t.notOk(
+      d.upstreams[0]!.queries.some((q) => q.name.endsWith('blocked.test')),
+      'a blocked name never reaches the upstream',
+    );
+  }
+  t.equal(nx.events.blocks.get('demo')?.nxdomain, 2);
+  t.equal(stop.events.bySource.blocked, 3);
+});
+
+t.test('subdomains of D entries are blocked, H entries only exactly', async (t) => {
+  const d = await daemon(t);
+  t.equal(rcodeOf(await ask(d, 'blocked.test', TYPE.A)), 3);
+  t.equal(rcodeOf(await ask(d, 'deep.er.blocked.test', TYPE.A)), 3);
+  t.equal(rcodeOf(await ask(d, 'host.listed.test', TYPE.A)), 3);
+  const sub = await ask(d, 'sub.host.listed.test', TYPE.A);
+  t.equal(decode(sub).answers[0]?.address, '192.0.2.70', 'below an H entry passes');
+  t.equal(rcodeOf(await ask(d, 'BLOCKED.test', TYPE.A)), 3, 'whatever the case');
+});
+
+t.test('a CNAME or DNAME chain that reaches a listed name is blocked', async (t) => {
+  const d = await daemon(t, { config: { blocking: { edeCode: 16 } } });
+  let a = await ask(d, 'to-blocked.example.test', TYPE.A, { edns: {} });
+  t.equal(rcodeOf(a), 3, 'CNAME to a D-listed name');
+  t.same(edes(a), [[16, 'list demo']]);
+  t.equal(rcodeOf(await ask(d, 'to-host.example.test', TYPE.A)), 3, 'CNAME to an H-listed name');
+  t.equal(rcodeOf(await ask(d, 'x.dname.example.test', TYPE.A)), 3, 'DNAME into a D-listed name');
+  a = await ask(d, 'to-blocked.example.test', TYPE.A);
+  t.equal(rcodeOf(a), 3, 'again, from the cache');
+  t.equal(d.upstreams[0]!.queries.filter((q) => q.name === 'to-blocked.example.test').length, 1);
+  t.equal(decode(await ask(d, 'alias.example.test', TYPE.A)).answers.length, 3, 'a clean chain passes');
+  t.equal(d.events.aliasBlocks, 4);
+
+  const off = await daemon(t, { config: { blocking: { cnameInspection: false } } });
+  a = await ask(off, 'to-blocked.example.test', TYPE.A);
+  t.equal(decode(a).answers.at(-1)?.address, '192.0.2.66', 'cnameInspection: false');
+});
+
+t.test('the allowlist wins over the lists, for the name and below it', async (t) => {
+  const d = await daemon(t, { config: { blocking: { allowlist: ['Allowed.TEST.', 'cdn.blocked.test'] } } });
+  t.equal(decode(await ask(d, 'ok.allowed.test', TYPE.A)).answers[0]?.address, '192.0.2.72');
+  t.equal(rcodeOf(await ask(d, 'www.blocked.test', TYPE.A)), 3, 'siblings stay blocked');
+  t.equal(
+    decode(await ask(d, 'to-blocked.example.test', TYPE.A)).answers.at(-1)?.address,
+    '192.0.2.66',
+    'an allowlisted CNAME target passes',
+  );
+  t.ok(
+    d.logs.some(
+      (l) =>
+        l.msg?.toString().includes('allowlist') &&
+        JSON.stringify(l.allowlist) === '["allowed.test","cdn.blocked.test"]',
+    ),
+    'the allowlist is logged at start',
+  );
+});
+
+t.test('P entries pass by default and steer A/AAAA/HTTPS to the proxy when partial is steer', async (t) => {
+  const pass = await daemon(t);
+  t.equal(decode(await ask(pass, 'partial.test', TYPE.A)).answers[0]?.address, '192.0.2.71');
+  const steer = await daemon(t, { config: { blocking: { partial: 'steer', proxyIpv4: ['198.51.100.7'] } } });
+  let a = await ask(steer, 'partial.test', TYPE.A, { edns: {} });
+  t.same(
+    decode(a).answers.map((r) => r.address),
+    ['198.51.100.7'],
+  );
+  t.same(edes(a), [], 'a steer is not a block');
+  a = await ask(steer, 'partial.test', TYPE.AAAA);
+  t.equal(decode(a).answers.length, 0, 'AAAA without an IPv6 proxy: NODATA, not the real address');
+  a = await ask(steer, 'partial.test', TYPE.HTTPS);
+  t.equal(decode(a).answers.length, 0, 'HTTPS: NODATA (its address hints would bypass the proxy)');
+  a = await ask(steer, 'partial.test', TYPE.MX);
+  t.equal(decode(a).answers[0]?.exchange, 'mail.partial.test', 'other types pass');
+  t.equal(steer.events.blocks.get('demo')?.steer, 3);
+});
+
+t.test('ANY is answered with one HINFO per RFC 8482; a blocked name stays blocked', async (t) => {
+  const d = await daemon(t);
+  const a = await ask(d, 'a.example.test', TYPE.ANY);
+  const p = decode(a);
+  t.equal(p.answers.length, 1);
+  t.equal(p.answers[0]?.type, TYPE.HINFO);
+  t.ok(a.includes(Buffer.from('\x07RFC8482\x00', 'latin1')));
+  t.equal(rcodeOf(await ask(d, 'blocked.test', TYPE.ANY)), 3);
+  t.equal(d.upstreams[0]!.queries.length, 0, 'ANY never goes upstream');
+});
+
+t.test('BADVERS, NOTIMP and REFUSED for what the daemon does not serve', async (t) => {
+  const d = await daemon(t);
+  let a = await ask(d, 'a.example.test', TYPE.A, { edns: { version: 1 }, id: 99 });
+  t.equal(idOf(a), 99);
+  t.equal(rcodeOf(a), 0, 'the low bits are 0');
+  t.equal(optOf(a)?.extRcode, 1, 'RFC 6891 6.1.3: BADVERS is 16 = 1 << 4');
+  t.equal(optOf(a)?.version, 0, 'the version we support');
+  a = await ask(d, 'a.example.test', TYPE.A, { opcode: 2 });
+  t.equal(rcodeOf(a), 4, 'NOTIMP for STATUS');
+  t.equal((a[2]! >> 3) & 15, 2, 'the opcode echoed');
+  a = await ask(d, 'version.bind', TYPE.TXT, { qclass: 3, edns: {} });
+  t.equal(rcodeOf(a), 5, 'REFUSED for CHAOS');
+  t.same(edes(a), [[21, '']], 'EDE 21 Not Supported');
+  t.equal(rcodeOf(await ask(d, 'example.test', 252)), 5, 'REFUSED for AXFR');
+  t.equal(d.upstreams[0]!.queries.length, 0);
+});
+
+t.test('clients outside access.allow get REFUSED (EDE 18)', async (t) => {
+  const d = await daemon(t, { config: { access: { allow: ['10.0.0.0/8', 'fc00::/7'] } } });
+  const a = await ask(d, 'a.example.test', TYPE.A, { edns: {} });
+  t.equal(rcodeOf(a), 5);
+  t.same(edes(a), [[18, '']]);
+  const [tcp] = await tcpAsk(d.port, [query('a.example.test', TYPE.A)]);
+  t.equal(rcodeOf(tcp!), 5, 'over TCP too');
+  t.equal(d.events.aclRefusedQueries.udp, 1);
+  t.equal(d.events.aclRefusedQueries.tcp, 1);
+  t.equal(d.upstreams[0]!.queries.length, 0);
+});
+
+t.test('a client prefix over its rate is not served: dropped over UDP, REFUSED over TCP', async (t) => {
+  const d = await daemon(t, { config: { access: { rateLimitQps: 1, rateLimitBurst: 3 } } });
+  const answers = [];
+  for (let i = 0; i < 5; i++) answers.push(await udpAsk(d.port, query('a.example.test', TYPE.A, { id: i }), 300));
+  t.equal(answers.filter((a) => a !== null).length, 3, 'the burst, then nothing');
+  t.equal(d.events.rateLimitedQueries.udp, 2);
+  const [tcp] = await tcpAsk(d.port, [query('a.example.test', TYPE.A)]);
+  t.equal(rcodeOf(tcp!), 5);
+  await new Promise((r) => setTimeout(r, 1100));
+  t.ok(await udpAsk(d.port, query('a.example.test', TYPE.A)), 'served again after a second');
+});
+
+t.test('REFUSED (EDE 14 Not Ready) while a list set to refuse has none', async (t) => {
+  const d = await daemon(t, { refuseAll: true });
+  const a = await ask(d, 'a.example.test', TYPE.A, { edns: {} });
+  t.equal(rcodeOf(a), 5);
+  t.same(edes(a), [[14, '']]);
+  d.lists.set([demoMatcher()], false);
+  t.equal(
+    decode(await ask(d, 'a.example.test', TYPE.A)).answers[0]?.address,
+    '192.0.2.1',
+    'served once a list arrives',
+  );
+});
+
+t.test('a list swap blocks names already cached and re-checks cached CNAME targets', async (t) => {
+  const d = await daemon(t);
+  const up = d.upstreams[0]!;
+  t.equal(rcodeOf(await ask(d, 'a.example.test', TYPE.A)), 0);
+  t.equal(decode(await ask(d, 'alias.example.test', TYPE.A)).answers.length, 3);
+  const before = up.queries.length;
+  d.lists.set([
+    demoMatcher(),
+    matcherFor('late', [
+      ['a.example.test', 'H'],
+      ['target.example.test', 'H'],
+    ]),
+  ]);
+  let a = await ask(d, 'a.example.test', TYPE.A, { edns: {} });
+  t.equal(rcodeOf(a), 3, 'a cached name listed later is blocked');
+  t.same(edes(a), [[16, 'list late']]);
+  a = await ask(d, 'alias.example.test', TYPE.A);
+  t.equal(rcodeOf(a), 3, 'a cached chain whose target was listed later is blocked');
+  d.lists.set([demoMatcher()]);
+  t.equal(decode(await ask(d, 'alias.example.test', TYPE.A)).answers.length, 3, 'and passes again once unlisted');
+  t.equal(rcodeOf(await ask(d, 'a.example.test', TYPE.A)), 0);
+  t.equal(up.queries.length, before, 'all from the cache: no entry was dropped');
+});
+
+t.test('identical questions in flight are coalesced into one upstream query', async (t) => {
+  const d = await daemon(t, { config: { upstream: { timeoutMs: 1000 } } });
+  const up = d.upstreams[0]!;
+  up.behaviour = 'slow';
+  up.delayMs = 200;
+  const ids = [1, 2, 3, 4, 5];
+  const answers = await Promise.all(ids.map((id) => udpAsk(d.port, query('a.example.test', TYPE.A, { id }))));
+  t.same(
+    answers.map((a) => idOf(a!)),
+    ids,
+    'each client gets its own ID',
+  );
+  t.equal(up.queries.length, 1, 'one upstream query');
+  t.equal(d.daemon.inFlight(), 0, 'nothing left in flight');
+});
+
+t.test('beyond upstream.maxInFlight, SERVFAIL at once', async (t) => {
+  const d = await daemon(t, { config: { upstream: { maxInFlight: 1, timeoutMs: 1000 } } });
+  const up = d.upstreams[0]!;
+  up.behaviour = 'slow';
+  up.delayMs = 300;
+  const slow = udpAsk(d.port, query('a.example.test', TYPE.A));
+  await new Promise((r) => setTimeout(r, 50));
+  const started = performance.now();
+  const second = await ask(d, 'mx.example.test', TYPE.MX);
+  t.equal(rcodeOf(second), 2);
+  t.ok(performance.now() - started < 150, 'without waiting');
+  t.equal(rcodeOf((await slow)!), 0);
+});
+
+t.test('the cache is bounded by entries', async (t) => {
+  const d = await daemon(t, { config: { cache: { maxEntries: 3 } } });
+  for (const n of ['a', 'mx', 'txt', 'alias', 'long', 'short']) await ask(d, `${n}.example.test`, TYPE.A);
+  t.equal(d.daemon.cacheSize(), 3);
+});
+
+t.test('TCP: pipelined queries on one connection, each answered with its ID', async (t) => {
+  const d = await daemon(t);
+  const msgs = Array.from({ length: 20 }, (_, i) =>
+    query(i % 2 ? 'a.example.test' : 'www.blocked.test', TYPE.A, { id: 500 + i }),
+  );
+  const answers = await tcpAsk(d.port, msgs);
+  t.equal(answers.length, 20);
+  t.same(
+    answers.map(idOf).sort((a, b) => a - b),
+    msgs.map(idOf),
+  );
+  t.equal(d.events.queries.tcp, 20);
+});
+
+t.test('TCP: frames split across writes, a garbage frame dropped, the next one answered', async (t) => {
+  const d = await daemon(t);
+  const { connect } = await import('node:net');
+  const answers: Buffer[] = [];
+  await new Promise<void>((resolve) => {
+    const s = connect({ port: d.port, host: '127.0.0.1' });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve();
+    }, 2000);
+    let buf = Buffer.alloc(0);
+    s.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        answers.push(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      }
+      if (answers.length === 2) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve();
+      }
+    });
+    const q = query('a.example.test', TYPE.A, { id: 1 });
+    const garbage = Buffer.from([0, 3, 1, 2, 3]);
+    const q2 = query('mx.example.test', TYPE.MX, { id: 2 });
+    const all = Buffer.concat([Buffer.from([0, q.length]), q, garbage, Buffer.from([0, q2.length]), q2]);
+    // One byte at a time.
+    let i = 0;
+    const tick = setInterval(() => {
+      if (i >= all.length) {
+        clearInterval(tick);
+        return;
+      }
+      s.write(all.subarray(i, i + 1));
+      i++;
+    }, 1);
+  });
+  t.same(answers.map(idOf), [1, 2]);
+  t.equal(d.events.malformedQueries.drop, 1);
+});
+
+t.test('TCP: idle connections are closed, and connections are capped', async (t) => {
+  const d = await daemon(t, { config: { tcp: { idleTimeoutMs: 200, maxConnections: 2 } } });
+  const { connect } = await import('node:net');
+  const open = (): Promise<{ closedAfterMs: Promise<number> }> =>
+    new Promise((resolve) => {
+      const started = performance.now();
+      const s = connect({ port: d.port, host: '127.0.0.1' });
+      const closed = new Promise<number>((r) => {
+        s.on('close', () => r(performance.now() - started));
+        s.on('error', () => undefined);
+        setTimeout(() => {
+          s.destroy();
+          r(-1);
+        }, 3000);
+      });
+      s.on('connect', () => resolve({ closedAfterMs: closed }));
+    });
+  const a = await open();
+  const b = await open();
+  const c = await open();
+  const third = await c.closedAfterMs;
+  t.ok(third >= 0 && third < 150, `the third connection is refused (${third.toFixed(0)} ms)`);
+  const first = await a.closedAfterMs;
+  t.ok(first >= 150 && first < 1500, `an idle connection is closed after idleTimeoutMs (${first.toFixed(0)} ms)`);
+  await b.closedAfterMs;
+});
+
+t.test('listens on several addresses, IPv4 and IPv6', async (t) => {
+  const d = await daemon(t, { config: { listen: ['127.0.0.1:0', '[::1]:0'] } });
+  const v6 = d.daemon.addresses.udp.find((a) => a.family === 6)!;
+  t.ok(v6, 'bound on ::1');
+  const a = await udpAsk(v6.port, query('a.example.test', TYPE.A), 2000, '::1');
+  t.equal(decode(a).answers[0]?.address, '192.0.2.1');
+  const [tcp] = await tcpAsk(v6.port, [query('www.blocked.test', TYPE.A)], { host: '::1' });
+  t.equal(rcodeOf(tcp!), 3);
+});
+
+t.test('reload keeps serving: new settings apply, the cache survives, listeners are reconciled', async (t) => {
+  const d = await daemon(t);
+  await ask(d, 'a.example.test', TYPE.A);
+  const { settingsFrom } = await import('../dist/config/load.js');
+  const { tmpdir } = await import('node:os');
+  const next = settingsFrom(
+    {
+      listen: ['127.0.0.1:0', '[::1]:0'],
+      upstreams: d.settings.config.upstreams,
+      blocking: { mode: 'refused' },
+    },
+    tmpdir(),
+  );
+  const port = d.port;
+  await d.daemon.reload(next);
+  t.equal(rcodeOf(await ask(d, 'blocked.test', TYPE.A)), 5, 'the new mode');
+  t.equal(rcodeOf((await udpAsk(port, query('a.example.test', TYPE.A)))!), 0, 'the kept address still answers');
+  t.equal(d.upstreams[0]!.queries.length, 1, 'from the cache kept across the reload');
+  t.equal(d.daemon.addresses.udp.length, 2, 'a new listener opened');
 });

@@ -199,3 +199,25 @@ export function ttlsOf(buf: Buffer): number[] {
   const p = Packet.parse(buf);
   return [...p.answers, ...p.authorities, ...p.additionals].filter((r) => r.type !== 41).map((r) => r.ttl);
 }
+
+/** A copy of `buf` with every TTL but the OPT's set to 0 (to compare answers "but for the TTLs"). */
+export function maskTtls(buf: Buffer): Buffer {
+  const out = Buffer.from(buf);
+  const skip = (o: number): number => {
+    for (;;) {
+      const l = out[o]!;
+      if (l === 0) return o + 1;
+      if (l >= 0xc0) return o + 2;
+      o += l + 1;
+    }
+  };
+  let off = 12;
+  for (let i = 0; i < out.readUInt16BE(4); i++) off = skip(off) + 4;
+  const records = out.readUInt16BE(6) + out.readUInt16BE(8) + out.readUInt16BE(10);
+  for (let i = 0; i < records; i++) {
+    off = skip(off);
+    if (out.readUInt16BE(off) !== 41) out.writeUInt32BE(0, off + 4);
+    off += 10 + out.readUInt16BE(off + 8);
+  }
+  return out;
+}

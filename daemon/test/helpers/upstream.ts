@@ -44,6 +44,29 @@ export interface ReceivedQuery {
 
 type Rec = Record<string, unknown> & { name: string; type: number; ttl: number };
 
+const DNAME = 39;
+
+/** Uncompressed wire form of a name (a DNAME's RDATA, which dns2 cannot encode). */
+function wire(name: string): Buffer {
+  return Buffer.concat([
+    ...name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')])),
+    Buffer.from([0]),
+  ]);
+}
+
+/** A well-formed RRSIG RDATA (RFC 4034 3.1) with a dummy signature. */
+function rrsig(covered: number, owner: string): Buffer {
+  const fixed = Buffer.alloc(18);
+  fixed.writeUInt16BE(covered, 0);
+  fixed[2] = 13; // ECDSAP256SHA256
+  fixed[3] = owner.split('.').length;
+  fixed.writeUInt32BE(300, 4);
+  fixed.writeUInt32BE(1795000000, 8);
+  fixed.writeUInt32BE(1790000000, 12);
+  fixed.writeUInt16BE(12345, 16);
+  return Buffer.concat([fixed, wire(owner.split('.').slice(-2).join('.')), Buffer.alloc(64, 7)]);
+}
+
 /** Wire form of a TXT RDATA with one string. */
 function txt(s: string): Buffer {
   return Buffer.concat([Buffer.from([s.length]), Buffer.from(s, 'latin1')]);
@@ -66,6 +89,7 @@ export function defaultZone(): Rec[] {
     { name: 'target.example.test', type: A, ttl: 100, address: '192.0.2.2' },
     { name: 'to-blocked.example.test', type: Packet.TYPE.CNAME, ttl: 300, domain: 'cdn.blocked.test' },
     { name: 'to-host.example.test', type: Packet.TYPE.CNAME, ttl: 300, domain: 'host.listed.test' },
+    { name: 'dname.example.test', type: DNAME, ttl: 300, target: 'blocked.test' },
     { name: 'cdn.blocked.test', type: A, ttl: 300, address: '192.0.2.66' },
     { name: 'www.blocked.test', type: A, ttl: 300, address: '192.0.2.67' },
     { name: 'www.blocked.test', type: AAAA, ttl: 300, address: '2001:db8::67' },
@@ -364,9 +388,30 @@ export class TestUpstream {
         break;
       }
       const cname = here.find((r) => r.type === Packet.TYPE.CNAME);
-      if (cname === undefined) break;
-      p.answers.push({ ...cname, class: 1 } as unknown as Packet['answers'][number]);
-      cur = cname.domain as string;
+      if (cname !== undefined) {
+        p.answers.push({ ...cname, class: 1 } as unknown as Packet['answers'][number]);
+        cur = cname.domain as string;
+        continue;
+      }
+      // RFC 6672: a DNAME at an ancestor: the DNAME, then the CNAME it synthesizes.
+      const dname = this.zone.find((r) => r.type === DNAME && cur.endsWith(`.${r.name}`));
+      if (dname === undefined) break;
+      const target = `${cur.slice(0, -dname.name.length)}${dname.target as string}`;
+      p.answers.push({
+        name: dname.name,
+        type: DNAME,
+        class: 1,
+        ttl: dname.ttl,
+        data: wire(dname.target as string),
+      } as unknown as Packet['answers'][number]);
+      p.answers.push({
+        name: cur,
+        type: Packet.TYPE.CNAME,
+        class: 1,
+        ttl: dname.ttl,
+        domain: target,
+      } as unknown as Packet['answers'][number]);
+      cur = target;
     }
     if (!found) {
       const exists = this.zone.some((r) => r.name === cur || r.name.endsWith(`.${cur}`));
@@ -382,7 +427,7 @@ export class TestUpstream {
         type: Packet.TYPE.RRSIG,
         class: 1,
         ttl: 300,
-        data: Buffer.alloc(30, 7),
+        data: rrsig(type, want),
       } as unknown as Packet['answers'][number]);
     }
     const out = p.toBuffer();
