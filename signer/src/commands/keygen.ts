@@ -1,0 +1,130 @@
+/**
+ * `hashwall-signer keygen --out NAME`: a minisign Ed25519 key pair, `NAME.key` (mode 0600, password-protected
+ * with minisign's own scrypt cost unless --no-password) and `NAME.pub`, readable by the stock `minisign`.
+ * `hashwall-signer keygen --list-key --id ID --out FILE`: a new 32-byte list hash key (FORMAT.md 1.3), mode 0600.
+ * Existing files are never overwritten without --force. Nothing secret is printed.
+ */
+import {
+  generateKeyPair,
+  generateListKey,
+  isListId,
+  serializeListKey,
+  serializePublicKeyFile,
+  serializeSecretKeyFile,
+} from '@hashwall/format';
+
+import { EXIT_CODES_HELP, parseCommand, required, type Io } from '../cli-support.js';
+import { EXIT_OK, usage } from '../errors.js';
+import { exists, writeNewFile } from '../files.js';
+import { PASSWORD_ENV, newPassword } from '../keys.js';
+import { SignerError } from '../errors.js';
+
+export interface KeygenResult {
+  readonly keyId: string;
+  readonly secretPath: string;
+  readonly publicPath: string;
+  readonly encrypted: boolean;
+}
+
+/** Writes a new signing key pair. `password` undefined means unencrypted. */
+export async function writeSigningKeyPair(
+  out: string,
+  password: Uint8Array | undefined,
+  force: boolean,
+): Promise<KeygenResult> {
+  const secretPath = `${out}.key`;
+  const publicPath = `${out}.pub`;
+  if (!force) {
+    // Check both before writing either, so a refusal leaves nothing half-made.
+    for (const p of [secretPath, publicPath]) {
+      if (await exists(p)) throw new SignerError('EXISTS', `${p} exists; refusing to overwrite it (use --force)`);
+    }
+  }
+  const key = generateKeyPair();
+  const secret = serializeSecretKeyFile(key, password === undefined ? {} : { password });
+  await writeNewFile(secretPath, secret, 0o600, force);
+  await writeNewFile(publicPath, serializePublicKeyFile(key.publicKey), 0o644, force);
+  return { keyId: key.keyId, secretPath, publicPath, encrypted: password !== undefined };
+}
+
+/** Writes a new list key file (mode 0600). */
+export async function writeListKey(out: string, id: string, force: boolean): Promise<{ id: string; path: string }> {
+  const key = generateListKey(id);
+  await writeNewFile(out, serializeListKey(key), 0o600, force);
+  return { id: key.id, path: out };
+}
+
+const HELP = `Usage: hashwall-signer keygen --out NAME [--no-password] [--password-file FILE] [--force]
+       hashwall-signer keygen --list-key --id ID --out FILE [--force]
+
+The first form makes a minisign Ed25519 signing key pair: NAME.key (secret, mode 0600) and NAME.pub (public).
+The secret key is encrypted with a password (minisign's scrypt cost: about 1 GiB of memory and a few seconds
+to open) unless --no-password is given, which is meant for automation on a machine that is itself protected.
+Both files work with the stock minisign tool. Print nothing secret; the key id is shown.
+
+The second form makes a new random 32-byte list hash key (FORMAT.md 1.3) named ID (the list's hash-key-id; the
+id "public" makes a public-mode key, which the list then carries in its header). Mode 0600.
+
+Options:
+  --out NAME             where to write (NAME.key and NAME.pub; or the list key file)
+  --no-password          do not encrypt the secret key
+  --password-file FILE   read the new password from FILE (first line) instead of asking twice
+  --list-key             make a list hash key instead of a signing key
+  --id ID                the list key's id ([a-z0-9][a-z0-9-]{0,62}, or "public")
+  --force                replace existing files
+  -h, --help             this help
+
+The password comes from --password-file, else ${PASSWORD_ENV}, else a prompt (twice, no echo).
+${EXIT_CODES_HELP}
+`;
+
+const SPEC = {
+  name: 'keygen',
+  help: HELP,
+  positionals: [0, 0] as const,
+  options: {
+    out: { type: 'string' },
+    'no-password': { type: 'boolean' },
+    'password-file': { type: 'string' },
+    'list-key': { type: 'boolean' },
+    id: { type: 'string' },
+    force: { type: 'boolean' },
+  },
+} as const;
+
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  const args = parseCommand(SPEC, argv, io);
+  if (!args) return EXIT_OK;
+  const v = args.values;
+  const out = required(v.out, 'out', 'keygen');
+  const force = v.force ?? false;
+  if (v['list-key']) {
+    if (v['no-password'] || v['password-file'] !== undefined) {
+      throw usage('keygen --list-key: a list key file is not password-protected (keep it mode 0600)');
+    }
+    const id = required(v.id, 'id', 'keygen --list-key');
+    if (!isListId(id)) throw usage('--id: not [a-z0-9][a-z0-9-]{0,62}');
+    const r = await writeListKey(out, id, force);
+    io.out(`wrote list key "${r.id}" to ${r.path} (mode 0600)${r.id === 'public' ? ' for a public-mode list' : ''}`);
+    return EXIT_OK;
+  }
+  if (v.id !== undefined) throw usage('keygen: --id is for --list-key');
+  if (v['no-password'] && v['password-file'] !== undefined) {
+    throw usage('keygen: --no-password and --password-file exclude each other');
+  }
+  if (!force) {
+    for (const p of [`${out}.key`, `${out}.pub`]) {
+      if (await exists(p)) throw new SignerError('EXISTS', `${p} exists; refusing to overwrite it (use --force)`);
+    }
+  }
+  const password = v['no-password'] ? undefined : await newPassword(v['password-file'], io);
+  try {
+    const r = await writeSigningKeyPair(out, password, force);
+    io.out(`wrote ${r.secretPath} (secret, mode 0600${r.encrypted ? ', password-protected' : ', NOT encrypted'})`);
+    io.out(`wrote ${r.publicPath} (public)`);
+    io.out(`key id ${r.keyId}`);
+    return EXIT_OK;
+  } finally {
+    password?.fill(0);
+  }
+}

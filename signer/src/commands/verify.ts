@@ -1,0 +1,157 @@
+/**
+ * `hashwall-signer verify DIR|URL --pub KEY...`: checks a release exactly as a daemon will, through the same code
+ * (`checkRelease` in @hashwall/format, over a release source from @hashwall/release-client): the index and the
+ * FULL as a fresh client fetches them (signatures before parsing, threshold, trusted comments, sizes and digests
+ * the index gives, validity times), then every listed delta applied to its base FULL.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import {
+  DEFAULT_MAX_LIST_BYTES,
+  FormatError,
+  HARD_MAX_LIST_BYTES,
+  INDEX_PATH,
+  MAX_INDEX_BYTES,
+  TrustStore,
+  checkRelease,
+  formatTime,
+  parseIndex,
+  type CheckItem,
+  type MinisignPublicKey,
+} from '@hashwall/format';
+import { sourceFor } from '@hashwall/release-client';
+
+import { EXIT_CODES_HELP, intValue, parseCommand, timeValue, type Io } from '../cli-support.js';
+import { EXIT_OK, EXIT_REFUSED, usage } from '../errors.js';
+import { loadListKey, loadPublicKeys } from '../keys.js';
+
+export interface VerifyOptions {
+  /** A directory, or an `https://`, `http://` or `file://` URL of the folder holding index.hwl. */
+  readonly location: string;
+  readonly trusted: readonly MinisignPublicKey[];
+  readonly threshold?: number;
+  /** Default: the list-id the index names. */
+  readonly listId?: string;
+  /** Seconds since the epoch. */
+  readonly now: number;
+  /** Licensed hash-key ids held: a list hashed with another key fails (UNKNOWN_HASH_KEY). */
+  readonly hashKeyIds?: readonly string[];
+  readonly maxListBytes?: number;
+  readonly timeoutMs?: number;
+}
+
+export interface VerifyReport {
+  readonly ok: boolean;
+  readonly location: string;
+  readonly listId: string;
+  readonly items: readonly CheckItem[];
+}
+
+/** The release source URL for a directory or URL argument. */
+export function releaseUrl(location: string): string {
+  if (/^(https?|file):\/\//i.test(location)) return location;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) throw usage(`verify: only https, http and file URLs: ${location}`);
+  return pathToFileURL(resolve(location) + '/').href;
+}
+
+export async function verifyRelease(options: VerifyOptions): Promise<VerifyReport> {
+  if (options.trusted.length === 0) throw usage('verify: give the trusted public keys with --pub');
+  const timeoutMs = options.timeoutMs ?? 30000;
+  const source = sourceFor(releaseUrl(options.location), {
+    connectTimeoutMs: Math.min(timeoutMs, 10000),
+    totalTimeoutMs: timeoutMs,
+    userAgent: 'hashwall-signer verify',
+  });
+  try {
+    let listId = options.listId;
+    if (listId === undefined) {
+      // Only to choose which trust entry applies; checkRelease verifies the index before trusting anything in it.
+      const res = await source.get(INDEX_PATH, { maxBytes: MAX_INDEX_BYTES });
+      if (res.status !== 'ok') throw new FormatError('FETCH_FAILED', `${source.location}${INDEX_PATH} not found`);
+      listId = parseIndex(res.body).header.listId;
+    }
+    const trust = new TrustStore([[listId, { keys: options.trusted, threshold: options.threshold ?? 1 }]]);
+    const result = await checkRelease({
+      source,
+      trust,
+      listId,
+      now: options.now,
+      maxListBytes: options.maxListBytes ?? DEFAULT_MAX_LIST_BYTES,
+      ...(options.hashKeyIds ? { hashKeyIds: options.hashKeyIds } : {}),
+    });
+    return { ok: result.ok, location: source.location, listId, items: result.items };
+  } finally {
+    await source.close?.();
+  }
+}
+
+const HELP = `Usage: hashwall-signer verify DIR|URL --pub KEY.pub [--pub ...] [options]
+
+Checks the release in directory DIR, or at URL (https://, http:// or file://, the folder holding index.hwl),
+exactly as a hashwalld daemon will: index signatures and threshold, trusted comments, validity times, the FULL's
+size and SHA-256 as the index gives them, its signatures and header, and every listed delta applied to its base
+FULL. Prints one line per check; exits 1 when any check fails.
+
+Options:
+  --pub FILE             a trusted public key (repeatable)
+  --threshold N          how many distinct trusted keys must sign each file (default 1)
+  --list-id ID           the list-id to trust the keys for (default: the one the index names)
+  --list-key FILE        also require the list to be hashed with this list key's id (licensed mode)
+  --now TIME             check as of this time (YYYY-MM-DDTHH:MM:SSZ; default now)
+  --max-list-bytes N     cap for a FULL or delta (default ${DEFAULT_MAX_LIST_BYTES}, at most ${HARD_MAX_LIST_BYTES})
+  --timeout-ms MS        deadline per HTTP request (default 30000)
+  -h, --help             this help
+
+${EXIT_CODES_HELP}
+`;
+
+const SPEC = {
+  name: 'verify',
+  help: HELP,
+  positionals: [1, 1] as const,
+  options: {
+    pub: { type: 'string', multiple: true },
+    threshold: { type: 'string' },
+    'list-id': { type: 'string' },
+    'list-key': { type: 'string' },
+    now: { type: 'string' },
+    'max-list-bytes': { type: 'string' },
+    'timeout-ms': { type: 'string' },
+  },
+} as const;
+
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  const args = parseCommand(SPEC, argv, io);
+  if (!args) return EXIT_OK;
+  const v = args.values;
+  const trusted = await loadPublicKeys(v.pub ?? []);
+  if (trusted.length === 0) throw usage('verify: --pub is required');
+  const threshold = intValue(v.threshold, 'threshold', 1, Math.min(trusted.length, 8));
+  const maxListBytes = intValue(v['max-list-bytes'], 'max-list-bytes', 1, HARD_MAX_LIST_BYTES);
+  const timeoutMs = intValue(v['timeout-ms'], 'timeout-ms', 1, 3_600_000);
+  const now = timeValue(v.now, 'now') ?? io.now();
+  const listKey = v['list-key'] !== undefined ? await loadListKey(v['list-key'], io) : undefined;
+  if (listKey?.isPublic) throw usage('verify: --list-key is for licensed keys (a public list carries its key)');
+  const report = await verifyRelease({
+    location: args.positionals[0]!,
+    trusted,
+    ...(threshold !== undefined ? { threshold } : {}),
+    ...(v['list-id'] !== undefined ? { listId: v['list-id'] } : {}),
+    now,
+    ...(listKey ? { hashKeyIds: [listKey.id] } : {}),
+    ...(maxListBytes !== undefined ? { maxListBytes } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+  });
+  io.out(`release ${report.location} (list ${report.listId}), checked as of ${formatTime(now)}`);
+  for (const item of report.items) {
+    io.out(`${item.ok ? 'ok  ' : 'FAIL'}  ${item.what}: ${item.code ? `${item.code}: ` : ''}${item.detail}`);
+  }
+  const failed = report.items.filter((i) => !i.ok).length;
+  io.out(
+    report.ok
+      ? `verified: all ${report.items.length} checks passed`
+      : `NOT VERIFIED: ${failed} of ${report.items.length} checks failed`,
+  );
+  return report.ok ? EXIT_OK : EXIT_REFUSED;
+}
