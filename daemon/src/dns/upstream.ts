@@ -176,16 +176,17 @@ export class UpstreamPool<W> {
     return this.#ids[this.#idPos++]!;
   }
 
-  /** The upstream for the next try: untried healthy ones in order, then a due probe, then the best we have. */
+  /** The upstream for the next try: untried ones that are up or due for a probe, in order; else the best we have. */
   #pick(job: Job<W>): Upstream {
     const all = this.upstreams;
     const now = performance.now();
+    // In configuration order, the first untried upstream that is up or due for a probe. A due probe takes a real
+    // query (one per interval): if the upstream is still dead, that query pays one timeout and moves on.
     for (const u of all) {
-      if (!u.down && (job.tried & (1 << (u.index & 31))) === 0) return u;
-    }
-    for (const u of all) {
-      if (u.down && now >= u.retryAt && (job.tried & (1 << (u.index & 31))) === 0) {
-        u.retryAt = now + this.#settings.probeIntervalMs; // one probe per interval
+      if ((job.tried & (1 << (u.index & 31))) !== 0) continue;
+      if (!u.down) return u;
+      if (now >= u.retryAt) {
+        u.retryAt = now + this.#settings.probeIntervalMs;
         return u;
       }
     }
