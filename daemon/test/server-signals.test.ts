@@ -38,7 +38,7 @@ async function start(t: Test, up: TestUpstream, extra = ''): Promise<Child> {
   const proc = spawn(process.execPath, [main, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const waiters: { msg: string; resolve: (l: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
+  createInterface({ input: proc.stdout }).on('line', (line) => {
     let obj: Record<string, unknown>;
     try {
       obj = JSON.parse(line) as Record<string, unknown>;
@@ -54,7 +54,7 @@ async function start(t: Test, up: TestUpstream, extra = ''): Promise<Child> {
     }
   });
   let stderr = '';
-  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const waitFor = (msg: string, timeoutMs = 5000): Promise<Record<string, unknown> | null> => {
     const seen = lines.find((l) => String(l.msg).includes(msg));
