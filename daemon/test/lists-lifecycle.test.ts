@@ -10,7 +10,7 @@ import { generateKeyPair, generateListKey, sha256Hex } from '@hashwall/format';
 import t from 'tap';
 
 import { backoffMs, nextPollDelayMs } from '../dist/lists/sync.js';
-import { expectEnforced } from './lists/enforced.ts';
+import { askDns, expectEnforced } from './lists/enforced.ts';
 import {
   Clock,
   DAY,
@@ -24,6 +24,7 @@ import {
   tempDir,
   verdictOf,
   within,
+  withDns,
 } from './lists/helpers.ts';
 
 const listKey = generateListKey('demo-2026a');
@@ -41,7 +42,10 @@ function release(t: TestLike) {
 t.test('on-expired keep: past its expiry the list stays in force, with the stale and expired alarms', async (t) => {
   const { rel, stateDir, clock } = release(t);
   rel.publish(fullOf(listKey, 1, ONE, { expires: T0 + 2 * DAY }), { expires: T0 + DAY });
-  const h = harness(t, settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]), clock);
+  const h = await withDns(
+    t,
+    harness(t, settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]), clock),
+  );
   await h.registry.start();
   t.equal(await h.registry.pollNow('demo'), 'updated');
   const gen = h.registry.view().generation;
@@ -61,14 +65,14 @@ t.test('on-expired drop: the list leaves the view, and comes back with a newer o
   const { rel, stateDir, clock } = release(t);
   rel.publish(fullOf(listKey, 1, ONE, { expires: T0 + 2 * DAY }), { expires: T0 + DAY });
   const settings = settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey, onExpired: 'drop' }]);
-  const h = harness(t, settings, clock);
+  const h = await withDns(t, harness(t, settings, clock));
   await h.registry.start();
   await h.registry.pollNow('demo');
   clock.now = T0 + 2 * DAY - 299; // inside the 300 s skew: treated as expired, as a poll would
   h.registry.evaluate();
   t.match(h.of('expired'), [{ action: 'drop' }]);
   t.same(h.registry.view().matchers, []);
-  t.equal(verdictOf(h.registry.view(), 'blocked.example'), null);
+  await expectEnforced(t, h, { blocked: [], passed: ONE });
   t.match(h.registry.stats()[0], { enforced: false, expired: true, entries: 0 });
   t.ok(h.log.lines.some((l) => l.level === 'error' && String(l.msg).includes('dropped')));
 
@@ -102,14 +106,16 @@ t.test('refuse: every query is refused until a valid list arrives', async (t) =>
   const settings = settingsWith(stateDir, [
     { mirrors: [rel.url], keys: [rel.key], listKey, onStartWithoutList: 'refuse' },
   ]);
-  const h = harness(t, settings, clock);
+  const h = await withDns(t, harness(t, settings, clock));
   t.equal(h.registry.view().refuseAll, true, 'refusing from the first view');
   await within(5000, h.registry.start());
   t.equal(await h.registry.pollNow('demo'), 'rejected', 'nothing published yet');
   t.equal(h.registry.view().refuseAll, true);
+  t.equal(await askDns(h.dns!.port, 'a.example.test'), 'refused', 'over DNS: REFUSED');
   rel.publish(fullOf(listKey, 1, ONE));
   t.equal(await h.registry.pollNow('demo'), 'updated');
   t.equal(h.registry.view().refuseAll, false);
+  await expectEnforced(t, h, { blocked: ONE, passed: ['a.example.test'] });
   t.equal(h.of('swap').length, 1, 'one swap: the list in, the refusal off');
 });
 
@@ -297,16 +303,15 @@ t.test('kill -9 of a daemon while it commits a new list: the restart serves the 
   for (const delay of [5, 60, 150]) {
     const how = await killDuring(['daemon', settingsFile], 'polling', delay);
     t.match(how, /^SIGKILL/);
-    const h2 = harness(
+    const h2 = await withDns(
       t,
-      settingsWith(stateDir, [{ mirrors: ['file:///nonexistent/'], keys: [rel.key], listKey }]),
-      clock,
+      harness(t, settingsWith(stateDir, [{ mirrors: ['file:///nonexistent/'], keys: [rel.key], listKey }]), clock),
     );
     await within(10000, h2.registry.start());
     t.equal(h2.of('store-unusable').length, 0, `killed ${delay} ms in: the store opens`);
     const serial = h2.registry.stats()[0]!.serial!;
     t.ok(serial === 1 || serial === 2, `killed ${delay} ms in: serial ${serial}`);
-    t.equal(verdictOf(h2.registry.view(), `s${serial}n7.example`), 'D:demo');
+    await expectEnforced(t, h2, { blocked: [`s${serial}n7.example`], passed: [`s${3 - serial}n7.example`] });
     await h2.registry.close();
   }
   rmSync(settingsFile);

@@ -17,6 +17,7 @@ import {
   settingsWith,
   tempDir,
   within,
+  withDns,
   type Harness,
 } from './lists/helpers.ts';
 import { expectEnforced } from './lists/enforced.ts';
@@ -36,7 +37,7 @@ interface Ctx {
 
 /** Serial 1 in force from a real HTTP mirror; returns what the cases need. */
 async function enforcedOne(
-  t: { teardown(fn: () => unknown): void },
+  t: { teardown(fn: () => unknown): void } & Pick<TAP, 'equal' | 'ok'>,
   extra: Record<string, unknown> = {},
   signers?: MinisignSecretKey[],
   keys?: MinisignSecretKey[],
@@ -49,14 +50,20 @@ async function enforcedOne(
   const stateDir = join(root, 'state');
   const settings = settingsWith(stateDir, [{ mirrors: [server.url], keys: keys ?? [rel.key], listKey, ...extra }]);
   rel.publish(fullOf(listKey, 1, ONE), signers ? { signers } : {});
-  const h = harness(t, settings, clock);
+  const h = await withDns(t, harness(t, settings, clock));
   await within(5000, h.registry.start());
   if ((await within(5000, h.registry.pollNow('demo'))) !== 'updated') throw new Error('setup: serial 1 not in force');
+  await expectEnforced(t, h, { blocked: ONE, passed: ['worse.test'] });
   return { rel, server, clock, h, stateDir, other: generateKeyPair() };
 }
 
 /** Polls once, expects a refusal with `code`, and serial 1 still in force (no swap). */
-async function expectRejected(t: Pick<TAP, 'equal' | 'match'>, c: Ctx, code: string, timeoutMs = 8000): Promise<void> {
+async function expectRejected(
+  t: Pick<TAP, 'equal' | 'match' | 'ok'>,
+  c: Ctx,
+  code: string,
+  timeoutMs = 8000,
+): Promise<void> {
   const gen = c.h.registry.view().generation;
   t.equal(await within(timeoutMs, c.h.registry.pollNow('demo')), 'rejected', 'the poll is refused');
   const rejected = c.h.of('rejected');
@@ -162,7 +169,7 @@ t.test('a lower serial, also after a restart: ROLLBACK', async (t) => {
   // A restart: the high-water marks come from the state directory.
   c.rel.restore(old);
   const settings = settingsWith(c.stateDir, [{ mirrors: [c.server.url], keys: [c.rel.key], listKey }]);
-  const h2 = harness(t, settings, c.clock);
+  const h2 = await withDns(t, harness(t, settings, c.clock));
   await within(5000, h2.registry.start());
   t.equal(await within(5000, h2.registry.pollNow('demo')), 'rejected');
   t.equal(h2.of('rejected').at(-1)?.code, 'ROLLBACK', 'refused after a restart too');

@@ -27,6 +27,8 @@ import { ListRegistry, type ListRegistryOptions } from '../../dist/lists/registr
 import type { ListEventMap } from '../../dist/lists/types.js';
 import type { ListView } from '../../dist/policy/lists.js';
 import { MatcherSet } from '../../dist/policy/format-matcher.js';
+import { startDaemon } from '../../dist/server.js';
+import { TestUpstream } from '../helpers/upstream.ts';
 
 /** 2026-11-22T06:00:00Z, the format's test epoch. */
 export const T0 = Date.UTC(2026, 10, 22, 6, 0, 0) / 1000;
@@ -245,8 +247,13 @@ export interface ListOptions {
 }
 
 /** The raw (YAML-shaped) config with the given lists, each with test-friendly timings, state in `stateDir`. */
-export function rawSettings(stateDir: string, lists: readonly ListOptions[]): Record<string, unknown> {
+export function rawSettings(
+  stateDir: string,
+  lists: readonly ListOptions[],
+  top: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
+    ...top,
     stateDir,
     lists: lists.map(({ id, mirrors, keys, listKey, ...rest }) => ({
       id: id ?? 'demo',
@@ -267,8 +274,12 @@ export function rawSettings(stateDir: string, lists: readonly ListOptions[]): Re
 }
 
 /** Validated settings (the daemon's own loader) for `rawSettings`. */
-export function settingsWith(stateDir: string, lists: readonly ListOptions[]): Settings {
-  return settingsFrom(rawSettings(stateDir, lists), stateDir);
+export function settingsWith(
+  stateDir: string,
+  lists: readonly ListOptions[],
+  top: Record<string, unknown> = {},
+): Settings {
+  return settingsFrom(rawSettings(stateDir, lists, top), stateDir);
 }
 
 /** Log lines captured as parsed JSON objects. */
@@ -287,6 +298,8 @@ export class LogSink extends Writable {
 
 export interface Harness {
   readonly registry: ListRegistry;
+  /** The daemon's query path on 127.0.0.1, serving this registry's lists (after `withDns`). */
+  dns?: { readonly port: number; readonly upstream: TestUpstream };
   readonly log: LogSink;
   readonly events: { name: keyof ListEventMap; args: unknown }[];
   /** The events of one name, in order. */
@@ -336,6 +349,33 @@ export function harness(
     of: <K extends keyof ListEventMap>(name: K) =>
       events.filter((e) => e.name === name).map((e) => e.args as ListEventMap[K][0]),
   };
+}
+
+/**
+ * Starts the daemon's real query path (server.ts) on 127.0.0.1 port 0 with the registry as its list provider and
+ * a test upstream (the DNS helpers' TestUpstream) behind it; stopped at teardown.
+ */
+export async function withDns(t: { teardown(fn: () => unknown): void }, h: Harness): Promise<Harness> {
+  const upstream = await TestUpstream.start();
+  const settings = settingsFrom(
+    {
+      listen: ['127.0.0.1:0'],
+      upstreams: [upstream.address],
+      upstream: { timeoutMs: 300, maxTries: 1 },
+      shutdown: { drainTimeoutMs: 200 },
+    },
+    tmpdir(),
+  );
+  const daemon = await startDaemon(settings, {
+    logger: createLogger({ level: 'error' }, new LogSink()),
+    lists: h.registry,
+  });
+  t.teardown(async () => {
+    await daemon.close();
+    upstream.close();
+  });
+  h.dns = { port: daemon.addresses.udp[0]!.port, upstream };
+  return h;
 }
 
 /** The verdict for `name` over a view's matchers (the real matcher: what a DNS query would get). */
