@@ -90,3 +90,9 @@ t.test('host:port and network syntax', async (t) => {
   t.throws(() => parseCidr('fc00::1/7'));
   t.throws(() => parseCidr('10.0.0.0/33'));
 });
+
+t.test('DNS sections: upstream.tcpTimeoutMs has a default and bounds', async (t) => {
+  t.equal(settingsFromYaml('', '/etc/hashwall').config.upstream.tcpTimeoutMs, 3000);
+  t.equal(settingsFromYaml('upstream:\n  tcpTimeoutMs: 800\n', '/etc/hashwall').config.upstream.tcpTimeoutMs, 800);
+  t.match(problems('upstream:\n  tcpTimeoutMs: 10'), [/^upstream\.tcpTimeoutMs: /]);
+});

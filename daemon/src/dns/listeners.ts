@@ -278,10 +278,18 @@ export class Listener {
   }
 
   udpSend(answer: Buffer, port: number, address: string): void {
-    // Without a callback: a failed send is an 'error' event on the socket (logged at debug), never a throw.
-    if (this.#udp !== null) this.#udp.send(answer, port, address);
+    // Without a callback: a failed send is an 'error' event on the socket (logged at debug). A synchronous throw
+    // (a spoofed source port 0, say) costs the answer, never a log line per packet.
+    try {
+      if (this.#udp !== null) this.#udp.send(answer, port, address);
+    } catch {
+      this.sendErrors++;
+    }
     this.queryDone();
   }
+
+  /** Answers that could not be sent (bad client port, socket closed). */
+  sendErrors = 0;
 
   /** Stops taking queries: UDP datagrams are ignored, TCP stops accepting and reading. Answers still go out. */
   stop(): void {

@@ -42,10 +42,28 @@ export interface UpstreamSettings {
   readonly maxTries: number;
   readonly failureThreshold: number;
   readonly probeIntervalMs: number;
+  /** Tries per UDP socket before it is replaced (default TRIES_PER_SOCKET; tests use a small number). */
+  readonly triesPerSocket?: number;
 }
 
-/** UDP sockets per address family. */
+/** UDP sockets per address family in use at once. */
 const SOCKETS_PER_FAMILY = 4;
+/**
+ * Tries a socket carries before it is replaced by one on a fresh random port (the old one closes when its last try
+ * ends). With four sockets of fixed ports a blind spoofer would need to guess 16 bits of ID and 2 of socket; the
+ * rotation keeps the port part moving, as resolvers that use a port per query do (RFC 5452 9.2).
+ */
+const TRIES_PER_SOCKET = 1024;
+
+interface SocketSlot {
+  readonly index: number;
+  readonly socket: Socket;
+  readonly family: 4 | 6;
+  uses: number;
+  /** Tries waiting on this socket. */
+  pending: number;
+  retired: boolean;
+}
 
 export class Upstream {
   readonly index: number;
@@ -94,6 +112,8 @@ export class Job<W = unknown> {
   upstream: Upstream | null = null;
   /** pending-map key of the current UDP try. */
   pendingKey = -1;
+  /** The socket slot of the current UDP try. */
+  slot = -1;
   tryStartedMs = 0;
   /** The last SERVFAIL/REFUSED/NOTIMP answer seen, relayed when nothing better comes. */
   lastRcodeAnswer: Buffer | null = null;
@@ -118,7 +138,10 @@ export class UpstreamPool<W> {
   readonly #owner: UpstreamOwner<W>;
   readonly #events: QueryEvents;
   readonly #log: Logger;
-  readonly #sockets: Socket[] = [];
+  /** Every open socket by slot number (slot numbers are never reused). */
+  readonly #sockets = new Map<number, SocketSlot>();
+  #nextSlot = 0;
+  /** The slots in use per family. */
   readonly #byFamily = new Map<4 | 6, number[]>();
   #nextSocket = 0;
   readonly #pending = new Map<number, Job<W>>();
@@ -151,14 +174,35 @@ export class UpstreamPool<W> {
   }
 
   #openSocket(family: 4 | 6): number {
-    const index = this.#sockets.length;
+    const index = this.#nextSlot++;
     const s = createSocket(family === 4 ? 'udp4' : 'udp6');
     s.on('message', (msg, rinfo) => this.#onMessage(index, msg, rinfo));
     s.on('error', (err) => this.#log.warn({ err: err.message, family }, 'upstream socket error'));
     // Port 0: the kernel picks an ephemeral port at random (Linux randomizes them).
     s.bind(0);
-    this.#sockets.push(s);
+    this.#sockets.set(index, { index, socket: s, family, uses: 0, pending: 0, retired: false });
     return index;
+  }
+
+  /** Ends the pending UDP try of `job` (answer, timeout, TC or failure). */
+  #unpend(job: Job<W>): void {
+    if (job.pendingKey < 0) return;
+    this.#pending.delete(job.pendingKey);
+    job.pendingKey = -1;
+    const slot = this.#sockets.get(job.slot);
+    job.slot = -1;
+    if (slot === undefined) return;
+    slot.pending--;
+    if (slot.retired && slot.pending === 0) this.#closeSlot(slot);
+  }
+
+  #closeSlot(slot: SocketSlot): void {
+    this.#sockets.delete(slot.index);
+    try {
+      slot.socket.close();
+    } catch {
+      // already closed
+    }
   }
 
   /** Starts the first try of `job`. */
@@ -222,7 +266,14 @@ export class UpstreamPool<W> {
     job.seq++;
     job.tryStartedMs = performance.now();
     const sockets = this.#byFamily.get(u.family)!;
-    const si = sockets[this.#nextSocket++ % sockets.length]!;
+    const at = this.#nextSocket++ % sockets.length;
+    const si = sockets[at]!;
+    const slot = this.#sockets.get(si)!;
+    if (++slot.uses >= (this.#settings.triesPerSocket ?? TRIES_PER_SOCKET)) {
+      // Rotate: new tries go to a fresh socket; this one closes when its last try ends.
+      slot.retired = true;
+      sockets[at] = this.#openSocket(u.family);
+    }
     let key: number;
     let id: number;
     do {
@@ -233,9 +284,11 @@ export class UpstreamPool<W> {
     job.query[1] = id & 0xff;
     job.state = UDP;
     job.pendingKey = key;
+    job.slot = si;
+    slot.pending++;
     this.#pending.set(key, job);
     // No callback (no closure per query): a send error is an 'error' event on the socket, and the try times out.
-    this.#sockets[si]!.send(job.query, u.port, u.host);
+    slot.socket.send(job.query, u.port, u.host);
     this.#qJobs.push(job);
     this.#qSeq.push(job.seq);
     this.#qDeadline.push(job.tryStartedMs + this.#settings.timeoutMs);
@@ -257,8 +310,7 @@ export class UpstreamPool<W> {
       jobs[h] = null;
       h++;
       if (job.seq === seq && job.state === UDP) {
-        this.#pending.delete(job.pendingKey);
-        job.pendingKey = -1;
+        this.#unpend(job);
         this.#events.upstreamError(job.upstream!.name, 'timeout');
         this.#failure(job.upstream!);
         this.#nextTry(job);
@@ -297,8 +349,7 @@ export class UpstreamPool<W> {
       this.#events.upstreamError(u.name, 'malformed');
       return; // keep waiting: the try's timeout decides
     }
-    this.#pending.delete(key);
-    job.pendingKey = -1;
+    this.#unpend(job);
     if ((this.#info.flags1 & F1_TC) !== 0) {
       this.#tcpTry(job, u);
       return;
@@ -408,8 +459,7 @@ export class UpstreamPool<W> {
 
   #finish(job: Job<W>, _ok: boolean): void {
     if (job.state === DONE) return;
-    if (job.pendingKey >= 0) this.#pending.delete(job.pendingKey);
-    job.pendingKey = -1;
+    this.#unpend(job);
     job.state = DONE;
     this.inFlight--;
     this.#events.inFlight(this.inFlight);
@@ -423,6 +473,11 @@ export class UpstreamPool<W> {
       this.#onIdle = null;
       fn();
     }
+  }
+
+  /** Open UDP sockets (in use and retired ones still waiting on a try). */
+  get sockets(): number {
+    return this.#sockets.size;
   }
 
   /** Closes once no job is in flight (used when a reload replaced this pool). */
@@ -443,12 +498,6 @@ export class UpstreamPool<W> {
     for (const j of jobs) this.#finish(j, false);
     for (const s of this.#tcp) s.destroy();
     this.#tcp.clear();
-    for (const s of this.#sockets) {
-      try {
-        s.close();
-      } catch {
-        // already closed
-      }
-    }
+    for (const slot of [...this.#sockets.values()]) this.#closeSlot(slot);
   }
 }

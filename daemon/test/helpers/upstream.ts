@@ -32,6 +32,8 @@ export type Behaviour =
 
 export interface ReceivedQuery {
   readonly transport: 'udp' | 'tcp';
+  /** The sender's source port. */
+  readonly from: number;
   readonly raw: Buffer;
   readonly name: string;
   readonly type: number;
@@ -127,7 +129,7 @@ function soaFor(name: string): Rec {
 }
 
 /** Parses what the test server needs from a query, by hand (dns2 drops EDNS options it does not know). */
-function parseRaw(raw: Buffer, transport: 'udp' | 'tcp'): ReceivedQuery | null {
+function parseRaw(raw: Buffer, transport: 'udp' | 'tcp', from = 0): ReceivedQuery | null {
   if (raw.length < 12) return null;
   let p = 12;
   const labels: string[] = [];
@@ -160,6 +162,7 @@ function parseRaw(raw: Buffer, transport: 'udp' | 'tcp'): ReceivedQuery | null {
   }
   return {
     transport,
+    from,
     raw,
     name: labels.join('.'),
     type,
@@ -250,7 +253,7 @@ export class TestUpstream {
   }
 
   #onUdp(msg: Buffer, address: string, port: number): void {
-    const q = parseRaw(msg, 'udp');
+    const q = parseRaw(msg, 'udp', port);
     if (q === null) return;
     this.queries.push(q);
     const b = this.#behaviourFor(q);
@@ -293,7 +296,7 @@ export class TestUpstream {
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
-        const q = parseRaw(Buffer.from(msg), 'tcp');
+        const q = parseRaw(Buffer.from(msg), 'tcp', s.remotePort ?? 0);
         if (q === null) continue;
         this.queries.push(q);
         const b = this.#behaviourFor(q);
