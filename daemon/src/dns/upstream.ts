@@ -2,8 +2,9 @@
  * Forwarding to the configured recursive resolvers.
  *
  * - UDP from a small pool of sockets per address family, each bound to a port the kernel picks at random, with a
- *   random 16-bit ID per try drawn from a batched CSPRNG buffer (crypto.randomFillSync: one system call per 2,048
- *   IDs instead of one crypto.randomInt call per query). Tries wait in a map keyed by socket and ID.
+ *   random 16-bit ID per try drawn from a batched CSPRNG buffer (crypto.randomFillSync once per 2,048 IDs:
+ *   ~3 ns an ID against ~30-55 ns for crypto.randomInt per ID, measured on this project's 2-core VM, Node 20).
+ *   Tries wait in a map keyed by socket and ID. Sockets are replaced after TRIES_PER_SOCKET tries (see below).
  * - Strict answers: the source address and port must be the upstream's, the ID one we wait on, QR set, opcode
  *   QUERY, exactly our question (case-insensitively), every record well formed (wire.ts scanResponse). Anything
  *   else is dropped and counted, and the try goes on waiting: a spoofed or broken datagram never ends a query, the
