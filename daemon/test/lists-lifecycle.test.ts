@@ -83,6 +83,25 @@ t.test('on-expired drop: the list leaves the view, and comes back with a newer o
   t.match(h.registry.stats()[0], { enforced: true, expired: false, stale: false });
 });
 
+t.test('a stored list already expired under onExpired drop is no list at start', async (t) => {
+  const { rel, stateDir, clock } = release(t);
+  rel.publish(fullOf(listKey, 1, ONE, { expires: T0 + 2 * DAY }), { expires: T0 + DAY });
+  const first = harness(t, settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]), clock);
+  await first.registry.start();
+  t.equal(await first.registry.pollNow('demo'), 'updated');
+  await first.registry.close();
+
+  clock.now = T0 + 3 * DAY;
+  const offline = { mirrors: ['file:///nonexistent/'], keys: [rel.key], listKey, onExpired: 'drop' };
+  const h = harness(t, settingsWith(stateDir, [{ ...offline, onStartWithoutList: 'refuse' }]), clock);
+  await within(5000, h.registry.start());
+  t.match(h.of('loaded'), [{ serial: 1 }], 'the store opens');
+  t.match(h.of('expired'), [{ action: 'drop' }]);
+  t.same(h.registry.view().matchers, [], 'but the list is not in force');
+  t.equal(h.registry.view().refuseAll, true, 'so onStartWithoutList applies');
+  t.equal(h.of('swap').length, 0, 'no view ever held the expired list');
+});
+
 t.test('a stale index raises the alarm and keeps the list; a heartbeat clears it', async (t) => {
   const { rel, stateDir, clock } = release(t);
   const one = fullOf(listKey, 1, ONE);

@@ -258,9 +258,12 @@ export class ListSync {
     this.origin = origin;
     this.dropped = false;
     this.isExpired = false;
-    const first = !this.hadList;
-    this.hadList = true;
+    // A stored list already past its expiry under onExpired=drop is dropped before any view shows it, and does not
+    // count as a list in force for onStartWithoutList.
+    this.evaluate();
     this.checkCanary(matcher, meta);
+    const first = this.active !== undefined && !this.hadList;
+    if (first) this.hadList = true; // before the swap: the same view lifts refuseAll
     this.deps.changed();
     if (first) for (const w of this.waiters.splice(0)) w();
   }

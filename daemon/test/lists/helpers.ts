@@ -222,10 +222,11 @@ export class ReleaseServer {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.closeAllConnections();
+    const closed = new Promise<void>((resolve) => {
       this.server.close(() => resolve());
+      this.server.closeAllConnections();
     });
+    return within(5000, closed, 'release server close');
   }
 }
 
@@ -335,7 +336,14 @@ export function harness(
   const registry = new ListRegistry(settings, {
     logger,
     ...extra,
-    timing: { clock: clock.read, checkIntervalMs: 3_600_000, ...extra.timing },
+    // Worker deadlines far below tap's timeout: a stuck poll fails the test with WORKER_FAILED instead of hanging.
+    timing: {
+      clock: clock.read,
+      checkIntervalMs: 3_600_000,
+      pollDeadlineMs: 20_000,
+      openDeadlineMs: 20_000,
+      ...extra.timing,
+    },
   });
   const events: { name: keyof ListEventMap; args: unknown }[] = [];
   for (const name of EVENT_NAMES) {
@@ -371,7 +379,7 @@ export async function withDns(t: { teardown(fn: () => unknown): void }, h: Harne
     lists: h.registry,
   });
   t.teardown(async () => {
-    await daemon.close();
+    await within(5000, daemon.close(), 'daemon close');
     upstream.close();
   });
   h.dns = { port: daemon.addresses.udp[0]!.port, upstream };
