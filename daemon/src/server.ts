@@ -107,6 +107,8 @@ export interface Daemon {
   inFlight(): number;
   /** Entries in the packet cache. */
   cacheSize(): number;
+  /** Bytes the packet cache holds, as counted for cache.maxBytes. */
+  cacheBytes(): number;
 }
 
 /** Clients one upstream question may carry (coalesced identical queries); more start their own. */
@@ -566,6 +568,9 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
     },
     cacheSize(): number {
       return path.parts.cache.size;
+    },
+    cacheBytes(): number {
+      return path.parts.cache.bytes;
     },
   };
 }

@@ -431,10 +431,15 @@ t.test('beyond upstream.maxInFlight, SERVFAIL at once', async (t) => {
   t.equal(rcodeOf((await slow)!), 0);
 });
 
-t.test('the cache is bounded by entries', async (t) => {
+t.test('the cache is bounded by entries and by bytes', async (t) => {
   const d = await daemon(t, { config: { cache: { maxEntries: 3 } } });
   for (const n of ['a', 'mx', 'txt', 'alias', 'long', 'short']) await ask(d, `${n}.example.test`, TYPE.A);
   t.equal(d.daemon.cacheSize(), 3);
+  const b = await daemon(t, { config: { cache: { maxBytes: 6000 } } });
+  for (let i = 0; i < 5; i++) await tcpAsk(b.port, [query('big.example.test', TYPE.TXT, { id: i })]);
+  for (const n of ['a', 'mx', 'txt', 'alias', 'long', 'short']) await ask(b, `${n}.example.test`, TYPE.A);
+  t.ok(b.daemon.cacheBytes() <= 6000, `at most maxBytes (${b.daemon.cacheBytes()})`);
+  t.ok(b.daemon.cacheSize() >= 1);
 });
 
 t.test('TCP: pipelined queries on one connection, each answered with its ID', async (t) => {
