@@ -217,6 +217,14 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       return this.#send(p, q, renderEntry(e, q, now, 0), 'cache');
     }
     events.cacheLookup(false);
+    // RFC 8767 5 (the failure recheck timer): while every upstream is down and none is due for a probe, a stale
+    // entry answers at once instead of after every try has timed out. Queries without one still go out (and probe).
+    if (e !== undefined && p.config.cache.serveStale && p.pool.allDown()) {
+      const ad = this.#aliasDecision(p, e, view);
+      if (ad.action !== PASS && this.#decided(p, q, ad, true)) return;
+      events.staleAnswer();
+      return this.#send(p, q, renderEntry(e, q, now, p.config.cache.staleAnswerTtlSeconds), 'stale');
+    }
     // 8. Upstream, coalescing identical questions.
     const pending = this.#inflight.get(key);
     if (pending !== undefined && pending.waiters.length < MAX_WAITERS) {

@@ -136,8 +136,13 @@ t.test('serve-stale: an expired answer is served (TTL 30, EDE 3) when every upst
   const plain = (await timed(d, 'a.example.test')).a;
   t.same(ttlsOf(plain), [30], 'and to a client without EDNS');
   t.equal(optOf(plain), null);
+  t.equal(d.events.upstreams.get(d.upstreams[0]!.address)?.downs, 1, 'four timeouts: the upstream is down');
+  const quick = await timed(d, 'a.example.test');
+  t.same(ttlsOf(quick.a), [30]);
+  t.ok(quick.ms < 100, `while every upstream is down, at once (${quick.ms.toFixed(0)} ms, RFC 8767 5)`);
   d.upstreams[0]!.behaviour = 'normal';
-  t.same(ttlsOf((await timed(d, 'a.example.test')).a), [1], 'fresh again once the upstream answers');
+  await new Promise((r) => setTimeout(r, 1050)); // probeIntervalMs
+  t.same(ttlsOf((await timed(d, 'a.example.test')).a), [1], 'fresh again once a probe finds the upstream back');
 });
 
 t.test('serve-stale off, or past staleMaxAgeSeconds: SERVFAIL', async (t) => {

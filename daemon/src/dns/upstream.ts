@@ -476,6 +476,13 @@ export class UpstreamPool<W> {
     }
   }
 
+  /** Every upstream is marked down and none is due for a probe: a query now would only wait for timeouts. */
+  allDown(): boolean {
+    const now = performance.now();
+    for (const u of this.upstreams) if (!u.down || now >= u.retryAt) return false;
+    return true;
+  }
+
   /** Open UDP sockets (in use and retired ones still waiting on a try). */
   get sockets(): number {
     return this.#sockets.size;
