@@ -157,8 +157,8 @@ export class SyncCore {
 
   /** One poll of mirror `n` with one fixed `now` (seconds), committed before it is reported. */
   async poll(n: number, now: number): Promise<PollReply> {
-    const { source } = this.mirror(n);
     try {
+      const { source } = this.mirror(n);
       const r = await poll(
         {
           source,
@@ -236,12 +236,6 @@ export class SyncCore {
     }
   }
 
-  /** Cuts every request in flight. */
-  async close(): Promise<void> {
-    const agents = [...this.mirrors.values()].flatMap((m) => (m.agent ? [m.agent] : []));
-    this.mirrors.clear();
-    await Promise.all(agents.map((a) => a.destroy().catch(() => undefined)));
-  }
 }
 
 class CommitError extends Error {}

@@ -29,7 +29,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 import { MAX_INDEX_BYTES, MAX_SIGNATURES_PER_FILE, MAX_SIGNATURE_FILE_BYTES, type ListState } from '@hashwall/format';
@@ -229,7 +229,7 @@ export class ListStore {
     const { state } = update;
     const n = update.indexSignatures.length;
     if (n < 1 || n > MAX_SIGNATURES_PER_FILE) throw new RangeError('an index has 1 to 8 signature files');
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (mkdirSync(this.dir, { recursive: true, mode: 0o700 }) !== undefined) fsyncDir(dirname(this.dir));
     if (update.fullBytes) writeFileAtomic(this.dir, fullFileName(state.serial), update.fullBytes);
     writeFileAtomic(this.dir, indexFileName(state.seq), update.indexBytes);
     update.indexSignatures.forEach((sig, i) => writeFileAtomic(this.dir, indexSignatureFileName(state.seq, i), sig));

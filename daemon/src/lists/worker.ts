@@ -11,16 +11,14 @@ import type { EntryArrays, OpenReply, PollReply } from './types.js';
 
 export type WorkerRequest =
   | { readonly id: number; readonly op: 'open' }
-  | { readonly id: number; readonly op: 'poll'; readonly mirror: number; readonly now: number }
-  | { readonly id: number; readonly op: 'close' };
+  | { readonly id: number; readonly op: 'poll'; readonly mirror: number; readonly now: number };
 
 export type WorkerResponse =
-  | { readonly id: number; readonly ok: true; readonly reply: OpenReply | PollReply | null }
+  | { readonly id: number; readonly ok: true; readonly reply: OpenReply | PollReply }
   | { readonly id: number; readonly ok: false; readonly message: string };
 
-function transferables(reply: OpenReply | PollReply | null): ArrayBuffer[] {
-  const entries: EntryArrays | undefined =
-    reply && 'entries' in reply ? (reply as { entries: EntryArrays }).entries : undefined;
+function transferables(reply: OpenReply | PollReply): ArrayBuffer[] {
+  const entries: EntryArrays | undefined = 'entries' in reply ? reply.entries : undefined;
   if (!entries) return [];
   return [entries.hashes.buffer as ArrayBuffer, entries.kinds.buffer as ArrayBuffer];
 }
@@ -34,13 +32,8 @@ if (parentPort) {
   port.on('message', (req: WorkerRequest) => {
     queue = queue.then(async () => {
       try {
-        let reply: OpenReply | PollReply | null;
-        if (req.op === 'open') reply = core.open();
-        else if (req.op === 'poll') reply = await core.poll(req.mirror, req.now);
-        else {
-          await core.close();
-          reply = null;
-        }
+        // The main thread stops a worker by terminating it (which also cuts its downloads): no close request.
+        const reply = req.op === 'open' ? core.open() : await core.poll(req.mirror, req.now);
         const res: WorkerResponse = { id: req.id, ok: true, reply };
         port.postMessage(res, transferables(reply));
       } catch (err) {

@@ -89,10 +89,12 @@ async function measured(port, fn) {
   const t0 = performance.now();
   const result = await fn();
   const ms = performance.now() - t0;
+  // Let the timers run once more: a stall that ends just before fn resolves is only seen by the next tick.
+  await new Promise((r) => setTimeout(r, 150));
   h.disable();
   clearInterval(tick);
   clearInterval(prober);
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 50));
   sock.close();
   return {
     result,
