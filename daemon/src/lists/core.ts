@@ -235,7 +235,6 @@ export class SyncCore {
       throw new CommitError(`cannot write ${this.store.dir}: ${(err as Error).message}`, { cause: err });
     }
   }
-
 }
 
 class CommitError extends Error {}
