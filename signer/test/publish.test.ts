@@ -1,12 +1,12 @@
 // publish with the built CLI: refusals (lower serial, expired, wrong list, lost index, lock), delta bases,
 // pruning, and an empty list.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 import t from 'tap';
 
-import { parseIndex } from '@hashwall/format';
+import { applyDelta, parseDelta, parseFull, parseIndex, serializeFull } from '@hashwall/format';
 
 import {
   NOW,
@@ -90,6 +90,15 @@ t.test('publish keeps deltas from the N latest FULLs present', async (t) => {
     [2, 3, 4, 5, 6, 7, 8],
     'the default is 7',
   );
+  // Every delta the CLI wrote (1+2+...+7+7 of them) rebuilds its target FULL byte for byte.
+  const deltas = readdirSync(join(w.rel, 'delta')).filter((n) => n.endsWith('.hwld'));
+  t.equal(deltas.length, 1 + 2 + 3 + 4 + 5 + 6 + 7 + 7);
+  for (const name of deltas) {
+    const delta = parseDelta(readFileSync(join(w.rel, 'delta', name)));
+    const base = parseFull(readFileSync(join(w.rel, 'full', `${delta.header.baseSerial}.hwl`)));
+    const target = readFileSync(join(w.rel, 'full', `${delta.header.serial}.hwl`));
+    t.ok(serializeFull(applyDelta(base, delta)).equals(target), `${name} rebuilds its FULL`);
+  }
   const full = await buildFull(t, w.dir, w.source, w.listKey, 10, join(w.dir, 'f10.hwl'));
   const r = await cli(['publish', full, '--dir', w.rel, '--key', w.alice.key, '--deltas', '0', '--now', NOW]);
   t.equal(r.code, 0, r.stderr);

@@ -1,0 +1,209 @@
+// keygen and key loading: files the stock minisign reads, modes, no overwrite, password sources (file, environment,
+// a terminal prompt without echo), and no secret in any output.
+import { spawn, execFileSync } from 'node:child_process';
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import t from 'tap';
+
+import {
+  SCRYPT_LIMITS_TEST_ONLY,
+  generateKeyPair,
+  parseListKey,
+  parsePublicKeyFile,
+  parseSecretKeyFile,
+  serializeSecretKeyFile,
+} from '@hashwall/format';
+
+import { CLI, NOW, buildFull, cli, minisign, tempDir, vectorListKey, writeSource } from './helpers.ts';
+
+const PASSWORD = 'correct horse battery staple';
+
+function mode(path: string): number {
+  return statSync(path).mode & 0o777;
+}
+
+t.test('makes an unencrypted key pair that minisign signs and verifies with', async (t) => {
+  const dir = tempDir(t);
+  const r = await cli(['keygen', '--out', 'alice', '--no-password'], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  const key = join(dir, 'alice.key');
+  const pub = join(dir, 'alice.pub');
+  t.equal(mode(key), 0o600, 'the secret key is mode 0600');
+  t.equal(mode(pub), 0o644);
+  const sk = parseSecretKeyFile(readFileSync(key));
+  t.equal(sk.encrypted, false);
+  const pk = parsePublicKeyFile(readFileSync(pub)).publicKey;
+  t.equal(pk.keyId, sk.secretKey.keyId);
+  t.match(r.stdout, new RegExp(`key id ${pk.keyId}`));
+  t.notMatch(r.stdout + r.stderr, readFileSync(key, 'utf8').split('\n')[1]!, 'the secret key is not printed');
+  const msg = writeSource(dir, 'msg.txt', 'hello\n');
+  const s = await minisign(['-S', '-H', '-s', key, '-m', msg, '-t', 'hwl1 test']);
+  t.equal(s.code, 0, `minisign signs with our key: ${s.stderr}`);
+  const v = await minisign(['-V', '-H', '-m', msg, '-p', pub]);
+  t.equal(v.code, 0, `minisign verifies with our .pub: ${v.stderr}`);
+});
+
+t.test('refuses to overwrite key files unless --force', async (t) => {
+  const dir = tempDir(t);
+  t.equal((await cli(['keygen', '--out', 'k', '--no-password'], { cwd: dir })).code, 0);
+  const before = readFileSync(join(dir, 'k.key'));
+  const again = await cli(['keygen', '--out', 'k', '--no-password'], { cwd: dir });
+  t.equal(again.code, 1);
+  t.match(again.stderr, /EXISTS: .*k\.key exists/);
+  t.ok(readFileSync(join(dir, 'k.key')).equals(before), 'unchanged');
+  // Only the .pub exists: still refused, and no .key is made.
+  rmSync(join(dir, 'k.key'));
+  const half = await cli(['keygen', '--out', 'k', '--no-password'], { cwd: dir });
+  t.equal(half.code, 1);
+  t.throws(() => statSync(join(dir, 'k.key')), 'no key written next to an existing .pub');
+  const forced = await cli(['keygen', '--out', 'k', '--no-password', '--force'], { cwd: dir });
+  t.equal(forced.code, 0, forced.stderr);
+  t.equal(mode(join(dir, 'k.key')), 0o600, 'a replaced key is mode 0600 too');
+});
+
+t.test('makes a list key (mode 0600) and never prints it', async (t) => {
+  const dir = tempDir(t);
+  const r = await cli(['keygen', '--list-key', '--id', 'demo-2026b', '--out', 'list.key'], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  const path = join(dir, 'list.key');
+  t.equal(mode(path), 0o600);
+  const key = parseListKey(readFileSync(path));
+  t.equal(key.id, 'demo-2026b');
+  t.notMatch(r.stdout + r.stderr, key.keyHex());
+  t.equal((await cli(['keygen', '--list-key', '--id', 'demo-2026b', '--out', 'list.key'], { cwd: dir })).code, 1);
+  t.equal((await cli(['keygen', '--list-key', '--id', 'Bad_Id', '--out', 'x.key'], { cwd: dir })).code, 2);
+  t.equal((await cli(['keygen', '--list-key', '--out', 'x.key'], { cwd: dir })).code, 2, '--id is required');
+  const inspect = await cli(['inspect', path]);
+  t.match(inspect.stdout, /hash-key-id demo-2026b \(the key itself is not shown\)/);
+  t.notMatch(inspect.stdout, key.keyHex());
+});
+
+t.test('a password-protected key (minisign scrypt cost) from --password-file works with minisign', async (t) => {
+  const dir = tempDir(t);
+  const pw = join(dir, 'pw');
+  writeFileSync(pw, `${PASSWORD}\n`, { mode: 0o600 });
+  const r = await cli(['keygen', '--out', 'locked', '--password-file', pw], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  t.notMatch(r.stdout + r.stderr, PASSWORD);
+  const key = join(dir, 'locked.key');
+  const parsed = parseSecretKeyFile(readFileSync(key), { password: PASSWORD });
+  t.equal(parsed.encrypted, true);
+  const msg = writeSource(dir, 'msg.txt', 'hello\n');
+  const s = await minisign(['-S', '-H', '-s', key, '-m', msg, '-t', 'hwl1 test'], `${PASSWORD}\n`);
+  t.equal(s.code, 0, `minisign opens the key with the password: ${s.stderr}`);
+  t.equal((await minisign(['-V', '-H', '-m', msg, '-p', join(dir, 'locked.pub')])).code, 0);
+});
+
+t.test('reads the password of an encrypted key from a file, the environment, or refuses', async (t) => {
+  const dir = tempDir(t);
+  // A cheap scrypt cost keeps this test fast; the real cost is covered above.
+  const sk = generateKeyPair();
+  const key = writeSource(
+    dir,
+    'k.key',
+    serializeSecretKeyFile(sk, { password: PASSWORD, scryptLimits: SCRYPT_LIMITS_TEST_ONLY }),
+  );
+  chmodSync(key, 0o600);
+  const full = await buildFull(
+    t,
+    dir,
+    writeSource(dir, 's.txt', 'domain a.example\n'),
+    vectorListKey(dir),
+    1,
+    join(dir, 'f.hwl'),
+  );
+  const publish = (rel: string, extra: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof cli> =>
+    cli(['publish', full, '--dir', join(dir, rel), '--key', key, '--now', NOW, ...extra], { env });
+
+  const pw = join(dir, 'pw');
+  writeFileSync(pw, `${PASSWORD}\n`, { mode: 0o600 });
+  const fromFile = await publish('r1', ['--password-file', pw]);
+  t.equal(fromFile.code, 0, fromFile.stderr);
+  const fromEnv = await publish('r2', [], { HASHWALL_SIGNER_PASSWORD: PASSWORD });
+  t.equal(fromEnv.code, 0, fromEnv.stderr);
+
+  const wrongPw = join(dir, 'wrong');
+  writeFileSync(wrongPw, 'not it\n', { mode: 0o600 });
+  const wrong = await publish('r3', ['--password-file', wrongPw]);
+  t.equal(wrong.code, 2);
+  t.match(wrong.stderr, /KEY_PASSWORD: .*wrong password/);
+  t.notMatch(wrong.stderr, 'not it');
+
+  const none = await publish('r4', []);
+  t.equal(none.code, 2, 'no terminal, no file, no environment');
+  t.match(none.stderr, /KEY_PASSWORD: .*--password-file or HASHWALL_SIGNER_PASSWORD/);
+
+  const open = join(dir, 'open-pw');
+  writeFileSync(open, `${PASSWORD}\n`, { mode: 0o644 });
+  const wide = await publish('r5', ['--password-file', open]);
+  t.equal(wide.code, 0);
+  t.match(wide.stderr, /password file .* is readable by group or others/);
+
+  const twoLines = join(dir, 'two');
+  writeFileSync(twoLines, `${PASSWORD}\nsecond\n`, { mode: 0o600 });
+  t.equal((await publish('r6', ['--password-file', twoLines])).code, 2);
+  t.equal((await publish('r7', ['--password-file', pw, '--password-file', pw])).code, 2, 'more files than keys');
+});
+
+let noPty: string | false = false;
+try {
+  execFileSync('script', ['--version'], { stdio: 'pipe', timeout: 5000 });
+} catch {
+  noPty = 'util-linux script (to get a pseudo-terminal) is not installed';
+}
+
+t.test('prompts on a terminal without echo, twice for a new key; Ctrl-C interrupts', { skip: noPty }, async (t) => {
+  const dir = tempDir(t);
+  /** Runs the CLI on a pseudo-terminal, answering each prompt as it appears. */
+  const onPty = (args: string[], answers: [string, string][]): Promise<{ code: number | null; out: string }> =>
+    new Promise((resolve, reject) => {
+      const cmd = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`no exit within 60 s: ${JSON.stringify(out)}`));
+      }, 60_000);
+      const onData = (d: Buffer): void => {
+        out += d.toString();
+        const next = answers[0];
+        if (next && out.includes(next[0])) {
+          answers.shift();
+          child.stdin.write(next[1]);
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, out });
+      });
+    });
+  const secret = 'pty-secret-password';
+  const made = await onPty(
+    ['keygen', '--out', 'p'],
+    [
+      ['Password for the new key: ', `${secret}\r`],
+      ['The same password again: ', `${secret}\r`],
+    ],
+  );
+  t.equal(made.code, 0, made.out);
+  t.notMatch(made.out, secret, 'the password is not echoed');
+  t.equal(parseSecretKeyFile(readFileSync(join(dir, 'p.key')), { password: secret }).encrypted, true);
+
+  const differ = await onPty(
+    ['keygen', '--out', 'q'],
+    [
+      ['Password for the new key: ', 'one\r'],
+      ['The same password again: ', 'two\r'],
+    ],
+  );
+  t.equal(differ.code, 2);
+  t.match(differ.out, /KEY_PASSWORD: the two passwords differ/);
+
+  const interrupted = await onPty(['keygen', '--out', 'r'], [['Password for the new key: ', 'abc\u0003']]);
+  t.equal(interrupted.code, 130);
+  t.match(interrupted.out, /INTERRUPTED/);
+  t.throws(() => statSync(join(dir, 'r.key')), 'nothing written');
+});
