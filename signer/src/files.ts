@@ -18,7 +18,10 @@ export const TEMP_PREFIX = '.hwtmp-';
 /** The lock file of a release directory. */
 export const LOCK_FILE = '.hashwall-signer.lock';
 
-/** Reads a whole file, refusing (TOO_LARGE) one larger than `maxBytes` before reading it. */
+/**
+ * Reads a whole file, refusing (TOO_LARGE) one larger than `maxBytes`: a regular file by its size before reading,
+ * anything else (a pipe such as `<(pass show ...)`, a character device) once more than `maxBytes` arrive.
+ */
 export async function readCapped(path: string, maxBytes: number, what: string): Promise<Buffer> {
   let handle: FileHandle;
   try {
@@ -28,16 +31,23 @@ export async function readCapped(path: string, maxBytes: number, what: string): 
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile()) throw new SignerError('IO', `${what} ${path} is not a regular file`);
-    if (st.size > maxBytes) throw new FormatError('TOO_LARGE', `${what} ${path} is over ${maxBytes} bytes`);
+    if (st.isDirectory()) throw new SignerError('IO', `${what} ${path} is a directory`);
+    const regular = st.isFile();
+    if (regular && st.size > maxBytes) throw new FormatError('TOO_LARGE', `${what} ${path} is over ${maxBytes} bytes`);
     // Read one byte past the cap, so a file that grows while we read cannot slip past it.
-    const buf = Buffer.alloc(st.size + 1);
+    let buf = Buffer.alloc(regular ? st.size + 1 : Math.min(maxBytes + 1, 64 * 1024));
     let total = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buf, total, buf.length - total, total);
+      if (total === buf.length) {
+        if (regular || buf.length > maxBytes) break;
+        const bigger = Buffer.alloc(Math.min(buf.length * 2, maxBytes + 1));
+        buf.copy(bigger);
+        buf.fill(0);
+        buf = bigger;
+      }
+      const { bytesRead } = await handle.read(buf, total, buf.length - total, regular ? total : null);
       if (bytesRead === 0) break;
       total += bytesRead;
-      if (total === buf.length) break;
     }
     if (total > maxBytes) throw new FormatError('TOO_LARGE', `${what} ${path} is over ${maxBytes} bytes`);
     return buf.subarray(0, total);

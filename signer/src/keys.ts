@@ -31,7 +31,8 @@ const MAX_PASSWORD_FILE_BYTES = 1024;
 async function checkPrivate(path: string, what: string, io: Io): Promise<void> {
   try {
     const st = await stat(path);
-    if ((st.mode & 0o077) !== 0) {
+    // Pipes (`<(pass show ...)`) and devices have modes of their own; only a file on disk can be too open.
+    if (st.isFile() && (st.mode & 0o077) !== 0) {
       warn(io, `${what} ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
     }
   } catch {
@@ -66,10 +67,11 @@ export async function promptPassword(prompt: string): Promise<Buffer> {
       `a password is needed and there is no terminal to ask on: use --password-file or ${PASSWORD_ENV}`,
     );
   }
-  process.stderr.write(prompt);
+  // Echo off before the prompt appears, so nothing typed after it is ever shown.
   const wasRaw = stdin.isRaw;
   stdin.setRawMode(true);
   stdin.resume();
+  process.stderr.write(prompt);
   const chars: string[] = [];
   try {
     await new Promise<void>((resolve, reject) => {

@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 
 import {
+  FormatError,
   HARD_MAX_LIST_BYTES,
   INDEX_PATH,
   MAX_INDEX_BYTES,
@@ -35,7 +36,7 @@ export interface CurrentIndex {
 export async function readCurrentIndex(dir: string): Promise<CurrentIndex | undefined> {
   const bytes = await readOptional(join(dir, INDEX_PATH), MAX_INDEX_BYTES, 'index');
   if (bytes === undefined) return undefined;
-  return { index: parseIndex(bytes), bytes };
+  return { index: named(INDEX_PATH, () => parseIndex(bytes)), bytes };
 }
 
 /** Serials of the FULLs present in `full/`, ascending (names that are not `<serial>.hwl` are ignored). */
@@ -53,7 +54,17 @@ export async function presentFullSerials(dir: string): Promise<number[]> {
 /** Reads and parses `full/<serial>.hwl`, checking that its header says that serial. */
 export async function readFull(dir: string, path: string): Promise<{ full: FullList; bytes: Buffer }> {
   const bytes = await readCapped(join(dir, path), HARD_MAX_LIST_BYTES, 'FULL');
-  return { full: parseFull(bytes, { maxBytes: HARD_MAX_LIST_BYTES }), bytes };
+  return { full: named(path, () => parseFull(bytes, { maxBytes: HARD_MAX_LIST_BYTES })), bytes };
+}
+
+/** Runs a parser, putting the release path in front of a FormatError's message (the code stays). */
+function named<T>(path: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof FormatError) throw new FormatError(err.code, `${path}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }
 
 /** Every signature file of `path` present on disk: name (relative to the release) to bytes. */

@@ -1,6 +1,6 @@
 // keygen and key loading: files the stock minisign reads, modes, no overwrite, password sources (file, environment,
 // a terminal prompt without echo), and no secret in any output.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -120,6 +120,24 @@ t.test('reads the password of an encrypted key from a file, the environment, or 
   writeFileSync(pw, `${PASSWORD}\n`, { mode: 0o600 });
   const fromFile = await publish('r1', ['--password-file', pw]);
   t.equal(fromFile.code, 0, fromFile.stderr);
+  // Process substitution: the password comes through a pipe and never touches the disk.
+  const fromPipe = spawnSync(
+    'bash',
+    [
+      '-c',
+      `"$0" "$1" publish "$2" --dir "$3" --key "$4" --now "$5" --password-file <(printf '%s\\n' "$6")`,
+      process.execPath,
+      CLI,
+      full,
+      join(dir, 'r0'),
+      key,
+      NOW,
+      PASSWORD,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  t.equal(fromPipe.status, 0, `a pipe works as a password file: ${fromPipe.stderr}`);
+  t.notMatch(fromPipe.stderr, /readable by group or others/);
   const fromEnv = await publish('r2', [], { HASHWALL_SIGNER_PASSWORD: PASSWORD });
   t.equal(fromEnv.code, 0, fromEnv.stderr);
 
