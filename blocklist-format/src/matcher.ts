@@ -208,6 +208,98 @@ export interface KindCounts {
   readonly P: number;
 }
 
+/**
+ * A matcher's arrays, built by {@link prepareMatcher}. Plain typed arrays, so a worker thread can build them and
+ * transfer their buffers to the thread that answers queries, which then wraps them without copying.
+ */
+export interface MatcherParts {
+  /** Entries held (D, H and P). */
+  readonly size: number;
+  readonly counts: KindCounts;
+  /** First big-endian word of each held hash, ascending. */
+  readonly first: Int32Array;
+  /** The other seven words of each held hash. */
+  readonly rest: Int32Array;
+  readonly kinds: Uint8Array;
+  /** Bucket starts on the top bits of the first word; length 2^bits + 1. */
+  readonly index: Uint32Array;
+  /** 32 - bits. */
+  readonly shift: number;
+}
+
+/**
+ * Builds the set's arrays from a FULL's entry arrays: `hashes` is 32*n bytes, ascending and unique (FORMAT.md 2.1),
+ * `kinds` n kind codes. This is the costly part of loading a list (tens of ms for 1,000,000 entries); run it off
+ * the query thread for large lists. Throws MALFORMED when the arrays disagree in length, are not strictly
+ * ascending, or hold a code that is not a kind.
+ */
+export function prepareMatcher(hashes: Uint8Array, kinds: Uint8Array): MatcherParts {
+  const n = kinds.length;
+  if (hashes.length !== n * 32) throw new FormatError('MALFORMED', 'matcher: hashes are not 32 bytes per kind');
+  let d = 0;
+  let h = 0;
+  let u = 0;
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    const c = kinds[i];
+    if (c === KIND_D) d++;
+    else if (c === KIND_H) h++;
+    else if (c === KIND_U) u++;
+    else if (c === KIND_P) p++;
+    else throw new FormatError('MALFORMED', `matcher: entry ${i} has no valid kind`);
+  }
+  const size = n - u;
+  const first = new Int32Array(size);
+  const rest = new Int32Array(size * 7);
+  const kept = new Uint8Array(size);
+  // About one entry per bucket, at least 2 buckets and at most 2^24. Measured on 1,000,000 random hashes: a lookup
+  // that misses costs ~40-80 ns with one entry per bucket, ~200 ns with 16 (a smaller index, longer runs).
+  const bits = Math.min(24, Math.max(1, Math.ceil(Math.log2(Math.max(size, 1)))));
+  const shift = 32 - bits;
+  const index = new Uint32Array((1 << bits) + 1);
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    const o = i * 32;
+    // FORMAT.md 2.1: sorted bytewise, each hash at most once. Checked over all entries, U included.
+    if (i > 0 && compareHash(hashes, i - 1, hashes, i) >= 0) {
+      throw new FormatError('MALFORMED', `matcher: hash ${i} is not above hash ${i - 1}`);
+    }
+    if (kinds[i] === KIND_U) continue;
+    first[j] = (hashes[o]! << 24) | (hashes[o + 1]! << 16) | (hashes[o + 2]! << 8) | hashes[o + 3]!;
+    for (let k = 1; k < 8; k++) {
+      const b = o + 4 * k;
+      rest[j * 7 + k - 1] = (hashes[b]! << 24) | (hashes[b + 1]! << 16) | (hashes[b + 2]! << 8) | hashes[b + 3]!;
+    }
+    kept[j] = kinds[i]!;
+    // Count per bucket; turned into starts below.
+    index[(first[j]! >>> shift) + 1]!++;
+    j++;
+  }
+  for (let b = 1; b < index.length; b++) index[b]! += index[b - 1]!;
+  return { size, counts: Object.freeze({ D: d, H: h, U: u, P: p }), first, rest, kinds: kept, index, shift };
+}
+
+/** Cheap shape checks on parts that crossed a thread boundary (no pass over the entries). */
+function checkParts(parts: MatcherParts): void {
+  const { size, first, rest, kinds, index, shift } = parts;
+  const ok =
+    Number.isInteger(size) &&
+    first instanceof Int32Array &&
+    rest instanceof Int32Array &&
+    kinds instanceof Uint8Array &&
+    index instanceof Uint32Array &&
+    first.length === size &&
+    rest.length === size * 7 &&
+    kinds.length === size &&
+    Number.isInteger(shift) &&
+    shift >= 8 &&
+    shift <= 31 &&
+    index.length === 2 ** (32 - shift) + 1 &&
+    index[0] === 0 &&
+    index[index.length - 1] === size;
+  if (!ok) throw new FormatError('MALFORMED', 'matcher: parts do not fit together');
+}
+
 /** One list's entries, ready for verdicts. Immutable once built. */
 export class ListMatcher implements VerdictSource {
   readonly listId: string;
@@ -222,63 +314,30 @@ export class ListMatcher implements VerdictSource {
   readonly #shift: number;
 
   /**
-   * Builds the set from a FULL's entry arrays: `hashes` is 32*n bytes, ascending and unique (FORMAT.md 2.1),
-   * `kinds` n kind codes. The arrays are copied, so the caller may drop or reuse them. Throws MALFORMED when the
-   * arrays disagree in length, are not strictly ascending, or hold a code that is not a kind.
+   * Builds the set from a FULL's entry arrays (see {@link prepareMatcher}; the arrays are copied, so the caller
+   * may drop or reuse them), or wraps parts that `prepareMatcher` built elsewhere (not copied, only shape-checked).
    */
-  constructor(listId: string, key: HashKey, hashes: Uint8Array, kinds: Uint8Array) {
+  constructor(listId: string, key: HashKey, hashes: Uint8Array, kinds: Uint8Array);
+  constructor(listId: string, key: HashKey, parts: MatcherParts);
+  constructor(listId: string, key: HashKey, hashesOrParts: Uint8Array | MatcherParts, kinds?: Uint8Array) {
     if (!isListId(listId)) throw new FormatError('MALFORMED', 'matcher: list-id is not [a-z0-9][a-z0-9-]{0,62}');
-    const n = kinds.length;
-    if (hashes.length !== n * 32) throw new FormatError('MALFORMED', 'matcher: hashes are not 32 bytes per kind');
-    let d = 0;
-    let h = 0;
-    let u = 0;
-    let p = 0;
-    for (let i = 0; i < n; i++) {
-      const c = kinds[i];
-      if (c === KIND_D) d++;
-      else if (c === KIND_H) h++;
-      else if (c === KIND_U) u++;
-      else if (c === KIND_P) p++;
-      else throw new FormatError('MALFORMED', `matcher: entry ${i} has no valid kind`);
+    let parts: MatcherParts;
+    if (hashesOrParts instanceof Uint8Array) {
+      if (!(kinds instanceof Uint8Array)) throw new FormatError('MALFORMED', 'matcher: kinds are missing');
+      parts = prepareMatcher(hashesOrParts, kinds);
+    } else {
+      parts = hashesOrParts;
+      checkParts(parts);
     }
-    const size = n - u;
-    const first = new Int32Array(size);
-    const rest = new Int32Array(size * 7);
-    const kept = new Uint8Array(size);
-    // About one entry per bucket, at least 2 buckets and at most 2^24. Measured on 1,000,000 random hashes: a lookup
-    // that misses costs ~40-80 ns with one entry per bucket, ~200 ns with 16 (a smaller index, longer runs).
-    const bits = Math.min(24, Math.max(1, Math.ceil(Math.log2(Math.max(size, 1)))));
-    const shift = 32 - bits;
-    const index = new Uint32Array((1 << bits) + 1);
-    let j = 0;
-    for (let i = 0; i < n; i++) {
-      const o = i * 32;
-      // FORMAT.md 2.1: sorted bytewise, each hash at most once. Checked over all entries, U included.
-      if (i > 0 && compareHash(hashes, i - 1, hashes, i) >= 0) {
-        throw new FormatError('MALFORMED', `matcher: hash ${i} is not above hash ${i - 1}`);
-      }
-      if (kinds[i] === KIND_U) continue;
-      first[j] = (hashes[o]! << 24) | (hashes[o + 1]! << 16) | (hashes[o + 2]! << 8) | hashes[o + 3]!;
-      for (let k = 1; k < 8; k++) {
-        const b = o + 4 * k;
-        rest[j * 7 + k - 1] = (hashes[b]! << 24) | (hashes[b + 1]! << 16) | (hashes[b + 2]! << 8) | hashes[b + 3]!;
-      }
-      kept[j] = kinds[i]!;
-      // Count per bucket; turned into starts below.
-      index[(first[j]! >>> shift) + 1]!++;
-      j++;
-    }
-    for (let b = 1; b < index.length; b++) index[b]! += index[b - 1]!;
     this.listId = listId;
     this.key = key;
-    this.size = size;
-    this.counts = Object.freeze({ D: d, H: h, U: u, P: p });
-    this.#first = first;
-    this.#rest = rest;
-    this.#kinds = kept;
-    this.#index = index;
-    this.#shift = shift;
+    this.size = parts.size;
+    this.counts = Object.freeze({ ...parts.counts });
+    this.#first = parts.first;
+    this.#rest = parts.rest;
+    this.#kinds = parts.kinds;
+    this.#index = parts.index;
+    this.#shift = parts.shift;
   }
 
   /** Bytes held by the set's arrays (hashes, kinds, bucket index). */

@@ -7,7 +7,7 @@ import t from 'tap';
 import { entriesFromPairs } from '../dist/entries.js';
 import { HashKey } from '../dist/hash.js';
 import { KIND_D, KIND_H, KIND_P, type Kind } from '../dist/kinds.js';
-import { ListMatcher, MatcherSet, testedSuffixes, type Verdict } from '../dist/matcher.js';
+import { ListMatcher, MatcherSet, prepareMatcher, testedSuffixes, type Verdict } from '../dist/matcher.js';
 import { queryNameIsListable } from '../dist/names.js';
 
 interface VerdictCase {
@@ -376,4 +376,28 @@ t.test('never throws on arbitrary strings and bytes (property)', async (t) => {
     { interruptAfterTimeLimit: 2000, numRuns: 10_000 },
   );
   t.pass('no exception');
+});
+
+t.test('parts built by prepareMatcher cross a thread boundary and give the same verdicts', async (t) => {
+  const key = new HashKey(new Uint8Array(32).fill(0x0b));
+  const entries = entriesFromPairs([
+    [key.hashHex('example.com'), 'D'],
+    [key.hashHex('www.example.org'), 'H'],
+    [key.hashHex('example.org/abuse/'), 'U'],
+    [key.hashHex('host.example.net'), 'P'],
+  ]);
+  const built = prepareMatcher(entries.hashes, entries.kinds);
+  const moved = structuredClone(built, {
+    transfer: [built.first.buffer, built.rest.buffer, built.kinds.buffer, built.index.buffer],
+  });
+  t.equal(built.first.byteLength, 0, 'the buffers were transferred, not copied');
+  const m = new ListMatcher('demo', key, moved);
+  t.same(m.counts, { D: 1, H: 1, U: 1, P: 1 });
+  t.equal(m.size, 3);
+  t.equal(m.verdict('a.example.com')?.kind, 'D');
+  t.equal(m.verdict('www.example.org')?.kind, 'H');
+  t.equal(m.verdict('host.example.net')?.kind, 'P');
+  t.equal(m.verdict('example.net'), null);
+  t.throws(() => new ListMatcher('demo', key, { ...moved, size: 4 }), { code: 'MALFORMED' });
+  t.throws(() => new ListMatcher('demo', key, { ...moved, shift: 3 }), { code: 'MALFORMED' });
 });
