@@ -217,12 +217,12 @@ export interface MatcherParts {
   readonly size: number;
   readonly counts: KindCounts;
   /** First big-endian word of each held hash, ascending. */
-  readonly first: Int32Array;
+  readonly first: Int32Array<ArrayBuffer>;
   /** The other seven words of each held hash. */
-  readonly rest: Int32Array;
-  readonly kinds: Uint8Array;
+  readonly rest: Int32Array<ArrayBuffer>;
+  readonly kinds: Uint8Array<ArrayBuffer>;
   /** Bucket starts on the top bits of the first word; length 2^bits + 1. */
-  readonly index: Uint32Array;
+  readonly index: Uint32Array<ArrayBuffer>;
   /** 32 - bits. */
   readonly shift: number;
 }
@@ -277,6 +277,11 @@ export function prepareMatcher(hashes: Uint8Array, kinds: Uint8Array): MatcherPa
   }
   for (let b = 1; b < index.length; b++) index[b]! += index[b - 1]!;
   return { size, counts: Object.freeze({ D: d, H: h, U: u, P: p }), first, rest, kinds: kept, index, shift };
+}
+
+/** The buffers to transfer with `postMessage(parts, transferList(parts))`. */
+export function matcherTransferList(parts: MatcherParts): ArrayBuffer[] {
+  return [parts.first.buffer, parts.rest.buffer, parts.kinds.buffer, parts.index.buffer];
 }
 
 /** Cheap shape checks on parts that crossed a thread boundary (no pass over the entries). */

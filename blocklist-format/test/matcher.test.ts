@@ -7,7 +7,14 @@ import t from 'tap';
 import { entriesFromPairs } from '../dist/entries.js';
 import { HashKey } from '../dist/hash.js';
 import { KIND_D, KIND_H, KIND_P, type Kind } from '../dist/kinds.js';
-import { ListMatcher, MatcherSet, prepareMatcher, testedSuffixes, type Verdict } from '../dist/matcher.js';
+import {
+  ListMatcher,
+  MatcherSet,
+  matcherTransferList,
+  prepareMatcher,
+  testedSuffixes,
+  type Verdict,
+} from '../dist/matcher.js';
 import { queryNameIsListable } from '../dist/names.js';
 
 interface VerdictCase {
@@ -387,9 +394,7 @@ t.test('parts built by prepareMatcher cross a thread boundary and give the same 
     [key.hashHex('host.example.net'), 'P'],
   ]);
   const built = prepareMatcher(entries.hashes, entries.kinds);
-  const moved = structuredClone(built, {
-    transfer: [built.first.buffer, built.rest.buffer, built.kinds.buffer, built.index.buffer],
-  });
+  const moved = structuredClone(built, { transfer: matcherTransferList(built) });
   t.equal(built.first.byteLength, 0, 'the buffers were transferred, not copied');
   const m = new ListMatcher('demo', key, moved);
   t.same(m.counts, { D: 1, H: 1, U: 1, P: 1 });
