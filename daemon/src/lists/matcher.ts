@@ -1,9 +1,7 @@
 /**
  * The one place the list sync builds a matcher (FORMAT.md 1.3, 1.4) from a verified FULL's entry arrays.
  */
-import { HashKey, type HashKeyRef, type ListKey } from '@hashwall/format';
-// The format's matcher, through the query path's one import of it (until @hashwall/format's index exports it).
-import { ListMatcher } from '../policy/format-matcher.js';
+import { HashKey, ListMatcher, type HashKeyRef, type ListKey } from '@hashwall/format';
 
 import type { EntryArrays } from './types.js';
 
@@ -20,5 +18,5 @@ export function hashKeyFor(ref: HashKeyRef, listKey: ListKey | undefined): HashK
 }
 
 export function buildMatcher(listId: string, key: HashKey, entries: EntryArrays): ListMatcher {
-  return new ListMatcher(listId, key, entries.hashes, entries.kinds);
+  return new ListMatcher(listId, key, entries);
 }

@@ -3,7 +3,7 @@
  * the figures it keeps per list for the metrics. Plain data only: everything here crosses a worker boundary or
  * feeds a metric.
  */
-import type { ErrorCode, HashKeyRef } from '@hashwall/format';
+import type { ErrorCode, HashKeyRef, MatcherParts } from '@hashwall/format';
 
 import type { ListView } from './view.js';
 
@@ -34,14 +34,11 @@ export interface ListMeta {
   readonly hashKey: HashKeyRef;
 }
 
-/** A FULL's entries as handed over from the worker (the buffers are transferred, not copied). */
-export interface EntryArrays {
-  readonly count: number;
-  /** `count` * 32 bytes, ascending, unique. */
-  readonly hashes: Uint8Array;
-  /** `count` kind codes. */
-  readonly kinds: Uint8Array;
-}
+/**
+ * A FULL's entries as handed over from the worker: the matcher's arrays, built there with prepareMatcher, so the
+ * main thread only wraps them (the buffers are transferred, not copied).
+ */
+export type EntryArrays = MatcherParts;
 
 /** The high-water marks of a store whose files could not be used (they still bound what a fresh poll accepts). */
 export interface Floor {

@@ -6,6 +6,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
+import { matcherTransferList } from '@hashwall/format';
+
 import { SyncCore, type CoreConfig } from './core.js';
 import type { EntryArrays, OpenReply, PollReply } from './types.js';
 
@@ -19,8 +21,7 @@ export type WorkerResponse =
 
 function transferables(reply: OpenReply | PollReply): ArrayBuffer[] {
   const entries: EntryArrays | undefined = 'entries' in reply ? reply.entries : undefined;
-  if (!entries) return [];
-  return [entries.hashes.buffer as ArrayBuffer, entries.kinds.buffer as ArrayBuffer];
+  return entries ? matcherTransferList(entries) : [];
 }
 
 if (parentPort) {
