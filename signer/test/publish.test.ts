@@ -105,6 +105,24 @@ t.test('publish keeps deltas from the N latest FULLs present', async (t) => {
   t.same(parseIndex(readFileSync(join(w.rel, 'index.hwl'))).deltas, [], '--deltas 0: none');
 });
 
+t.test('a FULL left by an interrupted publish of a skipped serial is never a delta base', async (t) => {
+  const w = world(t);
+  await publishSerials(t, w, [1]);
+  // A publish of serial 2 that died after renaming its FULL, before its signature; the maintainer then moved on.
+  const f2 = await buildFull(t, w.dir, w.source, w.listKey, 2, join(w.dir, 'f2.hwl'));
+  writeFileSync(join(w.rel, 'full/2.hwl'), readFileSync(f2));
+  const f3 = await buildFull(t, w.dir, w.source, w.listKey, 3, join(w.dir, 'f3.hwl'));
+  const r = await cli(['publish', f3, '--dir', w.rel, '--key', w.alice.key, '--now', NOW]);
+  t.equal(r.code, 0, r.stderr);
+  t.same(
+    parseIndex(readFileSync(join(w.rel, 'index.hwl'))).deltas.map((d) => d.baseSerial),
+    [1],
+    'only published serials are bases',
+  );
+  const v = await cli(['verify', w.rel, '--pub', w.alice.pub, '--now', NOW]);
+  t.equal(v.code, 0, v.stdout);
+});
+
 t.test('publish refuses what a daemon would refuse, or what looks like the wrong directory', async (t) => {
   const w = world(t);
   await publishSerials(t, w, [1]);

@@ -51,7 +51,10 @@ export interface PublishOptions {
   /** The new FULL, as `build` wrote it. */
   readonly fullBytes: Uint8Array;
   readonly signers: readonly MinisignSecretKey[];
-  /** Deltas from this many of the latest FULLs present below the new serial (default 7; 0 for none). */
+  /**
+   * Deltas from this many of the latest published FULLs still present (the current index's serial and its delta
+   * bases; default 7, 0 for none).
+   */
   readonly deltas?: number;
   /** Index validity, seconds (at most 7 days, FORMAT.md 2.3); clamped to the FULL's expiry. */
   readonly indexValiditySeconds?: number;
@@ -159,10 +162,14 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       const old = await readCapped(join(dir, fullPath(h.serial)), HARD_MAX_LIST_BYTES, 'FULL');
       if (!old.equals(fullBytes)) options.warn(`replacing ${fullPath(h.serial)}, left by an interrupted publish`);
     }
+    // Delta bases: the latest published serials still present, i.e. the current index's serial and the bases of
+    // its deltas. A FULL that no index ever named (left by an interrupted publish of a serial that was then
+    // skipped) is no base: no client holds it, and it may lack its signature.
+    const published = current ? [current.index.header.serial, ...current.index.deltas.map((d) => d.baseSerial)] : [];
     const bases: FullList[] = [];
     const wanted = options.deltas ?? DEFAULT_DELTAS;
     for (const serial of present
-      .filter((s) => s < h.serial)
+      .filter((s) => s < h.serial && published.includes(s))
       .reverse()
       .slice(0, wanted)) {
       const { full: base } = await readFull(dir, fullPath(serial));
@@ -239,7 +246,7 @@ Options:
   --dir DIR                    the release directory (created if absent)
   --key FILE                   minisign secret key; repeat for more signatures (threshold, key rotation)
   --password-file FILE         password of the matching --key (repeatable, in --key order)
-  --deltas N                   deltas from the N latest FULLs present (default ${DEFAULT_DELTAS}; 0 for none)
+  --deltas N                   deltas from the N latest published FULLs still in DIR (default ${DEFAULT_DELTAS}; 0: none)
   --index-validity-hours H     index validity (default ${DEFAULT_INDEX_VALIDITY_HOURS}, at most ${MAX_INDEX_VALIDITY_DAYS * 24}); never past the FULL's expiry
   --min-poll SECONDS           the index's min-poll (default ${DEFAULT_MIN_POLL_SECONDS}, at least 60)
   --seq N                      the index seq (default current + 1); only to recover a lost directory
