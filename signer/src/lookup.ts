@@ -3,9 +3,9 @@
  *
  * Names follow the daemon's walk (FORMAT.md 1.4): the name itself is tested against D, H and P, then each shorter
  * suffix of two labels or more against D only, longest first; a match on a public suffix is inert; the first
- * match decides. The daemon's own matcher (blocklist-format/src/matcher.ts) is not exported by @hashwall/format
- * yet, so the walk is spelt out here over the FULL's sorted entries, and it also reports every further match an
- * auditor may want to see. URLs: their Safe Browsing expressions (FORMAT.md 1.2) against U entries.
+ * match decides. The verdict comes from the daemon's own matcher (`ListMatcher` of @hashwall/format) when one is
+ * given; the walk is also spelt out here over the FULL's sorted entries, to report every match an auditor may
+ * want to see (tests check that both agree). URLs: their Safe Browsing expressions (FORMAT.md 1.2) against U.
  */
 import {
   HASH_BYTES,
@@ -16,6 +16,7 @@ import {
   type Entries,
   type HashKey,
   type Kind,
+  type VerdictSource,
 } from '@hashwall/format';
 
 /** The kind listed for a 32-byte hash, by binary search over sorted entries; undefined when absent. */
@@ -54,8 +55,11 @@ export interface NameResult {
   readonly verdict?: NameMatch;
 }
 
-/** The daemon's walk for one name. Throws INVALID_NAME when the input is not a host name at all. */
-export function lookupName(entries: Entries, key: HashKey, input: string): NameResult {
+/**
+ * The daemon's walk for one name. With `matcher` (a ListMatcher over the same entries) the verdict is the
+ * matcher's. Throws INVALID_NAME when the input is not a host name at all.
+ */
+export function lookupName(entries: Entries, key: HashKey, input: string, matcher?: VerdictSource): NameResult {
   const name = canonicalHost(input);
   const tested = [name];
   for (let i = name.indexOf('.'); i >= 0; i = name.indexOf('.', i + 1)) {
@@ -73,7 +77,14 @@ export function lookupName(entries: Entries, key: HashKey, input: string): NameR
     else if (isPublicSuffix(s)) note = 'a public suffix is never tested, so the entry is inert';
     matches.push(note === undefined ? { name: s, kind, effective: true } : { name: s, kind, effective: false, note });
   }
-  const verdict = matches.find((m) => m.effective);
+  let verdict = matches.find((m) => m.effective);
+  if (matcher) {
+    const v = matcher.verdict(name);
+    const at = v ? name.slice(v.matchStart) : undefined;
+    verdict = v
+      ? (matches.find((m) => m.name === at && m.kind === v.kind) ?? { name: at!, kind: v.kind, effective: true })
+      : undefined;
+  }
   return { name, tested, matches, ...(verdict ? { verdict } : {}) };
 }
 
@@ -88,11 +99,11 @@ export interface UrlResult {
 }
 
 /** The U lookups a filtering proxy does for a URL, plus the DNS walk for its host. */
-export function lookupUrl(entries: Entries, key: HashKey, input: string): UrlResult {
+export function lookupUrl(entries: Entries, key: HashKey, input: string, matcher?: VerdictSource): UrlResult {
   const url = canonicalUrl(input);
   const expressions = urlExpressions(input);
   const listed = expressions.filter((e) => findHash(entries, key.hash(e)) === 'U');
   const host = url.slice(0, url.indexOf('/'));
   const isIp = /^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(host);
-  return { url, expressions, listed, ...(isIp ? {} : { host: lookupName(entries, key, host) }) };
+  return { url, expressions, listed, ...(isIp ? {} : { host: lookupName(entries, key, host, matcher) }) };
 }

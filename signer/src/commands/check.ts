@@ -7,6 +7,7 @@ import {
   FormatError,
   HARD_MAX_LIST_BYTES,
   ListKey,
+  ListMatcher,
   formatTime,
   parseFull,
   type FullList,
@@ -65,12 +66,14 @@ export function checkTargets(
   key: HashKey,
   targets: readonly string[],
 ): { lines: string[]; code: number } {
+  // The daemon's own matcher decides the verdicts; lookup.ts adds the details.
+  const matcher = new ListMatcher(full.header.listId, key, full.entries.hashes, full.entries.kinds);
   const lines: string[] = [];
   let code = EXIT_OK;
   for (const target of targets) {
     try {
       if (target.includes('/')) {
-        const r = lookupUrl(full.entries, key, target);
+        const r = lookupUrl(full.entries, key, target, matcher);
         if (r.listed.length > 0) {
           lines.push(`${r.url}: URL listed (U) as ${r.listed.join(', ')}`);
         } else {
@@ -79,7 +82,7 @@ export function checkTargets(
         if (r.host) lines.push(...nameLines(r.host, '  host '));
         if (r.listed.length === 0 && !r.host?.verdict) code = Math.max(code, EXIT_REFUSED);
       } else {
-        const r = lookupName(full.entries, key, target);
+        const r = lookupName(full.entries, key, target, matcher);
         lines.push(...nameLines(r, ''));
         if (!r.verdict) code = Math.max(code, EXIT_REFUSED);
       }
