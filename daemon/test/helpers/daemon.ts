@@ -47,7 +47,17 @@ export interface TestDaemonOptions {
 
 export async function startTestDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon> {
   const ups: TestUpstream[] = [];
-  for (let i = 0; i < (o.upstreams ?? 1); i++) ups.push(await TestUpstream.start());
+  try {
+    for (let i = 0; i < (o.upstreams ?? 1); i++) ups.push(await TestUpstream.start());
+    return await startWith(ups, o);
+  } catch (err) {
+    // Nothing may stay open when a start fails: a leaked socket keeps the test process alive.
+    for (const u of ups) u.close();
+    throw err;
+  }
+}
+
+async function startWith(ups: TestUpstream[], o: TestDaemonOptions): Promise<TestDaemon> {
   const c = o.config ?? {};
   const raw = {
     listen: ['127.0.0.1:0'],

@@ -4,7 +4,7 @@
  * can be tested against every failure it must survive.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 
 import { Packet } from 'dns2';
 
@@ -233,7 +233,22 @@ export class TestUpstream {
     return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
   }
 
+  /** UDP on port 0, then TCP on the same port; retried when another process holds that TCP port. */
   async #listen(): Promise<void> {
+    let last: unknown;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        await this.#bind();
+        return;
+      } catch (err) {
+        last = err;
+        this.close();
+      }
+    }
+    throw last;
+  }
+
+  async #bind(): Promise<void> {
     const udp = createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
     this.#udp = udp;
     udp.on('message', (msg, rinfo) => this.#onUdp(msg, rinfo.address, rinfo.port));
@@ -245,7 +260,6 @@ export class TestUpstream {
       tcp.once('error', reject);
       tcp.listen(this.port, this.host, () => resolve());
     });
-    this.port = (tcp.address() as AddressInfo).port;
   }
 
   #behaviourFor(q: ReceivedQuery): Behaviour {
@@ -442,7 +456,13 @@ export class TestUpstream {
   close(): void {
     for (const t of this.#timers) clearTimeout(t);
     for (const s of this.#sockets) s.destroy();
-    this.#udp?.close();
-    this.#tcp?.close();
+    try {
+      this.#udp?.close();
+    } catch {
+      // already closed
+    }
+    this.#udp = null;
+    if (this.#tcp?.listening) this.#tcp.close();
+    this.#tcp = null;
   }
 }
