@@ -6,6 +6,7 @@
 import { FormatError } from './errors.js';
 import { applyDelta, parseDelta, type DeltaList } from './delta.js';
 import { DEFAULT_MAX_LIST_BYTES, parseFull, serializeFull, sha256Hex, type FullList } from './full.js';
+import { formatTime } from './header.js';
 import {
   INDEX_PATH,
   MAX_INDEX_BYTES,
@@ -335,7 +336,7 @@ export async function checkRelease(
   items.push({
     what: INDEX_PATH,
     ok: true,
-    detail: `seq ${index.header.seq}, serial ${index.header.serial}, expires ${new Date(index.header.expires * 1000).toISOString()}`,
+    detail: `seq ${index.header.seq}, serial ${index.header.serial}, expires ${formatTime(index.header.expires)}`,
   });
   items.push({ what: index.full.path, ok: true, detail: `${full.entries.count} entries, ${index.full.size} bytes` });
   for (const ref of index.deltas) {
