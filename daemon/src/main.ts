@@ -61,6 +61,9 @@ async function main(): Promise<void> {
 
   const logger = createLogger(settings.config.logging);
   logger.info({ config: effectiveConfig(settings), source: settings.source, pid: process.pid }, 'hashwalld starting');
+  if (settings.config.workers !== 1) {
+    logger.warn({ workers: settings.config.workers }, 'several workers are not supported yet: running one process');
+  }
   const lists = createListRegistry(settings, { logger });
   await lists.start();
   const daemon = await startDaemon(settings, { logger, lists });

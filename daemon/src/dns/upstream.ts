@@ -83,7 +83,9 @@ export class Upstream {
     this.index = index;
     this.name = name;
     // The address as the socket layer reports senders (RFC 5952 form for IPv6).
-    this.host = hp.family === 6 ? new URL(`dns://[${hp.host}]`).hostname.slice(1, -1) : hp.host;
+    // A scoped address (fe80::1%eth0) is kept as written: URL would refuse it, and the socket layer reports it so.
+    this.host =
+      hp.family === 6 && !hp.host.includes('%') ? new URL(`dns://[${hp.host}]`).hostname.slice(1, -1) : hp.host;
     this.port = hp.port;
     this.family = hp.family;
   }
