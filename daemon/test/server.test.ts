@@ -525,6 +525,24 @@ t.test('TCP: idle connections are closed, and connections are capped', async (t)
   await b.closedAfterMs;
 });
 
+t.test('TCP: a client that pipelines and never reads stops being read', async (t) => {
+  const d = await daemon(t);
+  await tcpAsk(d.port, [query('big.example.test', TYPE.TXT)]); // cached: every answer below is ~4.5 KB
+  const { connect } = await import('node:net');
+  const s = connect({ port: d.port, host: '127.0.0.1' });
+  t.teardown(() => s.destroy());
+  s.pause();
+  s.on('error', () => undefined);
+  const q = query('big.example.test', TYPE.TXT);
+  const frame = Buffer.concat([Buffer.from([0, q.length]), q]);
+  await new Promise<void>((resolve) => s.on('connect', resolve));
+  s.write(Buffer.concat(Array.from({ length: 3000 }, () => frame)));
+  await new Promise((r) => setTimeout(r, 800));
+  const served = d.events.queries.tcp - 1;
+  t.ok(served > 0 && served < 3000, `reading paused with answers queued (${served} of 3000 answered)`);
+  t.ok(process.memoryUsage().rss < 1024 * 1024 * 1024, 'memory stays bounded');
+});
+
 t.test('listens on several addresses, IPv4 and IPv6', async (t) => {
   const d = await daemon(t, { config: { listen: ['127.0.0.1:0', '[::1]:0'] } });
   const v6 = d.daemon.addresses.udp.find((a) => a.family === 6)!;

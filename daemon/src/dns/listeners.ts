@@ -35,6 +35,12 @@ export interface BoundAddress {
   readonly family: 4 | 6;
 }
 
+/**
+ * Answers queued on a TCP connection (the client is not reading them) beyond which the connection stops reading
+ * queries until the queue drains: a client that pipelines and never reads cannot grow our memory.
+ */
+const MAX_TCP_QUEUED_BYTES = 256 * 1024;
+
 /** Socket receive buffer asked for (the kernel may cap it): room for bursts while the event loop is busy. */
 const UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -89,6 +95,7 @@ class TcpConnection implements Client {
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => listener.connectionClosed(this));
+    socket.on('drain', () => this.#resume());
   }
 
   #onData(chunk: Buffer): void {
@@ -100,7 +107,7 @@ class TcpConnection implements Client {
     const max = this.#listener.tcp.maxInFlightPerConnection;
     let buf = this.#buffer;
     while (buf !== null && buf.length >= 2) {
-      if (this.#inFlight >= max || this.#listener.stopping) {
+      if (this.#inFlight >= max || this.#listener.stopping || this.#socket.writableLength > MAX_TCP_QUEUED_BYTES) {
         if (!this.#paused) {
           this.#paused = true;
           this.#socket.pause();
@@ -142,7 +149,16 @@ class TcpConnection implements Client {
       this.#socket.end();
       return;
     }
-    if (this.#paused && !this.#listener.stopping && this.#inFlight < this.#listener.tcp.maxInFlightPerConnection) {
+    this.#resume();
+  }
+
+  #resume(): void {
+    if (
+      this.#paused &&
+      !this.#listener.stopping &&
+      this.#inFlight < this.#listener.tcp.maxInFlightPerConnection &&
+      this.#socket.writableLength <= MAX_TCP_QUEUED_BYTES
+    ) {
       this.#paused = false;
       this.#socket.resume();
       this.#process();
