@@ -1,6 +1,5 @@
 /**
- * The matcher of @hashwall/format. Its index.ts does not export matcher.ts yet; until it does, this one file
- * imports the built module by path (the same file Node loads for '@hashwall/format', so there is one module
- * instance). When index.ts exports it, replace the path with '@hashwall/format'.
+ * The matcher of @hashwall/format, re-exported. The query path imports it from '@hashwall/format' directly now that
+ * its index exports matcher.ts; this file stays only for the list-sync test helpers that still import it here.
  */
-export { ListMatcher, MatcherSet, type Verdict } from '../../../blocklist-format/dist/matcher.js';
+export { ListMatcher, MatcherSet, type Verdict } from '@hashwall/format';

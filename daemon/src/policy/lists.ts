@@ -3,7 +3,7 @@
  * consumes it). A ListView is immutable: list sync publishes a new one, with generation + 1, on every change, and
  * the query path reads `view()` once per query, so a query sees the old lists or the new ones, never a mix.
  */
-import type { ListMatcher } from './format-matcher.js';
+import type { ListMatcher } from '@hashwall/format';
 
 export type Matcher = ListMatcher;
 

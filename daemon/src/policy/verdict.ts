@@ -11,8 +11,9 @@
  * emptied whole when it reaches its bound (cheaper than an LRU on the hot path; a refill costs one matcher walk,
  * ~3 µs, per name).
  */
+import { MatcherSet, type Verdict } from '@hashwall/format';
+
 import { dottedFromWire } from '../dns/wire.js';
-import { MatcherSet, type Verdict } from './format-matcher.js';
 import type { ListView } from './lists.js';
 
 export const PASS = 0;

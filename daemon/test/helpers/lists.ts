@@ -2,9 +2,15 @@
  * Lists for DNS tests, made the real way: names hashed with a list key (FORMAT.md 1.3), a FULL built, serialized
  * and parsed again with @hashwall/format, and the matcher built from the parsed entries. No mocks.
  */
-import { ListKey, entriesFromPairs, makeFull, parseFull, serializeFull, type Kind } from '@hashwall/format';
-
-import { ListMatcher } from '../../dist/policy/format-matcher.js';
+import {
+  ListKey,
+  ListMatcher,
+  entriesFromPairs,
+  makeFull,
+  parseFull,
+  serializeFull,
+  type Kind,
+} from '@hashwall/format';
 
 /** The FORMAT.md 1.3 vector key: 32 bytes of 0x0b. */
 export const TEST_KEY = new ListKey('test-2026a', new Uint8Array(32).fill(0x0b));
