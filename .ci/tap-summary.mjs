@@ -9,7 +9,14 @@ let failed = 0;
 let skipped = 0;
 for (const file of process.argv.slice(2)) {
   let fileFailures = 0;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  const text = readFileSync(file, 'utf8');
+  if (!/^TAP version \d+$/m.test(text)) {
+    // npm test stopped before tap ran (type check or lint failed): that is a failure, not an empty run.
+    console.log(`${file}: the test suite did not run (see the type check and lint output above)`);
+    failed++;
+    continue;
+  }
+  for (const line of text.split('\n')) {
     const m = /^( *)(not )?ok \d+(?: - [^#]*)?(#\s*(SKIP|TODO)\b.*)?/i.exec(line);
     if (!m) continue;
     const depth = (m[1] ?? '').length / 4;
