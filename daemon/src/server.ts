@@ -81,13 +81,30 @@ import {
 } from './dns/wire.js';
 import type { Logger } from './ops/log.js';
 import type { ListProvider, ListView } from './policy/lists.js';
-import { BLOCK, PASS, PASS_DECISION, Policy, STEER, type Decision } from './policy/verdict.js';
+import { BLOCK, PASS, PASS_DECISION, Policy, STEER, type Decision, type PolicyEvents } from './policy/verdict.js';
 
 export interface DaemonOptions {
   readonly logger: Logger;
   readonly lists: ListProvider;
   /** Where the query path reports; a CountingEvents when absent. */
   readonly events?: QueryEvents;
+  /** Where blocks (with the listed entry) and allowlisted passes are reported: the metrics and the hit report. */
+  readonly policyEvents?: PolicyEvents;
+}
+
+/** What an in-process query through the query path (the canary check) came to. */
+export interface ProbeResult {
+  /** The answer's rcode; -1 when the query path dropped it. */
+  readonly rcode: number;
+  /** The decision that blocked or steered it, or null when it passed (or was refused before the policy). */
+  readonly decision: Decision | null;
+}
+
+export interface UpstreamState {
+  /** As configured ("192.0.2.1:53"). */
+  readonly name: string;
+  /** Not marked down (failureThreshold failures in a row mark it down until a probe succeeds). */
+  readonly up: boolean;
 }
 
 export interface DaemonAddresses {
@@ -109,7 +126,33 @@ export interface Daemon {
   cacheSize(): number;
   /** Bytes the packet cache holds, as counted for cache.maxBytes. */
   cacheBytes(): number;
+  /** The upstreams of the configuration in force, in order, with their health. */
+  upstreamHealth(): readonly UpstreamState[];
+  /**
+   * Asks the query path about `name` in-process (the canary check): type ANY, from stage 3 on (the access list
+   * and the rate limit are about clients, not names), answered synchronously: a blocked name by the block, any
+   * other by the local RFC 8482 answer, so nothing goes upstream. Not counted in the metrics or the hit report.
+   * RangeError for a name that cannot be put in a question.
+   */
+  probe(name: string): ProbeResult;
 }
+
+/** Takes the query path's reports while it answers a probe. */
+const SILENT_EVENTS: QueryEvents = {
+  queryDone: () => undefined,
+  blocked: () => undefined,
+  cacheLookup: () => undefined,
+  upstreamAnswer: () => undefined,
+  upstreamError: () => undefined,
+  upstreamHealth: () => undefined,
+  staleAnswer: () => undefined,
+  malformed: () => undefined,
+  rateLimited: () => undefined,
+  aclRefused: () => undefined,
+  inFlight: () => undefined,
+};
+
+const NO_POLICY_EVENTS: PolicyEvents = { matched: () => undefined, allowlisted: () => undefined };
 
 /** Clients one upstream question may carry (coalesced identical queries); more start their own. */
 const MAX_WAITERS = 64;
@@ -136,7 +179,9 @@ class Parts {
 class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   parts!: Parts;
   readonly #lists: ListProvider;
-  readonly #events: QueryEvents;
+  /** Not readonly only so that probe() can silence them for its one synchronous query. */
+  #events: QueryEvents;
+  #policyEvents: PolicyEvents;
   readonly #log: Logger;
   readonly #debug: boolean;
   /** Scratch for the query being handled (cloned only when it has to wait for an upstream). */
@@ -147,9 +192,10 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   /** Upstream questions in flight, by cache key (coalescing). */
   readonly #inflight = new Map<string, Job<ParsedQuery>>();
 
-  constructor(lists: ListProvider, events: QueryEvents, log: Logger) {
+  constructor(lists: ListProvider, events: QueryEvents, log: Logger, policyEvents: PolicyEvents) {
     this.#lists = lists;
     this.#events = events;
+    this.#policyEvents = policyEvents;
     this.#log = log;
     this.#debug = log.isLevelEnabled('debug');
   }
@@ -191,6 +237,40 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       if (st === Q_DROP) return this.#drop(client, t);
       return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
     }
+    this.#admitted(msg, client);
+  }
+
+  /**
+   * The canary's in-process query: stages 3 on, with the reports silenced but for its own decision. Synchronous
+   * for an ANY query (a block, a refusal or the RFC 8482 answer; nothing goes upstream).
+   */
+  probe(msg: Buffer): { answer: Buffer | null; decision: Decision | null } {
+    const out: { answer: Buffer | null; decision: Decision | null } = { answer: null, decision: null };
+    const events = this.#events;
+    const policyEvents = this.#policyEvents;
+    this.#events = SILENT_EVENTS;
+    this.#policyEvents = { matched: (d) => (out.decision = d), allowlisted: () => undefined };
+    const client: Client = {
+      transport: 'tcp',
+      address: '',
+      port: 0,
+      reply: (answer) => (out.answer = answer),
+      drop: () => undefined,
+    };
+    try {
+      this.#admitted(msg, client);
+    } finally {
+      this.#events = events;
+      this.#policyEvents = policyEvents;
+    }
+    return out;
+  }
+
+  /** Stages 3 to 8, for a query the access list and the rate limit let through. */
+  #admitted(msg: Buffer, client: Client): void {
+    const p = this.parts;
+    const events = this.#events;
+    const q = this.#q;
     // 3. Parse.
     const st = parseQuery(msg, q);
     q.client = client;
@@ -204,7 +284,11 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     kb[klen] = 0x30 + (q.dnssecOk ? 1 : 0) + (q.cd ? 2 : 0);
     const key = kb.toString('latin1', 0, klen + 1);
     const d = p.policy.decideWire(key.slice(0, q.nameEnd - HEADER_BYTES), msg, HEADER_BYTES, view);
-    if (d.action !== PASS && this.#decided(p, q, d, false)) return;
+    if (d.action !== PASS) {
+      if (this.#decided(p, q, d, false)) return;
+    } else if (d.allowlisted) {
+      this.#policyEvents.allowlisted(d);
+    }
     // 6. ANY (RFC 8482).
     if (q.qtype === TYPE_ANY) return this.#send(p, q, spliceAnswer(q, p.synth.any), 'local');
     // 7. Cache.
@@ -275,6 +359,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   #decided(p: Parts, q: ParsedQuery, d: Decision, viaAlias: boolean): boolean {
     if (d.action === BLOCK) {
       this.#events.blocked(d.listId, p.config.blocking.mode, viaAlias);
+      this.#policyEvents.matched(d);
       this.#send(p, q, spliceAnswer(q, p.synth.block(d.listId, q.qtype)), 'blocked');
       return true;
     }
@@ -282,6 +367,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       const pair: TailPair | null = p.synth.steer(d.listId, q.qtype);
       if (pair === null) return false;
       this.#events.blocked(d.listId, 'steer', viaAlias);
+      this.#policyEvents.matched(d);
       this.#send(p, q, spliceAnswer(q, pair), 'steered');
       return true;
     }
@@ -464,7 +550,7 @@ function same(a: unknown, b: unknown): boolean {
 export async function startDaemon(settings: Settings, options: DaemonOptions): Promise<Daemon> {
   const log = options.logger;
   const events = options.events ?? new CountingEvents();
-  const path = new QueryPath(options.lists, events, log);
+  const path = new QueryPath(options.lists, events, log, options.policyEvents ?? NO_POLICY_EVENTS);
   let epoch = 0;
 
   const build = (config: Config, previous: Parts | null): Parts => {
@@ -580,5 +666,30 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
     cacheBytes(): number {
       return path.parts.cache.bytes;
     },
+    upstreamHealth(): readonly UpstreamState[] {
+      return path.parts.pool.upstreams.map((u) => ({ name: u.name, up: !u.down }));
+    },
+    probe(name: string): ProbeResult {
+      const { answer, decision } = path.probe(probeQuery(name));
+      return { rcode: answer === null ? -1 : answer[3]! & 0x0f, decision };
+    },
   };
+}
+
+/** A query for `name`, type ANY, class IN, RD set, no EDNS. */
+function probeQuery(name: string): Buffer {
+  const labels = name.replace(/\.$/, '').split('.');
+  const parts: Buffer[] = [];
+  for (const l of labels) {
+    const b = Buffer.from(l, 'latin1');
+    if (b.length === 0 || b.length > 63) throw new RangeError('probe: a label is empty or longer than 63 octets');
+    parts.push(Buffer.from([b.length]), b);
+  }
+  const qname = Buffer.concat([...parts, Buffer.from([0])]);
+  if (qname.length > 255) throw new RangeError('probe: the name is longer than 255 octets');
+  const header = Buffer.from([0, 0, F1_RD, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+  const tail = Buffer.alloc(4);
+  tail.writeUInt16BE(TYPE_ANY, 0);
+  tail.writeUInt16BE(1, 2);
+  return Buffer.concat([header, qname, tail]);
 }

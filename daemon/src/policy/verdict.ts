@@ -10,6 +10,11 @@
  * with another generation, so a decision never outlives the lists it was made under. The cache is a plain Map,
  * emptied whole when it reaches its bound (cheaper than an LRU on the hot path; a refill costs one matcher walk,
  * ~3 µs, per name).
+ *
+ * A decision names the listed entry that made it: `entry` is the entry's hash (FORMAT.md 1.3, 64 hex digits), for
+ * the maintainers' hit report (ops/hits.ts). It is computed once, when a verdict is made (one HMAC of the matched
+ * suffix), never per query. A name at or below an allowlisted name is still walked through the lists on a cache
+ * miss, so that a pass the allowlist forced (a list would have blocked or steered) is told apart and counted.
  */
 import { MatcherSet, type Verdict } from '@hashwall/format';
 
@@ -22,13 +27,34 @@ export const STEER = 2;
 
 export interface Decision {
   readonly action: typeof PASS | typeof BLOCK | typeof STEER;
-  /** The deciding list ('' for PASS). */
+  /** The deciding list ('' for PASS, but for an allowlisted pass: the list that would have decided). */
   readonly listId: string;
-  /** The entry kind that decided ('' for PASS). */
+  /** The entry kind that decided ('' for PASS, but for an allowlisted pass). */
   readonly kind: '' | 'D' | 'H' | 'P';
+  /** The matched entry's hash, 64 lower-case hex digits ('' for PASS, but for an allowlisted pass). */
+  readonly entry: string;
+  /** A PASS forced by the allowlist over a list that would have blocked or steered the name. */
+  readonly allowlisted: boolean;
 }
 
-export const PASS_DECISION: Decision = Object.freeze({ action: PASS, listId: '', kind: '' });
+export const PASS_DECISION: Decision = Object.freeze({
+  action: PASS,
+  listId: '',
+  kind: '',
+  entry: '',
+  allowlisted: false,
+});
+
+/**
+ * What the query path reports about decisions, beside QueryEvents: the metrics and the hit report listen here.
+ * Called synchronously, once per query a decision applied to; must be cheap and must never throw.
+ */
+export interface PolicyEvents {
+  /** A query was blocked or steered by `d` (its name, or a CNAME/DNAME target). */
+  matched(d: Decision): void;
+  /** A query passed because the allowlist covers its name, though `d.listId` lists it. */
+  allowlisted(d: Decision): void;
+}
 
 export interface PolicyOptions {
   /** Lower-case names without the root dot; each passes with everything below it. */
@@ -110,23 +136,35 @@ export class Policy {
   }
 
   #decideBytes(bytes: Uint8Array, n: number): Decision {
-    if (this.#allow.size > 0 && this.allowed(Buffer.from(bytes.buffer, bytes.byteOffset, n).toString('latin1'))) {
-      return PASS_DECISION;
-    }
+    const allowed =
+      this.#allow.size > 0 && this.allowed(Buffer.from(bytes.buffer, bytes.byteOffset, n).toString('latin1'));
     if (!this.#hasLists) return PASS_DECISION;
-    return this.#fromVerdict(this.#set.verdictBytes(bytes, 0, n));
+    return this.#fromVerdict(this.#set.verdictBytes(bytes, 0, n), bytes, n, allowed);
   }
 
-  #fromVerdict(v: Verdict | null): Decision {
+  #fromVerdict(v: Verdict | null, bytes: Uint8Array, n: number, allowed: boolean): Decision {
     if (v === null) return PASS_DECISION;
     if (v.kind === 'P' && !this.#steer) return PASS_DECISION;
-    const action = v.kind === 'P' ? STEER : BLOCK;
-    const id = `${action}:${v.kind}:${v.listId}`;
+    const action = allowed ? PASS : v.kind === 'P' ? STEER : BLOCK;
+    const entry = this.#entryHash(v, bytes, n);
+    const id = `${action}:${v.kind}:${v.listId}:${entry}`;
     let d = this.#decisions.get(id);
     if (d === undefined) {
-      d = Object.freeze({ action, listId: v.listId, kind: v.kind });
+      d = Object.freeze({ action, listId: v.listId, kind: v.kind, entry, allowlisted: allowed });
+      // Interning only saves memory when many names share an entry (names below a D entry); bounded like the caches.
+      if (this.#decisions.size >= this.#max) this.#decisions.clear();
       this.#decisions.set(id, d);
     }
     return d;
+  }
+
+  /** FORMAT.md 1.3: the hash of the matched suffix `bytes[v.matchStart..n)` under the deciding list's key. */
+  #entryHash(v: Verdict, bytes: Uint8Array, n: number): string {
+    const m = this.#set.matchers.find((x) => x.listId === v.listId);
+    if (m === undefined) return '';
+    const end = n > v.matchStart && bytes[n - 1] === 0x2e ? n - 1 : n;
+    // The matcher folds A-Z as it hashes; callers pass lower case already, but the hash must not depend on it.
+    const name = Buffer.from(bytes.buffer, bytes.byteOffset + v.matchStart, end - v.matchStart).toString('latin1');
+    return m.key.hashHex(name.toLowerCase());
   }
 }
