@@ -1,0 +1,185 @@
+// Processes for the bench: start pinned, stop only what was started here (by PID, never by name), read CPU and
+// memory from /proc, and probe a DNS server until it gives the expected rcode.
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { openSync, readFileSync, readdirSync } from 'node:fs';
+
+/** Every child this process started and has not yet seen exit. */
+const started = new Set();
+
+/** Starts `cmd args` pinned to `cpus` (taskset execs the command, so the PID is the server's), output to `log`. */
+export function startPinned(cpus, cmd, args, { log, env } = {}) {
+  const fd = log ? openSync(log, 'a') : 'ignore';
+  const p = spawn('taskset', ['-c', String(cpus), cmd, ...args], {
+    stdio: ['ignore', fd, fd],
+    env: env ?? process.env,
+  });
+  started.add(p);
+  p.exited = new Promise((resolve) =>
+    p.on('exit', (code, signal) => {
+      started.delete(p);
+      resolve({ code, signal });
+    }),
+  );
+  return p;
+}
+
+/** SIGTERM, up to `graceMs` to exit, then SIGKILL. Only for processes startPinned returned. */
+export async function stop(p, graceMs = 10_000) {
+  if (!started.has(p)) return;
+  p.kill('SIGTERM');
+  const timer = new Promise((r) => setTimeout(() => r('timeout'), graceMs));
+  if ((await Promise.race([p.exited, timer])) === 'timeout') {
+    p.kill('SIGKILL');
+    await p.exited;
+  }
+}
+
+/** Kills whatever is still running from here (on exit or interrupt). */
+export function killAll() {
+  for (const p of started) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** `pid` and its descendants (from /proc/PID/task/TID/children). */
+export function descendants(pid) {
+  const out = [];
+  const walk = (p) => {
+    out.push(p);
+    let tasks = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let kids = '';
+      try {
+        kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const k of kids.trim().split(/\s+/).filter(Boolean)) walk(Number(k));
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** A field of /proc/PID/status in kB (VmRSS, VmHWM), 0 when the process is gone. */
+export function statusKb(pid, field) {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Sum of a status field over pids, in MiB. */
+export function sumMb(pids, field) {
+  return pids.reduce((a, p) => a + statusKb(p, field), 0) / 1024;
+}
+
+/** utime + stime of a process in clock ticks (0 when gone). */
+function ticksOf(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy ticks of the whole machine (user + nice + system; interrupts and steal are left out). */
+function machineTicks() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return f[0] + f[1] + f[2];
+}
+
+const HZ = 100; // USER_HZ on Linux
+
+/** A CPU snapshot: per-pid ticks for `groups` ({name: pids}), machine busy ticks, this process's own CPU. */
+export function cpuSnap(groups) {
+  const g = {};
+  for (const [name, pids] of Object.entries(groups)) g[name] = pids.reduce((a, p) => a + ticksOf(p), 0);
+  const self = process.cpuUsage();
+  return { t: performance.now(), g, machine: machineTicks(), self: (self.user + self.system) / 1e6 };
+}
+
+/**
+ * CPU between two snapshots, in % of one core: each group's, and `foreign`: what the machine did beyond the
+ * groups, `extraSeconds` (dnsperf's CPU, reported after it exited) and this process.
+ */
+export function cpuDiff(a, b, extraSeconds) {
+  const secs = (b.t - a.t) / 1000;
+  const out = {};
+  let ours = 0;
+  for (const name of Object.keys(b.g)) {
+    const d = (b.g[name] - (a.g[name] ?? 0)) / HZ;
+    ours += d;
+    out[name] = (100 * d) / secs;
+  }
+  ours += extraSeconds + (b.self - a.self);
+  const machine = (b.machine - a.machine) / HZ;
+  out.foreign = Math.max(0, (100 * (machine - ours)) / secs);
+  return out;
+}
+
+/** The wire form of a one-question query for `name` type A with ID `id`, RD set. */
+export function queryFor(name, id) {
+  const labels = name.split('.').filter(Boolean);
+  const parts = [Buffer.from([id >> 8, id & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])];
+  for (const l of labels) parts.push(Buffer.from([l.length]), Buffer.from(l, 'latin1'));
+  parts.push(Buffer.from([0, 0, 1, 0, 1]));
+  return Buffer.concat(parts);
+}
+
+/**
+ * Asks `name` (A) at 127.0.0.1:`port` every 50 ms until the answer's rcode is `rcode` ('any' for any answer) or
+ * `timeoutMs` passes. Resolves with the seconds it took, or null.
+ */
+export function probe(port, name, rcode, timeoutMs) {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    const t0 = performance.now();
+    let id = 1;
+    let done = false;
+    const finish = (v) => {
+      if (done) return;
+      done = true;
+      clearInterval(tick);
+      clearTimeout(limit);
+      s.close();
+      resolve(v);
+    };
+    s.on('message', (m) => {
+      if (m.length >= 12 && (rcode === 'any' || (m[3] & 15) === rcode)) finish((performance.now() - t0) / 1000);
+    });
+    s.on('error', () => undefined);
+    const send = () => {
+      id = (id + 1) & 0xffff;
+      s.send(queryFor(name, id), port, '127.0.0.1', () => undefined);
+    };
+    const tick = setInterval(send, 50);
+    const limit = setTimeout(() => finish(null), timeoutMs);
+    send();
+  });
+}
+
+/** Whether UDP `port` on 127.0.0.1 can be bound (nothing of anyone else's is there). */
+export function portFree(port) {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => resolve(false));
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

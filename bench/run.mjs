@@ -1,0 +1,440 @@
+#!/usr/bin/env node
+// npm run bench: hashwalld side by side with Unbound and dnsdist, the upstream alone and a raw node:dgram responder,
+// on 127.0.0.1, with the same seeded query mix and the same 1,000,000-name blocklist. See bench/README.md.
+//
+//   npm run bench                       full run (2 rounds of 10 s per load; about 10 minutes)
+//   npm run bench -- --quick            1 round of 4 s per load, for development
+//   npm run bench -- --targets=echo,hashwalld --rounds=1 --dur=5
+//   npm run bench -- --help
+//
+// Every server is started here, pinned with taskset, and stopped here by PID. Every load is bounded by dnsperf's
+// -l and a kill timer. Results go to bench/results/<date-time>/ (table.md, results.jsonl, the logs).
+import { mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { hashwalldConf, nsdConf, unboundConf, dnsdistConf } from './lib/configs.mjs';
+import { buildHwl1, generate } from './lib/data.mjs';
+import { readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
+import {
+  cpuDiff,
+  cpuSnap,
+  descendants,
+  killAll,
+  portFree,
+  probe,
+  sleep,
+  startPinned,
+  stop,
+  sumMb,
+} from './lib/proc.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..');
+
+const ALL_TARGETS = ['echo', 'upstream', 'unbound', 'dnsdist', 'hashwalld', 'hashwalld-w2'];
+const { values: o } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    targets: { type: 'string', default: process.env.TARGETS ?? ALL_TARGETS.join(',') },
+    rounds: { type: 'string', default: process.env.ROUNDS },
+    dur: { type: 'string', default: process.env.DUR },
+    'lat-qps': { type: 'string', default: process.env.LAT_QPS ?? '10000' },
+    outstanding: { type: 'string', default: process.env.OUTSTANDING ?? '200' },
+    clients: { type: 'string', default: process.env.CLIENTS ?? '4' },
+    seed: { type: 'string', default: process.env.SEED ?? '20261122' },
+    block: { type: 'string', default: process.env.NBLOCK ?? '1000000' },
+    'srv-cpu': { type: 'string', default: process.env.SRV_CPU ?? '1' },
+    'gen-cpu': { type: 'string', default: process.env.GEN_CPU ?? '0' },
+    'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '' },
+    profile: { type: 'boolean', default: process.env.PROFILE === '1' },
+    'foreign-max': { type: 'string', default: process.env.FOREIGN_MAX ?? '15' },
+    attempts: { type: 'string', default: process.env.MAX_ATTEMPTS ?? '3' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (o.help) {
+  process.stdout.write(
+    [
+      'usage: npm run bench -- [--quick] [--targets=a,b] [--rounds=N] [--dur=S] [--lat-qps=Q] [--outstanding=N]',
+      '       [--clients=N] [--seed=N] [--block=N] [--srv-cpu=C] [--gen-cpu=C] [--node-flags="..."] [--profile]',
+      '       [--foreign-max=PCT] [--attempts=N]',
+      `targets: ${ALL_TARGETS.join(', ')}`,
+      'env: TARGETS ROUNDS DUR LAT_QPS OUTSTANDING CLIENTS SEED NBLOCK SRV_CPU GEN_CPU NODE_FLAGS PROFILE=1',
+      '     FOREIGN_MAX MAX_ATTEMPTS',
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
+
+const ROUNDS = Number(o.rounds ?? (o.quick ? 1 : 2));
+const DUR = Number(o.dur ?? (o.quick ? 4 : 10));
+const LAT_QPS = Number(o['lat-qps']);
+const SRV_CPU = o['srv-cpu'];
+const GEN_CPU = o['gen-cpu'];
+const TARGETS = o.targets.split(',').filter(Boolean);
+for (const t of TARGETS) if (!ALL_TARGETS.includes(t)) throw new Error(`unknown target ${t}`);
+const BOTH_CPUS = `${GEN_CPU},${SRV_CPU}`;
+const PORTS = { upstream: 5330, echo: 5331, unbound: 5332, dnsdist: 5333, hashwalld: 5334, 'hashwalld-w2': 5335 };
+
+const stamp = new Date().toISOString().replace(/[:T]/g, '-').slice(0, 19);
+const RES = join(here, 'results', stamp);
+const WORK = join(here, 'work');
+const DATA = join(WORK, 'data');
+const RUN = join(WORK, 'run');
+mkdirSync(RES, { recursive: true });
+mkdirSync(RUN, { recursive: true });
+const log = (s) => {
+  const line = `[${new Date().toISOString().slice(11, 19)}] ${s}`;
+  process.stderr.write(line + '\n');
+  appendFileSync(join(RES, 'log.txt'), line + '\n');
+};
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+// ---------------------------------------------------------------- data
+const benchStart = performance.now();
+log(`results -> ${RES}`);
+log(
+  `rounds=${ROUNDS} dur=${DUR}s lat-qps=${LAT_QPS} dnsperf -q ${o.outstanding} -c ${o.clients} on cpu ${GEN_CPU}, ` +
+    `servers on cpu ${SRV_CPU}, upstream on cpu ${GEN_CPU}; ${availableParallelism()} cpus`,
+);
+const satQueries = Math.max(200_000, DUR * 200_000);
+const latQueries = Math.max(50_000, Math.ceil(DUR * LAT_QPS * 1.2));
+const gen = await generate(DATA, {
+  seed: Number(o.seed),
+  block: Number(o.block),
+  satQueries,
+  latQueries,
+});
+log(`data ${gen.generated ? 'generated' : 'reused'} (seed ${o.seed}, ${o.block} blocked names)`);
+let t0 = performance.now();
+const release = buildHwl1(DATA);
+log(
+  `HWL1 release: ${release.entries} entries, FULL ${(release.fullBytes / 1048576).toFixed(1)} MiB, ` +
+    `built and signed in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+);
+const blocklistFirst = 'www.' + (await firstLine(join(DATA, 'blocklist.txt')));
+
+async function firstLine(file) {
+  const { createReadStream } = await import('node:fs');
+  const { createInterface } = await import('node:readline');
+  for await (const l of createInterface({ input: createReadStream(file) })) return l;
+  return '';
+}
+
+for (const [name, port] of Object.entries(PORTS)) {
+  if (!(await portFree(port))) {
+    log(`port 127.0.0.1:${port} (${name}) is in use by something this bench did not start: stopping`);
+    process.exit(1);
+  }
+}
+
+// ---------------------------------------------------------------- versions
+{
+  const { execFileSync } = await import('node:child_process');
+  const v = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0];
+    } catch (err) {
+      return String(err.stderr ?? '').split('\n')[0] || 'missing';
+    }
+  };
+  const versions = {
+    node: process.version,
+    dnsperf: v('sh', ['-c', 'dnsperf -h 2>&1 | sed -n "s/^Version //p"']),
+    unbound: v('sh', ['-c', 'unbound -V | head -1']),
+    dnsdist: v('dnsdist', ['--version']),
+    nsd: v('sh', ['-c', 'nsd -v 2>&1 | head -1']),
+    kernel: v('uname', ['-r']),
+    cpus: availableParallelism(),
+  };
+  writeFileSync(join(RES, 'versions.json'), JSON.stringify(versions, null, 2));
+  log(`versions: ${JSON.stringify(versions)}`);
+}
+
+// ---------------------------------------------------------------- upstream
+writeFileSync(join(RUN, 'nsd.conf'), nsdConf({ port: PORTS.upstream, dataDir: DATA, runDir: RUN, zones: gen.zones }));
+t0 = performance.now();
+const nsd = startPinned(GEN_CPU, 'nsd', ['-d', '-c', join(RUN, 'nsd.conf')], { log: join(RES, 'nsd.log') });
+if ((await probe(PORTS.upstream, 'h0.hot.test', 0, 60_000)) === null) {
+  log('nsd did not answer within 60 s (see nsd.log)');
+  process.exit(1);
+}
+const nsdLoad = (performance.now() - t0) / 1000;
+const nsdPids = descendants(nsd.pid);
+log(`upstream nsd ready in ${nsdLoad.toFixed(2)} s (pids ${nsdPids.join(' ')})`);
+
+// ---------------------------------------------------------------- targets
+/** How each target is started; `block` is true when it must answer NXDOMAIN for listed names. */
+function targetSpec(t, round) {
+  const port = PORTS[t];
+  switch (t) {
+    case 'echo':
+      return { port, cpus: SRV_CPU, cmd: process.execPath, args: [join(here, 'lib', 'echo.mjs'), '127.0.0.1', port] };
+    case 'unbound': {
+      const conf = join(RUN, 'unbound.conf');
+      writeFileSync(
+        conf,
+        unboundConf({
+          port,
+          upstreamPort: PORTS.upstream,
+          runDir: RUN,
+          localZoneFile: join(DATA, 'localzone.conf'),
+        }),
+      );
+      return { port, cpus: SRV_CPU, cmd: 'unbound', args: ['-d', '-c', conf], block: true };
+    }
+    case 'dnsdist': {
+      const conf = join(RUN, 'dnsdist.conf');
+      writeFileSync(
+        conf,
+        dnsdistConf({ port, upstreamPort: PORTS.upstream, blocklistFile: join(DATA, 'blocklist.txt') }),
+      );
+      return {
+        port,
+        cpus: SRV_CPU,
+        cmd: 'dnsdist',
+        args: ['--supervised', '--disable-syslog', '-C', conf],
+        block: true,
+      };
+    }
+    case 'hashwalld':
+    case 'hashwalld-w2': {
+      const workers = t === 'hashwalld' ? 1 : 2;
+      const stateDir = join(RUN, `state-${t}`);
+      rmSync(stateDir, { recursive: true, force: true });
+      const conf = join(RUN, `${t}.yaml`);
+      writeFileSync(conf, hashwalldConf({ port, upstreamPort: PORTS.upstream, stateDir, release, workers }));
+      const flags = o['node-flags'].split(' ').filter(Boolean);
+      if (o.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(RES, `prof-${t}-r${round}`)}`);
+      return {
+        port,
+        // One process: the server core. Two workers: both cores (shared with dnsperf and the upstream).
+        cpus: workers === 1 ? SRV_CPU : BOTH_CPUS,
+        cmd: process.execPath,
+        args: [...flags, join(repo, 'daemon', 'dist', 'main.js'), '--config', conf],
+        block: true,
+      };
+    }
+    default:
+      throw new Error(t);
+  }
+}
+
+const rows = [];
+const isBlocked = (name) => /\.blk\d+\.test\.?$/.test(name);
+
+async function load(t, round, attempt, mode, port, pids) {
+  const file = join(DATA, mode === 'lat' ? 'queries-lat.txt' : 'queries-sat.txt');
+  const out = join(RES, `${t}-r${round}a${attempt}-${mode}.out`);
+  const args = ['-s', '127.0.0.1', '-p', port, '-d', file, '-l', DUR, '-t', 2];
+  if (mode === 'lat') args.push('-Q', LAT_QPS, '-q', 500, '-c', 1, '-v');
+  else args.push('-q', o.outstanding, '-c', o.clients);
+  const groups = { srv: pids, upstream: t === 'upstream' ? [] : nsdPids };
+  const a = cpuSnap(groups);
+  const { cpuSeconds } = await runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR });
+  const b = cpuSnap(groups);
+  const cpu = cpuDiff(a, b, cpuSeconds);
+  const blocking = targetSpec.blocking;
+  const r = await readDnsperf(out, mode === 'lat' && blocking ? (n) => (isBlocked(n) ? 'NXDOMAIN' : 'NOERROR') : null);
+  if (mode === 'lat') rmSync(out); // per-query lines: large; the figures are kept in results.jsonl
+  return { ...r, srvCpu: cpu.srv, foreignCpu: cpu.foreign };
+}
+
+async function runTarget(t, round, attempt) {
+  let pids;
+  let proc = null;
+  let loadS;
+  let rssReady;
+  const spec = t === 'upstream' ? { port: PORTS.upstream, block: false } : targetSpec(t, round);
+  targetSpec.blocking = spec.block === true;
+  if (t === 'upstream') {
+    // The upstream alone: moved to the server core for its row, then back.
+    for (const p of nsdPids) await taskset(p, SRV_CPU);
+    pids = nsdPids;
+    loadS = nsdLoad;
+    rssReady = sumMb(pids, 'VmRSS');
+  } else {
+    const t1 = performance.now();
+    proc = startPinned(spec.cpus, spec.cmd, spec.args.map(String), { log: join(RES, `${t}-r${round}.log`) });
+    const ok = await probe(spec.port, spec.block ? blocklistFirst : 'h1.hot.test', spec.block ? 3 : 'any', 180_000);
+    if (ok === null) {
+      log(`  ${t} did not become ready in 180 s (see ${t}-r${round}.log)`);
+      await stop(proc);
+      return null;
+    }
+    loadS = (performance.now() - t1) / 1000;
+    pids = descendants(proc.pid);
+    rssReady = sumMb(pids, 'VmRSS');
+    if (spec.block && (await probe(spec.port, 'h2.hot.test', 0, 5000)) === null) {
+      log(`  warning: ${t} does not forward h2.hot.test`);
+    }
+  }
+  log(
+    `  ${t} round ${round}${attempt > 1 ? ` attempt ${attempt}` : ''}: ready in ${loadS.toFixed(2)} s, ${rssReady.toFixed(0)} MiB`,
+  );
+  const lat = await load(t, round, attempt, 'lat', spec.port, pids);
+  log(
+    `    lat@${LAT_QPS}: avg ${lat.avgMs.toFixed(3)} p50 ${lat.p50Ms.toFixed(3)} p99 ${lat.p99Ms.toFixed(3)} ` +
+      `p99.9 ${lat.p999Ms.toFixed(3)} ms, lost ${lat.lost}, wrong ${lat.wrong ?? '-'}, srv ${lat.srvCpu.toFixed(0)}% ` +
+      `foreign ${lat.foreignCpu.toFixed(0)}%`,
+  );
+  const sat = await load(t, round, attempt, 'sat', spec.port, pids);
+  log(
+    `    sat: ${sat.qps.toFixed(0)} q/s, avg ${sat.avgMs.toFixed(3)} ms, lost ${sat.lost}, NX ${sat.nxPct.toFixed(1)}%, ` +
+      `srv ${sat.srvCpu.toFixed(0)}% foreign ${sat.foreignCpu.toFixed(0)}%`,
+  );
+  const allPids = t === 'upstream' ? pids : descendants(proc.pid);
+  const peak = sumMb(allPids, 'VmHWM');
+  if (t === 'upstream') for (const p of nsdPids) await taskset(p, GEN_CPU);
+  else await stop(proc);
+  const row = { target: t, round, attempt, loadS, rssReadyMb: rssReady, peakRssMb: peak, lat, sat };
+  appendFileSync(join(RES, 'results.jsonl'), JSON.stringify(row) + '\n');
+  return row;
+}
+
+async function taskset(pid, cpus) {
+  const p = startPinned(GEN_CPU, 'taskset', ['-p', '-c', cpus, String(pid)]);
+  await p.exited;
+}
+
+const foreignMax = Number(o['foreign-max']);
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const t of TARGETS) {
+    log(`round ${round}: ${t}`);
+    for (let attempt = 1; attempt <= Number(o.attempts); attempt++) {
+      const row = await runTarget(t, round, attempt);
+      if (row === null) break;
+      const noisy = Math.max(row.lat.foreignCpu, row.sat.foreignCpu) > foreignMax;
+      if (!noisy || attempt === Number(o.attempts)) {
+        row.noisy = noisy;
+        rows.push(row);
+        break;
+      }
+      log(`    other work on the machine used more than ${foreignMax}% of a core: again`);
+      await sleep(2000);
+    }
+  }
+}
+await stop(nsd);
+
+// ---------------------------------------------------------------- table
+const by = (t) => rows.filter((r) => r.target === t);
+const f = (xs, d = 0) => xs.map((x) => (Number.isFinite(x) ? x.toFixed(d) : 'NA')).join(' / ');
+const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+const echoQps = (round) => rows.find((r) => r.target === 'echo' && r.round === round)?.sat.qps;
+const lines = [];
+lines.push(
+  `hashwall bench ${stamp} UTC: ${ROUNDS} round(s), ${DUR} s per load, latency at ${LAT_QPS} q/s, ` +
+    `${o.block} blocked names, seed ${o.seed}; figures per round (r1 / r2)`,
+  '',
+  '| target | load s | RSS ready MiB | peak RSS MiB | sat q/s | sat q/s mean | / echo (same round) | sat avg ms | sat lost | ' +
+    `lat avg ms | lat p50 ms | lat p99 ms | lat p99.9 ms | lat lost | wrong answers | NX % | srv CPU % (sat) | other CPU % (sat) |`,
+  '|' + '---|'.repeat(18),
+);
+for (const t of TARGETS) {
+  const rs = by(t);
+  if (rs.length === 0) {
+    lines.push(`| ${t} | did not start |` + ' |'.repeat(16));
+    continue;
+  }
+  const ratio = rs.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
+  lines.push(
+    `| ${t}${rs.some((r) => r.noisy) ? ' (noisy)' : ''} | ${f(
+      rs.map((r) => r.loadS),
+      2,
+    )} | ${f(rs.map((r) => r.rssReadyMb))} | ` +
+      `${f(rs.map((r) => r.peakRssMb))} | ${f(rs.map((r) => r.sat.qps))} | ${mean(rs.map((r) => r.sat.qps)).toFixed(0)} | ` +
+      `${f(ratio, 2)} | ${f(
+        rs.map((r) => r.sat.avgMs),
+        2,
+      )} | ${f(rs.map((r) => r.sat.lost))} | ` +
+      `${f(
+        rs.map((r) => r.lat.avgMs),
+        3,
+      )} | ${f(
+        rs.map((r) => r.lat.p50Ms),
+        3,
+      )} | ${f(
+        rs.map((r) => r.lat.p99Ms),
+        3,
+      )} | ` +
+      `${f(
+        rs.map((r) => r.lat.p999Ms),
+        3,
+      )} | ${f(rs.map((r) => r.lat.lost))} | ` +
+      `${rs.map((r) => r.lat.wrong ?? '-').join(' / ')} | ${f(
+        rs.map((r) => r.sat.nxPct),
+        1,
+      )} | ` +
+      `${f(rs.map((r) => r.sat.srvCpu))} | ${f(rs.map((r) => r.sat.foreignCpu))} |`,
+  );
+}
+// Ratios against Unbound, last (as the issue asks), then against the echo ceiling, then the targets.
+const u = by('unbound');
+if (u.length > 0) {
+  const uq = mean(u.map((r) => r.sat.qps));
+  lines.push(
+    '',
+    `Against Unbound (means over rounds; Unbound: ${uq.toFixed(0)} q/s, p99 ${mean(u.map((r) => r.lat.p99Ms)).toFixed(3)} ms, load ${mean(u.map((r) => r.loadS)).toFixed(2)} s, peak RSS ${mean(u.map((r) => r.peakRssMb)).toFixed(0)} MiB):`,
+    '',
+  );
+  lines.push('| target | sat q/s | lat p99 | load time | peak RSS |', '|---|---|---|---|---|');
+  for (const t of TARGETS) {
+    const rs = by(t);
+    if (rs.length === 0 || t === 'unbound') continue;
+    const x = (k) => mean(rs.map(k)) / mean(u.map(k));
+    lines.push(
+      `| ${t} | ${x((r) => r.sat.qps).toFixed(2)}x | ${x((r) => r.lat.p99Ms).toFixed(2)}x | ${x((r) => r.loadS).toFixed(2)}x | ${x((r) => r.peakRssMb).toFixed(2)}x |`,
+    );
+  }
+}
+const h = by('hashwalld');
+if (h.length > 0) {
+  const e = by('echo');
+  const ratioEcho = h.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
+  const p99 = mean(h.map((r) => r.lat.p99Ms));
+  const loadS = mean(h.map((r) => r.loadS));
+  const peak = mean(h.map((r) => r.peakRssMb));
+  const uPeak = mean(u.map((r) => r.peakRssMb));
+  const w2 = by('hashwalld-w2');
+  lines.push(
+    '',
+    'Targets (hashwalld, one process):',
+    '',
+    `- saturated q/s >= 0.80 x the raw node:dgram echo in the same round: ${f(ratioEcho, 2)} ` +
+      `(${e.length ? 'echo ' + f(e.map((r) => r.sat.qps)) + ' q/s' : 'no echo row'}) ` +
+      `${ratioEcho.every((x) => x >= 0.8) ? 'MET' : 'NOT MET'}`,
+    `- p99 at ${LAT_QPS} q/s < 1 ms: ${f(
+      h.map((r) => r.lat.p99Ms),
+      3,
+    )} ms ${h.every((r) => r.lat.p99Ms < 1) ? 'MET' : 'NOT MET'}`,
+    `- 1M-entry list load < 2 s: ${f(
+      h.map((r) => r.loadS),
+      2,
+    )} s ${h.every((r) => r.loadS < 2) ? 'MET' : 'NOT MET'}`,
+    `- peak RSS < 1/4 of Unbound's: ${peak.toFixed(0)} MiB vs ${Number.isFinite(uPeak) ? (uPeak / 4).toFixed(0) : 'NA'} MiB ` +
+      `${Number.isFinite(uPeak) ? (peak < uPeak / 4 ? 'MET' : 'NOT MET') : '(no Unbound row)'}`,
+  );
+  if (w2.length > 0) {
+    lines.push(
+      `- workers = 2 (both cores, shared with dnsperf and nsd): ${f(w2.map((r) => r.sat.qps))} q/s, ` +
+        `${(mean(w2.map((r) => r.sat.qps)) / mean(h.map((r) => r.sat.qps))).toFixed(2)}x one process`,
+    );
+  }
+  void p99;
+  void loadS;
+}
+lines.push('', `bench wall time ${((performance.now() - benchStart) / 60000).toFixed(1)} min`);
+const table = lines.join('\n') + '\n';
+writeFileSync(join(RES, 'table.md'), table);
+process.stdout.write('\n' + table);
