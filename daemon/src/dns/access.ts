@@ -96,6 +96,11 @@ export class Access {
     this.#buckets = s.rateLimitQps > 0 ? new LRUCache({ max: s.rateLimitMaxPrefixes }) : null;
   }
 
+  /** Whether a rate limit is in force (when not, take() always returns true and need not be called). */
+  get limiting(): boolean {
+    return this.#buckets !== null;
+  }
+
   /** Whether `address` is inside access.allow. */
   allowed(address: string): boolean {
     const v4 = v4Of(address);

@@ -26,7 +26,7 @@
  */
 import { LRUCache } from 'lru-cache';
 
-import type { Decision } from '../policy/verdict.js';
+import { PASS_DECISION, type Decision } from '../policy/verdict.js';
 import { EDE_STALE_ANSWER } from './synth.js';
 import {
   CLASSIC_UDP_BYTES,
@@ -81,6 +81,13 @@ export class CacheEntry {
     /** The policy decision over `aliases` under `generation` (PASS without aliases). */
     public decision: Decision,
   ) {}
+
+  /**
+   * The query name's own decision, memoized by the query path under `nameGeneration` (-1: none yet). The entry
+   * only carries it: the policy makes it, and a new generation makes the policy decide again.
+   */
+  nameGeneration = -1;
+  nameDecision: Decision = PASS_DECISION;
 
   get rcode(): number {
     return this.bytes[3]! & 0x0f;
@@ -249,7 +256,10 @@ export function renderEntry(e: CacheEntry, q: ParsedQuery, nowMs: number, staleT
   const len = edns ? src.length : e.optOffset;
   const extra = edns && staleTtl > 0 ? STALE_EDE.length : 0;
   const out = Buffer.allocUnsafe(len + extra);
-  src.copy(out, 0, 0, len);
+  // TypedArray set and a byte loop for the question: ~58 ns against ~90 ns for two Buffer.copy calls on a
+  // 120-octet answer (Node 20, this project's VM): Buffer.copy's argument checks cost more than the copy.
+  if (len === src.length) out.set(src);
+  else out.set(src.subarray(0, len));
   out[0] = q.id >> 8;
   out[1] = q.id & 0xff;
   out[2] = (src[2]! & (F1_QR | F1_AA)) | (q.rd ? F1_RD : 0);
@@ -268,7 +278,8 @@ export function renderEntry(e: CacheEntry, q: ParsedQuery, nowMs: number, staleT
     }
   }
   // The client's own question bytes: same length, equal but for case (RFC 4343: echo what was asked).
-  q.msg.copy(out, HEADER_BYTES, HEADER_BYTES, q.qEnd);
+  const qmsg = q.msg;
+  for (let i = HEADER_BYTES, end = q.qEnd; i < end; i++) out[i] = qmsg[i]!;
   const offsets = e.ttlOffsets;
   if (staleTtl > 0) {
     for (let i = 0; i < offsets.length; i++) out.writeUInt32BE(staleTtl, offsets[i]);
