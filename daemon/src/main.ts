@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, effectiveConfig, loadSettings, type Settings } from './config/load.js';
 import { createListRegistry } from './lists/index.js';
 import { createLogger, type Logger } from './ops/log.js';
+import { Operations } from './ops/runtime.js';
 import { startDaemon } from './server.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
@@ -65,8 +66,12 @@ async function main(): Promise<void> {
     logger.warn({ workers: settings.config.workers }, 'several workers are not supported yet: running one process');
   }
   const lists = createListRegistry(settings, { logger });
+  // Metrics and health first, so that /healthz answers (and /readyz says why not) while the lists load.
+  const ops = await Operations.start(settings, { logger, lists });
   await lists.start();
-  const daemon = await startDaemon(settings, { logger, lists });
+  ops.listsStarted();
+  const daemon = await startDaemon(settings, { logger, lists, events: ops.metrics, policyEvents: ops.metrics });
+  await ops.attach(daemon);
 
   // One signal at a time: a reload never overlaps another reload or the shutdown.
   let queue: Promise<void> = Promise.resolve();
@@ -90,6 +95,7 @@ async function main(): Promise<void> {
         logger.info({ config: effectiveConfig(next), source: next.source }, 'reloading');
         await lists.reload(next);
         await daemon.reload(next);
+        await ops.reload(next);
       } catch (err) {
         logger.error({ err: (err as Error).message }, 'reload failed; the running configuration stays in force');
       }
@@ -101,8 +107,10 @@ async function main(): Promise<void> {
     stopping = true;
     queue = queue.then(async () => {
       logger.info({ signal, inFlight: daemon.inFlight() }, 'stopping: draining queries in flight');
+      ops.stopping();
       await daemon.close();
       await lists.close();
+      await ops.close();
       logger.info('stopped');
       exit(logger, 0);
     });

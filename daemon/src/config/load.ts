@@ -17,6 +17,7 @@ import {
 import cron from 'node-cron';
 import { parseDocument } from 'yaml';
 
+import { readTemplate } from '../ops/stop-page.js';
 import { configSchema, type Config, type ListConfig } from './schema.js';
 
 /** A config file larger than this is refused before it is parsed. */
@@ -89,6 +90,26 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
     at('blocking.proxyIpv4', 'partial: steer needs at least one proxy address');
   }
   b.allowlist = b.allowlist.map((n) => n.toLowerCase().replace(/\.$/, ''));
+  const sp = config.stopPage;
+  if (sp.templateFile !== '') {
+    sp.templateFile = resolve(baseDir, sp.templateFile);
+    try {
+      readTemplate(sp.templateFile);
+    } catch (err) {
+      at('stopPage.templateFile', (err as Error).message);
+    }
+  }
+  for (const id of Object.keys(sp.listNames)) {
+    if (!config.lists.some((l) => l.id === id)) at(`stopPage.listNames.${id}`, 'no list with this id is configured');
+  }
+  const hr = config.hitReport;
+  if (hr.file !== '') hr.file = resolve(baseDir, hr.file);
+  if (hr.enabled && hr.file === '' && !hr.endpoint) {
+    at('hitReport.file', 'the hit report is enabled but goes nowhere: set file, or endpoint: true');
+  }
+  if (hr.enabled && hr.endpoint && config.metrics.listen === '') {
+    at('hitReport.endpoint', 'the endpoint is served on the metrics listener, and metrics.listen is empty');
+  }
   if (new Set(config.listen).size !== config.listen.length) at('listen', 'an address is listed twice');
   if (config.cache.minTtlSeconds > config.cache.maxTtlSeconds) at('cache.minTtlSeconds', 'is above maxTtlSeconds');
 

@@ -201,6 +201,46 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** HTTP listener for /metrics, /healthz and /readyz; empty to disable. */
       listen: z.union([hostPort(9153), z.literal('')]).default('127.0.0.1:9153'),
+      /** Node.js process metrics (CPU, memory, event loop, GC) beside the hashwall_ ones. */
+      processMetrics: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** The stop page's own HTTP listener (ops/stop-page.ts), for blocking.mode stop-page. */
+  stopPage: z
+    .strictObject({
+      /** Addresses to serve the page on ("0.0.0.0:80", "[::]:80"); empty: no stop page listener. */
+      listen: z.array(hostPort(80)).default([]),
+      /** An HTML template (UTF-8, placeholders {{lang}} {{list}} {{operator}} {{contact}} {{appeal}} {{host}}). */
+      templateFile: z.string().default(''),
+      /** The page's language (BCP 47), for <html lang> and Content-Language. */
+      language: z
+        .string()
+        .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'not a language tag (en, de, pt-BR)')
+        .default('en'),
+      /** Who blocked the site, as the page names them. */
+      operator: z.string().max(200).default('Your Internet service provider'),
+      /** How to reach the operator about a block. */
+      contact: z.string().max(500).default(''),
+      /** What to do if the block is wrong. */
+      appeal: z.string().max(2000).default(''),
+      /** Display names of lists by id ("iwf: Internet Watch Foundation"); a list without one is named by its id. */
+      listNames: z.record(z.string().regex(LIST_ID, 'a list id'), z.string().min(1).max(200)).default({}),
+    })
+    .prefault({}),
+  /** Hits per listed entry for the list maintainers (ops/hits.ts). */
+  hitReport: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** Window length; windows are aligned to multiples of it since the epoch (86400: days from 00:00 UTC). */
+      intervalSeconds: seconds(60, 31 * 86400).default(86400),
+      /** Entries hit fewer times than this in a window are left out of its report. */
+      minCount: z.number().int().min(1).max(1000000000).default(10),
+      /** Where each window's report is written (JSON, atomically); empty for no file. */
+      file: z.string().default(''),
+      /** Serve the last window's report at /hit-report on the metrics listener. */
+      endpoint: z.boolean().default(false),
+      /** Distinct entries counted per window at most (memory bound). */
+      maxEntries: z.number().int().min(1).max(10000000).default(100000),
     })
     .prefault({}),
   logging: z

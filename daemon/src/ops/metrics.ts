@@ -1,0 +1,626 @@
+/**
+ * Prometheus metrics (prom-client). Every name has the `hashwall_` prefix and its unit; every label set is bounded:
+ * a transport, a query type from a fixed set (else `other`), an rcode name, a list id from the configuration, a
+ * block mode, an upstream as configured, and small enums. Never a query name, a client address or an entry hash.
+ *
+ * The query path reports through QueryEvents and PolicyEvents (synchronously, once or twice a query). This class
+ * implements both by counting into typed arrays and plain numbers, indexed by label values resolved once (no
+ * string is built and no prom-client call is made per query); the counts are copied into prom-client's metrics
+ * when Prometheus scrapes (`collect`). The upstream latency histogram is observed directly (once per upstream
+ * answer, a path that already waited for the network). Figures owned elsewhere (the packet cache, the upstream
+ * health, the lists) are read at scrape time.
+ *
+ * Several worker processes: each keeps its own Metrics (query path figures), and the process that serves HTTP
+ * merges them (ops/cluster.ts) with prom-client's aggregation: counters and most gauges are summed, the list
+ * gauges take the maximum (or the minimum for "in force" and "canary ok"), so the merged figures are right whether
+ * the lists are kept by one process or by every worker.
+ */
+import { readFileSync } from 'node:fs';
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggregator } from 'prom-client';
+
+import type {
+  AnswerSource,
+  BlockAction,
+  MalformedReply,
+  QueryEvents,
+  Transport,
+  UpstreamError,
+} from '../dns/events.js';
+import type { ListStats } from '../lists/types.js';
+import type { Decision, PolicyEvents } from '../policy/verdict.js';
+
+/** Query types with their own label value; every other type is `other`. */
+export const QTYPE_NAMES: Readonly<Record<number, string>> = Object.freeze({
+  1: 'A',
+  2: 'NS',
+  5: 'CNAME',
+  6: 'SOA',
+  12: 'PTR',
+  15: 'MX',
+  16: 'TXT',
+  28: 'AAAA',
+  33: 'SRV',
+  35: 'NAPTR',
+  43: 'DS',
+  48: 'DNSKEY',
+  64: 'SVCB',
+  65: 'HTTPS',
+  255: 'ANY',
+  257: 'CAA',
+});
+
+/** Response codes with their own label value; `dropped` for a query left unanswered, `other` for the rest. */
+export const RCODE_NAMES: Readonly<Record<number, string>> = Object.freeze({
+  0: 'NOERROR',
+  1: 'FORMERR',
+  2: 'SERVFAIL',
+  3: 'NXDOMAIN',
+  4: 'NOTIMP',
+  5: 'REFUSED',
+  16: 'BADVERS',
+});
+
+const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
+const SOURCES: readonly AnswerSource[] = ['blocked', 'steered', 'cache', 'upstream', 'stale', 'local'];
+const ACTIONS: readonly BlockAction[] = ['nxdomain', 'refused', 'nodata', 'stop-page', 'steer'];
+const UPSTREAM_ERRORS: readonly UpstreamError[] = ['timeout', 'malformed', 'unexpected', 'rcode', 'network'];
+const MALFORMED_REPLIES: readonly MalformedReply[] = ['formerr', 'drop'];
+
+// Label value tables, resolved once.
+const QTYPE_LABELS: string[] = [...Object.values(QTYPE_NAMES), 'other'];
+const QTYPE_OTHER = QTYPE_LABELS.length - 1;
+const QTYPE_INDEX = new Uint8Array(65536).fill(QTYPE_OTHER);
+Object.keys(QTYPE_NAMES).forEach((t, i) => (QTYPE_INDEX[Number(t)] = i));
+const RCODE_LABELS: string[] = [...Object.values(RCODE_NAMES), 'other', 'dropped'];
+const RCODE_OTHER = RCODE_LABELS.length - 2;
+const RCODE_DROPPED = RCODE_LABELS.length - 1;
+const RCODE_INDEX = new Uint8Array(4096).fill(RCODE_OTHER);
+Object.keys(RCODE_NAMES).forEach((r, i) => (RCODE_INDEX[Number(r)] = i));
+const NQ = QTYPE_LABELS.length;
+const NR = RCODE_LABELS.length;
+const SOURCE_INDEX: Readonly<Record<AnswerSource, number>> = {
+  blocked: 0,
+  steered: 1,
+  cache: 2,
+  upstream: 3,
+  stale: 4,
+  local: 5,
+};
+const ACTION_INDEX: Readonly<Record<BlockAction, number>> = {
+  nxdomain: 0,
+  refused: 1,
+  nodata: 2,
+  'stop-page': 3,
+  steer: 4,
+};
+const ERROR_INDEX: Readonly<Record<UpstreamError, number>> = {
+  timeout: 0,
+  malformed: 1,
+  unexpected: 2,
+  rcode: 3,
+  network: 4,
+};
+
+/** Upstream answer latency buckets, seconds: a recursive resolver nearby answers from its cache in well under 1 ms. */
+export const LATENCY_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+] as const;
+
+/** The outcomes of list polls other than a refusal; a refusal counts under its code (SIGNATURE_INVALID, ...). */
+const LIST_OUTCOMES = ['updated', 'heartbeat', 'unchanged', 'not-modified'] as const;
+
+/** What the metrics read at scrape time from the running daemon (server.ts's Daemon has all of these). */
+export interface DaemonFigures {
+  inFlight(): number;
+  cacheSize(): number;
+  cacheBytes(): number;
+  upstreamHealth(): readonly { readonly name: string; readonly up: boolean }[];
+}
+
+/** Where the list figures come from (the ListRegistry). */
+export interface ListFigures {
+  stats(): ListStats[];
+}
+
+/** Receives a block's listed entry (the hit report). */
+export interface HitSink {
+  record(listId: string, entry: string): void;
+}
+
+export interface MetricsOptions {
+  /** Node.js process metrics (CPU, memory, event loop, GC), unprefixed as prom-client names them. */
+  readonly processMetrics?: boolean;
+  /** Register `hashwall_build_info` (only in the process that serves /metrics when several are merged). */
+  readonly buildInfo?: boolean;
+}
+
+interface UpstreamCounts {
+  /** Answers over UDP, over TCP. */
+  readonly answers: Float64Array;
+  readonly errors: Float64Array;
+  markedDown: number;
+  readonly latency: { observe(seconds: number): void };
+}
+
+/** The daemon's version, from its package.json. */
+export function daemonVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+type Labels = Record<string, string>;
+
+/** Registers counters whose values `fill` sets at scrape time. */
+function defineCounter(r: Registry) {
+  return (
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    fill: (inc: (labels: Labels, value: number) => void) => void,
+  ): void => {
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [r],
+      collect() {
+        this.reset();
+        fill((labels, value) => this.inc(labels, value));
+      },
+    });
+  };
+}
+
+/** Registers gauges whose values `fill` sets at scrape time (series it does not set disappear). */
+function defineGauge(r: Registry) {
+  return (
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    fill: (set: (labels: Labels, value: number) => void) => void,
+    aggregator: Aggregator = 'sum',
+  ): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [r],
+      aggregator,
+      collect() {
+        this.reset();
+        fill((labels, value) => this.set(labels, value));
+      },
+    });
+  };
+}
+
+export class Metrics implements QueryEvents, PolicyEvents {
+  readonly registry = new Registry();
+  #daemon: DaemonFigures | null = null;
+  #lists: ListFigures | null = null;
+  #ready: (() => boolean) | null = null;
+  /** Receives matched entries while a hit report is on. */
+  hits: HitSink | null = null;
+
+  // Hot counters, copied into prom-client at scrape time.
+  readonly #queries = new Float64Array(2 * NQ * NR);
+  readonly #answers = new Float64Array(SOURCES.length);
+  /** Per list: [action * 2 + viaAlias]. */
+  readonly #blocks = new Map<string, Float64Array>();
+  readonly #allowlisted = new Map<string, number>();
+  #cacheHits = 0;
+  #cacheMisses = 0;
+  #stale = 0;
+  readonly #malformed = new Float64Array(2 * MALFORMED_REPLIES.length);
+  readonly #rateLimited = new Float64Array(2);
+  readonly #aclRefused = new Float64Array(2);
+  #upstreamInFlight = 0;
+  readonly #upstreams = new Map<string, UpstreamCounts>();
+  readonly #latency: Histogram<'upstream'>;
+  readonly #canary = new Map<string, boolean>();
+  readonly #stopPage = new Map<string, number>();
+
+  constructor(options: MetricsOptions = {}) {
+    const r = this.registry;
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: r });
+    if (options.buildInfo ?? true) {
+      new Gauge({
+        name: 'hashwall_build_info',
+        help: 'Always 1; the labels give the hashwalld version and the Node.js version running it.',
+        labelNames: ['version', 'node'],
+        registers: [r],
+        aggregator: 'first',
+      }).set({ version: daemonVersion(), node: process.versions.node }, 1);
+    }
+    this.#queryMetrics(r);
+    this.#latency = new Histogram({
+      name: 'hashwall_upstream_latency_seconds',
+      help: 'Time from sending a query to an upstream to its good answer (UDP or TCP), per upstream.',
+      labelNames: ['upstream'],
+      buckets: [...LATENCY_BUCKETS_SECONDS],
+      registers: [r],
+    });
+    this.#daemonMetrics(r);
+    this.#listMetrics(r);
+  }
+
+  // ----------------------------------------------------------------------------------------------------------
+  // Sources read at scrape time
+  // ----------------------------------------------------------------------------------------------------------
+
+  /** The running daemon, for the cache, in-flight and upstream health gauges (null to detach). */
+  attachDaemon(daemon: DaemonFigures | null): void {
+    this.#daemon = daemon;
+  }
+
+  /** The list registry, for the per-list metrics. */
+  attachLists(lists: ListFigures | null): void {
+    this.#lists = lists;
+  }
+
+  /** The readiness check behind `hashwall_ready`. */
+  attachReadiness(ready: (() => boolean) | null): void {
+    this.#ready = ready;
+  }
+
+  /** The canary check's result for a list (null: no canary configured for it any more). */
+  setCanary(listId: string, ok: boolean | null): void {
+    if (ok === null) this.#canary.delete(listId);
+    else this.#canary.set(listId, ok);
+  }
+
+  /** A stop page was served, for `list` (a configured list id, or `unknown`). */
+  stopPageServed(list: string): void {
+    this.#stopPage.set(list, (this.#stopPage.get(list) ?? 0) + 1);
+  }
+
+  // ----------------------------------------------------------------------------------------------------------
+  // QueryEvents and PolicyEvents: the hot path
+  // ----------------------------------------------------------------------------------------------------------
+
+  queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void {
+    const ti = transport === 'udp' ? 0 : 1;
+    const qi = QTYPE_INDEX[qtype & 0xffff]!;
+    const ri = rcode < 0 ? RCODE_DROPPED : RCODE_INDEX[rcode & 0xfff]!;
+    this.#queries[(ti * NQ + qi) * NR + ri]!++;
+    this.#answers[SOURCE_INDEX[source]]!++;
+  }
+
+  blocked(listId: string, action: BlockAction, viaAlias: boolean): void {
+    let per = this.#blocks.get(listId);
+    if (per === undefined) this.#blocks.set(listId, (per = new Float64Array(ACTIONS.length * 2)));
+    per[ACTION_INDEX[action] * 2 + (viaAlias ? 1 : 0)]!++;
+  }
+
+  cacheLookup(hit: boolean): void {
+    if (hit) this.#cacheHits++;
+    else this.#cacheMisses++;
+  }
+
+  #upstream(name: string): UpstreamCounts {
+    let u = this.#upstreams.get(name);
+    if (u === undefined) {
+      u = {
+        answers: new Float64Array(2),
+        errors: new Float64Array(UPSTREAM_ERRORS.length),
+        markedDown: 0,
+        latency: this.#latency.labels(name),
+      };
+      this.#upstreams.set(name, u);
+    }
+    return u;
+  }
+
+  upstreamAnswer(upstream: string, latencyMs: number, tcp: boolean): void {
+    const u = this.#upstream(upstream);
+    u.answers[tcp ? 1 : 0]!++;
+    u.latency.observe(latencyMs / 1000);
+  }
+
+  upstreamError(upstream: string, error: UpstreamError): void {
+    this.#upstream(upstream).errors[ERROR_INDEX[error]]!++;
+  }
+
+  upstreamHealth(upstream: string, up: boolean): void {
+    if (!up) this.#upstream(upstream).markedDown++;
+  }
+
+  staleAnswer(): void {
+    this.#stale++;
+  }
+
+  malformed(transport: Transport, reply: MalformedReply): void {
+    this.#malformed[(transport === 'udp' ? 0 : 2) + (reply === 'formerr' ? 0 : 1)]!++;
+  }
+
+  rateLimited(transport: Transport): void {
+    this.#rateLimited[transport === 'udp' ? 0 : 1]!++;
+  }
+
+  aclRefused(transport: Transport): void {
+    this.#aclRefused[transport === 'udp' ? 0 : 1]!++;
+  }
+
+  inFlight(count: number): void {
+    this.#upstreamInFlight = count;
+  }
+
+  matched(d: Decision): void {
+    this.hits?.record(d.listId, d.entry);
+  }
+
+  allowlisted(d: Decision): void {
+    this.#allowlisted.set(d.listId, (this.#allowlisted.get(d.listId) ?? 0) + 1);
+  }
+
+  // ----------------------------------------------------------------------------------------------------------
+  // Definitions. Each metric's collect() fills it from the counts above at scrape time; `fill` is an arrow
+  // function, so it reads this class's fields (inside collect(), `this` is the prom-client metric).
+  // ----------------------------------------------------------------------------------------------------------
+
+  #queryMetrics(r: Registry): void {
+    const counter = defineCounter(r);
+    counter(
+      'hashwall_queries_total',
+      'Client queries answered (rcode) or dropped (rcode="dropped"), by transport, query type and rcode.',
+      ['transport', 'qtype', 'rcode'],
+      (inc) => {
+        const q = this.#queries;
+        for (let i = 0; i < q.length; i++) {
+          if (q[i] === 0) continue;
+          const ri = i % NR;
+          const qi = Math.floor(i / NR) % NQ;
+          const ti = Math.floor(i / (NR * NQ));
+          inc({ transport: TRANSPORTS[ti]!, qtype: QTYPE_LABELS[qi]!, rcode: RCODE_LABELS[ri]! }, q[i]!);
+        }
+      },
+    );
+    counter(
+      'hashwall_answers_total',
+      'Client queries by where the answer came from: blocked, steered, cache, upstream, stale or local.',
+      ['source'],
+      (inc) => SOURCES.forEach((source, i) => inc({ source }, this.#answers[i]!)),
+    );
+    counter(
+      'hashwall_blocked_queries_total',
+      'Queries blocked (or steered: mode="steer") by a list, by block mode, and whether the query name or a ' +
+        'CNAME/DNAME target matched (via="name" or "alias").',
+      ['list', 'mode', 'via'],
+      (inc) => {
+        for (const [list, per] of this.#blocks) {
+          for (let i = 0; i < per.length; i++) {
+            if (per[i] === 0) continue;
+            inc({ list, mode: ACTIONS[i >> 1]!, via: (i & 1) === 1 ? 'alias' : 'name' }, per[i]!);
+          }
+        }
+      },
+    );
+    counter(
+      'hashwall_allowlisted_queries_total',
+      'Queries a list would have blocked or steered that passed because the allowlist covers the name.',
+      ['list'],
+      (inc) => this.#allowlisted.forEach((n, list) => inc({ list }, n)),
+    );
+    counter('hashwall_cache_hits_total', 'Packet cache lookups that found a fresh answer.', [], (inc) =>
+      inc({}, this.#cacheHits),
+    );
+    counter('hashwall_cache_misses_total', 'Packet cache lookups that found no fresh answer.', [], (inc) =>
+      inc({}, this.#cacheMisses),
+    );
+    counter(
+      'hashwall_stale_answers_total',
+      'Answers served from an expired cache entry because every upstream failed (RFC 8767).',
+      [],
+      (inc) => inc({}, this.#stale),
+    );
+    counter(
+      'hashwall_malformed_queries_total',
+      'Malformed client queries, by transport and whether they were answered FORMERR or dropped.',
+      ['transport', 'reply'],
+      (inc) => {
+        for (let i = 0; i < 4; i++) {
+          inc({ transport: TRANSPORTS[i >> 1]!, reply: MALFORMED_REPLIES[i & 1]! }, this.#malformed[i]!);
+        }
+      },
+    );
+    counter(
+      'hashwall_rate_limited_queries_total',
+      "Queries over their client prefix's rate: dropped (UDP) or refused (TCP).",
+      ['transport'],
+      (inc) => TRANSPORTS.forEach((transport, i) => inc({ transport }, this.#rateLimited[i]!)),
+    );
+    counter(
+      'hashwall_acl_refused_queries_total',
+      'Queries from clients outside access.allow, answered REFUSED.',
+      ['transport'],
+      (inc) => TRANSPORTS.forEach((transport, i) => inc({ transport }, this.#aclRefused[i]!)),
+    );
+    counter(
+      'hashwall_upstream_answers_total',
+      'Good answers from an upstream, by upstream and transport.',
+      ['upstream', 'transport'],
+      (inc) => {
+        for (const [upstream, u] of this.#upstreams) {
+          TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.answers[i]!));
+        }
+      },
+    );
+    counter(
+      'hashwall_upstream_errors_total',
+      'Upstream failures by upstream and kind: timeout, malformed, unexpected, rcode (SERVFAIL, REFUSED, ' +
+        'NOTIMP) or network.',
+      ['upstream', 'error'],
+      (inc) => {
+        for (const [upstream, u] of this.#upstreams) {
+          UPSTREAM_ERRORS.forEach((error, i) => inc({ upstream, error }, u.errors[i]!));
+        }
+      },
+    );
+    counter(
+      'hashwall_upstream_marked_down_total',
+      'Times an upstream was marked down (failureThreshold failures in a row).',
+      ['upstream'],
+      (inc) => this.#upstreams.forEach((u, upstream) => inc({ upstream }, u.markedDown)),
+    );
+    counter(
+      'hashwall_stop_page_requests_total',
+      'Stop pages served, by the list that blocks the requested host ("unknown" when none could be told).',
+      ['list'],
+      (inc) => this.#stopPage.forEach((n, list) => inc({ list }, n)),
+    );
+  }
+
+  #daemonMetrics(r: Registry): void {
+    const gauge = defineGauge(r);
+    gauge(
+      'hashwall_upstream_inflight_queries',
+      'Questions waiting for an upstream (identical client queries coalesced count once).',
+      [],
+      (set) => set({}, this.#upstreamInFlight),
+    );
+    gauge('hashwall_inflight_queries', 'Client queries received and not yet answered.', [], (set) =>
+      set({}, this.#daemon?.inFlight() ?? 0),
+    );
+    gauge('hashwall_cache_entries', 'Answers held in the packet cache.', [], (set) =>
+      set({}, this.#daemon?.cacheSize() ?? 0),
+    );
+    gauge('hashwall_cache_bytes', 'Bytes held in the packet cache, as counted for cache.maxBytes.', [], (set) =>
+      set({}, this.#daemon?.cacheBytes() ?? 0),
+    );
+    gauge(
+      'hashwall_upstream_up',
+      'Whether an upstream is in use (1) or marked down (0); with several processes, the lowest.',
+      ['upstream'],
+      (set) => {
+        for (const u of this.#daemon?.upstreamHealth() ?? []) set({ upstream: u.name }, u.up ? 1 : 0);
+      },
+      'min',
+    );
+    gauge(
+      'hashwall_ready',
+      'Whether /readyz answers 200: listening, the lists or their start policy met, an upstream up.',
+      [],
+      (set) => {
+        if (this.#ready !== null) set({}, this.#ready() ? 1 : 0);
+      },
+      'min',
+    );
+  }
+
+  #listMetrics(r: Registry): void {
+    const gauge = defineGauge(r);
+    const counter = defineCounter(r);
+    const stats = (): ListStats[] => this.#lists?.stats() ?? [];
+    const perList = (
+      name: string,
+      help: string,
+      value: (s: ListStats) => number | null,
+      aggregator: Aggregator = 'max',
+    ): void =>
+      gauge(
+        name,
+        help,
+        ['list'],
+        (set) => {
+          for (const s of stats()) {
+            const v = value(s);
+            if (v !== null) set({ list: s.id }, v);
+          }
+        },
+        aggregator,
+      );
+    const flag = (b: boolean): number => (b ? 1 : 0);
+    perList(
+      'hashwall_list_enforced',
+      'Whether a verified list is in force for queries (1) or not (0).',
+      (s) => flag(s.enforced),
+      'min',
+    );
+    perList('hashwall_list_entries', 'Entries of the list in force (D, H and P; U entries are not kept).', (s) =>
+      s.enforced ? s.entries : 0,
+    );
+    perList('hashwall_list_serial', 'Serial of the list in force (FORMAT.md 2.1).', (s) => s.serial);
+    perList('hashwall_list_seq', 'Seq of the index in force (FORMAT.md 2.3).', (s) => s.seq);
+    perList(
+      'hashwall_list_last_attempt_timestamp_seconds',
+      'When the list was last polled (seconds since the epoch).',
+      (s) => s.lastAttemptAt,
+    );
+    perList(
+      'hashwall_list_last_success_timestamp_seconds',
+      'When a poll last succeeded: updated, heartbeat, unchanged or not modified (seconds since the epoch).',
+      (s) => s.lastSuccessAt,
+    );
+    perList(
+      'hashwall_list_last_update_timestamp_seconds',
+      'When a new serial was last put in force from a mirror (seconds since the epoch).',
+      (s) => s.lastUpdateAt,
+    );
+    perList(
+      'hashwall_list_index_expiry_timestamp_seconds',
+      'When the index in force expires: from 300 s before it the list is stale (FORMAT.md 4.5).',
+      (s) => s.indexExpires,
+    );
+    perList(
+      'hashwall_list_expiry_timestamp_seconds',
+      'When the list in force expires (its FULL, FORMAT.md 4.5).',
+      (s) => s.fullExpires,
+    );
+    perList(
+      'hashwall_list_stale',
+      'Whether the index in force is stale (1): the publisher has not re-signed it in time.',
+      (s) => flag(s.stale),
+    );
+    perList('hashwall_list_expired', 'Whether the list in force is past its expiry (1).', (s) => flag(s.expired));
+    perList(
+      'hashwall_list_failed_rounds',
+      'Poll rounds in a row in which every mirror failed or was refused.',
+      (s) => s.consecutiveFailures,
+    );
+    gauge(
+      'hashwall_list_canary_ok',
+      "Whether the list's canary name is blocked through the query path after the last change (1) or not (0).",
+      ['list'],
+      (set) => this.#canary.forEach((ok, list) => set({ list }, ok ? 1 : 0)),
+      'min',
+    );
+    counter(
+      'hashwall_list_updates_total',
+      'List polls by outcome: updated, heartbeat, unchanged, not-modified, or the code a refusal carried ' +
+        '(SIGNATURE_INVALID, ROLLBACK, FETCH_FAILED, ...).',
+      ['list', 'outcome'],
+      (inc) => {
+        for (const s of stats()) {
+          for (const outcome of LIST_OUTCOMES) inc({ list: s.id, outcome }, s.outcomes[outcome]);
+          for (const [outcome, n] of Object.entries(s.rejections)) {
+            if (n !== undefined && n > 0) inc({ list: s.id, outcome }, n);
+          }
+        }
+      },
+    );
+    counter(
+      'hashwall_list_delta_fallbacks_total',
+      'Deltas that failed, so that the full list was downloaded instead.',
+      ['list'],
+      (inc) => stats().forEach((s) => inc({ list: s.id }, s.deltaFallbacks)),
+    );
+    counter(
+      'hashwall_list_store_unusable_total',
+      "Times the list's state directory could not be used and was ignored.",
+      ['list'],
+      (inc) => stats().forEach((s) => inc({ list: s.id }, s.storeUnusable)),
+    );
+  }
+
+  /** The exposition text (Prometheus 0.0.4). */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * Operations, put together for main.ts: the metrics and health listener, the hit report, the canary check and the
+ * stop page, with their life cycle around the daemon's:
+ *
+ *   const ops = await Operations.start(settings, { logger, lists });   // /healthz answers while lists load
+ *   await lists.start(); ops.listsStarted();
+ *   const daemon = await startDaemon(settings, { logger, lists, events: ops.metrics, policyEvents: ops.metrics });
+ *   await ops.attach(daemon);                                          // canary, stop page, readiness
+ *   SIGHUP:  await ops.reload(next)          SIGTERM: ops.stopping(); ...; await ops.close()
+ *
+ * Several worker processes (ops/cluster.ts): the process that serves HTTP passes `metricsText`, `takeHits` and
+ * `status` that gather from the workers instead of from one daemon.
+ */
+import type { Settings } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { ListStats } from '../lists/types.js';
+import type { ListView } from '../policy/lists.js';
+import type { Daemon, ProbeResult, UpstreamState } from '../server.js';
+import { CanaryMonitor } from './canary.js';
+import { readiness, type Readiness } from './health.js';
+import { HitCounter, HitReporter, type HitCounts, type HitReport } from './hits.js';
+import { OpsServer, type OpsRoutes } from './http.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { DEFAULT_STOP_PAGE_TEMPLATE, StopPage, readTemplate, type StopPageOptions } from './stop-page.js';
+
+/** What the operations read from the list registry (ListRegistry has all of it). */
+export interface OpsLists {
+  stats(): ListStats[];
+  view(): ListView;
+  on(event: 'swap', fn: (v: ListView) => void): unknown;
+}
+
+/** The query side as the operations see it: one Daemon, or every worker's (ops/cluster.ts). */
+export interface OpsDaemon {
+  /** DNS listeners open. */
+  listening(): boolean;
+  upstreamHealth(): readonly UpstreamState[];
+  probe(name: string): ProbeResult;
+}
+
+export interface OperationsOptions {
+  readonly logger: Logger;
+  readonly lists: OpsLists;
+  /** The metrics the query path reports to (one is made when absent). */
+  readonly metrics?: Metrics;
+  /** Overrides for several worker processes: the merged exposition text, and every worker's hits. */
+  readonly metricsText?: () => Promise<string>;
+  readonly takeHits?: () => Promise<HitCounts>;
+}
+
+/** The Daemon as OpsDaemon. */
+export function opsDaemon(daemon: Daemon): OpsDaemon {
+  return {
+    listening: () => daemon.addresses.udp.length > 0,
+    upstreamHealth: () => daemon.upstreamHealth(),
+    probe: (name) => daemon.probe(name),
+  };
+}
+
+export class Operations {
+  readonly metrics: Metrics;
+  readonly #o: OperationsOptions;
+  readonly #log: Logger;
+  #config: Config;
+  #server: OpsServer | null = null;
+  #stopPage: StopPage | null = null;
+  #hits: HitCounter | null = null;
+  #reporter: HitReporter | null = null;
+  #daemon: OpsDaemon | null = null;
+  #canary: CanaryMonitor;
+  #starting = true;
+  #stopping = false;
+
+  private constructor(settings: Settings, options: OperationsOptions) {
+    this.#o = options;
+    this.#log = options.logger;
+    this.#config = settings.config;
+    this.metrics = options.metrics ?? new Metrics({ processMetrics: settings.config.metrics.processMetrics });
+    this.metrics.attachLists(options.lists);
+    this.metrics.attachReadiness(() => this.readiness().ready);
+    this.#canary = new CanaryMonitor({
+      lists: () => this.#config.lists,
+      view: () => options.lists.view(),
+      probe: (name) => {
+        if (this.#daemon === null) return { rcode: -1, decision: null };
+        return this.#daemon.probe(name);
+      },
+      report: (id, ok) => this.metrics.setCanary(id, ok),
+      logger: options.logger,
+    });
+    options.lists.on('swap', () => {
+      if (this.#daemon !== null) this.#canary.check();
+    });
+  }
+
+  /** Opens the metrics listener (so /healthz answers while the lists load) and starts the hit report. */
+  static async start(settings: Settings, options: OperationsOptions): Promise<Operations> {
+    const ops = new Operations(settings, options);
+    const c = settings.config;
+    if (c.metrics.listen !== '') {
+      ops.#server = await OpsServer.start(c.metrics.listen, ops.#routes());
+      options.logger.info({ address: `${c.metrics.listen}` }, 'serving /metrics, /healthz and /readyz');
+    }
+    ops.#startHits(c);
+    return ops;
+  }
+
+  /** The bound metrics address (port 0 in tests), or null. */
+  get metricsAddress(): { address: string; port: number } | null {
+    return this.#server?.address ?? null;
+  }
+
+  /** The bound stop page addresses. */
+  get stopPageAddresses(): readonly { address: string; port: number }[] {
+    return this.#stopPage?.addresses ?? [];
+  }
+
+  /** The hit report kept for the endpoint (the last window), if any. */
+  get hitReport(): HitReport | null {
+    return this.#reporter?.latest ?? null;
+  }
+
+  /** The hit report, now: ends the current window (for an operator's request, and tests). */
+  async rollHitReport(): Promise<HitReport | null> {
+    return this.#reporter === null ? null : this.#reporter.roll(true);
+  }
+
+  #routes(): OpsRoutes {
+    const text = this.#o.metricsText ?? (() => this.metrics.text());
+    return {
+      metrics: text,
+      readiness: () => this.readiness(),
+      ...(this.#config.hitReport.enabled && this.#config.hitReport.endpoint
+        ? { hitReport: () => this.#reporter?.latest ?? null }
+        : {}),
+    };
+  }
+
+  #startHits(c: Config): void {
+    const h = c.hitReport;
+    if (!h.enabled) {
+      this.metrics.hits = null;
+      return;
+    }
+    this.#hits = new HitCounter(h.maxEntries);
+    this.metrics.hits = this.#hits;
+    const counter = this.#hits;
+    this.#reporter = new HitReporter({
+      intervalSeconds: h.intervalSeconds,
+      minCount: h.minCount,
+      file: h.file,
+      take: this.#o.takeHits ?? (() => counter.take()),
+      lists: () => this.#o.lists.stats().map((s) => ({ id: s.id, serial: s.enforced ? s.serial : null })),
+      logger: this.#log,
+    });
+    this.#reporter.start();
+  }
+
+  /** lists.start() has returned: the start policy is met from now on. */
+  listsStarted(): void {
+    this.#starting = false;
+  }
+
+  /** The daemon is up: readiness, the canary check and the stop page start using it. */
+  async attach(daemon: Daemon | OpsDaemon): Promise<void> {
+    const d = 'reload' in daemon ? opsDaemon(daemon) : daemon;
+    this.#daemon = d;
+    if ('reload' in daemon) this.metrics.attachDaemon(daemon);
+    this.#canary.check();
+    await this.#startStopPage(this.#config);
+  }
+
+  #stopPageOptions(c: Config): StopPageOptions {
+    const sp = c.stopPage;
+    return {
+      listen: sp.listen,
+      template: sp.templateFile === '' ? DEFAULT_STOP_PAGE_TEMPLATE : readTemplate(sp.templateFile),
+      language: sp.language,
+      operator: sp.operator,
+      contact: sp.contact,
+      appeal: sp.appeal,
+      lists: c.lists.map((l) => ({ id: l.id, name: sp.listNames[l.id] ?? l.id })),
+      lookup: (host) => {
+        const r = this.#daemon?.probe(host);
+        return r?.decision ? r.decision.listId : null;
+      },
+      served: (list) => this.metrics.stopPageServed(list),
+    };
+  }
+
+  async #startStopPage(c: Config): Promise<void> {
+    if (c.stopPage.listen.length === 0) return;
+    this.#stopPage = await StopPage.start(this.#stopPageOptions(c));
+    this.#log.info({ addresses: c.stopPage.listen }, 'serving the stop page');
+  }
+
+  /** The daemon is stopping: /readyz says so from now on. */
+  stopping(): void {
+    this.#stopping = true;
+  }
+
+  readiness(): Readiness {
+    const view = this.#o.lists.view();
+    const d = this.#daemon;
+    return readiness({
+      listening: d?.listening() ?? false,
+      stopping: this.#stopping,
+      starting: this.#starting,
+      lists: this.#o.lists.stats(),
+      refuseAll: view.refuseAll,
+      upstreams: d?.upstreamHealth() ?? [],
+    });
+  }
+
+  /** Applies new settings (SIGHUP), after the lists and the daemon reloaded. Throws when a listener cannot open. */
+  async reload(settings: Settings): Promise<void> {
+    const old = this.#config;
+    const c = settings.config;
+    this.#config = c;
+    if (c.metrics.listen !== old.metrics.listen) {
+      await this.#server?.close();
+      this.#server = null;
+      if (c.metrics.listen !== '') this.#server = await OpsServer.start(c.metrics.listen, this.#routes());
+    } else if (this.#server !== null) {
+      this.#server.routes = this.#routes();
+    }
+    if (JSON.stringify(c.hitReport) !== JSON.stringify(old.hitReport)) {
+      await this.#reporter?.stop();
+      this.#reporter = null;
+      this.#hits = null;
+      this.#startHits(c);
+      if (this.#server !== null) this.#server.routes = this.#routes();
+    }
+    if (JSON.stringify(c.stopPage.listen) !== JSON.stringify(old.stopPage.listen)) {
+      await this.#stopPage?.close();
+      this.#stopPage = null;
+      await this.#startStopPage(c);
+    } else {
+      this.#stopPage?.update(this.#stopPageOptions(c));
+    }
+    if (this.#daemon !== null) this.#canary.check();
+  }
+
+  /** Checks every canary now (after a reload, and for tests). */
+  checkCanaries(): ReturnType<CanaryMonitor['check']> {
+    return this.#canary.check();
+  }
+
+  /** Writes the partial hit report window and closes the listeners. */
+  async close(): Promise<void> {
+    await this.#reporter?.stop();
+    await Promise.all([this.#server?.close(), this.#stopPage?.close()]);
+    this.#server = null;
+    this.#stopPage = null;
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The stop page: an optional HTTP listener (`stopPage.listen`, usually port 80 on the addresses that
+ * `blocking.stopPageIpv4`/`stopPageIpv6` give out in stop-page mode) that answers every path with one short page
+ * saying that the site was blocked because a list names it as distributing child sexual abuse material, with the
+ * operator's contact and appeal text.
+ *
+ * The page is rendered from a template (`stopPage.templateFile`, UTF-8 HTML; the built-in one is the English
+ * examples/stop-page.en.html) with these placeholders, each replaced by its value HTML-escaped:
+ *   {{lang}} stopPage.language, {{list}} the list's display name, {{operator}}, {{contact}}, {{appeal}},
+ *   {{host}} the host the browser asked for (from the Host header).
+ * An unknown placeholder is a configuration error. To localize, copy the template, translate it, and set
+ * `templateFile`, `language` and the texts in the same language.
+ *
+ * Which list: the page cannot see the DNS query, only the Host header. The host is asked of the daemon's own query
+ * path in-process (Daemon.probe: nothing is logged or counted as a query), and the list that blocks it names the
+ * page; failing that (no Host, a host no list blocks, an HTTPS-only site's IP typed by hand), the page names every
+ * configured list. The host is never logged.
+ *
+ * HTTP status 451 (RFC 7725, Unavailable For Legal Reasons), no caching, a Content-Security-Policy that allows
+ * inline styles and nothing else. HTTPS cannot be answered (there is no certificate for the blocked name):
+ * browsers show their own error for https:// addresses.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { closeServer, limitedServer, listenOn } from './http.js';
+
+/** The built-in page: the same bytes as examples/stop-page.en.html (a test keeps them equal). */
+export const DEFAULT_STOP_PAGE_TEMPLATE = `<!doctype html>
+<html lang="{{lang}}">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <meta name="robots" content="noindex" />
+    <title>Blocked: listed as distributing child sexual abuse material</title>
+    <style>
+      body {
+        font-family: system-ui, sans-serif;
+        max-width: 40rem;
+        margin: 3rem auto;
+        padding: 0 1rem;
+        line-height: 1.5;
+        color: #222;
+      }
+      h1 {
+        font-size: 1.5rem;
+      }
+    </style>
+  </head>
+  <body>
+    <h1>This site has been blocked</h1>
+    <p>
+      {{operator}} blocked this site because the list <strong>{{list}}</strong> lists it as distributing child sexual
+      abuse material.
+    </p>
+    <p>Contact: {{contact}}</p>
+    <p>{{appeal}}</p>
+  </body>
+</html>
+`;
+
+export const STOP_PAGE_PLACEHOLDERS = ['lang', 'list', 'operator', 'contact', 'appeal', 'host'] as const;
+export type StopPagePlaceholder = (typeof STOP_PAGE_PLACEHOLDERS)[number];
+
+/** A template file larger than this is refused. */
+export const MAX_TEMPLATE_BYTES = 64 * 1024;
+
+const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_-]*)\s*\}\}/g;
+
+/** Problems with a template's text (unknown placeholders); empty when it can be used. */
+export function checkTemplate(text: string): string[] {
+  const problems: string[] = [];
+  for (const m of text.matchAll(PLACEHOLDER)) {
+    const name = m[1]!;
+    if (!(STOP_PAGE_PLACEHOLDERS as readonly string[]).includes(name)) {
+      problems.push(`unknown placeholder {{${name}}} (known: ${STOP_PAGE_PLACEHOLDERS.join(', ')})`);
+    }
+  }
+  return problems;
+}
+
+/** Reads and checks a template file: UTF-8, at most MAX_TEMPLATE_BYTES, known placeholders only. Throws Error. */
+export function readTemplate(file: string): string {
+  const st = statSync(file);
+  if (!st.isFile()) throw new Error(`${file} is not a file`);
+  if (st.size > MAX_TEMPLATE_BYTES) throw new Error(`${file} is over ${MAX_TEMPLATE_BYTES} bytes`);
+  const bytes = readFileSync(file);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`${file} is not UTF-8`);
+  }
+  const problems = checkTemplate(text);
+  if (problems.length > 0) throw new Error(`${file}: ${problems.join('; ')}`);
+  return text;
+}
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+/** Fills a template's placeholders with `values`, escaped. */
+export function renderStopPage(template: string, values: Readonly<Record<StopPagePlaceholder, string>>): string {
+  return template.replace(PLACEHOLDER, (_m, name: string) =>
+    escapeHtml((values as Readonly<Record<string, string>>)[name] ?? ''),
+  );
+}
+
+/** The host of a Host header ("Example.TEST:80" -> "example.test"), or '' when it is no host name. */
+export function hostFromHeader(header: string | undefined): string {
+  if (header === undefined || header.length > 260) return '';
+  const host = header.replace(/:\d+$/, '').replace(/\.$/, '').toLowerCase();
+  return /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(host) && host.length <= 253 ? host : '';
+}
+
+export interface StopPageOptions {
+  readonly listen: readonly string[];
+  /** The template's text (DEFAULT_STOP_PAGE_TEMPLATE or a checked file's). */
+  readonly template: string;
+  readonly language: string;
+  readonly operator: string;
+  readonly contact: string;
+  readonly appeal: string;
+  /** Configured list ids, in order, with their display names. */
+  readonly lists: readonly { readonly id: string; readonly name: string }[];
+  /** The list that blocks `host` through the query path, or null. Must not log the host. */
+  readonly lookup: (host: string) => string | null;
+  /** Counts a page served (`list`: the list id, or "unknown"). */
+  readonly served?: (list: string) => void;
+}
+
+/** The stop page listeners. */
+export class StopPage {
+  #options: StopPageOptions;
+  readonly #servers: Server[] = [];
+  readonly addresses: AddressInfo[] = [];
+
+  private constructor(options: StopPageOptions) {
+    this.#options = options;
+  }
+
+  /** Opens every `options.listen` address; rejects (closing what opened) when one cannot be bound. */
+  static async start(options: StopPageOptions): Promise<StopPage> {
+    const page = new StopPage(options);
+    try {
+      for (const spec of options.listen) {
+        const server = limitedServer((req, res) => page.handle(req, res));
+        page.#servers.push(server);
+        page.addresses.push(await listenOn(server, spec, 80, 'stopPage.listen'));
+      }
+    } catch (err) {
+      await page.close();
+      throw err;
+    }
+    return page;
+  }
+
+  /** New texts, template or lists (a reload); the listeners stay (a new listen set needs a new StopPage). */
+  update(options: StopPageOptions): void {
+    this.#options = options;
+  }
+
+  /** The page for a request with this Host header, and the list it names ("unknown" if none was found). */
+  render(hostHeader: string | undefined): { html: string; list: string } {
+    const o = this.#options;
+    const host = hostFromHeader(hostHeader);
+    let id: string | null = null;
+    if (host !== '') {
+      try {
+        id = o.lookup(host);
+      } catch {
+        id = null;
+      }
+    }
+    const known = id === null ? undefined : o.lists.find((l) => l.id === id);
+    const name = known !== undefined ? known.name : o.lists.map((l) => l.name).join(', ');
+    const html = renderStopPage(o.template, {
+      lang: o.language,
+      list: name,
+      operator: o.operator,
+      contact: o.contact,
+      appeal: o.appeal,
+      host,
+    });
+    return { html, list: known !== undefined ? known.id : 'unknown' };
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) {
+      res.statusCode = 405;
+      res.setHeader('allow', 'GET, HEAD');
+      res.setHeader('connection', 'close');
+      res.end();
+      return;
+    }
+    const { html, list } = this.render(req.headers.host);
+    this.#options.served?.(list);
+    // RFC 7725: 451 Unavailable For Legal Reasons.
+    res.statusCode = 451;
+    res.setHeader('content-type', 'text/html; charset=utf-8');
+    res.setHeader('content-language', this.#options.language);
+    res.setHeader('cache-control', 'no-store');
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('referrer-policy', 'no-referrer');
+    res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+    res.setHeader('content-length', Buffer.byteLength(html));
+    res.end(head ? undefined : html);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#servers.map((s) => closeServer(s)));
+  }
+}

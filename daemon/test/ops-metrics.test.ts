@@ -1,0 +1,215 @@
+// The metric set after a scripted sequence of queries and list updates, read back from the exposition text with
+// exact values; promtool check metrics on the output (our own names must pass its lint).
+import { join } from 'node:path';
+
+import { generateListKey } from '@hashwall/format';
+import t from 'tap';
+
+import { Metrics, QTYPE_NAMES, RCODE_NAMES } from '../dist/ops/metrics.js';
+import { TYPE, query, rcodeOf, tcpAsk, udpAsk } from './helpers/client.ts';
+import {
+  hasPromtool,
+  parseExposition,
+  promtoolProblemsOfOurs,
+  samplesOf,
+  sampleKey,
+  startOpsDaemon,
+} from './helpers/ops.ts';
+import { Clock, ReleaseDir, fullOf, harness, settingsWith, tempDir, within } from './lists/helpers.ts';
+
+const qtypeLabel = (t: number): string => QTYPE_NAMES[t] ?? 'other';
+const rcodeLabel = (r: number): string => (r < 0 ? 'dropped' : (RCODE_NAMES[r] ?? 'other'));
+
+t.test('queries, blocks, the cache and the upstream are counted exactly', async (t) => {
+  const d = await startOpsDaemon({ config: { blocking: { allowlist: ['ok.allowed.test'] } } });
+  t.teardown(() => d.close());
+  const expected = new Map<string, number>();
+  const ask = async (transport: 'udp' | 'tcp', name: string, qtype: number): Promise<number> => {
+    const msg = query(name, qtype);
+    const answer = transport === 'udp' ? await udpAsk(d.port, msg) : ((await tcpAsk(d.port, [msg]))[0] ?? null);
+    if (answer === null) throw new Error(`no answer for ${name}`);
+    const rcode = rcodeOf(answer);
+    const k = sampleKey('hashwall_queries_total', { transport, qtype: qtypeLabel(qtype), rcode: rcodeLabel(rcode) });
+    expected.set(k, (expected.get(k) ?? 0) + 1);
+    return rcode;
+  };
+
+  t.equal(await ask('udp', 'a.example.test', TYPE.A), 0, 'forwarded');
+  t.equal(await ask('udp', 'a.example.test', TYPE.A), 0, 'from the cache');
+  t.equal(await ask('tcp', 'a.example.test', TYPE.AAAA), 0, 'forwarded over UDP for a TCP client');
+  t.equal(await ask('udp', 'blocked.test', TYPE.A), 3, 'blocked: D');
+  t.equal(await ask('udp', 'www.blocked.test', TYPE.A), 3, 'blocked below the D entry');
+  t.equal(await ask('tcp', 'host.listed.test', TYPE.TXT), 3, 'blocked: H');
+  t.equal(await ask('udp', 'to-blocked.example.test', TYPE.A), 3, 'blocked through a CNAME');
+  t.equal(await ask('udp', 'ok.allowed.test', TYPE.A), 0, 'allowlisted over a D entry');
+  t.equal(await ask('udp', 'nothing.example.test', TYPE.MX), 3, "the upstream's NXDOMAIN");
+  t.equal(await ask('udp', 'a.example.test', TYPE.ANY), 0, 'ANY: RFC 8482, local');
+  t.equal(await ask('udp', 'a.example.test', 99), 0, 'a type outside the fixed set');
+  // A response (QR set) is dropped; a question cut short is answered FORMERR.
+  const response = query('x.example.test', TYPE.A);
+  response[2]! |= 0x80;
+  t.equal(await udpAsk(d.port, response, 300), null, 'a response sent as a query is dropped');
+  expected.set(sampleKey('hashwall_queries_total', { transport: 'udp', qtype: 'other', rcode: 'dropped' }), 1);
+  const cut = query('x.example.test', TYPE.A).subarray(0, 20);
+  const formerr = await udpAsk(d.port, cut);
+  t.equal(formerr && rcodeOf(formerr), 1, 'a cut question: FORMERR');
+  expected.set(sampleKey('hashwall_queries_total', { transport: 'udp', qtype: 'other', rcode: 'FORMERR' }), 1);
+
+  const s = parseExposition(await d.metrics.text());
+  t.same(samplesOf(s, 'hashwall_queries_total'), Object.fromEntries(expected), 'queries by transport, type, rcode');
+  t.same(
+    samplesOf(s, 'hashwall_answers_total'),
+    {
+      'hashwall_answers_total{source="blocked"}': 4,
+      'hashwall_answers_total{source="steered"}': 0,
+      'hashwall_answers_total{source="cache"}': 1,
+      'hashwall_answers_total{source="upstream"}': 5,
+      'hashwall_answers_total{source="stale"}': 0,
+      'hashwall_answers_total{source="local"}': 3,
+    },
+    'answers by source (the dropped query counts as local)',
+  );
+  t.same(samplesOf(s, 'hashwall_blocked_queries_total'), {
+    'hashwall_blocked_queries_total{list="demo",mode="nxdomain",via="name"}': 3,
+    'hashwall_blocked_queries_total{list="demo",mode="nxdomain",via="alias"}': 1,
+  });
+  t.same(samplesOf(s, 'hashwall_allowlisted_queries_total'), {
+    'hashwall_allowlisted_queries_total{list="demo"}': 1,
+  });
+  t.equal(s.get('hashwall_cache_hits_total'), 1);
+  t.equal(s.get('hashwall_cache_misses_total'), 6, 'every forwarded query missed once');
+  const up = d.upstream.address;
+  t.same(samplesOf(s, 'hashwall_upstream_answers_total'), {
+    [sampleKey('hashwall_upstream_answers_total', { upstream: up, transport: 'udp' })]: 6,
+    [sampleKey('hashwall_upstream_answers_total', { upstream: up, transport: 'tcp' })]: 0,
+  });
+  t.equal(s.get(sampleKey('hashwall_upstream_latency_seconds_count', { upstream: up })), 6, 'six latencies');
+  t.equal(s.get(sampleKey('hashwall_upstream_latency_seconds_bucket', { upstream: up, le: '+Inf' })), 6);
+  for (const e of ['timeout', 'malformed', 'unexpected', 'rcode', 'network']) {
+    t.equal(s.get(sampleKey('hashwall_upstream_errors_total', { upstream: up, error: e })), 0, `no ${e} error`);
+  }
+  t.same(samplesOf(s, 'hashwall_malformed_queries_total'), {
+    'hashwall_malformed_queries_total{reply="formerr",transport="udp"}': 1,
+    'hashwall_malformed_queries_total{reply="drop",transport="udp"}': 1,
+    'hashwall_malformed_queries_total{reply="formerr",transport="tcp"}': 0,
+    'hashwall_malformed_queries_total{reply="drop",transport="tcp"}': 0,
+  });
+  t.equal(s.get(sampleKey('hashwall_upstream_up', { upstream: up })), 1);
+  t.equal(s.get('hashwall_cache_entries'), d.daemon.cacheSize(), 'cache entries from the daemon');
+  t.ok(s.get('hashwall_cache_entries')! >= 5, 'the forwarded answers are cached');
+  t.equal(s.get('hashwall_inflight_queries'), 0);
+  t.equal(s.get('hashwall_upstream_inflight_queries'), 0);
+  t.equal(s.get('hashwall_stale_answers_total'), 0);
+  t.equal(s.get(sampleKey('hashwall_rate_limited_queries_total', { transport: 'udp' })), 0);
+  t.equal(s.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'udp' })), 0);
+  t.equal(s.get(sampleKey('hashwall_build_info', { version: '0.1.0', node: process.versions.node })), 1);
+  const leaks = [...s.keys()].filter((k) => /\.test|127\.0\.0\.1|[0-9a-f]{64}/.test(k.replaceAll(up, '')));
+  t.same(leaks, [], 'no query name, client address or entry hash in any label');
+});
+
+t.test('upstream failures, health and stale answers are counted', async (t) => {
+  const d = await startOpsDaemon({
+    config: { upstream: { maxTries: 2, failureThreshold: 2, probeIntervalMs: 60000 }, cache: { minTtlSeconds: 0 } },
+  });
+  t.teardown(() => d.close());
+  t.equal(rcodeOf((await udpAsk(d.port, query('short.example.test', TYPE.A)))!), 0, 'cached with TTL 2');
+  d.upstream.behaviour = 'silent';
+  await new Promise((r) => setTimeout(r, 2100));
+  const stale = await udpAsk(d.port, query('short.example.test', TYPE.A), 3000);
+  t.equal(stale && rcodeOf(stale), 0, 'a stale answer after every try timed out');
+  const s = parseExposition(await d.metrics.text());
+  const up = d.upstream.address;
+  t.equal(s.get(sampleKey('hashwall_upstream_errors_total', { upstream: up, error: 'timeout' })), 2, 'two timeouts');
+  t.equal(s.get(sampleKey('hashwall_upstream_marked_down_total', { upstream: up })), 1, 'marked down once');
+  t.equal(s.get(sampleKey('hashwall_upstream_up', { upstream: up })), 0, 'and down now');
+  t.equal(s.get('hashwall_stale_answers_total'), 1);
+  t.equal(s.get(sampleKey('hashwall_answers_total', { source: 'stale' })), 1);
+});
+
+t.test('access-list refusals and rate-limited queries are counted', async (t) => {
+  const acl = await startOpsDaemon({ config: { access: { allow: ['10.0.0.0/8'] } } });
+  t.teardown(() => acl.close());
+  t.equal(rcodeOf((await udpAsk(acl.port, query('a.example.test', TYPE.A)))!), 5, 'REFUSED');
+  t.equal(rcodeOf((await tcpAsk(acl.port, [query('a.example.test', TYPE.A)]))[0]!), 5, 'REFUSED over TCP');
+  const s1 = parseExposition(await acl.metrics.text());
+  t.equal(s1.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'udp' })), 1);
+  t.equal(s1.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'tcp' })), 1);
+
+  const rl = await startOpsDaemon({ config: { access: { rateLimitQps: 0.001, rateLimitBurst: 1 } } });
+  t.teardown(() => rl.close());
+  t.ok(await udpAsk(rl.port, query('a.example.test', TYPE.A)), 'the first query is answered');
+  t.equal(await udpAsk(rl.port, query('a.example.test', TYPE.A), 300), null, 'the second is dropped');
+  const s2 = parseExposition(await rl.metrics.text());
+  t.equal(s2.get(sampleKey('hashwall_rate_limited_queries_total', { transport: 'udp' })), 1);
+});
+
+t.test('list metrics follow a scripted sequence of updates', async (t) => {
+  const root = tempDir(t, 'hw-ops-metrics-');
+  const listKey = generateListKey('demo-2026a');
+  const rel = new ReleaseDir(join(root, 'release'));
+  const clock = new Clock();
+  const settings = settingsWith(join(root, 'state'), [{ mirrors: [rel.url], keys: [rel.key], listKey }]);
+  const h = harness(t, settings, clock);
+  const metrics = new Metrics({ processMetrics: false });
+  metrics.attachLists(h.registry);
+
+  rel.publish(fullOf(listKey, 1, ['one.example', 'two.example']));
+  await within(5000, h.registry.start());
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated', 'serial 1');
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'unchanged');
+  rel.publish(fullOf(listKey, 1, ['one.example', 'two.example']), { seq: 2 });
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'heartbeat', 'seq 2, same serial');
+  rel.publish(fullOf(listKey, 2, ['one.example', 'two.example', 'three.example']));
+  rel.tamper('index.hwl', 30);
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'rejected', 'a tampered index');
+  rel.publish(fullOf(listKey, 2, ['one.example', 'two.example', 'three.example']), { seq: 4 });
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated', 'serial 2');
+  metrics.setCanary('demo', true);
+
+  const s = parseExposition(await metrics.text());
+  t.same(samplesOf(s, 'hashwall_list_updates_total'), {
+    'hashwall_list_updates_total{list="demo",outcome="updated"}': 2,
+    'hashwall_list_updates_total{list="demo",outcome="heartbeat"}': 1,
+    'hashwall_list_updates_total{list="demo",outcome="unchanged"}': 1,
+    'hashwall_list_updates_total{list="demo",outcome="not-modified"}': 0,
+    'hashwall_list_updates_total{list="demo",outcome="SIGNATURE_INVALID"}': 1,
+  });
+  const st = h.registry.stats()[0]!;
+  t.equal(s.get('hashwall_list_serial{list="demo"}'), 2);
+  t.equal(s.get('hashwall_list_seq{list="demo"}'), 4);
+  t.equal(s.get('hashwall_list_entries{list="demo"}'), 3);
+  t.equal(s.get('hashwall_list_enforced{list="demo"}'), 1);
+  t.equal(s.get('hashwall_list_stale{list="demo"}'), 0);
+  t.equal(s.get('hashwall_list_expired{list="demo"}'), 0);
+  t.equal(s.get('hashwall_list_failed_rounds{list="demo"}'), 0);
+  t.equal(s.get('hashwall_list_canary_ok{list="demo"}'), 1);
+  t.equal(s.get('hashwall_list_last_success_timestamp_seconds{list="demo"}'), st.lastSuccessAt);
+  t.equal(s.get('hashwall_list_last_attempt_timestamp_seconds{list="demo"}'), st.lastAttemptAt);
+  t.equal(s.get('hashwall_list_last_update_timestamp_seconds{list="demo"}'), clock.now);
+  t.equal(s.get('hashwall_list_index_expiry_timestamp_seconds{list="demo"}'), st.indexExpires);
+  t.equal(s.get('hashwall_list_expiry_timestamp_seconds{list="demo"}'), st.fullExpires);
+  t.equal(s.get('hashwall_list_delta_fallbacks_total{list="demo"}'), 0);
+  t.equal(s.get('hashwall_list_store_unusable_total{list="demo"}'), 0);
+
+  clock.now = st.indexExpires!;
+  h.registry.evaluate();
+  const later = parseExposition(await metrics.text());
+  t.equal(later.get('hashwall_list_stale{list="demo"}'), 1, 'stale once the index has expired');
+});
+
+t.test(
+  'promtool check metrics finds nothing wrong with our names',
+  { skip: !hasPromtool && 'no promtool' },
+  async (t) => {
+    const d = await startOpsDaemon({ metrics: new Metrics({ processMetrics: true }) });
+    t.teardown(() => d.close());
+    await udpAsk(d.port, query('a.example.test', TYPE.A));
+    await udpAsk(d.port, query('blocked.test', TYPE.A));
+    d.metrics.setCanary('demo', false);
+    d.metrics.stopPageServed('demo');
+    const text = await d.metrics.text();
+    t.match(text, /^hashwall_upstream_latency_seconds_bucket/m, 'the histogram is in');
+    t.match(text, /^process_cpu_user_seconds_total/m, 'and the process metrics');
+    t.same(await promtoolProblemsOfOurs(text), [], 'no problem with a hashwall_ name');
+  },
+);
