@@ -42,6 +42,7 @@ const { values: o } = parseArgs({
     rounds: { type: 'string', default: process.env.ROUNDS },
     dur: { type: 'string', default: process.env.DUR },
     'lat-qps': { type: 'string', default: process.env.LAT_QPS ?? '10000' },
+    warm: { type: 'string', default: process.env.WARM },
     outstanding: { type: 'string', default: process.env.OUTSTANDING ?? '200' },
     clients: { type: 'string', default: process.env.CLIENTS ?? '4' },
     seed: { type: 'string', default: process.env.SEED ?? '20261122' },
@@ -58,11 +59,11 @@ const { values: o } = parseArgs({
 if (o.help) {
   process.stdout.write(
     [
-      'usage: npm run bench -- [--quick] [--targets=a,b] [--rounds=N] [--dur=S] [--lat-qps=Q] [--outstanding=N]',
+      'usage: npm run bench -- [--quick] [--targets=a,b] [--rounds=N] [--dur=S] [--warm=S] [--lat-qps=Q] [--outstanding=N]',
       '       [--clients=N] [--seed=N] [--block=N] [--srv-cpu=C] [--gen-cpu=C] [--node-flags="..."] [--profile]',
       '       [--foreign-max=PCT] [--attempts=N]',
       `targets: ${ALL_TARGETS.join(', ')}`,
-      'env: TARGETS ROUNDS DUR LAT_QPS OUTSTANDING CLIENTS SEED NBLOCK SRV_CPU GEN_CPU NODE_FLAGS PROFILE=1',
+      'env: TARGETS ROUNDS DUR WARM LAT_QPS OUTSTANDING CLIENTS SEED NBLOCK SRV_CPU GEN_CPU NODE_FLAGS PROFILE=1',
       '     FOREIGN_MAX MAX_ATTEMPTS',
       '',
     ].join('\n'),
@@ -73,6 +74,7 @@ if (o.help) {
 const ROUNDS = Number(o.rounds ?? (o.quick ? 1 : 2));
 const DUR = Number(o.dur ?? (o.quick ? 4 : 10));
 const LAT_QPS = Number(o['lat-qps']);
+const WARM = Number(o.warm ?? (o.quick ? 3 : 5));
 const SRV_CPU = o['srv-cpu'];
 const GEN_CPU = o['gen-cpu'];
 const TARGETS = o.targets.split(',').filter(Boolean);
@@ -282,6 +284,29 @@ async function runTarget(t, round, attempt) {
   log(
     `  ${t} round ${round}${attempt > 1 ? ` attempt ${attempt}` : ''}: ready in ${loadS.toFixed(2)} s, ${rssReady.toFixed(0)} MiB`,
   );
+  // Warm-up, the same for every target: the latency load's rate and mix (its own unique names) for WARM seconds,
+  // so the figures are of a running server (caches filled, code compiled), not of its first seconds.
+  if (WARM > 0) {
+    await runDnsperf({
+      cpu: GEN_CPU,
+      args: [
+        '-s',
+        '127.0.0.1',
+        '-p',
+        spec.port,
+        '-d',
+        join(DATA, 'queries-warm.txt'),
+        '-l',
+        WARM,
+        '-Q',
+        LAT_QPS,
+        '-q',
+        500,
+      ],
+      outFile: join(RES, 'warm.out'),
+      limitSeconds: WARM,
+    });
+  }
   const lat = await load(t, round, attempt, 'lat', spec.port, pids);
   log(
     `    lat@${LAT_QPS}: avg ${lat.avgMs.toFixed(3)} p50 ${lat.p50Ms.toFixed(3)} p99 ${lat.p99Ms.toFixed(3)} ` +

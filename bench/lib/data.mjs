@@ -9,7 +9,7 @@
 // Query files: each block of ten lines holds 8 hot names, 1 unique name and 1 blocked name (7 times in 10 the listed
 // name itself, else www. below it, which exercises the suffix walk), shuffled.
 //
-// Outputs (in the data folder): blocklist.txt, zones/*.zone, queries-sat.txt, queries-lat.txt, localzone.conf
+// Outputs (in the data folder): blocklist.txt, zones/*.zone, queries-{warm,lat,sat}.txt, localzone.conf
 // (Unbound), and the HWL1 release (release/, with release.json holding the public key and the list's hash key).
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -73,7 +73,7 @@ const SOA = (zone) =>
  * parameters. Returns the zone names (for the upstream's config).
  */
 export async function generate(dir, { seed, block, satQueries, latQueries }) {
-  const stamp = JSON.stringify({ v: 1, seed, block, satQueries, latQueries });
+  const stamp = JSON.stringify({ v: 2, seed, block, satQueries, latQueries });
   const zones = ['hot.test', 'dyn.test', ...Array.from({ length: BLK_ZONES }, (_, k) => `blk${k}.test`)];
   try {
     if (readFileSync(join(dir, '.stamp'), 'utf8') === stamp) return { zones, generated: false };
@@ -125,6 +125,7 @@ export async function generate(dir, { seed, block, satQueries, latQueries }) {
   };
   await queries('queries-sat.txt', satQueries, 's');
   await queries('queries-lat.txt', latQueries, 'l');
+  await queries('queries-warm.txt', latQueries, 'w');
   writeFileSync(join(dir, '.stamp'), stamp);
   return { zones, generated: true };
 }

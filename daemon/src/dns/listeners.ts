@@ -14,6 +14,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
+import { boundSpec, portSharing } from '../cluster/primary.js';
 import type { Logger } from '../ops/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { Client } from './client.js';
@@ -43,6 +44,8 @@ const MAX_TCP_QUEUED_BYTES = 256 * 1024;
 
 /** Socket receive buffer asked for (the kernel may cap it): room for bursts while the event loop is busy. */
 const UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Socket send buffer asked for: answers to a burst are not dropped while the kernel drains them. */
+const UDP_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 
 class UdpClient implements Client {
   readonly transport: Transport = 'udp';
@@ -208,7 +211,7 @@ export class Listener {
    * that port taken).
    */
   static async open(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger): Promise<Listener> {
-    const hp = parseHostPort(spec, 53);
+    const hp = parseHostPort(boundSpec(spec), 53);
     let lastError: unknown;
     for (let attempt = 0; attempt < (hp.port === 0 ? 5 : 1); attempt++) {
       const l = new Listener(spec, handler, tcp, log);
@@ -224,7 +227,16 @@ export class Listener {
   }
 
   async #bind(host: string, port: number, family: 4 | 6): Promise<void> {
-    const udp = createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+    // Several worker processes (cluster/primary.ts): SO_REUSEPORT sockets of their own where Node has it, else the
+    // cluster module's shared handles (exclusive: false). One process: exclusive sockets.
+    const sharing = portSharing();
+    const reuse = sharing === 'reuseport' ? { reusePort: true } : {};
+    // `reusePort` is not in @types/node 20's types (Node 22.12, 23.1 on); older Nodes never get here with it.
+    const udp = createSocket({
+      type: family === 6 ? 'udp6' : 'udp4',
+      ipv6Only: family === 6,
+      ...reuse,
+    } as Parameters<typeof createSocket>[0]);
     this.#udp = udp;
     udp.on('message', (msg, rinfo) => {
       if (this.stopping) return;
@@ -234,15 +246,16 @@ export class Listener {
     udp.on('error', (err) => this.#log.debug({ err: err.message, listen: this.spec }, 'UDP socket error'));
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
-      udp.bind({ port, address: host, exclusive: true }, () => {
+      udp.bind({ port, address: host, exclusive: sharing !== 'cluster' }, () => {
         udp.off('error', reject);
         resolve();
       });
     });
     try {
       udp.setRecvBufferSize(UDP_RECV_BUFFER_BYTES);
+      udp.setSendBufferSize(UDP_SEND_BUFFER_BYTES);
     } catch {
-      // the kernel's cap (net.core.rmem_max) applies; not fatal
+      // the kernel's cap (net.core.rmem_max, wmem_max) applies; not fatal
     }
     const ua = udp.address();
     this.udpAddress = { address: ua.address, port: ua.port, family };
@@ -254,7 +267,8 @@ export class Listener {
     server.on('error', (err) => this.#log.warn({ err: err.message, listen: this.spec }, 'TCP listener error'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port: ua.port, host, ipv6Only: family === 6, exclusive: true }, () => {
+      const opts = { port: ua.port, host, ipv6Only: family === 6, exclusive: sharing !== 'cluster', ...reuse };
+      server.listen(opts as Parameters<typeof server.listen>[0], () => {
         server.off('error', reject);
         resolve();
       });

@@ -1,0 +1,224 @@
+/**
+ * The lists of a DNS worker process (workers > 1): a ListProvider that never polls a mirror. The primary runs the
+ * one list sync (one poller per list, one writer per state directory); a worker reads what the primary committed
+ * to the state directory, re-verified, in a worker thread (store-reader.ts): at start, when the primary says a list
+ * changed (IPC), and on reload. Between reads it keeps what it had (fail static), as the list sync does; a list
+ * past its expiry is taken out of the view under onExpired: drop, and while a list set to `refuse` has never been
+ * read, every query is refused, as in a single process.
+ */
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+
+import { CLOCK_SKEW_SECONDS, ListMatcher } from '@hashwall/format';
+
+import type { ResolvedList, Settings } from '../config/load.js';
+import { hashKeyFor } from '../lists/matcher.js';
+import type { Logger } from '../ops/log.js';
+import type { ListProvider, ListView } from '../policy/lists.js';
+import type { PrimaryMessage, ReaderConfig, ReaderReply } from './types.js';
+
+const READER_URL = new URL('./store-reader.js', import.meta.url);
+/** A read that takes longer (a stuck disk) is abandoned; the list in force stays. */
+const READ_DEADLINE_MS = 120_000;
+/** How often the expiry of the lists in force is checked (onExpired: drop). */
+const CHECK_INTERVAL_MS = 5000;
+
+function readerConfig(r: ResolvedList, stateDir: string): ReaderConfig {
+  const c = r.config;
+  const policy = r.trust.get(c.id);
+  if (!policy) throw new Error(`internal: no trust policy for list ${c.id}`);
+  return {
+    listId: c.id,
+    stateDir,
+    keys: policy.keys.map((k) => ({ keyId: k.keyId, keyNum: Uint8Array.from(k.keyNum), key: Uint8Array.from(k.key) })),
+    threshold: policy.threshold,
+    hashKeyIds: r.listKey ? [r.listKey.id] : [],
+    maxListBytes: c.maxListBytes,
+  };
+}
+
+/** One list as a follower holds it. */
+class FollowedList {
+  readonly id: string;
+  readonly resolved: ResolvedList;
+  readonly fingerprint: string;
+  readonly #config: ReaderConfig;
+  readonly #log: Logger;
+  matcher: ListMatcher | undefined;
+  serial = 0;
+  bodySha256 = '';
+  expires = 0;
+  hadList = false;
+  /** Reads run one at a time; a request during a read runs once more after it. */
+  #reading: Promise<void> | null = null;
+  #again = false;
+
+  constructor(resolved: ResolvedList, stateDir: string, log: Logger) {
+    this.id = resolved.config.id;
+    this.resolved = resolved;
+    this.#config = readerConfig(resolved, stateDir);
+    this.fingerprint = JSON.stringify([this.#config, resolved.config]);
+    this.#log = log.child({ list: this.id });
+  }
+
+  /** Reads the state directory now (coalesced with a read in progress); resolves when the view may have changed. */
+  read(changed: () => void): Promise<void> {
+    if (this.#reading) {
+      this.#again = true;
+      return this.#reading;
+    }
+    this.#reading = (async () => {
+      do {
+        this.#again = false;
+        await this.#readOnce(changed);
+      } while (this.#again);
+      this.#reading = null;
+    })();
+    return this.#reading;
+  }
+
+  async #readOnce(changed: () => void): Promise<void> {
+    let reply: ReaderReply;
+    const w = new Worker(READER_URL, { workerData: this.#config, name: `hashwall-read-${this.id}`, execArgv: [] });
+    try {
+      reply = await new Promise<ReaderReply>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no answer within ${READ_DEADLINE_MS} ms`)), READ_DEADLINE_MS);
+        w.once('message', (m: { reply: ReaderReply }) => {
+          clearTimeout(timer);
+          resolve(m.reply);
+        });
+        w.once('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+        w.postMessage(1);
+      });
+    } catch (err) {
+      reply = { status: 'unusable', message: (err as Error).message };
+    } finally {
+      // One thread per read: nothing of a read's memory stays in the worker process between updates.
+      void w.terminate();
+    }
+    if (reply.status === 'absent') {
+      if (!this.matcher) this.#log.info('no list in the state directory yet: waiting for the primary');
+      return;
+    }
+    if (reply.status === 'unusable') {
+      this.#log.warn(
+        { reason: reply.message },
+        'could not read the list the primary committed; the list in force stays (it is read again at the next update)',
+      );
+      return;
+    }
+    if (this.matcher && reply.serial === this.serial && reply.bodySha256 === this.bodySha256) {
+      this.expires = reply.expires;
+      return;
+    }
+    this.matcher = new ListMatcher(this.id, hashKeyFor(reply.hashKey, this.resolved.listKey), reply.entries);
+    this.serial = reply.serial;
+    this.bodySha256 = reply.bodySha256;
+    this.expires = reply.expires;
+    this.hadList = true;
+    this.#log.info({ serial: reply.serial, entries: reply.entries.size }, 'list read from the state directory');
+    changed();
+  }
+
+  /** The matcher this list puts in the view: none once expired under onExpired: drop (FORMAT.md 4.5). */
+  active(nowSeconds: number): ListMatcher | undefined {
+    if (this.matcher === undefined) return undefined;
+    if (this.resolved.config.onExpired === 'drop' && nowSeconds + CLOCK_SKEW_SECONDS >= this.expires) return undefined;
+    return this.matcher;
+  }
+
+  get refusing(): boolean {
+    return this.resolved.config.onStartWithoutList === 'refuse' && !this.hadList;
+  }
+}
+
+export interface FollowerOptions {
+  readonly logger: Logger;
+  /** The clock in seconds (tests inject one). */
+  readonly clock?: () => number;
+}
+
+export class FollowerLists extends EventEmitter<{ swap: [ListView] }> implements ListProvider {
+  #lists: FollowedList[];
+  #stateDir: string;
+  #current: ListView;
+  readonly #log: Logger;
+  readonly #clock: () => number;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #onMessage = (m: unknown): void => {
+    if ((m as PrimaryMessage | null)?.hashwall === 'lists') void this.readAll();
+  };
+
+  constructor(settings: Settings, options: FollowerOptions) {
+    super();
+    this.#log = options.logger;
+    this.#clock = options.clock ?? (() => Date.now() / 1000);
+    this.#stateDir = settings.config.stateDir;
+    this.#lists = settings.lists.map((r) => new FollowedList(r, this.#stateDir, this.#log));
+    this.#current = Object.freeze({
+      generation: 0,
+      matchers: Object.freeze([]),
+      refuseAll: this.#lists.some((l) => l.refusing),
+    });
+  }
+
+  view(): ListView {
+    return this.#current;
+  }
+
+  #recompute = (): void => {
+    const now = this.#clock();
+    const matchers = this.#lists.flatMap((l) => {
+      const m = l.active(now);
+      return m ? [m] : [];
+    });
+    const refuseAll = this.#lists.some((l) => l.refusing);
+    const old = this.#current;
+    if (
+      refuseAll === old.refuseAll &&
+      matchers.length === old.matchers.length &&
+      matchers.every((m, i) => m === old.matchers[i])
+    ) {
+      return;
+    }
+    this.#current = Object.freeze({ generation: old.generation + 1, matchers: Object.freeze(matchers), refuseAll });
+    this.emit('swap', this.#current);
+  };
+
+  /** Reads every list's state directory (what the primary committed). */
+  async readAll(): Promise<void> {
+    await Promise.all(this.#lists.map((l) => l.read(this.#recompute)));
+  }
+
+  /** Reads the lists, then follows the primary's messages and the expiry clock. */
+  async start(): Promise<void> {
+    await this.readAll();
+    process.on('message', this.#onMessage);
+    this.#timer = setInterval(this.#recompute, CHECK_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  /** New settings (SIGHUP): changed lists are read afresh, removed ones leave the view, unchanged ones stay. */
+  async reload(settings: Settings): Promise<void> {
+    const stateDir = settings.config.stateDir;
+    const old = new Map(this.#lists.map((l) => [l.id, l]));
+    this.#stateDir = stateDir;
+    this.#lists = settings.lists.map((r) => {
+      const fresh = new FollowedList(r, stateDir, this.#log);
+      const prev = old.get(r.config.id);
+      return prev && prev.fingerprint === fresh.fingerprint ? prev : fresh;
+    });
+    this.#recompute();
+    await this.readAll();
+  }
+
+  close(): Promise<void> {
+    process.off('message', this.#onMessage);
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    return Promise.resolve();
+  }
+}

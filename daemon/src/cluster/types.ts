@@ -1,0 +1,38 @@
+/** What crosses the boundaries of the worker model: the store reader thread, and the primary's IPC messages. */
+import type { HashKeyRef, MatcherParts } from '@hashwall/format';
+
+/** What a store reader thread is started with (plain data: structured clone). */
+export interface ReaderConfig {
+  readonly listId: string;
+  readonly stateDir: string;
+  readonly keys: readonly { readonly keyId: string; readonly keyNum: Uint8Array; readonly key: Uint8Array }[];
+  readonly threshold: number;
+  readonly hashKeyIds: readonly string[];
+  readonly maxListBytes: number;
+}
+
+export type ReaderReply =
+  | { readonly status: 'absent' }
+  | { readonly status: 'unusable'; readonly message: string }
+  | {
+      readonly status: 'loaded';
+      readonly serial: number;
+      readonly bodySha256: string;
+      /** The FULL's expiry (FORMAT.md 4.5), for onExpired: drop. */
+      readonly expires: number;
+      readonly hashKey: HashKeyRef;
+      readonly entries: MatcherParts;
+    };
+
+/**
+ * Messages from the primary to its DNS workers (over the cluster IPC channel). Namespaced by `hashwall` so that
+ * other users of the channel (prom-client's AggregatorRegistry) pass by.
+ */
+export type PrimaryMessage =
+  /** The primary's list sync swapped a list: re-read the state directory. */
+  { readonly hashwall: 'lists' };
+
+/** Messages from a DNS worker to the primary. */
+export type WorkerMessage =
+  /** Listening (after its lists were read). */
+  { readonly hashwall: 'ready'; readonly addresses: unknown };
