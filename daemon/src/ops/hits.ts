@@ -217,26 +217,29 @@ export class HitReporter {
     const next = (Math.floor(now / iv) + 1) * iv;
     this.#timer = setTimeout(
       () => {
-        void this.roll(true).finally(() => this.#schedule());
+        void this.roll(true, true).finally(() => this.#schedule());
       },
       Math.max(0, (next - now) * 1000),
     );
     this.#timer.unref();
   }
 
-  /** Ends the current window now: builds its report, writes the file (if any), keeps it as the latest. */
-  roll(complete: boolean): Promise<HitReport> {
-    const run = this.#rolling.then(() => this.#roll(complete));
+  /**
+   * Ends the current window: builds its report, writes the file (if any), keeps it as the latest. The timer ends a
+   * window at its aligned boundary (`atBoundary`); an operator's request or the shutdown ends it now.
+   */
+  roll(complete: boolean, atBoundary = false): Promise<HitReport> {
+    const run = this.#rolling.then(() => this.#roll(complete, atBoundary));
     this.#rolling = run.catch(() => undefined);
     return run;
   }
 
-  async #roll(complete: boolean): Promise<HitReport> {
+  async #roll(complete: boolean, atBoundary: boolean): Promise<HitReport> {
     const counts = await this.#o.take();
     const end = Math.floor(this.#clock());
     const iv = this.#o.intervalSeconds;
-    // A window ended by its timer ends at the boundary (the timer may fire a little late).
-    const windowEnd = complete ? Math.max(this.#windowStart, Math.floor(end / iv) * iv) : end;
+    // The timer may fire a little late: its window still ends at the boundary.
+    const windowEnd = Math.max(this.#windowStart, atBoundary ? Math.floor(end / iv) * iv : end);
     const report = buildHitReport({
       counts,
       windowStart: this.#windowStart,

@@ -8,8 +8,9 @@
  *   await ops.attach(daemon);                                          // canary, stop page, readiness
  *   SIGHUP:  await ops.reload(next)          SIGTERM: ops.stopping(); ...; await ops.close()
  *
- * Several worker processes (ops/cluster.ts): the process that serves HTTP passes `metricsText`, `takeHits` and
- * `status` that gather from the workers instead of from one daemon.
+ * Several worker processes (ops/cluster.ts): the primary, which serves HTTP, passes `metricsText` and `takeHits`
+ * that gather from the workers, attaches ClusterOps.opsDaemon() instead of a Daemon, and leaves the canaries to
+ * the workers (`canary: false`).
  */
 import type { Settings } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -47,6 +48,8 @@ export interface OperationsOptions {
   /** Overrides for several worker processes: the merged exposition text, and every worker's hits. */
   readonly metricsText?: () => Promise<string>;
   readonly takeHits?: () => Promise<HitCounts>;
+  /** Check the canaries here (default); false in a primary whose workers check them (ops/cluster.ts). */
+  readonly canary?: boolean;
 }
 
 /** The Daemon as OpsDaemon. */
@@ -89,9 +92,7 @@ export class Operations {
       report: (id, ok) => this.metrics.setCanary(id, ok),
       logger: options.logger,
     });
-    options.lists.on('swap', () => {
-      if (this.#daemon !== null) this.#canary.check();
-    });
+    options.lists.on('swap', () => this.#checkCanaries());
   }
 
   /** Opens the metrics listener (so /healthz answers while the lists load) and starts the hit report. */
@@ -164,10 +165,9 @@ export class Operations {
 
   /** The daemon is up: readiness, the canary check and the stop page start using it. */
   async attach(daemon: Daemon | OpsDaemon): Promise<void> {
-    const d = 'reload' in daemon ? opsDaemon(daemon) : daemon;
-    this.#daemon = d;
+    this.#daemon = 'reload' in daemon ? opsDaemon(daemon) : daemon;
     if ('reload' in daemon) this.metrics.attachDaemon(daemon);
-    this.#canary.check();
+    this.#checkCanaries();
     await this.#startStopPage(this.#config);
   }
 
@@ -239,12 +239,16 @@ export class Operations {
     } else {
       this.#stopPage?.update(this.#stopPageOptions(c));
     }
-    if (this.#daemon !== null) this.#canary.check();
+    this.#checkCanaries();
   }
 
-  /** Checks every canary now (after a reload, and for tests). */
+  #checkCanaries(): void {
+    if (this.#daemon !== null && this.#o.canary !== false) this.#canary.check();
+  }
+
+  /** Checks every canary now (for tests); [] when canaries are not checked in this process. */
   checkCanaries(): ReturnType<CanaryMonitor['check']> {
-    return this.#canary.check();
+    return this.#daemon !== null && this.#o.canary !== false ? this.#canary.check() : [];
   }
 
   /** Writes the partial hit report window and closes the listeners. */

@@ -6,14 +6,29 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { generateListKey, type ListKey } from '@hashwall/format';
 
 import { settingsFrom, type Settings } from '../../dist/config/load.js';
 import { createLogger } from '../../dist/ops/log.js';
 import { Metrics } from '../../dist/ops/metrics.js';
+import { Operations } from '../../dist/ops/runtime.js';
 import { StaticListProvider, type Matcher } from '../../dist/policy/lists.js';
 import { startDaemon, type Daemon } from '../../dist/server.js';
 import { captureLogs } from './daemon.ts';
 import { demoMatcher } from './lists.ts';
+import {
+  Clock,
+  LogSink,
+  ReleaseDir,
+  fullOf,
+  harness,
+  settingsWith,
+  tempDir,
+  within,
+  type Harness,
+} from '../lists/helpers.ts';
 import { TestUpstream } from './upstream.ts';
 
 export const PROMTOOL = '/usr/bin/promtool';
@@ -155,4 +170,78 @@ export async function startOpsDaemon(
     upstream.close();
     throw err;
   }
+}
+
+export interface Stack {
+  readonly ops: Operations;
+  readonly daemon: Daemon;
+  readonly h: Harness;
+  readonly rel: ReleaseDir;
+  readonly listKey: ListKey;
+  readonly upstream: TestUpstream;
+  readonly clock: Clock;
+  readonly settings: Settings;
+  /** The daemon's UDP/TCP port. */
+  readonly port: number;
+  /** http://127.0.0.1:PORT of the metrics listener. */
+  readonly metricsBase: string;
+  readonly log: LogSink;
+}
+
+/**
+ * Everything main.ts starts, in-process: a list `demo` published to a file:// mirror with `names` (serial 1) and
+ * in force, a real list sync, the daemon on 127.0.0.1 port 0 against a TestUpstream, and the Operations (metrics on
+ * 127.0.0.1 port 0). `top` and `list` are config on top of the test defaults. Stopped at teardown.
+ */
+export async function startStack(
+  t: { teardown(fn: () => unknown): void },
+  o: { names: readonly string[]; top?: Record<string, unknown>; list?: Record<string, unknown>; publish?: boolean },
+): Promise<Stack> {
+  const root = tempDir(t, 'hw-ops-');
+  const listKey = generateListKey('demo-2026a');
+  const rel = new ReleaseDir(join(root, 'release'));
+  const upstream = await TestUpstream.start();
+  t.teardown(() => upstream.close());
+  const top = o.top ?? {};
+  const settings = settingsWith(join(root, 'state'), [{ mirrors: [rel.url], keys: [rel.key], listKey, ...o.list }], {
+    listen: ['127.0.0.1:0'],
+    upstreams: [upstream.address],
+    upstream: { timeoutMs: 200, maxTries: 1 },
+    shutdown: { drainTimeoutMs: 200 },
+    ...top,
+    metrics: { listen: '127.0.0.1:0', processMetrics: false, ...(top.metrics as object) },
+  });
+  const clock = new Clock();
+  const h = harness(t, settings, clock);
+  const log = new LogSink();
+  const logger = createLogger({ level: 'debug' }, log);
+  const ops = await Operations.start(settings, { logger, lists: h.registry });
+  t.teardown(() => ops.close());
+  if (o.publish !== false) rel.publish(fullOf(listKey, 1, o.names));
+  await within(5000, h.registry.start());
+  if (o.publish !== false && (await within(5000, h.registry.pollNow('demo'))) !== 'updated') {
+    throw new Error('setup: serial 1 not in force');
+  }
+  ops.listsStarted();
+  const daemon = await startDaemon(settings, {
+    logger,
+    lists: h.registry,
+    events: ops.metrics,
+    policyEvents: ops.metrics,
+  });
+  t.teardown(() => within(5000, daemon.close(), 'daemon close'));
+  await ops.attach(daemon);
+  return {
+    ops,
+    daemon,
+    h,
+    rel,
+    listKey,
+    upstream,
+    clock,
+    settings,
+    port: daemon.addresses.udp[0]!.port,
+    metricsBase: `http://127.0.0.1:${ops.metricsAddress!.port}`,
+    log,
+  };
 }
