@@ -1,0 +1,42 @@
+// A forked process playing one DNS worker for daemon/test/ops-cluster.test.ts: the real WorkerOpsAgent and the
+// real query path (on 127.0.0.1 port 0), answering the primary over the real IPC channel. It counts the queries
+// it is told to count (argv[2]) so that the merged figures are known, then says "ready".
+import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+
+import { settingsFrom } from '../../dist/config/load.js';
+import { WorkerOpsAgent } from '../../dist/ops/cluster.js';
+import { createLogger } from '../../dist/ops/log.js';
+import { StaticListProvider } from '../../dist/policy/lists.js';
+import { startDaemon } from '../../dist/server.js';
+
+const n = Number(process.argv[2] ?? 1);
+const silent = process.argv[3] === 'silent';
+const settings = settingsFrom(
+  {
+    listen: ['127.0.0.1:0'],
+    upstreams: ['127.0.0.1:9'],
+    metrics: { processMetrics: false },
+    hitReport: { enabled: true, endpoint: true, minCount: 1 },
+  },
+  tmpdir(),
+);
+const logger = createLogger({ level: 'error' }, new Writable({ write: (_c, _e, cb) => cb() }));
+const lists = new StaticListProvider([]);
+if (!silent) {
+  const agent = new WorkerOpsAgent(settings, { logger, lists });
+  const daemon = await startDaemon(settings, { logger, lists, events: agent.metrics, policyEvents: agent.metrics });
+  agent.attach(daemon);
+  for (let i = 0; i < n; i++) {
+    agent.metrics.queryDone('udp', 1, 3, 'blocked');
+    agent.metrics.blocked('demo', 'nxdomain', false);
+    agent.metrics.matched({ action: 1, listId: 'demo', kind: 'D', entry: 'a'.repeat(64), allowlisted: false });
+  }
+  process.on('disconnect', () => {
+    agent.close();
+    void daemon.close();
+  });
+} else {
+  process.on('disconnect', () => process.exit(0));
+}
+process.send({ test: 'ready' });

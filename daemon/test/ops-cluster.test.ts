@@ -1,0 +1,75 @@
+// Operations with several worker processes: real forked processes answer the primary over the IPC channel; the
+// primary merges their metrics (sums), hits and status, and leaves out a worker that does not answer in time.
+import { fork, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+import t from 'tap';
+
+import { settingsFrom } from '../dist/config/load.js';
+import { ClusterOps, type OpsChannel } from '../dist/ops/cluster.js';
+import { createLogger } from '../dist/ops/log.js';
+import { Metrics } from '../dist/ops/metrics.js';
+import { StaticListProvider } from '../dist/policy/lists.js';
+import { demoMatcher } from './helpers/lists.ts';
+import { parseExposition } from './helpers/ops.ts';
+import { LogSink, within } from './lists/helpers.ts';
+
+const WORKER = fileURLToPath(new URL('./helpers/ops-worker.mjs', import.meta.url));
+
+async function startWorker(t: { teardown(fn: () => unknown): void }, args: string[]): Promise<ChildProcess> {
+  // No execArgv: the worker is plain JavaScript and need not load the test runner's TypeScript hooks.
+  const child = fork(WORKER, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  t.teardown(() => {
+    if (child.connected) child.disconnect();
+    setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+  });
+  await within(
+    10000,
+    new Promise<void>((resolve, reject) => {
+      child.on('message', (m: { test?: string }) => m.test === 'ready' && resolve());
+      child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));
+    }),
+    'worker start',
+  );
+  return child;
+}
+
+t.test('the primary merges its workers and leaves out a silent one', async (t) => {
+  const [w2, w3, silent] = await Promise.all([
+    startWorker(t, ['2']),
+    startWorker(t, ['3']),
+    startWorker(t, ['0', 'silent']),
+  ]);
+  const workers = [w2!, w3!];
+  const channels = (): OpsChannel[] => [...workers, silent!] as unknown as OpsChannel[];
+  const log = new LogSink();
+  const settings = settingsFrom({}, tmpdir());
+  const cluster = new ClusterOps(channels, {
+    logger: createLogger({ level: 'info' }, log),
+    lists: new StaticListProvider([demoMatcher()]),
+    settings,
+    timeoutMs: 300,
+    statusIntervalMs: 3_600_000,
+  });
+  t.teardown(() => cluster.close());
+
+  const primary = new Metrics({ processMetrics: false });
+  const s = parseExposition(await cluster.metricsText(primary));
+  t.equal(s.get('hashwall_queries_total{qtype="A",rcode="NXDOMAIN",transport="udp"}'), 5, 'summed over the workers');
+  t.equal(s.get('hashwall_blocked_queries_total{list="demo",mode="nxdomain",via="name"}'), 5);
+  t.equal(s.get('hashwall_upstream_up{upstream="127.0.0.1:9"}'), 1, 'the lowest over the workers');
+  t.equal(s.get(`hashwall_build_info{node="${process.versions.node}",version="0.1.0"}`), 1, 'build info once');
+  t.match(log.lines, [{ level: 'warn', what: 'metrics', missing: 1, workers: 3 }], 'the silent worker is named');
+
+  const hits = await cluster.takeHits();
+  t.same([...hits.lists.get('demo')!], [['a'.repeat(64), 5]], 'hits merged');
+  t.equal((await cluster.takeHits()).lists.size, 0, 'each worker started a new window');
+
+  await cluster.refreshStatus();
+  const d = cluster.opsDaemon();
+  t.equal(d.listening(), true, 'every worker that answered listens');
+  t.same(d.upstreamHealth(), [{ name: '127.0.0.1:9', up: true }]);
+  t.match(d.probe('www.blocked.test'), { decision: { listId: 'demo', kind: 'D' } }, 'the stop page lookup');
+  t.equal(d.probe('a.example.test').decision, null);
+});
