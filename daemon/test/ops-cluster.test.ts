@@ -41,8 +41,8 @@ t.test('the primary merges its workers and leaves out a silent one', async (t) =
     startWorker(t, ['3']),
     startWorker(t, ['0', 'silent']),
   ]);
-  const workers = [w2!, w3!];
-  const channels = (): OpsChannel[] => [...workers, silent!] as unknown as OpsChannel[];
+  const workers = [w2, w3];
+  const channels = (): OpsChannel[] => [...workers, silent];
   const log = new LogSink();
   const settings = settingsFrom({}, tmpdir());
   const cluster = new ClusterOps(channels, {
