@@ -1,0 +1,184 @@
+/**
+ * Soak: mixed load on the real query path with a list update every 10 s and an upstream restart in the middle.
+ *
+ *   - load: HASHWALL_SOAK_QPS (default 1500) queries a second from 4 sockets: 80% repeated names (cached), 10% unique
+ *     names (upstream every time), 10% names the list blocks; every answer is checked (rcode, and the A address the
+ *     upstream gives that name);
+ *   - the list: a real ListRegistry over a file:// mirror; every 10 s a new release is published (signed with
+ *     @hashwall/format's buildRelease) and polled, each adding a new name and dropping the previous one;
+ *   - the upstream is stopped for 3 s in the middle and started again on the same port.
+ *
+ * Must hold: no wrong answer (a unique name may get SERVFAIL while the upstream is down, nothing else may differ);
+ * no query unanswered but those sent during the outage; after every update the new name is blocked and the dropped
+ * one is not; RSS (sampled after a full GC every 5 s) within 10% after the warm-up (the first third).
+ *
+ * HASHWALL_SOAK_SECONDS sets the duration (default 60; tap's per-file timeout in .taprc bounds it).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+import { generateListKey } from '@hashwall/format';
+import t from 'tap';
+
+import { createLogger } from '../../daemon/dist/ops/log.js';
+import { ListRegistry } from '../../daemon/dist/lists/registry.js';
+import { startDaemon } from '../../daemon/dist/server.js';
+import { LogSink, ReleaseDir, fullOf, settingsWith, tempDir, within } from '../../daemon/test/lists/helpers.ts';
+import { RestartableUpstream, addressOf, judgeAs, queryFor, runLoad, sleep } from './helpers.ts';
+
+const SECONDS = Number(process.env.HASHWALL_SOAK_SECONDS ?? 60);
+const QPS = Number(process.env.HASHWALL_SOAK_QPS ?? 1500);
+const UPDATE_MS = 10_000;
+const OUTAGE_MS = 3000;
+
+// A full GC before each RSS sample, so the samples compare live memory rather than where the young generation was.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Asks one name over UDP; the rcode, or -1 after 2 s. */
+async function rcodeOf(port: number, name: string): Promise<number> {
+  const { createSocket } = await import('node:dgram');
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    const timer = setTimeout(() => {
+      s.close();
+      resolve(-1);
+    }, 2000);
+    s.on('message', (m) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(m[3]! & 15);
+    });
+    s.send(queryFor(name, 4242), port, '127.0.0.1');
+  });
+}
+
+t.test(`a ${SECONDS} s soak: list updates, an upstream restart, no lost or wrong answers, flat memory`, async (t) => {
+  const dir = tempDir(t, 'hw-soak-');
+  const upstream = new RestartableUpstream('soak.test', 300);
+  await upstream.start();
+  t.teardown(() => upstream.stop());
+
+  // The list: 2,000 stable names, plus one that changes with every release.
+  const listKey = generateListKey('soak-key');
+  const stable = Array.from({ length: 2000 }, (_, i) => `b${i}.blocked.soak.test`);
+  const rel = new ReleaseDir(join(dir, 'release'));
+  const now = (): number => Math.floor(Date.now() / 1000);
+  let serial = 1;
+  const churn = (s: number): string => `churn${s}.soak.test`;
+  const publish = (): void => {
+    rel.publish(fullOf(listKey, serial, [...stable, churn(serial)], { created: now() - 60, expires: now() + 86400 }), {
+      created: now() - 60,
+      expires: now() + 86400,
+      bases: [],
+    });
+  };
+  publish();
+  mkdirSync(join(dir, 'state'));
+  const settings = settingsWith(join(dir, 'state'), [{ mirrors: [rel.url], keys: [rel.key], listKey }], {
+    listen: ['127.0.0.1:0'],
+    upstreams: [upstream.address],
+    upstream: { timeoutMs: 200, maxTries: 2, failureThreshold: 3, probeIntervalMs: 500 },
+    metrics: { listen: '' },
+  });
+  const logger = createLogger({ level: 'error' }, new LogSink());
+  const registry = new ListRegistry(settings, { logger });
+  t.teardown(() => registry.close());
+  await within(20_000, registry.start(), 'list start');
+  const daemon = await startDaemon(settings, { logger, lists: registry });
+  t.teardown(() => within(5000, daemon.close(), 'daemon close'));
+  const port = daemon.addresses.udp[0]!.port;
+  t.equal(await rcodeOf(port, churn(1)), 3, 'the first release is enforced');
+
+  // The schedule: updates every 10 s, the outage in the middle, RSS samples every 5 s.
+  const t0 = performance.now();
+  let outage: { from: number; to: number } | null = null;
+  const updates: { serial: number; ok: boolean }[] = [];
+  const rss: { at: number; mb: number }[] = [];
+  let running = true;
+  const schedule = (async () => {
+    let nextUpdate = UPDATE_MS;
+    let nextSample = 0;
+    const outageAt = (SECONDS * 1000) / 2;
+    let outageDone = false;
+    while (running) {
+      const el = performance.now() - t0;
+      if (el >= nextSample) {
+        gc();
+        rss.push({ at: el, mb: process.memoryUsage().rss / 1048576 });
+        nextSample += 5000;
+      }
+      if (!outageDone && el >= outageAt) {
+        outageDone = true;
+        outage = { from: el, to: el + OUTAGE_MS };
+        upstream.stop();
+        await sleep(OUTAGE_MS);
+        await upstream.start();
+        outage.to = performance.now() - t0;
+      }
+      if (el >= nextUpdate) {
+        nextUpdate += UPDATE_MS;
+        serial++;
+        publish();
+        const outcome = await within(15_000, registry.pollNow('demo'), 'poll');
+        const blockedNew = (await rcodeOf(port, churn(serial))) === 3;
+        const freedOld = (await rcodeOf(port, churn(serial - 1))) !== 3;
+        updates.push({ serial, ok: outcome === 'updated' && blockedNew && freedOld });
+      }
+      await sleep(100);
+    }
+  })();
+
+  // The load: judged per query. Unique names may get SERVFAIL while the upstream is down (and just after, while
+  // the daemon's health check still has it down).
+  const inOutage = (atMs: number): boolean => outage !== null && atMs >= outage.from - 500 && atMs <= outage.to + 2000;
+  let unique = 0;
+  const report = await runLoad({
+    port,
+    qps: QPS,
+    durationMs: SECONDS * 1000,
+    next: (i) => {
+      const r = i % 10;
+      if (r < 8) {
+        const name = `h${(i * 7919) % 500}.soak.test`;
+        return { name, judge: judgeAs(name, { rcode: 0, address: addressOf(name) }) };
+      }
+      if (r === 8) {
+        const name = `u${unique++}.soak.test`;
+        const sentAt = performance.now() - t0;
+        const strict = judgeAs(name, { rcode: 0, address: addressOf(name) });
+        return {
+          name,
+          judge: (a) => (inOutage(sentAt) && (a[3]! & 15) === 2 ? null : strict(a)),
+        };
+      }
+      const name = stable[(i * 31) % stable.length]!;
+      return { name, judge: judgeAs(name, { rcode: 3 }) };
+    },
+  });
+  running = false;
+  await schedule;
+
+  t.comment(
+    `sent ${report.sent}, answered ${report.answered}, lost ${report.lost}, wrong ${report.wrong}, rcodes ` +
+      `${JSON.stringify(report.rcodes)}, updates ${updates.length}, outage ${JSON.stringify(outage)}`,
+  );
+  t.equal(report.wrong, 0, `no wrong answer ${report.wrongSamples.join('; ')}`);
+  const outsideLost = report.lostAt.filter((s) => !inOutage(s * 1000 + 500)).length;
+  t.equal(outsideLost, 0, `no query lost outside the outage (${report.lost} lost in all)`);
+  t.ok(report.sent >= QPS * SECONDS * 0.9, `the load ran (${report.sent} queries)`);
+  t.ok(outage !== null, 'the upstream was restarted');
+  t.ok(updates.length >= Math.floor(SECONDS / 10) - 1, `${updates.length} list updates`);
+  t.ok(
+    updates.every((u) => u.ok),
+    'after every update the new name is blocked and the dropped one is not',
+  );
+  const after = rss.filter((s) => s.at >= (SECONDS * 1000) / 3).map((s) => s.mb);
+  const min = Math.min(...after);
+  const max = Math.max(...after);
+  t.comment(`RSS after warm-up (MiB): ${after.map((x) => x.toFixed(1)).join(' ')}`);
+  t.ok(after.length >= 2, 'RSS sampled');
+  t.ok(max <= min * 1.1, `RSS flat within 10% after warm-up (${min.toFixed(1)}..${max.toFixed(1)} MiB)`);
+});
