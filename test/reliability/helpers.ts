@@ -292,7 +292,7 @@ export function startChild(configFile: string, node = process.execPath): Child {
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
     [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
+  createInterface({ input: proc.stdout }).on('line', (line) => {
     let obj: Record<string, unknown>;
     try {
       obj = JSON.parse(line) as Record<string, unknown>;
@@ -307,7 +307,7 @@ export function startChild(configFile: string, node = process.execPath): Child {
       }
     }
   });
-  proc.stderr!.resume();
+  proc.stderr.resume();
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return {
     proc,
