@@ -8,12 +8,20 @@
  * SIGHUP reloads the config and the lists without dropping a query (listeners stay open, new ones open before old
  * ones close); an invalid new config is logged and the running one kept. SIGTERM or SIGINT stop accepting, drain
  * queries in flight (at most shutdown.drainTimeoutMs), stop the list sync, and exit 0.
+ *
+ * Three roles: one process (workers: 1); with workers > 1 the primary (list sync, operations, no DNS) and its DNS
+ * workers (cluster/primary.ts says how they share the port and the lists).
  */
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 
 import { ConfigError, effectiveConfig, loadSettings, type Settings } from './config/load.js';
+import { FollowerLists } from './cluster/follower.js';
+import { announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
 import { createListRegistry } from './lists/index.js';
+import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
 import { createLogger, type Logger } from './ops/log.js';
+import { Metrics } from './ops/metrics.js';
 import { Operations } from './ops/runtime.js';
 import { startDaemon } from './server.js';
 
@@ -61,19 +69,20 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger(settings.config.logging);
+  if (cluster.isWorker) return runWorker(configPath, settings, logger);
   logger.info({ config: effectiveConfig(settings), source: settings.source, pid: process.pid }, 'hashwalld starting');
-  if (settings.config.workers !== 1) {
-    logger.warn({ workers: settings.config.workers }, 'several workers are not supported yet: running one process');
-  }
-  const lists = createListRegistry(settings, { logger });
-  // Metrics and health first, so that /healthz answers (and /readyz says why not) while the lists load.
-  const ops = await Operations.start(settings, { logger, lists });
-  await lists.start();
-  ops.listsStarted();
-  const daemon = await startDaemon(settings, { logger, lists, events: ops.metrics, policyEvents: ops.metrics });
-  await ops.attach(daemon);
+  if (workerCount(settings.config) > 1) return runPrimary(configPath, settings, logger);
+  return runSingle(configPath, settings, logger);
+}
 
-  // One signal at a time: a reload never overlaps another reload or the shutdown.
+/** What a running process does on SIGHUP (with the new, valid settings) and on SIGTERM/SIGINT. */
+interface Lifecycle {
+  reload(next: Settings): Promise<void>;
+  stop(signal: string): Promise<void>;
+}
+
+/** One signal at a time: a reload never overlaps another reload or the shutdown. */
+function handleSignals(configPath: string, logger: Logger, life: Lifecycle): (signal: string) => void {
   let queue: Promise<void> = Promise.resolve();
   let stopping = false;
 
@@ -93,9 +102,7 @@ async function main(): Promise<void> {
       try {
         logger.level = next.config.logging.level;
         logger.info({ config: effectiveConfig(next), source: next.source }, 'reloading');
-        await lists.reload(next);
-        await daemon.reload(next);
-        await ops.reload(next);
+        await life.reload(next);
       } catch (err) {
         logger.error({ err: (err as Error).message }, 'reload failed; the running configuration stays in force');
       }
@@ -106,17 +113,102 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     queue = queue.then(async () => {
-      logger.info({ signal, inFlight: daemon.inFlight() }, 'stopping: draining queries in flight');
-      ops.stopping();
-      await daemon.close();
-      await lists.close();
-      await ops.close();
+      await life.stop(signal);
       logger.info('stopped');
       exit(logger, 0);
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  return stop;
+}
+
+/** workers: 1: lists, operations and the query path in this process. */
+async function runSingle(configPath: string, settings: Settings, logger: Logger): Promise<void> {
+  const lists = createListRegistry(settings, { logger });
+  // Metrics and health first, so that /healthz answers (and /readyz says why not) while the lists load.
+  const ops = await Operations.start(settings, { logger, lists });
+  await lists.start();
+  ops.listsStarted();
+  const daemon = await startDaemon(settings, { logger, lists, events: ops.metrics, policyEvents: ops.metrics });
+  await ops.attach(daemon);
+  handleSignals(configPath, logger, {
+    async reload(next) {
+      await lists.reload(next);
+      await daemon.reload(next);
+      await ops.reload(next);
+    },
+    async stop(signal) {
+      logger.info({ signal, inFlight: daemon.inFlight() }, 'stopping: draining queries in flight');
+      ops.stopping();
+      await daemon.close();
+      await lists.close();
+      await ops.close();
+    },
+  });
+}
+
+/**
+ * workers > 1, the primary (cluster/primary.ts): the list sync, the operations (HTTP, metrics gathered from the
+ * workers) and the DNS workers; no DNS of its own.
+ */
+async function runPrimary(configPath: string, settings: Settings, logger: Logger): Promise<void> {
+  const lists = createListRegistry(settings, { logger });
+  let workers: WorkerSet | null = null;
+  const clusterOps = new ClusterOps(() => workers?.channels() ?? [], { logger, lists, settings });
+  const ops: Operations = await Operations.start(settings, {
+    logger,
+    lists,
+    metrics: new Metrics({ processMetrics: settings.config.metrics.processMetrics }),
+    metricsText: () => clusterOps.metricsText(ops.metrics),
+    takeHits: () => clusterOps.takeHits(),
+  });
+  await lists.start();
+  ops.listsStarted();
+  workers = await startWorkers(settings, { logger, lists });
+  await ops.attach(clusterOps.opsDaemon());
+  const set = workers;
+  handleSignals(configPath, logger, {
+    async reload(next) {
+      await lists.reload(next);
+      await set.reload(next);
+      clusterOps.reload(next);
+      await ops.reload(next);
+    },
+    async stop(signal) {
+      logger.info({ signal, workers: set.pids() }, 'stopping: the workers drain their queries in flight');
+      ops.stopping();
+      await set.close();
+      await lists.close();
+      clusterOps.close();
+      await ops.close();
+    },
+  });
+}
+
+/** workers > 1, one DNS worker: the query path over lists read from the primary's state directory. */
+async function runWorker(configPath: string, settings: Settings, logger: Logger): Promise<void> {
+  const lists = new FollowerLists(settings, { logger });
+  const agent = new WorkerOpsAgent(settings, { logger, lists });
+  await lists.start();
+  const daemon = await startDaemon(settings, { logger, lists, events: agent.metrics, policyEvents: agent.metrics });
+  agent.attach(daemon);
+  announceReady(daemon.addresses);
+  const stop = handleSignals(configPath, logger, {
+    async reload(next) {
+      await lists.reload(next);
+      await daemon.reload(next);
+      agent.reload(next);
+    },
+    async stop(signal) {
+      logger.info({ signal, inFlight: daemon.inFlight() }, 'worker stopping: draining queries in flight');
+      await daemon.close();
+      await lists.close();
+      agent.close();
+    },
+  });
+  // The primary is gone (killed): a worker never outlives it.
+  process.on('disconnect', () => stop('disconnect'));
 }
 
 main().catch((err: unknown) => {
