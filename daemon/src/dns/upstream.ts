@@ -181,8 +181,10 @@ export class UpstreamPool<W> {
     const s = createSocket(family === 4 ? 'udp4' : 'udp6');
     s.on('message', (msg, rinfo) => this.#onMessage(index, msg, rinfo));
     s.on('error', (err) => this.#log.warn({ err: err.message, family }, 'upstream socket error'));
-    // Port 0: the kernel picks an ephemeral port at random (Linux randomizes them).
-    s.bind(0);
+    // Port 0: the kernel picks an ephemeral port at random (Linux randomizes them). Exclusive: in a cluster worker
+    // (workers > 1) a shared bind would hand every worker the primary's one socket for port 0, and answers would
+    // reach whichever worker reads first.
+    s.bind({ port: 0, exclusive: true });
     this.#sockets.set(index, { index, socket: s, family, uses: 0, pending: 0, retired: false });
     return index;
   }
