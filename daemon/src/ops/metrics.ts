@@ -116,6 +116,8 @@ export interface DaemonFigures {
   cacheSize(): number;
   cacheBytes(): number;
   upstreamHealth(): readonly { readonly name: string; readonly up: boolean }[];
+  /** Entries the packet cache evicted to stay within its bounds (when the daemon counts them). */
+  cacheEvictions?(): number;
 }
 
 /** Where the list figures come from (the ListRegistry). */
@@ -226,6 +228,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
   readonly #latency: Histogram<'upstream'>;
   readonly #canary = new Map<string, boolean>();
   readonly #stopPage = new Map<string, number>();
+  #evictionsRegistered = false;
 
   constructor(options: MetricsOptions = {}) {
     const r = this.registry;
@@ -258,6 +261,16 @@ export class Metrics implements QueryEvents, PolicyEvents {
   /** The running daemon, for the cache, in-flight and upstream health gauges (null to detach). */
   attachDaemon(daemon: DaemonFigures | null): void {
     this.#daemon = daemon;
+    if (daemon?.cacheEvictions !== undefined && !this.#evictionsRegistered) {
+      // Registered only once a daemon that counts evictions is attached: a constant 0 would be a false figure.
+      this.#evictionsRegistered = true;
+      defineCounter(this.registry)(
+        'hashwall_cache_evictions_total',
+        'Entries the packet cache evicted to stay within cache.maxEntries and cache.maxBytes.',
+        [],
+        (inc) => inc({}, this.#daemon?.cacheEvictions?.() ?? 0),
+      );
+    }
   }
 
   /** The list registry, for the per-list metrics. */
