@@ -1,8 +1,12 @@
 // The hit report: each block counts for the listed entry that matched (its hash, computed once per decision),
 // entries under minCount are left out, the report is written atomically and served, windows are aligned, and no
 // client data is in it.
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { serializeListKey } from '@hashwall/format';
 
 import t from 'tap';
 
@@ -119,4 +123,33 @@ t.test('the counter is bounded, merges across processes, and the reporter aligns
   now += 60;
   await reporter.stop();
   t.match(reporter.latest, { complete: false, windowStart: '1970-01-05T00:00:00Z', windowEnd: '1970-01-05T00:01:03Z' });
+});
+
+t.test("examples/hit-report/match.mjs matches a report to the maintainer's source", async (t) => {
+  const dir = tempDir(t, 'hw-hits-match-');
+  const file = join(dir, 'hit-report.json');
+  const s = await startStack(t, {
+    names: ['blocked.test', 'host.listed.test', 'quiet.test'],
+    top: { hitReport: { enabled: true, minCount: 1, file } },
+  });
+  await udpAsk(s.port, query('www.blocked.test', TYPE.A));
+  await udpAsk(s.port, query('cdn.blocked.test', TYPE.A));
+  await udpAsk(s.port, query('host.listed.test', TYPE.A));
+  await s.ops.rollHitReport();
+  writeFileSync(join(dir, 'source.txt'), 'domain blocked.test\nhost host.listed.test\ndomain quiet.test\n');
+  writeFileSync(join(dir, 'demo.listkey'), serializeListKey(s.listKey), { mode: 0o600 });
+  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'hit-report', 'match.mjs');
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [script, '--source', join(dir, 'source.txt'), '--list-key', join(dir, 'demo.listkey'), '--list', 'demo', file],
+      { timeout: 20000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+    );
+  });
+  t.match(out, /list demo: 1 report window/);
+  t.match(out, /^\s+2 {2}line 1: domain blocked\.test$/m);
+  t.match(out, /^\s+1 {2}line 2: host host\.listed\.test$/m);
+  t.match(out, /^\s+0 {2}line 3: domain quiet\.test$/m);
+  t.match(out, /1 source line\(s\) without a reported hit/);
 });
