@@ -190,6 +190,8 @@ export async function runLoad(o: {
   timeoutMs?: number;
   bindAddress?: string;
   edns?: boolean;
+  /** Ends the load before durationMs when it returns true (checked every 10 ms). */
+  stopWhen?: () => boolean;
 }): Promise<LoadReport> {
   const r: LoadReport = { sent: 0, answered: 0, lost: 0, wrong: 0, rcodes: {}, wrongSamples: [], lostAt: [] };
   const n = o.sockets ?? 4;
@@ -224,7 +226,7 @@ export async function runLoad(o: {
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {
       const elapsed = performance.now() - t0;
-      if (elapsed >= o.durationMs) {
+      if (elapsed >= o.durationMs || (o.stopWhen?.() ?? false)) {
         clearInterval(tick);
         resolve();
         return;

@@ -9,7 +9,8 @@
  *   QUERY, exactly our question (case-insensitively), every record well formed (wire.ts scanResponse). Anything
  *   else is dropped and counted, and the try goes on waiting: a spoofed or broken datagram never ends a query, the
  *   try's timeout does (then the next upstream, then SERVFAIL).
- * - TC over UDP: the same upstream is asked again over TCP (RFC 7766), under its own deadline.
+ * - TC over UDP: the same upstream is asked again over TCP (RFC 7766), under its own deadline. A TCP answer with
+ *   TC set is incomplete: that try failed (no TC loop, no empty answer passed on).
  * - Per-try timeout without a timer per try: every UDP try has the same timeout, so deadlines arrive in the order
  *   tries start; one FIFO and one timer for its head serve them all.
  * - Failover with health: upstreams are tried in configuration order; `failureThreshold` failures in a row
@@ -428,6 +429,12 @@ export class UpstreamPool<W> {
       if (got.length < 2 + n) return;
       const msg = got.subarray(2, 2 + n);
       if (n < HEADER_BYTES || ((msg[0]! << 8) | msg[1]!) !== id || !this.#check(job, msg)) {
+        end(false, 'malformed');
+        return;
+      }
+      // TC over TCP: the answer is incomplete and cannot be asked for any bigger. A failed try, never passed on
+      // (a TC loop would otherwise end as an empty answer: a NODATA the upstream never meant).
+      if ((this.#info.flags1 & F1_TC) !== 0) {
         end(false, 'malformed');
         return;
       }
