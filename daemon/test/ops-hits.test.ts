@@ -10,6 +10,8 @@ import { serializeListKey } from '@hashwall/format';
 
 import t from 'tap';
 
+import type { ConfigError } from '../dist/config/load.js';
+import { settingsFromYaml } from '../dist/config/load.js';
 import { HitCounter, HitReporter, mergeHitCounts, hitCountsFromJson, hitCountsToJson } from '../dist/ops/hits.js';
 import { createLogger } from '../dist/ops/log.js';
 import { StaticListProvider } from '../dist/policy/lists.js';
@@ -152,4 +154,28 @@ t.test("examples/hit-report/match.mjs matches a report to the maintainer's sourc
   t.match(out, /^\s+1 {2}line 2: host host\.listed\.test$/m);
   t.match(out, /^\s+0 {2}line 3: domain quiet\.test$/m);
   t.match(out, /1 source line\(s\) without a reported hit/);
+});
+
+t.test('a hit report that goes nowhere is a configuration error', async (t) => {
+  const dir = tempDir(t, 'hw-hits-cfg-');
+  const problems = (yaml: string): readonly string[] => {
+    try {
+      settingsFromYaml(yaml, dir);
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+  t.match(problems('hitReport: { enabled: true }'), [/^hitReport\.file: .*goes nowhere/]);
+  t.match(problems("hitReport: { enabled: true, endpoint: true }\nmetrics: { listen: '' }"), [
+    /^hitReport\.endpoint: .*metrics\.listen is empty/,
+  ]);
+  t.match(problems('hitReport: { enabled: true, minCount: 0, file: r.json }'), [/^hitReport\.minCount: /]);
+  t.same(problems('hitReport: { enabled: true, file: r.json }'), []);
+  t.equal(
+    settingsFromYaml('hitReport: { file: r.json }', dir).config.hitReport.file,
+    join(dir, 'r.json'),
+    'relative to the config',
+  );
+  t.equal(settingsFromYaml('', dir).config.hitReport.enabled, false, 'off by default');
 });

@@ -129,3 +129,32 @@ t.test('a template with an unknown placeholder is a configuration error', async 
   t.throws(() => settingsFromYaml('stopPage:\n  listNames: { other: Other }\n', dir), ConfigError, 'unknown list id');
   t.throws(() => settingsFromYaml('stopPage:\n  language: "en us"\n', dir), ConfigError, 'a language tag');
 });
+
+t.test('a reload moves the stop page and changes its texts without a gap', async (t) => {
+  const top = (listen: string, contact: string) => ({ stopPage: { listen: [listen], contact } });
+  const s = await startStack(t, { names: ['blocked.test'], top: top('127.0.0.1:0', 'old@isp.example') });
+  const before = s.ops.stopPageAddresses[0]!.port;
+  const url = (port: number, host = '127.0.0.1'): string => `http://${host}:${port}/`;
+  t.match((await httpGet(url(before))).body, 'Contact: old@isp.example');
+
+  await s.ops.reload(s.settingsWith(top('127.0.0.1:0', 'new@isp.example')));
+  t.equal(s.ops.stopPageAddresses[0]!.port, before, 'the same listener');
+  t.match((await httpGet(url(before))).body, 'Contact: new@isp.example', 'new texts');
+
+  await s.ops.reload(s.settingsWith(top('127.0.0.2:0', 'new@isp.example')));
+  const moved = s.ops.stopPageAddresses[0]!;
+  t.equal(moved.address, '127.0.0.2', 'moved to the new address');
+  t.match((await httpGet(url(moved.port, '127.0.0.2'))).body, 'Contact: new@isp.example');
+  await t.rejects(httpGet(url(before)), /ECONNREFUSED/, 'the old address is closed');
+
+  const dir = tempDir(t, 'hw-stop-page-');
+  writeFileSync(join(dir, 'bad.html'), '{{nope}}');
+  const bad = s.settingsWith(top('127.0.0.2:0', 'x'));
+  // A template that went bad on disk after the config was checked: the reload fails, the page stays as it was.
+  const broken = {
+    ...bad,
+    config: { ...bad.config, stopPage: { ...bad.config.stopPage, templateFile: join(dir, 'bad.html') } },
+  };
+  await t.rejects(s.ops.reload(broken), /unknown placeholder/);
+  t.match((await httpGet(url(moved.port, '127.0.0.2'))).body, 'Contact: new@isp.example', 'unchanged');
+});

@@ -100,7 +100,7 @@ export class Operations {
     const ops = new Operations(settings, options);
     const c = settings.config;
     if (c.metrics.listen !== '') {
-      ops.#server = await OpsServer.start(c.metrics.listen, ops.#routes());
+      ops.#server = await OpsServer.start(c.metrics.listen, ops.#routes(c));
       options.logger.info({ address: `${c.metrics.listen}` }, 'serving /metrics, /healthz and /readyz');
     }
     ops.#startHits(c);
@@ -127,14 +127,12 @@ export class Operations {
     return this.#reporter === null ? null : this.#reporter.roll(true);
   }
 
-  #routes(): OpsRoutes {
+  #routes(c: Config): OpsRoutes {
     const text = this.#o.metricsText ?? (() => this.metrics.text());
     return {
       metrics: text,
       readiness: () => this.readiness(),
-      ...(this.#config.hitReport.enabled && this.#config.hitReport.endpoint
-        ? { hitReport: () => this.#reporter?.latest ?? null }
-        : {}),
+      ...(c.hitReport.enabled && c.hitReport.endpoint ? { hitReport: () => this.#reporter?.latest ?? null } : {}),
     };
   }
 
@@ -213,32 +211,48 @@ export class Operations {
     });
   }
 
-  /** Applies new settings (SIGHUP), after the lists and the daemon reloaded. Throws when a listener cannot open. */
+  /**
+   * Applies new settings (SIGHUP), after the lists and the daemon reloaded. What can fail (a template file, a new
+   * listener address) is done first, so that a failure (thrown) leaves the running operations as they were; a
+   * listener that moves opens at its new address before the old one closes.
+   */
   async reload(settings: Settings): Promise<void> {
     const old = this.#config;
     const c = settings.config;
-    this.#config = c;
+    const pageOptions = this.#stopPageOptions(c);
+    let server = this.#server;
     if (c.metrics.listen !== old.metrics.listen) {
+      server = c.metrics.listen === '' ? null : await OpsServer.start(c.metrics.listen, this.#routes(c));
+    }
+    let page = this.#stopPage;
+    const pageMoved = JSON.stringify(c.stopPage.listen) !== JSON.stringify(old.stopPage.listen);
+    if (pageMoved && this.#daemon !== null) {
+      try {
+        page = c.stopPage.listen.length === 0 ? null : await StopPage.start(pageOptions);
+      } catch (err) {
+        if (server !== this.#server) await server?.close();
+        throw err;
+      }
+    }
+    this.#config = c;
+    if (server !== this.#server) {
       await this.#server?.close();
-      this.#server = null;
-      if (c.metrics.listen !== '') this.#server = await OpsServer.start(c.metrics.listen, this.#routes());
-    } else if (this.#server !== null) {
-      this.#server.routes = this.#routes();
+      this.#server = server;
+    }
+    if (page !== this.#stopPage) {
+      await this.#stopPage?.close();
+      this.#stopPage = page;
+      if (page !== null) this.#log.info({ addresses: c.stopPage.listen }, 'serving the stop page');
+    } else {
+      page?.update(pageOptions);
     }
     if (JSON.stringify(c.hitReport) !== JSON.stringify(old.hitReport)) {
       await this.#reporter?.stop();
       this.#reporter = null;
       this.#hits = null;
       this.#startHits(c);
-      if (this.#server !== null) this.#server.routes = this.#routes();
     }
-    if (JSON.stringify(c.stopPage.listen) !== JSON.stringify(old.stopPage.listen)) {
-      await this.#stopPage?.close();
-      this.#stopPage = null;
-      await this.#startStopPage(c);
-    } else {
-      this.#stopPage?.update(this.#stopPageOptions(c));
-    }
+    if (this.#server !== null) this.#server.routes = this.#routes(c);
     this.#checkCanaries();
   }
 

@@ -181,6 +181,8 @@ export interface Stack {
   readonly upstream: TestUpstream;
   readonly clock: Clock;
   readonly settings: Settings;
+  /** Settings as `settings` but with `top` (for a reload). */
+  settingsWith(top: Record<string, unknown>): Settings;
   /** The daemon's UDP/TCP port. */
   readonly port: number;
   /** http://127.0.0.1:PORT of the metrics listener. */
@@ -202,15 +204,16 @@ export async function startStack(
   const rel = new ReleaseDir(join(root, 'release'));
   const upstream = await TestUpstream.start();
   t.teardown(() => upstream.close());
-  const top = o.top ?? {};
-  const settings = settingsWith(join(root, 'state'), [{ mirrors: [rel.url], keys: [rel.key], listKey, ...o.list }], {
-    listen: ['127.0.0.1:0'],
-    upstreams: [upstream.address],
-    upstream: { timeoutMs: 200, maxTries: 1 },
-    shutdown: { drainTimeoutMs: 200 },
-    ...top,
-    metrics: { listen: '127.0.0.1:0', processMetrics: false, ...(top.metrics as object) },
-  });
+  const make = (top: Record<string, unknown>): Settings =>
+    settingsWith(join(root, 'state'), [{ mirrors: [rel.url], keys: [rel.key], listKey, ...o.list }], {
+      listen: ['127.0.0.1:0'],
+      upstreams: [upstream.address],
+      upstream: { timeoutMs: 200, maxTries: 1 },
+      shutdown: { drainTimeoutMs: 200 },
+      ...top,
+      metrics: { listen: '127.0.0.1:0', processMetrics: false, ...(top.metrics as object) },
+    });
+  const settings = make(o.top ?? {});
   const clock = new Clock();
   const h = harness(t, settings, clock);
   const log = new LogSink();
@@ -240,6 +243,7 @@ export async function startStack(
     upstream,
     clock,
     settings,
+    settingsWith: make,
     port: daemon.addresses.udp[0]!.port,
     metricsBase: `http://127.0.0.1:${ops.metricsAddress!.port}`,
     log,
