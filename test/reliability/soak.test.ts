@@ -87,6 +87,7 @@ t.test(`a ${SECONDS} s soak: list updates, an upstream restart, no lost or wrong
   const registry = new ListRegistry(settings, { logger });
   t.teardown(() => registry.close());
   await within(20_000, registry.start(), 'list start');
+  await within(20_000, registry.pollNow('demo'), 'first poll'); // start() does not wait under serve-unfiltered
   const daemon = await startDaemon(settings, { logger, lists: registry });
   t.teardown(() => within(5000, daemon.close(), 'daemon close'));
   const port = daemon.addresses.udp[0]!.port;
