@@ -162,6 +162,8 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
     metrics: new Metrics({ processMetrics: settings.config.metrics.processMetrics }),
     metricsText: () => clusterOps.metricsText(ops.metrics),
     takeHits: () => clusterOps.takeHits(),
+    // Each worker checks the canaries through its own query path (ops/cluster.ts); the primary has none.
+    canary: false,
   });
   await lists.start();
   ops.listsStarted();
