@@ -53,7 +53,7 @@ const queries = dashboard.panels.flatMap((p) =>
 async function exported(): Promise<Set<string>> {
   const names = new Set<string>();
   const metrics = new Metrics({ processMetrics: false });
-  // Figures of a daemon that counts cache evictions, so that the metric registered only then is listed too.
+  // A daemon that counts cache evictions, and a readiness check: the metrics registered only then are listed too.
   metrics.attachDaemon({
     inFlight: () => 0,
     cacheSize: () => 0,
@@ -61,6 +61,7 @@ async function exported(): Promise<Set<string>> {
     upstreamHealth: () => [],
     cacheEvictions: () => 0,
   });
+  metrics.attachReadiness(() => true);
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     names.add(m.name);
     if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);

@@ -60,6 +60,7 @@ t.test('the primary merges its workers and leaves out a silent one', async (t) =
   t.equal(s.get('hashwall_blocked_queries_total{list="demo",mode="nxdomain",via="name"}'), 5);
   t.equal(s.get('hashwall_upstream_up{upstream="127.0.0.1:9"}'), 1, 'the lowest over the workers');
   t.equal(s.get(`hashwall_build_info{node="${process.versions.node}",version="0.1.0"}`), 1, 'build info once');
+  t.notOk(s.has('hashwall_ready'), 'no readiness from the workers: only the process that answers /readyz has it');
   t.match(log.lines, [{ level: 'warn', what: 'metrics', missing: 1, workers: 3 }], 'the silent worker is named');
 
   const hits = await cluster.takeHits();

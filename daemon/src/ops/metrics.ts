@@ -229,6 +229,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
   readonly #canary = new Map<string, boolean>();
   readonly #stopPage = new Map<string, number>();
   #evictionsRegistered = false;
+  #readyRegistered = false;
 
   constructor(options: MetricsOptions = {}) {
     const r = this.registry;
@@ -278,9 +279,22 @@ export class Metrics implements QueryEvents, PolicyEvents {
     this.#lists = lists;
   }
 
-  /** The readiness check behind `hashwall_ready`. */
+  /**
+   * The readiness check behind `hashwall_ready`, registered with the first one: only the process that answers
+   * /readyz has it (a worker's registry would otherwise add a constant to the merged figure).
+   */
   attachReadiness(ready: (() => boolean) | null): void {
     this.#ready = ready;
+    if (ready !== null && !this.#readyRegistered) {
+      this.#readyRegistered = true;
+      defineGauge(this.registry)(
+        'hashwall_ready',
+        'Whether /readyz answers 200: listening, the lists or their start policy met, an upstream up.',
+        [],
+        (set) => set({}, this.#ready?.() === true ? 1 : 0),
+        'min',
+      );
+    }
   }
 
   /** The canary check's result for a list (null: no canary configured for it any more). */
@@ -513,15 +527,6 @@ export class Metrics implements QueryEvents, PolicyEvents {
       ['upstream'],
       (set) => {
         for (const u of this.#daemon?.upstreamHealth() ?? []) set({ upstream: u.name }, u.up ? 1 : 0);
-      },
-      'min',
-    );
-    gauge(
-      'hashwall_ready',
-      'Whether /readyz answers 200: listening, the lists or their start policy met, an upstream up.',
-      [],
-      (set) => {
-        if (this.#ready !== null) set({}, this.#ready() ? 1 : 0);
       },
       'min',
     );
