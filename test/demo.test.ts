@@ -145,3 +145,33 @@ t.test(
     t.ok(await free('tcp', ports.stopPage), 'the stop page port is free');
   },
 );
+
+t.test('the demo says which port is taken, and starts nothing', async (t) => {
+  const held = createServer();
+  const port = await new Promise<number>((resolve) =>
+    held.listen(0, '127.0.0.1', () => resolve((held.address() as { port: number }).port)),
+  );
+  t.teardown(() => new Promise((resolve) => held.close(resolve)));
+  const { NODE_OPTIONS: _runnerOptions, ...shell } = process.env;
+  const dnsPort = String(await freePort());
+  const stopPagePort = String(await freePort());
+  const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [join(root, 'examples', 'demo', 'demo.mjs')],
+      {
+        env: {
+          ...shell,
+          HASHWALL_DEMO_DNS_PORT: dnsPort,
+          HASHWALL_DEMO_METRICS_PORT: String(port),
+          HASHWALL_DEMO_STOP_PAGE_PORT: stopPagePort,
+        },
+        timeout: 20000,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? (err.code as number) : 0, text: `${stdout}${stderr}` }),
+    );
+  });
+  t.equal(out.code, 1);
+  t.match(out.text, `127.0.0.1:${port} (tcp, metrics) is not free: another process listens there`);
+  t.notMatch(out.text, 'hashwalld |', 'the daemon was not started');
+});
