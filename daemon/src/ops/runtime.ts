@@ -71,7 +71,7 @@ export class Operations {
   #hits: HitCounter | null = null;
   #reporter: HitReporter | null = null;
   #daemon: OpsDaemon | null = null;
-  #canary: CanaryMonitor;
+  readonly #canary: CanaryMonitor;
   #starting = true;
   #stopping = false;
 
