@@ -103,6 +103,17 @@ t.test('two workers: one list sync, updates in every worker, signals, restarts',
 
   // An update: the primary polls it (a changed list config restarts that list's sync, which polls at once), the
   // workers read it when the primary's registry swaps. SIGHUP reaches every worker too.
+  // A name on every release stays blocked by every worker throughout the reload and the update.
+  let steady = false;
+  const during = runLoad({
+    port,
+    qps: 1000,
+    durationMs: 30_000,
+    sockets: 16,
+    stopWhen: () => steady,
+    next: () => ({ name: 'always.w.test', judge: judgeAs('always.w.test', { rcode: 3 }) }),
+  });
+  await sleep(300);
   publish(2);
   writeFileSync(file, config(1));
   child.proc.kill('SIGHUP');
@@ -118,6 +129,10 @@ t.test('two workers: one list sync, updates in every worker, signals, restarts',
   };
   // (a worker may log it twice: once for its reload's fresh read, once for the primary's swap message)
   t.ok((await readBoth()) >= 2, 'both workers read serial 2');
+  await sleep(500);
+  steady = true;
+  const d = await during;
+  t.equal(d.wrong + d.lost, 0, `a listed name stayed blocked through the reload (${d.sent} queries)`);
   t.same(await allAnswer('listed2.w.test', 3), { wrong: 0, lost: 0, ran: true }, 'serial 2 blocked by every worker');
   t.same(await allAnswer('listed1.w.test', 0), { wrong: 0, lost: 0, ran: true }, 'serial 1 name freed everywhere');
   await sleep(500);

@@ -49,6 +49,11 @@ class FollowedList {
   bodySha256 = '';
   expires = 0;
   hadList = false;
+  /**
+   * The matcher came from the list's previous configuration (a reload changed it): it stays in force until this
+   * configuration's first read, which builds a new one whatever it finds.
+   */
+  inherited = false;
   /** Reads run one at a time; a request during a read runs once more after it. */
   #reading: Promise<void> | null = null;
   #again = false;
@@ -110,10 +115,11 @@ class FollowedList {
       );
       return;
     }
-    if (this.matcher && reply.serial === this.serial && reply.bodySha256 === this.bodySha256) {
+    if (!this.inherited && this.matcher && reply.serial === this.serial && reply.bodySha256 === this.bodySha256) {
       this.expires = reply.expires;
       return;
     }
+    this.inherited = false;
     this.matcher = new ListMatcher(this.id, hashKeyFor(reply.hashKey, this.resolved.listKey), reply.entries);
     this.serial = reply.serial;
     this.bodySha256 = reply.bodySha256;
@@ -121,6 +127,18 @@ class FollowedList {
     this.hadList = true;
     this.#log.info({ serial: reply.serial, entries: reply.entries.size }, 'list read from the state directory');
     changed();
+  }
+
+  /** Keeps `prev`'s list in force until this one has read its own (as the list sync keeps the old matcher). */
+  inherit(prev: FollowedList): this {
+    if (prev.matcher === undefined) return this;
+    this.matcher = prev.matcher;
+    this.serial = prev.serial;
+    this.bodySha256 = prev.bodySha256;
+    this.expires = prev.expires;
+    this.hadList = prev.hadList;
+    this.inherited = true;
+    return this;
   }
 
   /** The matcher this list puts in the view: none once expired under onExpired: drop (FORMAT.md 4.5). */
@@ -201,7 +219,10 @@ export class FollowerLists extends EventEmitter<{ swap: [ListView] }> implements
     this.#timer.unref();
   }
 
-  /** New settings (SIGHUP): changed lists are read afresh, removed ones leave the view, unchanged ones stay. */
+  /**
+   * New settings (SIGHUP): changed lists are read afresh (their old matcher in force until then), removed ones
+   * leave the view, unchanged ones stay.
+   */
   async reload(settings: Settings): Promise<void> {
     const stateDir = settings.config.stateDir;
     const old = new Map(this.#lists.map((l) => [l.id, l]));
@@ -209,7 +230,8 @@ export class FollowerLists extends EventEmitter<{ swap: [ListView] }> implements
     this.#lists = settings.lists.map((r) => {
       const fresh = new FollowedList(r, stateDir, this.#log);
       const prev = old.get(r.config.id);
-      return prev && prev.fingerprint === fresh.fingerprint ? prev : fresh;
+      if (prev === undefined) return fresh;
+      return prev.fingerprint === fresh.fingerprint ? prev : fresh.inherit(prev);
     });
     this.#recompute();
     await this.readAll();
