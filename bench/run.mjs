@@ -235,7 +235,8 @@ function targetSpec(t, round) {
 const rows = [];
 const isBlocked = (name) => /\.blk\d+\.test\.?$/.test(name);
 
-async function load(t, round, attempt, mode, port, pids) {
+/** One dnsperf load; with `blocking`, per-query rcodes are checked (listed names NXDOMAIN, others NOERROR). */
+async function load(t, round, attempt, mode, port, pids, blocking) {
   const file = join(DATA, mode === 'lat' ? 'queries-lat.txt' : 'queries-sat.txt');
   const out = join(RES, `${t}-r${round}a${attempt}-${mode}.out`);
   const args = ['-s', '127.0.0.1', '-p', port, '-d', file, '-l', DUR, '-t', 2];
@@ -246,7 +247,6 @@ async function load(t, round, attempt, mode, port, pids) {
   const { cpuSeconds } = await runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR });
   const b = cpuSnap(groups);
   const cpu = cpuDiff(a, b, cpuSeconds);
-  const blocking = targetSpec.blocking;
   const r = await readDnsperf(out, mode === 'lat' && blocking ? (n) => (isBlocked(n) ? 'NXDOMAIN' : 'NOERROR') : null);
   if (mode === 'lat') rmSync(out); // per-query lines: large; the figures are kept in results.jsonl
   return { ...r, srvCpu: cpu.srv, foreignCpu: cpu.foreign };
@@ -258,7 +258,6 @@ async function runTarget(t, round, attempt) {
   let loadS;
   let rssReady;
   const spec = t === 'upstream' ? { port: PORTS.upstream, block: false } : targetSpec(t, round);
-  targetSpec.blocking = spec.block === true;
   if (t === 'upstream') {
     // The upstream alone: moved to the server core for its row, then back.
     for (const p of nsdPids) await taskset(p, SRV_CPU);
@@ -307,13 +306,13 @@ async function runTarget(t, round, attempt) {
       limitSeconds: WARM,
     });
   }
-  const lat = await load(t, round, attempt, 'lat', spec.port, pids);
+  const lat = await load(t, round, attempt, 'lat', spec.port, pids, spec.block === true);
   log(
     `    lat@${LAT_QPS}: avg ${lat.avgMs.toFixed(3)} p50 ${lat.p50Ms.toFixed(3)} p99 ${lat.p99Ms.toFixed(3)} ` +
       `p99.9 ${lat.p999Ms.toFixed(3)} ms, lost ${lat.lost}, wrong ${lat.wrong ?? '-'}, srv ${lat.srvCpu.toFixed(0)}% ` +
       `foreign ${lat.foreignCpu.toFixed(0)}%`,
   );
-  const sat = await load(t, round, attempt, 'sat', spec.port, pids);
+  const sat = await load(t, round, attempt, 'sat', spec.port, pids, spec.block === true);
   log(
     `    sat: ${sat.qps.toFixed(0)} q/s, avg ${sat.avgMs.toFixed(3)} ms, lost ${sat.lost}, NX ${sat.nxPct.toFixed(1)}%, ` +
       `srv ${sat.srvCpu.toFixed(0)}% foreign ${sat.foreignCpu.toFixed(0)}%`,
