@@ -132,6 +132,34 @@ export async function writeFileAtomic(
 }
 
 /**
+ * Replaces several files, each atomically, with the window between them as short as it can be: every temp file is
+ * written and fsynced first, then the renames run back to back in the given order (no I/O wait between them),
+ * then the directories are fsynced. For a pair that must change together, such as `index.hwl` and its signature.
+ */
+export async function writeFilesAtomic(
+  entries: readonly (readonly [path: string, data: Uint8Array | string])[],
+  options: { readonly mode?: number } = {},
+): Promise<void> {
+  const temps: [tmp: string, path: string][] = [];
+  try {
+    for (const [path, data] of entries) temps.push([await writeTemp(path, data, options.mode ?? 0o644), path]);
+  } catch (err) {
+    await Promise.all(temps.map(([tmp]) => rm(tmp, { force: true }).catch(() => undefined)));
+    throw err;
+  }
+  for (let i = 0; i < temps.length; i++) {
+    const [tmp, path] = temps[i]!;
+    try {
+      await rename(tmp, path);
+    } catch (err) {
+      await Promise.all(temps.slice(i).map(([t]) => rm(t, { force: true }).catch(() => undefined)));
+      throw ioError(err, 'cannot rename into place', path);
+    }
+  }
+  for (const d of new Set(entries.map(([path]) => dirname(path)))) await fsyncDir(d);
+}
+
+/**
  * Creates `path` holding `data` with `mode`, refusing (EXISTS) when it exists unless `force`; with `force` the
  * file is replaced atomically. For key files: no moment where a secret sits in a file with a wider mode.
  */

@@ -7,7 +7,8 @@
  * names are all in place (and their directories fsynced) before the index's signatures and then the index itself
  * are renamed, and existing files the current index names are never touched. A crash at any point leaves the
  * previous release complete. The one window that remains is between the rename of `index.hwl.minisig` and of
- * `index.hwl`: a reader in it sees a signature that does not match the index and refuses the pair; a daemon then
+ * `index.hwl` (two files cannot be replaced at once), cut to two back-to-back rename calls with both files already
+ * on disk: a reader in it sees a signature that does not match the index and refuses the pair; a daemon then
  * keeps its list and polls again (fail static, FORMAT.md 4).
  */
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ import {
   type IndexList,
 } from '@hashwall/format';
 
-import { fsyncDir, listDir, readCapped, readOptional, removeFile, writeFileAtomic } from './files.js';
+import { fsyncDir, listDir, readCapped, readOptional, removeFile, writeFileAtomic, writeFilesAtomic } from './files.js';
 
 export interface CurrentIndex {
   readonly index: IndexList;
@@ -123,13 +124,17 @@ export async function writeReleaseFiles(
     }
   }
   for (const d of dirs) await fsyncDir(join(dir, d));
-  // 2. The index's signatures, then the index: the rename of index.hwl is the moment the release changes.
+  // 2. The index's signatures, then the index: the rename of index.hwl is the moment the release changes. All of
+  // them are written and fsynced first, then renamed back to back, so the window in which a reader (or a crash)
+  // finds a signature that does not match the index is as short as two rename calls.
+  const indexGroup: [string, Uint8Array][] = [];
   for (const [name, bytes] of files) {
-    if (isIndexFile(name) && name !== INDEX_PATH) await writeFileAtomic(join(dir, name), bytes, { syncDir: false });
+    if (isIndexFile(name) && name !== INDEX_PATH) indexGroup.push([join(dir, name), bytes]);
   }
   const index = files.get(INDEX_PATH);
+  if (index !== undefined) indexGroup.push([join(dir, INDEX_PATH), index]);
+  await writeFilesAtomic(indexGroup);
   if (index !== undefined) {
-    await writeFileAtomic(join(dir, INDEX_PATH), index, { syncDir: false });
     // 3. Signatures of the previous index (a second maintainer's, say) no longer match it: remove them.
     if (options.replaceSignatures) {
       for (const old of await signatureFilesOf(dir, INDEX_PATH)) if (!files.has(old)) await removeFile(join(dir, old));
