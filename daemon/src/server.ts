@@ -126,6 +126,8 @@ export interface Daemon {
   cacheSize(): number;
   /** Bytes the packet cache holds, as counted for cache.maxBytes. */
   cacheBytes(): number;
+  /** Entries the packet cache evicted to stay within its bounds, since start (across reloads). */
+  cacheEvictions(): number;
   /** The upstreams of the configuration in force, in order, with their health. */
   upstreamHealth(): readonly UpstreamState[];
   /**
@@ -142,6 +144,7 @@ const SILENT_EVENTS: QueryEvents = {
   queryDone: () => undefined,
   blocked: () => undefined,
   cacheLookup: () => undefined,
+  upstreamQuery: () => undefined,
   upstreamAnswer: () => undefined,
   upstreamError: () => undefined,
   upstreamHealth: () => undefined,
@@ -565,6 +568,8 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
   const events = options.events ?? new CountingEvents();
   const path = new QueryPath(options.lists, events, log, options.policyEvents ?? NO_POLICY_EVENTS);
   let epoch = 0;
+  // Evictions of caches a reload replaced, so the daemon's count only ever grows (a Prometheus counter).
+  let evictionsBefore = 0;
 
   const build = (config: Config, previous: Parts | null): Parts => {
     const access = new Access(config.access);
@@ -574,8 +579,9 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
         ? previous.synth
         : synthFor(config);
     for (const l of config.lists) synth.prepare(l.id);
-    const cache =
-      previous && same(previous.config.cache, config.cache) ? previous.cache : new PacketCache(config.cache);
+    const keepCache = previous !== null && same(previous.config.cache, config.cache);
+    if (previous !== null && !keepCache) evictionsBefore += previous.cache.evictions;
+    const cache = keepCache ? previous.cache : new PacketCache(config.cache);
     const pool =
       previous && same(previous.config.upstreams, config.upstreams) && same(previous.config.upstream, config.upstream)
         ? previous.pool
@@ -678,6 +684,9 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
     },
     cacheBytes(): number {
       return path.parts.cache.bytes;
+    },
+    cacheEvictions(): number {
+      return evictionsBefore + path.parts.cache.evictions;
     },
     upstreamHealth(): readonly UpstreamState[] {
       return path.parts.pool.upstreams.map((u) => ({ name: u.name, up: !u.down }));

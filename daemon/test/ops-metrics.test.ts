@@ -79,6 +79,10 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
   t.equal(s.get('hashwall_cache_hits_total'), 1);
   t.equal(s.get('hashwall_cache_misses_total'), 6, 'every forwarded query missed once');
   const up = d.upstream.address;
+  t.same(samplesOf(s, 'hashwall_upstream_queries_total'), {
+    [sampleKey('hashwall_upstream_queries_total', { upstream: up, transport: 'udp' })]: 6,
+    [sampleKey('hashwall_upstream_queries_total', { upstream: up, transport: 'tcp' })]: 0,
+  });
   t.same(samplesOf(s, 'hashwall_upstream_answers_total'), {
     [sampleKey('hashwall_upstream_answers_total', { upstream: up, transport: 'udp' })]: 6,
     [sampleKey('hashwall_upstream_answers_total', { upstream: up, transport: 'tcp' })]: 0,
@@ -96,6 +100,7 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
   });
   t.equal(s.get(sampleKey('hashwall_upstream_up', { upstream: up })), 1);
   t.equal(s.get('hashwall_cache_entries'), d.daemon.cacheSize(), 'cache entries from the daemon');
+  t.equal(s.get('hashwall_cache_evictions_total'), 0, 'nothing evicted from a cache this size');
   t.ok(s.get('hashwall_cache_entries')! >= 5, 'the forwarded answers are cached');
   t.equal(s.get('hashwall_inflight_queries'), 0);
   t.equal(s.get('hashwall_upstream_inflight_queries'), 0);

@@ -435,6 +435,7 @@ t.test('the cache is bounded by entries and by bytes', async (t) => {
   const d = await daemon(t, { config: { cache: { maxEntries: 3 } } });
   for (const n of ['a', 'mx', 'txt', 'alias', 'long', 'short']) await ask(d, `${n}.example.test`, TYPE.A);
   t.equal(d.daemon.cacheSize(), 3);
+  t.equal(d.daemon.cacheEvictions(), 3, 'six answers into three places: three evictions');
   const b = await daemon(t, { config: { cache: { maxBytes: 6000 } } });
   for (let i = 0; i < 5; i++) await tcpAsk(b.port, [query('big.example.test', TYPE.TXT, { id: i })]);
   for (const n of ['a', 'mx', 'txt', 'alias', 'long', 'short']) await ask(b, `${n}.example.test`, TYPE.A);

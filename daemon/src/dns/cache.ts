@@ -100,6 +100,7 @@ const ENTRY_OVERHEAD_BYTES = 200;
 export class PacketCache {
   readonly settings: CacheSettings;
   readonly #lru: LRUCache<string, CacheEntry> | null;
+  #evictions = 0;
 
   constructor(settings: CacheSettings) {
     this.settings = settings;
@@ -111,6 +112,10 @@ export class PacketCache {
             sizeCalculation: (e, key) => e.bytes.length + e.ttlOffsets.byteLength + key.length + ENTRY_OVERHEAD_BYTES,
             // Expiry is ours (fresh, stale window); lru-cache only bounds entries and bytes.
             updateAgeOnGet: false,
+            // Counts entries pushed out to stay within maxEntries/maxBytes (not expiries or replacements).
+            dispose: (_value, _key, reason) => {
+              if (reason === 'evict') this.#evictions++;
+            },
           })
         : null;
   }
@@ -118,6 +123,11 @@ export class PacketCache {
   /** Entries held. */
   get size(): number {
     return this.#lru?.size ?? 0;
+  }
+
+  /** Entries evicted so far to stay within maxEntries and maxBytes. */
+  get evictions(): number {
+    return this.#evictions;
   }
 
   /** Bytes held, as counted for maxBytes. */

@@ -47,6 +47,8 @@ export interface QueryEvents {
   blocked(listId: string, action: BlockAction, viaAlias: boolean): void;
   /** A cache lookup for a query that was not blocked. */
   cacheLookup(hit: boolean): void;
+  /** A try was sent to an upstream (UDP, or TCP after a truncated answer). */
+  upstreamQuery(upstream: string, tcp: boolean): void;
   /** An upstream answered well, `latencyMs` after the try started (UDP or TCP). */
   upstreamAnswer(upstream: string, latencyMs: number, tcp: boolean): void;
   upstreamError(upstream: string, error: UpstreamError): void;
@@ -65,6 +67,8 @@ export interface QueryEvents {
 }
 
 interface UpstreamCounts {
+  queries: number;
+  tcpQueries: number;
   answers: number;
   tcpAnswers: number;
   latencyMsSum: number;
@@ -123,6 +127,8 @@ export class CountingEvents implements QueryEvents {
     let u = this.upstreams.get(name);
     if (u === undefined) {
       u = {
+        queries: 0,
+        tcpQueries: 0,
         answers: 0,
         tcpAnswers: 0,
         latencyMsSum: 0,
@@ -133,6 +139,12 @@ export class CountingEvents implements QueryEvents {
       this.upstreams.set(name, u);
     }
     return u;
+  }
+
+  upstreamQuery(upstream: string, tcp: boolean): void {
+    const u = this.#upstream(upstream);
+    u.queries++;
+    if (tcp) u.tcpQueries++;
   }
 
   upstreamAnswer(upstream: string, latencyMs: number, tcp: boolean): void {

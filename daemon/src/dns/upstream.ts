@@ -271,6 +271,7 @@ export class UpstreamPool<W> {
     job.upstream = u;
     job.seq++;
     job.tryStartedMs = performance.now();
+    this.#events.upstreamQuery(u.name, false);
     const sockets = this.#byFamily.get(u.family)!;
     const at = this.#nextSocket++ % sockets.length;
     const si = sockets[at]!;
@@ -396,6 +397,7 @@ export class UpstreamPool<W> {
     job.state = TCP;
     const seq = ++job.seq;
     job.tryStartedMs = performance.now();
+    this.#events.upstreamQuery(u.name, true);
     const frame = Buffer.allocUnsafe(job.query.length + 2);
     frame.writeUInt16BE(job.query.length, 0);
     job.query.copy(frame, 2);

@@ -138,6 +138,8 @@ export interface MetricsOptions {
 }
 
 interface UpstreamCounts {
+  /** Tries sent over UDP, over TCP. */
+  readonly queries: Float64Array;
   /** Answers over UDP, over TCP. */
   readonly answers: Float64Array;
   readonly errors: Float64Array;
@@ -335,6 +337,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
     let u = this.#upstreams.get(name);
     if (u === undefined) {
       u = {
+        queries: new Float64Array(2),
         answers: new Float64Array(2),
         errors: new Float64Array(UPSTREAM_ERRORS.length),
         markedDown: 0,
@@ -343,6 +346,10 @@ export class Metrics implements QueryEvents, PolicyEvents {
       this.#upstreams.set(name, u);
     }
     return u;
+  }
+
+  upstreamQuery(upstream: string, tcp: boolean): void {
+    this.#upstream(upstream).queries[tcp ? 1 : 0]!++;
   }
 
   upstreamAnswer(upstream: string, latencyMs: number, tcp: boolean): void {
@@ -468,6 +475,16 @@ export class Metrics implements QueryEvents, PolicyEvents {
       'Queries from clients outside access.allow, answered REFUSED.',
       ['transport'],
       (inc) => TRANSPORTS.forEach((transport, i) => inc({ transport }, this.#aclRefused[i]!)),
+    );
+    counter(
+      'hashwall_upstream_queries_total',
+      'Tries sent to an upstream, by upstream and transport (TCP after a truncated answer).',
+      ['upstream', 'transport'],
+      (inc) => {
+        for (const [upstream, u] of this.#upstreams) {
+          TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.queries[i]!));
+        }
+      },
     );
     counter(
       'hashwall_upstream_answers_total',
