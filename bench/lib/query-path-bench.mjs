@@ -1,13 +1,35 @@
-// The query path's own cost, without sockets: the built daemon's QueryPath is handed datagrams directly (the
-// listener's handler, captured as startDaemon opens it) with a client whose reply() only counts. Run against the
-// bench's data and upstream (nsd on 127.0.0.1:5330 must be up: the first pass fills the cache from it).
+// The query path's own cost, without client sockets: the built daemon's QueryPath is handed datagrams directly (the
+// listener's handler, captured as startDaemon opens it) with a client whose reply() only counts. Per path (a cached
+// name, a listed name, a unique name that goes upstream) it prints the time per query and the bytes the V8 heap
+// allocated per query and kept after a scavenge (GC-free batches: a 64 MiB semi-space, v8.GCProfiler checks that
+// no collection ran inside a batch). Run against the bench's data and upstream (nsd on 127.0.0.1:5330 must be up:
+// the first pass fills the cache from it; `npm run bench -- --targets=upstream` leaves nothing running, so start
+// nsd with bench/work/run/nsd.conf, or run this while a bench runs).
 //
-//   node bench/lib/query-path-bench.mjs [rounds]
+//   node bench/lib/query-path-bench.mjs [rounds] [--sites]   (re-runs itself with --expose-gc, 64 MiB semi-space)
+//
+// --sites: also samples the heap's allocations (the inspector's sampling heap profiler, one sample per 128 bytes)
+// during one more batch per path and prints the functions that allocated most, so "who allocates" has an answer.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Session } from 'node:inspector/promises';
+import v8 from 'node:v8';
 
-import { ListMatcher, parseFull, generateListKey } from '@hashwall/format';
+import { ListKey, ListMatcher, parseFull } from '@hashwall/format';
+
+import { queryFor } from './proc.mjs';
+
+const FLAGS = ['--expose-gc', '--max-semi-space-size=64', '--min-semi-space-size=64'];
+if (typeof globalThis.gc !== 'function') {
+  const r = spawnSync(process.execPath, [...FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+  });
+  process.exit(r.status ?? 1);
+}
+/** V8's collector, exposed by --expose-gc: `gc()` is a full collection, `gc({ type: 'minor' })` a scavenge. */
+const gc = globalThis.gc;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, '..', '..', 'daemon', 'dist');
@@ -15,16 +37,12 @@ const { Listener } = await import(join(dist, 'dns', 'listeners.js'));
 const { startDaemon } = await import(join(dist, 'server.js'));
 const { settingsFrom } = await import(join(dist, 'config', 'load.js'));
 const { createLogger } = await import(join(dist, 'ops', 'log.js'));
+const { Metrics } = await import(join(dist, 'ops', 'metrics.js'));
 const { StaticListProvider } = await import(join(dist, 'policy', 'lists.js'));
-import { queryFor } from './proc.mjs';
 
 const data = join(here, '..', 'work', 'data');
 const release = JSON.parse(readFileSync(join(data, 'release.json'), 'utf8'));
 const full = parseFull(readFileSync(join(release.release, 'full', '1.hwl')), { maxBytes: 256 * 1024 * 1024 });
-const { parseListKey } = await import('@hashwall/format');
-void parseListKey;
-void generateListKey;
-const { ListKey } = await import('@hashwall/format');
 const lk = new ListKey(release.hashKey.id, Buffer.from(release.hashKey.key, 'hex'));
 const matcher = new ListMatcher('bench', lk.hashKey(), full.entries.hashes, full.entries.kinds);
 
@@ -39,7 +57,14 @@ const settings = settingsFrom(
   '/tmp',
 );
 const lists = new StaticListProvider([matcher]);
-const daemon = await startDaemon(settings, { logger: createLogger({ level: 'warn' }), lists });
+// The production events sink (ops/metrics.ts), as main.ts wires it.
+const metrics = new Metrics({ processMetrics: false });
+const daemon = await startDaemon(settings, {
+  logger: createLogger({ level: 'warn' }),
+  lists,
+  events: metrics,
+  policyEvents: metrics,
+});
 
 const lines = readFileSync(join(data, 'queries-sat.txt'), 'utf8').split('\n', 400_000).filter(Boolean);
 const kinds = { hot: [], blocked: [], unique: [] };
@@ -56,29 +81,116 @@ const client = {
   reply: () => void answered++,
   drop: () => void answered++,
 };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Hands `msgs` to the query path in chunks and waits (at most 10 s) until each chunk is answered. */
+async function paced(msgs, chunk = 200) {
+  for (let i = 0; i < msgs.length; i += chunk) {
+    const want = answered + Math.min(chunk, msgs.length - i);
+    for (let j = i; j < i + chunk && j < msgs.length; j++) handler.handle(msgs[j], client);
+    const limit = performance.now() + 10_000;
+    while (answered < want && performance.now() < limit) await sleep(1);
+  }
+}
 // Fill the cache with every hot name (answers from nsd).
 const seen = new Set();
-const fill = kinds.hot.filter((m) => {
-  const k = m.toString('latin1');
-  return seen.has(k) ? false : (seen.add(k), true);
-});
-for (let i = 0; i < fill.length; i += 200) {
-  for (const m of fill.slice(i, i + 200)) handler.handle(m, client);
-  await new Promise((r) => setTimeout(r, 5));
-}
-await new Promise((r) => setTimeout(r, 500));
+await paced(
+  kinds.hot.filter((m) => {
+    const k = m.toString('latin1');
+    return seen.has(k) ? false : (seen.add(k), true);
+  }),
+);
 console.log(`cache: ${daemon.cacheSize()} entries`);
-const rounds = Number(process.argv[2] ?? 5);
-for (const [k, msgs] of Object.entries({ hot: kinds.hot, blocked: kinds.blocked })) {
-  const out = [];
-  for (let r = 0; r < rounds; r++) {
-    const t0 = process.hrtime.bigint();
-    for (const m of msgs) handler.handle(m, client);
-    out.push(Number(process.hrtime.bigint() - t0) / msgs.length);
+
+const args = process.argv.slice(2);
+const sites = args.includes('--sites');
+const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 5);
+const used = () => v8.getHeapStatistics().used_heap_size;
+
+/**
+ * One GC-free batch: bytes allocated on the V8 heap per query (used heap after the batch less before it, after a
+ * full collection), and bytes still there after a scavenge and a full collection (what the path keeps).
+ */
+async function allocBatch(msgs, run) {
+  gc();
+  gc();
+  const before = used();
+  const prof = new v8.GCProfiler();
+  prof.start();
+  const t0 = process.hrtime.bigint();
+  await run(msgs);
+  const ns = Number(process.hrtime.bigint() - t0);
+  const after = used();
+  const gcs = prof.stop().statistics.length;
+  gc({ type: 'minor' });
+  const afterScavenge = used();
+  gc();
+  const afterFull = used();
+  return {
+    ns: ns / msgs.length,
+    alloc: (after - before) / msgs.length,
+    scavengeKept: (afterScavenge - before) / msgs.length,
+    fullKept: (afterFull - before) / msgs.length,
+    gcs,
+  };
+}
+const sync = (msgs) => {
+  for (const m of msgs) handler.handle(m, client);
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+/** Allocation sites of one more batch: self bytes per function (sampled), the largest first. */
+async function allocationSites(msgs, run) {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.enable');
+  gc();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 128,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  await run(msgs);
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  session.disconnect();
+  const by = new Map();
+  const walk = (node) => {
+    const cf = node.callFrame;
+    const file = cf.url.replace(/^file:\/\//, '').replace(/.*\/(daemon|blocklist-format|node_modules)\//, '$1/');
+    const here = `${cf.functionName || '(anonymous)'} ${file}${file ? `:${cf.lineNumber + 1}` : ''}`;
+    if (node.selfSize > 0) by.set(here, (by.get(here) ?? 0) + node.selfSize);
+    for (const c of node.children) walk(c);
+  };
+  walk(profile.head);
+  const total = [...by.values()].reduce((a, b) => a + b, 0);
+  console.log(`  allocation sites (sampled, ${(total / msgs.length).toFixed(0)} B/query in all):`);
+  for (const [site, bytes] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 14)) {
+    console.log(`    ${(bytes / msgs.length).toFixed(0).padStart(6)} B/query  ${site}`);
   }
-  out.sort((a, b) => a - b);
+}
+
+// Each listed and unique name is asked once per path: a batch per round from the names not asked yet, so a listed
+// name costs its first decision (as most do in the bench's mix); `blocked-again` asks the first batch once more.
+const perRound = (msgs) => Math.min(10_000, Math.floor(msgs.length / (rounds + 2)));
+const nb = perRound(kinds.blocked);
+const nu = perRound(kinds.unique);
+const paths = [
+  ['hot', (r) => kinds.hot.slice(r * 10_000, (r + 1) * 10_000), sync],
+  ['blocked', (r) => kinds.blocked.slice(r * nb, (r + 1) * nb), sync],
+  ['blocked-again', () => kinds.blocked.slice(0, nb), sync],
+  ['unique', (r) => kinds.unique.slice(r * nu, (r + 1) * nu), (msgs) => paced(msgs)],
+];
+for (const [k, batchOf, run] of paths) {
+  const out = [];
+  for (let r = 0; r <= rounds; r++) {
+    const m = await allocBatch(batchOf(r), run);
+    if (r > 0 || k === 'blocked') out.push(m); // the first round warms up (but for new listed names)
+  }
+  const f = (key, d = 0) => median(out.map((m) => m[key])).toFixed(d);
   console.log(
-    `${k}: ${msgs.length} queries, median ${out[out.length >> 1].toFixed(0)} ns/query (rounds: ${out.map((x) => x.toFixed(0)).join(' ')})`,
+    `${k.padEnd(13)} ${String(batchOf(0).length).padStart(6)} queries/round: ${f('ns')} ns/query` +
+      `${k === 'unique' ? ' (wall, with the upstream)' : ''}, heap allocated ${f('alloc')} B/query, ` +
+      `kept after a scavenge ${f('scavengeKept')} B/query, after a full GC ${f('fullKept')} B/query ` +
+      `(GCs inside batches: ${out.map((m) => m.gcs).join(' ')})`,
   );
+  if (sites) await allocationSites(batchOf(rounds + 1), run);
 }
 await daemon.close();
