@@ -195,10 +195,30 @@ export async function deltaStep(
 }
 
 /**
+ * The enforced FULL as `poll` takes it: the list itself, or a function that produces it only when a delta from it
+ * is to be applied (a client that does not keep a million entries in memory between polls re-reads and re-verifies
+ * its stored copy there). A FormatError thrown by the function is a failed delta: the poll falls back to the FULL.
+ */
+export type CurrentFull = FullList | (() => FullList | Promise<FullList>);
+
+/** Runs a base loader and checks that it gave the FULL `state` names. */
+async function loadBase(load: () => FullList | Promise<FullList>, state: ListState): Promise<FullList> {
+  const base = await load();
+  if (
+    base.header.listId !== state.listId ||
+    base.header.serial !== state.serial ||
+    base.bodySha256 !== state.bodySha256
+  ) {
+    throw new FormatError('MALFORMED', 'the delta base given is not the enforced list');
+  }
+  return base;
+}
+
+/**
  * One poll (FORMAT.md 4.1-4.4). `state` and `current` are what the client enforces now (both or neither).
  * Throws a FormatError for every refusal; the caller keeps its list in force (fail static).
  */
-export async function poll(ctx: ReleaseContext, state?: ListState, current?: FullList): Promise<PollResult> {
+export async function poll(ctx: ReleaseContext, state?: ListState, current?: CurrentFull): Promise<PollResult> {
   // 4.1: the index.
   const res = await ctx.source.get(INDEX_PATH, { maxBytes: MAX_INDEX_BYTES, conditional: state !== undefined });
   if (res.status === 'not-modified') return { kind: 'not-modified' };
@@ -236,7 +256,8 @@ export async function poll(ctx: ReleaseContext, state?: ListState, current?: Ful
   const ref = state && current ? index.deltas.find((d) => d.baseSerial === state.serial) : undefined;
   if (ref && current) {
     try {
-      got = { ...(await deltaStep(ctx, index, ref, current)), via: 'delta' };
+      const base = typeof current === 'function' ? await loadBase(current, state!) : current;
+      got = { ...(await deltaStep(ctx, index, ref, base)), via: 'delta' };
     } catch (err) {
       if (err instanceof FormatError && err.code === 'EQUIVOCATION') throw err;
       if (!(err instanceof FormatError)) throw err;

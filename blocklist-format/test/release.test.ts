@@ -1,6 +1,7 @@
 import t from 'tap';
 
-import { serializeFull } from '../dist/full.js';
+import { FormatError } from '../dist/errors.js';
+import { serializeFull, type FullList } from '../dist/full.js';
 import { generateKeyPair, TrustStore } from '../dist/minisign.js';
 import { buildRelease } from '../dist/publish.js';
 import { checkRelease, openStored, poll, type ListState, type ReleaseContext } from '../dist/release.js';
@@ -74,6 +75,60 @@ t.test('a broken delta falls back to the FULL and says why', async (t) => {
   t.equal(b.via, 'full');
   t.equal(b.deltaError?.code, 'DIGEST_MISMATCH');
   t.same(b.full, two);
+});
+
+t.test('a base loader is called only when a delta from the stored serial is applied', async (t) => {
+  const p = publisher();
+  p.publish(one);
+  const a = await first(p);
+  let calls = 0;
+  const load = (): FullList => {
+    calls++;
+    return a.full;
+  };
+  t.same(await poll(ctx(p), a.state, load), { kind: 'unchanged', index: a.index }, 'unchanged: not called');
+  t.equal(calls, 0);
+  p.publish(two);
+  const b = await poll(ctx(p), a.state, async () => Promise.resolve(load()));
+  if (b.kind !== 'updated') {
+    t.fail('expected an update');
+    return;
+  }
+  t.equal(b.via, 'delta');
+  t.equal(calls, 1, 'called once, for the delta');
+  t.same(b.full, two);
+  t.equal(Buffer.compare(Buffer.from(b.fullBytes), serializeFull(two)), 0);
+});
+
+t.test('a base loader that fails, or gives another list, makes the poll fall back to the FULL', async (t) => {
+  const p = publisher();
+  p.publish(one);
+  const a = await first(p);
+  p.publish(two);
+  const failing = await poll(ctx(p), a.state, () => {
+    throw new FormatError('DIGEST_MISMATCH', 'the stored FULL was altered');
+  });
+  t.equal(failing.kind === 'updated' && failing.via, 'full');
+  t.equal(failing.kind === 'updated' && failing.deltaError?.code, 'DIGEST_MISMATCH');
+  const wrong = await poll(ctx(p), a.state, () => three);
+  t.equal(wrong.kind === 'updated' && wrong.via, 'full');
+  t.equal(wrong.kind === 'updated' && wrong.deltaError?.code, 'MALFORMED', 'another serial than the state names');
+  const otherBody = await poll(ctx(p), a.state, () => listOf(1, [[7, 0]]));
+  t.equal(otherBody.kind === 'updated' && otherBody.deltaError?.code, 'MALFORMED', 'another body for the serial');
+  t.same(otherBody.kind === 'updated' && otherBody.full, two);
+});
+
+t.test('a base loader that throws something other than a FormatError fails the poll', async (t) => {
+  const p = publisher();
+  p.publish(one);
+  const a = await first(p);
+  p.publish(two);
+  await t.rejects(
+    poll(ctx(p), a.state, () => {
+      throw new RangeError('internal');
+    }),
+    RangeError,
+  );
 });
 
 t.test('a heartbeat raises seq and keeps the list; the same seq is unchanged', async (t) => {
