@@ -3,16 +3,13 @@
  * port, a rate-bounded load client that checks every answer against what it must be, and the built daemon as a
  * child process. Everything on 127.0.0.1, every wait bounded.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const MAIN = join(ROOT, 'daemon', 'dist', 'main.js');
 
 /** The A address the upstream gives `name`: 192.0.2.x from a hash of the name (so a wrong answer shows). */
 export function addressOf(name: string): string {
@@ -280,68 +277,7 @@ export function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-export interface Child {
-  readonly proc: ChildProcess;
-  readonly lines: Record<string, unknown>[];
-  readonly exited: Promise<number | null>;
-  waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown> | null>;
-  stop(): Promise<void>;
-}
-
-/** The built daemon (`node daemon/dist/main.js --config FILE`) as a child process, its JSON log lines collected. */
-export function startChild(configFile: string, node = process.execPath): Child {
-  const proc = spawn(node, [MAIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
-    [];
-  createInterface({ input: proc.stdout }).on('line', (line) => {
-    let obj: Record<string, unknown>;
-    try {
-      obj = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    lines.push(obj);
-    for (const w of [...waiters]) {
-      if (w.pred(obj)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(obj);
-      }
-    }
-  });
-  proc.stderr.resume();
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  return {
-    proc,
-    lines,
-    exited,
-    waitFor(pred, timeoutMs) {
-      const seen = lines.find(pred);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => {
-        const w = {
-          pred,
-          resolve: (l: Record<string, unknown>) => {
-            clearTimeout(timer);
-            resolve(l);
-          },
-        };
-        const timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(w), 1);
-          resolve(null);
-        }, timeoutMs);
-        waiters.push(w);
-      });
-    },
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
+export { startChild, type Child } from '../../daemon/test/helpers/child.ts';
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,75 @@
+/** The built daemon (`node daemon/dist/main.js --config FILE`) as a child process, for tests of the real binary. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'main.js');
+
+export interface Child {
+  readonly proc: ChildProcess;
+  readonly lines: Record<string, unknown>[];
+  readonly exited: Promise<number | null>;
+  /** What the process wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the first log line `pred` accepts (seen already or to come), or null after `timeoutMs`. */
+  waitFor(pred: (l: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown> | null>;
+  stop(): Promise<void>;
+}
+
+/** The built daemon (`node daemon/dist/main.js --config FILE`) as a child process, its JSON log lines collected. */
+export function startChild(configFile: string, node = process.execPath): Child {
+  const proc = spawn(node, [MAIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
+    [];
+  createInterface({ input: proc.stdout }).on('line', (line) => {
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    lines.push(obj);
+    for (const w of [...waiters]) {
+      if (w.pred(obj)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(obj);
+      }
+    }
+  });
+  let stderr = '';
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return {
+    proc,
+    lines,
+    exited,
+    stderr: () => stderr,
+    waitFor(pred, timeoutMs) {
+      const seen = lines.find(pred);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => {
+        const w = {
+          pred,
+          resolve: (l: Record<string, unknown>) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          resolve(null);
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
