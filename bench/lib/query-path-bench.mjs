@@ -102,7 +102,9 @@ await paced(
 console.log(`cache: ${daemon.cacheSize()} entries`);
 
 const args = process.argv.slice(2);
-const sites = args.includes('--sites');
+const sites = args.includes('--sites=many') ? 'many' : args.includes('--sites');
+const liveArg = args.find((a) => a.startsWith('--live'));
+const liveSeconds = liveArg === undefined ? 0 : Number(liveArg.split('=')[1] ?? 5);
 const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 5);
 const used = () => v8.getHeapStatistics().used_heap_size;
 
@@ -139,6 +141,13 @@ const sync = (msgs) => {
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 /** Allocation sites of one more batch: self bytes per function (sampled), the largest first. */
 async function allocationSites(msgs, run) {
+  await sampledSites(
+    () => run(msgs),
+    () => msgs.length,
+  );
+}
+/** Samples the heap's allocations while `work()` runs; prints bytes per query (`count()` queries) per function. */
+async function sampledSites(work, count) {
   const session = new Session();
   session.connect();
   await session.post('HeapProfiler.enable');
@@ -148,22 +157,27 @@ async function allocationSites(msgs, run) {
     includeObjectsCollectedByMajorGC: true,
     includeObjectsCollectedByMinorGC: true,
   });
-  await run(msgs);
+  await work();
   const { profile } = await session.post('HeapProfiler.stopSampling');
+  const n = count();
   session.disconnect();
   const by = new Map();
-  const walk = (node) => {
-    const cf = node.callFrame;
+  const name = (cf) => {
     const file = cf.url.replace(/^file:\/\//, '').replace(/.*\/(daemon|blocklist-format|node_modules)\//, '$1/');
-    const here = `${cf.functionName || '(anonymous)'} ${file}${file ? `:${cf.lineNumber + 1}` : ''}`;
-    if (node.selfSize > 0) by.set(here, (by.get(here) ?? 0) + node.selfSize);
-    for (const c of node.children) walk(c);
+    return `${cf.functionName || '(anonymous)'} ${file}${file ? `:${cf.lineNumber + 1}` : ''}`.trim();
   };
-  walk(profile.head);
+  // A built-in (no script: Map, set, next, the V8 API) is named with the script function that called it.
+  const walk = (node, caller) => {
+    const cf = node.callFrame;
+    const here = cf.url === '' && caller !== '' ? `${name(cf)} < ${caller}` : name(cf);
+    if (node.selfSize > 0) by.set(here, (by.get(here) ?? 0) + node.selfSize);
+    for (const c of node.children) walk(c, cf.url === '' ? caller : name(cf));
+  };
+  walk(profile.head, '');
   const total = [...by.values()].reduce((a, b) => a + b, 0);
-  console.log(`  allocation sites (sampled, ${(total / msgs.length).toFixed(0)} B/query in all):`);
-  for (const [site, bytes] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 14)) {
-    console.log(`    ${(bytes / msgs.length).toFixed(0).padStart(6)} B/query  ${site}`);
+  console.log(`  allocation sites (sampled, ${(total / n).toFixed(0)} B/query in all):`);
+  for (const [site, bytes] of [...by].sort((a, b) => b[1] - a[1]).slice(0, sites === 'many' ? 40 : 14)) {
+    console.log(`    ${(bytes / n).toFixed(1).padStart(7)} B/query  ${site}`);
   }
 }
 
@@ -178,7 +192,7 @@ const paths = [
   ['blocked-again', () => kinds.blocked.slice(0, nb), sync],
   ['unique', (r) => kinds.unique.slice(r * nu, (r + 1) * nu), (msgs) => paced(msgs)],
 ];
-for (const [k, batchOf, run] of paths) {
+for (const [k, batchOf, run] of liveArg === undefined || args.includes('--paths') ? paths : []) {
   const out = [];
   for (let r = 0; r <= rounds; r++) {
     const m = await allocBatch(batchOf(r), run);
@@ -193,4 +207,80 @@ for (const [k, batchOf, run] of paths) {
   );
   if (sites) await allocationSites(batchOf(rounds + 1), run);
 }
+if (liveSeconds > 0) await live(liveSeconds);
 await daemon.close();
+
+/**
+ * --live[=S]: the whole process as it serves, sockets included: dnsperf (queries-lat.txt, the bench's latency mix)
+ * at 10,000 q/s for S seconds against the daemon's own UDP listener. Bytes allocated are summed from every
+ * collection's before and after heap figures (v8.GCProfiler) plus the growth since the last one; bytes promoted
+ * are what each scavenge moved to the old generation. --sites samples a second run (queries-warm.txt: names not
+ * asked yet). Counts every query answered (the listener's view).
+ */
+async function live(seconds) {
+  const { spawn } = await import('node:child_process');
+  const port = daemon.addresses.udp[0].port;
+  const runDnsperf = (file) =>
+    new Promise((resolve) => {
+      const p = spawn(
+        'dnsperf',
+        ['-s', '127.0.0.1', '-p', port, '-d', join(data, file), '-l', seconds, '-Q', 10000, '-t', 2],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      p.stdout.on('data', (c) => (out += c));
+      const timer = setTimeout(() => p.kill('SIGKILL'), (seconds + 30) * 1000);
+      p.on('close', () => {
+        clearTimeout(timer);
+        resolve(out);
+      });
+    });
+  const completed = (out) => Number(/Queries completed:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  // Per heap space: bytes allocated = growth between collections; new_space's is what makes scavenges come.
+  const spaces = () => Object.fromEntries(v8.getHeapSpaceStatistics().map((x) => [x.space_name, x.space_used_size]));
+  const fromGc = (h) => Object.fromEntries(h.heapSpaceStatistics.map((x) => [x.spaceName, x.spaceUsedSize]));
+  gc();
+  const start = spaces();
+  const prof = new v8.GCProfiler();
+  prof.start();
+  const out = await runDnsperf('queries-lat.txt');
+  const end = spaces();
+  const stats = prof.stop().statistics;
+  const alloc = {};
+  let last = start;
+  let promoted = 0;
+  let scavenges = 0;
+  let scavengeMs = 0;
+  const grow = (from, to) => {
+    for (const [k, v] of Object.entries(to)) alloc[k] = (alloc[k] ?? 0) + Math.max(0, v - (from[k] ?? 0));
+  };
+  for (const g of stats) {
+    const b = fromGc(g.beforeGC);
+    const a = fromGc(g.afterGC);
+    grow(last, b);
+    last = a;
+    if (g.gcType === 'Scavenge') {
+      scavenges++;
+      scavengeMs += g.cost / 1000;
+      promoted += (a.old_space ?? 0) - (b.old_space ?? 0);
+    }
+  }
+  grow(last, end);
+  const allocated = Object.values(alloc).reduce((x, y) => x + y, 0);
+  const n = completed(out);
+  console.log(
+    `live: ${n} queries in ${seconds} s at 10,000 q/s (sockets, dnsperf): heap allocated ${(allocated / n).toFixed(0)} ` +
+      `B/query (new space ${((alloc.new_space ?? 0) / n).toFixed(0)}, other spaces ${Object.entries(alloc)
+        .filter(([k, v]) => k !== 'new_space' && v / n >= 1)
+        .map(([k, v]) => `${k} ${(v / n).toFixed(0)}`)
+        .join(', ')}), promoted by scavenges ${(promoted / n).toFixed(0)} B/query; ${scavenges} scavenges ` +
+      `(${scavengeMs.toFixed(1)} ms), ${stats.length - scavenges} other collections`,
+  );
+  if (sites) {
+    let m = 0;
+    await sampledSites(
+      async () => (m = completed(await runDnsperf('queries-warm.txt'))),
+      () => m,
+    );
+  }
+}

@@ -259,6 +259,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       port: 0,
       reply: (answer) => (out.answer = answer),
       drop: () => undefined,
+      keep: () => client,
     };
     try {
       this.#admitted(msg, client);
@@ -328,14 +329,14 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     // 8. Upstream, coalescing identical questions.
     const pending = this.#inflight.get(key);
     if (pending !== undefined && pending.waiters.length < MAX_WAITERS) {
-      pending.waiters.push(new ParsedQuery().copyFrom(q));
+      pending.waiters.push(waiterOf(q));
       return;
     }
     if (p.pool.inFlight >= p.config.upstream.maxInFlight) {
       return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_SERVFAIL)), 'local');
     }
     const job = new Job<ParsedQuery>(key, upstreamQuery(q), q.qEnd);
-    job.waiters.push(new ParsedQuery().copyFrom(q));
+    job.waiters.push(waiterOf(q));
     if (pending === undefined) this.#inflight.set(key, job);
     p.pool.start(job);
   }
@@ -518,6 +519,13 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       'query',
     );
   }
+}
+
+/** A copy of the scratch query `q` that waits for an upstream, with a client that outlives the datagram's handler. */
+function waiterOf(q: ParsedQuery): ParsedQuery {
+  const w = new ParsedQuery().copyFrom(q);
+  w.client = q.client!.keep();
+  return w;
 }
 
 function hasQuestion(st: number): boolean {

@@ -4,6 +4,10 @@ import type { Transport } from './events.js';
 /**
  * One client query's way back. The query path calls exactly one of `reply` or `drop` for every query it was
  * handed; the listener counts queries in flight with them (TCP pipelining limits, draining on SIGTERM).
+ *
+ * A Client handed to QueryHandler.handle() may be a scratch object of the listener, valid only during that call (a
+ * UDP listener reuses one for every datagram: no object per query). Whoever answers later (after an upstream)
+ * keeps `keep()` instead.
  */
 export interface Client {
   readonly transport: Transport;
@@ -12,4 +16,6 @@ export interface Client {
   readonly port: number;
   reply(answer: Buffer): void;
   drop(): void;
+  /** This client as an object that stays valid after handle() returns (itself, when it already is one). */
+  keep(): Client;
 }

@@ -26,6 +26,7 @@ import { connect, type Socket as TcpSocket } from 'node:net';
 import type { Logger } from '../ops/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { QueryEvents } from './events.js';
+import { ipLookup } from './udp-lookup.js';
 import {
   HEADER_BYTES,
   RCODE_NOTIMP,
@@ -179,7 +180,8 @@ export class UpstreamPool<W> {
 
   #openSocket(family: 4 | 6): number {
     const index = this.#nextSlot++;
-    const s = createSocket(family === 4 ? 'udp4' : 'udp6');
+    // Upstreams are IP addresses: no lookup, no deferral of each query to the next tick (udp-lookup.ts).
+    const s = createSocket({ type: family === 4 ? 'udp4' : 'udp6', lookup: ipLookup });
     s.on('message', (msg, rinfo) => this.#onMessage(index, msg, rinfo));
     s.on('error', (err) => this.#log.warn({ err: err.message, family }, 'upstream socket error'));
     // Port 0: the kernel picks an ephemeral port at random (Linux randomizes them). Exclusive: in a cluster worker
