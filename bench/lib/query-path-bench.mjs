@@ -80,6 +80,9 @@ const client = {
   port: 40000,
   reply: () => void answered++,
   drop: () => void answered++,
+  keep() {
+    return this;
+  },
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Hands `msgs` to the query path in chunks and waits (at most 10 s) until each chunk is answered. */

@@ -1,5 +1,5 @@
 /**
- * The packet cache: upstream answers kept as wire bytes on `lru-cache`, bounded by entries and by bytes.
+ * The packet cache: upstream answers kept as wire bytes in an LRU map (lru.ts), bounded by entries and by bytes.
  *
  * Key: the question with the name folded to lower case (RFC 4343), QTYPE, QCLASS, and the DO and CD bits (they
  * change what an upstream returns). Not in the key: RD (always set upstream) and AD (always asked for upstream,
@@ -24,9 +24,8 @@
  * targets of its answer, so a hit under a newer generation re-checks the targets instead of trusting the old
  * verdict. The policy stage checks the query name itself on every query before the cache is consulted.
  */
-import { LRUCache } from 'lru-cache';
-
 import { PASS_DECISION, type Decision } from '../policy/verdict.js';
+import { Lru } from './lru.js';
 import { EDE_STALE_ANSWER } from './synth.js';
 import {
   CLASSIC_UDP_BYTES,
@@ -94,29 +93,21 @@ export class CacheEntry {
   }
 }
 
-/** Bytes an entry costs beyond its answer (object, offsets, key, lru-cache bookkeeping), for maxBytes. */
+/** Bytes an entry costs beyond its answer (object, offsets, key, LRU bookkeeping), for maxBytes. */
 const ENTRY_OVERHEAD_BYTES = 200;
 
 export class PacketCache {
   readonly settings: CacheSettings;
-  readonly #lru: LRUCache<string, CacheEntry> | null;
+  readonly #lru: Lru<CacheEntry> | null;
   #evictions = 0;
 
   constructor(settings: CacheSettings) {
     this.settings = settings;
+    // Expiry is ours (fresh, stale window); the LRU only bounds entries and bytes. Evictions are the entries pushed
+    // out to stay within maxEntries/maxBytes (not expiries or replacements).
     this.#lru =
       settings.maxEntries > 0 && settings.maxBytes > 0
-        ? new LRUCache<string, CacheEntry>({
-            max: settings.maxEntries,
-            maxSize: settings.maxBytes,
-            sizeCalculation: (e, key) => e.bytes.length + e.ttlOffsets.byteLength + key.length + ENTRY_OVERHEAD_BYTES,
-            // Expiry is ours (fresh, stale window); lru-cache only bounds entries and bytes.
-            updateAgeOnGet: false,
-            // Counts entries pushed out to stay within maxEntries/maxBytes (not expiries or replacements).
-            dispose: (_value, _key, reason) => {
-              if (reason === 'evict') this.#evictions++;
-            },
-          })
+        ? new Lru<CacheEntry>(settings.maxEntries, settings.maxBytes, () => void this.#evictions++)
         : null;
   }
 
@@ -148,7 +139,9 @@ export class PacketCache {
   }
 
   set(key: string, e: CacheEntry): void {
-    if (e.cacheable) this.#lru?.set(key, e);
+    if (e.cacheable) {
+      this.#lru?.set(key, e, e.bytes.length + e.ttlOffsets.byteLength + key.length + ENTRY_OVERHEAD_BYTES);
+    }
   }
 
   delete(key: string): void {
