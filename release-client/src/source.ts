@@ -19,6 +19,17 @@ export interface HttpSourceOptions {
   readonly userAgent?: string;
   /** Shared connection pool; one is made per source when absent. */
   readonly dispatcher?: Agent;
+  /**
+   * Validators remembered by an earlier source for the same base URL ({@link HttpSource.validatorsSnapshot}), so
+   * that a source made anew (in a new worker thread) still sends conditional requests.
+   */
+  readonly validators?: readonly (readonly [path: string, validators: Validators])[];
+}
+
+/** What a server sent to validate a cached answer: `ETag` and `Last-Modified`, as received. */
+export interface Validators {
+  readonly etag?: string;
+  readonly lastModified?: string;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -62,7 +73,7 @@ export class HttpSource implements ReleaseSource {
   private readonly totalTimeoutMs: number;
   private readonly userAgent: string;
   /** Validators of the last `ok` answer per path, for conditional requests. */
-  private readonly validators = new Map<string, { etag?: string; lastModified?: string }>();
+  private readonly validators: Map<string, Validators>;
 
   constructor(baseUrl: string | URL, options: HttpSourceOptions = {}) {
     const base = new URL(baseUrl);
@@ -82,6 +93,20 @@ export class HttpSource implements ReleaseSource {
       });
     this.totalTimeoutMs = options.totalTimeoutMs ?? DEFAULT_TOTAL_TIMEOUT_MS;
     this.userAgent = options.userAgent ?? 'hashwall';
+    this.validators = new Map(
+      (options.validators ?? []).map(([path, v]): [string, Validators] => [
+        path,
+        {
+          ...(typeof v.etag === 'string' ? { etag: v.etag } : {}),
+          ...(typeof v.lastModified === 'string' ? { lastModified: v.lastModified } : {}),
+        },
+      ]),
+    );
+  }
+
+  /** The validators of the last `ok` answer per path: plain data, to hand to a later source. */
+  validatorsSnapshot(): [path: string, validators: Validators][] {
+    return [...this.validators].map(([path, v]) => [path, { ...v }]);
   }
 
   async get(path: string, options: GetOptions): Promise<FetchResult> {

@@ -153,6 +153,57 @@ t.test('a conditional fetch sends the validators and reports not-modified', asyn
   t.same(seen, [undefined, '"v1"', undefined]);
 });
 
+t.test('a new source given the validators of an earlier one sends a conditional request', async (t) => {
+  const seen: (string | undefined)[][] = [];
+  const s = await server({
+    '/rel/index.hwl': (req, r) => {
+      seen.push([req.headers['if-none-match'], req.headers['if-modified-since']]);
+      if (req.headers['if-none-match'] === '"v2"') {
+        r.statusCode = 304;
+        r.end();
+        return;
+      }
+      r.setHeader('etag', '"v2"');
+      r.setHeader('last-modified', 'Sun, 22 Nov 2026 20:00:00 GMT');
+      r.end(payload);
+    },
+  });
+  t.teardown(s.close);
+  const a = new HttpSource(s.url, { totalTimeoutMs: 2000 });
+  t.teardown(() => a.close());
+  t.same(a.validatorsSnapshot(), [], 'nothing fetched yet');
+  t.equal((await a.get('index.hwl', { maxBytes: 1000, conditional: true })).status, 'ok');
+  const snapshot = a.validatorsSnapshot();
+  t.same(snapshot, [['index.hwl', { etag: '"v2"', lastModified: 'Sun, 22 Nov 2026 20:00:00 GMT' }]]);
+  // Through a structured clone, as it crosses to a new worker thread.
+  const b = new HttpSource(s.url, { totalTimeoutMs: 2000, validators: structuredClone(snapshot) });
+  t.teardown(() => b.close());
+  t.same(await b.get('index.hwl', { maxBytes: 1000, conditional: true }), { status: 'not-modified' });
+  t.same(seen, [
+    [undefined, undefined],
+    ['"v2"', 'Sun, 22 Nov 2026 20:00:00 GMT'],
+  ]);
+});
+
+t.test('validators that are not strings are ignored', async (t) => {
+  const seen: (string | undefined)[] = [];
+  const s = await server({
+    '/rel/index.hwl': (req, r) => {
+      seen.push(req.headers['if-none-match']);
+      r.end(payload);
+    },
+  });
+  t.teardown(s.close);
+  // A snapshot from elsewhere with junk in it (as plain data may be): no header is made from it.
+  const junk = [['index.hwl', { etag: 7, lastModified: null }]] as unknown as [string, { etag?: string }][];
+  const src = new HttpSource(s.url, { totalTimeoutMs: 2000, validators: junk });
+  t.teardown(() => src.close());
+  t.same(src.validatorsSnapshot(), [['index.hwl', {}]]);
+  const got = await src.get('index.hwl', { maxBytes: 1000, conditional: true });
+  t.equal(got.status, 'ok', 'the body, since no validator was sent');
+  t.same(seen, [undefined]);
+});
+
 t.test('a connection refused fails with FETCH_FAILED', async (t) => {
   const s = await server({});
   const url = s.url;

@@ -2,19 +2,36 @@
  * The main thread's handle on a list's worker (worker.ts): requests with a deadline each. A worker that crashes or
  * misses a deadline is terminated (which also cuts its downloads) and the request fails with WORKER_FAILED; the next
  * request starts a fresh worker, which the caller re-opens from the state directory.
+ *
+ * A worker that has just loaded a list (an `open` or a `poll` that handed over a matcher's arrays) and has nothing
+ * else to do is ended too (`idleExit`, the default): the isolate of a thread that parsed a million entries keeps
+ * tens of MiB of heap pages it no longer uses, and only ending the thread gives them back for sure. Other answers
+ * (nothing new, a refusal) keep the worker: starting one costs ~0.2 s of loading modules, which a poll deadline
+ * would have to cover. Its answer carries what its core keeps between requests (CoreResume: the state,
+ * the FULL's header fields, the mirrors' validators), and the next request starts a new worker from that, so it
+ * is not `fresh` (no re-open from the state directory).
  */
 import { Worker } from 'node:worker_threads';
 
 import type { CoreConfig } from './core.js';
-import type { OpenReply, PollReply } from './types.js';
-import type { WorkerRequest, WorkerResponse } from './worker.js';
+import type { CoreResume, OpenReply, PollReply } from './types.js';
+import type { WorkerReady, WorkerRequest, WorkerResponse, WorkerStart } from './worker.js';
 
 export class WorkerFailed extends Error {
   override readonly name = 'WorkerFailed';
   readonly code = 'WORKER_FAILED';
 }
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+type Pending = {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  /** The request's deadline: armed once its worker is ready (loading a worker's modules takes ~0.2 s). */
+  timer: NodeJS.Timeout | undefined;
+  arm: () => void;
+};
+
+/** How long a new worker may take to load its modules before it counts as failed. */
+const START_DEADLINE_MS = 30_000;
 
 /** A request without its id (the client numbers them). */
 type Body = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
@@ -23,40 +40,68 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 export class WorkerClient {
   private readonly config: CoreConfig;
+  private readonly idleExit: boolean;
   private worker: Worker | undefined;
+  /** The worker has loaded and listens: request deadlines run from here. */
+  private ready = false;
+  /** What the last worker that answered left for the next one; undefined after a crash or a stop. */
+  private resume: CoreResume | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   /** How many workers this client has started (1 after the first request; more after a crash). */
   started = 0;
 
-  constructor(config: CoreConfig) {
+  constructor(config: CoreConfig, options: { readonly idleExit?: boolean } = {}) {
     this.config = config;
+    this.idleExit = options.idleExit ?? true;
   }
 
-  /** True when no worker runs: the next request starts one, with an empty state until it is opened. */
+  /** True when the next request starts a worker with an empty state (it must be opened first). */
   get fresh(): boolean {
-    return this.worker === undefined;
+    return this.worker === undefined && this.resume === undefined;
   }
 
   private spawn(): Worker {
+    const start: WorkerStart = { config: this.config, ...(this.resume ? { resume: this.resume } : {}) };
     const w = new Worker(WORKER_URL, {
-      workerData: this.config,
+      workerData: start,
       name: `hashwall-list-${this.config.listId}`,
       // The worker runs only our built JavaScript: none of the parent's loaders or --import hooks.
       execArgv: [],
     });
     this.started++;
-    w.on('message', (res: WorkerResponse) => {
+    this.ready = false;
+    const starting = setTimeout(() => {
+      fail(`list worker did not start within ${START_DEADLINE_MS} ms`);
+      void w.terminate();
+    }, START_DEADLINE_MS);
+    w.on('message', (res: WorkerResponse | WorkerReady) => {
+      if ('ready' in res) {
+        clearTimeout(starting);
+        if (this.worker !== w) return;
+        this.ready = true;
+        for (const p of this.pending.values()) p.arm();
+        return;
+      }
       const p = this.pending.get(res.id);
       if (!p) return;
       this.pending.delete(res.id);
       clearTimeout(p.timer);
-      if (res.ok) p.resolve(res.reply);
-      else p.reject(new WorkerFailed(res.message));
+      if (res.ok) {
+        this.resume = res.resume;
+        if (this.idleExit && 'entries' in res.reply && this.worker === w && this.pending.size === 0) {
+          // A load, and idle: end it; the next request starts another from `resume`.
+          this.worker = undefined;
+          void w.terminate();
+        }
+        p.resolve(res.reply);
+      } else p.reject(new WorkerFailed(res.message));
     });
     const fail = (why: string): void => {
+      clearTimeout(starting);
       if (this.worker !== w) return;
       this.worker = undefined;
+      this.resume = undefined;
       for (const [id, p] of this.pending) {
         clearTimeout(p.timer);
         this.pending.delete(id);
@@ -73,12 +118,20 @@ export class WorkerClient {
     const w = this.worker ?? this.spawn();
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new WorkerFailed(`list worker gave no answer within ${deadlineMs} ms`));
-        void this.terminate();
-      }, deadlineMs);
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      const p: Pending = {
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        timer: undefined,
+        arm: () => {
+          p.timer ??= setTimeout(() => {
+            this.pending.delete(id);
+            reject(new WorkerFailed(`list worker gave no answer within ${deadlineMs} ms`));
+            void this.terminate();
+          }, deadlineMs);
+        },
+      };
+      this.pending.set(id, p);
+      if (this.ready) p.arm();
       w.postMessage({ ...body, id });
     });
   }
@@ -94,6 +147,7 @@ export class WorkerClient {
   /** Stops the worker at once: its requests in flight fail, its downloads are cut. */
   async terminate(): Promise<void> {
     const w = this.worker;
+    this.resume = undefined;
     if (!w) return;
     this.worker = undefined;
     for (const [id, p] of this.pending) {

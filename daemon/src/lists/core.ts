@@ -2,8 +2,10 @@
  * The work of one list that must stay off the query thread: reading and re-verifying the state directory, one
  * poll of one mirror with every FORMAT.md 4 rule (all from `poll` / `openStored` of @hashwall/format), and the
  * commit. It runs inside the list's worker thread (worker.ts) and keeps what a poll needs between polls: the state,
- * the enforced FULL (the base for deltas), and one release source per mirror (which remembers the index's
- * validators for conditional GETs).
+ * a few header fields of the enforced FULL, and one release source per mirror (which remembers the index's
+ * validators for conditional GETs). It does not keep the FULL itself: once the matcher's arrays are handed over,
+ * nothing of a million entries stays here. When a delta arrives, its base is read back from the state directory and
+ * re-verified against the stored index (openStored) at that moment.
  */
 import {
   FormatError,
@@ -16,11 +18,20 @@ import {
   type ListState,
   type ReleaseSource,
 } from '@hashwall/format';
-import { sourceFor } from '@hashwall/release-client';
+import { HttpSource, sourceFor, type Validators } from '@hashwall/release-client';
 import { Agent } from 'undici';
 
 import { ListStore } from './store.js';
-import type { EntryArrays, Floor, ListMeta, OpenReply, PollReply, SyncErrorCode } from './types.js';
+import type {
+  CoreResume,
+  EntryArrays,
+  Floor,
+  FullFacts,
+  ListMeta,
+  OpenReply,
+  PollReply,
+  SyncErrorCode,
+} from './types.js';
 
 /** What a worker is started with: plain data (it crosses the thread boundary by structured clone). */
 export interface CoreConfig {
@@ -48,25 +59,37 @@ function codeOf(err: unknown): { code: SyncErrorCode; message: string } {
   return { code: 'FETCH_FAILED', message: err instanceof Error ? err.message : String(err) };
 }
 
-function metaOf(index: IndexList, full: FullList): ListMeta {
+function factsOf(full: FullList): FullFacts {
+  const h = full.header;
   return {
-    listId: full.header.listId,
+    listId: h.listId,
+    created: h.created,
+    expires: h.expires,
+    entries: full.entries.count,
+    bodySha256: full.bodySha256,
+    hashKey: h.hashKey,
+  };
+}
+
+function metaOf(index: IndexList, full: FullFacts): ListMeta {
+  return {
+    listId: full.listId,
     serial: index.header.serial,
     seq: index.header.seq,
-    created: full.header.created,
-    expires: full.header.expires,
+    created: full.created,
+    expires: full.expires,
     indexCreated: index.header.created,
     indexExpires: index.header.expires,
     minPoll: index.header.minPoll,
-    entries: full.entries.count,
+    entries: full.entries,
     bodySha256: full.bodySha256,
-    hashKey: full.header.hashKey,
+    hashKey: full.hashKey,
   };
 }
 
 /**
  * The matcher's arrays, built here so that the main thread only wraps them (prepareMatcher is the costly part of a
- * load: tens of ms for 1,000,000 entries). This side keeps the FULL as the delta base.
+ * load: tens of ms for 1,000,000 entries). They are transferred: this side keeps nothing of them.
  */
 function entriesCopy(full: FullList): EntryArrays {
   return prepareMatcher(full.entries.hashes, full.entries.kinds);
@@ -78,15 +101,37 @@ export class SyncCore {
   private readonly trust: TrustStore;
   private readonly mirrors = new Map<number, Mirror>();
   private state: ListState | undefined;
-  private current: FullList | undefined;
-  private index: IndexList | undefined;
+  /** Header fields of the enforced FULL (set with `state`). */
+  private current: FullFacts | undefined;
   /** High-water marks of a store that could not be used: a fresh poll must not go below them. */
   private floor: Floor | undefined;
 
-  constructor(config: CoreConfig) {
+  /** Validators handed over by the previous worker, per mirror, used when that mirror's source is made. */
+  private readonly carried: Map<number, readonly (readonly [string, Validators])[]>;
+
+  constructor(config: CoreConfig, resume?: CoreResume) {
     this.config = config;
     this.store = new ListStore(config.stateDir, config.listId);
     this.trust = new TrustStore([[config.listId, { keys: config.keys, threshold: config.threshold }]]);
+    this.state = resume?.state;
+    this.current = resume?.current;
+    this.floor = resume?.floor;
+    this.carried = new Map(resume?.validators ?? []);
+  }
+
+  /** What the next worker needs to go on where this one stops (see CoreResume). */
+  resume(): CoreResume {
+    const validators: [number, (readonly [string, Validators])[]][] = [];
+    for (const [n, m] of this.mirrors) {
+      if (m.source instanceof HttpSource) validators.push([n, m.source.validatorsSnapshot()]);
+    }
+    for (const [n, v] of this.carried) if (!this.mirrors.has(n)) validators.push([n, [...v]]);
+    return {
+      ...(this.state ? { state: this.state } : {}),
+      ...(this.current ? { current: this.current } : {}),
+      ...(this.floor ? { floor: this.floor } : {}),
+      validators,
+    };
   }
 
   /** Reads the state directory and re-verifies it (FORMAT.md 4.3: before serving, before the network answers). */
@@ -106,11 +151,10 @@ export class SyncCore {
       );
       this.checkHashKey(opened.full);
       this.state = opened.state;
-      this.current = opened.full;
-      this.index = opened.index;
+      this.current = factsOf(opened.full);
       this.floor = undefined;
       this.store.sweep(read.state);
-      return { status: 'loaded', meta: metaOf(opened.index, opened.full), entries: entriesCopy(opened.full) };
+      return { status: 'loaded', meta: metaOf(opened.index, this.current), entries: entriesCopy(opened.full) };
     } catch (err) {
       return { status: 'unusable', ...codeOf(err), floor };
     }
@@ -138,6 +182,7 @@ export class SyncCore {
         agent,
         source: sourceFor(url, {
           dispatcher: agent,
+          validators: this.carried.get(n) ?? [],
           connectTimeoutMs: this.config.connectTimeoutMs,
           totalTimeoutMs: this.config.totalTimeoutMs,
           userAgent: this.config.userAgent,
@@ -155,6 +200,7 @@ export class SyncCore {
   private resetMirror(n: number): void {
     const m = this.mirrors.get(n);
     this.mirrors.delete(n);
+    this.carried.delete(n);
     m?.agent?.destroy().catch(() => undefined);
   }
 
@@ -172,7 +218,7 @@ export class SyncCore {
           hashKeyIds: this.config.hashKeyIds,
         },
         this.state,
-        this.current,
+        this.state ? () => this.storedBase() : undefined,
       );
       switch (r.kind) {
         case 'not-modified':
@@ -183,7 +229,6 @@ export class SyncCore {
         case 'heartbeat': {
           this.commit({ indexBytes: r.indexBytes, indexSignatures: r.indexSignatures, state: r.state });
           this.state = r.state;
-          this.index = r.index;
           return { kind: 'heartbeat', meta: metaOf(r.index, this.current!) };
         }
         case 'updated': {
@@ -195,12 +240,11 @@ export class SyncCore {
             state: r.state,
           });
           this.state = r.state;
-          this.current = r.full;
-          this.index = r.index;
+          this.current = factsOf(r.full);
           this.floor = undefined;
           return {
             kind: 'updated',
-            meta: metaOf(r.index, r.full),
+            meta: metaOf(r.index, this.current),
             entries: entriesCopy(r.full),
             via: r.via,
             ...(r.deltaError ? { deltaError: codeOf(r.deltaError) } : {}),
@@ -212,6 +256,31 @@ export class SyncCore {
       if (err instanceof CommitError) return { kind: 'rejected', code: 'STORE_FAILED', message: err.message };
       return { kind: 'rejected', ...codeOf(err) };
     }
+  }
+
+  /**
+   * The enforced FULL, read back from the state directory for a delta and re-verified as at start (openStored: the
+   * index's signatures, the FULL's size and SHA-256 against it, state.json against both). A store that no longer
+   * holds it is a failed delta (a FormatError): the poll downloads the FULL instead.
+   */
+  private storedBase(): FullList {
+    const state = this.state;
+    if (!state) throw new FormatError('MALFORMED', 'no enforced list to apply a delta to');
+    const read = this.store.read(this.config.maxListBytes);
+    if (read.status !== 'ok') {
+      const why = read.status === 'absent' ? 'state.json is absent' : read.message;
+      throw new FormatError('MALFORMED', `the stored list cannot be read back for the delta: ${why}`);
+    }
+    const { listId, serial, seq, bodySha256, fullSha256 } = read.state;
+    if (serial !== state.serial || fullSha256 !== state.fullSha256) {
+      throw new FormatError('MALFORMED', 'the state directory no longer holds the enforced list');
+    }
+    const opened = openStored(
+      { trust: this.trust, listId: this.config.listId, maxListBytes: this.config.maxListBytes },
+      read.files,
+      { listId, serial, seq, bodySha256, fullSha256 },
+    );
+    return opened.full;
   }
 
   /**

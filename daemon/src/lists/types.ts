@@ -3,7 +3,8 @@
  * the figures it keeps per list for the metrics. Plain data only: everything here crosses a worker boundary or
  * feeds a metric.
  */
-import type { ErrorCode, HashKeyRef, MatcherParts } from '@hashwall/format';
+import type { ErrorCode, HashKeyRef, ListState, MatcherParts } from '@hashwall/format';
+import type { Validators } from '@hashwall/release-client';
 
 import type { ListView } from './view.js';
 
@@ -45,6 +46,29 @@ export interface Floor {
   readonly serial: number;
   readonly seq: number;
   readonly fullSha256: string;
+}
+
+/** What the list's core remembers of the enforced FULL between polls: its header fields, not its entries. */
+export interface FullFacts {
+  readonly listId: string;
+  readonly created: number;
+  readonly expires: number;
+  readonly entries: number;
+  readonly bodySha256: string;
+  readonly hashKey: HashKeyRef;
+}
+
+/**
+ * Everything a list's core keeps between requests, as plain data: a worker thread ends once it has answered (so that
+ * its heap, with whatever a million-entry load left in it, goes back to the system) and the next one starts from
+ * this. A few hundred bytes: the state, the enforced FULL's header fields, the high-water marks of an unusable
+ * store, and the validators of each HTTP mirror's index (so a poll still sends a conditional GET).
+ */
+export interface CoreResume {
+  readonly state?: ListState;
+  readonly current?: FullFacts;
+  readonly floor?: Floor;
+  readonly validators: readonly (readonly [mirror: number, validators: readonly (readonly [string, Validators])[]])[];
 }
 
 export type OpenReply =

@@ -10,8 +10,9 @@
 //   restart  a new process opens the state directory (re-verifies the stored list) before any mirror answers
 // For each: `ms` (the load, or the poll), `peakMiB` (VmHWM: the kernel's high-water mark of the process's RSS,
 // reset through /proc/<pid>/clear_refs before each poll), and after `settleSeconds` of idle (default 10)
-// `settledMiB` (VmRSS) and the main thread's heap figures. Each phase checks with a DNS query that a name listed
-// in the new serial is blocked (NXDOMAIN from the daemon, while the upstream answers NOERROR).
+// `settledMiB` (VmRSS) and the main thread's heap figures. Each phase checks with a DNS query, before the settle
+// time, that a name listed in the new serial is blocked (NXDOMAIN from the daemon, while the upstream answers
+// NOERROR).
 import { randomBytes } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -197,11 +198,13 @@ try {
 
   const settle = async (proc, phase, fields) => {
     const peak = status(proc.child.pid).hwm;
+    // The check query first: a serving daemon sees queries all the time, and the query path lets go of the
+    // previous list's matcher at its first query after a swap (not at the swap itself).
+    const serial = fulls.length - 1;
+    const blocked = await query(proc.port, listed[serial], serial + 1);
     await sleep(SETTLE_MS);
     proc.child.send({ op: 'mem' });
     const mem = await proc.next('mem');
-    const serial = fulls.length - 1;
-    const blocked = await query(proc.port, listed[serial], serial + 1);
     const settledMiB = status(proc.child.pid).rss;
     let afterGc;
     if (GC) {
