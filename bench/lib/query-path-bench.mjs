@@ -6,10 +6,12 @@
 // the first pass fills the cache from it; `npm run bench -- --targets=upstream` leaves nothing running, so start
 // nsd with bench/work/run/nsd.conf, or run this while a bench runs).
 //
-//   node bench/lib/query-path-bench.mjs [rounds] [--sites]   (re-runs itself with --expose-gc, 64 MiB semi-space)
+//   node bench/lib/query-path-bench.mjs [rounds] [--sites[=many]] [--kept] [--live[=S]] [--paths]
+//   (re-runs itself with --expose-gc and a 64 MiB semi-space; --live alone skips the per-path batches unless --paths)
 //
 // --sites: also samples the heap's allocations (the inspector's sampling heap profiler, one sample per 128 bytes)
-// during one more batch per path and prints the functions that allocated most, so "who allocates" has an answer.
+// during one more batch per path and prints the functions that allocated most, so "who allocates" has an answer;
+// --kept: only the objects still alive at the end of that batch (who the survivors are).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -105,7 +107,8 @@ await paced(
 console.log(`cache: ${daemon.cacheSize()} entries`);
 
 const args = process.argv.slice(2);
-const sites = args.includes('--sites=many') ? 'many' : args.includes('--sites');
+const kept = args.includes('--kept');
+const sites = args.includes('--sites=many') ? 'many' : args.includes('--sites') || kept;
 const liveArg = args.find((a) => a.startsWith('--live'));
 const liveSeconds = liveArg === undefined ? 0 : Number(liveArg.split('=')[1] ?? 5);
 const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 5);
@@ -157,8 +160,9 @@ async function sampledSites(work, count) {
   gc();
   await session.post('HeapProfiler.startSampling', {
     samplingInterval: 128,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
+    // --kept: only what is still alive when sampling stops (who the survivors are), else everything allocated.
+    includeObjectsCollectedByMajorGC: !kept,
+    includeObjectsCollectedByMinorGC: !kept,
   });
   await work();
   const { profile } = await session.post('HeapProfiler.stopSampling');

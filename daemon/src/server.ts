@@ -35,6 +35,7 @@ import type { Settings } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Access } from './dns/access.js';
 import { PacketCache, renderEntry, truncate, udpLimit, type CacheEntry } from './dns/cache.js';
+import { ScratchAnswers } from './dns/scratch.js';
 import type { Client } from './dns/client.js';
 import { CountingEvents, type AnswerSource, type QueryEvents } from './dns/events.js';
 import { Listener, type BoundAddress, type QueryHandler } from './dns/listeners.js';
@@ -192,6 +193,8 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   readonly #key = Buffer.alloc(MAX_MESSAGE_BYTES);
   readonly #info = new ResponseInfo();
   readonly #dotted = Buffer.alloc(512);
+  /** Where answers are rendered: a buffer per length, reused once the client's send has let go of it. */
+  readonly #answers = new ScratchAnswers();
   /** Upstream questions in flight, by cache key (coalescing). */
   readonly #inflight = new Map<string, Job<ParsedQuery>>();
 
@@ -229,7 +232,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       if (st === Q_DROP) return this.#drop(client, t);
       q.client = client;
       if (hasQuestion(st))
-        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_PROHIBITED)), 'local');
+        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_PROHIBITED), this.#answers), 'local');
       return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
     }
     // 2. Rate limit.
@@ -257,7 +260,10 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       transport: 'tcp',
       address: '',
       port: 0,
-      reply: (answer) => (out.answer = answer),
+      reply: (answer) => {
+        out.answer = answer;
+        return true; // kept: probe() reads it after the query path returns
+      },
       drop: () => undefined,
       keep: () => client,
     };
@@ -281,7 +287,8 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (st !== Q_OK) return this.#notOk(p, q, st);
     // 4. List state.
     const view = this.#lists.view();
-    if (view.refuseAll) return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_NOT_READY)), 'local');
+    if (view.refuseAll)
+      return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_NOT_READY), this.#answers), 'local');
     // 5. Policy.
     const kb = this.#key;
     const klen = foldQuestion(q, kb, 4);
@@ -309,13 +316,13 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       this.#policyEvents.allowlisted(d);
     }
     // 6. ANY (RFC 8482).
-    if (q.qtype === TYPE_ANY) return this.#send(p, q, spliceAnswer(q, p.synth.any), 'local');
+    if (q.qtype === TYPE_ANY) return this.#send(p, q, spliceAnswer(q, p.synth.any, this.#answers), 'local');
     // 7. Cache (the entry was looked up with the policy's memo above).
     if (e !== undefined && now < e.freshUntilMs) {
       events.cacheLookup(true);
       const ad = this.#aliasDecision(p, e, view);
       if (ad.action !== PASS && this.#decided(p, q, ad, true)) return;
-      return this.#send(p, q, renderEntry(e, q, now, 0), 'cache');
+      return this.#send(p, q, renderEntry(e, q, now, 0, this.#answers), 'cache');
     }
     events.cacheLookup(false);
     // RFC 8767 5 (the failure recheck timer): while every upstream is down and none is due for a probe, a stale
@@ -324,7 +331,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       const ad = this.#aliasDecision(p, e, view);
       if (ad.action !== PASS && this.#decided(p, q, ad, true)) return;
       events.staleAnswer();
-      return this.#send(p, q, renderEntry(e, q, now, p.config.cache.staleAnswerTtlSeconds), 'stale');
+      return this.#send(p, q, renderEntry(e, q, now, p.config.cache.staleAnswerTtlSeconds, this.#answers), 'stale');
     }
     // 8. Upstream, coalescing identical questions.
     const pending = this.#inflight.get(key);
@@ -333,7 +340,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       return;
     }
     if (p.pool.inFlight >= p.config.upstream.maxInFlight) {
-      return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_SERVFAIL)), 'local');
+      return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
     }
     const job = new Job<ParsedQuery>(key, upstreamQuery(q), q.qEnd);
     job.waiters.push(waiterOf(q));
@@ -356,17 +363,22 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         this.#events.malformed(t, 'formerr');
         // The question is good but a later record is not: echo the question, no OPT (it may be the broken part).
         q.edns = false;
-        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_FORMERR)), 'local');
+        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_FORMERR), this.#answers), 'local');
       case Q_NOTIMP:
         return this.#sendRaw(client, q, headerOnly(q.msg, RCODE_NOTIMP), RCODE_NOTIMP);
       case Q_NOTIMP_TYPE:
-        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_NOTIMP)), 'local');
+        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_NOTIMP), this.#answers), 'local');
       case Q_BADVERS:
         // RFC 6891 6.1.3: BADVERS, with an OPT of the highest version we support (0).
         q.edns = true;
-        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_BADVERS)), 'local', RCODE_BADVERS);
+        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_BADVERS), this.#answers), 'local', RCODE_BADVERS);
       case Q_REFUSED:
-        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_NOT_SUPPORTED)), 'local');
+        return this.#send(
+          p,
+          q,
+          spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_NOT_SUPPORTED), this.#answers),
+          'local',
+        );
       default:
         return this.#drop(client, t);
     }
@@ -377,7 +389,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (d.action === BLOCK) {
       this.#events.blocked(d.listId, p.config.blocking.mode, viaAlias);
       this.#policyEvents.matched(d);
-      this.#send(p, q, spliceAnswer(q, p.synth.block(d.listId, q.qtype)), 'blocked');
+      this.#send(p, q, spliceAnswer(q, p.synth.block(d.listId, q.qtype), this.#answers), 'blocked');
       return true;
     }
     if (d.action === STEER) {
@@ -385,7 +397,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       if (pair === null) return false;
       this.#events.blocked(d.listId, 'steer', viaAlias);
       this.#policyEvents.matched(d);
-      this.#send(p, q, spliceAnswer(q, pair), 'steered');
+      this.#send(p, q, spliceAnswer(q, pair, this.#answers), 'steered');
       return true;
     }
     return false;
@@ -423,7 +435,8 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (p.config.blocking.cnameInspection && (info.aliasCount > 0 || info.aliasOverflow)) {
       if (info.aliasOverflow) {
         // More aliases than any resolver follows: the chain cannot be checked, so it is not served.
-        for (const w of job.waiters) this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL)), 'local');
+        for (const w of job.waiters)
+          this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
         return;
       }
       aliases = [];
@@ -435,7 +448,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     p.cache.set(job.key, e);
     for (const w of job.waiters) {
       if (decision.action !== PASS && this.#decided(p, w, decision, true)) continue;
-      this.#send(p, w, renderEntry(e, w, now, 0), 'upstream');
+      this.#send(p, w, renderEntry(e, w, now, 0, this.#answers), 'upstream');
     }
   }
 
@@ -454,7 +467,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         for (const w of job.waiters) {
           if (d.action !== PASS && this.#decided(p, w, d, true)) continue;
           if (!fresh) this.#events.staleAnswer();
-          this.#send(p, w, renderEntry(e, w, now, staleTtl), fresh ? 'cache' : 'stale');
+          this.#send(p, w, renderEntry(e, w, now, staleTtl, this.#answers), fresh ? 'cache' : 'stale');
         }
         return;
       }
@@ -473,10 +486,11 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         view.generation,
         PASS_DECISION,
       );
-      for (const w of job.waiters) this.#send(p, w, renderEntry(r, w, now, 0), 'upstream');
+      for (const w of job.waiters) this.#send(p, w, renderEntry(r, w, now, 0, this.#answers), 'upstream');
       return;
     }
-    for (const w of job.waiters) this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL)), 'local');
+    for (const w of job.waiters)
+      this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
   }
 
   /** Sends an answer to `q`'s client, truncating it for UDP when it does not fit (RFC 6891 7). */
@@ -490,7 +504,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     }
     this.#events.queryDone(client.transport, q.qtype, rcode, source);
     if (this.#debug) this.#logQuery(q, rcode, source);
-    client.reply(out);
+    if (client.reply(out)) this.#answers.release(out);
   }
 
   /** Sends an answer built without the question (header only). */

@@ -14,7 +14,11 @@ export interface Client {
   /** The client's address as the socket reports it (IPv4-mapped IPv6 included). */
   readonly address: string;
   readonly port: number;
-  reply(answer: Buffer): void;
+  /**
+   * Sends `answer`. True when the client still holds the buffer after the call (a UDP send the kernel could not
+   * take at once waits in libuv's queue with it): the caller must then not write to it again.
+   */
+  reply(answer: Buffer): boolean;
   drop(): void;
   /** This client as an object that stays valid after handle() returns (itself, when it already is one). */
   keep(): Client;

@@ -65,8 +65,8 @@ class UdpClient implements Client {
     return new UdpClient(this.listener, this.address, this.port);
   }
 
-  reply(answer: Buffer): void {
-    this.listener.udpSend(answer, this.port, this.address);
+  reply(answer: Buffer): boolean {
+    return this.listener.udpSend(answer, this.port, this.address);
   }
 
   drop(): void {
@@ -136,7 +136,7 @@ class TcpConnection implements Client {
     this.#buffer = buf !== null && buf.length === 0 ? null : buf;
   }
 
-  reply(answer: Buffer): void {
+  reply(answer: Buffer): boolean {
     if (!this.#socket.destroyed && this.#socket.writable) {
       const out = Buffer.allocUnsafe(answer.length + 2);
       out[0] = answer.length >> 8;
@@ -145,6 +145,7 @@ class TcpConnection implements Client {
       this.#socket.write(out);
     }
     this.#done();
+    return false; // copied into the frame
   }
 
   drop(): void {
@@ -326,15 +327,27 @@ export class Listener {
     }
   }
 
-  udpSend(answer: Buffer, port: number, address: string): void {
+  /**
+   * Sends an answer; true when `answer` may still be referenced after the call. The send is synchronous (the
+   * sockets' lookup, udp-lookup.ts) and without a callback Node first tries the kernel directly (uv_udp_try_send),
+   * which copies the datagram; only when that cannot be done at once (EAGAIN: the socket's send buffer is full) is
+   * the send queued in libuv with a pointer to `answer`. A non-empty send queue after the call says so.
+   */
+  udpSend(answer: Buffer, port: number, address: string): boolean {
     // Without a callback: a failed send is an 'error' event on the socket (logged at debug). A synchronous throw
     // (a spoofed source port 0, say) costs the answer, never a log line per packet.
+    let held = false;
     try {
-      if (this.#udp !== null) this.#udp.send(answer, port, address);
+      const udp = this.#udp;
+      if (udp !== null) {
+        udp.send(answer, port, address);
+        held = udp.getSendQueueCount() > 0;
+      }
     } catch {
       this.sendErrors++;
     }
     this.queryDone();
+    return held;
   }
 
   /** Answers that could not be sent (bad client port, socket closed). */

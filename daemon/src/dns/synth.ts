@@ -35,6 +35,7 @@ import {
   skipName,
   type ParsedQuery,
 } from './wire.js';
+import { NEW_BUFFERS, type AnswerBuffers } from './scratch.js';
 
 /** RFC 8914 4: the INFO-CODEs the daemon uses. */
 export const EDE_STALE_ANSWER = 3;
@@ -286,12 +287,13 @@ export class Synth {
 
 /**
  * The answer to `q` from a template: the client's ID, RD and CD, the client's question bytes, then the tail.
- * AA is clear (the daemon is not the authority), RA set. The OPT variant is used when the client sent one.
+ * AA is clear (the daemon is not the authority), RA set. The OPT variant is used when the client sent one. Written
+ * whole into a buffer from `buffers` (by default a new one).
  */
-export function spliceAnswer(q: ParsedQuery, pair: TailPair): Buffer {
+export function spliceAnswer(q: ParsedQuery, pair: TailPair, buffers: AnswerBuffers = NEW_BUFFERS): Buffer {
   const t = q.edns ? pair[1] : pair[0];
   const qEnd = q.qEnd;
-  const out = Buffer.allocUnsafe(qEnd + t.bytes.length);
+  const out = buffers.take(qEnd + t.bytes.length);
   out[0] = q.id >> 8;
   out[1] = q.id & 0xff;
   out[2] = F1_QR | (q.rd ? F1_RD : 0);
