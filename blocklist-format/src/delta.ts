@@ -22,10 +22,9 @@ import {
 import {
   MAX_LIST_VALIDITY_DAYS,
   checkSize,
-  encodeFullBody,
+  fullBodySha256,
   hashKeyFields,
   readHashKey,
-  sha256Hex,
   type FullList,
   type HashKeyRef,
   type ParseOptions,
@@ -252,7 +251,7 @@ export function applyDelta(base: FullList, delta: DeltaList): FullList {
   if (k < r.count) throw mismatch(`removal ${k + 1} is not in the base`);
   if (n !== max) throw mismatch('entry count after applying does not match');
   const entries = { count: n, hashes, kinds };
-  if (sha256Hex(encodeFullBody(entries)) !== d.bodySha256) throw mismatch('result does not match body-sha256');
+  if (fullBodySha256(entries) !== d.bodySha256) throw mismatch('result does not match body-sha256');
   return {
     header: {
       listId: d.listId,

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 
 import { FormatError } from './errors.js';
-import { decodeLines, encodeLines, checkEntries, type Entries } from './entries.js';
+import { HASH_BYTES, decodeLines, encodeLines, checkEntries, type Entries } from './entries.js';
 import {
   HeaderReader,
   checkValidity,
@@ -122,6 +122,35 @@ export function encodeFullBody(entries: Entries): Buffer {
   return body;
 }
 
+/** Entries encoded per step by {@link fullBodySha256}: 16,384 lines, ~1 MiB of body at a time. */
+const DIGEST_STEP_ENTRIES = 16_384;
+
+/**
+ * The body-sha256 of a list with these entries (FORMAT.md 2.1): the same digest as hashing
+ * {@link encodeFullBody}'s output, computed over ~1 MiB of encoded lines at a time instead of the whole body (a
+ * million entries would otherwise need a 64 MiB buffer only to be hashed). Throws RangeError when count, hashes
+ * and kinds disagree in length.
+ */
+export function fullBodySha256(entries: Entries): string {
+  const { count, hashes, kinds } = entries;
+  if (!Number.isSafeInteger(count) || count < 0 || hashes.length !== count * HASH_BYTES || kinds.length !== count) {
+    throw new RangeError('fullBodySha256: count, hashes and kinds disagree');
+  }
+  const hash = createHash('sha256');
+  const out = Buffer.allocUnsafe(Math.min(count, DIGEST_STEP_ENTRIES) * FULL_LINE_BYTES);
+  for (let first = 0; first < count; first += DIGEST_STEP_ENTRIES) {
+    const n = Math.min(DIGEST_STEP_ENTRIES, count - first);
+    const part: Entries = {
+      count: n,
+      hashes: hashes.subarray(first * HASH_BYTES, (first + n) * HASH_BYTES),
+      kinds: kinds.subarray(first, first + n),
+    };
+    const end = encodeLines(part, undefined, out, 0);
+    hash.update(out.subarray(0, end));
+  }
+  return hash.digest('hex');
+}
+
 function fullHeaderText(header: FullHeader, count: number, bodySha256: string): string {
   if (!isListId(header.listId)) throw new RangeError(`bad list-id ${header.listId}`);
   checkValidity(header.created, header.expires, MAX_LIST_VALIDITY_DAYS);
@@ -144,15 +173,25 @@ function fullHeaderText(header: FullHeader, count: number, bodySha256: string): 
 export function makeFull(header: FullHeader, entries: Entries): FullList {
   checkEntries(entries, 'FULL');
   if (!Number.isSafeInteger(header.serial) || header.serial < 0) throw new RangeError('bad serial');
-  const bodySha256 = sha256Hex(encodeFullBody(entries));
+  const bodySha256 = fullBodySha256(entries);
   fullHeaderText(header, entries.count, bodySha256);
   return { header, entries, bodySha256 };
 }
 
-/** The one byte form of a FULL. */
+/**
+ * The one byte form of a FULL, built in one buffer: the body is encoded in place after the header (whose length
+ * does not depend on the digest: body-sha256 is always 64 hex digits), then the header is written with the digest.
+ */
 export function serializeFull(list: { header: FullHeader; entries: Entries }): Buffer {
   checkEntries(list.entries, 'FULL');
-  const body = encodeFullBody(list.entries);
-  const head = Buffer.from(fullHeaderText(list.header, list.entries.count, sha256Hex(body)), 'latin1');
-  return Buffer.concat([head, body]);
+  const count = list.entries.count;
+  const placeholder = Buffer.from(fullHeaderText(list.header, count, '0'.repeat(64)), 'latin1');
+  const out = Buffer.allocUnsafeSlow(placeholder.length + count * FULL_LINE_BYTES);
+  const end = encodeLines(list.entries, undefined, out, placeholder.length);
+  if (end !== out.length) throw new Error('internal: FULL body length');
+  const digest = sha256Hex(out.subarray(placeholder.length));
+  const head = Buffer.from(fullHeaderText(list.header, count, digest), 'latin1');
+  if (head.length !== placeholder.length) throw new Error('internal: FULL header length');
+  out.set(head, 0);
+  return out;
 }

@@ -168,18 +168,29 @@ export class HttpSource implements ReleaseSource {
       body.destroy();
       throw failed(this.location, path, `refusing Content-Encoding ${String(encoding)}`);
     }
+    // When the index gave the exact size, the body goes straight into one buffer of that size (no chunk list and
+    // no concatenated copy of a 64 MiB FULL); every chunk is checked against the caps before it is copied, so
+    // nothing is written past the end. Otherwise (the index and signatures: small files) chunks are joined.
+    const wanted = options.exactSize;
+    const exact =
+      wanted !== undefined && Number.isSafeInteger(wanted) && wanted >= 0 && wanted <= options.maxBytes
+        ? wanted
+        : undefined;
+    const into = exact !== undefined ? Buffer.allocUnsafeSlow(exact) : undefined;
     const chunks: Buffer[] = [];
     let total = 0;
     try {
       for await (const chunk of body) {
         const b = chunk as Buffer;
+        const at = total;
         total += b.length;
         const err = overCap(total, options, `${this.location}${path}`);
         if (err) {
           body.destroy();
           throw err;
         }
-        chunks.push(b);
+        if (into) into.set(b, at);
+        else chunks.push(b);
       }
     } catch (err) {
       if (err instanceof FormatError) throw err;
@@ -193,7 +204,7 @@ export class HttpSource implements ReleaseSource {
       ...(typeof etag === 'string' ? { etag } : {}),
       ...(typeof lastModified === 'string' ? { lastModified } : {}),
     });
-    return { status: 'ok', body: Buffer.concat(chunks, total) };
+    return { status: 'ok', body: into ?? Buffer.concat(chunks, total) };
   }
 
   /** Closes the connection pool (only when this source made it). */

@@ -56,6 +56,47 @@ t.test('fetches a file, honours the exact size, and reports absent files', async
   await t.rejects(src.get('index.hwl', { maxBytes: 5 }), { code: 'TOO_LARGE' });
 });
 
+t.test(
+  'a body of the exact size sent in many chunks arrives byte for byte; too short or too long is refused',
+  async (t) => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 11)) & 255;
+    const writeSlowly = (r: ServerResponse, bytes: Buffer): void => {
+      let at = 0;
+      const next = (): void => {
+        if (at >= bytes.length) {
+          r.end();
+          return;
+        }
+        const n = Math.min(65_537, bytes.length - at);
+        r.write(bytes.subarray(at, at + n));
+        at += n;
+        setImmediate(next);
+      };
+      next();
+    };
+    const s = await server({
+      '/rel/full/1.hwl': (_q, r) => writeSlowly(r, big),
+      '/rel/full/short.hwl': (_q, r) => writeSlowly(r, big.subarray(0, big.length - 1)),
+    });
+    t.teardown(s.close);
+    const src = new HttpSource(s.url, { totalTimeoutMs: 5000 });
+    t.teardown(() => src.close());
+    const got = await src.get('full/1.hwl', { maxBytes: 8 * 1024 * 1024, exactSize: big.length });
+    t.equal(got.status, 'ok');
+    t.ok(got.status === 'ok' && Buffer.compare(Buffer.from(got.body), big) === 0, 'the same bytes');
+    t.equal(got.status === 'ok' && got.body.length, big.length);
+    await t.rejects(src.get('full/short.hwl', { maxBytes: 8 * 1024 * 1024, exactSize: big.length }), {
+      code: 'SIZE_MISMATCH',
+    });
+    await t.rejects(src.get('full/1.hwl', { maxBytes: 8 * 1024 * 1024, exactSize: big.length - 1 }), {
+      code: 'SIZE_MISMATCH',
+    });
+    await t.rejects(src.get('full/1.hwl', { maxBytes: 1024 * 1024, exactSize: big.length }), { code: 'TOO_LARGE' });
+    await t.rejects(src.get('full/1.hwl', { maxBytes: 8 * 1024 * 1024, exactSize: -1 }), { code: 'SIZE_MISMATCH' });
+  },
+);
+
 t.test('server errors, redirects and encoded bodies fail with FETCH_FAILED', async (t) => {
   const s = await server({
     '/rel/500': (_q, r) => {
