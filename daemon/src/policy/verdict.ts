@@ -9,14 +9,16 @@
  * Decisions are cached per name and per list generation: the cache is emptied the moment a query brings a view
  * with another generation, so a decision never outlives the lists it was made under. The cache is a plain Map,
  * emptied whole when it reaches its bound (cheaper than an LRU on the hot path; a refill costs one matcher walk,
- * ~3 µs, per name).
+ * ~3 µs, per name). A plain pass is not cached by query name (decideWire): the packet cache entry of the question
+ * memoizes it (server.ts), and a Map entry per name that passes would only make garbage that survives.
  *
  * A decision names the listed entry that made it: `entry` is the entry's hash (FORMAT.md 1.3, 64 hex digits), for
- * the maintainers' hit report (ops/hits.ts). It is computed once, when a verdict is made (one HMAC of the matched
- * suffix), never per query. A name at or below an allowlisted name is still walked through the lists on a cache
+ * the maintainers' hit report (ops/hits.ts). It is computed the first time it is read (one HMAC of the matched
+ * suffix, kept), never per query, and never for a decision nobody reports: making it with every new listed name
+ * was ~700 of the ~1,430 heap bytes such a query allocated (`node bench/lib/query-path-bench.mjs --sites --paths`). A name at or below an allowlisted name is still walked through the lists on a cache
  * miss, so that a pass the allowlist forced (a list would have blocked or steered) is told apart and counted.
  */
-import { MatcherSet, type Verdict } from '@hashwall/format';
+import { MatcherSet } from '@hashwall/format';
 
 import { dottedFromWire } from '../dns/wire.js';
 import type { ListView } from './lists.js';
@@ -76,8 +78,13 @@ export class Policy {
   readonly #byWire = new Map<string, Decision>();
   /** Keyed by dotted alias targets. */
   readonly #byName = new Map<string, Decision>();
-  readonly #decisions = new Map<string, Decision>();
-  readonly #dotted = new Uint8Array(512);
+  /**
+   * One decision per listed entry, by matched suffix (names below a D entry share it): a decision with another
+   * list, kind or action for the same suffix is made but not interned. Emptied with the generation (the list's key
+   * may have changed).
+   */
+  readonly #interned = new Map<string, ListDecision>();
+  readonly #dotted = Buffer.alloc(512);
 
   constructor(options: PolicyOptions) {
     this.#allow = new Set(options.allowlist);
@@ -93,6 +100,7 @@ export class Policy {
     this.#hasLists = view.matchers.length > 0;
     this.#byWire.clear();
     this.#byName.clear();
+    this.#interned.clear();
   }
 
   /**
@@ -106,6 +114,7 @@ export class Policy {
     if (cached !== undefined) return cached;
     const n = dottedFromWire(msg, offset, this.#dotted);
     const d = this.#decideBytes(this.#dotted, n);
+    if (d === PASS_DECISION) return d;
     if (this.#byWire.size >= this.#max) this.#byWire.clear();
     this.#byWire.set(key, d);
     return d;
@@ -135,36 +144,74 @@ export class Policy {
     }
   }
 
-  #decideBytes(bytes: Uint8Array, n: number): Decision {
-    const allowed =
-      this.#allow.size > 0 && this.allowed(Buffer.from(bytes.buffer, bytes.byteOffset, n).toString('latin1'));
+  #decideBytes(bytes: Buffer, n: number): Decision {
+    const allowed = this.#allow.size > 0 && this.allowed(bytes.toString('latin1', 0, n));
     if (!this.#hasLists) return PASS_DECISION;
-    return this.#fromVerdict(this.#set.verdictBytes(bytes, 0, n), bytes, n, allowed);
-  }
-
-  #fromVerdict(v: Verdict | null, bytes: Uint8Array, n: number, allowed: boolean): Decision {
+    const v = this.#set.verdictBytes(bytes, 0, n);
     if (v === null) return PASS_DECISION;
     if (v.kind === 'P' && !this.#steer) return PASS_DECISION;
     const action = allowed ? PASS : v.kind === 'P' ? STEER : BLOCK;
-    const entry = this.#entryHash(v, bytes, n);
-    const id = `${action}:${v.kind}:${v.listId}:${entry}`;
-    let d = this.#decisions.get(id);
-    if (d === undefined) {
-      d = Object.freeze({ action, listId: v.listId, kind: v.kind, entry, allowlisted: allowed });
-      // Interning only saves memory when many names share an entry (names below a D entry); bounded like the caches.
-      if (this.#decisions.size >= this.#max) this.#decisions.clear();
-      this.#decisions.set(id, d);
+    // FORMAT.md 1.3: the entry is the matched suffix bytes[v.matchStart..n), without the root dot.
+    const end = n > v.matchStart && bytes[n - 1] === 0x2e ? n - 1 : n;
+    let key: EntryHasher | null = null;
+    for (const m of this.#set.matchers) {
+      if (m.listId === v.listId) {
+        key = m.key;
+        break;
+      }
     }
+    const suffix = bytes.toString('latin1', v.matchStart, end);
+    const found = this.#interned.get(suffix);
+    if (
+      found !== undefined &&
+      found.listId === v.listId &&
+      found.kind === v.kind &&
+      found.action === action &&
+      found.allowlisted === allowed
+    ) {
+      return found;
+    }
+    const d = new ListDecision(action, v.listId, v.kind, allowed, key, suffix);
+    if (this.#interned.size >= this.#max) this.#interned.clear();
+    this.#interned.set(suffix, d);
     return d;
   }
+}
 
-  /** FORMAT.md 1.3: the hash of the matched suffix `bytes[v.matchStart..n)` under the deciding list's key. */
-  #entryHash(v: Verdict, bytes: Uint8Array, n: number): string {
-    const m = this.#set.matchers.find((x) => x.listId === v.listId);
-    if (m === undefined) return '';
-    const end = n > v.matchStart && bytes[n - 1] === 0x2e ? n - 1 : n;
+/** What hashes an entry: the deciding list's key. */
+interface EntryHasher {
+  hashHex(name: string): string;
+}
+
+/** A decision a list made; `entry` is hashed the first time it is read. */
+class ListDecision implements Decision {
+  readonly action: typeof PASS | typeof BLOCK | typeof STEER;
+  readonly listId: string;
+  readonly kind: 'D' | 'H' | 'P';
+  readonly allowlisted: boolean;
+  readonly #key: EntryHasher | null;
+  readonly #suffix: string;
+  #entry: string | null = null;
+
+  constructor(
+    action: typeof PASS | typeof BLOCK | typeof STEER,
+    listId: string,
+    kind: 'D' | 'H' | 'P',
+    allowlisted: boolean,
+    key: EntryHasher | null,
+    suffix: string,
+  ) {
+    this.action = action;
+    this.listId = listId;
+    this.kind = kind;
+    this.allowlisted = allowlisted;
+    this.#key = key;
+    this.#suffix = suffix;
+  }
+
+  get entry(): string {
     // The matcher folds A-Z as it hashes; callers pass lower case already, but the hash must not depend on it.
-    const name = Buffer.from(bytes.buffer, bytes.byteOffset + v.matchStart, end - v.matchStart).toString('latin1');
-    return m.key.hashHex(name.toLowerCase());
+    this.#entry ??= this.#key === null ? '' : this.#key.hashHex(this.#suffix.toLowerCase());
+    return this.#entry;
   }
 }
