@@ -7,7 +7,8 @@
 // nsd with bench/work/run/nsd.conf, or run this while a bench runs).
 //
 //   node bench/lib/query-path-bench.mjs [rounds] [--sites[=many]] [--kept] [--live[=S]] [--paths]
-//   (re-runs itself with --expose-gc and a 64 MiB semi-space; --live alone skips the per-path batches unless --paths)
+//   (re-runs itself with --expose-gc and a 64 MiB semi-space, or V8's default with --default-gc; --live alone skips
+//   the per-path batches unless --paths)
 //
 // --sites: also samples the heap's allocations (the inspector's sampling heap profiler, one sample per 128 bytes)
 // during one more batch per path and prints the functions that allocated most, so "who allocates" has an answer;
@@ -23,7 +24,10 @@ import { ListKey, ListMatcher, parseFull } from '@hashwall/format';
 
 import { queryFor } from './proc.mjs';
 
-const FLAGS = ['--expose-gc', '--max-semi-space-size=64', '--min-semi-space-size=64'];
+// --default-gc: V8's own semi-space sizes (as hashwalld runs), for --live's collector figures.
+const FLAGS = process.argv.includes('--default-gc')
+  ? ['--expose-gc']
+  : ['--expose-gc', '--max-semi-space-size=64', '--min-semi-space-size=64'];
 if (typeof globalThis.gc !== 'function') {
   const r = spawnSync(process.execPath, [...FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
@@ -165,6 +169,7 @@ async function sampledSites(work, count) {
     includeObjectsCollectedByMinorGC: !kept,
   });
   await work();
+  if (kept) gc(); // the survivors only: what a collection now leaves
   const { profile } = await session.post('HeapProfiler.stopSampling');
   const n = count();
   session.disconnect();
@@ -258,6 +263,7 @@ async function live(seconds) {
   let promoted = 0;
   let scavenges = 0;
   let scavengeMs = 0;
+  let scavengeMax = 0;
   const grow = (from, to) => {
     for (const [k, v] of Object.entries(to)) alloc[k] = (alloc[k] ?? 0) + Math.max(0, v - (from[k] ?? 0));
   };
@@ -269,6 +275,7 @@ async function live(seconds) {
     if (g.gcType === 'Scavenge') {
       scavenges++;
       scavengeMs += g.cost / 1000;
+      scavengeMax = Math.max(scavengeMax, g.cost / 1000);
       promoted += (a.old_space ?? 0) - (b.old_space ?? 0);
     }
   }
@@ -281,7 +288,11 @@ async function live(seconds) {
         .filter(([k, v]) => k !== 'new_space' && v / n >= 1)
         .map(([k, v]) => `${k} ${(v / n).toFixed(0)}`)
         .join(', ')}), promoted by scavenges ${(promoted / n).toFixed(0)} B/query; ${scavenges} scavenges ` +
-      `(${scavengeMs.toFixed(1)} ms), ${stats.length - scavenges} other collections`,
+      `(${scavengeMs.toFixed(1)} ms, longest ${scavengeMax.toFixed(1)} ms), ${stats.length - scavenges} other ` +
+      `collections (${stats
+        .filter((g) => g.gcType !== 'Scavenge')
+        .map((g) => `${g.gcType} ${(g.cost / 1000).toFixed(1)} ms`)
+        .join(', ')})`,
   );
   if (sites) {
     let m = 0;
