@@ -90,8 +90,14 @@ export function hashKeyFields(ref: HashKeyRef): Extension[] {
   ];
 }
 
-/** Parses a FULL strictly. The caller verifies its signatures over these same bytes first (FORMAT.md 3). */
-export function parseFull(bytes: Uint8Array, options?: ParseOptions): FullList {
+/**
+ * Everything parseFull checks except the body lines themselves: the size cap, the header, the body length against
+ * `entries`, and body-sha256 over the body. For parsers that decode the lines into another layout (fullmatcher.ts).
+ */
+export function readFullHead(
+  bytes: Uint8Array,
+  options: ParseOptions | undefined,
+): { header: FullHeader; count: number; bodySha256: string; bodyStart: number } {
   checkSize(bytes, options, 'FULL');
   const { fields, bodyStart } = splitHeader(bytes, 'HWL1 FULL');
   const h = new HeaderReader(fields);
@@ -111,8 +117,14 @@ export function parseFull(bytes: Uint8Array, options?: ParseOptions): FullList {
   }
   const body = bytes.subarray(bodyStart);
   if (sha256Hex(body) !== bodySha256) throw new FormatError('DIGEST_MISMATCH', 'body-sha256 does not match the body');
+  return { header: { listId, serial, created, expires, hashKey, extensions }, count, bodySha256, bodyStart };
+}
+
+/** Parses a FULL strictly. The caller verifies its signatures over these same bytes first (FORMAT.md 3). */
+export function parseFull(bytes: Uint8Array, options?: ParseOptions): FullList {
+  const { header, count, bodySha256, bodyStart } = readFullHead(bytes, options);
   const entries = decodeLines(bytes, bodyStart, count, undefined, 'body');
-  return { header: { listId, serial, created, expires, hashKey, extensions }, entries, bodySha256 };
+  return { header, entries, bodySha256 };
 }
 
 /** The body bytes of a list: one `<hash> <kind>` line per entry. */

@@ -29,3 +29,4 @@ export { canonicalHost, listableHost, queryNameIsListable, MAX_HOST_INPUT_LENGTH
 export { canonicalUrl, listableUrl, urlExpressions, MAX_URL_LENGTH } from './url.js';
 export * from './matcher.js';
 export { fullBodySha256 } from './full.js';
+export * from './fullmatcher.js';

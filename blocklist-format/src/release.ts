@@ -5,7 +5,17 @@
  */
 import { FormatError } from './errors.js';
 import { applyDelta, parseDelta, type DeltaList } from './delta.js';
-import { DEFAULT_MAX_LIST_BYTES, parseFull, serializeFull, sha256Hex, type FullList } from './full.js';
+import {
+  DEFAULT_MAX_LIST_BYTES,
+  parseFull,
+  serializeFull,
+  sha256Hex,
+  type FullHeader,
+  type FullList,
+  type ParseOptions,
+} from './full.js';
+import { parseFullMatcher, type FullMatcher } from './fullmatcher.js';
+import { prepareMatcher } from './matcher.js';
 import { formatTime } from './header.js';
 import {
   INDEX_PATH,
@@ -49,7 +59,7 @@ export interface ReleaseContext {
   readonly hashKeyIds?: readonly string[];
 }
 
-export type PollResult =
+export type PollResult<F extends ParsedFull = FullList> =
   /** The server said the index did not change since the last fetch (HTTP 304). */
   | { readonly kind: 'not-modified' }
   /** The index's seq equals the stored one: nothing to do. */
@@ -68,7 +78,7 @@ export type PollResult =
       readonly index: IndexList;
       readonly indexBytes: Uint8Array;
       readonly indexSignatures: readonly Uint8Array[];
-      readonly full: FullList;
+      readonly full: F;
       /** The FULL file, byte for byte as published (rebuilt from the delta when one was used). */
       readonly fullBytes: Uint8Array;
       readonly via: 'delta' | 'full';
@@ -76,6 +86,30 @@ export type PollResult =
       readonly deltaError?: FormatError;
       readonly state: ListState;
     };
+
+/** What a parsed FULL has whatever its entries' layout: a FullList, or a FullMatcher (matcher arrays). */
+export interface ParsedFull {
+  readonly header: FullHeader;
+  readonly bodySha256: string;
+}
+
+/** How a poll or a re-open turns verified FULL bytes, or a FULL rebuilt from a delta, into its result. */
+interface Shape<F extends ParsedFull> {
+  parse(bytes: Uint8Array, options: ParseOptions): F;
+  fromFull(full: FullList): F;
+}
+
+const AS_LIST: Shape<FullList> = { parse: parseFull, fromFull: (full) => full };
+
+const AS_MATCHER: Shape<FullMatcher> = {
+  parse: parseFullMatcher,
+  fromFull: (full) => ({
+    header: full.header,
+    count: full.entries.count,
+    bodySha256: full.bodySha256,
+    parts: prepareMatcher(full.entries.hashes, full.entries.kinds),
+  }),
+};
 
 /** A file with the signatures fetched for it. */
 interface Signed {
@@ -120,7 +154,7 @@ export function checkWindow(what: string, created: number, expires: number, now:
   if (!(now + CLOCK_SKEW_SECONDS < expires)) throw new FormatError('EXPIRED', `${what} has expired`);
 }
 
-function checkHashKey(ctx: ReleaseContext, full: { header: FullList['header'] }): void {
+function checkHashKey(ctx: ReleaseContext, full: ParsedFull): void {
   const ref = full.header.hashKey;
   if (ref.mode === 'licensed' && ctx.hashKeyIds !== undefined && !ctx.hashKeyIds.includes(ref.id)) {
     throw new FormatError(
@@ -148,9 +182,9 @@ export function openIndex(
 }
 
 /** Verifies and parses a FULL at `serial`; no time checks (the caller decides which apply). */
-function openFull(ctx: ReleaseContext, file: Signed, serial: number): FullList {
+function openFull<F extends ParsedFull>(ctx: ReleaseContext, file: Signed, serial: number, shape: Shape<F>): F {
   const comment = verifySigned(ctx, file);
-  const full = parseFull(file.bytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
+  const full = shape.parse(file.bytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
   expect(full.header.listId === ctx.listId, 'LIST_MISMATCH', `FULL is for list ${full.header.listId}`);
   expect(
     comment === fullTrustedComment(full.header),
@@ -219,6 +253,27 @@ async function loadBase(load: () => FullList | Promise<FullList>, state: ListSta
  * Throws a FormatError for every refusal; the caller keeps its list in force (fail static).
  */
 export async function poll(ctx: ReleaseContext, state?: ListState, current?: CurrentFull): Promise<PollResult> {
+  return pollAs(ctx, state, current, AS_LIST);
+}
+
+/**
+ * `poll`, with a new FULL's entries as the matcher's arrays (`FullMatcher`): a downloaded FULL is parsed straight
+ * into them (parseFullMatcher), one rebuilt from a delta goes through prepareMatcher. Every rule is `poll`'s.
+ */
+export async function pollMatcher(
+  ctx: ReleaseContext,
+  state?: ListState,
+  current?: CurrentFull,
+): Promise<PollResult<FullMatcher>> {
+  return pollAs(ctx, state, current, AS_MATCHER);
+}
+
+async function pollAs<F extends ParsedFull>(
+  ctx: ReleaseContext,
+  state: ListState | undefined,
+  current: CurrentFull | undefined,
+  shape: Shape<F>,
+): Promise<PollResult<F>> {
   // 4.1: the index.
   const res = await ctx.source.get(INDEX_PATH, { maxBytes: MAX_INDEX_BYTES, conditional: state !== undefined });
   if (res.status === 'not-modified') return { kind: 'not-modified' };
@@ -252,12 +307,13 @@ export async function poll(ctx: ReleaseContext, state?: ListState, current?: Cur
 
   // 4.2: a newer serial. The delta from the stored serial when listed, else (or when it fails) the FULL.
   let deltaError: FormatError | undefined;
-  let got: { full: FullList; fullBytes: Uint8Array; via: 'delta' | 'full' } | undefined;
+  let got: { full: F; fullBytes: Uint8Array; via: 'delta' | 'full' } | undefined;
   const ref = state && current ? index.deltas.find((d) => d.baseSerial === state.serial) : undefined;
   if (ref && current) {
     try {
       const base = typeof current === 'function' ? await loadBase(current, state!) : current;
-      got = { ...(await deltaStep(ctx, index, ref, base)), via: 'delta' };
+      const step = await deltaStep(ctx, index, ref, base);
+      got = { full: shape.fromFull(step.full), fullBytes: step.fullBytes, via: 'delta' };
     } catch (err) {
       if (err instanceof FormatError && err.code === 'EQUIVOCATION') throw err;
       if (!(err instanceof FormatError)) throw err;
@@ -266,7 +322,7 @@ export async function poll(ctx: ReleaseContext, state?: ListState, current?: Cur
   }
   if (!got) {
     const file = await fetchListed(ctx, index.full);
-    got = { full: openFull(ctx, file, x.serial), fullBytes: file.bytes, via: 'full' };
+    got = { full: openFull(ctx, file, x.serial, shape), fullBytes: file.bytes, via: 'full' };
   }
   const h = got.full.header;
   checkWindow('FULL', h.created, h.expires, ctx.now);
@@ -301,11 +357,29 @@ export function openStored(
   stored: { indexBytes: Uint8Array; indexSignatures: readonly Uint8Array[]; fullBytes: Uint8Array },
   state?: ListState,
 ): { index: IndexList; full: FullList; state: ListState } {
+  return openStoredAs(ctx, stored, state, AS_LIST);
+}
+
+/** `openStored`, with the stored FULL parsed straight into the matcher's arrays (parseFullMatcher). */
+export function openStoredMatcher(
+  ctx: Pick<ReleaseContext, 'trust' | 'listId' | 'maxListBytes'>,
+  stored: { indexBytes: Uint8Array; indexSignatures: readonly Uint8Array[]; fullBytes: Uint8Array },
+  state?: ListState,
+): { index: IndexList; full: FullMatcher; state: ListState } {
+  return openStoredAs(ctx, stored, state, AS_MATCHER);
+}
+
+function openStoredAs<F extends ParsedFull>(
+  ctx: Pick<ReleaseContext, 'trust' | 'listId' | 'maxListBytes'>,
+  stored: { indexBytes: Uint8Array; indexSignatures: readonly Uint8Array[]; fullBytes: Uint8Array },
+  state: ListState | undefined,
+  shape: Shape<F>,
+): { index: IndexList; full: F; state: ListState } {
   const index = openIndex(ctx, stored.indexBytes, stored.indexSignatures);
   if (stored.fullBytes.length !== index.full.size || sha256Hex(stored.fullBytes) !== index.full.sha256) {
     throw new FormatError('DIGEST_MISMATCH', 'the stored FULL is not the one the stored index names');
   }
-  const full = parseFull(stored.fullBytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
+  const full = shape.parse(stored.fullBytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
   expect(
     full.header.listId === ctx.listId && full.header.serial === index.header.serial,
     'MALFORMED',
@@ -368,7 +442,12 @@ export async function checkRelease(
         items.push({ what: ref.path, ok: false, detail: `base ${baseRef} is not published`, code: 'FETCH_FAILED' });
         continue;
       }
-      const base = openFull(ctx, { bytes: res.body, signatures: await fetchSignatures(ctx, baseRef) }, ref.baseSerial);
+      const base = openFull(
+        ctx,
+        { bytes: res.body, signatures: await fetchSignatures(ctx, baseRef) },
+        ref.baseSerial,
+        AS_LIST,
+      );
       await deltaStep(ctx, index, ref, base);
       items.push({ what: ref.path, ok: true, detail: `applies to ${baseRef} and gives ${index.full.path}` });
     } catch (err) {

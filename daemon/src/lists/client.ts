@@ -3,11 +3,13 @@
  * misses a deadline is terminated (which also cuts its downloads) and the request fails with WORKER_FAILED; the next
  * request starts a fresh worker, which the caller re-opens from the state directory.
  *
- * A worker that has just loaded a list (an `open` or a `poll` that handed over a matcher's arrays) and has nothing
- * else to do is ended too (`idleExit`, the default): the isolate of a thread that parsed a million entries keeps
- * tens of MiB of heap pages it no longer uses, and only ending the thread gives them back for sure. Other answers
- * (nothing new, a refusal) keep the worker: starting one costs ~0.2 s of loading modules, which a poll deadline
- * would have to cover. Its answer carries what its core keeps between requests (CoreResume: the state,
+ * A worker that has loaded a list (an `open` or a `poll` that handed over a matcher's arrays) is ended once it has
+ * been idle for `idleExitMs` (default 5 s; 0: at once; Infinity: never): the isolate of a thread that parsed a
+ * million entries keeps tens of MiB of heap pages it no longer uses, and only ending the thread gives them back for
+ * sure. The delay lets the poll that follows an open at start (or an operator's poll) reuse it: starting a worker
+ * costs ~0.2 s of loading modules on another core, and ending one right after a load measurably lengthened the
+ * query thread's longest stall during a restart (load-bench.mjs: 30-57 ms against 10-17 ms). A worker that loaded
+ * nothing since it started is kept. Its answer carries what its core keeps between requests (CoreResume: the state,
  * the FULL's header fields, the mirrors' validators), and the next request starts a new worker from that, so it
  * is not `fresh` (no re-open from the state directory).
  */
@@ -33,6 +35,9 @@ type Pending = {
 /** How long a new worker may take to load its modules before it counts as failed. */
 const START_DEADLINE_MS = 30_000;
 
+/** How long a worker that loaded a list may stay idle before it is ended (see WorkerClient). */
+export const DEFAULT_IDLE_EXIT_MS = 5000;
+
 /** A request without its id (the client numbers them). */
 type Body = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
 
@@ -40,7 +45,10 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 export class WorkerClient {
   private readonly config: CoreConfig;
-  private readonly idleExit: boolean;
+  private readonly idleExitMs: number;
+  /** The current worker handed over a matcher's arrays since it started: its heap is worth giving back. */
+  private loaded = false;
+  private idleTimer: NodeJS.Timeout | undefined;
   private worker: Worker | undefined;
   /** The worker has loaded and listens: request deadlines run from here. */
   private ready = false;
@@ -51,9 +59,23 @@ export class WorkerClient {
   /** How many workers this client has started (1 after the first request; more after a crash). */
   started = 0;
 
-  constructor(config: CoreConfig, options: { readonly idleExit?: boolean } = {}) {
+  constructor(config: CoreConfig, options: { readonly idleExitMs?: number } = {}) {
     this.config = config;
-    this.idleExit = options.idleExit ?? true;
+    this.idleExitMs = options.idleExitMs ?? DEFAULT_IDLE_EXIT_MS;
+  }
+
+  /** Ends the worker after `idleExitMs` without a request, when it loaded a list. */
+  private scheduleIdleExit(w: Worker): void {
+    if (!this.loaded || this.pending.size > 0 || this.worker !== w || !(this.idleExitMs < Infinity)) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.worker !== w || this.pending.size > 0) return;
+      // Idle: end it; the next request starts another from `resume`.
+      this.worker = undefined;
+      void w.terminate();
+    }, this.idleExitMs);
+    this.idleTimer.unref();
   }
 
   /** True when the next request starts a worker with an empty state (it must be opened first). */
@@ -71,6 +93,7 @@ export class WorkerClient {
     });
     this.started++;
     this.ready = false;
+    this.loaded = false;
     const starting = setTimeout(() => {
       fail(`list worker did not start within ${START_DEADLINE_MS} ms`);
       void w.terminate();
@@ -89,11 +112,8 @@ export class WorkerClient {
       clearTimeout(p.timer);
       if (res.ok) {
         this.resume = res.resume;
-        if (this.idleExit && 'entries' in res.reply && this.worker === w && this.pending.size === 0) {
-          // A load, and idle: end it; the next request starts another from `resume`.
-          this.worker = undefined;
-          void w.terminate();
-        }
+        if ('entries' in res.reply) this.loaded = true;
+        this.scheduleIdleExit(w);
         p.resolve(res.reply);
       } else p.reject(new WorkerFailed(res.message));
     });
@@ -115,6 +135,8 @@ export class WorkerClient {
   }
 
   private request<R>(body: Body, deadlineMs: number): Promise<R> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const w = this.worker ?? this.spawn();
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
@@ -146,6 +168,8 @@ export class WorkerClient {
 
   /** Stops the worker at once: its requests in flight fail, its downloads are cut. */
   async terminate(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const w = this.worker;
     this.resume = undefined;
     if (!w) return;

@@ -11,9 +11,10 @@ import {
   FormatError,
   TrustStore,
   openStored,
-  poll,
-  prepareMatcher,
+  openStoredMatcher,
+  pollMatcher,
   type FullList,
+  type FullMatcher,
   type IndexList,
   type ListState,
   type ReleaseSource,
@@ -59,13 +60,13 @@ function codeOf(err: unknown): { code: SyncErrorCode; message: string } {
   return { code: 'FETCH_FAILED', message: err instanceof Error ? err.message : String(err) };
 }
 
-function factsOf(full: FullList): FullFacts {
+function factsOf(full: FullMatcher): FullFacts {
   const h = full.header;
   return {
     listId: h.listId,
     created: h.created,
     expires: h.expires,
-    entries: full.entries.count,
+    entries: full.count,
     bodySha256: full.bodySha256,
     hashKey: h.hashKey,
   };
@@ -88,11 +89,12 @@ function metaOf(index: IndexList, full: FullFacts): ListMeta {
 }
 
 /**
- * The matcher's arrays, built here so that the main thread only wraps them (prepareMatcher is the costly part of a
- * load: tens of ms for 1,000,000 entries). They are transferred: this side keeps nothing of them.
+ * The matcher's arrays, built here so that the main thread only wraps them: a FULL is parsed straight into them
+ * (pollMatcher, openStoredMatcher of @hashwall/format), a FULL rebuilt from a delta goes through prepareMatcher.
+ * They are transferred: this side keeps nothing of them.
  */
-function entriesCopy(full: FullList): EntryArrays {
-  return prepareMatcher(full.entries.hashes, full.entries.kinds);
+function entriesOf(full: FullMatcher): EntryArrays {
+  return full.parts;
 }
 
 export class SyncCore {
@@ -144,7 +146,7 @@ export class SyncCore {
     if (read.status === 'incomplete') return { status: 'unusable', code: 'MALFORMED', message: read.message, floor };
     try {
       const { listId, serial, seq, bodySha256, fullSha256 } = read.state;
-      const opened = openStored(
+      const opened = openStoredMatcher(
         { trust: this.trust, listId: this.config.listId, maxListBytes: this.config.maxListBytes },
         read.files,
         { listId, serial, seq, bodySha256, fullSha256 },
@@ -154,14 +156,14 @@ export class SyncCore {
       this.current = factsOf(opened.full);
       this.floor = undefined;
       this.store.sweep(read.state);
-      return { status: 'loaded', meta: metaOf(opened.index, this.current), entries: entriesCopy(opened.full) };
+      return { status: 'loaded', meta: metaOf(opened.index, this.current), entries: entriesOf(opened.full) };
     } catch (err) {
       return { status: 'unusable', ...codeOf(err), floor };
     }
   }
 
   /** The stored list is hashed with a key the daemon holds (a licensed key by id, or public mode). */
-  private checkHashKey(full: FullList): void {
+  private checkHashKey(full: Pick<FullMatcher, 'header'>): void {
     const ref = full.header.hashKey;
     if (ref.mode === 'licensed' && !this.config.hashKeyIds.includes(ref.id)) {
       throw new FormatError('UNKNOWN_HASH_KEY', `the stored list is hashed with key "${ref.id}", not configured`);
@@ -208,7 +210,7 @@ export class SyncCore {
   async poll(n: number, now: number): Promise<PollReply> {
     try {
       const { source } = this.mirror(n);
-      const r = await poll(
+      const r = await pollMatcher(
         {
           source,
           trust: this.trust,
@@ -245,7 +247,7 @@ export class SyncCore {
           return {
             kind: 'updated',
             meta: metaOf(r.index, this.current),
-            entries: entriesCopy(r.full),
+            entries: entriesOf(r.full),
             via: r.via,
             ...(r.deltaError ? { deltaError: codeOf(r.deltaError) } : {}),
           };
