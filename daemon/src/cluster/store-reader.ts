@@ -1,12 +1,12 @@
 /**
  * The worker thread a follower (a DNS worker process, see cluster/follower.ts) reads a list's state directory in.
- * Read-only: it re-verifies what the primary committed (the same `openStored` of @hashwall/format and the same
- * ListStore reader as the list sync, FORMAT.md 4.3) and builds the matcher's arrays, but it never writes, sweeps
+ * Read-only: it re-verifies what the primary committed (the same `openStoredMatcher` of @hashwall/format and the
+ * same ListStore reader as the list sync, FORMAT.md 4.3), parsing the FULL straight into the matcher's arrays, but it never writes, sweeps
  * or polls: the state directory has one writer, the primary's list sync. The arrays go back transferred.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { FormatError, TrustStore, matcherTransferList, openStored, prepareMatcher } from '@hashwall/format';
+import { FormatError, TrustStore, matcherTransferList, openStoredMatcher } from '@hashwall/format';
 
 import { ListStore } from '../lists/store.js';
 import type { ReaderConfig, ReaderReply } from './types.js';
@@ -18,7 +18,7 @@ function read(config: ReaderConfig, trust: TrustStore): ReaderReply {
   if (r.status !== 'ok') return { status: 'unusable', message: r.message };
   try {
     const { listId, serial, seq, bodySha256, fullSha256 } = r.state;
-    const opened = openStored({ trust, listId: config.listId, maxListBytes: config.maxListBytes }, r.files, {
+    const opened = openStoredMatcher({ trust, listId: config.listId, maxListBytes: config.maxListBytes }, r.files, {
       listId,
       serial,
       seq,
@@ -35,7 +35,7 @@ function read(config: ReaderConfig, trust: TrustStore): ReaderReply {
       bodySha256: opened.full.bodySha256,
       expires: h.expires,
       hashKey: h.hashKey,
-      entries: prepareMatcher(opened.full.entries.hashes, opened.full.entries.kinds),
+      entries: opened.full.parts,
     };
   } catch (err) {
     return {
