@@ -227,27 +227,35 @@ await daemon.close();
  * at 10,000 q/s for S seconds against the daemon's own UDP listener. Bytes allocated are summed from every
  * collection's before and after heap figures (v8.GCProfiler) plus the growth since the last one; bytes promoted
  * are what each scavenge moved to the old generation. --sites samples a second run (queries-warm.txt: names not
- * asked yet). Counts every query answered (the listener's view).
+ * asked yet). Counts every query answered (the listener's view). The latency percentiles (dnsperf -v) are this
+ * process's, which also holds the parsed FULL and every query of the batches: a diagnosis, not the bench's figure,
+ * and only on a quiet machine.
  */
 async function live(seconds) {
   const { spawn } = await import('node:child_process');
   const port = daemon.addresses.udp[0].port;
+  const { openSync, closeSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { readDnsperf } = await import('./dnsperf.mjs');
+  const outFile = join(mkdtempSync(join(tmpdir(), 'qpb-')), 'dnsperf.out');
+  // dnsperf -v (a line per query, for the percentiles) into a file, not this process's heap; on CPU --gen-cpu
+  // (default 0) when taskset is there: run this bench as `taskset -c 1 node ...` to place it as the bench does.
+  const genCpu = (args.find((a) => a.startsWith('--gen-cpu=')) ?? '--gen-cpu=0').split('=')[1];
   const runDnsperf = (file) =>
     new Promise((resolve) => {
-      const p = spawn(
-        'dnsperf',
-        ['-s', '127.0.0.1', '-p', port, '-d', join(data, file), '-l', seconds, '-Q', 10000, '-t', 2],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      let out = '';
-      p.stdout.on('data', (c) => (out += c));
+      const fd = openSync(outFile, 'w');
+      const dnsperf = ['-s', '127.0.0.1', '-p', port, '-d', join(data, file), '-l', seconds, '-Q', 10000, '-t', 2];
+      const p = spawn('taskset', ['-c', genCpu, 'dnsperf', ...dnsperf.map(String), '-v'], {
+        stdio: ['ignore', fd, 'inherit'],
+      });
       const timer = setTimeout(() => p.kill('SIGKILL'), (seconds + 30) * 1000);
       p.on('close', () => {
         clearTimeout(timer);
-        resolve(out);
+        closeSync(fd);
+        resolve(outFile);
       });
     });
-  const completed = (out) => Number(/Queries completed:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const completed = (file) => Number(/Queries completed:\s+(\d+)/.exec(readFileSync(file, 'utf8'))?.[1] ?? 0);
   // Per heap space: bytes allocated = growth between collections; new_space's is what makes scavenges come.
   const spaces = () => Object.fromEntries(v8.getHeapSpaceStatistics().map((x) => [x.space_name, x.space_used_size]));
   const fromGc = (h) => Object.fromEntries(h.heapSpaceStatistics.map((x) => [x.spaceName, x.spaceUsedSize]));
@@ -282,6 +290,11 @@ async function live(seconds) {
   grow(last, end);
   const allocated = Object.values(alloc).reduce((x, y) => x + y, 0);
   const n = completed(out);
+  const lat = await readDnsperf(out);
+  console.log(
+    `live: latency p50 ${lat.p50Ms.toFixed(3)} p99 ${lat.p99Ms.toFixed(3)} p99.9 ${lat.p999Ms.toFixed(3)} ` +
+      `max ${lat.maxMs.toFixed(3)} ms (dnsperf -v), lost ${lat.lost}`,
+  );
   console.log(
     `live: ${n} queries in ${seconds} s at 10,000 q/s (sockets, dnsperf): heap allocated ${(allocated / n).toFixed(0)} ` +
       `B/query (new space ${((alloc.new_space ?? 0) / n).toFixed(0)}, other spaces ${Object.entries(alloc)
