@@ -204,6 +204,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     this.#policyEvents = policyEvents;
     this.#log = log;
     this.#debug = log.isLevelEnabled('debug');
+    lists.on('swap', (view) => this.parts.policy.sync(view));
   }
 
   handle(msg: Buffer, client: Client): void {

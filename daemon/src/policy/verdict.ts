@@ -92,8 +92,12 @@ export class Policy {
     this.#max = options.maxCachedDecisions ?? 100_000;
   }
 
-  /** Switches to `view`'s lists if its generation differs from the one the caches hold. */
-  #sync(view: ListView): void {
+  /**
+   * Switches to `view`'s lists if its generation differs from the one the caches hold. Queries call it with the
+   * view they run under; the query path also calls it when the lists swap, so the previous lists' arrays (tens of
+   * MiB for a large list) are let go of at once rather than at the next query.
+   */
+  sync(view: ListView): void {
     if (view.generation === this.#generation) return;
     this.#generation = view.generation;
     this.#set = new MatcherSet(view.matchers);
@@ -108,7 +112,7 @@ export class Policy {
    * key). The dotted form is built only on a cache miss.
    */
   decideWire(key: string, msg: Uint8Array, offset: number, view: ListView): Decision {
-    this.#sync(view);
+    this.sync(view);
     if (!this.#hasLists && this.#allow.size === 0) return PASS_DECISION;
     const cached = this.#byWire.get(key);
     if (cached !== undefined) return cached;
@@ -122,7 +126,7 @@ export class Policy {
 
   /** The decision for a dotted, lower-case name (a CNAME or DNAME target). */
   decideName(name: string, view: ListView): Decision {
-    this.#sync(view);
+    this.sync(view);
     if (!this.#hasLists) return PASS_DECISION;
     const cached = this.#byName.get(name);
     if (cached !== undefined) return cached;
