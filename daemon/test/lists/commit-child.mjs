@@ -24,8 +24,11 @@ if (mode === 'store') {
   };
   const updates = [load('a'), load('b')];
   const store = new ListStore(stateDir, updates[0].state.listId);
+  // 'ready' once one list is committed: the kill then always lands while a later commit replaces it (under load,
+  // a kill timed from the start could come before the first commit ended, leaving nothing to serve).
+  store.commit(updates[0]);
   process.stdout.write('ready\n');
-  for (let i = 0; ; i++) store.commit(updates[i % 2]);
+  for (let i = 1; ; i++) store.commit(updates[i % 2]);
 } else if (mode === 'daemon') {
   const raw = JSON.parse(readFileSync(args[0], 'utf8'));
   const settings = settingsFrom(raw, '/');
