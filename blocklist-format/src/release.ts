@@ -346,6 +346,13 @@ async function pollAs<F extends ParsedFull>(
   };
 }
 
+/** What a client committed to its state directory, read back: the index, its signatures and the FULL it names. */
+export interface StoredRelease {
+  readonly indexBytes: Uint8Array;
+  readonly indexSignatures: readonly Uint8Array[];
+  readonly fullBytes: Uint8Array;
+}
+
 /**
  * Re-opens what a client stored (FORMAT.md 4.3: at start, re-verify before serving): the index with its
  * signatures, and the FULL it names, checked by size and SHA-256 against the signed index. No time checks: an
@@ -354,7 +361,7 @@ async function pollAs<F extends ParsedFull>(
  */
 export function openStored(
   ctx: Pick<ReleaseContext, 'trust' | 'listId' | 'maxListBytes'>,
-  stored: { indexBytes: Uint8Array; indexSignatures: readonly Uint8Array[]; fullBytes: Uint8Array },
+  stored: StoredRelease,
   state?: ListState,
 ): { index: IndexList; full: FullList; state: ListState } {
   return openStoredAs(ctx, stored, state, AS_LIST);
@@ -363,7 +370,7 @@ export function openStored(
 /** `openStored`, with the stored FULL parsed straight into the matcher's arrays (parseFullMatcher). */
 export function openStoredMatcher(
   ctx: Pick<ReleaseContext, 'trust' | 'listId' | 'maxListBytes'>,
-  stored: { indexBytes: Uint8Array; indexSignatures: readonly Uint8Array[]; fullBytes: Uint8Array },
+  stored: StoredRelease,
   state?: ListState,
 ): { index: IndexList; full: FullMatcher; state: ListState } {
   return openStoredAs(ctx, stored, state, AS_MATCHER);
@@ -371,7 +378,7 @@ export function openStoredMatcher(
 
 function openStoredAs<F extends ParsedFull>(
   ctx: Pick<ReleaseContext, 'trust' | 'listId' | 'maxListBytes'>,
-  stored: { indexBytes: Uint8Array; indexSignatures: readonly Uint8Array[]; fullBytes: Uint8Array },
+  stored: StoredRelease,
   state: ListState | undefined,
   shape: Shape<F>,
 ): { index: IndexList; full: F; state: ListState } {

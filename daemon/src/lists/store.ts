@@ -32,7 +32,13 @@ import {
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-import { MAX_INDEX_BYTES, MAX_SIGNATURES_PER_FILE, MAX_SIGNATURE_FILE_BYTES, type ListState } from '@hashwall/format';
+import {
+  MAX_INDEX_BYTES,
+  MAX_SIGNATURES_PER_FILE,
+  MAX_SIGNATURE_FILE_BYTES,
+  type ListState,
+  type StoredRelease,
+} from '@hashwall/format';
 
 export const STATE_FILE = 'state.json';
 /** state.json is a few hundred bytes; refuse anything much larger before reading it. */
@@ -45,12 +51,8 @@ export interface StoredState extends ListState {
   readonly indexSignatures: number;
 }
 
-/** The files of a committed list, as read back. */
-export interface StoredFiles {
-  readonly indexBytes: Uint8Array;
-  readonly indexSignatures: readonly Uint8Array[];
-  readonly fullBytes: Uint8Array;
-}
+/** The files of a committed list, as read back (what openStored re-verifies). */
+export type StoredFiles = StoredRelease;
 
 export type StoreRead =
   | { readonly status: 'absent' }
