@@ -187,18 +187,20 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
     }, wait);
   });
 
-  const ready = (w: Worker): Promise<void> =>
+  /** Resolves with the addresses the worker listens on, as its ready message carries them. */
+  const ready = (w: Worker): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`a DNS worker did not listen within ${READY_TIMEOUT_MS} ms`)),
         READY_TIMEOUT_MS,
       );
       const onMsg = (m: unknown): void => {
-        if ((m as WorkerMessage | null)?.hashwall !== 'ready') return;
+        const msg = m as WorkerMessage | null;
+        if (msg?.hashwall !== 'ready') return;
         clearTimeout(timer);
         w.off('message', onMsg);
         w.off('exit', onExit);
-        resolve();
+        resolve(msg.addresses);
       };
       const onExit = (code: number): void => {
         clearTimeout(timer);
@@ -210,14 +212,20 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
     });
 
   const first = Array.from({ length: count }, fork);
+  let addresses: unknown[];
   try {
-    await Promise.all(first.map(ready));
+    addresses = await Promise.all(first.map(ready));
   } catch (err) {
     stopping = true;
     for (const w of started.keys()) w.process.kill('SIGKILL');
     throw err;
   }
-  log.info({ workers: count, sharing, pids: first.map((w) => w.process.pid) }, 'DNS workers listening');
+  // The first worker's addresses: with a shared port every worker's are the same (port 0 resolved once, by the
+  // first bind), and this line is the one an operator or a test reads them from.
+  log.info(
+    { workers: count, sharing, pids: first.map((w) => w.process.pid), addresses: addresses[0] },
+    'DNS workers listening',
+  );
 
   let closing: Promise<void> | null = null;
   return {
