@@ -40,7 +40,18 @@ export function startChild(configFile: string, node = process.execPath): Child {
   });
   let stderr = '';
   proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  // After 'exit', the last log lines may still be in the pipe: wait for 'close' (the pipes read to the end), or 1 s
+  // when something else (a worker that outlived its primary) holds them open.
+  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => {
+      const t = setTimeout(() => resolve(code), 1000);
+      void closed.then(() => {
+        clearTimeout(t);
+        resolve(code);
+      });
+    }),
+  );
   return {
     proc,
     lines,
