@@ -11,7 +11,7 @@
 import { FULL_LINE_BYTES, readFullHead, type FullHeader, type ParseOptions } from './full.js';
 import { malformed } from './header.js';
 import { KIND_D, KIND_H, KIND_P, KIND_U } from './kinds.js';
-import type { MatcherParts } from './matcher.js';
+import { KEPT_HASH_BYTES, type MatcherParts } from './matcher.js';
 
 /** A FULL's header facts with its entries as matcher arrays. */
 export interface FullMatcher {
@@ -47,7 +47,8 @@ export function parseFullMatcher(bytes: Uint8Array, options?: ParseOptions): Ful
   }
   const size = count - u;
   const first = new Int32Array(size);
-  const rest = new Int32Array(size * 7);
+  const restWords = KEPT_HASH_BYTES / 4 - 1;
+  const rest = new Int32Array(size * restWords);
   const kinds = new Uint8Array(size);
   const bits = Math.min(24, Math.max(1, Math.ceil(Math.log2(Math.max(size, 1)))));
   const shift = 32 - bits;
@@ -82,7 +83,7 @@ export function parseFullMatcher(bytes: Uint8Array, options?: ParseOptions): Ful
     prev.set(words);
     if (kind === KIND_U) continue;
     first[j] = words[0]!;
-    for (let w = 1; w < 8; w++) rest[j * 7 + w - 1] = words[w]!;
+    for (let w = 1; w <= restWords; w++) rest[j * restWords + w - 1] = words[w]!;
     kinds[j] = kind;
     index[(words[0]! >>> shift) + 1]!++;
     j++;

@@ -2,12 +2,13 @@
  * The in-memory matcher (FORMAT.md 1.4): a compact set of one list's hashes and the suffix walk that turns a query
  * name into a verdict, plus `MatcherSet`, which combines several lists.
  *
- * Layout. The hashes stay complete (32 bytes each, so no false positives) as big-endian 32-bit words in the FULL's
- * ascending order: the first word of every entry in one Int32Array, the other seven in a second, the kinds one byte
- * each. A bucket index on the top `bits` bits of the first word (about one entry per bucket; HMAC output is uniform)
- * gives the run of entries to compare, so a lookup that misses reads the index and the first-word array only. U
- * entries are dropped: a DNS daemon never acts on them (FORMAT.md 1.4), and a host name's hash never equals a URL
- * expression's (an expression contains '/'). That is 33 bytes per entry kept plus 4 to 8 bytes of index.
+ * Layout. Each entry keeps the first 128 bits of its hash (KEPT_HASH_BYTES: a false match has probability 2^-108
+ * per lookup for a million entries) as big-endian 32-bit words in the FULL's ascending order: the first word of
+ * every entry in one Int32Array, the next three in a second, the kinds one byte each. A bucket index on the top
+ * `bits` bits of the first word (about one entry per bucket; HMAC output is uniform) gives the run of entries to
+ * compare, so a lookup that misses reads the index and the first-word array only. U entries are dropped: a DNS
+ * daemon never acts on them (FORMAT.md 1.4), and a host name's hash never equals a URL expression's (an expression
+ * contains '/'). That is 17 bytes per entry kept plus 4 to 8 bytes of index.
  *
  * The walk. A query name is copied once into a scratch buffer (folding A-Z, RFC 4343) and scanned from the right:
  * a suffix is tested only when every one of its labels passes FORMAT.md 1.1 rule 3 and it has two labels or more
@@ -218,7 +219,7 @@ export interface MatcherParts {
   readonly counts: KindCounts;
   /** First big-endian word of each held hash, ascending. */
   readonly first: Int32Array<ArrayBuffer>;
-  /** The other seven words of each held hash. */
+  /** Words 1 to REST_WORDS of each held hash (see {@link KEPT_HASH_BYTES}). */
   readonly rest: Int32Array<ArrayBuffer>;
   readonly kinds: Uint8Array<ArrayBuffer>;
   /** Bucket starts on the top bits of the first word; length 2^bits + 1. */
@@ -226,6 +227,17 @@ export interface MatcherParts {
   /** 32 - bits. */
   readonly shift: number;
 }
+
+/**
+ * Bytes of each 32-byte entry hash the matcher keeps and compares: the first 128 bits. A name's hash is HMAC-SHA-256
+ * under the list's hash key (FORMAT.md 1.3); its first 16 bytes equal a held entry's by chance with probability
+ * n * 2^-128 per hash looked up (2^-108 for a million entries): never, over any machine's lifetime. Finding a
+ * name that collides on purpose takes ~2^108 hashes even with a public hash key. Half the entry bytes of the whole
+ * hash: 16 MiB less for a million entries, on every list held and every update built beside it.
+ */
+export const KEPT_HASH_BYTES = 16;
+/** The words after the first each entry keeps. */
+const REST_WORDS = KEPT_HASH_BYTES / 4 - 1;
 
 /**
  * Builds the set's arrays from a FULL's entry arrays: `hashes` is 32*n bytes, ascending and unique (FORMAT.md 2.1),
@@ -250,7 +262,7 @@ export function prepareMatcher(hashes: Uint8Array, kinds: Uint8Array): MatcherPa
   }
   const size = n - u;
   const first = new Int32Array(size);
-  const rest = new Int32Array(size * 7);
+  const rest = new Int32Array(size * REST_WORDS);
   const kept = new Uint8Array(size);
   // About one entry per bucket, at least 2 buckets and at most 2^24. Measured on 1,000,000 random hashes: a lookup
   // that misses costs ~40-80 ns with one entry per bucket, ~200 ns with 16 (a smaller index, longer runs).
@@ -266,9 +278,10 @@ export function prepareMatcher(hashes: Uint8Array, kinds: Uint8Array): MatcherPa
     }
     if (kinds[i] === KIND_U) continue;
     first[j] = (hashes[o]! << 24) | (hashes[o + 1]! << 16) | (hashes[o + 2]! << 8) | hashes[o + 3]!;
-    for (let k = 1; k < 8; k++) {
+    for (let k = 1; k <= REST_WORDS; k++) {
       const b = o + 4 * k;
-      rest[j * 7 + k - 1] = (hashes[b]! << 24) | (hashes[b + 1]! << 16) | (hashes[b + 2]! << 8) | hashes[b + 3]!;
+      rest[j * REST_WORDS + k - 1] =
+        (hashes[b]! << 24) | (hashes[b + 1]! << 16) | (hashes[b + 2]! << 8) | hashes[b + 3]!;
     }
     kept[j] = kinds[i]!;
     // Count per bucket; turned into starts below.
@@ -294,7 +307,7 @@ function checkParts(parts: MatcherParts): void {
     kinds instanceof Uint8Array &&
     index instanceof Uint32Array &&
     first.length === size &&
-    rest.length === size * 7 &&
+    rest.length === size * REST_WORDS &&
     kinds.length === size &&
     Number.isInteger(shift) &&
     shift >= 8 &&
@@ -366,16 +379,9 @@ export class ListMatcher implements VerdictSource {
         continue;
       }
       const rest = this.#rest;
-      const o = i * 7;
-      if (
-        rest[o] === (words[1]! | 0) &&
-        rest[o + 1] === (words[2]! | 0) &&
-        rest[o + 2] === (words[3]! | 0) &&
-        rest[o + 3] === (words[4]! | 0) &&
-        rest[o + 4] === (words[5]! | 0) &&
-        rest[o + 5] === (words[6]! | 0) &&
-        rest[o + 6] === (words[7]! | 0)
-      ) {
+      // REST_WORDS is 3: the first 128 bits decide (KEPT_HASH_BYTES).
+      const o = i * REST_WORDS;
+      if (rest[o] === (words[1]! | 0) && rest[o + 1] === (words[2]! | 0) && rest[o + 2] === (words[3]! | 0)) {
         return this.#kinds[i]!;
       }
     }

@@ -8,6 +8,7 @@ import { entriesFromPairs } from '../dist/entries.js';
 import { HashKey } from '../dist/hash.js';
 import { KIND_D, KIND_H, KIND_P, type Kind } from '../dist/kinds.js';
 import {
+  KEPT_HASH_BYTES,
   ListMatcher,
   MatcherSet,
   matcherTransferList,
@@ -280,7 +281,24 @@ t.test('finds every entry and nothing else in a large random list', async (t) =>
   let misses = 0;
   for (let i = 0; i < 20_000; i++) if (m.verdict(`m${i}.example.test`) === null) misses++;
   t.equal(misses, 20_000, 'no other name');
-  t.ok(m.byteLength / m.size < 40, `${(m.byteLength / m.size).toFixed(1)} bytes per entry`);
+  t.ok(m.byteLength / m.size < 24, `${(m.byteLength / m.size).toFixed(1)} bytes per entry`);
+});
+
+t.test('decides on the first KEPT_HASH_BYTES (16) bytes of a hash, every one of them', async (t) => {
+  t.equal(KEPT_HASH_BYTES, 16);
+  const hash = KEY.hash('kept.example.test');
+  const m = new ListMatcher('kept', KEY, hash, new Uint8Array([KIND_D]));
+  const words = new Int32Array(8);
+  KEY.hashInto(Buffer.from('kept.example.test'), 0, 17, words);
+  t.equal(m.lookup(words), KIND_D, 'the hash itself');
+  // The words as hashInto writes them: big-endian words of the hash bytes.
+  for (let byte = 0; byte < 32; byte++) {
+    const flipped = Int32Array.from(words);
+    flipped[byte >> 2] = flipped[byte >> 2]! ^ (1 << (24 - (byte & 3) * 8)); // the low bit of that byte
+    const expected = byte < KEPT_HASH_BYTES ? 0 : KIND_D;
+    if (m.lookup(flipped) !== expected) t.fail(`a bit of byte ${byte} changed: ${m.lookup(flipped)}`);
+  }
+  t.pass('a change in bytes 0-15 misses; bytes 16-31 are not held');
 });
 
 t.test('refuses entry arrays that are not a FULL body with MALFORMED', async (t) => {
