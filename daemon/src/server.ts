@@ -299,7 +299,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     // generation it was made in: a hit skips the decision map (one string hash and lookup fewer per query; the
     // decision is the policy's all the same, and a new generation or a reload makes it decide again).
     const now = performance.now();
-    const e = p.cache.get(key, now);
+    const e = p.cache.getWire(kb, klen + 1, now);
     const gen = view.generation + p.epoch * EPOCH;
     let d: Decision;
     if (e !== undefined && e.nameGeneration === gen) {

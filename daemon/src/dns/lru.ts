@@ -1,5 +1,7 @@
 /**
- * A least-recently-used map bounded by entries and by a size the caller gives per entry: the packet cache's store.
+ * A least-recently-used map bounded by entries and by a size the caller gives per entry. It was the packet cache's
+ * store; the cache now keeps its own tables (cache.ts, arena.ts) and nothing in the daemon uses this any more (only
+ * daemon/test/dns-lru.test.ts: both can go).
  *
  * Why not `lru-cache` (which this replaced): its get() and set() take an options object that defaults to a new `{}`
  * per call (and a status object when its diagnostics channel has subscribers); on the query path that was ~57 heap
