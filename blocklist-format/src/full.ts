@@ -5,6 +5,7 @@ import { FormatError } from './errors.js';
 import { HASH_BYTES, decodeLines, encodeLines, checkEntries, type Entries } from './entries.js';
 import {
   HeaderReader,
+  MAX_HEADER_BYTES,
   checkValidity,
   formatTime,
   isHex64,
@@ -56,9 +57,13 @@ export interface ParseOptions {
 }
 
 export function checkSize(bytes: Uint8Array, options: ParseOptions | undefined, what: string): void {
+  checkLength(bytes.length, options, what);
+}
+
+/** {@link checkSize} for a file of `length` bytes that is not held in one buffer. */
+export function checkLength(length: number, options: ParseOptions | undefined, what: string): void {
   const cap = Math.min(options?.maxBytes ?? DEFAULT_MAX_LIST_BYTES, HARD_MAX_LIST_BYTES);
-  if (bytes.length > cap)
-    throw new FormatError('TOO_LARGE', `${what} is ${bytes.length} bytes, over the cap of ${cap}`);
+  if (length > cap) throw new FormatError('TOO_LARGE', `${what} is ${length} bytes, over the cap of ${cap}`);
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -98,8 +103,28 @@ export function readFullHead(
   bytes: Uint8Array,
   options: ParseOptions | undefined,
 ): { header: FullHeader; count: number; bodySha256: string; bodyStart: number } {
-  checkSize(bytes, options, 'FULL');
-  const { fields, bodyStart } = splitHeader(bytes, 'HWL1 FULL');
+  const head = readFullHeader(bytes.subarray(0, MAX_HEADER_BYTES), bytes.length, options);
+  const body = bytes.subarray(head.bodyStart);
+  if (sha256Hex(body) !== head.bodySha256) {
+    throw new FormatError('DIGEST_MISMATCH', 'body-sha256 does not match the body');
+  }
+  return head;
+}
+
+/**
+ * readFullHead's checks before the body digest, from the first bytes of a file of `length` bytes: the size cap,
+ * the header, and the body length against `entries`. `prefix` is the file's first min(length, MAX_HEADER_BYTES)
+ * bytes (or more): the header ends within them or is refused, exactly as over the whole file. The caller checks
+ * body-sha256 over the body (a file read in pieces hashes them as they come: fullmatcher.ts).
+ */
+export function readFullHeader(
+  prefix: Uint8Array,
+  length: number,
+  options: ParseOptions | undefined,
+): { header: FullHeader; count: number; bodySha256: string; bodyStart: number } {
+  checkLength(length, options, 'FULL');
+  if (prefix.length < Math.min(length, MAX_HEADER_BYTES)) throw new RangeError('readFullHeader: prefix too short');
+  const { fields, bodyStart } = splitHeader(prefix.subarray(0, Math.min(length, MAX_HEADER_BYTES)), 'HWL1 FULL');
   const h = new HeaderReader(fields);
   const listId = parseListId(h.take('list-id'));
   const serial = parseInteger(h.take('serial'), 'serial');
@@ -111,12 +136,10 @@ export function readFullHead(
   const bodySha256 = parseHex64(h.take('body-sha256'), 'body-sha256');
   const extensions = h.extensions();
 
-  const bodyLength = bytes.length - bodyStart;
+  const bodyLength = length - bodyStart;
   if (bodyLength !== count * FULL_LINE_BYTES) {
     throw malformed(`body is ${bodyLength} bytes; ${count} entries need ${count * FULL_LINE_BYTES}`);
   }
-  const body = bytes.subarray(bodyStart);
-  if (sha256Hex(body) !== bodySha256) throw new FormatError('DIGEST_MISMATCH', 'body-sha256 does not match the body');
   return { header: { listId, serial, created, expires, hashKey, extensions }, count, bodySha256, bodyStart };
 }
 

@@ -30,3 +30,4 @@ export { canonicalUrl, listableUrl, urlExpressions, MAX_URL_LENGTH } from './url
 export * from './matcher.js';
 export { fullBodySha256 } from './full.js';
 export * from './fullmatcher.js';
+export * from './spool.js';

@@ -32,6 +32,7 @@ export {
 export {
   DEFAULT_SIGNATURE_COMMENT,
   MAX_SIGNATURE_FILE_BYTES,
+  PREHASH_BYTES,
   parseSignatureFile,
   prehash,
   sign,
@@ -45,6 +46,7 @@ export {
   parseSignatureFileName,
   signatureFileName,
   verifyThreshold,
+  verifyThresholdPrehashed,
   type ThresholdResult,
   type TrustPolicy,
 } from './minisign/threshold.js';

@@ -3,6 +3,8 @@
  * sync loop and the signer's `verify` both run this code, so a release that passes `hashwall-signer verify` is
  * one a daemon accepts. No network and no disk here: files come through a {@link ReleaseSource}.
  */
+import { createHash } from 'node:crypto';
+
 import { FormatError } from './errors.js';
 import { applyDelta, parseDelta, type DeltaList } from './delta.js';
 import {
@@ -14,7 +16,7 @@ import {
   type FullList,
   type ParseOptions,
 } from './full.js';
-import { parseFullMatcher, type FullMatcher } from './fullmatcher.js';
+import { parseFullMatcher, parseFullMatcherFrom, type FullMatcher, type ReadBackOptions } from './fullmatcher.js';
 import { prepareMatcher } from './matcher.js';
 import { formatTime } from './header.js';
 import {
@@ -30,8 +32,15 @@ import {
   type IndexList,
 } from './indexfile.js';
 import { MAX_SIGNATURE_FILE_BYTES } from './minisign/signature.js';
-import { MAX_SIGNATURES_PER_FILE, signatureFileName, verifyThreshold, type TrustStore } from './minisign/threshold.js';
+import {
+  MAX_SIGNATURES_PER_FILE,
+  signatureFileName,
+  verifyThreshold,
+  verifyThresholdPrehashed,
+  type TrustStore,
+} from './minisign/threshold.js';
 import type { ReleaseSource } from './source.js';
+import { fileSha256, type FullFile, type FullSpool } from './spool.js';
 
 /** FORMAT.md 4: allowed clock skew, seconds. */
 export const CLOCK_SKEW_SECONDS = 300;
@@ -57,9 +66,31 @@ export interface ReleaseContext {
   readonly maxListBytes?: number;
   /** Licensed hash-key ids the caller holds; a list hashed with another key is refused (UNKNOWN_HASH_KEY). */
   readonly hashKeyIds?: readonly string[];
+  /**
+   * `pollMatcher` only: makes the spool a FULL is streamed into, when one is to be downloaded and the source can
+   * stream (`ReleaseSource.stream`); otherwise the FULL is read into memory as `poll` does. Called at most once per
+   * poll. The spool is the caller's: an `updated` result names it (`spool`); after any other outcome, a rejection
+   * included, the caller discards it.
+   */
+  readonly spool?: () => FullSpool;
 }
 
-export type PollResult<F extends ParsedFull = FullList> =
+/** Where an updated poll's FULL file is: in memory, or (pollMatcher with a spool) in the caller's spool. */
+export type FullHeld = InMemoryFull | SpooledFull;
+
+export interface InMemoryFull {
+  /** The FULL file, byte for byte as published (rebuilt from the delta when one was used). */
+  readonly fullBytes: Uint8Array;
+  readonly spool?: undefined;
+}
+
+export interface SpooledFull {
+  /** The spool (`ReleaseContext.spool`) that holds the FULL file, `index.full.size` bytes, as published. */
+  readonly spool: FullSpool;
+  readonly fullBytes?: undefined;
+}
+
+export type PollResult<F extends ParsedFull = FullList, H extends FullHeld = FullHeld> =
   /** The server said the index did not change since the last fetch (HTTP 304). */
   | { readonly kind: 'not-modified' }
   /** The index's seq equals the stored one: nothing to do. */
@@ -72,20 +103,18 @@ export type PollResult<F extends ParsedFull = FullList> =
       readonly indexSignatures: readonly Uint8Array[];
       readonly state: ListState;
     }
-  /** A newer serial, verified. Commit `fullBytes` and the index with `state`, then swap. */
-  | {
+  /** A newer serial, verified. Commit the FULL (`fullBytes` or `spool`) and the index with `state`, then swap. */
+  | ({
       readonly kind: 'updated';
       readonly index: IndexList;
       readonly indexBytes: Uint8Array;
       readonly indexSignatures: readonly Uint8Array[];
       readonly full: F;
-      /** The FULL file, byte for byte as published (rebuilt from the delta when one was used). */
-      readonly fullBytes: Uint8Array;
       readonly via: 'delta' | 'full';
       /** Why the delta was not used, when one was listed for the stored serial and failed. */
       readonly deltaError?: FormatError;
       readonly state: ListState;
-    };
+    } & H);
 
 /** What a parsed FULL has whatever its entries' layout: a FullList, or a FullMatcher (matcher arrays). */
 export interface ParsedFull {
@@ -96,6 +125,8 @@ export interface ParsedFull {
 /** How a poll or a re-open turns verified FULL bytes, or a FULL rebuilt from a delta, into its result. */
 interface Shape<F extends ParsedFull> {
   parse(bytes: Uint8Array, options: ParseOptions): F;
+  /** The same parse over a verified file read back in pieces, when this shape has one. */
+  parseFile?(file: FullFile, options: ReadBackOptions): F;
   fromFull(full: FullList): F;
 }
 
@@ -103,6 +134,7 @@ const AS_LIST: Shape<FullList> = { parse: parseFull, fromFull: (full) => full };
 
 const AS_MATCHER: Shape<FullMatcher> = {
   parse: parseFullMatcher,
+  parseFile: parseFullMatcherFrom,
   fromFull: (full) => ({
     header: full.header,
     count: full.entries.count,
@@ -131,16 +163,60 @@ async function fetchSignatures(ctx: ReleaseContext, path: string): Promise<Uint8
   return sigs;
 }
 
-/** Fetches a file the index names: refusing any byte past its size, and checking its SHA-256 before anything. */
-async function fetchListed(ctx: ReleaseContext, ref: IndexFileRef): Promise<Signed> {
+/** The cap for a file the index names, refusing one whose listed size is over it before any fetch. */
+function listedCap(ctx: ReleaseContext, ref: IndexFileRef): number {
   const cap = ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES;
   if (ref.size > cap) throw new FormatError('TOO_LARGE', `${ref.path} is ${ref.size} bytes, over the cap of ${cap}`);
+  return cap;
+}
+
+/** Fetches a file the index names: refusing any byte past its size, and checking its SHA-256 before anything. */
+async function fetchListed(ctx: ReleaseContext, ref: IndexFileRef): Promise<Signed> {
+  const cap = listedCap(ctx, ref);
   const res = await ctx.source.get(ref.path, { maxBytes: cap, exactSize: ref.size });
   if (res.status !== 'ok') throw new FormatError('FETCH_FAILED', `${ref.path} is listed in the index but absent`);
   if (sha256Hex(res.body) !== ref.sha256) {
     throw new FormatError('DIGEST_MISMATCH', `${ref.path} does not match the SHA-256 the index gave`);
   }
   return { bytes: res.body, signatures: await fetchSignatures(ctx, ref.path) };
+}
+
+/** A file the index names, streamed into a spool: its size, its BLAKE2b-512 prehash and its signatures. */
+interface Spooled {
+  readonly spool: FullSpool;
+  readonly size: number;
+  readonly prehash: Uint8Array;
+  readonly signatures: Uint8Array[];
+}
+
+/**
+ * fetchListed for a source that streams: each chunk goes to the spool while SHA-256 (the index's digest) and
+ * BLAKE2b-512 (what the `ED` signatures sign) are updated, so the file is checked as fetchListed checks it
+ * (size, then SHA-256 before anything else) without ever being held whole.
+ */
+async function streamListed(ctx: ReleaseContext, ref: IndexFileRef, spool: FullSpool): Promise<Spooled> {
+  const cap = listedCap(ctx, ref);
+  const source = ctx.source;
+  if (!source.stream) throw new Error('internal: the source cannot stream');
+  const sha = createHash('sha256');
+  const blake = createHash('blake2b512');
+  let size = 0;
+  const res = await source.stream(ref.path, { maxBytes: cap, exactSize: ref.size }, (chunk) => {
+    size += chunk.length;
+    // The source counts too; this keeps a source that does not from writing past the size the index gave.
+    if (size > ref.size) throw new FormatError('SIZE_MISMATCH', `${ref.path}: more than the ${ref.size} bytes listed`);
+    sha.update(chunk);
+    blake.update(chunk);
+    spool.write(chunk);
+  });
+  if (res.status !== 'ok') throw new FormatError('FETCH_FAILED', `${ref.path} is listed in the index but absent`);
+  if (size !== ref.size || res.size !== size) {
+    throw new FormatError('SIZE_MISMATCH', `${ref.path}: ${size} bytes, the index gave ${ref.size}`);
+  }
+  if (sha.digest('hex') !== ref.sha256) {
+    throw new FormatError('DIGEST_MISMATCH', `${ref.path} does not match the SHA-256 the index gave`);
+  }
+  return { spool, size, prehash: new Uint8Array(blake.digest()), signatures: await fetchSignatures(ctx, ref.path) };
 }
 
 /** Verifies a signed file's signatures (before anything else), returning the trusted comment. */
@@ -185,6 +261,33 @@ export function openIndex(
 function openFull<F extends ParsedFull>(ctx: ReleaseContext, file: Signed, serial: number, shape: Shape<F>): F {
   const comment = verifySigned(ctx, file);
   const full = shape.parse(file.bytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
+  return checkFull(ctx, comment, full, serial);
+}
+
+/**
+ * openFull for a spooled FULL: the signatures are verified over the prehash computed while it streamed in, then
+ * (only then) it is read back from the spool in pieces and parsed, its bytes hashed again against the index's
+ * SHA-256 so that what is parsed is what was verified.
+ */
+function openSpooled<F extends ParsedFull>(
+  ctx: ReleaseContext,
+  file: Spooled,
+  ref: IndexFileRef,
+  serial: number,
+  shape: Shape<F>,
+): F {
+  const comment = verifyThresholdPrehashed(file.prehash, file.signatures, ctx.trust, ctx.listId).trustedComment;
+  const spool = file.spool;
+  if (!shape.parseFile) throw new Error('internal: this shape cannot parse a spooled file');
+  const full = shape.parseFile(
+    { size: file.size, read: (position, into) => spool.read(position, into) },
+    { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES, fileSha256: ref.sha256 },
+  );
+  return checkFull(ctx, comment, full, serial);
+}
+
+/** The checks of a parsed FULL against its verified trusted comment and the serial the index names. */
+function checkFull<F extends ParsedFull>(ctx: ReleaseContext, comment: string, full: F, serial: number): F {
   expect(full.header.listId === ctx.listId, 'LIST_MISMATCH', `FULL is for list ${full.header.listId}`);
   expect(
     comment === fullTrustedComment(full.header),
@@ -252,8 +355,12 @@ async function loadBase(load: () => FullList | Promise<FullList>, state: ListSta
  * One poll (FORMAT.md 4.1-4.4). `state` and `current` are what the client enforces now (both or neither).
  * Throws a FormatError for every refusal; the caller keeps its list in force (fail static).
  */
-export async function poll(ctx: ReleaseContext, state?: ListState, current?: CurrentFull): Promise<PollResult> {
-  return pollAs(ctx, state, current, AS_LIST);
+export async function poll(
+  ctx: ReleaseContext,
+  state?: ListState,
+  current?: CurrentFull,
+): Promise<PollResult<FullList, InMemoryFull>> {
+  return (await pollAs(ctx, state, current, AS_LIST)) as PollResult<FullList, InMemoryFull>; // AS_LIST never spools
 }
 
 /**
@@ -307,7 +414,7 @@ async function pollAs<F extends ParsedFull>(
 
   // 4.2: a newer serial. The delta from the stored serial when listed, else (or when it fails) the FULL.
   let deltaError: FormatError | undefined;
-  let got: { full: F; fullBytes: Uint8Array; via: 'delta' | 'full' } | undefined;
+  let got: ({ full: F; via: 'delta' | 'full' } & FullHeld) | undefined;
   const ref = state && current ? index.deltas.find((d) => d.baseSerial === state.serial) : undefined;
   if (ref && current) {
     try {
@@ -321,8 +428,14 @@ async function pollAs<F extends ParsedFull>(
     }
   }
   if (!got) {
-    const file = await fetchListed(ctx, index.full);
-    got = { full: openFull(ctx, file, x.serial, shape), fullBytes: file.bytes, via: 'full' };
+    if (ctx.spool && ctx.source.stream && shape.parseFile) {
+      listedCap(ctx, index.full); // before a spool is made for it
+      const file = await streamListed(ctx, index.full, ctx.spool());
+      got = { full: openSpooled(ctx, file, index.full, x.serial, shape), spool: file.spool, via: 'full' };
+    } else {
+      const file = await fetchListed(ctx, index.full);
+      got = { full: openFull(ctx, file, x.serial, shape), fullBytes: file.bytes, via: 'full' };
+    }
   }
   const h = got.full.header;
   checkWindow('FULL', h.created, h.expires, ctx.now);
@@ -333,7 +446,7 @@ async function pollAs<F extends ParsedFull>(
     indexBytes: indexFile.bytes,
     indexSignatures: indexFile.signatures,
     full: got.full,
-    fullBytes: got.fullBytes,
+    ...(got.spool ? { spool: got.spool } : { fullBytes: got.fullBytes }),
     via: got.via,
     ...(deltaError ? { deltaError } : {}),
     state: {
@@ -376,17 +489,55 @@ export function openStoredMatcher(
   return openStoredAs(ctx, stored, state, AS_MATCHER);
 }
 
+/** What a client committed, with the FULL left in its storage and read back in pieces (spool.ts). */
+export interface StoredReleaseFile {
+  readonly indexBytes: Uint8Array;
+  readonly indexSignatures: readonly Uint8Array[];
+  readonly full: FullFile;
+}
+
+/**
+ * `openStoredMatcher` over a stored FULL that is read in pieces instead of held whole: its size and SHA-256 are
+ * checked against the signed index in a first read, then it is parsed in a second (hashed again, so that what is
+ * parsed is what was checked). Every rule and code is openStored's.
+ */
+export function openStoredMatcherFrom(
+  ctx: Pick<ReleaseContext, 'trust' | 'listId' | 'maxListBytes'>,
+  stored: StoredReleaseFile,
+  state?: ListState,
+): { index: IndexList; full: FullMatcher; state: ListState } {
+  const file = stored.full;
+  return openStoredWith(ctx, stored, state, (index, options) => {
+    if (file.size !== index.full.size || fileSha256(file) !== index.full.sha256) {
+      throw new FormatError('DIGEST_MISMATCH', 'the stored FULL is not the one the stored index names');
+    }
+    return parseFullMatcherFrom(file, { ...options, fileSha256: index.full.sha256 });
+  });
+}
+
 function openStoredAs<F extends ParsedFull>(
   ctx: Pick<ReleaseContext, 'trust' | 'listId' | 'maxListBytes'>,
   stored: StoredRelease,
   state: ListState | undefined,
   shape: Shape<F>,
 ): { index: IndexList; full: F; state: ListState } {
+  return openStoredWith(ctx, stored, state, (index, options) => {
+    if (stored.fullBytes.length !== index.full.size || sha256Hex(stored.fullBytes) !== index.full.sha256) {
+      throw new FormatError('DIGEST_MISMATCH', 'the stored FULL is not the one the stored index names');
+    }
+    return shape.parse(stored.fullBytes, options);
+  });
+}
+
+/** The re-open: the index's signatures, then `checkAndParse` (the FULL against the index), then the state. */
+function openStoredWith<F extends ParsedFull>(
+  ctx: Pick<ReleaseContext, 'trust' | 'listId' | 'maxListBytes'>,
+  stored: Pick<StoredRelease, 'indexBytes' | 'indexSignatures'>,
+  state: ListState | undefined,
+  checkAndParse: (index: IndexList, options: ParseOptions) => F,
+): { index: IndexList; full: F; state: ListState } {
   const index = openIndex(ctx, stored.indexBytes, stored.indexSignatures);
-  if (stored.fullBytes.length !== index.full.size || sha256Hex(stored.fullBytes) !== index.full.sha256) {
-    throw new FormatError('DIGEST_MISMATCH', 'the stored FULL is not the one the stored index names');
-  }
-  const full = shape.parse(stored.fullBytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
+  const full = checkAndParse(index, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
   expect(
     full.header.listId === ctx.listId && full.header.serial === index.header.serial,
     'MALFORMED',

@@ -20,6 +20,18 @@ export interface GetOptions {
   readonly conditional?: boolean;
 }
 
+/** What {@link ReleaseSource.stream} takes: `get`'s caps (a stream is never conditional). */
+export type StreamOptions = Omit<GetOptions, 'conditional'>;
+
+/** The outcome of streaming one file: its length once every chunk was delivered, or absent. */
+export type StreamResult = { readonly status: 'ok'; readonly size: number } | { readonly status: 'absent' };
+
+/**
+ * Receives a streamed file's chunks in order. A chunk is only valid until the call (or the promise it returns)
+ * ends: the source may reuse its buffer. What it throws ends the stream and is what `stream` rejects with.
+ */
+export type ChunkSink = (chunk: Uint8Array) => void | Promise<void>;
+
 export interface ReleaseSource {
   /** Where the files come from, for logs (a URL without credentials, or a directory). */
   readonly location: string;
@@ -28,4 +40,11 @@ export interface ReleaseSource {
    * timeout), TOO_LARGE or SIZE_MISMATCH.
    */
   get(path: string, options: GetOptions): Promise<FetchResult>;
+  /**
+   * Optional: fetches `path` as `get` does, but hands the bytes to `onChunk` as they arrive instead of returning
+   * them, so a large FULL is never held whole. Same caps and errors as `get` (FETCH_FAILED, TOO_LARGE,
+   * SIZE_MISMATCH): every chunk is counted before it is delivered, so no byte past a cap ever reaches `onChunk`
+   * (a file that turns out short is refused after its last chunk). A source without it is read with `get`.
+   */
+  stream?(path: string, options: StreamOptions, onChunk: ChunkSink): Promise<StreamResult>;
 }

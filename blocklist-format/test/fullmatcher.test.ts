@@ -202,7 +202,7 @@ t.test('pollMatcher gives poll results with matcher arrays, by the FULL and by a
   t.equal(b.via, 'delta');
   t.same(b.full.parts, prepareMatcher(two.entries.hashes, two.entries.kinds));
   t.equal(b.full.count, 3);
-  t.equal(Buffer.compare(Buffer.from(b.fullBytes), serializeFull(two)), 0);
+  t.equal(Buffer.compare(Buffer.from(b.fullBytes!), serializeFull(two)), 0);
 });
 
 t.test('pollMatcher refuses what poll refuses', async (t) => {

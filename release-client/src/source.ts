@@ -7,7 +7,15 @@
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-import { FormatError, type FetchResult, type GetOptions, type ReleaseSource } from '@hashwall/format';
+import {
+  FormatError,
+  type ChunkSink,
+  type FetchResult,
+  type GetOptions,
+  type ReleaseSource,
+  type StreamOptions,
+  type StreamResult,
+} from '@hashwall/format';
 import { Agent, request } from 'undici';
 
 export interface HttpSourceOptions {
@@ -40,7 +48,7 @@ function failed(location: string, path: string, why: string, cause?: unknown): F
 }
 
 /** Checks the running total against the caps; returns the error to raise, if any. */
-function overCap(total: number, options: GetOptions, what: string): FormatError | undefined {
+function overCap(total: number, options: StreamOptions, what: string): FormatError | undefined {
   if (options.exactSize !== undefined && total > options.exactSize) {
     return new FormatError('SIZE_MISMATCH', `${what}: more than the ${options.exactSize} bytes the index gave`);
   }
@@ -50,9 +58,36 @@ function overCap(total: number, options: GetOptions, what: string): FormatError 
   return undefined;
 }
 
-function checkShort(total: number, options: GetOptions, what: string): void {
+function checkShort(total: number, options: StreamOptions, what: string): void {
   if (options.exactSize !== undefined && total !== options.exactSize) {
     throw new FormatError('SIZE_MISMATCH', `${what}: ${total} bytes, the index gave ${options.exactSize}`);
+  }
+}
+
+/** What one request gave: FetchResult, with the size of an `ok` body (and the body unless it was streamed). */
+type Fetched =
+  | { readonly status: 'ok'; readonly size: number; readonly body?: Buffer }
+  | { readonly status: 'absent' }
+  | { readonly status: 'not-modified' };
+
+/** Bytes a FileSource reads per chunk when it streams. */
+const FILE_CHUNK_BYTES = 256 * 1024;
+
+/** What a sink threw: passed through unchanged (a source's own errors become FETCH_FAILED). */
+class SinkError extends Error {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    super('the chunk sink failed');
+    this.error = error;
+  }
+}
+
+/** Calls a sink, marking what it throws so that the caller passes it through untouched. */
+async function deliver(onChunk: ChunkSink, chunk: Uint8Array): Promise<void> {
+  try {
+    await onChunk(chunk);
+  } catch (err) {
+    throw new SinkError(err);
   }
 }
 
@@ -110,6 +145,23 @@ export class HttpSource implements ReleaseSource {
   }
 
   async get(path: string, options: GetOptions): Promise<FetchResult> {
+    const res = await this.fetch(path, options, undefined);
+    if (res.status !== 'ok') return res;
+    if (res.body === undefined) throw new Error('internal: a get keeps its body');
+    return { status: 'ok', body: res.body };
+  }
+
+  /**
+   * `get`, with the body handed to `onChunk` chunk by chunk as undici delivers it (each chunk counted against the
+   * caps before it is delivered; the next is read once `onChunk` has returned), never joined in memory.
+   */
+  async stream(path: string, options: StreamOptions, onChunk: ChunkSink): Promise<StreamResult> {
+    const res = await this.fetch(path, { maxBytes: options.maxBytes, exactSize: options.exactSize }, onChunk);
+    if (res.status === 'not-modified') throw new Error('internal: a stream is never conditional');
+    return res.status === 'ok' ? { status: 'ok', size: res.size } : res;
+  }
+
+  private async fetch(path: string, options: GetOptions, onChunk: ChunkSink | undefined): Promise<Fetched> {
     const url = new URL(path, this.base);
     if (!url.href.startsWith(this.base.href)) throw new RangeError(`path leaves the release: ${path}`);
     const headers: Record<string, string> = { 'user-agent': this.userAgent, 'accept-encoding': 'identity' };
@@ -122,12 +174,13 @@ export class HttpSource implements ReleaseSource {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), this.totalTimeoutMs);
     try {
-      return await this.fetchOnce(url, path, headers, options, known !== undefined, deadline.signal);
+      return await this.fetchOnce(url, path, headers, options, known !== undefined, deadline.signal, onChunk);
     } finally {
       clearTimeout(timer);
     }
   }
 
+  /** One request. With `onChunk`, the body goes to it and the `ok` result carries only its size. */
   private async fetchOnce(
     url: URL,
     path: string,
@@ -135,7 +188,8 @@ export class HttpSource implements ReleaseSource {
     options: GetOptions,
     haveValidators: boolean,
     signal: AbortSignal,
-  ): Promise<FetchResult> {
+    onChunk: ChunkSink | undefined,
+  ): Promise<Fetched> {
     let res;
     try {
       res = await request(url, {
@@ -176,7 +230,8 @@ export class HttpSource implements ReleaseSource {
       wanted !== undefined && Number.isSafeInteger(wanted) && wanted >= 0 && wanted <= options.maxBytes
         ? wanted
         : undefined;
-    const into = exact !== undefined ? Buffer.allocUnsafeSlow(exact) : undefined;
+    // A stream hands every chunk on instead (after the same check), and keeps none.
+    const into = exact !== undefined && !onChunk ? Buffer.allocUnsafeSlow(exact) : undefined;
     const chunks: Buffer[] = [];
     let total = 0;
     try {
@@ -189,10 +244,15 @@ export class HttpSource implements ReleaseSource {
           body.destroy();
           throw err;
         }
-        if (into) into.set(b, at);
+        if (onChunk) await deliver(onChunk, b);
+        else if (into) into.set(b, at);
         else chunks.push(b);
       }
     } catch (err) {
+      if (err instanceof SinkError) {
+        body.destroy();
+        throw err.error;
+      }
       if (err instanceof FormatError) throw err;
       const why = signal.aborted ? `body not complete within ${this.totalTimeoutMs} ms` : errText(err);
       throw failed(this.location, path, why, err);
@@ -204,7 +264,8 @@ export class HttpSource implements ReleaseSource {
       ...(typeof etag === 'string' ? { etag } : {}),
       ...(typeof lastModified === 'string' ? { lastModified } : {}),
     });
-    return { status: 'ok', body: into ?? Buffer.concat(chunks, total) };
+    if (onChunk) return { status: 'ok', size: total };
+    return { status: 'ok', size: total, body: into ?? Buffer.concat(chunks, total) };
   }
 
   /** Closes the connection pool (only when this source made it). */
@@ -260,6 +321,45 @@ export class FileSource implements ReleaseSource {
       checkShort(total, options, `${this.location}${path}`);
       return { status: 'ok', body: buf.subarray(0, total) };
     } catch (err) {
+      if (err instanceof FormatError) throw err;
+      throw failed(this.location, path, errText(err), err);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * `get`, with the file read in chunks of 256 KiB through one buffer (reused: a chunk is valid only during
+   * `onChunk`), each counted against the caps before it is delivered.
+   */
+  async stream(path: string, options: StreamOptions, onChunk: ChunkSink): Promise<StreamResult> {
+    const url = new URL(path, this.base);
+    if (!url.href.startsWith(this.base.href)) throw new RangeError(`path leaves the release: ${path}`);
+    let handle;
+    try {
+      handle = await open(fileURLToPath(url), 'r');
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') return { status: 'absent' };
+      throw failed(this.location, path, errText(err), err);
+    }
+    const what = `${this.location}${path}`;
+    try {
+      // As `get`: never more than one byte past the cap, so a file that grows while it is read is caught.
+      const limit = Math.min(options.maxBytes, options.exactSize ?? Infinity) + 1;
+      const buf = Buffer.allocUnsafe(Math.min(FILE_CHUNK_BYTES, limit));
+      let total = 0;
+      while (total < limit) {
+        const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, limit - total), total);
+        if (bytesRead === 0) break;
+        total += bytesRead;
+        const err = overCap(total, options, what);
+        if (err) throw err;
+        await deliver(onChunk, buf.subarray(0, bytesRead));
+      }
+      checkShort(total, options, what);
+      return { status: 'ok', size: total };
+    } catch (err) {
+      if (err instanceof SinkError) throw err.error;
       if (err instanceof FormatError) throw err;
       throw failed(this.location, path, errText(err), err);
     } finally {

@@ -121,6 +121,9 @@ export function parseSignatureFile(text: TextInput): ParsedSignature {
   });
 }
 
+/** The length of a prehash: BLAKE2b-512's 64 bytes. */
+export const PREHASH_BYTES = 64;
+
 /** BLAKE2b-512 of the message: what an `ED` signature signs (libsodium crypto_generichash, 64-byte output). */
 export function prehash(message: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('blake2b512').update(message).digest());

@@ -4,7 +4,7 @@
 import { FormatError } from '../errors.js';
 import { KEY_ID_PATTERN, type TextInput } from './bytes.js';
 import { makePublicKey, type MinisignPublicKey } from './public-key.js';
-import { parseSignatureFile, prehash, verifyParsed, type ParsedSignature } from './signature.js';
+import { PREHASH_BYTES, parseSignatureFile, prehash, verifyParsed, type ParsedSignature } from './signature.js';
 
 /** FORMAT.md 4: at most 8 signature files per file. */
 export const MAX_SIGNATURES_PER_FILE = 8;
@@ -90,6 +90,32 @@ export function verifyThreshold(
   listId: string,
 ): ThresholdResult {
   if (!(message instanceof Uint8Array)) throw new FormatError('MALFORMED', 'the signed message must be bytes');
+  return verifyWith(() => prehash(message), sigTexts, store, listId);
+}
+
+/**
+ * {@link verifyThreshold} given BLAKE2b-512 of the message instead of the message (an `ED` signature signs that
+ * prehash, FORMAT.md 3), for a file hashed while it streamed in and never held whole. Every rule and code is
+ * verifyThreshold's; `digest` must be the 64 bytes of the prehash (else MALFORMED).
+ */
+export function verifyThresholdPrehashed(
+  digest: Uint8Array,
+  sigTexts: readonly TextInput[],
+  store: TrustStore,
+  listId: string,
+): ThresholdResult {
+  if (!(digest instanceof Uint8Array) || digest.length !== PREHASH_BYTES) {
+    throw new FormatError('MALFORMED', 'a prehash is the 64 bytes of BLAKE2b-512');
+  }
+  return verifyWith(() => digest, sigTexts, store, listId);
+}
+
+function verifyWith(
+  prehashOf: () => Uint8Array,
+  sigTexts: readonly TextInput[],
+  store: TrustStore,
+  listId: string,
+): ThresholdResult {
   if (sigTexts.length > MAX_SIGNATURES_PER_FILE) {
     throw new FormatError('TOO_LARGE', `more than ${MAX_SIGNATURES_PER_FILE} signatures for one file`);
   }
@@ -105,7 +131,7 @@ export function verifyThreshold(
   for (const sig of parsed) {
     const key = trusted.get(sig.keyId);
     if (key === undefined) continue;
-    digest ??= prehash(message);
+    digest ??= prehashOf();
     const verified = verifyParsed(digest, sig, key);
     if (comment === undefined) comment = verified.trustedComment;
     else if (comment !== verified.trustedComment) mismatch = true;
