@@ -21,6 +21,7 @@ import {
   harness,
   rawSettings,
   settingsWith,
+  spoolsIn,
   tempDir,
   verdictOf,
   within,
@@ -293,6 +294,7 @@ t.test('kill -9 during commits: every restart serves one of the committed lists'
     const tag = serial === 1 ? 'a' : 'b';
     t.equal(verdictOf(h.registry.view(), `${tag}123.example`), 'D:demo');
     t.equal(verdictOf(h.registry.view(), `${tag === 'a' ? 'b' : 'a'}123.example`), null);
+    t.same(spoolsIn(stateDir), [], `run ${i}: a spool the kill left is swept at the start`);
     await h.registry.close();
   }
   t.comment(`serials seen after the kills: ${[...seen].join(', ')}`);
@@ -331,6 +333,7 @@ t.test('kill -9 of a daemon while it commits a new list: the restart serves the 
     const serial = h2.registry.stats()[0]!.serial!;
     t.ok(serial === 1 || serial === 2, `killed ${delay} ms in: serial ${serial}`);
     await expectEnforced(t, h2, { blocked: [`s${serial}n7.example`], passed: [`s${3 - serial}n7.example`] });
+    t.same(spoolsIn(stateDir), [], `killed ${delay} ms in: a spool the kill left is swept at the start`);
     await h2.registry.close();
   }
   rmSync(settingsFile);

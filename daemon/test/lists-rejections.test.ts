@@ -15,6 +15,7 @@ import {
   fullOf,
   harness,
   settingsWith,
+  spoolsIn,
   tempDir,
   within,
   withDns,
@@ -59,7 +60,7 @@ async function enforcedOne(
 
 /** Polls once, expects a refusal with `code`, and serial 1 still in force (no swap). */
 async function expectRejected(
-  t: Pick<TAP, 'equal' | 'match' | 'ok'>,
+  t: Pick<TAP, 'equal' | 'match' | 'ok' | 'same'>,
   c: Ctx,
   code: string,
   timeoutMs = 8000,
@@ -71,6 +72,7 @@ async function expectRejected(
   t.equal(c.h.registry.view().generation, gen, 'no swap');
   t.match(c.h.registry.stats()[0], { serial: 1, enforced: true, consecutiveFailures: 1 });
   t.equal(c.h.registry.stats()[0]!.rejections[code as 'MALFORMED'], 1);
+  t.same(spoolsIn(c.stateDir), [], 'no spool left behind');
   await expectEnforced(t, c.h, { blocked: ONE, passed: ['worse.test'] });
 }
 

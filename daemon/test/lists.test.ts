@@ -69,6 +69,8 @@ t.test('a first poll downloads the FULL, commits it and swaps it in', async (t) 
     'index-1.hwl.0.minisig',
     'state.json',
   ]);
+  // Streamed into a spool and renamed into place: byte for byte the published file, and no spool left.
+  t.equal(Buffer.compare(readFileSync(join(stateDir, 'demo', 'full-1.hwl')), rel.read('full/1.hwl')), 0);
 });
 
 t.test('the next serial comes through the delta; a broken delta falls back to the FULL', async (t) => {

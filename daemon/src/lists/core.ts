@@ -4,15 +4,19 @@
  * commit. It runs inside the list's worker thread (worker.ts) and keeps what a poll needs between polls: the state,
  * a few header fields of the enforced FULL, and one release source per mirror (which remembers the index's
  * validators for conditional GETs). It does not keep the FULL itself: once the matcher's arrays are handed over,
- * nothing of a million entries stays here. When a delta arrives, its base is read back from the state directory and
- * re-verified against the stored index (openStored) at that moment.
+ * nothing of a million entries stays here. Nor does it hold a FULL's bytes while it loads one: a downloaded FULL is
+ * streamed into a spool file in the state directory (pollMatcher's `spool`), verified on the way, parsed back from
+ * it in pieces and committed by renaming it; the stored FULL is re-opened at start in pieces too
+ * (openStoredMatcherFrom). When a delta arrives, its base is read back from the state directory and re-verified
+ * against the stored index (openStored) at that moment.
  */
 import {
   FormatError,
   TrustStore,
   openStored,
-  openStoredMatcher,
+  openStoredMatcherFrom,
   pollMatcher,
+  type FullSpool,
   type FullList,
   type FullMatcher,
   type IndexList,
@@ -22,7 +26,7 @@ import {
 import { HttpSource, sourceFor, type Validators } from '@hashwall/release-client';
 import { Agent } from 'undici';
 
-import { ListStore } from './store.js';
+import { ListStore, type FileSpool } from './store.js';
 import type {
   CoreResume,
   EntryArrays,
@@ -138,7 +142,7 @@ export class SyncCore {
 
   /** Reads the state directory and re-verifies it (FORMAT.md 4.3: before serving, before the network answers). */
   open(): OpenReply {
-    const read = this.store.read(this.config.maxListBytes);
+    const read = this.store.openRead(this.config.maxListBytes);
     if (read.status === 'absent') return { status: 'absent' };
     if (read.status === 'corrupt') return { status: 'unusable', code: 'MALFORMED', message: read.message };
     const floor: Floor = { serial: read.state.serial, seq: read.state.seq, fullSha256: read.state.fullSha256 };
@@ -146,7 +150,8 @@ export class SyncCore {
     if (read.status === 'incomplete') return { status: 'unusable', code: 'MALFORMED', message: read.message, floor };
     try {
       const { listId, serial, seq, bodySha256, fullSha256 } = read.state;
-      const opened = openStoredMatcher(
+      // The stored FULL is read in ~1 MiB pieces: hashed against the signed index, then parsed (never held whole).
+      const opened = openStoredMatcherFrom(
         { trust: this.trust, listId: this.config.listId, maxListBytes: this.config.maxListBytes },
         read.files,
         { listId, serial, seq, bodySha256, fullSha256 },
@@ -159,6 +164,8 @@ export class SyncCore {
       return { status: 'loaded', meta: metaOf(opened.index, this.current), entries: entriesOf(opened.full) };
     } catch (err) {
       return { status: 'unusable', ...codeOf(err), floor };
+    } finally {
+      read.files.full.close();
     }
   }
 
@@ -208,6 +215,9 @@ export class SyncCore {
 
   /** One poll of mirror `n` with one fixed `now` (seconds), committed before it is reported. */
   async poll(n: number, now: number): Promise<PollReply> {
+    // The spool a FULL is streamed into, if this poll downloads one: committed (renamed into place) on success,
+    // removed otherwise.
+    const made: { spool?: FileSpool } = {};
     try {
       const { source } = this.mirror(n);
       const r = await pollMatcher(
@@ -218,6 +228,11 @@ export class SyncCore {
           now,
           maxListBytes: this.config.maxListBytes,
           hashKeyIds: this.config.hashKeyIds,
+          spool: () => {
+            const spool = this.guard('create a spool in', () => this.store.createSpool());
+            made.spool = spool;
+            return this.guarded(spool);
+          },
         },
         this.state,
         this.state ? () => this.storedBase() : undefined,
@@ -235,10 +250,11 @@ export class SyncCore {
         }
         case 'updated': {
           if (!this.state && this.floor) this.checkFloor(r.index, this.floor);
+          if (r.spool && !made.spool) throw new Error('internal: a spool that is not ours');
           this.commit({
             indexBytes: r.indexBytes,
             indexSignatures: r.indexSignatures,
-            fullBytes: r.fullBytes,
+            ...(r.spool ? { fullSpool: made.spool } : { fullBytes: r.fullBytes }),
             state: r.state,
           });
           this.state = r.state;
@@ -253,11 +269,34 @@ export class SyncCore {
           };
         }
       }
+      // Every kind returned above (TypeScript does not see a switch over these intersections as exhaustive).
+      const unknown: never = r;
+      throw new Error(`internal: a poll result of kind ${(unknown as { kind: string }).kind}`);
     } catch (err) {
       this.resetMirror(n);
       if (err instanceof CommitError) return { kind: 'rejected', code: 'STORE_FAILED', message: err.message };
       return { kind: 'rejected', ...codeOf(err) };
+    } finally {
+      // Renamed into place by a commit (then this finds nothing to remove), or left by any failure.
+      made.spool?.discard();
     }
+  }
+
+  /** Runs a step on the state directory, turning an I/O error into a CommitError (STORE_FAILED). */
+  private guard<T>(what: string, step: () => T): T {
+    try {
+      return step();
+    } catch (err) {
+      throw new CommitError(`cannot ${what} ${this.store.dir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The spool as pollMatcher sees it: a disk error while it is written or read back is STORE_FAILED. */
+  private guarded(spool: FileSpool): FullSpool {
+    return {
+      write: (chunk) => this.guard('write the spool in', () => spool.write(chunk)),
+      read: (position, into) => this.guard('read the spool in', () => spool.read(position, into)),
+    };
   }
 
   /**

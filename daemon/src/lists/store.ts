@@ -13,6 +13,11 @@
  * leaves either the old state with its files or the new state with its files, never a mix. Files no state points
  * to are removed after the commit (and at the next open, if a crash came first).
  *
+ * A downloaded FULL is never held whole: it is streamed into a spool, `.tmp-full-<random>` in the same directory
+ * (created exclusively, mode 0600), and the commit fsyncs and renames that file into place as it does any other
+ * temp file. A poll that fails removes its spool; a crash leaves a temp file, which the next commit or open sweeps.
+ * At start the stored FULL is read in pieces through an open file (`openRead`), never whole.
+ *
  * Every read is capped. The functions are synchronous: they run in the list's worker thread, never on the thread
  * that answers queries. Nothing here verifies anything: the caller re-opens what it reads with
  * `openStored` of @hashwall/format before trusting a byte of it.
@@ -36,8 +41,11 @@ import {
   MAX_INDEX_BYTES,
   MAX_SIGNATURES_PER_FILE,
   MAX_SIGNATURE_FILE_BYTES,
+  type FullFile,
+  type FullSpool,
   type ListState,
   type StoredRelease,
+  type StoredReleaseFile,
 } from '@hashwall/format';
 
 export const STATE_FILE = 'state.json';
@@ -61,6 +69,120 @@ export type StoreRead =
   /** state.json is well formed but a file it names is missing or too large. */
   | { readonly status: 'incomplete'; readonly state: StoredState; readonly message: string }
   | { readonly status: 'ok'; readonly state: StoredState; readonly files: StoredFiles };
+
+/** The committed files with the FULL left on disk, open for reading in pieces; `close()` when done. */
+export type StoredOpen =
+  | { readonly status: 'absent' }
+  | { readonly status: 'corrupt'; readonly message: string }
+  | { readonly status: 'incomplete'; readonly state: StoredState; readonly message: string }
+  | {
+      readonly status: 'ok';
+      readonly state: StoredState;
+      readonly files: StoredReleaseFile & { readonly full: OpenFile };
+    };
+
+/** A file of the state directory open for reading by position (a FullFile); `close()` once read. */
+export class OpenFile implements FullFile {
+  readonly size: number;
+  #fd: number | undefined;
+
+  constructor(fd: number, size: number) {
+    this.#fd = fd;
+    this.size = size;
+  }
+
+  read(position: number, into: Uint8Array): number {
+    if (this.#fd === undefined) throw new Error('the file is closed');
+    return readSync(this.#fd, into, 0, into.length, position);
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    this.#fd = undefined;
+    closeSync(fd);
+  }
+}
+
+/**
+ * A FULL being downloaded (a FullSpool): a temp file created exclusively in the list's directory. `commitAs`
+ * (through ListStore.commit) fsyncs it and renames it into place; `discard` closes and removes it.
+ */
+export class FileSpool implements FullSpool {
+  readonly path: string;
+  #fd: number | undefined;
+  #size = 0;
+
+  constructor(path: string) {
+    this.#fd = openSync(path, 'wx+', 0o600);
+    this.path = path;
+  }
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  write(chunk: Uint8Array): void {
+    const fd = this.#open();
+    let off = 0;
+    while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, this.#size + off);
+    this.#size += chunk.length;
+  }
+
+  read(position: number, into: Uint8Array): number {
+    return readSync(this.#open(), into, 0, into.length, position);
+  }
+
+  /** fsync, close and rename to `dir/name` (the caller fsyncs the directory). */
+  commitAs(dir: string, name: string): void {
+    const fd = this.#open();
+    fsyncSync(fd);
+    this.#fd = undefined;
+    closeSync(fd);
+    renameSync(this.path, join(dir, name));
+  }
+
+  /** Closes and removes the spool (best effort: a leftover temp file is swept at the next commit or open). */
+  discard(): void {
+    const fd = this.#fd;
+    this.#fd = undefined;
+    try {
+      if (fd !== undefined) closeSync(fd);
+    } catch {
+      // already closed
+    }
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // gone already, or renamed into place
+    }
+  }
+
+  #open(): number {
+    if (this.#fd === undefined) throw new Error('the spool is closed');
+    return this.#fd;
+  }
+}
+
+/** Opens a file for reading by position, refusing (TooBig) one over `cap`; Absent when it does not exist. */
+function openCapped(path: string, cap: number): OpenFile {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Absent(path);
+    throw err;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > cap) throw new TooBig(`${path} is ${size} bytes, over ${cap}`);
+    return new OpenFile(fd, size);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
 
 /** A file this module could not read because it is absent. */
 class Absent extends Error {}
@@ -188,6 +310,49 @@ export class ListStore {
 
   /** Reads state.json and the files it names, with caps (`maxListBytes` for the FULL). Never throws for content. */
   read(maxListBytes: number): StoreRead {
+    return this.readWith(
+      (path) => readCapped(path, maxListBytes),
+      (indexBytes, indexSignatures, fullBytes) => ({
+        indexBytes,
+        indexSignatures,
+        fullBytes,
+      }),
+    );
+  }
+
+  /**
+   * `read`, with the FULL left on disk: open for reading in pieces (openStoredMatcherFrom of @hashwall/format), so
+   * that re-opening a 64 MiB list never holds it whole. The caller closes `files.full`.
+   */
+  openRead(maxListBytes: number): StoredOpen {
+    return this.readWith(
+      (path) => openCapped(path, maxListBytes),
+      (indexBytes, indexSignatures, full) => ({
+        indexBytes,
+        indexSignatures,
+        full,
+      }),
+    );
+  }
+
+  /** Makes the spool a download streams its FULL into (see FileSpool); the directory is created if need be. */
+  createSpool(): FileSpool {
+    this.ensureDir();
+    return new FileSpool(join(this.dir, `${TEMP_PREFIX}full-${randomBytes(6).toString('hex')}`));
+  }
+
+  private ensureDir(): void {
+    if (mkdirSync(this.dir, { recursive: true, mode: 0o700 }) !== undefined) fsyncDir(dirname(this.dir));
+  }
+
+  private readWith<F, T>(
+    readFull: (path: string) => F,
+    files: (indexBytes: Buffer, indexSignatures: Buffer[], full: F) => T,
+  ):
+    | { status: 'absent' }
+    | { status: 'corrupt'; message: string }
+    | { status: 'incomplete'; state: StoredState; message: string }
+    | { status: 'ok'; state: StoredState; files: T } {
     let text: Buffer;
     try {
       text = readCapped(join(this.dir, STATE_FILE), MAX_STATE_BYTES);
@@ -209,8 +374,8 @@ export class ListStore {
           readCapped(join(this.dir, indexSignatureFileName(state.seq, n)), MAX_SIGNATURE_FILE_BYTES),
         );
       }
-      const fullBytes = readCapped(join(this.dir, fullFileName(state.serial)), maxListBytes);
-      return { status: 'ok', state, files: { indexBytes, indexSignatures, fullBytes } };
+      const full = readFull(join(this.dir, fullFileName(state.serial)));
+      return { status: 'ok', state, files: files(indexBytes, indexSignatures, full) };
     } catch (err) {
       const why = err instanceof Absent ? `${err.message} is missing` : (err as Error).message;
       return { status: 'incomplete', state, message: why };
@@ -218,21 +383,24 @@ export class ListStore {
   }
 
   /**
-   * Commits a verified poll (FORMAT.md 4.3): the index and its signatures, the FULL when it changed (absent for a
-   * heartbeat: the FULL of `state.serial` is already stored), then state.json last. Throws on an I/O error; the
-   * previous commit then stays the one in force.
+   * Commits a verified poll (FORMAT.md 4.3): the index and its signatures, the FULL when it changed (its bytes, or
+   * the spool it was streamed into; neither for a heartbeat: the FULL of `state.serial` is already stored), then
+   * state.json last. Throws on an I/O error; the previous commit then stays the one in force.
    */
   commit(update: {
     readonly indexBytes: Uint8Array;
     readonly indexSignatures: readonly Uint8Array[];
     readonly fullBytes?: Uint8Array;
+    readonly fullSpool?: FileSpool;
     readonly state: ListState;
   }): StoredState {
     const { state } = update;
     const n = update.indexSignatures.length;
     if (n < 1 || n > MAX_SIGNATURES_PER_FILE) throw new RangeError('an index has 1 to 8 signature files');
-    if (mkdirSync(this.dir, { recursive: true, mode: 0o700 }) !== undefined) fsyncDir(dirname(this.dir));
+    if (update.fullBytes && update.fullSpool) throw new RangeError('a FULL is committed from bytes or a spool');
+    this.ensureDir();
     if (update.fullBytes) writeFileAtomic(this.dir, fullFileName(state.serial), update.fullBytes);
+    if (update.fullSpool) update.fullSpool.commitAs(this.dir, fullFileName(state.serial));
     writeFileAtomic(this.dir, indexFileName(state.seq), update.indexBytes);
     update.indexSignatures.forEach((sig, i) => writeFileAtomic(this.dir, indexSignatureFileName(state.seq, i), sig));
     fsyncDir(this.dir);

@@ -1,5 +1,6 @@
 // A process that gets killed with SIGKILL in the middle of its work, for the crash tests (lists-lifecycle.test.ts).
-//   node commit-child.mjs store <stateDir> <inputsDir>   commits the prepared updates a, b, a, b, ... forever
+//   node commit-child.mjs store <stateDir> <inputsDir>   commits the prepared updates a, b, a, b, ... forever, every
+//                                                        other one streamed through a spool as a download is
 //   node commit-child.mjs daemon <settings.json>         starts a registry and polls once, then idles
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +29,17 @@ if (mode === 'store') {
   // a kill timed from the start could come before the first commit ended, leaving nothing to serve).
   store.commit(updates[0]);
   process.stdout.write('ready\n');
-  for (let i = 1; ; i++) store.commit(updates[i % 2]);
+  for (let i = 1; ; i++) {
+    const u = updates[i % 2];
+    if (i % 4 < 2) {
+      store.commit(u);
+      continue;
+    }
+    // As a download: the FULL written to a spool in 64 KiB chunks, then committed by renaming the spool.
+    const spool = store.createSpool();
+    for (let at = 0; at < u.fullBytes.length; at += 65536) spool.write(u.fullBytes.subarray(at, at + 65536));
+    store.commit({ state: u.state, indexBytes: u.indexBytes, indexSignatures: u.indexSignatures, fullSpool: spool });
+  }
 } else if (mode === 'daemon') {
   const raw = JSON.parse(readFileSync(args[0], 'utf8'));
   const settings = settingsFrom(raw, '/');

@@ -40,6 +40,17 @@ export function tempDir(t: { teardown(fn: () => void): void }, prefix = 'hw-list
   return dir;
 }
 
+/** Temp files (spools among them) in a list's state directory: none once a poll, a commit or a start is done. */
+export function spoolsIn(stateDir: string, listId = 'demo'): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(join(stateDir, listId));
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.startsWith('.tmp-'));
+}
+
 /** The names a test list blocks, as D entries, hashed with `key` (reserved names only). */
 export function fullOf(
   listKey: ListKey,
