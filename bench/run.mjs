@@ -49,7 +49,9 @@ const { values: o } = parseArgs({
     block: { type: 'string', default: process.env.NBLOCK ?? '1000000' },
     'srv-cpu': { type: 'string', default: process.env.SRV_CPU ?? '1' },
     'gen-cpu': { type: 'string', default: process.env.GEN_CPU ?? '0' },
-    'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '' },
+    // hashwalld runs with the young generation the systemd unit and the hashwalld command give it (daemon/README.md,
+    // "Memory"); --node-flags replaces that.
+    'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '--max-semi-space-size=4' },
     profile: { type: 'boolean', default: process.env.PROFILE === '1' },
     'foreign-max': { type: 'string', default: process.env.FOREIGN_MAX ?? '15' },
     attempts: { type: 'string', default: process.env.MAX_ATTEMPTS ?? '3' },

@@ -1,24 +1,25 @@
 /**
  * The worker thread a follower (a DNS worker process, see cluster/follower.ts) reads a list's state directory in.
  * Read-only: it re-verifies what the primary committed (the same `openStoredMatcher` of @hashwall/format and the
- * same ListStore reader as the list sync, FORMAT.md 4.3), parsing the FULL straight into the matcher's arrays, but it never writes, sweeps
+ * same ListStore reader as the list sync, FORMAT.md 4.3), reading the stored FULL in ~1 MiB pieces (hashed against
+ * the signed index, then parsed straight into the matcher's arrays, never held whole), but it never writes, sweeps
  * or polls: the state directory has one writer, the primary's list sync. The arrays go back transferred.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { FormatError, TrustStore, matcherTransferList, openStoredMatcher } from '@hashwall/format';
+import { FormatError, TrustStore, matcherTransferList, openStoredMatcherFrom } from '@hashwall/format';
 
 import { ListStore } from '../lists/store.js';
 import type { ReaderConfig, ReaderReply } from './types.js';
 
 function read(config: ReaderConfig, trust: TrustStore): ReaderReply {
   const store = new ListStore(config.stateDir, config.listId);
-  const r = store.read(config.maxListBytes);
+  const r = store.openRead(config.maxListBytes);
   if (r.status === 'absent') return { status: 'absent' };
   if (r.status !== 'ok') return { status: 'unusable', message: r.message };
   try {
     const { listId, serial, seq, bodySha256, fullSha256 } = r.state;
-    const opened = openStoredMatcher({ trust, listId: config.listId, maxListBytes: config.maxListBytes }, r.files, {
+    const opened = openStoredMatcherFrom({ trust, listId: config.listId, maxListBytes: config.maxListBytes }, r.files, {
       listId,
       serial,
       seq,
@@ -42,6 +43,8 @@ function read(config: ReaderConfig, trust: TrustStore): ReaderReply {
       status: 'unusable',
       message: err instanceof FormatError ? `${err.code}: ${err.message}` : (err as Error).message,
     };
+  } finally {
+    r.files.full.close();
   }
 }
 
