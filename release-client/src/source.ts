@@ -4,7 +4,7 @@
  * (we ask for `identity` and refuse any other `Content-Encoding`), redirects are not followed, and every request
  * has a connect timeout and a total deadline.
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 import {
@@ -295,16 +295,21 @@ export class FileSource implements ReleaseSource {
     this.location = base.href;
   }
 
-  async get(path: string, options: GetOptions): Promise<FetchResult> {
+  /** Opens `path` under the base for reading; null when it does not exist. */
+  async #open(path: string): Promise<FileHandle | null> {
     const url = new URL(path, this.base);
     if (!url.href.startsWith(this.base.href)) throw new RangeError(`path leaves the release: ${path}`);
-    let handle;
     try {
-      handle = await open(fileURLToPath(url), 'r');
+      return await open(fileURLToPath(url), 'r');
     } catch (err) {
-      if ((err as { code?: unknown }).code === 'ENOENT') return { status: 'absent' };
+      if ((err as { code?: unknown }).code === 'ENOENT') return null;
       throw failed(this.location, path, errText(err), err);
     }
+  }
+
+  async get(path: string, options: GetOptions): Promise<FetchResult> {
+    const handle = await this.#open(path);
+    if (handle === null) return { status: 'absent' };
     try {
       // Read at most one byte past the cap, so a file that grows while we read cannot slip past it.
       const limit = Math.min(options.maxBytes, options.exactSize ?? Infinity) + 1;
@@ -333,15 +338,8 @@ export class FileSource implements ReleaseSource {
    * `onChunk`), each counted against the caps before it is delivered.
    */
   async stream(path: string, options: StreamOptions, onChunk: ChunkSink): Promise<StreamResult> {
-    const url = new URL(path, this.base);
-    if (!url.href.startsWith(this.base.href)) throw new RangeError(`path leaves the release: ${path}`);
-    let handle;
-    try {
-      handle = await open(fileURLToPath(url), 'r');
-    } catch (err) {
-      if ((err as { code?: unknown }).code === 'ENOENT') return { status: 'absent' };
-      throw failed(this.location, path, errText(err), err);
-    }
+    const handle = await this.#open(path);
+    if (handle === null) return { status: 'absent' };
     const what = `${this.location}${path}`;
     try {
       // As `get`: never more than one byte past the cap, so a file that grows while it is read is caught.

@@ -1,6 +1,5 @@
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -9,29 +8,7 @@ import t from 'tap';
 
 import { FileSource, HttpSource, sourceFor } from '../dist/index.js';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** A real HTTP server on 127.0.0.1 whose routes the tests set. */
-async function server(routes: Record<string, Handler>): Promise<{ url: string; close: () => Promise<void> }> {
-  const srv = createServer((req, res) => {
-    const h = routes[req.url ?? ''];
-    if (h) h(req, res);
-    else {
-      res.statusCode = 404;
-      res.end('not here');
-    }
-  });
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/rel/`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        srv.closeAllConnections();
-        srv.close(() => resolve());
-      }),
-  };
-}
+import { server } from './helpers.ts';
 
 const payload = Buffer.from('HWL1 INDEX\nlist-id: demo\n');
 

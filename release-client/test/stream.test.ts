@@ -1,8 +1,7 @@
 // HttpSource.stream and FileSource.stream: the body handed on chunk by chunk, with `get`'s caps and codes, and no
 // byte past a cap ever delivered. A real HTTP server on 127.0.0.1 and real files.
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -11,28 +10,7 @@ import t from 'tap';
 
 import { FileSource, HttpSource } from '../dist/index.js';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-async function server(routes: Record<string, Handler>): Promise<{ url: string; close: () => Promise<void> }> {
-  const srv = createServer((req, res) => {
-    const h = routes[req.url ?? ''];
-    if (h) h(req, res);
-    else {
-      res.statusCode = 404;
-      res.end('not here');
-    }
-  });
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/rel/`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        srv.closeAllConnections();
-        srv.close(() => resolve());
-      }),
-  };
-}
+import { server } from './helpers.ts';
 
 const big = Buffer.alloc(3 * 1024 * 1024 + 17);
 for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 11)) & 255;
