@@ -3,10 +3,21 @@
  * first, then additions, each sorted; a changed kind is the removal and the addition of the same hash. Applying a
  * delta must give the target FULL byte for byte; any mismatch discards the delta (the client then fetches the FULL).
  */
+import { createHash } from 'node:crypto';
+
 import { FormatError } from './errors.js';
-import { HASH_BYTES, checkEntries, compareHash, decodeLines, encodeLines, type Entries } from './entries.js';
+import {
+  EMPTY_ENTRIES,
+  HASH_BYTES,
+  checkEntries,
+  compareHash,
+  decodeLines,
+  encodeLines,
+  type Entries,
+} from './entries.js';
 import {
   HeaderReader,
+  MAX_HEADER_BYTES,
   checkValidity,
   formatTime,
   isListId,
@@ -20,15 +31,21 @@ import {
   type Extension,
 } from './header.js';
 import {
+  FULL_LINE_BYTES,
   MAX_LIST_VALIDITY_DAYS,
+  checkLength,
   checkSize,
   fullBodySha256,
+  fullHeaderText,
   hashKeyFields,
+  readFullHeader,
   readHashKey,
+  type FullHeader,
   type FullList,
   type HashKeyRef,
   type ParseOptions,
 } from './full.js';
+import { PIECE_BYTES, fileSha256, readAtOf, type FullFile, type FullSpool } from './spool.js';
 
 const DELTA_LINE_BYTES = 68;
 const MINUS = 0x2d;
@@ -153,9 +170,12 @@ export function serializeDelta(delta: DeltaList): Buffer {
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 
-/** Copies entry `i` of `from` to slot `n` of `to`. */
+/** Copies entry `i` of `from` to slot `n` of `to` (a loop: no view made per entry of a million). */
 function copyEntry(from: Entries, i: number, hashes: Uint8Array, kinds: Uint8Array, n: number): void {
-  hashes.set(from.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), n * HASH_BYTES);
+  const src = from.hashes;
+  const at = i * HASH_BYTES;
+  const to = n * HASH_BYTES;
+  for (let x = 0; x < HASH_BYTES; x++) hashes[to + x] = src[at + x]!;
   kinds[n] = from.kinds[i]!;
 }
 
@@ -208,31 +228,62 @@ export function computeDelta(base: FullList, target: FullList): DeltaList {
   };
 }
 
+/** The FULL a delta gives: its header is the delta's fields (FORMAT.md 2.2). */
+function resultHeader(d: DeltaHeader): FullHeader {
+  return {
+    listId: d.listId,
+    serial: d.serial,
+    created: d.created,
+    expires: d.expires,
+    hashKey: d.hashKey,
+    extensions: d.extensions,
+  };
+}
+
+/** The base is the one the delta names: its list-id, serial and body-sha256. */
+function checkBase(header: FullHeader, bodySha256: string, d: DeltaHeader): void {
+  if (header.listId !== d.listId) throw mismatch('delta is for another list-id');
+  if (header.serial !== d.baseSerial) throw mismatch(`delta base ${d.baseSerial} is not serial ${header.serial}`);
+  if (bodySha256 !== d.baseBodySha256) throw mismatch('base-body-sha256 does not match the base');
+}
+
+/** The entry count of the result, checked against the delta's `entries` before anything is merged. */
+function resultCount(baseCount: number, delta: DeltaList): number {
+  const max = baseCount - delta.removals.count + delta.additions.count;
+  if (max < 0 || max !== delta.header.entries) throw mismatch('entry count after applying does not match');
+  return max;
+}
+
+/** Receives the result's entries in order: entry `i` of `from` is the next one. */
+type Push = (from: Entries, i: number) => void;
+
 /**
- * Applies a delta to its base FULL. Throws DELTA_MISMATCH when the base is not the one the delta names, a removal
- * is absent (or has another kind), an addition is already present, or the result's count or digest differs from
- * the delta header (FORMAT.md 2.2). The result carries the delta's header fields.
+ * The one merge (FORMAT.md 2.2): the base's `baseCount` entries, handed over in pieces by `nextBase` (the whole
+ * list as one piece in memory, ~1 MiB of lines at a time from a file), with the removals taken out and the
+ * additions put in, each entry of the result pushed in order. Throws DELTA_MISMATCH when a removal is absent (or has
+ * another kind), an addition is already present, or the count differs from the delta's `entries`.
  */
-export function applyDelta(base: FullList, delta: DeltaList): FullList {
-  const d = delta.header;
-  if (base.header.listId !== d.listId) throw mismatch('delta is for another list-id');
-  if (base.header.serial !== d.baseSerial)
-    throw mismatch(`delta base ${d.baseSerial} is not serial ${base.header.serial}`);
-  if (base.bodySha256 !== d.baseBodySha256) throw mismatch('base-body-sha256 does not match the base');
-  const b = base.entries;
+function merge(baseCount: number, nextBase: () => Entries, delta: DeltaList, push: Push): void {
+  const max = resultCount(baseCount, delta);
   const r = delta.removals;
   const a = delta.additions;
-  const max = b.count - r.count + a.count;
-  if (max < 0 || max !== d.entries) throw mismatch('entry count after applying does not match');
-  const hashes = new Uint8Array(max * HASH_BYTES);
-  const kinds = new Uint8Array(max);
-  let n = 0;
-  let i = 0; // base
+  let b = EMPTY_ENTRIES; // the current piece of the base
+  let loaded = 0; // base entries in the pieces loaded so far
+  let i = 0; // in the piece
   let k = 0; // removals
   let j = 0; // additions
-  while (i < b.count || j < a.count) {
+  let n = 0; // result
+  for (;;) {
+    if (i >= b.count && loaded < baseCount) {
+      b = nextBase();
+      i = 0;
+      loaded += b.count;
+      if (b.count === 0 || loaded > baseCount) throw new Error('internal: the base pieces disagree with its count');
+    }
+    const hasBase = i < b.count;
+    if (!hasBase && j >= a.count) break;
     // Skip base entries that are removed, checking each removal exists with the same kind.
-    if (i < b.count && k < r.count) {
+    if (hasBase && k < r.count) {
       const c = compareHash(r.hashes, k, b.hashes, i);
       if (c < 0) throw mismatch(`removal ${k + 1} is not in the base`);
       if (c === 0) {
@@ -242,26 +293,229 @@ export function applyDelta(base: FullList, delta: DeltaList): FullList {
         continue;
       }
     }
-    const c = i >= b.count ? 1 : j >= a.count ? -1 : compareHash(b.hashes, i, a.hashes, j);
+    const c = !hasBase ? 1 : j >= a.count ? -1 : compareHash(b.hashes, i, a.hashes, j);
     if (c === 0) throw mismatch(`addition ${j + 1} is already in the base`);
     if (n >= max) throw mismatch('entry count after applying does not match');
-    if (c < 0) copyEntry(b, i++, hashes, kinds, n++);
-    else copyEntry(a, j++, hashes, kinds, n++);
+    if (c < 0) push(b, i++);
+    else push(a, j++);
+    n++;
   }
   if (k < r.count) throw mismatch(`removal ${k + 1} is not in the base`);
   if (n !== max) throw mismatch('entry count after applying does not match');
+}
+
+/**
+ * Applies a delta to its base FULL. Throws DELTA_MISMATCH when the base is not the one the delta names, a removal
+ * is absent (or has another kind), an addition is already present, or the result's count or digest differs from
+ * the delta header (FORMAT.md 2.2). The result carries the delta's header fields. The same merge as
+ * {@link applyDeltaFrom}, over the base held in memory as one piece and into entry arrays.
+ */
+export function applyDelta(base: FullList, delta: DeltaList): FullList {
+  const d = delta.header;
+  checkBase(base.header, base.bodySha256, d);
+  const max = resultCount(base.entries.count, delta);
+  const hashes = new Uint8Array(max * HASH_BYTES);
+  const kinds = new Uint8Array(max);
+  let n = 0;
+  let given = false;
+  merge(
+    base.entries.count,
+    () => {
+      if (given) return EMPTY_ENTRIES;
+      given = true;
+      return base.entries;
+    },
+    delta,
+    (from, i) => copyEntry(from, i, hashes, kinds, n++),
+  );
   const entries = { count: n, hashes, kinds };
   if (fullBodySha256(entries) !== d.bodySha256) throw mismatch('result does not match body-sha256');
-  return {
-    header: {
-      listId: d.listId,
-      serial: d.serial,
-      created: d.created,
-      expires: d.expires,
-      hashKey: d.hashKey,
-      extensions: d.extensions,
-    },
-    entries,
-    bodySha256: d.bodySha256,
+  return { header: resultHeader(d), entries, bodySha256: d.bodySha256 };
+}
+
+/** What {@link applyDeltaFrom} wrote to the spool: the result FULL, `size` bytes. */
+export interface AppliedFull {
+  readonly header: FullHeader;
+  /** Entries in the result. */
+  readonly count: number;
+  /** body-sha256 of the result (the delta's, checked over the lines written). */
+  readonly bodySha256: string;
+  /** Bytes written to the spool: the whole file. */
+  readonly size: number;
+  /** SHA-256 (hex) of the file written, as an index names a FULL. */
+  readonly fileSha256: string;
+}
+
+/** Options of {@link applyDeltaFrom}. */
+export interface ApplyFromOptions extends ParseOptions {
+  /**
+   * The SHA-256 (hex) the base file must have (the one the enforced index named): the base is hashed as it is read,
+   * and one that does not have it is refused (DIGEST_MISMATCH), whatever else it was found to be (but over the cap).
+   */
+  readonly baseFileSha256?: string;
+  /** Bytes per piece read from the base and written to the spool (default ~1 MiB; whole lines, at least one). */
+  readonly pieceBytes?: number;
+}
+
+/** A base FULL read in pieces: its header, then its entries a piece at a time, hashed as they are read. */
+interface BaseReader {
+  readonly header: FullHeader;
+  readonly count: number;
+  readonly bodySha256: string;
+  /** The next piece of entries (none at the end); throws MALFORMED for a bad line (also kept for `finish`). */
+  next(): Entries;
+  /**
+   * Reads and hashes what the merge did not, checking its lines too, then refuses the base in parseFull's order:
+   * DIGEST_MISMATCH (the file, then body-sha256), then a malformed line. So a base is refused as parseFull refuses
+   * it, wherever the merge stopped.
+   */
+  finish(): void;
+}
+
+function notVerified(): FormatError {
+  return new FormatError('DIGEST_MISMATCH', 'the base FULL is not the file that was verified');
+}
+
+function readBase(file: FullFile, options: ApplyFromOptions | undefined, pieceLines: number): BaseReader {
+  // The cap before anything is read, then the header from the first 4 KiB (copied: the view is reused).
+  checkLength(file.size, options, 'FULL');
+  const read = readAtOf(file, pieceLines * FULL_LINE_BYTES);
+  const prefix = Uint8Array.from(read(0, Math.min(file.size, MAX_HEADER_BYTES)));
+  const want = options?.baseFileSha256;
+  let head: ReturnType<typeof readFullHeader>;
+  try {
+    head = readFullHeader(prefix, file.size, options);
+  } catch (err) {
+    // A header that cannot be read, in a file that is not the verified one, is refused as the latter.
+    if (want !== undefined && err instanceof FormatError && fileSha256(file, pieceLines * FULL_LINE_BYTES) !== want) {
+      throw notVerified();
+    }
+    throw err;
+  }
+  const { header, count, bodySha256, bodyStart } = head;
+  const fileHash = want === undefined ? undefined : createHash('sha256').update(prefix.subarray(0, bodyStart));
+  const bodyHash = createHash('sha256');
+  const last = new Uint8Array(HASH_BYTES); // the last hash of the previous piece
+  let line = 0; // lines read
+  let defect: FormatError | undefined;
+
+  const nextBytes = (): Uint8Array => {
+    const lines = Math.min(pieceLines, count - line);
+    const bytes = read(bodyStart + line * FULL_LINE_BYTES, lines * FULL_LINE_BYTES);
+    bodyHash.update(bytes);
+    fileHash?.update(bytes);
+    line += lines;
+    return bytes;
   };
+  const next = (): Entries => {
+    if (defect) throw defect;
+    if (line >= count) return EMPTY_ENTRIES;
+    const first = line;
+    const bytes = nextBytes();
+    let piece: Entries;
+    try {
+      piece = decodeLines(bytes, 0, bytes.length / FULL_LINE_BYTES, undefined, 'base FULL body');
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      defect = malformed(`${err.message} (of the piece from line ${first + 1})`);
+      throw defect;
+    }
+    if (first > 0 && compareHash(last, 0, piece.hashes, 0) >= 0) {
+      defect = malformed(`base FULL body line ${first + 1}: not sorted or duplicate hash`);
+      throw defect;
+    }
+    last.set(piece.hashes.subarray((piece.count - 1) * HASH_BYTES, piece.count * HASH_BYTES));
+    return piece;
+  };
+  const finish = (): void => {
+    while (line < count) {
+      if (defect) nextBytes();
+      else {
+        try {
+          next();
+        } catch (err) {
+          if (err !== defect) throw err;
+        }
+      }
+    }
+    if (fileHash && fileHash.digest('hex') !== want) throw notVerified();
+    if (bodyHash.digest('hex') !== bodySha256) {
+      throw new FormatError('DIGEST_MISMATCH', 'body-sha256 does not match the body');
+    }
+    if (defect) throw defect;
+  };
+  return { header, count, bodySha256, next, finish };
+}
+
+/**
+ * {@link applyDelta} without holding the base, the entries or the result: the base FULL is read from `base` in
+ * pieces (~1 MiB), merged with the delta's removals and additions ({@link applyDelta}'s merge, its checks and
+ * codes), and the result FULL is written to `out` a piece at a time while its SHA-256 is computed. The file written
+ * is byte for byte `serializeFull(applyDelta(parseFull(base), delta))`: the header is the delta's fields, written
+ * first (its `entries` and `body-sha256` are the delta's; the lines written are checked against them at the end).
+ *
+ * What it refuses, it refuses with the code the in-memory path gives (the base checked against `baseFileSha256` as
+ * openStored checks it, parsed by parseFull, then applyDelta): a base over the cap (TOO_LARGE); whose bytes do not
+ * have `baseFileSha256` (DIGEST_MISMATCH); with a bad header or body length (MALFORMED); whose body does not have its
+ * body-sha256 (DIGEST_MISMATCH); with a bad line (MALFORMED); then DELTA_MISMATCH. A base is read to its end
+ * before any refusal, so this order holds wherever the merge stopped. After a refusal `out` holds part of a file:
+ * the caller discards it.
+ */
+export function applyDeltaFrom(
+  base: FullFile,
+  delta: DeltaList,
+  out: FullSpool,
+  options?: ApplyFromOptions,
+): AppliedFull {
+  const pieceLines = Math.max(1, Math.floor((options?.pieceBytes ?? PIECE_BYTES) / FULL_LINE_BYTES));
+  const b = readBase(base, options, pieceLines);
+  const d = delta.header;
+  const header = resultHeader(d);
+  const fileHash = createHash('sha256');
+  const bodyHash = createHash('sha256');
+  let size = 0;
+  const write = (bytes: Uint8Array): void => {
+    fileHash.update(bytes);
+    out.write(bytes);
+    size += bytes.length;
+  };
+  // The result's lines, encoded a piece at a time into one buffer (a spool's chunk is only valid during the call).
+  const hashes = new Uint8Array(pieceLines * HASH_BYTES);
+  const kinds = new Uint8Array(pieceLines);
+  const lines = Buffer.allocUnsafe(pieceLines * FULL_LINE_BYTES);
+  let held = 0;
+  const flush = (): void => {
+    if (held === 0) return;
+    const piece = { count: held, hashes: hashes.subarray(0, held * HASH_BYTES), kinds: kinds.subarray(0, held) };
+    const end = encodeLines(piece, undefined, lines, 0);
+    bodyHash.update(lines.subarray(0, end));
+    write(lines.subarray(0, end));
+    held = 0;
+  };
+
+  let failure: FormatError | undefined;
+  try {
+    checkBase(b.header, b.bodySha256, d);
+    resultCount(b.count, delta);
+    // The header does not depend on the lines: FORMAT.md 2.2 gives the result's count and digest in the delta.
+    write(Buffer.from(fullHeaderText(header, d.entries, d.bodySha256), 'latin1'));
+    merge(
+      b.count,
+      () => b.next(),
+      delta,
+      (from, i) => {
+        copyEntry(from, i, hashes, kinds, held);
+        if (++held === pieceLines) flush();
+      },
+    );
+    flush();
+  } catch (err) {
+    // A refusal waits until the base is read to its end: a base that is not the verified file is refused as such.
+    if (!(err instanceof FormatError)) throw err;
+    failure = err;
+  }
+  b.finish();
+  if (failure) throw failure;
+  if (bodyHash.digest('hex') !== d.bodySha256) throw mismatch('result does not match body-sha256');
+  return { header, count: d.entries, bodySha256: d.bodySha256, size, fileSha256: fileHash.digest('hex') };
 }

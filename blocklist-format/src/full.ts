@@ -186,7 +186,8 @@ export function fullBodySha256(entries: Entries): string {
   return hash.digest('hex');
 }
 
-function fullHeaderText(header: FullHeader, count: number, bodySha256: string): string {
+/** The header of a FULL with these fields, `count` entries and this body digest (its one byte form). */
+export function fullHeaderText(header: FullHeader, count: number, bodySha256: string): string {
   if (!isListId(header.listId)) throw new RangeError(`bad list-id ${header.listId}`);
   checkValidity(header.created, header.expires, MAX_LIST_VALIDITY_DAYS);
   return writeHeader(

@@ -6,10 +6,12 @@
 import { createHash } from 'node:crypto';
 
 import { FormatError } from './errors.js';
-import { applyDelta, parseDelta, type DeltaList } from './delta.js';
+import { applyDelta, applyDeltaFrom, parseDelta, type DeltaList } from './delta.js';
 import {
   DEFAULT_MAX_LIST_BYTES,
+  checkLength,
   parseFull,
+  readFullHeader,
   serializeFull,
   sha256Hex,
   type FullHeader,
@@ -18,7 +20,7 @@ import {
 } from './full.js';
 import { parseFullMatcher, parseFullMatcherFrom, type FullMatcher, type ReadBackOptions } from './fullmatcher.js';
 import { prepareMatcher } from './matcher.js';
-import { formatTime } from './header.js';
+import { MAX_HEADER_BYTES, formatTime } from './header.js';
 import {
   INDEX_PATH,
   MAX_INDEX_BYTES,
@@ -40,7 +42,7 @@ import {
   type TrustStore,
 } from './minisign/threshold.js';
 import type { ReleaseSource } from './source.js';
-import { fileSha256, type FullFile, type FullSpool } from './spool.js';
+import { fileSha256, readAtOf, type FullFile, type FullSpool } from './spool.js';
 
 /** FORMAT.md 4: allowed clock skew, seconds. */
 export const CLOCK_SKEW_SECONDS = 300;
@@ -67,10 +69,12 @@ export interface ReleaseContext {
   /** Licensed hash-key ids the caller holds; a list hashed with another key is refused (UNKNOWN_HASH_KEY). */
   readonly hashKeyIds?: readonly string[];
   /**
-   * `pollMatcher` only: makes the spool a FULL is streamed into, when one is to be downloaded and the source can
-   * stream (`ReleaseSource.stream`); otherwise the FULL is read into memory as `poll` does. Called at most once per
-   * poll. The spool is the caller's: an `updated` result names it (`spool`); after any other outcome, a rejection
-   * included, the caller discards it.
+   * `pollMatcher` only: makes a spool for the new FULL, when one is to be downloaded and the source can stream
+   * (`ReleaseSource.stream`), or rebuilt from a delta whose base is given as a file ({@link StoredFull});
+   * otherwise the FULL is held in memory as `poll` does. Called at most twice per poll: once for a delta's result
+   * and, when that delta fails, once for the FULL. The spools are the caller's: an `updated` result names the one
+   * that holds its FULL (`spool`); the caller discards every other one, and all of them after any other outcome, a
+   * rejection included.
    */
   readonly spool?: () => FullSpool;
 }
@@ -298,16 +302,22 @@ function checkFull<F extends ParsedFull>(ctx: ReleaseContext, comment: string, f
   return full;
 }
 
+/** The facts of a delta's base that the delta is checked against: its list, serial and body digest. */
+interface BaseFacts {
+  readonly header: Pick<FullHeader, 'listId' | 'serial'>;
+  readonly bodySha256: string;
+}
+
 /**
- * Fetches, verifies and applies the delta from `base` (FORMAT.md 4.2). The result must be the FULL the index names,
- * byte for byte. EQUIVOCATION when the signed delta names another body for the base serial than the one we hold.
+ * Fetches the delta from `base` (FORMAT.md 4.2), verifies its signatures, parses it and checks it against the index.
+ * EQUIVOCATION when the signed delta names another body for the base serial than the one we hold.
  */
-export async function deltaStep(
+async function openDelta(
   ctx: ReleaseContext,
   index: IndexList,
   ref: IndexDeltaRef,
-  base: FullList,
-): Promise<{ full: FullList; fullBytes: Uint8Array }> {
+  base: BaseFacts,
+): Promise<DeltaList> {
   const file = await fetchListed(ctx, ref);
   const comment = verifySigned(ctx, file);
   const delta: DeltaList = parseDelta(file.bytes, { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES });
@@ -323,32 +333,130 @@ export async function deltaStep(
     // FORMAT.md 4.4: two signed statements about one serial.
     throw new FormatError('EQUIVOCATION', `serial ${d.baseSerial} was published with two different bodies`);
   }
+  return delta;
+}
+
+function notTheIndexed(): FormatError {
+  return new FormatError('DELTA_MISMATCH', 'the delta does not give the FULL the index names');
+}
+
+/**
+ * Fetches, verifies and applies the delta from `base` (FORMAT.md 4.2). The result must be the FULL the index names,
+ * byte for byte. EQUIVOCATION when the signed delta names another body for the base serial than the one we hold.
+ */
+export async function deltaStep(
+  ctx: ReleaseContext,
+  index: IndexList,
+  ref: IndexDeltaRef,
+  base: FullList,
+): Promise<{ full: FullList; fullBytes: Uint8Array }> {
+  const delta = await openDelta(ctx, index, ref, base);
   const full = applyDelta(base, delta);
   const fullBytes = serializeFull(full);
-  if (fullBytes.length !== index.full.size || sha256Hex(fullBytes) !== index.full.sha256) {
-    throw new FormatError('DELTA_MISMATCH', 'the delta does not give the FULL the index names');
-  }
+  if (fullBytes.length !== index.full.size || sha256Hex(fullBytes) !== index.full.sha256) throw notTheIndexed();
   return { full, fullBytes };
 }
 
 /**
- * The enforced FULL as `poll` takes it: the list itself, or a function that produces it only when a delta from it
- * is to be applied (a client that does not keep a million entries in memory between polls re-reads and re-verifies
- * its stored copy there). A FormatError thrown by the function is a failed delta: the poll falls back to the FULL.
+ * deltaStep with the base read from its file in pieces and the result written to a spool (applyDeltaFrom), checked
+ * by size and SHA-256 against the index as it is written, then parsed back from the spool as a downloaded FULL is
+ * (re-hashed while parsed, so what is parsed is what was checked). Nothing of the base, the entries or the result
+ * is held whole.
  */
-export type CurrentFull = FullList | (() => FullList | Promise<FullList>);
+async function deltaStepFrom<F extends ParsedFull>(
+  ctx: ReleaseContext,
+  index: IndexList,
+  ref: IndexDeltaRef,
+  base: OpenedBase,
+  shape: Shape<F>,
+  makeSpool: () => FullSpool,
+): Promise<{ full: F; spool: FullSpool }> {
+  if (!shape.parseFile) throw new Error('internal: this shape cannot parse a spooled file');
+  const delta = await openDelta(ctx, index, ref, base);
+  listedCap(ctx, index.full); // before a spool is made for it
+  const options = { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES };
+  const spool = makeSpool();
+  const made = applyDeltaFrom(base.stored.file, delta, spool, { ...options, baseFileSha256: base.stored.fileSha256 });
+  if (made.size !== index.full.size || made.fileSha256 !== index.full.sha256) throw notTheIndexed();
+  const full = shape.parseFile(
+    { size: made.size, read: (position, into) => spool.read(position, into) },
+    { ...options, fileSha256: index.full.sha256 },
+  );
+  return { full, spool };
+}
 
-/** Runs a base loader and checks that it gave the FULL `state` names. */
-async function loadBase(load: () => FullList | Promise<FullList>, state: ListState): Promise<FullList> {
-  const base = await load();
-  if (
-    base.header.listId !== state.listId ||
-    base.header.serial !== state.serial ||
-    base.bodySha256 !== state.bodySha256
-  ) {
-    throw new FormatError('MALFORMED', 'the delta base given is not the enforced list');
+/**
+ * The enforced FULL left in the client's storage (a stored file), for a delta to be applied to in pieces: the
+ * file, and the SHA-256 its index named (the state's `fullSha256`). The file is hashed as it is read and must have
+ * that digest; its header must name the enforced list (list-id, serial, body-sha256).
+ */
+export interface StoredFull {
+  readonly file: FullFile;
+  readonly fileSha256: string;
+}
+
+/**
+ * The enforced FULL as `poll` takes it: the list itself, its stored file ({@link StoredFull}), or a function that
+ * produces either only when a delta from it is to be applied (a client that does not keep a million entries in
+ * memory between polls re-reads its stored copy there). A FormatError thrown by the function is a failed delta:
+ * the poll falls back to the FULL. With a file and a spool (`pollMatcher`), the delta is applied without holding
+ * the base or the result whole; without a spool the file is read whole and parsed.
+ */
+export type CurrentFull = FullList | StoredFull | (() => FullList | StoredFull | Promise<FullList | StoredFull>);
+
+/** A stored base with the facts of its header, read from the file's first bytes. */
+interface OpenedBase extends BaseFacts {
+  readonly stored: StoredFull;
+}
+
+function notEnforced(): FormatError {
+  return new FormatError('MALFORMED', 'the delta base given is not the enforced list');
+}
+
+/** Runs a base loader if need be and checks that it gave the FULL `state` names. */
+async function loadBase(
+  ctx: ReleaseContext,
+  current: CurrentFull,
+  state: ListState,
+): Promise<{ list: FullList } | OpenedBase> {
+  const base = typeof current === 'function' ? await current() : current;
+  let facts: BaseFacts;
+  let opened: { list: FullList } | OpenedBase;
+  if ('file' in base) {
+    if (base.fileSha256 !== state.fullSha256) throw notEnforced();
+    const { file } = base;
+    const options = { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES };
+    checkLength(file.size, options, 'FULL');
+    const prefix = readAtOf(file, MAX_HEADER_BYTES)(0, Math.min(file.size, MAX_HEADER_BYTES));
+    const head = readFullHeader(prefix, file.size, options);
+    facts = { header: head.header, bodySha256: head.bodySha256 };
+    opened = { ...facts, stored: base };
+  } else {
+    facts = base;
+    opened = { list: base };
   }
-  return base;
+  // A list given directly is the caller's word (as before files could be given); what a loader or a file gives is
+  // checked.
+  if (
+    (typeof current === 'function' || 'stored' in opened) &&
+    (facts.header.listId !== state.listId ||
+      facts.header.serial !== state.serial ||
+      facts.bodySha256 !== state.bodySha256)
+  ) {
+    throw notEnforced();
+  }
+  return opened;
+}
+
+/** A stored base read whole and parsed (a poll without a spool): its bytes must have the digest given. */
+function parseStored(ctx: ReleaseContext, stored: StoredFull): FullList {
+  const options = { maxBytes: ctx.maxListBytes ?? DEFAULT_MAX_LIST_BYTES };
+  checkLength(stored.file.size, options, 'FULL');
+  const bytes = readAtOf(stored.file, stored.file.size)(0, stored.file.size); // one buffer, no next read
+  if (sha256Hex(bytes) !== stored.fileSha256) {
+    throw new FormatError('DIGEST_MISMATCH', 'the base FULL is not the file that was verified');
+  }
+  return parseFull(bytes, options);
 }
 
 /**
@@ -418,9 +526,15 @@ async function pollAs<F extends ParsedFull>(
   const ref = state && current ? index.deltas.find((d) => d.baseSerial === state.serial) : undefined;
   if (ref && current) {
     try {
-      const base = typeof current === 'function' ? await loadBase(current, state!) : current;
-      const step = await deltaStep(ctx, index, ref, base);
-      got = { full: shape.fromFull(step.full), fullBytes: step.fullBytes, via: 'delta' };
+      const base = await loadBase(ctx, current, state!);
+      if ('stored' in base && ctx.spool && shape.parseFile) {
+        const step = await deltaStepFrom(ctx, index, ref, base, shape, ctx.spool);
+        got = { full: step.full, spool: step.spool, via: 'delta' };
+      } else {
+        const list = 'stored' in base ? parseStored(ctx, base.stored) : base.list;
+        const step = await deltaStep(ctx, index, ref, list);
+        got = { full: shape.fromFull(step.full), fullBytes: step.fullBytes, via: 'delta' };
+      }
     } catch (err) {
       if (err instanceof FormatError && err.code === 'EQUIVOCATION') throw err;
       if (!(err instanceof FormatError)) throw err;

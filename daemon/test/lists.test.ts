@@ -1,7 +1,7 @@
 // The list sync end to end at the registry level: a release on disk, served over real HTTP on 127.0.0.1 and as
 // file://, fetched, verified, committed and swapped in; the delta path, the FULL fallback, heartbeats, conditional
 // GETs, the state directory across restarts, and what is logged.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { generateListKey } from '@hashwall/format';
@@ -14,6 +14,7 @@ import {
   fullOf,
   harness,
   settingsWith,
+  spoolsIn,
   tempDir,
   verdictOf,
   within,
@@ -87,8 +88,10 @@ t.test('the next serial comes through the delta; a broken delta falls back to th
   const v = h.registry.view();
   t.equal(verdictOf(v, 'worse.test'), 'D:demo');
   t.equal(verdictOf(v, 'bad.test'), null, 'removed by the delta');
-  t.ok(existsSync(join(stateDir, 'demo', 'full-2.hwl')));
+  // Merged from the stored base into a spool and renamed into place: the published FULL, byte for byte.
+  t.equal(Buffer.compare(readFileSync(join(stateDir, 'demo', 'full-2.hwl')), rel.read('full/2.hwl')), 0);
   t.notOk(existsSync(join(stateDir, 'demo', 'full-1.hwl')), 'the old FULL is swept after the commit');
+  t.same(spoolsIn(stateDir), [], 'no spool left behind');
 
   rel.publish(fullOf(listKey, 3, ['third.example']));
   rel.tamper('delta/2-3.hwld');
@@ -97,6 +100,29 @@ t.test('the next serial comes through the delta; a broken delta falls back to th
   t.match(h.of('delta-fallback'), [{ listId: 'demo', code: 'DIGEST_MISMATCH' }]);
   t.equal(h.registry.stats()[0]!.deltaFallbacks, 1);
   t.equal(verdictOf(h.registry.view(), 'third.example'), 'D:demo');
+});
+
+t.test('a stored base altered on disk fails the delta, which falls back to the FULL', async (t) => {
+  const { rel, server, clock, stateDir, settings } = await setup(t);
+  rel.publish(fullOf(listKey, 1, ONE));
+  const h = harness(t, settings, clock);
+  await h.registry.start();
+  await h.registry.pollNow('demo');
+  // The same size, one hex digit of the last line changed: only its digest tells.
+  const stored = join(stateDir, 'demo', 'full-1.hwl');
+  const bytes = readFileSync(stored);
+  const at = bytes.length - 4;
+  bytes[at] = bytes[at] === 0x30 ? 0x31 : 0x30;
+  writeFileSync(stored, bytes);
+  rel.publish(fullOf(listKey, 2, TWO));
+  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated');
+  t.equal(server.count('delta/1-2.hwld'), 1);
+  t.equal(server.count('full/2.hwl'), 1, 'the FULL was downloaded');
+  t.match(h.of('updated')[1], { serial: 2, via: 'full' });
+  t.match(h.of('delta-fallback'), [{ listId: 'demo', code: 'DIGEST_MISMATCH' }]);
+  t.equal(Buffer.compare(readFileSync(join(stateDir, 'demo', 'full-2.hwl')), rel.read('full/2.hwl')), 0);
+  t.same(spoolsIn(stateDir), [], "the failed delta's spool and the FULL's: none left");
+  t.equal(verdictOf(h.registry.view(), 'worse.test'), 'D:demo');
 });
 
 t.test('a heartbeat raises seq without a swap; an unchanged index and a 304 change nothing', async (t) => {

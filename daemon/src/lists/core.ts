@@ -7,17 +7,17 @@
  * nothing of a million entries stays here. Nor does it hold a FULL's bytes while it loads one: a downloaded FULL is
  * streamed into a spool file in the state directory (pollMatcher's `spool`), verified on the way, parsed back from
  * it in pieces and committed by renaming it; the stored FULL is re-opened at start in pieces too
- * (openStoredMatcherFrom). When a delta arrives, its base is read back from the state directory and re-verified
- * against the stored index (openStored) at that moment.
+ * (openStoredMatcherFrom). When a delta arrives, its base is the stored FULL, open for reading in pieces: the
+ * delta is merged with it into a spool (hashed as it is read, against the enforced state's digest), which is parsed
+ * back and committed as a downloaded FULL is.
  */
 import {
   FormatError,
   TrustStore,
-  openStored,
   openStoredMatcherFrom,
   pollMatcher,
   type FullSpool,
-  type FullList,
+  type StoredFull,
   type FullMatcher,
   type IndexList,
   type ListState,
@@ -26,7 +26,7 @@ import {
 import { HttpSource, sourceFor, type Validators } from '@hashwall/release-client';
 import { Agent } from 'undici';
 
-import { ListStore, type FileSpool } from './store.js';
+import { ListStore, type FileSpool, type OpenFile } from './store.js';
 import type {
   CoreResume,
   EntryArrays,
@@ -215,9 +215,11 @@ export class SyncCore {
 
   /** One poll of mirror `n` with one fixed `now` (seconds), committed before it is reported. */
   async poll(n: number, now: number): Promise<PollReply> {
-    // The spool a FULL is streamed into, if this poll downloads one: committed (renamed into place) on success,
-    // removed otherwise.
-    const made: { spool?: FileSpool } = {};
+    // The spools this poll makes (a delta's result, a downloaded FULL), each with the wrapper pollMatcher was
+    // given: the one the result names is committed (renamed into place), every one is removed at the end. And the
+    // stored FULL, when it is opened as a delta's base.
+    const spools = new Map<FullSpool, FileSpool>();
+    const opened: { base?: OpenFile } = {};
     try {
       const { source } = this.mirror(n);
       const r = await pollMatcher(
@@ -230,12 +232,13 @@ export class SyncCore {
           hashKeyIds: this.config.hashKeyIds,
           spool: () => {
             const spool = this.guard('create a spool in', () => this.store.createSpool());
-            made.spool = spool;
-            return this.guarded(spool);
+            const wrapper = this.guarded(spool);
+            spools.set(wrapper, spool);
+            return wrapper;
           },
         },
         this.state,
-        this.state ? () => this.storedBase() : undefined,
+        this.state ? () => this.storedBase(opened) : undefined,
       );
       switch (r.kind) {
         case 'not-modified':
@@ -250,11 +253,14 @@ export class SyncCore {
         }
         case 'updated': {
           if (!this.state && this.floor) this.checkFloor(r.index, this.floor);
-          if (r.spool && !made.spool) throw new Error('internal: a spool that is not ours');
+          const fullSpool = r.spool ? spools.get(r.spool) : undefined;
+          if (r.spool && !fullSpool) throw new Error('internal: a spool that is not ours');
+          // The base is read: closed before its file is replaced.
+          opened.base?.close();
           this.commit({
             indexBytes: r.indexBytes,
             indexSignatures: r.indexSignatures,
-            ...(r.spool ? { fullSpool: made.spool } : { fullBytes: r.fullBytes }),
+            ...(fullSpool ? { fullSpool } : { fullBytes: r.fullBytes }),
             state: r.state,
           });
           this.state = r.state;
@@ -277,8 +283,9 @@ export class SyncCore {
       if (err instanceof CommitError) return { kind: 'rejected', code: 'STORE_FAILED', message: err.message };
       return { kind: 'rejected', ...codeOf(err) };
     } finally {
-      // Renamed into place by a commit (then this finds nothing to remove), or left by any failure.
-      made.spool?.discard();
+      opened.base?.close();
+      // Renamed into place by a commit (then this finds nothing to remove), or left by a failure or a failed delta.
+      for (const spool of spools.values()) spool.discard();
     }
   }
 
@@ -300,28 +307,39 @@ export class SyncCore {
   }
 
   /**
-   * The enforced FULL, read back from the state directory for a delta and re-verified as at start (openStored: the
-   * index's signatures, the FULL's size and SHA-256 against it, state.json against both). A store that no longer
-   * holds it is a failed delta (a FormatError): the poll downloads the FULL instead.
+   * The enforced FULL for a delta: the stored file, opened for reading in pieces (never read whole), with the
+   * digest it must have, the enforced state's. pollMatcher hashes it as it merges the delta with it and refuses it
+   * unless it has that digest and its header names the enforced list. A store that no longer holds it is a failed
+   * delta (a FormatError): the poll downloads the FULL instead. The file is left in `opened` for the caller to
+   * close.
    */
-  private storedBase(): FullList {
+  private storedBase(opened: { base?: OpenFile }): StoredFull {
     const state = this.state;
     if (!state) throw new FormatError('MALFORMED', 'no enforced list to apply a delta to');
-    const read = this.store.read(this.config.maxListBytes);
+    const read = this.store.openRead(this.config.maxListBytes);
     if (read.status !== 'ok') {
       const why = read.status === 'absent' ? 'state.json is absent' : read.message;
       throw new FormatError('MALFORMED', `the stored list cannot be read back for the delta: ${why}`);
     }
-    const { listId, serial, seq, bodySha256, fullSha256 } = read.state;
-    if (serial !== state.serial || fullSha256 !== state.fullSha256) {
+    opened.base = read.files.full;
+    if (read.state.serial !== state.serial || read.state.fullSha256 !== state.fullSha256) {
       throw new FormatError('MALFORMED', 'the state directory no longer holds the enforced list');
     }
-    const opened = openStored(
-      { trust: this.trust, listId: this.config.listId, maxListBytes: this.config.maxListBytes },
-      read.files,
-      { listId, serial, seq, bodySha256, fullSha256 },
-    );
-    return opened.full;
+    const file = read.files.full;
+    return {
+      fileSha256: state.fullSha256,
+      file: {
+        size: file.size,
+        // An I/O error on the base is a failed delta, as an unreadable store is: the poll downloads the FULL.
+        read: (position, into) => {
+          try {
+            return file.read(position, into);
+          } catch (err) {
+            throw new FormatError('MALFORMED', `the stored list cannot be read back: ${(err as Error).message}`);
+          }
+        },
+      },
+    };
   }
 
   /**
