@@ -18,7 +18,7 @@
  *
  * HASHWALL_SOAK_SECONDS sets the duration (default 60; tap's per-file timeout in .taprc bounds it).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -115,7 +115,32 @@ t.test(`a ${SECONDS} s soak: list updates, an upstream restart, no lost or wrong
   const rss: Sample[] = [];
   /** RSS with no list worker alive: just before each update and after the load (see the header). */
   const steady: Sample[] = [];
+  /** This process's OS threads (Linux; null elsewhere): a list worker thread is one more while it lives. */
+  const threads = (): number | null => {
+    try {
+      const m = /^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+      return m ? Number(m[1]) : null;
+    } catch {
+      return null;
+    }
+  };
+  let fewestThreads = Infinity;
+  /**
+   * Waits (up to 3 s) until no list worker is alive, i.e. the process has no more threads than the fewest seen: on
+   * a loaded machine the worker that loaded the last release can outlive its 5 s of idleness past the next sample.
+   */
+  const noListWorker = async (): Promise<void> => {
+    for (let i = 0; i < 30; i++) {
+      const n = threads();
+      if (n === null) return;
+      fewestThreads = Math.min(fewestThreads, n);
+      if (n <= fewestThreads) return;
+      await sleep(100);
+    }
+  };
   const sampleRss = (into: Sample[]): void => {
+    const n = threads();
+    if (n !== null) fewestThreads = Math.min(fewestThreads, n);
     gc();
     const m = process.memoryUsage();
     into.push({
@@ -148,6 +173,7 @@ t.test(`a ${SECONDS} s soak: list updates, an upstream restart, no lost or wrong
       }
       if (el >= nextUpdate) {
         nextUpdate += UPDATE_MS;
+        await noListWorker();
         sampleRss(steady);
         serial++;
         publish();
@@ -192,6 +218,7 @@ t.test(`a ${SECONDS} s soak: list updates, an upstream restart, no lost or wrong
   await schedule;
   // The last sample once the worker that loaded the last release has ended (5 s idle, and a margin).
   await sleep(Math.max(0, lastPoll + 6500 - performance.now()));
+  await noListWorker();
   sampleRss(steady);
 
   t.comment(
