@@ -20,7 +20,7 @@
  *
  * Every read is capped. The functions are synchronous: they run in the list's worker thread, never on the thread
  * that answers queries. Nothing here verifies anything: the caller re-opens what it reads with
- * `openStored` of @hashwall/format before trusting a byte of it.
+ * `openStoredMatcherFrom` of @hashwall/format before trusting a byte of it.
  */
 import {
   closeSync,
@@ -44,7 +44,6 @@ import {
   type FullFile,
   type FullSpool,
   type ListState,
-  type StoredRelease,
   type StoredReleaseFile,
 } from '@hashwall/format';
 
@@ -58,17 +57,6 @@ const TEMP_PREFIX = '.tmp-';
 export interface StoredState extends ListState {
   readonly indexSignatures: number;
 }
-
-/** The files of a committed list, as read back (what openStored re-verifies). */
-export type StoredFiles = StoredRelease;
-
-export type StoreRead =
-  | { readonly status: 'absent' }
-  /** state.json is unreadable or malformed: nothing in the directory can be used. */
-  | { readonly status: 'corrupt'; readonly message: string }
-  /** state.json is well formed but a file it names is missing or too large. */
-  | { readonly status: 'incomplete'; readonly state: StoredState; readonly message: string }
-  | { readonly status: 'ok'; readonly state: StoredState; readonly files: StoredFiles };
 
 /** The committed files with the FULL left on disk, open for reading in pieces; `close()` when done. */
 export type StoredOpen =
@@ -203,21 +191,13 @@ export function fullFileName(serial: number): string {
 
 /** Reads a whole file, refusing (TooBig) one over `cap` bytes; Absent when it does not exist. */
 function readCapped(path: string, cap: number): Buffer {
-  let fd: number;
+  const file = openCapped(path, cap);
   try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Absent(path);
-    throw err;
-  }
-  try {
-    const size = fstatSync(fd).size;
-    if (size > cap) throw new TooBig(`${path} is ${size} bytes, over ${cap}`);
     // One byte of room past the size: a file that grows while we read it is caught, not truncated.
-    const buf = Buffer.allocUnsafe(Math.min(size, cap) + 1);
+    const buf = Buffer.allocUnsafe(file.size + 1);
     let total = 0;
     for (;;) {
-      const n = readSync(fd, buf, total, buf.length - total, total);
+      const n = file.read(total, buf.subarray(total));
       if (n === 0) break;
       total += n;
       if (total === buf.length) break;
@@ -225,7 +205,7 @@ function readCapped(path: string, cap: number): Buffer {
     if (total > cap) throw new TooBig(`${path} grew past ${cap} bytes while read`);
     return buf.subarray(0, total);
   } finally {
-    closeSync(fd);
+    file.close();
   }
 }
 
@@ -308,51 +288,12 @@ export class ListStore {
     this.dir = join(stateDir, listId);
   }
 
-  /** Reads state.json and the files it names, with caps (`maxListBytes` for the FULL). Never throws for content. */
-  read(maxListBytes: number): StoreRead {
-    return this.readWith(
-      (path) => readCapped(path, maxListBytes),
-      (indexBytes, indexSignatures, fullBytes) => ({
-        indexBytes,
-        indexSignatures,
-        fullBytes,
-      }),
-    );
-  }
-
   /**
-   * `read`, with the FULL left on disk: open for reading in pieces (openStoredMatcherFrom of @hashwall/format), so
-   * that re-opening a 64 MiB list never holds it whole. The caller closes `files.full`.
+   * Reads state.json and the index files it names, with caps, and opens the FULL (at most `maxListBytes`) for
+   * reading in pieces (openStoredMatcherFrom of @hashwall/format), so that re-opening a 64 MiB list never holds it
+   * whole. Never throws for content. The caller closes `files.full`.
    */
   openRead(maxListBytes: number): StoredOpen {
-    return this.readWith(
-      (path) => openCapped(path, maxListBytes),
-      (indexBytes, indexSignatures, full) => ({
-        indexBytes,
-        indexSignatures,
-        full,
-      }),
-    );
-  }
-
-  /** Makes the spool a download streams its FULL into (see FileSpool); the directory is created if need be. */
-  createSpool(): FileSpool {
-    this.ensureDir();
-    return new FileSpool(join(this.dir, `${TEMP_PREFIX}full-${randomBytes(6).toString('hex')}`));
-  }
-
-  private ensureDir(): void {
-    if (mkdirSync(this.dir, { recursive: true, mode: 0o700 }) !== undefined) fsyncDir(dirname(this.dir));
-  }
-
-  private readWith<F, T>(
-    readFull: (path: string) => F,
-    files: (indexBytes: Buffer, indexSignatures: Buffer[], full: F) => T,
-  ):
-    | { status: 'absent' }
-    | { status: 'corrupt'; message: string }
-    | { status: 'incomplete'; state: StoredState; message: string }
-    | { status: 'ok'; state: StoredState; files: T } {
     let text: Buffer;
     try {
       text = readCapped(join(this.dir, STATE_FILE), MAX_STATE_BYTES);
@@ -374,12 +315,22 @@ export class ListStore {
           readCapped(join(this.dir, indexSignatureFileName(state.seq, n)), MAX_SIGNATURE_FILE_BYTES),
         );
       }
-      const full = readFull(join(this.dir, fullFileName(state.serial)));
-      return { status: 'ok', state, files: files(indexBytes, indexSignatures, full) };
+      const full = openCapped(join(this.dir, fullFileName(state.serial)), maxListBytes);
+      return { status: 'ok', state, files: { indexBytes, indexSignatures, full } };
     } catch (err) {
       const why = err instanceof Absent ? `${err.message} is missing` : (err as Error).message;
       return { status: 'incomplete', state, message: why };
     }
+  }
+
+  /** Makes the spool a download streams its FULL into (see FileSpool); the directory is created if need be. */
+  createSpool(): FileSpool {
+    this.ensureDir();
+    return new FileSpool(join(this.dir, `${TEMP_PREFIX}full-${randomBytes(6).toString('hex')}`));
+  }
+
+  private ensureDir(): void {
+    if (mkdirSync(this.dir, { recursive: true, mode: 0o700 }) !== undefined) fsyncDir(dirname(this.dir));
   }
 
   /**
