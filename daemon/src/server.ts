@@ -294,7 +294,8 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const kb = this.#key;
     const klen = foldQuestion(q, kb, 4);
     kb[klen] = 0x30 + (q.dnssecOk ? 1 : 0) + (q.cd ? 2 : 0);
-    const key = kb.toString('latin1', 0, klen + 1);
+    // The key as a string only where a Map needs one (a decision not memoized, a question going upstream): a
+    // cached answer is found by the key's octets.
     // The cache entry of this question (looked up once, used in stage 7) memoizes the name's decision under the
     // generation it was made in: a hit skips the decision map (one string hash and lookup fewer per query; the
     // decision is the policy's all the same, and a new generation or a reload makes it decide again).
@@ -305,7 +306,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (e !== undefined && e.nameGeneration === gen) {
       d = e.nameDecision;
     } else {
-      d = p.policy.decideWire(key.slice(0, q.nameEnd - HEADER_BYTES), msg, HEADER_BYTES, view);
+      d = p.policy.decideWire(kb.toString('latin1', 0, q.nameEnd - HEADER_BYTES), msg, HEADER_BYTES, view);
       if (e !== undefined) {
         e.nameDecision = d;
         e.nameGeneration = gen;
@@ -335,6 +336,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       return this.#send(p, q, renderEntry(e, q, now, p.config.cache.staleAnswerTtlSeconds, this.#answers), 'stale');
     }
     // 8. Upstream, coalescing identical questions.
+    const key = kb.toString('latin1', 0, klen + 1);
     const pending = this.#inflight.get(key);
     if (pending !== undefined && pending.waiters.length < MAX_WAITERS) {
       pending.waiters.push(waiterOf(q));
