@@ -66,7 +66,8 @@ NAME_CHAR[0x5f] = 1;
 // Scratch shared by every matcher (JavaScript runs one verdict at a time and nothing below calls back out).
 // NAME holds the (tail of the) query name; CANDIDATES the starts of the suffixes to test, longest first.
 const SCRATCH = MAX_NAME + 1;
-const NAME = new Uint8Array(SCRATCH);
+// A Buffer so that a suffix becomes a string without a view object (nameSlice: toString with a range).
+const NAME = Buffer.alloc(SCRATCH);
 const CANDIDATES = new Int32Array(SCRATCH);
 const Q = new Int32Array(8);
 let nameLength = 0;
@@ -163,7 +164,7 @@ function scan(): number {
 }
 
 function nameSlice(from: number): string {
-  return Buffer.from(NAME.buffer, NAME.byteOffset + from, nameLength - from).toString('latin1');
+  return NAME.toString('latin1', from, nameLength);
 }
 
 /** One list's walk over the scanned candidates (FORMAT.md 1.4). */

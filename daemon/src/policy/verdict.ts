@@ -164,7 +164,10 @@ export class Policy {
     // FORMAT.md 1.3: the entry is the matched suffix bytes[v.matchStart..n), without the root dot.
     const end = n > v.matchStart && bytes[n - 1] === 0x2e ? n - 1 : n;
     let key: EntryHasher | null = null;
-    for (const m of this.#set.matchers) {
+    // An index loop: for-of made an iterator object per decision.
+    const matchers = this.#set.matchers;
+    for (let i = 0; i < matchers.length; i++) {
+      const m = matchers[i]!;
       if (m.listId === v.listId) {
         key = m.key;
         break;
