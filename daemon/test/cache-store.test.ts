@@ -267,6 +267,21 @@ t.test('grows through many doublings, finds every entry, and reuses what delete 
   const name = (i: number): string => `u${i}-abcdefgh.dyn.test`;
   for (let i = 0; i < n; i++) cache.set(asked(name(i)).key, entryOf(cache, upstreamAnswer(name(i)), 0));
   t.equal(cache.size, n);
+  t.same(
+    cache.keys(),
+    Array.from({ length: n }, (_, i) => asked(name(i)).key),
+    'the recency order survives the doublings',
+  );
+  for (let i = 0; i < n; i += 97) {
+    const a = asked(name(i));
+    const e = cache.get(a.key, 1)!;
+    t.equal(e.freshUntilMs, entryOf(cache, upstreamAnswer(name(i)), 0).freshUntilMs, `${name(i)}: its times`);
+    t.same(
+      renderEntry(e, a.q, 1, 0),
+      renderEntry(entryOf(cache, upstreamAnswer(name(i)), 0), a.q, 1, 0),
+      `${name(i)}: its answer`,
+    );
+  }
   let found = 0;
   for (let i = 0; i < n; i++) if (cache.get(asked(name(i)).key, 1) !== undefined) found++;
   t.equal(found, n, 'every entry found after the rehashes');

@@ -1,13 +1,13 @@
 /**
  * The packet cache: upstream answers kept as wire bytes, bounded by entries and by bytes, least recently used first
  * out. Laid out like Unbound's caches rather than as JavaScript objects: each entry is a record in an arena of
- * 32 KiB slabs (arena.ts: its key, the answer's header, the answer after its question, its TTL offsets) and a slot
- * in parallel typed arrays (times, lengths, hash chain, recency links), found through a hash table over the key's
- * octets. A full cache is then a few large buffers: per entry no object, no key string and no Map entry for the
- * collector to keep and walk. `node bench/lib/cache-memory.mjs` (Node 20, 100,000 answers with one A record, as
- * the bench's unique names get): per entry ~30 bytes of V8 heap and ~151 external (the arena and the slot arrays)
- * instead of ~378 and ~88, RSS grown by ~265 instead of ~417; a hit (key, get, render) ~1.2-1.4 us instead of
- * ~1.9-2.2 us on a loaded 2-core VM.
+ * 32 KiB slabs (arena.ts: its key, the answer's header, the answer after its question, its TTL offsets) and a slot,
+ * one 64-octet row of a typed array (times, lengths, hash chain, recency links), found through a hash table over
+ * the key's octets. A full cache is then a few large buffers: per entry no object, no key string and no Map entry
+ * for the collector to keep and walk. `node bench/lib/cache-memory.mjs` (Node 20, 100,000 answers with one A
+ * record, as the bench's unique names get): per entry ~35 bytes of V8 heap and ~149 external (the arena and the
+ * rows) instead of ~378 and ~88 with an object per entry, RSS grown by ~243 instead of ~417; a hit (key, get,
+ * render) ~1.35-1.40 us instead of ~1.6 us with a typed array per field and ~1.9-2.2 us with objects.
  *
  * Key: the question with the name folded to lower case (RFC 4343), QTYPE, QCLASS, and the DO and CD bits (they
  * change what an upstream returns). Not in the key: RD (always set upstream) and AD (always asked for upstream,
@@ -113,20 +113,20 @@ export class CacheEntry {
 
   /** The list generation `decision` was made under. */
   get generation(): number {
-    return this.#slots === null ? this.#generation : this.#slots.generation[this.#slot]!;
+    return this.#slots === null ? this.#generation : this.#slots.f64[(this.#slot << 3) | F_GENERATION]!;
   }
   set generation(g: number) {
     if (this.#slots === null) this.#generation = g;
-    else this.#slots.generation[this.#slot] = g;
+    else this.#slots.f64[(this.#slot << 3) | F_GENERATION] = g;
   }
 
   /** The policy decision over `aliases` under `generation` (PASS without aliases). */
   get decision(): Decision {
-    return this.#slots === null ? this.#decision : this.#slots.decision[this.#slot]!;
+    return this.#slots === null ? this.#decision : (this.#slots.refs[this.#slot * 3 + R_DECISION] as Decision);
   }
   set decision(d: Decision) {
     if (this.#slots === null) this.#decision = d;
-    else this.#slots.decision[this.#slot] = d;
+    else this.#slots.refs[this.#slot * 3 + R_DECISION] = d;
   }
 
   /**
@@ -134,19 +134,19 @@ export class CacheEntry {
    * only carries it: the policy makes it, and a new generation makes the policy decide again.
    */
   get nameGeneration(): number {
-    return this.#slots === null ? this.#nameGeneration : this.#slots.nameGeneration[this.#slot]!;
+    return this.#slots === null ? this.#nameGeneration : this.#slots.f64[(this.#slot << 3) | F_NAME_GENERATION]!;
   }
   set nameGeneration(g: number) {
     if (this.#slots === null) this.#nameGeneration = g;
-    else this.#slots.nameGeneration[this.#slot] = g;
+    else this.#slots.f64[(this.#slot << 3) | F_NAME_GENERATION] = g;
   }
 
   get nameDecision(): Decision {
-    return this.#slots === null ? this.#nameDecision : this.#slots.nameDecision[this.#slot]!;
+    return this.#slots === null ? this.#nameDecision : (this.#slots.refs[this.#slot * 3 + R_NAME_DECISION] as Decision);
   }
   set nameDecision(d: Decision) {
     if (this.#slots === null) this.#nameDecision = d;
-    else this.#slots.nameDecision[this.#slot] = d;
+    else this.#slots.refs[this.#slot * 3 + R_NAME_DECISION] = d;
   }
 
   get rcode(): number {
@@ -191,23 +191,24 @@ export class CacheEntry {
 
   /** Points this view at `slot` of `slots`. */
   static show(e: CacheEntry, slots: Slots, slot: number, staleWindowMs: number): CacheEntry {
-    const handle = slots.handle[slot]!;
+    const handle = slots.i32[(slot << 4) | I_HANDLE]!;
     const at = slabOffset(handle);
-    const keyLength = slots.keyLength[slot]!;
+    const lengths = slots.i32[(slot << 4) | I_LENGTHS]!;
+    const keyLength = lengths >>> 16;
     const qEnd = HEADER_BYTES + keyLength - 1;
-    const length = slots.length[slot]!;
+    const length = lengths & 0xffff;
     e.bytes = slots.arena.slabs[slabIndex(handle)]!;
     e.head = at + keyLength;
     e.rest = e.head + HEADER_BYTES;
     e.qEnd = qEnd;
     e.length = length;
-    e.optOffset = slots.optOffset[slot]!;
+    e.optOffset = slots.i32[(slot << 4) | I_OPT_OFFSET]!;
     e.ttls = e.rest + length - qEnd;
-    e.storedAtMs = slots.storedAt[slot]!;
-    e.freshUntilMs = slots.freshUntil[slot]!;
+    e.storedAtMs = slots.f64[(slot << 3) | F_STORED_AT]!;
+    e.freshUntilMs = slots.f64[(slot << 3) | F_FRESH_UNTIL]!;
     e.staleUntilMs = e.freshUntilMs + staleWindowMs;
     e.cacheable = true;
-    e.aliases = slots.aliases[slot]!;
+    e.aliases = slots.refs[slot * 3 + R_ALIASES] as readonly string[] | null;
     e.#slots = slots;
     e.#slot = slot;
     return e;
@@ -230,84 +231,68 @@ const MAX_CHAIN = 16;
 /** The key (a question, folded, and a flag octet) is at most a 255-octet name, QTYPE, QCLASS and the flag. */
 const MAX_KEY_BYTES = 260;
 
+/*
+ * Where each field of a slot is. A slot is one 64-octet row of one buffer, seen as 8 float64 and as 16 int32 (the
+ * float64 fields first): a hit reads one row and its neighbours' recency links instead of a cache line in each of
+ * fourteen arrays. Under the bench's saturated load the parallel arrays this replaced stalled on memory at every
+ * field read: getWire (the lookup) was ~540 ns of a query's ~11.6 us, 70% of it waiting on loads (perf annotate of
+ * a `perf record` with node --perf-prof). What is left is three dependent loads: the bucket, the row, the record.
+ */
+
+/** When it was stored and fresh until (performance.now() ms), the generations its decisions were made under. */
+const F_STORED_AT = 0;
+const F_FRESH_UNTIL = 1;
+const F_GENERATION = 2;
+const F_NAME_GENERATION = 3;
+/** The record in the arena (key, header, the answer after the question, the TTL list) and its length. */
+const I_HANDLE = 8;
+const I_RECORD_LENGTH = 9;
+/** The answer's length (low 16 bits) and the key's (the high ones). */
+const I_LENGTHS = 10;
+/** Where the answer's OPT is. */
+const I_OPT_OFFSET = 11;
+/** The key's hash; the next slot in its bucket's chain (or in the free list), -1 at the end. */
+const I_HASH = 12;
+const I_CHAIN = 13;
+/** Recency order: toward the least and toward the most recently used, -1 at either end. */
+const I_PREV = 14;
+const I_NEXT = 15;
+const SLOT_BYTES = 64;
+/** The references of a slot, in `refs` at slot * 3: its aliases, their decision, the name's own decision. */
+const R_ALIASES = 0;
+const R_DECISION = 1;
+const R_NAME_DECISION = 2;
+
 /**
- * The cache's entries as parallel arrays indexed by slot: no JavaScript object per entry, so a full cache is
- * nothing the collector has to walk. Grown by doubling up to maxEntries; a freed slot is reused.
+ * The cache's entries as rows indexed by slot: no JavaScript object per entry, so a full cache is nothing the
+ * collector has to walk. Grown by doubling up to maxEntries; a freed slot is reused.
  */
 class Slots {
   readonly arena = new Arena();
   capacity = 0;
-  /** The record in the arena: the key, the 12 header octets, the answer after the question, the TTL list. */
-  handle = new Int32Array(0);
-  /** The record's length (what the arena was asked for). */
-  recordLength = new Int32Array(0);
-  keyLength = new Uint16Array(0);
-  /** The answer's length and where its OPT is. */
-  length = new Int32Array(0);
-  optOffset = new Int32Array(0);
-  storedAt = new Float64Array(0);
-  freshUntil = new Float64Array(0);
-  generation = new Float64Array(0);
-  nameGeneration = new Float64Array(0);
-  /** The key's hash; the next slot in its bucket's chain (or in the free list), -1 at the end. */
-  hash = new Int32Array(0);
-  chain = new Int32Array(0);
-  /** Recency order: toward the least and toward the most recently used, -1 at either end. */
-  prev = new Int32Array(0);
-  next = new Int32Array(0);
-  aliases: (readonly string[] | null)[] = [];
-  decision: Decision[] = [];
-  nameDecision: Decision[] = [];
+  /** The rows (SLOT_BYTES each), as int32 (index slot << 4) and float64 (index slot << 3). */
+  i32 = new Int32Array(0);
+  f64 = new Float64Array(0);
+  refs: (readonly string[] | Decision | null)[] = [];
 
   /** Drops every slot and the arena's slabs. */
   clear(): void {
     this.arena.clear();
     this.capacity = 0;
-    this.handle = new Int32Array(0);
-    this.recordLength = new Int32Array(0);
-    this.keyLength = new Uint16Array(0);
-    this.length = new Int32Array(0);
-    this.optOffset = new Int32Array(0);
-    this.storedAt = new Float64Array(0);
-    this.freshUntil = new Float64Array(0);
-    this.generation = new Float64Array(0);
-    this.nameGeneration = new Float64Array(0);
-    this.hash = new Int32Array(0);
-    this.chain = new Int32Array(0);
-    this.prev = new Int32Array(0);
-    this.next = new Int32Array(0);
-    this.aliases = [];
-    this.decision = [];
-    this.nameDecision = [];
+    this.i32 = new Int32Array(0);
+    this.f64 = new Float64Array(0);
+    this.refs = [];
   }
 
-  /** Grows every array to `capacity` slots. */
+  /** Grows the rows to `capacity` slots (at most 2^27: row indexes stay 32-bit). */
   grow(capacity: number): void {
-    this.handle = grown(this.handle, new Int32Array(capacity));
-    this.recordLength = grown(this.recordLength, new Int32Array(capacity));
-    this.keyLength = grown(this.keyLength, new Uint16Array(capacity));
-    this.length = grown(this.length, new Int32Array(capacity));
-    this.optOffset = grown(this.optOffset, new Int32Array(capacity));
-    this.storedAt = grown(this.storedAt, new Float64Array(capacity));
-    this.freshUntil = grown(this.freshUntil, new Float64Array(capacity));
-    this.generation = grown(this.generation, new Float64Array(capacity));
-    this.nameGeneration = grown(this.nameGeneration, new Float64Array(capacity));
-    this.hash = grown(this.hash, new Int32Array(capacity));
-    this.chain = grown(this.chain, new Int32Array(capacity));
-    this.prev = grown(this.prev, new Int32Array(capacity));
-    this.next = grown(this.next, new Int32Array(capacity));
-    for (let i = this.capacity; i < capacity; i++) {
-      this.aliases.push(null);
-      this.decision.push(PASS_DECISION);
-      this.nameDecision.push(PASS_DECISION);
-    }
+    const rows = new ArrayBuffer(capacity * SLOT_BYTES);
+    new Uint8Array(rows).set(new Uint8Array(this.i32.buffer, this.i32.byteOffset, this.i32.byteLength));
+    this.i32 = new Int32Array(rows);
+    this.f64 = new Float64Array(rows);
+    for (let i = this.capacity; i < capacity; i++) this.refs.push(null, PASS_DECISION, PASS_DECISION);
     this.capacity = capacity;
   }
-}
-
-function grown<T extends Int32Array | Uint16Array | Float64Array>(old: T, fresh: T): T {
-  fresh.set(old);
-  return fresh;
 }
 
 /**
@@ -411,7 +396,7 @@ export class PacketCache {
     if (slots === null) return undefined;
     const s = this.#find(slots, k, len, hashKey(k, len));
     if (s < 0) return undefined;
-    const fresh = slots.freshUntil[s]!;
+    const fresh = slots.f64[(s << 3) | F_FRESH_UNTIL]!;
     if (nowMs >= fresh + this.#staleWindowMs) {
       this.#remove(slots, s);
       return undefined;
@@ -433,7 +418,8 @@ export class PacketCache {
     if (slots === null || !e.cacheable || key.length > MAX_KEY_BYTES) return;
     const kb = this.#key;
     const kl = kb.write(key, 0, 'latin1');
-    if (kl - 1 !== e.qEnd - HEADER_BYTES) return;
+    // The row keeps the answer's length in 16 bits: a DNS message is at most 65535 octets.
+    if (kl - 1 !== e.qEnd - HEADER_BYTES || e.length > 0xffff) return;
     const restLength = e.length - e.qEnd;
     const ttlBytes = 2 + 2 * e.ttlCount;
     const recordLength = kl + HEADER_BYTES + restLength + ttlBytes;
@@ -455,8 +441,8 @@ export class PacketCache {
     at = copyOctets(src, e.rest, e.rest + restLength, slab, at);
     copyOctets(src, e.ttls, e.ttls + ttlBytes, slab, at);
     if (s >= 0) {
-      slots.arena.free(slots.handle[s]!, slots.recordLength[s]!);
-      this.#bytes -= slots.recordLength[s]! + ENTRY_OVERHEAD_BYTES;
+      slots.arena.free(slots.i32[(s << 4) | I_HANDLE]!, slots.i32[(s << 4) | I_RECORD_LENGTH]!);
+      this.#bytes -= slots.i32[(s << 4) | I_RECORD_LENGTH]! + ENTRY_OVERHEAD_BYTES;
       if (s !== this.#tail) {
         this.#unlink(slots, s);
         this.#linkTail(slots, s);
@@ -469,30 +455,29 @@ export class PacketCache {
         this.#evict(slots);
       s = this.#slot(slots);
       if (this.#chainLength(slots, h) >= MAX_CHAIN) {
-        slots.chain[s] = this.#free;
+        slots.i32[(s << 4) | I_CHAIN] = this.#free;
         this.#free = s;
         slots.arena.free(handle, recordLength);
         return;
       }
       const b = h & (this.#buckets.length - 1);
-      slots.hash[s] = h;
-      slots.chain[s] = this.#buckets[b]!;
+      slots.i32[(s << 4) | I_HASH] = h;
+      slots.i32[(s << 4) | I_CHAIN] = this.#buckets[b]!;
       this.#buckets[b] = s;
       this.#linkTail(slots, s);
       this.#count++;
     }
-    slots.handle[s] = handle;
-    slots.recordLength[s] = recordLength;
-    slots.keyLength[s] = kl;
-    slots.length[s] = e.length;
-    slots.optOffset[s] = e.optOffset;
-    slots.storedAt[s] = e.storedAtMs;
-    slots.freshUntil[s] = e.freshUntilMs;
-    slots.aliases[s] = e.aliases;
-    slots.generation[s] = e.generation;
-    slots.decision[s] = e.decision;
-    slots.nameGeneration[s] = e.nameGeneration;
-    slots.nameDecision[s] = e.nameDecision;
+    slots.i32[(s << 4) | I_HANDLE] = handle;
+    slots.i32[(s << 4) | I_RECORD_LENGTH] = recordLength;
+    slots.i32[(s << 4) | I_LENGTHS] = e.length | (kl << 16);
+    slots.i32[(s << 4) | I_OPT_OFFSET] = e.optOffset;
+    slots.f64[(s << 3) | F_STORED_AT] = e.storedAtMs;
+    slots.f64[(s << 3) | F_FRESH_UNTIL] = e.freshUntilMs;
+    slots.refs[s * 3 + R_ALIASES] = e.aliases;
+    slots.f64[(s << 3) | F_GENERATION] = e.generation;
+    slots.refs[s * 3 + R_DECISION] = e.decision;
+    slots.f64[(s << 3) | F_NAME_GENERATION] = e.nameGeneration;
+    slots.refs[s * 3 + R_NAME_DECISION] = e.nameDecision;
     this.#bytes += counted;
     // A replaced entry may have grown past maxBytes: make room, never evicting it.
     while (this.#bytes > this.settings.maxBytes && this.#head !== s) this.#evict(slots);
@@ -524,10 +509,10 @@ export class PacketCache {
     const slots = this.#slots;
     const out: string[] = [];
     if (slots === null) return out;
-    for (let s = this.#head; s >= 0; s = slots.next[s]!) {
-      const h = slots.handle[s]!;
+    for (let s = this.#head; s >= 0; s = slots.i32[(s << 4) | I_NEXT]!) {
+      const h = slots.i32[(s << 4) | I_HANDLE]!;
       const at = slabOffset(h);
-      out.push(slots.arena.slabs[slabIndex(h)]!.toString('latin1', at, at + slots.keyLength[s]!));
+      out.push(slots.arena.slabs[slabIndex(h)]!.toString('latin1', at, at + (slots.i32[(s << 4) | I_LENGTHS]! >>> 16)));
     }
     return out;
   }
@@ -535,9 +520,9 @@ export class PacketCache {
   #find(slots: Slots, k: Uint8Array, len: number, h: number): number {
     const buckets = this.#buckets;
     if (buckets.length === 0) return -1;
-    for (let s = buckets[h & (buckets.length - 1)]!; s >= 0; s = slots.chain[s]!) {
-      if (slots.hash[s] !== h || slots.keyLength[s] !== len) continue;
-      const handle = slots.handle[s]!;
+    for (let s = buckets[h & (buckets.length - 1)]!; s >= 0; s = slots.i32[(s << 4) | I_CHAIN]!) {
+      if (slots.i32[(s << 4) | I_HASH] !== h || slots.i32[(s << 4) | I_LENGTHS]! >>> 16 !== len) continue;
+      const handle = slots.i32[(s << 4) | I_HANDLE]!;
       const slab = slots.arena.slabs[slabIndex(handle)]!;
       const at = slabOffset(handle);
       let i = 0;
@@ -549,7 +534,7 @@ export class PacketCache {
 
   #chainLength(slots: Slots, h: number): number {
     let n = 0;
-    for (let s = this.#buckets[h & (this.#buckets.length - 1)]!; s >= 0; s = slots.chain[s]!) n++;
+    for (let s = this.#buckets[h & (this.#buckets.length - 1)]!; s >= 0; s = slots.i32[(s << 4) | I_CHAIN]!) n++;
     return n;
   }
 
@@ -560,19 +545,19 @@ export class PacketCache {
 
   #remove(slots: Slots, s: number): void {
     this.#unlink(slots, s);
-    const b = slots.hash[s]! & (this.#buckets.length - 1);
+    const b = slots.i32[(s << 4) | I_HASH]! & (this.#buckets.length - 1);
     let p = this.#buckets[b]!;
-    if (p === s) this.#buckets[b] = slots.chain[s]!;
+    if (p === s) this.#buckets[b] = slots.i32[(s << 4) | I_CHAIN]!;
     else {
-      while (slots.chain[p] !== s) p = slots.chain[p]!;
-      slots.chain[p] = slots.chain[s]!;
+      while (slots.i32[(p << 4) | I_CHAIN] !== s) p = slots.i32[(p << 4) | I_CHAIN]!;
+      slots.i32[(p << 4) | I_CHAIN] = slots.i32[(s << 4) | I_CHAIN]!;
     }
-    slots.arena.free(slots.handle[s]!, slots.recordLength[s]!);
-    this.#bytes -= slots.recordLength[s]! + ENTRY_OVERHEAD_BYTES;
-    slots.aliases[s] = null;
-    slots.decision[s] = PASS_DECISION;
-    slots.nameDecision[s] = PASS_DECISION;
-    slots.chain[s] = this.#free;
+    slots.arena.free(slots.i32[(s << 4) | I_HANDLE]!, slots.i32[(s << 4) | I_RECORD_LENGTH]!);
+    this.#bytes -= slots.i32[(s << 4) | I_RECORD_LENGTH]! + ENTRY_OVERHEAD_BYTES;
+    slots.refs[s * 3 + R_ALIASES] = null;
+    slots.refs[s * 3 + R_DECISION] = PASS_DECISION;
+    slots.refs[s * 3 + R_NAME_DECISION] = PASS_DECISION;
+    slots.i32[(s << 4) | I_CHAIN] = this.#free;
     this.#free = s;
     this.#count--;
   }
@@ -581,7 +566,7 @@ export class PacketCache {
   #slot(slots: Slots): number {
     const f = this.#free;
     if (f >= 0) {
-      this.#free = slots.chain[f]!;
+      this.#free = slots.i32[(f << 4) | I_CHAIN]!;
       return f;
     }
     const s = this.#used++;
@@ -597,28 +582,28 @@ export class PacketCache {
   /** New buckets, every entry chained into them again. */
   #rehash(slots: Slots, n: number): void {
     const buckets = new Int32Array(n).fill(-1);
-    for (let s = this.#head; s >= 0; s = slots.next[s]!) {
-      const b = slots.hash[s]! & (n - 1);
-      slots.chain[s] = buckets[b]!;
+    for (let s = this.#head; s >= 0; s = slots.i32[(s << 4) | I_NEXT]!) {
+      const b = slots.i32[(s << 4) | I_HASH]! & (n - 1);
+      slots.i32[(s << 4) | I_CHAIN] = buckets[b]!;
       buckets[b] = s;
     }
     this.#buckets = buckets;
   }
 
   #unlink(slots: Slots, s: number): void {
-    const p = slots.prev[s]!;
-    const n = slots.next[s]!;
-    if (p >= 0) slots.next[p] = n;
+    const p = slots.i32[(s << 4) | I_PREV]!;
+    const n = slots.i32[(s << 4) | I_NEXT]!;
+    if (p >= 0) slots.i32[(p << 4) | I_NEXT] = n;
     else this.#head = n;
-    if (n >= 0) slots.prev[n] = p;
+    if (n >= 0) slots.i32[(n << 4) | I_PREV] = p;
     else this.#tail = p;
   }
 
   #linkTail(slots: Slots, s: number): void {
     const t = this.#tail;
-    slots.prev[s] = t;
-    slots.next[s] = -1;
-    if (t >= 0) slots.next[t] = s;
+    slots.i32[(s << 4) | I_PREV] = t;
+    slots.i32[(s << 4) | I_NEXT] = -1;
+    if (t >= 0) slots.i32[(t << 4) | I_NEXT] = s;
     else this.#head = s;
     this.#tail = s;
   }
