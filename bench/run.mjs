@@ -5,10 +5,12 @@
 //   npm run bench                       full run (2 rounds of 10 s per load; about 10 minutes)
 //   npm run bench -- --quick            1 round of 4 s per load, for development
 //   npm run bench -- --targets=echo,hashwalld --rounds=1 --dur=5
+//   npm run bench -- --perf             also where each server's CPU goes per query (perf record; perf.md)
 //   npm run bench -- --help
 //
 // Every server is started here, pinned with taskset, and stopped here by PID. Every load is bounded by dnsperf's
 // -l and a kill timer. Results go to bench/results/<date-time>/ (table.md, results.jsonl, the logs).
+import { createSocket } from 'node:dgram';
 import { mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { hashwalldConf, nsdConf, unboundConf, dnsdistConf } from './lib/configs.mjs';
 import { buildHwl1, generate } from './lib/data.mjs';
 import { readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
+import { perfFigures, perfMarkdown, perfReport, perfUnavailable, recordPerf, removePerfMaps } from './lib/perf.mjs';
 import {
   cpuDiff,
   cpuSnap,
@@ -25,6 +28,7 @@ import {
   killAll,
   portFree,
   probe,
+  queryFor,
   sleep,
   startPinned,
   stop,
@@ -34,7 +38,7 @@ import {
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 
-const ALL_TARGETS = ['echo', 'upstream', 'unbound', 'dnsdist', 'hashwalld', 'hashwalld-w2'];
+const ALL_TARGETS = ['echo', 'forward', 'upstream', 'unbound', 'dnsdist', 'hashwalld', 'hashwalld-w2'];
 const { values: o } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -53,6 +57,7 @@ const { values: o } = parseArgs({
     // "Memory"); --node-flags replaces that.
     'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '--max-semi-space-size=4' },
     profile: { type: 'boolean', default: process.env.PROFILE === '1' },
+    perf: { type: 'boolean', default: process.env.PERF === '1' },
     'foreign-max': { type: 'string', default: process.env.FOREIGN_MAX ?? '15' },
     attempts: { type: 'string', default: process.env.MAX_ATTEMPTS ?? '3' },
     help: { type: 'boolean', default: false },
@@ -63,10 +68,10 @@ if (o.help) {
     [
       'usage: npm run bench -- [--quick] [--targets=a,b] [--rounds=N] [--dur=S] [--warm=S] [--lat-qps=Q] [--outstanding=N]',
       '       [--clients=N] [--seed=N] [--block=N] [--srv-cpu=C] [--gen-cpu=C] [--node-flags="..."] [--profile]',
-      '       [--foreign-max=PCT] [--attempts=N]',
+      '       [--perf] [--foreign-max=PCT] [--attempts=N]',
       `targets: ${ALL_TARGETS.join(', ')}`,
       'env: TARGETS ROUNDS DUR WARM LAT_QPS OUTSTANDING CLIENTS SEED NBLOCK SRV_CPU GEN_CPU NODE_FLAGS PROFILE=1',
-      '     FOREIGN_MAX MAX_ATTEMPTS',
+      '     PERF=1 FOREIGN_MAX MAX_ATTEMPTS',
       '',
     ].join('\n'),
   );
@@ -82,7 +87,29 @@ const GEN_CPU = o['gen-cpu'];
 const TARGETS = o.targets.split(',').filter(Boolean);
 for (const t of TARGETS) if (!ALL_TARGETS.includes(t)) throw new Error(`unknown target ${t}`);
 const BOTH_CPUS = `${GEN_CPU},${SRV_CPU}`;
-const PORTS = { upstream: 5330, echo: 5331, unbound: 5332, dnsdist: 5333, hashwalld: 5334, 'hashwalld-w2': 5335 };
+const PORTS = {
+  upstream: 5330,
+  echo: 5331,
+  unbound: 5332,
+  dnsdist: 5333,
+  hashwalld: 5334,
+  'hashwalld-w2': 5335,
+  forward: 5336,
+};
+const PERF = o.perf;
+// --perf: perf record samples each saturation load for PERF_S seconds, started PERF_AT seconds in, on the
+// generator's CPU: from 2 s in for DUR-4 s, at least 2 s. perf takes ~0.6 s from its start to its first sample
+// (and ~1 s after its last to write its file), so for loads under 5 s the start moves earlier: the sampled window
+// ends inside the load.
+const PERF_S = Math.max(2, DUR - 4);
+const PERF_AT = Math.max(0, Math.min(2, DUR - PERF_S - 1));
+if (PERF) {
+  const why = perfUnavailable();
+  if (why !== null) {
+    process.stderr.write(`bench: --perf needs Linux perf: ${why}\n`);
+    process.exit(2);
+  }
+}
 
 const stamp = new Date().toISOString().replace(/[:T]/g, '-').slice(0, 19);
 const RES = join(here, 'results', stamp);
@@ -178,12 +205,32 @@ const nsdPids = descendants(nsd.pid);
 log(`upstream nsd ready in ${nsdLoad.toFixed(2)} s (pids ${nsdPids.join(' ')})`);
 
 // ---------------------------------------------------------------- targets
-/** How each target is started; `block` is true when it must answer NXDOMAIN for listed names. */
+// --perf: V8 writes the names of its JIT code to /tmp/perf-<pid>.map for perf report.
+const perfFlags = PERF ? ['--perf-basic-prof'] : [];
+
+/**
+ * How each target is started; `block` is true when it must answer NXDOMAIN for listed names, `node` when it is a
+ * Node process (perf-basic-prof maps to remove).
+ */
 function targetSpec(t, round) {
   const port = PORTS[t];
   switch (t) {
     case 'echo':
-      return { port, cpus: SRV_CPU, cmd: process.execPath, args: [join(here, 'lib', 'echo.mjs'), '127.0.0.1', port] };
+      return {
+        port,
+        cpus: SRV_CPU,
+        cmd: process.execPath,
+        args: [...perfFlags, join(here, 'lib', 'echo.mjs'), '127.0.0.1', port],
+        node: true,
+      };
+    case 'forward':
+      return {
+        port,
+        cpus: SRV_CPU,
+        cmd: process.execPath,
+        args: [...perfFlags, join(here, 'lib', 'forward.mjs'), '127.0.0.1', port, '127.0.0.1', PORTS.upstream],
+        node: true,
+      };
     case 'unbound': {
       const conf = join(RUN, 'unbound.conf');
       writeFileSync(
@@ -218,7 +265,7 @@ function targetSpec(t, round) {
       rmSync(stateDir, { recursive: true, force: true });
       const conf = join(RUN, `${t}.yaml`);
       writeFileSync(conf, hashwalldConf({ port, upstreamPort: PORTS.upstream, stateDir, release, workers }));
-      const flags = o['node-flags'].split(' ').filter(Boolean);
+      const flags = [...perfFlags, ...o['node-flags'].split(' ').filter(Boolean)];
       if (o.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(RES, `prof-${t}-r${round}`)}`);
       return {
         port,
@@ -227,6 +274,7 @@ function targetSpec(t, round) {
         cmd: process.execPath,
         args: [...flags, join(repo, 'daemon', 'dist', 'main.js'), '--config', conf],
         block: true,
+        node: true,
       };
     }
     default:
@@ -246,12 +294,34 @@ async function load(t, round, attempt, mode, port, pids, blocking) {
   else args.push('-q', o.outstanding, '-c', o.clients);
   const groups = { srv: pids, upstream: t === 'upstream' ? [] : nsdPids };
   const a = cpuSnap(groups);
+  const sampling = PERF && mode === 'sat' ? perfWindow(t, round, pids) : null;
   const { cpuSeconds } = await runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR });
   const b = cpuSnap(groups);
-  const cpu = cpuDiff(a, b, cpuSeconds);
+  const perf = sampling === null ? null : await sampling;
+  // perf's own CPU (on the generator's core) is not the machine's other work.
+  const cpu = cpuDiff(a, b, cpuSeconds + (perf?.perfCpuS ?? 0));
   const r = await readDnsperf(out, mode === 'lat' && blocking ? (n) => (isBlocked(n) ? 'NXDOMAIN' : 'NOERROR') : null);
   if (mode === 'lat') rmSync(out); // per-query lines: large; the figures are kept in results.jsonl
-  return { ...r, srvCpu: cpu.srv, foreignCpu: cpu.foreign };
+  return { ...r, srvCpu: cpu.srv, foreignCpu: cpu.foreign, ...(perf === null ? {} : { perfWindow: perf }) };
+}
+
+/**
+ * --perf: PERF_AT seconds into the load, `perf record` on the server's processes for PERF_S seconds of sampling,
+ * on the generator's CPU. Resolves with { file, perfCpuS } (file null when perf failed; perfCpuS: the CPU perf
+ * itself used, for the other-work figure).
+ */
+async function perfWindow(t, round, pids) {
+  await sleep(PERF_AT * 1000);
+  const file = join(RES, `perf-${t}-r${round}.data`);
+  const rec = await recordPerf({
+    cpu: GEN_CPU,
+    pids,
+    out: file,
+    seconds: PERF_S,
+    log: join(RES, `perf-${t}-r${round}.log`),
+  });
+  if (rec.code !== 0) log(`    perf record exited with ${rec.code} (see perf-${t}-r${round}.log)`);
+  return { file: rec.code === 0 ? file : null, perfCpuS: rec.cpuSeconds };
 }
 
 async function runTarget(t, round, attempt) {
@@ -280,6 +350,9 @@ async function runTarget(t, round, attempt) {
     rssReady = sumMb(pids, 'VmRSS');
     if (spec.block && (await probe(spec.port, 'h2.hot.test', 0, 5000)) === null) {
       log(`  warning: ${t} does not forward h2.hot.test`);
+    }
+    if (t === 'forward' && !(await answersWithRecords(spec.port, `ready-${round}-${attempt}.dyn.test`, 5000))) {
+      log(`  warning: forward did not pass a .dyn.test question to the upstream (no answer with records)`);
     }
   }
   log(
@@ -324,8 +397,45 @@ async function runTarget(t, round, attempt) {
   if (t === 'upstream') for (const p of nsdPids) await taskset(p, GEN_CPU);
   else await stop(proc);
   const row = { target: t, round, attempt, loadS, rssReadyMb: rssReady, peakRssMb: peak, lat, sat };
+  if (PERF) {
+    // After the server stopped (the report takes a few seconds of the generator's CPU), before its maps go.
+    const w = sat.perfWindow;
+    if (w?.file) {
+      try {
+        const report = await perfReport(w.file, GEN_CPU);
+        row.perf = perfFigures(report, { windowS: PERF_S, qps: sat.qps, loadCpuPct: sat.srvCpu });
+        const p = row.perf;
+        log(
+          `    perf (${p.event}): ${p.nsTotal.toFixed(0)} ns/query, ${p.samples} samples (CPU ${p.cpuPct.toFixed(0)}% ` +
+            `in the window), kernel ${p.ns.kernel.toFixed(0)}, collector ${p.ns.gc.toFixed(0)}, ` +
+            `server's JS ${p.ns.jsServer.toFixed(0)}`,
+        );
+      } catch (err) {
+        log(`    perf report failed: ${String(err.message).split('\n')[0]}`);
+      }
+    }
+    if (spec.node) removePerfMaps(allPids);
+  }
   appendFileSync(join(RES, 'results.jsonl'), JSON.stringify(row) + '\n');
   return row;
+}
+
+/** Whether a question for `name` (A) at 127.0.0.1:`port` gets an answer with at least one record in time. */
+function answersWithRecords(port, name, timeoutMs) {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    const done = (v) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    s.on('message', (m) => {
+      if (m.length >= 12 && m[0] === 0x12 && m[1] === 0x34) done(((m[6] << 8) | m[7]) > 0);
+    });
+    s.on('error', () => undefined);
+    s.send(queryFor(name, 0x1234), port, '127.0.0.1', () => undefined);
+  });
 }
 
 async function taskset(pid, cpus) {
@@ -357,30 +467,34 @@ await stop(nsd);
 const by = (t) => rows.filter((r) => r.target === t);
 const f = (xs, d = 0) => xs.map((x) => (Number.isFinite(x) ? x.toFixed(d) : 'NA')).join(' / ');
 const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-const echoQps = (round) => rows.find((r) => r.target === 'echo' && r.round === round)?.sat.qps;
+const qpsOf = (t, round) => rows.find((r) => r.target === t && r.round === round)?.sat.qps;
+const echoQps = (round) => qpsOf('echo', round);
+const forwardQps = (round) => qpsOf('forward', round);
 const lines = [];
 lines.push(
   `hashwall bench ${stamp} UTC: ${ROUNDS} round(s), ${DUR} s per load, latency at ${LAT_QPS} q/s, ` +
     `${o.block} blocked names, seed ${o.seed}; figures per round (r1 / r2)`,
   '',
-  '| target | load s | RSS ready MiB | peak RSS MiB | sat q/s | sat q/s mean | / echo (same round) | sat avg ms | sat lost | ' +
-    `lat avg ms | lat p50 ms | lat p99 ms | lat p99.9 ms | lat lost | wrong answers | NX % | srv CPU % (sat) | other CPU % (sat) |`,
-  '|' + '---|'.repeat(18),
+  '| target | load s | RSS ready MiB | peak RSS MiB | sat q/s | sat q/s mean | / echo (same round) | / forward (same round) | ' +
+    'sat avg ms | sat lost | lat avg ms | lat p50 ms | lat p99 ms | lat p99.9 ms | lat lost | wrong answers | NX % | ' +
+    'srv CPU % (sat) | other CPU % (sat) |',
+  '|' + '---|'.repeat(19),
 );
 for (const t of TARGETS) {
   const rs = by(t);
   if (rs.length === 0) {
-    lines.push(`| ${t} | did not start |` + ' |'.repeat(16));
+    lines.push(`| ${t} | did not start |` + ' |'.repeat(17));
     continue;
   }
   const ratio = rs.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
+  const ratioFwd = rs.map((r) => (forwardQps(r.round) ? r.sat.qps / forwardQps(r.round) : NaN));
   lines.push(
     `| ${t}${rs.some((r) => r.noisy) ? ' (noisy)' : ''} | ${f(
       rs.map((r) => r.loadS),
       2,
     )} | ${f(rs.map((r) => r.rssReadyMb))} | ` +
       `${f(rs.map((r) => r.peakRssMb))} | ${f(rs.map((r) => r.sat.qps))} | ${mean(rs.map((r) => r.sat.qps)).toFixed(0)} | ` +
-      `${f(ratio, 2)} | ${f(
+      `${f(ratio, 2)} | ${f(ratioFwd, 2)} | ${f(
         rs.map((r) => r.sat.avgMs),
         2,
       )} | ${f(rs.map((r) => r.sat.lost))} | ` +
@@ -451,6 +565,15 @@ if (h.length > 0) {
     `- peak RSS < 1/4 of Unbound's: ${peak.toFixed(0)} MiB vs ${Number.isFinite(uPeak) ? (uPeak / 4).toFixed(0) : 'NA'} MiB ` +
       `${Number.isFinite(uPeak) ? (peak < uPeak / 4 ? 'MET' : 'NOT MET') : '(no Unbound row)'}`,
   );
+  const fw = by('forward');
+  if (fw.length > 0) {
+    const ratioFwd = h.map((r) => (forwardQps(r.round) ? r.sat.qps / forwardQps(r.round) : NaN));
+    const fwEcho = fw.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
+    lines.push(
+      `- (not a target) hashwalld to the raw forwarder of the same round, the ceiling with the mix's upstream ` +
+        `traffic: ${f(ratioFwd, 2)} (forward ${f(fw.map((r) => r.sat.qps))} q/s, ${f(fwEcho, 2)}x the echo)`,
+    );
+  }
   if (w2.length > 0) {
     lines.push(
       `- workers = 2 (both cores, shared with dnsperf and nsd): ${f(w2.map((r) => r.sat.qps))} q/s, ` +
@@ -464,3 +587,11 @@ lines.push('', `bench wall time ${((performance.now() - benchStart) / 60000).toF
 const table = lines.join('\n') + '\n';
 writeFileSync(join(RES, 'table.md'), table);
 process.stdout.write('\n' + table);
+if (PERF) {
+  const measured = rows.filter((r) => r.perf);
+  const md = perfMarkdown(measured, { stamp });
+  writeFileSync(join(RES, 'perf.md'), md);
+  process.stdout.write('\n' + md);
+  if (measured.length < rows.length)
+    log(`perf: ${rows.length - measured.length} row(s) without perf figures (see log.txt)`);
+}

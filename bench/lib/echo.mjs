@@ -1,10 +1,13 @@
 // The ceiling for one Node process: a raw node:dgram DNS responder that does the least a DNS server can do. It
 // reads the header and walks the question (as any server must), then answers NOERROR with the client's header
 // and question and no records (QR set, RD kept), one send per datagram. No policy, no cache, no upstream: what
-// hashwalld adds on top of this is the cost of its query path.
+// hashwalld adds on top of this is the cost of its query path. The walk and the answer are raw-dns.mjs's, shared
+// with forward.mjs (the same ceiling with the mix's upstream traffic).
 //
 //   node bench/lib/echo.mjs ADDR PORT        (loopback only)
 import { createSocket } from 'node:dgram';
+
+import { emptyAnswer, questionEnd } from './raw-dns.mjs';
 
 const [addr = '127.0.0.1', portArg = '0'] = process.argv.slice(2);
 if (!addr.startsWith('127.') && addr !== '::1') {
@@ -13,19 +16,9 @@ if (!addr.startsWith('127.') && addr !== '::1') {
 }
 const sock = createSocket({ type: addr.includes(':') ? 'udp6' : 'udp4' });
 sock.on('message', (msg, rinfo) => {
-  if (msg.length < 12 || (msg[2] & 0x80) !== 0) return;
-  let p = 12;
-  while (p < msg.length && msg[p] !== 0 && msg[p] < 64) p += msg[p] + 1;
-  const end = p + 5;
-  if (end > msg.length) return;
-  const out = Buffer.allocUnsafe(end);
-  msg.copy(out, 0, 0, end);
-  out[2] = 0x80 | (msg[2] & 0x79);
-  out[3] = 0x80;
-  out[4] = 0;
-  out[5] = 1;
-  out.fill(0, 6, 12);
-  sock.send(out, rinfo.port, rinfo.address);
+  const end = questionEnd(msg);
+  if (end < 0) return;
+  sock.send(emptyAnswer(msg, end), rinfo.port, rinfo.address);
 });
 sock.bind(Number(portArg), addr, () => {
   try {
