@@ -205,8 +205,11 @@ const nsdPids = descendants(nsd.pid);
 log(`upstream nsd ready in ${nsdLoad.toFixed(2)} s (pids ${nsdPids.join(' ')})`);
 
 // ---------------------------------------------------------------- targets
-// --perf: V8 writes the names of its JIT code to /tmp/perf-<pid>.map for perf report.
-const perfFlags = PERF ? ['--perf-basic-prof'] : [];
+// --perf: V8 writes the names of its JIT code to /tmp/perf-<pid>.map for perf report. The flag also turns on V8's
+// event log (isolate-*-v8.log in the working directory): one file in the results folder instead.
+const perfFlags = PERF
+  ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(RES, 'v8-events.log')}`]
+  : [];
 
 /**
  * How each target is started; `block` is true when it must answer NXDOMAIN for listed names, `node` when it is a
@@ -394,9 +397,13 @@ async function runTarget(t, round, attempt) {
   );
   const allPids = t === 'upstream' ? pids : descendants(proc.pid);
   const peak = sumMb(allPids, 'VmHWM');
+  // What the RSS is made of at the end of the saturation load (where the peak usually is: caches full): anonymous
+  // memory (heaps, the list, caches) and file-backed pages (the executable and libraries, shared between processes
+  // running the same binary and given back under memory pressure).
+  const rssEnd = { anonMb: sumMb(allPids, 'RssAnon'), fileMb: sumMb(allPids, 'RssFile') };
   if (t === 'upstream') for (const p of nsdPids) await taskset(p, GEN_CPU);
   else await stop(proc);
-  const row = { target: t, round, attempt, loadS, rssReadyMb: rssReady, peakRssMb: peak, lat, sat };
+  const row = { target: t, round, attempt, loadS, rssReadyMb: rssReady, peakRssMb: peak, rssEnd, lat, sat };
   if (PERF) {
     // After the server stopped (the report takes a few seconds of the generator's CPU), before its maps go.
     const w = sat.perfWindow;
@@ -517,6 +524,23 @@ for (const t of TARGETS) {
         1,
       )} | ` +
       `${f(rs.map((r) => r.sat.srvCpu))} | ${f(rs.map((r) => r.sat.foreignCpu))} |`,
+  );
+}
+lines.push(
+  '',
+  'Memory at the end of the saturation load (MiB, r1 / r2): anonymous (heaps, lists, caches) and file-backed (the ' +
+    'executable and libraries, shared and reclaimable):',
+  '',
+  '| target | peak RSS | RSS anon at end | RSS file at end |',
+  '|---|---|---|---|',
+);
+for (const t of TARGETS) {
+  const rs = by(t);
+  if (rs.length === 0) continue;
+  lines.push(
+    `| ${t} | ${f(rs.map((r) => r.peakRssMb))} | ${f(rs.map((r) => r.rssEnd.anonMb))} | ${f(
+      rs.map((r) => r.rssEnd.fileMb),
+    )} |`,
   );
 }
 // Ratios against Unbound, last (as the issue asks), then against the echo ceiling, then the targets.
