@@ -1,0 +1,159 @@
+// The bench's raw servers (bench/lib/echo.mjs, bench/lib/forward.mjs) and the DNS and perf helpers they and
+// `npm run bench -- --perf` use: the rows the bench compares hashwalld with must answer what they claim to.
+// Real processes and sockets on 127.0.0.1; the upstream is a dgram socket started here.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { join } from 'node:path';
+
+import t from 'tap';
+
+import { categorize } from '../bench/lib/perf.mjs';
+import { emptyAnswer, endsWith, questionEnd, wireSuffix } from '../bench/lib/raw-dns.mjs';
+
+const lib = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'bench', 'lib');
+
+/** A query for `name` (type A, class IN) with `id` and RD set. */
+function query(name: string, id: number): Buffer {
+  const labels = name.split('.').filter(Boolean);
+  const q = Buffer.concat([
+    Buffer.from([id >> 8, id & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]),
+    ...labels.flatMap((l) => [Buffer.from([l.length]), Buffer.from(l, 'latin1')]),
+    Buffer.from([0, 0, 1, 0, 1]),
+  ]);
+  return q;
+}
+
+t.test('raw-dns finds the question and answers it empty', async (t) => {
+  const q = query('Www.Example.test', 0x1234);
+  const end = questionEnd(q);
+  t.equal(end, q.length);
+  const a = emptyAnswer(q, end);
+  t.equal(a.readUInt16BE(0), 0x1234, 'the ID');
+  t.equal(a[2]! & 0x80, 0x80, 'QR');
+  t.equal(a[2]! & 0x01, 0x01, 'RD kept');
+  t.equal(a[3]! & 0x0f, 0, 'NOERROR');
+  t.same([a.readUInt16BE(4), a.readUInt16BE(6), a.readUInt16BE(8), a.readUInt16BE(10)], [1, 0, 0, 0]);
+  t.same(a.subarray(12), q.subarray(12), 'the question as asked');
+  t.equal(questionEnd(Buffer.alloc(11)), -1, 'shorter than a header');
+  t.equal(questionEnd(a), -1, 'a response is not a query');
+  t.equal(questionEnd(q.subarray(0, q.length - 1)), -1, 'a question cut short');
+});
+
+t.test('raw-dns matches a suffix by whole labels, any case', async (t) => {
+  const dyn = wireSuffix('dyn.test');
+  const m = (name: string): boolean => {
+    const q = query(name, 1);
+    return endsWith(q, questionEnd(q), dyn);
+  };
+  t.ok(m('u1-abc.dyn.test'));
+  t.ok(m('A.B.DYN.Test'), 'case folded');
+  t.ok(m('dyn.test'), 'the suffix itself');
+  t.notOk(m('xdyn.test'), 'not inside a label');
+  t.notOk(m('dyn.test.example'));
+  t.notOk(m('test'), 'shorter than the suffix');
+});
+
+t.test('perf categories: kernel, collector, malloc, runtime, JIT of Node and of the server', async (t) => {
+  const cases: [string, string, string][] = [
+    ['[kernel.kallsyms]', '[k] udp_sendmsg', 'kernel'],
+    ['node', '[.] v8::internal::Scavenger::ScavengeObject<v8::internal::FullHeapObjectSlot>', 'gc'],
+    ['node', '[.] Builtins_FindOrderedHashMapEntry', 'runtime'],
+    ['libc.so.6', '[.] malloc_consolidate', 'malloc'],
+    ['libc.so.6', '[.] __libc_sendmsg', 'other'],
+    ['[JIT] tid 123', '[.] JS:*Socket.send node:dgram:586:33', 'jsNode'],
+    ['[JIT] tid 123', '[.] JS:*getWire file:///srv/hashwall/daemon/dist/dns/cache.js:352:12', 'jsServer'],
+    ['unbound', '[.] worker_handle_request', 'other'],
+  ];
+  for (const [dso, sym, want] of cases) t.equal(categorize(dso, sym), want, `${dso} ${sym}`);
+});
+
+/** Starts a bench server script and waits for its "listening" line; returns it and the port it listens on. */
+async function startServer(script: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [join(lib, script), '127.0.0.1', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start in 10 s: ${out}`)), 10000);
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited (${code}): ${out}`));
+    });
+  });
+  return { proc, port };
+}
+
+async function stopServer(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = once(proc, 'exit');
+  proc.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+}
+
+/** Sends `msg` from `sock` to the port and waits (at most 5 s) for one datagram back. */
+async function ask(sock: Socket, port: number, msg: Buffer): Promise<Buffer> {
+  const got = new Promise<Buffer>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000);
+    sock.once('message', (m: Buffer) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+  });
+  sock.send(msg, port, '127.0.0.1');
+  return got;
+}
+
+t.test('the echo answers every query empty, with its own ID', async (t) => {
+  const { proc, port } = await startServer('echo.mjs', []);
+  t.teardown(() => stopServer(proc));
+  const client = createSocket('udp4');
+  t.teardown(() => client.close());
+  await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
+  const q = query('h1.hot.test', 0xbeef);
+  t.same(await ask(client, port, q), emptyAnswer(q, questionEnd(q)));
+});
+
+t.test('the forwarder sends .dyn.test upstream with a fresh ID and returns the answer with the ID asked', async (t) => {
+  // The upstream: answers every query with its own payload after the question, so the test can tell it from the
+  // forwarder's empty answers.
+  const upstream = createSocket('udp4');
+  t.teardown(() => upstream.close());
+  const seen: Buffer[] = [];
+  upstream.on('message', (m: Buffer, r) => {
+    seen.push(Buffer.from(m));
+    const a = Buffer.concat([emptyAnswer(m, questionEnd(m)), Buffer.from('upstream')]);
+    upstream.send(a, r.port, r.address);
+  });
+  await new Promise<void>((r) => upstream.bind(0, '127.0.0.1', r));
+  const { proc, port } = await startServer('forward.mjs', ['127.0.0.1', String(upstream.address().port)]);
+  t.teardown(() => stopServer(proc));
+  const client = createSocket('udp4');
+  t.teardown(() => client.close());
+  await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
+
+  const ids = new Set<number>();
+  for (let i = 0; i < 20; i++) {
+    const q = query(`u${i}-x.dyn.test`, 0x0a00 + i);
+    const a = await ask(client, port, q);
+    t.equal(a.readUInt16BE(0), 0x0a00 + i, `u${i}: the client's ID back`);
+    t.equal(a.subarray(a.length - 8).toString(), 'upstream', `u${i}: the upstream's answer`);
+    t.same(a.subarray(12, q.length), q.subarray(12), `u${i}: its question`);
+    ids.add(seen[i]!.readUInt16BE(0));
+  }
+  t.equal(seen.length, 20, 'every .dyn.test question went upstream');
+  t.ok(ids.size >= 19, `the upstream saw fresh IDs (${ids.size} distinct of 20)`);
+
+  const hot = query('h2.hot.test', 0x0bbb);
+  t.same(await ask(client, port, hot), emptyAnswer(hot, questionEnd(hot)), 'another name: answered as the echo does');
+  t.equal(seen.length, 20, 'and not sent upstream');
+});
