@@ -160,51 +160,23 @@ export async function perfReport(file, cpu) {
       );
     });
   const event = (await run(['evlist', '-i', file])).trim().split('\n')[0] ?? '';
-  const stdout = await run([
-    'report',
-    '-i',
-    file,
-    '--no-children',
-    '-q',
-    '-g',
-    'none',
-    '--sort',
-    'dso,sym',
-    '-F',
-    'sample,period,dso,sym',
-    '-t',
-    FIELD_SEP,
-  ]);
-  const lines = [];
-  for (const line of stdout.split('\n')) {
-    const f = line.split(FIELD_SEP).map((x) => x.trim());
-    if (f.length < 4 || !/^\d+$/.test(f[0])) continue;
-    lines.push({ samples: Number(f[0]), period: Number(f[1]), dso: f[2], sym: f.slice(3).join(FIELD_SEP) });
-  }
+  // Every sample once (no call graph), the fields separated by FIELD_SEP; the rows whose first field is a number.
+  const report = async (...args) => {
+    const out = await run(['report', '-i', file, '--no-children', '-q', '-g', 'none', ...args, '-t', FIELD_SEP]);
+    return out
+      .split('\n')
+      .map((line) => line.split(FIELD_SEP).map((x) => x.trim()))
+      .filter((f) => f.length >= 2 && /^\d+$/.test(f[0]));
+  };
+  const lines = (await report('--sort', 'dso,sym', '-F', 'sample,period,dso,sym'))
+    .filter((f) => f.length >= 4)
+    .map((f) => ({ samples: Number(f[0]), period: Number(f[1]), dso: f[2], sym: f.slice(3).join(FIELD_SEP) }));
   // The same samples by the system call they were taken under: the nearest caller in the (kernel) call chain that
   // is a system call's entry (perf's --parent); user-space samples and the kernel's other work get "[other]".
-  const byParent = await run([
-    'report',
-    '-i',
-    file,
-    '--no-children',
-    '-q',
-    '-g',
-    'none',
-    '--sort',
-    'parent',
-    `--parent=${SYSCALL_ENTRY}`,
-    '-F',
-    'period,parent',
-    '-t',
-    FIELD_SEP,
-  ]);
-  const parents = [];
-  for (const line of byParent.split('\n')) {
-    const f = line.split(FIELD_SEP).map((x) => x.trim());
-    if (f.length < 2 || !/^\d+$/.test(f[0])) continue;
-    parents.push({ period: Number(f[0]), parent: f[1] });
-  }
+  const parents = (await report('--sort', 'parent', `--parent=${SYSCALL_ENTRY}`, '-F', 'period,parent')).map((f) => ({
+    period: Number(f[0]),
+    parent: f[1],
+  }));
   return { event, lines, parents };
 }
 
