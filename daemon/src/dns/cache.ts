@@ -219,9 +219,9 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Bytes an entry costs beyond its record in the arena (its key, header, the answer after the question and the TTL
- * list), for maxBytes: the slot arrays (ten 32-bit and four 64-bit numbers, three references, a hash bucket) and
- * the record's rounding up to its cell. Measured with `node bench/lib/cache-memory.mjs` (Node 20, a full cache of
- * 100,000 one-A answers): heap and external grow by ~182 bytes per entry for a record of 75 (an 80-octet cell).
+ * list), for maxBytes: the slot's 64-octet row, its three references, a hash bucket, and the record's rounding up
+ * to its cell. Measured with `node bench/lib/cache-memory.mjs` (Node 20, a full cache of 100,000 one-A answers):
+ * heap and external grow by ~185 bytes per entry for a record of 75 (an 80-octet cell).
  */
 const ENTRY_OVERHEAD_BYTES = 110;
 
