@@ -14,8 +14,8 @@ import { parseFull, serializeFull, type FullList } from '../dist/full.js';
 import type { FullMatcher } from '../dist/fullmatcher.js';
 import { pollMatcher, type PollResult, type ReleaseContext, type StoredFull } from '../dist/release.js';
 import type { FullFile } from '../dist/spool.js';
-import { T0, hashOf, listOf } from './codec-helpers.ts';
-import { publisher, type Publisher } from './release-helpers.ts';
+import { hashOf, listOf } from './codec-helpers.ts';
+import { NOW, ONE as one, TWO as two, publisher, type Publisher } from './release-helpers.ts';
 import { MemorySpool, StreamingSource, fileOf } from './stream-helpers.ts';
 
 const KINDS = ['D', 'H', 'U', 'P'] as const;
@@ -229,17 +229,6 @@ t.test('the base cap and an I/O error', async (t) => {
 });
 
 // The poll.
-const NOW = T0 + 3600;
-const one = listOf(1, [
-  [1, 0],
-  [2, 1],
-  [3, 3],
-]);
-const two = listOf(2, [
-  [1, 0],
-  [2, 0],
-  [4, 2],
-]);
 
 /** A streaming copy of a publisher's files (so that a fallback FULL is streamed into a second spool). */
 function streamingOf(p: Publisher): StreamingSource {

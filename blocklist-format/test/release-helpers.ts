@@ -4,7 +4,7 @@ import type { MinisignSecretKey } from '../dist/minisign.js';
 import { generateKeyPair, TrustStore } from '../dist/minisign.js';
 import { buildRelease } from '../dist/publish.js';
 import type { FetchResult, GetOptions, ReleaseSource } from '../dist/source.js';
-import { T0 } from './codec-helpers.ts';
+import { T0, listOf } from './codec-helpers.ts';
 
 /** Serves a map of files with the caps a real source applies. */
 export class MemorySource implements ReleaseSource {
@@ -68,3 +68,18 @@ export function publisher(listId = 'demo', key: MinisignSecretKey = generateKeyP
   };
   return p;
 }
+
+/** The clock the poll tests run at: an hour after the fixtures were created. */
+export const NOW = T0 + 3600;
+
+/** Two successive lists of one publisher (serials 1 and 2): an entry kept, one changed kind, one gone, one new. */
+export const ONE = listOf(1, [
+  [1, 0],
+  [2, 1],
+  [3, 3],
+]);
+export const TWO = listOf(2, [
+  [1, 0],
+  [2, 0],
+  [4, 2],
+]);

@@ -6,9 +6,8 @@ import { generateKeyPair, TrustStore } from '../dist/minisign.js';
 import { buildRelease } from '../dist/publish.js';
 import { checkRelease, openStored, poll, type ListState, type ReleaseContext } from '../dist/release.js';
 import { T0, listOf } from './codec-helpers.ts';
-import { publisher, type Publisher } from './release-helpers.ts';
+import { NOW, ONE as one, TWO as two, publisher, type Publisher } from './release-helpers.ts';
 
-const NOW = T0 + 3600;
 const ctx = (p: Publisher, extra: Partial<ReleaseContext> = {}): ReleaseContext => ({
   source: p.source,
   trust: p.trust,
@@ -16,16 +15,6 @@ const ctx = (p: Publisher, extra: Partial<ReleaseContext> = {}): ReleaseContext 
   now: NOW,
   ...extra,
 });
-const one = listOf(1, [
-  [1, 0],
-  [2, 1],
-  [3, 3],
-]);
-const two = listOf(2, [
-  [1, 0],
-  [2, 0],
-  [4, 2],
-]);
 const three = listOf(3, [
   [1, 0],
   [5, 1],

@@ -29,10 +29,9 @@ import {
   type ReleaseContext,
 } from '../dist/release.js';
 import { T0, listOf } from './codec-helpers.ts';
-import { publisher } from './release-helpers.ts';
+import { NOW, publisher } from './release-helpers.ts';
 import { MemorySpool, StreamingSource, cycledChunks, fileOf, fixedChunks, type Chunker } from './stream-helpers.ts';
 
-const NOW = T0 + 3600;
 const KEY = generateKeyPair();
 const OTHER = generateKeyPair();
 const TRUST = new TrustStore([['demo', { keys: [KEY.publicKey], threshold: 1 }]]);
