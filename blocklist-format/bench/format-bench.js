@@ -68,7 +68,7 @@ function prng(seed) {
 console.log(`@hashwall/format list benchmark: node ${process.version}, ${ENTRIES.toLocaleString('en-US')} entries`);
 const base = memory();
 
-// ---- Build the list: names, hashes, kinds; then sort the hashes ascending (FORMAT.md 2.1).
+// ---- Build the list: names, hashes, kinds; then sort the hashes ascending (SPEC.md 2.1).
 let t0 = performance.now();
 const rand = prng(randomBytes(4).readUInt32LE(0));
 const listKey = new HashKey(randomBytes(32));

@@ -1,4 +1,4 @@
-// Compares ways to compute h(name) = HMAC-SHA-256(K, name) (FORMAT.md 1.3) for short names, the daemon's hot path:
+// Compares ways to compute h(name) = HMAC-SHA-256(K, name) (SPEC.md 1.3) for short names, the daemon's hot path:
 //   node --expose-gc blocklist-format/bench/hash-bench.js   (after `npx tsc -b`)
 // Prints ns per hash (median of 7 rounds) for node:crypto, @noble/hashes and HashKey (hash.ts), per name length.
 import { createHmac, randomBytes } from 'node:crypto';

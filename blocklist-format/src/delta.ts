@@ -1,5 +1,5 @@
 /**
- * DELTA files (FORMAT.md 2.2): the change from the FULL of `base-serial` to the FULL of `serial`. Removals come
+ * DELTA files (SPEC.md 2.2): the change from the FULL of `base-serial` to the FULL of `serial`. Removals come
  * first, then additions, each sorted; a changed kind is the removal and the addition of the same hash. Applying a
  * delta must give the target FULL byte for byte; any mismatch discards the delta (the client then fetches the FULL).
  */
@@ -228,7 +228,7 @@ export function computeDelta(base: FullList, target: FullList): DeltaList {
   };
 }
 
-/** The FULL a delta gives: its header is the delta's fields (FORMAT.md 2.2). */
+/** The FULL a delta gives: its header is the delta's fields (SPEC.md 2.2). */
 function resultHeader(d: DeltaHeader): FullHeader {
   return {
     listId: d.listId,
@@ -258,7 +258,7 @@ function resultCount(baseCount: number, delta: DeltaList): number {
 type Push = (from: Entries, i: number) => void;
 
 /**
- * The one merge (FORMAT.md 2.2): the base's `baseCount` entries, handed over in pieces by `nextBase` (the whole
+ * The one merge (SPEC.md 2.2): the base's `baseCount` entries, handed over in pieces by `nextBase` (the whole
  * list as one piece in memory, ~1 MiB of lines at a time from a file), with the removals taken out and the
  * additions put in, each entry of the result pushed in order. Throws DELTA_MISMATCH when a removal is absent (or has
  * another kind), an addition is already present, or the count differs from the delta's `entries`.
@@ -307,7 +307,7 @@ function merge(baseCount: number, nextBase: () => Entries, delta: DeltaList, pus
 /**
  * Applies a delta to its base FULL. Throws DELTA_MISMATCH when the base is not the one the delta names, a removal
  * is absent (or has another kind), an addition is already present, or the result's count or digest differs from
- * the delta header (FORMAT.md 2.2). The result carries the delta's header fields. The same merge as
+ * the delta header (SPEC.md 2.2). The result carries the delta's header fields. The same merge as
  * {@link applyDeltaFrom}, over the base held in memory as one piece and into entry arrays.
  */
 export function applyDelta(base: FullList, delta: DeltaList): FullList {
@@ -497,7 +497,7 @@ export function applyDeltaFrom(
   try {
     checkBase(b.header, b.bodySha256, d);
     resultCount(b.count, delta);
-    // The header does not depend on the lines: FORMAT.md 2.2 gives the result's count and digest in the delta.
+    // The header does not depend on the lines: SPEC.md 2.2 gives the result's count and digest in the delta.
     write(Buffer.from(fullHeaderText(header, d.entries, d.bodySha256), 'latin1'));
     merge(
       b.count,

@@ -17,7 +17,7 @@ export interface Entries {
 export const HASH_BYTES = 32;
 export const EMPTY_ENTRIES: Entries = { count: 0, hashes: new Uint8Array(0), kinds: new Uint8Array(0) };
 
-// Lower-case hex only: upper-case digits are malformed (FORMAT.md 2: one valid byte form).
+// Lower-case hex only: upper-case digits are malformed (SPEC.md 2: one valid byte form).
 const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
 for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = 10 + i;

@@ -5,11 +5,11 @@
 export const ERROR_CODES = [
   /** Bytes that do not follow the format: bad header, bad line, bad base64, wrong counts. */
   'MALFORMED',
-  /** A name or URL that cannot be canonicalized or listed (FORMAT.md 1.1, 1.2). */
+  /** A name or URL that cannot be canonicalized or listed (SPEC.md 1.1, 1.2). */
   'INVALID_NAME',
   /** A signature that does not verify over the bytes it covers. */
   'SIGNATURE_INVALID',
-  /** A legacy (non-prehashed) `Ed` minisign signature: refused (FORMAT.md 3). */
+  /** A legacy (non-prehashed) `Ed` minisign signature: refused (SPEC.md 3). */
   'LEGACY_SIGNATURE',
   /** No signature made by a key trusted for this list-id. */
   'UNTRUSTED_KEY',

@@ -1,4 +1,4 @@
-/** FULL files (FORMAT.md 2.1): the complete list of one serial. */
+/** FULL files (SPEC.md 2.1): the complete list of one serial. */
 import { createHash } from 'node:crypto';
 
 import { FormatError } from './errors.js';
@@ -20,15 +20,15 @@ import {
   type Extension,
 } from './header.js';
 
-/** FORMAT.md 4: a FULL is at most 256 MiB, whatever a caller's cap says. */
+/** SPEC.md 4: a FULL is at most 256 MiB, whatever a caller's cap says. */
 export const HARD_MAX_LIST_BYTES = 256 * 1024 * 1024;
-/** FORMAT.md 4: the default cap for a FULL (and a DELTA). */
+/** SPEC.md 4: the default cap for a FULL (and a DELTA). */
 export const DEFAULT_MAX_LIST_BYTES = 64 * 1024 * 1024;
-/** FORMAT.md 2.1: expires - created <= 31 days. */
+/** SPEC.md 2.1: expires - created <= 31 days. */
 export const MAX_LIST_VALIDITY_DAYS = 31;
 export const FULL_LINE_BYTES = 67;
 
-/** The hash key a list was hashed with: a licensed key id, or the public key itself (FORMAT.md 1.3). */
+/** The hash key a list was hashed with: a licensed key id, or the public key itself (SPEC.md 1.3). */
 export type HashKeyRef =
   { readonly mode: 'licensed'; readonly id: string } | { readonly mode: 'public'; readonly key: string };
 
@@ -70,7 +70,7 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Reads `hash`, `hash-key-id` and, in public mode, `hash-key` (FORMAT.md 2.1). */
+/** Reads `hash`, `hash-key-id` and, in public mode, `hash-key` (SPEC.md 2.1). */
 export function readHashKey(h: HeaderReader): HashKeyRef {
   if (h.take('hash') !== 'hmac-sha256') throw malformed('hash: only hmac-sha256 is defined');
   const id = h.take('hash-key-id');
@@ -143,7 +143,7 @@ export function readFullHeader(
   return { header: { listId, serial, created, expires, hashKey, extensions }, count, bodySha256, bodyStart };
 }
 
-/** Parses a FULL strictly. The caller verifies its signatures over these same bytes first (FORMAT.md 3). */
+/** Parses a FULL strictly. The caller verifies its signatures over these same bytes first (SPEC.md 3). */
 export function parseFull(bytes: Uint8Array, options?: ParseOptions): FullList {
   const { header, count, bodySha256, bodyStart } = readFullHead(bytes, options);
   const entries = decodeLines(bytes, bodyStart, count, undefined, 'body');
@@ -161,7 +161,7 @@ export function encodeFullBody(entries: Entries): Buffer {
 const DIGEST_STEP_ENTRIES = 16_384;
 
 /**
- * The body-sha256 of a list with these entries (FORMAT.md 2.1): the same digest as hashing
+ * The body-sha256 of a list with these entries (SPEC.md 2.1): the same digest as hashing
  * {@link encodeFullBody}'s output, computed over ~1 MiB of encoded lines at a time instead of the whole body (a
  * million entries would otherwise need a 64 MiB buffer only to be hashed). Throws RangeError when count, hashes
  * and kinds disagree in length.

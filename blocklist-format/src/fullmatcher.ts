@@ -1,5 +1,5 @@
 /**
- * A FULL parsed straight into the matcher's arrays (FORMAT.md 2.1, 1.4): the same checks as `parseFull` (size cap,
+ * A FULL parsed straight into the matcher's arrays (SPEC.md 2.1, 1.4): the same checks as `parseFull` (size cap,
  * header, body length, body-sha256, every line's bytes, strictly ascending hashes), but without the 32-byte-per-entry
  * array `parseFull` returns, which a daemon only turns into `MatcherParts` and drops. For a million entries that
  * array is 32 MiB of peak memory less during a load.

@@ -1,5 +1,5 @@
 /**
- * The keyed hash of FORMAT.md 1.3, `h(s) = HMAC-SHA-256(K, utf8(s))`, and the list key file that holds `K`.
+ * The keyed hash of SPEC.md 1.3, `h(s) = HMAC-SHA-256(K, utf8(s))`, and the list key file that holds `K`.
  *
  * HMAC (RFC 2104) of a message m is H((K ^ opad) || H((K ^ ipad) || m)). The two 64-byte pad blocks depend only on
  * the key, so `HashKey` compresses each once and keeps the two midstates; a name of up to 55 bytes then costs two
@@ -23,9 +23,9 @@ import { FormatError } from './errors.js';
 import { isHex64, isListId } from './header.js';
 import { SHA256_IV, newBlock, sha256Compress, sha256Finish, wordsToBytes } from './sha256.js';
 
-/** The length of a list key `K` in bytes (FORMAT.md 1.3). */
+/** The length of a list key `K` in bytes (SPEC.md 1.3). */
 export const LIST_KEY_BYTES = 32;
-/** The `hash-key-id` that means public mode: the key itself is in the list's header (FORMAT.md 1.3). */
+/** The `hash-key-id` that means public mode: the key itself is in the list's header (SPEC.md 1.3). */
 export const PUBLIC_KEY_ID = 'public';
 
 // Scratch for every HashKey: JavaScript runs one call at a time and nothing here calls out, so one set suffices.
@@ -35,13 +35,13 @@ const DIGEST = new Uint8Array(32);
 let encodeBuffer = new Uint8Array(1024);
 const encoder = new TextEncoder();
 
-/** A list key ready to hash with: the HMAC-SHA-256 inner and outer midstates of `K` (FORMAT.md 1.3). */
+/** A list key ready to hash with: the HMAC-SHA-256 inner and outer midstates of `K` (SPEC.md 1.3). */
 export class HashKey {
   // Private fields: the midstates stand in for the key, so util.inspect and JSON never show them.
   readonly #inner = Int32Array.from(SHA256_IV);
   readonly #outer = Int32Array.from(SHA256_IV);
 
-  /** `key`: the 32-byte list key (FORMAT.md 1.3). Anything else is refused with KEY_INVALID. */
+  /** `key`: the 32-byte list key (SPEC.md 1.3). Anything else is refused with KEY_INVALID. */
   constructor(key: Uint8Array) {
     if (!(key instanceof Uint8Array) || key.length !== LIST_KEY_BYTES) {
       throw new FormatError('KEY_INVALID', `a list key is ${LIST_KEY_BYTES} bytes`);
@@ -102,7 +102,7 @@ export class HashKey {
     return out;
   }
 
-  /** h(s) as 64 lower-case hex digits, the form of a list's body lines (FORMAT.md 1.3, 2.1). */
+  /** h(s) as 64 lower-case hex digits, the form of a list's body lines (SPEC.md 1.3, 2.1). */
   hashHex(s: string | Uint8Array): string {
     if (typeof s === 'string') {
       const n = encode(s);
@@ -130,7 +130,7 @@ function encode(s: string): number {
 // Exactly these three lines, in this order, ASCII, each ended by LF (so the file ends with LF); no CR, BOM, tab,
 // blank line, comment or trailing space: one valid byte form per key, like every HWL1 file. The id follows the
 // list-id syntax [a-z0-9][a-z0-9-]{0,62}; the id `public` marks a public-mode key, which the signer writes into the
-// list's header (FORMAT.md 1.3). Any other content is refused with KEY_INVALID, a file over 1 KiB with TOO_LARGE.
+// list's header (SPEC.md 1.3). Any other content is refused with KEY_INVALID, a file over 1 KiB with TOO_LARGE.
 // ---------------------------------------------------------------------------------------------------------------
 
 export const LIST_KEY_MAGIC = 'hwl1-list-key';

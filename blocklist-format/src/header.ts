@@ -1,11 +1,11 @@
 /**
- * The common file layout of HWL1 (FORMAT.md 2): ASCII, LF line ends, no BOM, no tab, no trailing space, a final
+ * The common file layout of HWL1 (SPEC.md 2): ASCII, LF line ends, no BOM, no tab, no trailing space, a final
  * LF; a header of `key: value` lines in a fixed order, one empty line, then the body. Integers are decimal without
  * leading zeros, at most 2^53-1; times are UTC `YYYY-MM-DDTHH:MM:SSZ`. Parsers here reject, they never repair.
  */
 import { FormatError } from './errors.js';
 
-/** FORMAT.md 4: a header is at most 4 KiB (counted up to and including the empty line that ends it). */
+/** SPEC.md 4: a header is at most 4 KiB (counted up to and including the empty line that ends it). */
 export const MAX_HEADER_BYTES = 4096;
 
 const LIST_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -39,7 +39,7 @@ export function parseInteger(s: string, what: string): number {
   return n;
 }
 
-/** Parses a FORMAT.md time into seconds since the epoch; rejects impossible dates (Feb 30, 24:00, leap seconds). */
+/** Parses a SPEC.md time into seconds since the epoch; rejects impossible dates (Feb 30, 24:00, leap seconds). */
 export function parseTime(s: string, what: string): number {
   const m = TIME.exec(s);
   if (!m) throw malformed(`${what}: not a UTC time YYYY-MM-DDTHH:MM:SSZ: ${JSON.stringify(s)}`);

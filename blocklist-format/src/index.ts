@@ -1,4 +1,4 @@
-/** @hashwall/format: the one implementation of HWL1 (FORMAT.md) that the signer and the daemon share. */
+/** @hashwall/format: the one implementation of HWL1 (SPEC.md) that the signer and the daemon share. */
 export * from './errors.js';
 export * from './kinds.js';
 export { isPublicSuffix } from './psl.js';

@@ -1,5 +1,5 @@
 /**
- * INDEX files (FORMAT.md 2.3): `index.hwl`, the only mutable file of a release. It names the current FULL and
+ * INDEX files (SPEC.md 2.3): `index.hwl`, the only mutable file of a release. It names the current FULL and
  * the deltas that lead to it, each with its size and SHA-256, and carries `seq`, which rises on every publish.
  */
 import { FormatError } from './errors.js';
@@ -18,11 +18,11 @@ import {
   type Extension,
 } from './header.js';
 
-/** FORMAT.md 4: the index is fetched with a 64 KiB cap. */
+/** SPEC.md 4: the index is fetched with a 64 KiB cap. */
 export const MAX_INDEX_BYTES = 64 * 1024;
-/** FORMAT.md 2.3: expires - created <= 7 days. */
+/** SPEC.md 2.3: expires - created <= 7 days. */
 export const MAX_INDEX_VALIDITY_DAYS = 7;
-/** FORMAT.md 2.3: clients never poll more often than every 60 s, whatever `min-poll` says. */
+/** SPEC.md 2.3: clients never poll more often than every 60 s, whatever `min-poll` says. */
 export const MIN_POLL_FLOOR_SECONDS = 60;
 
 export const INDEX_PATH = 'index.hwl';
@@ -150,7 +150,7 @@ export function serializeIndex(index: IndexList): Buffer {
   return out;
 }
 
-/** FORMAT.md 3: the exact trusted comment of each file type. */
+/** SPEC.md 3: the exact trusted comment of each file type. */
 export function fullTrustedComment(h: { listId: string; serial: number; expires: number }): string {
   return `hwl1 type=full list=${h.listId} serial=${h.serial} expires=${formatTime(h.expires)}`;
 }

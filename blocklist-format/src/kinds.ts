@@ -1,4 +1,4 @@
-/** Entry kinds (FORMAT.md 1.4). Stored as their ASCII code in compact arrays. */
+/** Entry kinds (SPEC.md 1.4). Stored as their ASCII code in compact arrays. */
 export type Kind = 'D' | 'H' | 'U' | 'P';
 
 export const KIND_D = 0x44;

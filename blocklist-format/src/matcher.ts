@@ -1,5 +1,5 @@
 /**
- * The in-memory matcher (FORMAT.md 1.4): a compact set of one list's hashes and the suffix walk that turns a query
+ * The in-memory matcher (SPEC.md 1.4): a compact set of one list's hashes and the suffix walk that turns a query
  * name into a verdict, plus `MatcherSet`, which combines several lists.
  *
  * Layout. Each entry keeps the first 128 bits of its hash (KEPT_HASH_BYTES: a false match has probability 2^-108
@@ -7,11 +7,11 @@
  * every entry in one Int32Array, the next three in a second, the kinds one byte each. A bucket index on the top
  * `bits` bits of the first word (about one entry per bucket; HMAC output is uniform) gives the run of entries to
  * compare, so a lookup that misses reads the index and the first-word array only. U entries are dropped: a DNS
- * daemon never acts on them (FORMAT.md 1.4), and a host name's hash never equals a URL expression's (an expression
+ * daemon never acts on them (SPEC.md 1.4), and a host name's hash never equals a URL expression's (an expression
  * contains '/'). That is 17 bytes per entry kept plus 4 to 8 bytes of index.
  *
  * The walk. A query name is copied once into a scratch buffer (folding A-Z, RFC 4343) and scanned from the right:
- * a suffix is tested only when every one of its labels passes FORMAT.md 1.1 rule 3 and it has two labels or more
+ * a suffix is tested only when every one of its labels passes SPEC.md 1.1 rule 3 and it has two labels or more
  * (so a suffix holding a bad label, and every longer one, is skipped, but shorter ones are still tested: a D entry
  * covers every name below it, listable or not). The name itself is tested against D, H and P, each shorter suffix
  * against D only, longest first; the first match decides. A matched name that is itself a public suffix is inert
@@ -48,7 +48,7 @@ export interface VerdictSource {
   verdictBytes(bytes: Uint8Array, start: number, end: number): Verdict | null;
 }
 
-// Limits of FORMAT.md 1.1 rule 3.
+// Limits of SPEC.md 1.1 rule 3.
 const MAX_NAME = 253;
 const MAX_LABEL = 63;
 const DOT = 0x2e;
@@ -124,7 +124,7 @@ function isNumericLabel(from: number, to: number): boolean {
 }
 
 /**
- * Scans NAME from the right and fills CANDIDATES with the starts of the suffixes FORMAT.md 1.4 tests, longest
+ * Scans NAME from the right and fills CANDIDATES with the starts of the suffixes SPEC.md 1.4 tests, longest
  * first; returns their count. A suffix qualifies when all its labels pass rule 3 (1..63 octets of [a-z0-9_-], no
  * '-' at either end), it has two labels or more, it is at most 253 octets, and the last label is not numeric.
  */
@@ -167,7 +167,7 @@ function nameSlice(from: number): string {
   return NAME.toString('latin1', from, nameLength);
 }
 
-/** One list's walk over the scanned candidates (FORMAT.md 1.4). */
+/** One list's walk over the scanned candidates (SPEC.md 1.4). */
 function walk(m: ListMatcher, count: number): Verdict | null {
   if (m.size === 0) return null;
   for (let k = 0; k < count; k++) {
@@ -178,7 +178,7 @@ function walk(m: ListMatcher, count: number): Verdict | null {
     const itself = start === 0 && nameWhole;
     // The name itself against D, H and P; a parent against D only.
     if (code !== KIND_D && !(itself && (code === KIND_H || code === KIND_P))) continue;
-    // FORMAT.md 1.4: a name that is itself a public suffix is never tested (`D com`, `D github.io` are inert).
+    // SPEC.md 1.4: a name that is itself a public suffix is never tested (`D com`, `D github.io` are inert).
     if (isPublicSuffix(nameSlice(start))) continue;
     return {
       kind: code === KIND_D ? 'D' : code === KIND_H ? 'H' : 'P',
@@ -190,7 +190,7 @@ function walk(m: ListMatcher, count: number): Verdict | null {
 }
 
 /**
- * The names FORMAT.md 1.4 hashes for `name`, longest first (the name itself first when it is listable): every
+ * The names SPEC.md 1.4 hashes for `name`, longest first (the name itself first when it is listable): every
  * suffix that could be listed (rule 3) and has two labels or more. A public suffix among them is only skipped when
  * its hash matches. For tools that explain a verdict, and for tests.
  */
@@ -231,7 +231,7 @@ export interface MatcherParts {
 
 /**
  * Bytes of each 32-byte entry hash the matcher keeps and compares: the first 128 bits. A name's hash is HMAC-SHA-256
- * under the list's hash key (FORMAT.md 1.3); its first 16 bytes equal a held entry's by chance with probability
+ * under the list's hash key (SPEC.md 1.3); its first 16 bytes equal a held entry's by chance with probability
  * n * 2^-128 per hash looked up (2^-108 for a million entries): never, over any machine's lifetime. Finding a
  * name that collides on purpose takes ~2^108 hashes even with a public hash key. Half the entry bytes of the whole
  * hash: 16 MiB less for a million entries, on every list held and every update built beside it.
@@ -241,7 +241,7 @@ export const KEPT_HASH_BYTES = 16;
 const REST_WORDS = KEPT_HASH_BYTES / 4 - 1;
 
 /**
- * Builds the set's arrays from a FULL's entry arrays: `hashes` is 32*n bytes, ascending and unique (FORMAT.md 2.1),
+ * Builds the set's arrays from a FULL's entry arrays: `hashes` is 32*n bytes, ascending and unique (SPEC.md 2.1),
  * `kinds` n kind codes. This is the costly part of loading a list (tens of ms for 1,000,000 entries); run it off
  * the query thread for large lists. Throws MALFORMED when the arrays disagree in length, are not strictly
  * ascending, or hold a code that is not a kind.
@@ -273,7 +273,7 @@ export function prepareMatcher(hashes: Uint8Array, kinds: Uint8Array): MatcherPa
   let j = 0;
   for (let i = 0; i < n; i++) {
     const o = i * 32;
-    // FORMAT.md 2.1: sorted bytewise, each hash at most once. Checked over all entries, U included.
+    // SPEC.md 2.1: sorted bytewise, each hash at most once. Checked over all entries, U included.
     if (i > 0 && compareHash(hashes, i - 1, hashes, i) >= 0) {
       throw new FormatError('MALFORMED', `matcher: hash ${i} is not above hash ${i - 1}`);
     }
@@ -404,7 +404,7 @@ export class ListMatcher implements VerdictSource {
  * Several lists' matchers as one verdict source. A name that any list blocks (D or H) is blocked, and the verdict
  * names that list; when two lists block it, the first in the given order wins (the configuration order), whatever
  * each list's matched suffix. A P verdict (steer) comes out only when no list blocks, again from the first such
- * list. Within each list the longest match decides (FORMAT.md 1.4), so a list holding `P www.example.test` and
+ * list. Within each list the longest match decides (SPEC.md 1.4), so a list holding `P www.example.test` and
  * `D example.test` steers `www.example.test` rather than blocking it. No list gives no verdict.
  */
 export class MatcherSet implements VerdictSource {

@@ -1,5 +1,5 @@
 /**
- * minisign keys and signatures (FORMAT.md 3): public and secret key files, prehashed `ED` signing and strict
+ * minisign keys and signatures (SPEC.md 3): public and secret key files, prehashed `ED` signing and strict
  * verification, and threshold verification scoped to a list-id. The implementation lives in ./minisign/.
  */
 export { keyIdFromKeyNum, keyNumFromKeyId, type TextInput } from './minisign/bytes.js';

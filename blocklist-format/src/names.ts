@@ -1,8 +1,8 @@
 /**
- * Canonical host names (FORMAT.md 1.1), shared by the signer (which canonicalizes listed names) and the
+ * Canonical host names (SPEC.md 1.1), shared by the signer (which canonicalizes listed names) and the
  * daemon (which only asks whether a query name could be listed at all).
  *
- * The pipeline is FORMAT.md 1.1 in order: UTS #46 mapping via Node's `url.domainToASCII`, ASCII
+ * The pipeline is SPEC.md 1.1 in order: UTS #46 mapping via Node's `url.domainToASCII`, ASCII
  * lower-casing, removal of one trailing dot, then the rule 3 checks, which reject and never repair.
  * `domainToASCII` is a WHATWG URL host parser rather than a bare UTS #46 mapper, so the input is
  * screened before it (it would percent-decode, strip tabs, cut at `/` or `?`, and rewrite IPv4 forms) and
@@ -72,7 +72,7 @@ export function isNumericLabel(s: string, start = 0, end = s.length): boolean {
 }
 
 /**
- * FORMAT.md 1.1 rule 3 on an ASCII name without a trailing dot. Pure byte checks, no allocation.
+ * SPEC.md 1.1 rule 3 on an ASCII name without a trailing dot. Pure byte checks, no allocation.
  * Returns OK or the first violation found.
  */
 function ruleThree(name: string): number {
@@ -143,7 +143,7 @@ function reject(reason: string): never {
 }
 
 /**
- * FORMAT.md 1.1, last paragraph: whether a DNS query name could be a listed name at all. `name` must already
+ * SPEC.md 1.1, last paragraph: whether a DNS query name could be a listed name at all. `name` must already
  * be ASCII, lower-cased (RFC 4343: only A-Z are folded) and without the root dot; anything else (an upper-case
  * letter, a byte outside `[a-z0-9_-.]`) makes it unlistable. True exactly when the name passes rule 3.
  *
@@ -274,7 +274,7 @@ function mappingFailureReason(input: string): string {
 }
 
 /**
- * Steps 1 and 2 of FORMAT.md 1.1 for input that passed `screenInput`: UTS #46 non-transitional mapping to
+ * Steps 1 and 2 of SPEC.md 1.1 for input that passed `screenInput`: UTS #46 non-transitional mapping to
  * A-labels and ASCII lower-casing, nothing else (no trailing-dot removal, no rule 3). Throws INVALID_NAME.
  * @internal shared with url.ts
  */
@@ -284,7 +284,7 @@ export function mapToAscii(input: string): string {
   if (input === '') reject('host name is empty');
   const mapped = domainToASCII(input);
   if (mapped === '') reject(mappingFailureReason(input));
-  // domainToASCII already lower-cases; ASCII-only lower-casing keeps this step exact (FORMAT.md 1.1 step 2).
+  // domainToASCII already lower-cases; ASCII-only lower-casing keeps this step exact (SPEC.md 1.1 step 2).
   return mapped.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
@@ -309,7 +309,7 @@ function checkMapped(name: string): string {
 }
 
 /**
- * The canonical form of a host name (FORMAT.md 1.1): UTS #46 non-transitional mapping to lower-case
+ * The canonical form of a host name (SPEC.md 1.1): UTS #46 non-transitional mapping to lower-case
  * A-labels, one trailing dot removed, then every rule 3 case refused. `www.` is kept. No Public Suffix List
  * check here (see `listableHost`).
  *
@@ -327,7 +327,7 @@ export function canonicalHost(input: string): string {
 
 /**
  * `canonicalHost`, then refuses a name that is itself a public suffix (ICANN or private section of the
- * Public Suffix List): FORMAT.md 1.4 makes such an entry inert, so the signer refuses it rather than
+ * Public Suffix List): SPEC.md 1.4 makes such an entry inert, so the signer refuses it rather than
  * publishing an entry that can never match.
  *
  * @throws FormatError `INVALID_NAME`

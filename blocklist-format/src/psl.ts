@@ -11,7 +11,7 @@ const PSL_OPTIONS = {
 
 /**
  * True when `name` (canonical: lower-case A-labels, no trailing dot) is itself a public suffix,
- * ICANN or private section (FORMAT.md 1.4: such a name is never tested, so `D com` or
+ * ICANN or private section (SPEC.md 1.4: such a name is never tested, so `D com` or
  * `D github.io` is inert). Single-label names count as public suffixes (the list's `*` rule).
  */
 export function isPublicSuffix(name: string): boolean {

@@ -1,5 +1,5 @@
 /**
- * The publisher side of FORMAT.md 3 and 4: the files of a release (FULL, deltas, index) and their signatures, as
+ * The publisher side of SPEC.md 3 and 4: the files of a release (FULL, deltas, index) and their signatures, as
  * bytes. Writing them to disk (atomically, index last) is the signer's job; this computes what to write.
  */
 import { computeDelta, parseDelta, serializeDelta } from './delta.js';
@@ -22,7 +22,7 @@ import type { Extension } from './header.js';
 
 /**
  * Signature files for one file: the first signer writes `X.minisig`, every further one `X.<KEYID>.minisig`
- * (FORMAT.md 3). Returns file name to text.
+ * (SPEC.md 3). Returns file name to text.
  */
 export function signatures(
   path: string,

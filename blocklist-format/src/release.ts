@@ -1,5 +1,5 @@
 /**
- * The client side of FORMAT.md 4: one poll of a release, and the checks that re-open a stored list. The daemon's
+ * The client side of SPEC.md 4: one poll of a release, and the checks that re-open a stored list. The daemon's
  * sync loop and the signer's `verify` both run this code, so a release that passes `hashwall-signer verify` is
  * one a daemon accepts. No network and no disk here: files come through a {@link ReleaseSource}.
  */
@@ -44,10 +44,10 @@ import {
 import type { ReleaseSource } from './source.js';
 import { fileSha256, readAtOf, type FullFile, type FullSpool } from './spool.js';
 
-/** FORMAT.md 4: allowed clock skew, seconds. */
+/** SPEC.md 4: allowed clock skew, seconds. */
 export const CLOCK_SKEW_SECONDS = 300;
 
-/** What a client keeps between polls and across restarts (FORMAT.md 4.3), plus the FULL file's digest. */
+/** What a client keeps between polls and across restarts (SPEC.md 4.3), plus the FULL file's digest. */
 export interface ListState {
   readonly listId: string;
   readonly serial: number;
@@ -62,7 +62,7 @@ export interface ReleaseContext {
   readonly source: ReleaseSource;
   readonly trust: TrustStore;
   readonly listId: string;
-  /** Seconds since the epoch: one fixed `now` for the whole poll (FORMAT.md 4). */
+  /** Seconds since the epoch: one fixed `now` for the whole poll (SPEC.md 4). */
   readonly now: number;
   /** Cap for a FULL or DELTA, bytes (default 64 MiB; the format's hard limit is 256 MiB). */
   readonly maxListBytes?: number;
@@ -157,7 +157,7 @@ function expect(cond: boolean, code: 'COMMENT_MISMATCH' | 'LIST_MISMATCH' | 'MAL
   if (!cond) throw new FormatError(code, message);
 }
 
-/** Fetches `X.minisig` and `X.<KEYID>.minisig` for every key trusted for the list (FORMAT.md 3). */
+/** Fetches `X.minisig` and `X.<KEYID>.minisig` for every key trusted for the list (SPEC.md 3). */
 async function fetchSignatures(ctx: ReleaseContext, path: string): Promise<Uint8Array[]> {
   const keys = ctx.trust.get(ctx.listId)?.keys ?? [];
   const names = [signatureFileName(path), ...keys.map((k) => signatureFileName(path, k.keyId))];
@@ -228,7 +228,7 @@ function verifySigned(ctx: ReleaseContext, file: Signed): string {
   return verifyThreshold(file.bytes, file.signatures, ctx.trust, ctx.listId).trustedComment;
 }
 
-/** FORMAT.md 4.1: `created <= now + 300s < expires`. */
+/** SPEC.md 4.1: `created <= now + 300s < expires`. */
 export function checkWindow(what: string, created: number, expires: number, now: number): void {
   if (created > now + CLOCK_SKEW_SECONDS) throw new FormatError('NOT_YET_VALID', `${what} was created in the future`);
   if (!(now + CLOCK_SKEW_SECONDS < expires)) throw new FormatError('EXPIRED', `${what} has expired`);
@@ -309,7 +309,7 @@ interface BaseFacts {
 }
 
 /**
- * Fetches the delta from `base` (FORMAT.md 4.2), verifies its signatures, parses it and checks it against the index.
+ * Fetches the delta from `base` (SPEC.md 4.2), verifies its signatures, parses it and checks it against the index.
  * EQUIVOCATION when the signed delta names another body for the base serial than the one we hold.
  */
 async function openDelta(
@@ -330,7 +330,7 @@ async function openDelta(
     'DELTA serials disagree with the index',
   );
   if (d.baseSerial === base.header.serial && d.baseBodySha256 !== base.bodySha256) {
-    // FORMAT.md 4.4: two signed statements about one serial.
+    // SPEC.md 4.4: two signed statements about one serial.
     throw new FormatError('EQUIVOCATION', `serial ${d.baseSerial} was published with two different bodies`);
   }
   return delta;
@@ -341,7 +341,7 @@ function notTheIndexed(): FormatError {
 }
 
 /**
- * Fetches, verifies and applies the delta from `base` (FORMAT.md 4.2). The result must be the FULL the index names,
+ * Fetches, verifies and applies the delta from `base` (SPEC.md 4.2). The result must be the FULL the index names,
  * byte for byte. EQUIVOCATION when the signed delta names another body for the base serial than the one we hold.
  */
 export async function deltaStep(
@@ -460,7 +460,7 @@ function parseStored(ctx: ReleaseContext, stored: StoredFull): FullList {
 }
 
 /**
- * One poll (FORMAT.md 4.1-4.4). `state` and `current` are what the client enforces now (both or neither).
+ * One poll (SPEC.md 4.1-4.4). `state` and `current` are what the client enforces now (both or neither).
  * Throws a FormatError for every refusal; the caller keeps its list in force (fail static).
  */
 export async function poll(
@@ -581,7 +581,7 @@ export interface StoredRelease {
 }
 
 /**
- * Re-opens what a client stored (FORMAT.md 4.3: at start, re-verify before serving): the index with its
+ * Re-opens what a client stored (SPEC.md 4.3: at start, re-verify before serving): the index with its
  * signatures, and the FULL it names, checked by size and SHA-256 against the signed index. No time checks: an
  * expired store is still the last verified list (the caller applies `on-expired`). When `state` is given it must
  * agree with the index (else MALFORMED: the store was tampered with or half-written).

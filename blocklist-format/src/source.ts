@@ -1,5 +1,5 @@
 /**
- * Where a release's files come from (FORMAT.md 4). The format library never touches the network or the disk;
+ * Where a release's files come from (SPEC.md 4). The format library never touches the network or the disk;
  * callers hand it a source: an HTTP mirror, a `file://` directory, or a test double over real files.
  */
 

@@ -1,5 +1,5 @@
 /**
- * URL expressions (FORMAT.md 1.2): Google Safe Browsing v4 canonicalization
+ * URL expressions (SPEC.md 1.2): Google Safe Browsing v4 canonicalization
  * (developers.google.com/safe-browsing/v4/urls-hashing), written without scheme, userinfo and port as
  * `host/path[?query]`, and the Safe Browsing host-suffix x path-prefix expressions.
  *
@@ -7,7 +7,7 @@
  * produce any byte, as Safe Browsing requires. The URL is split at its raw delimiters first (fragment `#`,
  * `//` authority, `/` path, `?` query), then each part is unescaped until stable; a `?` that unescaping
  * produces in the path starts the query (as in Chromium's Safe Browsing client, and it keeps the output
- * stable when canonicalized again). Unlike Safe Browsing, the host must be a name that passes FORMAT.md 1.1
+ * stable when canonicalized again). Unlike Safe Browsing, the host must be a name that passes SPEC.md 1.1
  * (UTS #46 applied) or an IPv4 address, because an expression is hashed and listed like a name.
  */
 import { domainToASCII } from 'node:url';
@@ -290,9 +290,9 @@ function parseUrl(input: string): CanonicalParts {
 }
 
 /**
- * The canonical form of a URL (FORMAT.md 1.2): Safe Browsing v4 canonicalization written as
+ * The canonical form of a URL (SPEC.md 1.2): Safe Browsing v4 canonicalization written as
  * `host/path[?query]` (no scheme, userinfo, port or fragment). Input without a scheme is taken as http;
- * only http and https are accepted. The host must be a canonical host name (FORMAT.md 1.1, UTS #46 applied)
+ * only http and https are accepted. The host must be a canonical host name (SPEC.md 1.1, UTS #46 applied)
  * or an IPv4 address (numeric forms normalized to a dotted quad).
  *
  * `http://Bücher.example/x` → `xn--bcher-kva.example/x`, `http://3221226219/a/../b` → `192.0.2.235/b`.
@@ -305,7 +305,7 @@ export function canonicalUrl(input: string): string {
 }
 
 /**
- * `canonicalUrl`, then refuses a URL whose host is a public suffix (FORMAT.md 1.4): an entry for
+ * `canonicalUrl`, then refuses a URL whose host is a public suffix (SPEC.md 1.4): an entry for
  * `github.io/x` would be checked only by proxies that choose to, and would cover unrelated sites.
  *
  * @throws FormatError `INVALID_NAME`
@@ -319,7 +319,7 @@ export function listableUrl(input: string): string {
 }
 
 /**
- * The Safe Browsing v4 suffix/prefix expressions to look up for a URL (FORMAT.md 1.2), most specific host
+ * The Safe Browsing v4 suffix/prefix expressions to look up for a URL (SPEC.md 1.2), most specific host
  * first, each host with its paths in Safe Browsing order: the exact path with the query (when the URL has
  * a `?`), the exact path, then `/` and the prefixes of up to 3 leading path components, each ending in `/`.
  * Hosts: the exact host, then the suffixes made from its last 5 labels by removing leading labels, never the

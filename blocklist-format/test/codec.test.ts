@@ -49,7 +49,7 @@ t.test('times round-trip and impossible dates are refused', async (t) => {
   }
 });
 
-t.test('a FULL serializes to the layout of FORMAT.md 2.1 and parses back to the same value', async (t) => {
+t.test('a FULL serializes to the layout of SPEC.md 2.1 and parses back to the same value', async (t) => {
   const list = listOf(2026112201, [
     [1, 0],
     [2, 1],
@@ -212,7 +212,7 @@ t.test('applying a delta refuses every mismatch with DELTA_MISMATCH', async (t) 
   );
 });
 
-t.test('an INDEX round-trips, and trusted comments follow FORMAT.md 3', async (t) => {
+t.test('an INDEX round-trips, and trusted comments follow SPEC.md 3', async (t) => {
   const idx = sampleIndex();
   const bytes = serializeIndex(idx);
   t.equal(

@@ -35,9 +35,9 @@ function wordsHex(words: ArrayLike<number>): string {
   return out.toString('hex');
 }
 
-t.test('gives the FORMAT.md 1.3 vectors and the boundary vectors', async (t) => {
+t.test('gives the SPEC.md 1.3 vectors and the boundary vectors', async (t) => {
   t.equal(vectors.key, '0b'.repeat(32));
-  t.equal(vectors.cases.filter((c) => c.source === 'FORMAT.md 1.3').length, 4, 'the four FORMAT.md vectors');
+  t.equal(vectors.cases.filter((c) => c.source === 'SPEC.md 1.3').length, 4, 'the four SPEC.md vectors');
   const key = new HashKey(Buffer.from(vectors.key, 'hex'));
   for (const c of vectors.cases) {
     const bytes = Buffer.from(c.input, 'utf8');

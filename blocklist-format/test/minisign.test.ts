@@ -1,4 +1,4 @@
-// minisign keys and signatures (FORMAT.md 3), checked against the real `minisign` binary and its fixtures.
+// minisign keys and signatures (SPEC.md 3), checked against the real `minisign` binary and its fixtures.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -705,7 +705,7 @@ t.test('threshold verification scoped to a list-id', async (t) => {
   });
 });
 
-t.test('signature file names (FORMAT.md 3)', async (t) => {
+t.test('signature file names (SPEC.md 3)', async (t) => {
   const id = keyInfo('bob').keyId;
   t.equal(signatureFileName('index.hwl'), 'index.hwl.minisig');
   t.equal(signatureFileName('full/2026112201.hwl', id), `full/2026112201.hwl.${id}.minisig`);

@@ -42,7 +42,7 @@ t.test('canonicalizes every valid fixture name to its expected output', async (t
   }
 });
 
-t.test('the FORMAT.md 1.1 examples give the documented A-labels', async (t) => {
+t.test('the SPEC.md 1.1 examples give the documented A-labels', async (t) => {
   t.equal(canonicalHost('Bücher.example'), 'xn--bcher-kva.example');
   t.equal(canonicalHost('faß.de'), 'xn--fa-hia.de');
   t.equal(canonicalHost('ＥＸＡＭＰＬＥ.com'), 'example.com');

@@ -1,4 +1,4 @@
-// Every refusal of FORMAT.md 4 (and the format's error codes a mirror can provoke), each served by a real HTTP
+// Every refusal of SPEC.md 4 (and the format's error codes a mirror can provoke), each served by a real HTTP
 // server on 127.0.0.1: the poll is rejected with its code, and the list in force before it stays in force.
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';

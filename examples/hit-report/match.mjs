@@ -5,7 +5,7 @@
 //
 //   node examples/hit-report/match.mjs --source source.txt --list-key demo.listkey --list demo report.json...
 //
-// Each source line is hashed the way hashwall-signer build hashes it (FORMAT.md 1.3): a domain or host as its
+// Each source line is hashed the way hashwall-signer build hashes it (SPEC.md 1.3): a domain or host as its
 // name, a url line's host as its P entry. Hits are summed over every report given for that list.
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -88,7 +88,7 @@ export function intValue(value: string | undefined, name: string, min: number, m
   return n;
 }
 
-/** A time option in FORMAT.md's form `YYYY-MM-DDTHH:MM:SSZ`, as seconds since the epoch. */
+/** A time option in SPEC.md's form `YYYY-MM-DDTHH:MM:SSZ`, as seconds since the epoch. */
 export function timeValue(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   try {
@@ -98,7 +98,7 @@ export function timeValue(value: string | undefined, name: string): number | und
   }
 }
 
-/** Validity of a FULL: --expires, or --validity-days (default 7), never more than FORMAT.md's 31 days. */
+/** Validity of a FULL: --expires, or --validity-days (default 7), never more than SPEC.md's 31 days. */
 export function listExpiry(created: number, expires: string | undefined, validityDays: string | undefined): number {
   if (expires !== undefined && validityDays !== undefined) {
     throw usage('give --expires or --validity-days, not both');
@@ -107,7 +107,7 @@ export function listExpiry(created: number, expires: string | undefined, validit
   if (at !== undefined) {
     if (at <= created) throw usage('--expires must be after --created');
     if (at - created > MAX_LIST_VALIDITY_DAYS * 86400) {
-      throw usage(`--expires: at most ${MAX_LIST_VALIDITY_DAYS} days after --created (FORMAT.md 2.1)`);
+      throw usage(`--expires: at most ${MAX_LIST_VALIDITY_DAYS} days after --created (SPEC.md 2.1)`);
     }
     return at;
   }

@@ -1,11 +1,11 @@
 /**
  * Whether and how a name or URL is listed in a FULL, for auditors holding the list key (`check`).
  *
- * Names follow the daemon's walk (FORMAT.md 1.4): the name itself is tested against D, H and P, then each shorter
+ * Names follow the daemon's walk (SPEC.md 1.4): the name itself is tested against D, H and P, then each shorter
  * suffix of two labels or more against D only, longest first; a match on a public suffix is inert; the first
  * match decides. The verdict comes from the daemon's own matcher (`ListMatcher` of @hashwall/format) when one is
  * given; the walk is also spelt out here over the FULL's sorted entries, to report every match an auditor may
- * want to see (tests check that both agree). URLs: their Safe Browsing expressions (FORMAT.md 1.2) against U.
+ * want to see (tests check that both agree). URLs: their Safe Browsing expressions (SPEC.md 1.2) against U.
  */
 import {
   HASH_BYTES,
@@ -46,7 +46,7 @@ export interface NameMatch {
 }
 
 export interface NameResult {
-  /** The canonical name (FORMAT.md 1.1). */
+  /** The canonical name (SPEC.md 1.1). */
   readonly name: string;
   /** The names the walk hashes, longest first. */
   readonly tested: readonly string[];
@@ -89,7 +89,7 @@ export function lookupName(entries: Entries, key: HashKey, input: string, matche
 }
 
 export interface UrlResult {
-  /** The canonical URL (FORMAT.md 1.2). */
+  /** The canonical URL (SPEC.md 1.2). */
   readonly url: string;
   readonly expressions: readonly string[];
   /** Expressions listed as U. */

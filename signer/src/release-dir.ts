@@ -1,5 +1,5 @@
 /**
- * A release directory on the publisher's disk (FORMAT.md 4): `index.hwl`, `full/<serial>.hwl`,
+ * A release directory on the publisher's disk (SPEC.md 4): `index.hwl`, `full/<serial>.hwl`,
  * `delta/<base>-<serial>.hwld`, each with `.minisig` and `.<KEYID>.minisig` signatures.
  *
  * Writing follows one rule, so that a reader (a web server, a CDN pull, a daemon) never sees a half-written state:
@@ -9,7 +9,7 @@
  * previous release complete. The one window that remains is between the rename of `index.hwl.minisig` and of
  * `index.hwl` (two files cannot be replaced at once), cut to two back-to-back rename calls with both files already
  * on disk: a reader in it sees a signature that does not match the index and refuses the pair; a daemon then
- * keeps its list and polls again (fail static, FORMAT.md 4).
+ * keeps its list and polls again (fail static, SPEC.md 4).
  */
 import { join } from 'node:path';
 

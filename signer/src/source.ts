@@ -13,13 +13,13 @@
  * line (a second word, an inline comment) is an error. A byte order mark, a CR, a control character or invalid
  * UTF-8 is an error. Every error is reported with its line, all in one run; messages never repeat the entry.
  *
- * Names are canonicalized with `listableHost` and URLs with `listableUrl` (FORMAT.md 1.1, 1.2), which refuse
+ * Names are canonicalized with `listableHost` and URLs with `listableUrl` (SPEC.md 1.1, 1.2), which refuse
  * what cannot be listed (public suffixes, IP addresses as names, bad labels) rather than repair it.
  *
- * Entries, when several lines give the same hash (FORMAT.md 2.1 allows each hash once):
+ * Entries, when several lines give the same hash (SPEC.md 2.1 allows each hash once):
  * - the same name as `domain` and `host`: D wins (it covers the host too); a warning names both lines;
  * - the same entry twice: one entry, and a warning.
- * P entries (FORMAT.md 1.4) are derived: one per host that has URL entries, except for an IP-address host (DNS
+ * P entries (SPEC.md 1.4) are derived: one per host that has URL entries, except for an IP-address host (DNS
  * never sees it), a host listed as `domain` or `host` itself (D and H beat P), and a host below a `domain` entry:
  * the daemon's walk tests the longest name first, so a P there would turn the domain's block into a steer.
  */
@@ -67,7 +67,7 @@ export interface ParsedSource {
   readonly errors: SourceProblem[];
 }
 
-/** A source larger than this is refused: it could never fit a FULL (at most 256 MiB, FORMAT.md 4). */
+/** A source larger than this is refused: it could never fit a FULL (at most 256 MiB, SPEC.md 4). */
 export const MAX_SOURCE_BYTES = 256 * 1024 * 1024;
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -161,10 +161,10 @@ export interface HashedSource {
 
 const DOTTED_QUAD = /^[0-9]{1,3}(\.[0-9]{1,3}){3}$/;
 
-/** The host of a canonical URL expression, and whether it is an IPv4 address (FORMAT.md 1.2). */
+/** The host of a canonical URL expression, and whether it is an IPv4 address (SPEC.md 1.2). */
 export function urlHost(expression: string): { host: string; isIp: boolean } {
   const host = expression.slice(0, expression.indexOf('/'));
-  // A canonical host name never ends in a numeric label (FORMAT.md 1.1 rule 3), so a dotted quad is an address.
+  // A canonical host name never ends in a numeric label (SPEC.md 1.1 rule 3), so a dotted quad is an address.
   return { host, isIp: DOTTED_QUAD.test(host) };
 }
 
@@ -277,7 +277,7 @@ export function buildFromSource(bytes: Uint8Array, options: BuildOptions): Build
       serial: options.serial,
       created: options.created,
       expires: options.expires,
-      // FORMAT.md 1.3: a public-mode list carries its key in the header.
+      // SPEC.md 1.3: a public-mode list carries its key in the header.
       hashKey: key.isPublic ? { mode: 'public', key: key.keyHex() } : { mode: 'licensed', id: key.id },
       extensions: [],
     },

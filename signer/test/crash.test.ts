@@ -205,7 +205,7 @@ t.test('a reader polling during a publish never sees a half-written release', as
     }
     t.equal(await exit, 0, `publish ${serial} completes`);
     // Before the first index exists a reader finds nothing; otherwise it sees the old or the new release. The
-    // only other outcome is the instant between the renames of index.hwl.minisig and index.hwl (FORMAT.md 4's
+    // only other outcome is the instant between the renames of index.hwl.minisig and index.hwl (SPEC.md 4's
     // two files cannot change together), where the pair does not verify and a daemon keeps its list.
     const allowed = new Set(['ok', 'read:FETCH_FAILED', 'index and FULL:SIGNATURE_INVALID']);
     for (const [outcome, n] of seen) t.ok(allowed.has(outcome), `serial ${serial}: ${n} of ${polls} polls: ${outcome}`);

@@ -24,7 +24,7 @@ export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 export const SIGNER_FIXTURES = join(FIXTURES, 'signer');
 
-/** 2026-11-22T06:00:00Z: FORMAT.md's example time. */
+/** 2026-11-22T06:00:00Z: SPEC.md's example time. */
 export const T0 = Date.UTC(2026, 10, 22, 6, 0, 0) / 1000;
 
 export function iso(seconds: number): string {
@@ -108,7 +108,7 @@ export function fixtureKey(dir: string, name: 'alice' | 'bob' | 'carol'): TestKe
   return { key, pub, keyId: info.keys[name]!.keyId, pubString: info.keys[name]!.publicKey };
 }
 
-/** FORMAT.md 1.3's vector key (32 bytes of 0x0b) as a list key file with id demo-2026a. */
+/** SPEC.md 1.3's vector key (32 bytes of 0x0b) as a list key file with id demo-2026a. */
 export function vectorListKey(dir: string): string {
   const path = join(dir, 'vector.listkey');
   writeFileSync(path, `hwl1-list-key\nhash-key-id: demo-2026a\nhash-key: ${'0b'.repeat(32)}\n`, { mode: 0o600 });

@@ -1,4 +1,4 @@
-// Building a FULL from a source: canonical names, the FORMAT.md 1.3 vectors, precedence of kinds, P entries,
+// Building a FULL from a source: canonical names, the SPEC.md 1.3 vectors, precedence of kinds, P entries,
 // warnings, public mode and determinism.
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -52,7 +52,7 @@ t.test('builds the sample source into exactly the expected entries', async (t) =
   );
 });
 
-t.test('matches the FORMAT.md 1.3 vectors', async (t) => {
+t.test('matches the SPEC.md 1.3 vectors', async (t) => {
   const r = buildFromSource(readFileSync(SAMPLE_PATH), OPTIONS);
   const map = new Map([...entryPairs(r.full!.entries)]);
   for (const [s, hex] of Object.entries(sample.formatVectors)) {
@@ -169,7 +169,7 @@ t.test('warns about a name already covered by a listed domain but keeps it', asy
   );
 });
 
-t.test('canonicalizes names and URLs before hashing (FORMAT.md 1.1, 1.2)', async (t) => {
+t.test('canonicalizes names and URLs before hashing (SPEC.md 1.1, 1.2)', async (t) => {
   t.same(pairsOf('host ＷＷＷ.Bücher.example.\n'), [[h('www.xn--bcher-kva.example'), 'H']]);
   t.same(pairsOf('domain faß.de\n'), [[h('xn--fa-hia.de'), 'D']]);
   const url = pairsOf('url HTTP://user:pw@Photos.Example.NET:8080/a/./b/../c//d?q=1#frag\n');

@@ -1,5 +1,5 @@
 /**
- * minisign public keys (FORMAT.md 3): the bare base64 string `RW...` and the two-line `.pub` file.
+ * minisign public keys (SPEC.md 3): the bare base64 string `RW...` and the two-line `.pub` file.
  *
  * Payload (42 bytes, minisign.h `PubkeyStruct`): "Ed" | key number (8 bytes) | Ed25519 public key (32 bytes).
  */

@@ -1,5 +1,5 @@
 /**
- * minisign signatures in the prehashed `ED` form (FORMAT.md 3), as minisign 0.11+ writes them with `-S`:
+ * minisign signatures in the prehashed `ED` form (SPEC.md 3), as minisign 0.11+ writes them with `-S`:
  *
  *   untrusted comment: <text> LF
  *   base64("ED" | key number (8) | Ed25519(BLAKE2b-512(file)) (64)) LF
@@ -39,7 +39,7 @@ import {
 } from './public-key.js';
 import { signingKeyOf, type MinisignSecretKey } from './secret-key.js';
 
-/** FORMAT.md 4: a signature file is fetched with a 2 KiB cap; larger ones are refused before parsing. */
+/** SPEC.md 4: a signature file is fetched with a 2 KiB cap; larger ones are refused before parsing. */
 export const MAX_SIGNATURE_FILE_BYTES = 2048;
 
 export const TRUSTED_COMMENT_PREFIX = 'trusted comment: ';
@@ -51,7 +51,7 @@ const SIGNATURE_PAYLOAD_BYTES = 2 + KEY_NUM_BYTES + SIGNATURE_BYTES;
 
 /** A signature file split into its fields. Nothing in it is verified or trusted yet. */
 export interface ParsedSignature {
-  /** `ED`: prehashed (the only form FORMAT.md accepts); `Ed`: legacy. */
+  /** `ED`: prehashed (the only form SPEC.md accepts); `Ed`: legacy. */
   readonly algorithm: 'ED' | 'Ed';
   /** The signer's key id, as minisign prints it (16 upper-case hex digits). */
   readonly keyId: string;
@@ -171,7 +171,7 @@ export function verifyParsed(
   parsed: ParsedSignature,
   publicKey: MinisignPublicKey,
 ): VerifiedSignature {
-  // FORMAT.md 3: legacy `Ed` signatures are rejected (minisign -V -H does the same).
+  // SPEC.md 3: legacy `Ed` signatures are rejected (minisign -V -H does the same).
   if (parsed.algorithm !== SIG_ALG_HASHED) {
     throw new FormatError('LEGACY_SIGNATURE', 'legacy (non-prehashed) minisign signature');
   }

@@ -1,15 +1,15 @@
 /**
- * Threshold verification scoped to a list-id (FORMAT.md 3 and 4), and the names of further signature files.
+ * Threshold verification scoped to a list-id (SPEC.md 3 and 4), and the names of further signature files.
  */
 import { FormatError } from '../errors.js';
 import { KEY_ID_PATTERN, type TextInput } from './bytes.js';
 import { makePublicKey, type MinisignPublicKey } from './public-key.js';
 import { PREHASH_BYTES, parseSignatureFile, prehash, verifyParsed, type ParsedSignature } from './signature.js';
 
-/** FORMAT.md 4: at most 8 signature files per file. */
+/** SPEC.md 4: at most 8 signature files per file. */
 export const MAX_SIGNATURES_PER_FILE = 8;
 
-/** FORMAT.md 2.1: list-id syntax. */
+/** SPEC.md 2.1: list-id syntax. */
 const LIST_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** The keys trusted for one list-id and how many of them must sign. */
@@ -21,8 +21,8 @@ export interface TrustPolicy {
 
 /**
  * Which keys are trusted for which list-id, and the threshold of each. Immutable once built. Construction refuses
- * (MALFORMED) a list-id outside FORMAT.md 2.1's syntax, an empty key set, a threshold that is not an integer from
- * 1 to the number of keys, or above 8 (it could never be met: FORMAT.md 4 allows 8 signature files); and
+ * (MALFORMED) a list-id outside SPEC.md 2.1's syntax, an empty key set, a threshold that is not an integer from
+ * 1 to the number of keys, or above 8 (it could never be met: SPEC.md 4 allows 8 signature files); and
  * (KEY_INVALID) the same key id twice in one list, or a key that does not parse.
  */
 export class TrustStore {
@@ -95,7 +95,7 @@ export function verifyThreshold(
 
 /**
  * {@link verifyThreshold} given BLAKE2b-512 of the message instead of the message (an `ED` signature signs that
- * prehash, FORMAT.md 3), for a file hashed while it streamed in and never held whole. Every rule and code is
+ * prehash, SPEC.md 3), for a file hashed while it streamed in and never held whole. Every rule and code is
  * verifyThreshold's; `digest` must be the 64 bytes of the prehash (else MALFORMED).
  */
 export function verifyThresholdPrehashed(
@@ -151,7 +151,7 @@ function verifyWith(
 }
 
 /**
- * The name of a signature file for `fileName` (FORMAT.md 3): `X.minisig` without a key id, `X.<KEYID>.minisig`
+ * The name of a signature file for `fileName` (SPEC.md 3): `X.minisig` without a key id, `X.<KEYID>.minisig`
  * with one (16 upper-case hex digits, else MALFORMED).
  */
 export function signatureFileName(fileName: string, keyId?: string): string {

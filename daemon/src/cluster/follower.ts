@@ -141,7 +141,7 @@ class FollowedList {
     return this;
   }
 
-  /** The matcher this list puts in the view: none once expired under onExpired: drop (FORMAT.md 4.5). */
+  /** The matcher this list puts in the view: none once expired under onExpired: drop (SPEC.md 4.5). */
   active(nowSeconds: number): ListMatcher | undefined {
     if (this.matcher === undefined) return undefined;
     if (this.resolved.config.onExpired === 'drop' && nowSeconds + CLOCK_SKEW_SECONDS >= this.expires) return undefined;

@@ -18,7 +18,7 @@ export type ReaderReply =
       readonly status: 'loaded';
       readonly serial: number;
       readonly bodySha256: string;
-      /** The FULL's expiry (FORMAT.md 4.5), for onExpired: drop. */
+      /** The FULL's expiry (SPEC.md 4.5), for onExpired: drop. */
       readonly expires: number;
       readonly hashKey: HashKeyRef;
       readonly entries: MatcherParts;

@@ -55,7 +55,7 @@ export const DEFAULT_ALLOWED_NETWORKS = [
 ];
 
 const listSchema = z.strictObject({
-  /** The list-id the publisher signs for (FORMAT.md 2.1). */
+  /** The list-id the publisher signs for (SPEC.md 2.1). */
   id: z.string().regex(LIST_ID, 'a list id is [a-z0-9][a-z0-9-]{0,62}'),
   /** Release base URLs (the folder holding index.hwl), tried in order: https://, http:// or file://. */
   mirrors: z
@@ -83,7 +83,7 @@ const listSchema = z.strictObject({
   schedule: z.string().default('*/5 * * * *'),
   /** Random delay added to each poll, up to this many seconds. */
   jitterSeconds: seconds(0, 3600).default(60),
-  /** Cap for a FULL or DELTA download (FORMAT.md 4: hard limit 256 MiB). */
+  /** Cap for a FULL or DELTA download (SPEC.md 4: hard limit 256 MiB). */
   maxListBytes: z
     .number()
     .int()
@@ -95,7 +95,7 @@ const listSchema = z.strictObject({
   /** First retry delay after a failed poll; doubles up to retryMaxMs. */
   retryMinMs: ms(1000, 3600000).default(30000),
   retryMaxMs: ms(1000, 86400000).default(3600000),
-  /** FORMAT.md 4.5: once the enforced FULL is past its expires, keep enforcing it or drop it. */
+  /** SPEC.md 4.5: once the enforced FULL is past its expires, keep enforcing it or drop it. */
   onExpired: z.enum(['keep', 'drop']).default('keep'),
   /** With no valid list at start: wait (up to startWaitMs, then serve unfiltered), serve unfiltered, or refuse. */
   onStartWithoutList: z.enum(['wait', 'serve-unfiltered', 'refuse']).default('wait'),

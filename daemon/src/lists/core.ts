@@ -1,6 +1,6 @@
 /**
  * The work of one list that must stay off the query thread: reading and re-verifying the state directory, one
- * poll of one mirror with every FORMAT.md 4 rule (all from `poll` / `openStored` of @hashwall/format), and the
+ * poll of one mirror with every SPEC.md 4 rule (all from `poll` / `openStored` of @hashwall/format), and the
  * commit. It runs inside the list's worker thread (worker.ts) and keeps what a poll needs between polls: the state,
  * a few header fields of the enforced FULL, and one release source per mirror (which remembers the index's
  * validators for conditional GETs). It does not keep the FULL itself: once the matcher's arrays are handed over,
@@ -140,7 +140,7 @@ export class SyncCore {
     };
   }
 
-  /** Reads the state directory and re-verifies it (FORMAT.md 4.3: before serving, before the network answers). */
+  /** Reads the state directory and re-verifies it (SPEC.md 4.3: before serving, before the network answers). */
   open(): OpenReply {
     const read = this.store.openRead(this.config.maxListBytes);
     if (read.status === 'absent') return { status: 'absent' };
@@ -343,7 +343,7 @@ export class SyncCore {
   }
 
   /**
-   * FORMAT.md 4.4 across a lost store: state.json survived but its files did not, so the poll ran as a fresh
+   * SPEC.md 4.4 across a lost store: state.json survived but its files did not, so the poll ran as a fresh
    * client. What it accepts must still not go below the marks state.json recorded.
    */
   private checkFloor(index: IndexList, floor: Floor): void {

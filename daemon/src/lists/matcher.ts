@@ -1,5 +1,5 @@
 /**
- * The one place the list sync builds a matcher (FORMAT.md 1.3, 1.4) from a verified FULL's entry arrays.
+ * The one place the list sync builds a matcher (SPEC.md 1.3, 1.4) from a verified FULL's entry arrays.
  */
 import { HashKey, ListMatcher, type HashKeyRef, type ListKey } from '@hashwall/format';
 

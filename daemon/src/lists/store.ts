@@ -1,5 +1,5 @@
 /**
- * The state directory of one list (FORMAT.md 4.3): the verified index with its signatures, the FULL it names, and
+ * The state directory of one list (SPEC.md 4.3): the verified index with its signatures, the FULL it names, and
  * state.json, the commit record.
  *
  *   <stateDir>/<list-id>/state.json                 {"listId","serial","seq","bodySha256","fullSha256","indexSignatures"}
@@ -53,7 +53,7 @@ const MAX_STATE_BYTES = 4096;
 const HEX64 = /^[0-9a-f]{64}$/;
 const TEMP_PREFIX = '.tmp-';
 
-/** What state.json records: the FORMAT.md 4.3 state, plus how many index signature files were kept. */
+/** What state.json records: the SPEC.md 4.3 state, plus how many index signature files were kept. */
 export interface StoredState extends ListState {
   readonly indexSignatures: number;
 }
@@ -334,7 +334,7 @@ export class ListStore {
   }
 
   /**
-   * Commits a verified poll (FORMAT.md 4.3): the index and its signatures, the FULL when it changed (its bytes, or
+   * Commits a verified poll (SPEC.md 4.3): the index and its signatures, the FULL when it changed (its bytes, or
    * the spool it was streamed into; neither for a heartbeat: the FULL of `state.serial` is already stored), then
    * state.json last. Throws on an I/O error; the previous commit then stays the one in force.
    */

@@ -1,7 +1,7 @@
 /**
  * The sync loop of one configured list, on the main thread: when to poll (cron, jitter, min-poll, backoff), which
  * mirror, what to do with each outcome (events, logs, the swap), and the time rules on what is in force (stale
- * index, expired FULL). The work itself (fetch, verify, commit) runs in the list's worker (core.ts); the FORMAT.md 4
+ * index, expired FULL). The work itself (fetch, verify, commit) runs in the list's worker (core.ts); the SPEC.md 4
  * rules all come from @hashwall/format through it.
  */
 import { createHash } from 'node:crypto';
@@ -34,7 +34,7 @@ export interface SyncTiming {
   readonly random: () => number;
   /** How often the stale / expired rules are re-checked between polls. */
   readonly checkIntervalMs: number;
-  /** FORMAT.md 2.3: never poll more often than every 60 s. Lowered only by tests. */
+  /** SPEC.md 2.3: never poll more often than every 60 s. Lowered only by tests. */
   readonly minPollFloorSeconds: number;
   /** Backstop deadlines for the worker (each request also has its own network deadlines). */
   readonly openDeadlineMs: number;
@@ -50,7 +50,7 @@ export interface SyncDeps {
   readonly changed: () => void;
 }
 
-/** FORMAT.md 4 codes that mean a mirror served something forged, older or contradictory: an alarm, not a hiccup. */
+/** SPEC.md 4 codes that mean a mirror served something forged, older or contradictory: an alarm, not a hiccup. */
 const ALARM_CODES: ReadonlySet<SyncErrorCode> = new Set<SyncErrorCode>([
   'ROLLBACK',
   'EQUIVOCATION',
@@ -200,7 +200,7 @@ export class ListSync {
   // ----------------------------------------------------------------------------------------------------------
 
   /**
-   * Reads and re-verifies the state directory (in the worker) and puts the stored list in force: FORMAT.md 4.3,
+   * Reads and re-verifies the state directory (in the worker) and puts the stored list in force: SPEC.md 4.3,
    * before the network answers. A store that cannot be used is logged, counted and ignored.
    */
   async open(): Promise<void> {
@@ -298,7 +298,7 @@ export class ListSync {
   }
 
   // ----------------------------------------------------------------------------------------------------------
-  // Time rules (FORMAT.md 4.5)
+  // Time rules (SPEC.md 4.5)
   // ----------------------------------------------------------------------------------------------------------
 
   /** Re-checks the stale-index and expired-FULL rules against the clock, with the same skew as a poll. */
@@ -445,7 +445,7 @@ export class ListSync {
     return 'rejected';
   }
 
-  /** One poll of mirror `i` with one fixed `now` (FORMAT.md 4). */
+  /** One poll of mirror `i` with one fixed `now` (SPEC.md 4). */
   private async attempt(i: number): Promise<PollOutcome> {
     const mirror = redact(this.mirrors[i]!);
     const now = Math.floor(this.now());

@@ -139,9 +139,9 @@ export interface ListEventMap {
   'delta-fallback': [e: { readonly listId: string; readonly code: SyncErrorCode; readonly message: string }];
   /** Every mirror failed or refused in one round; the next try is in `retryInMs`. */
   'round-failed': [e: { readonly listId: string; readonly failures: number; readonly retryInMs: number }];
-  /** The enforced index went stale (FORMAT.md 4.5), or became fresh again. */
+  /** The enforced index went stale (SPEC.md 4.5), or became fresh again. */
   stale: [e: { readonly listId: string; readonly stale: boolean; readonly indexExpires: number }];
-  /** The enforced FULL passed its expiry (FORMAT.md 4.5); `action` is the operator's on-expired. */
+  /** The enforced FULL passed its expiry (SPEC.md 4.5); `action` is the operator's on-expired. */
   expired: [e: { readonly listId: string; readonly expires: number; readonly action: 'keep' | 'drop' }];
   /** The state directory of a list could not be used; it was ignored. */
   'store-unusable': [e: { readonly listId: string; readonly code: SyncErrorCode; readonly message: string }];

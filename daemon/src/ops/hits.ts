@@ -2,7 +2,7 @@
  * The hit report, for list maintainers: how often each listed entry blocked (or steered) a query over a window, so
  * that they can retire entries that no longer match anything. Off by default (`hitReport.enabled`).
  *
- * What it holds: per list, the entry's hash (the 64 hex digits of the list's own body line, FORMAT.md 2.1: the
+ * What it holds: per list, the entry's hash (the 64 hex digits of the list's own body line, SPEC.md 2.1: the
  * maintainer can match it, nobody else learns a name from it) and a count. Nothing about clients: no address, no
  * time of a query, no query name (a query below a D entry counts for the entry). Entries hit fewer than
  * `minCount` times in a window are left out, so a report does not show that one person looked up one name.

@@ -581,8 +581,8 @@ export class Metrics implements QueryEvents, PolicyEvents {
     perList('hashwall_list_entries', 'Entries of the list in force (D, H and P; U entries are not kept).', (s) =>
       s.enforced ? s.entries : 0,
     );
-    perList('hashwall_list_serial', 'Serial of the list in force (FORMAT.md 2.1).', (s) => s.serial);
-    perList('hashwall_list_seq', 'Seq of the index in force (FORMAT.md 2.3).', (s) => s.seq);
+    perList('hashwall_list_serial', 'Serial of the list in force (SPEC.md 2.1).', (s) => s.serial);
+    perList('hashwall_list_seq', 'Seq of the index in force (SPEC.md 2.3).', (s) => s.seq);
     perList(
       'hashwall_list_last_attempt_timestamp_seconds',
       'When the list was last polled (seconds since the epoch).',
@@ -600,12 +600,12 @@ export class Metrics implements QueryEvents, PolicyEvents {
     );
     perList(
       'hashwall_list_index_expiry_timestamp_seconds',
-      'When the index in force expires: from 300 s before it the list is stale (FORMAT.md 4.5).',
+      'When the index in force expires: from 300 s before it the list is stale (SPEC.md 4.5).',
       (s) => s.indexExpires,
     );
     perList(
       'hashwall_list_expiry_timestamp_seconds',
-      'When the list in force expires (its FULL, FORMAT.md 4.5).',
+      'When the list in force expires (its FULL, SPEC.md 4.5).',
       (s) => s.fullExpires,
     );
     perList(

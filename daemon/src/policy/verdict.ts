@@ -1,8 +1,8 @@
 /**
  * The policy stage: given a query name (or a CNAME/DNAME target), pass, block (naming the list) or steer.
  *
- * Order: the operator's allowlist first (a name at or below an allowlisted name always passes, FORMAT.md has no
- * say over it), then the lists through MatcherSet (FORMAT.md 1.4: the longest match within a list decides; across
+ * Order: the operator's allowlist first (a name at or below an allowlisted name always passes, SPEC.md has no
+ * say over it), then the lists through MatcherSet (SPEC.md 1.4: the longest match within a list decides; across
  * lists a block beats a steer and the first list in configuration order wins a tie). A P verdict steers only when
  * `blocking.partial` is `steer`; otherwise it passes.
  *
@@ -12,7 +12,7 @@
  * ~3 µs, per name). A plain pass is not cached by query name (decideWire): the packet cache entry of the question
  * memoizes it (server.ts), and a Map entry per name that passes would only make garbage that survives.
  *
- * A decision names the listed entry that made it: `entry` is the entry's hash (FORMAT.md 1.3, 64 hex digits), for
+ * A decision names the listed entry that made it: `entry` is the entry's hash (SPEC.md 1.3, 64 hex digits), for
  * the maintainers' hit report (ops/hits.ts). It is computed the first time it is read (one HMAC of the matched
  * suffix, kept), never per query, and never for a decision nobody reports: making it with every new listed name
  * was ~700 of the ~1,430 heap bytes such a query allocated (`node bench/lib/query-path-bench.mjs --sites --paths`). A name at or below an allowlisted name is still walked through the lists on a cache
@@ -161,7 +161,7 @@ export class Policy {
     if (v === null) return PASS_DECISION;
     if (v.kind === 'P' && !this.#steer) return PASS_DECISION;
     const action = allowed ? PASS : v.kind === 'P' ? STEER : BLOCK;
-    // FORMAT.md 1.3: the entry is the matched suffix bytes[v.matchStart..n), without the root dot.
+    // SPEC.md 1.3: the entry is the matched suffix bytes[v.matchStart..n), without the root dot.
     const end = n > v.matchStart && bytes[n - 1] === 0x2e ? n - 1 : n;
     let key: EntryHasher | null = null;
     // An index loop: for-of made an iterator object per decision.

@@ -1,5 +1,5 @@
 /**
- * Lists for DNS tests, made the real way: names hashed with a list key (FORMAT.md 1.3), a FULL built, serialized
+ * Lists for DNS tests, made the real way: names hashed with a list key (SPEC.md 1.3), a FULL built, serialized
  * and parsed again with @hashwall/format, and the matcher built from the parsed entries. No mocks.
  */
 import {
@@ -12,7 +12,7 @@ import {
   type Kind,
 } from '@hashwall/format';
 
-/** The FORMAT.md 1.3 vector key: 32 bytes of 0x0b. */
+/** The SPEC.md 1.3 vector key: 32 bytes of 0x0b. */
 export const TEST_KEY = new ListKey('test-2026a', new Uint8Array(32).fill(0x0b));
 
 const T0 = Date.UTC(2026, 10, 22, 6, 0, 0) / 1000;

@@ -1,6 +1,6 @@
 /**
  * `hashwall-signer build SOURCE --list-key KEY --list-id ID --serial N --out FILE`: the plaintext source (see
- * source.ts for its format and rules) to a FULL (FORMAT.md 2.1). Every error in the source is reported, each as
+ * source.ts for its format and rules) to a FULL (SPEC.md 2.1). Every error in the source is reported, each as
  * `SOURCE:LINE: CODE: reason`, and nothing is written when there is one. Deterministic: the same source, key and
  * times give the same bytes (give --created to fix the time; it defaults to now).
  */
@@ -19,7 +19,7 @@ Reads the plaintext SOURCE, one entry a line:
   domain NAME    the name and every name below it (D)
   host NAME      that exact name (H)
   url URL        a URL (U), and a P entry for its host so DNS can steer it to a filtering proxy
-Blank lines and lines starting with # are ignored. Names and URLs are canonicalized (FORMAT.md 1.1, 1.2);
+Blank lines and lines starting with # are ignored. Names and URLs are canonicalized (SPEC.md 1.1, 1.2);
 public suffixes, IP addresses as names and malformed entries are refused. All errors are reported, as
 SOURCE:LINE: CODE: reason (never echoing the entry), and then nothing is written. The entries are hashed with
 the list key (public mode when its id is "public") and written as a FULL to FILE (atomically).

@@ -98,7 +98,7 @@ export function checkTargets(
 const HELP = `Usage: hashwall-signer check NAME|URL ... --full FILE [--list-key KEY]
 
 Says whether and how each NAME or URL is listed in the FULL (for auditors holding the list key). A name goes
-through the daemon's walk (FORMAT.md 1.4): the name itself against D, H and P, then each parent against D;
+through the daemon's walk (SPEC.md 1.4): the name itself against D, H and P, then each parent against D;
 the first match decides (D, H: blocked; P: steered to a filtering proxy). An argument with a "/" is a URL: its
 Safe Browsing expressions are tested against U entries, and its host goes through the walk. The FULL's
 signatures are not checked here: run "verify" on the release it came from.

@@ -1,6 +1,6 @@
 /**
  * `hashwall-signer diff A B`: how FULL B differs from FULL A, as counts of removals and additions by kind (a
- * changed kind counts as one of each, as in a delta, FORMAT.md 2.2). There is no plaintext to show: only hashes.
+ * changed kind counts as one of each, as in a delta, SPEC.md 2.2). There is no plaintext to show: only hashes.
  */
 import {
   FormatError,

@@ -1,6 +1,6 @@
 /**
  * `hashwall-signer heartbeat --dir DIR --key KEY...`: re-signs the index with seq + 1 and a new validity when the
- * list did not change (FORMAT.md 2.3, 4.2: clients record the heartbeat). Run it from a timer more often than the
+ * list did not change (SPEC.md 2.3, 4.2: clients record the heartbeat). Run it from a timer more often than the
  * index validity, so the index never goes stale. The FULL and deltas are not touched; the index must name them
  * exactly as they are on disk (size and SHA-256), else the heartbeat refuses: publish a new serial instead.
  */
@@ -119,7 +119,7 @@ export async function heartbeat(options: HeartbeatOptions): Promise<HeartbeatRep
 
 const HELP = `Usage: hashwall-signer heartbeat --dir DIR --key KEY [--key KEY2 ...] [options]
 
-Re-signs DIR's index.hwl with seq + 1 and a new validity, for the same FULL (FORMAT.md 2.3). Run it from a timer
+Re-signs DIR's index.hwl with seq + 1 and a new validity, for the same FULL (SPEC.md 2.3). Run it from a timer
 well within the index validity (say every 12 hours for the default 48) so clients never see a stale index.
 Checks that the FULL and deltas on disk are the ones the index names, and refuses when the FULL has expired
 (build and publish a new serial then). Signatures a second maintainer added to the old index are removed: with

@@ -1,7 +1,7 @@
 /**
  * `hashwall-signer keygen --out NAME`: a minisign Ed25519 key pair, `NAME.key` (mode 0600, password-protected
  * with minisign's own scrypt cost unless --no-password) and `NAME.pub`, readable by the stock `minisign`.
- * `hashwall-signer keygen --list-key --id ID --out FILE`: a new 32-byte list hash key (FORMAT.md 1.3), mode 0600.
+ * `hashwall-signer keygen --list-key --id ID --out FILE`: a new 32-byte list hash key (SPEC.md 1.3), mode 0600.
  * Existing files are never overwritten without --force. Nothing secret is printed.
  */
 import {
@@ -62,7 +62,7 @@ The secret key is encrypted with a password (minisign's scrypt cost: about 1 GiB
 to open) unless --no-password is given, which is meant for automation on a machine that is itself protected.
 Both files work with the stock minisign tool. Print nothing secret; the key id is shown.
 
-The second form makes a new random 32-byte list hash key (FORMAT.md 1.3) named ID (the list's hash-key-id; the
+The second form makes a new random 32-byte list hash key (SPEC.md 1.3) named ID (the list's hash-key-id; the
 id "public" makes a public-mode key, which the list then carries in its header). Mode 0600.
 
 Options:

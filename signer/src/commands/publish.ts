@@ -1,7 +1,7 @@
 /**
- * `hashwall-signer publish FULL --dir DIR --key KEY...`: adds a new serial to a release directory (FORMAT.md 4):
+ * `hashwall-signer publish FULL --dir DIR --key KEY...`: adds a new serial to a release directory (SPEC.md 4):
  * `full/<serial>.hwl`, deltas from the last N FULLs still present, and a new `index.hwl` with seq + 1, every file
- * signed by every key (the first key writes `X.minisig`, the others `X.<KEYID>.minisig`, FORMAT.md 3). The write
+ * signed by every key (the first key writes `X.minisig`, the others `X.<KEYID>.minisig`, SPEC.md 3). The write
  * order keeps the previous release readable at every moment (release-dir.ts).
  */
 import { mkdir } from 'node:fs/promises';
@@ -56,7 +56,7 @@ export interface PublishOptions {
    * bases; default 7, 0 for none).
    */
   readonly deltas?: number;
-  /** Index validity, seconds (at most 7 days, FORMAT.md 2.3); clamped to the FULL's expiry. */
+  /** Index validity, seconds (at most 7 days, SPEC.md 2.3); clamped to the FULL's expiry. */
   readonly indexValiditySeconds?: number;
   readonly minPollSeconds?: number;
   /** The index seq; default the current seq + 1 (1 for a new directory). Must rise. */
@@ -114,7 +114,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
   if (!serializeFull(full).equals(fullBytes))
     throw new FormatError('MALFORMED', 'the FULL is not in its one byte form');
   const h = full.header;
-  // FORMAT.md 4.1: a daemon refuses a FULL outside `created <= now + 300s < expires`; so does the publisher.
+  // SPEC.md 4.1: a daemon refuses a FULL outside `created <= now + 300s < expires`; so does the publisher.
   checkWindow('the FULL', h.created, h.expires, now);
   const validity = options.indexValiditySeconds ?? DEFAULT_INDEX_VALIDITY_HOURS * 3600;
   if (!(validity > 0 && validity <= MAX_INDEX_VALIDITY_DAYS * 86400)) throw new RangeError('bad index validity');

@@ -1,6 +1,6 @@
 /**
  * `hashwall-signer sign --add --dir DIR --key KEY --pub FILE...`: a further maintainer adds `X.<KEYID>.minisig`
- * (FORMAT.md 3) to every file of the current release, for a threshold or during a key rotation, without rewriting
+ * (SPEC.md 3) to every file of the current release, for a threshold or during a key rotation, without rewriting
  * any file. Before signing, each file must already carry valid signatures by the keys given with --pub (the other
  * maintainers'; at least --threshold of them) whose trusted comment is the one its own header calls for
  * (`trustedCommentOf`): a second signature means "I checked", never "I signed whatever was there".
@@ -115,7 +115,7 @@ export async function addSignatures(options: AddSignatureOptions): Promise<AddSi
         }
         const name = signatureFileName(path, key.keyId);
         names.add(name);
-        // FORMAT.md 4: clients fetch at most 8 signature files per file.
+        // SPEC.md 4: clients fetch at most 8 signature files per file.
         if (names.size > MAX_SIGNATURES_PER_FILE) {
           throw new FormatError('TOO_LARGE', `${path} would have more than ${MAX_SIGNATURES_PER_FILE} signatures`);
         }
