@@ -43,6 +43,10 @@ export interface IndexHeader {
   readonly expires: number;
   /** Seconds, as written; clients use max(minPoll, 60). */
   readonly minPoll: number;
+  /** SPEC.md 2.3 and 5: the keyring version the signatures are checked under; absent for a list without one. */
+  readonly keyring?: number;
+  /** SPEC.md 2.3 and 6: this file's 0-based leaf index in the release log; absent for a list without a log. */
+  readonly logIndex?: number;
   readonly extensions: readonly Extension[];
 }
 
@@ -81,6 +85,10 @@ export function parseIndex(bytes: Uint8Array): IndexList {
   const expires = parseTime(h.take('expires'), 'expires');
   checkValidity(created, expires, MAX_INDEX_VALIDITY_DAYS);
   const minPoll = parseInteger(h.take('min-poll'), 'min-poll');
+  // SPEC.md 2.3: the optional `keyring` then `log-index`, in that order, before any `x-` key.
+  const keyring = h.peekIs('keyring') ? parseInteger(h.take('keyring'), 'keyring') : undefined;
+  if (keyring === 0) throw malformed('keyring: versions start at 1');
+  const logIndex = h.peekIs('log-index') ? parseInteger(h.take('log-index'), 'log-index') : undefined;
   const extensions = h.extensions();
 
   const body = Buffer.from(bytes.buffer, bytes.byteOffset + bodyStart, bytes.length - bodyStart).toString('latin1');
@@ -109,7 +117,18 @@ export function parseIndex(bytes: Uint8Array): IndexList {
     deltas.push({ baseSerial, ...parseRef(f[2], f[3]!, f[4]!, n + 1) });
   });
   if (!full) throw malformed('index has no full line');
-  return { header: { listId, seq, serial, created, expires, minPoll, extensions }, full, deltas };
+  const header: IndexHeader = {
+    listId,
+    seq,
+    serial,
+    created,
+    expires,
+    minPoll,
+    ...(keyring === undefined ? {} : { keyring }),
+    ...(logIndex === undefined ? {} : { logIndex }),
+    extensions,
+  };
+  return { header, full, deltas };
 }
 
 /** The one byte form of an INDEX. */
@@ -117,8 +136,9 @@ export function serializeIndex(index: IndexList): Buffer {
   const x = index.header;
   if (!isListId(x.listId)) throw new RangeError(`bad list-id ${x.listId}`);
   checkValidity(x.created, x.expires, MAX_INDEX_VALIDITY_DAYS);
-  for (const n of [x.seq, x.serial, x.minPoll])
+  for (const n of [x.seq, x.serial, x.minPoll, x.keyring ?? 1, x.logIndex ?? 0])
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError('bad integer');
+  if (x.keyring === 0) throw new RangeError('keyring versions start at 1');
   const head = writeHeader(
     'HWL1 INDEX',
     [
@@ -128,6 +148,8 @@ export function serializeIndex(index: IndexList): Buffer {
       ['created', formatTime(x.created)],
       ['expires', formatTime(x.expires)],
       ['min-poll', String(x.minPoll)],
+      ...(x.keyring === undefined ? [] : [['keyring', String(x.keyring)] as const]),
+      ...(x.logIndex === undefined ? [] : [['log-index', String(x.logIndex)] as const]),
     ],
     x.extensions,
   );

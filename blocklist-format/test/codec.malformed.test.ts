@@ -172,6 +172,17 @@ t.test('integers, times, list ids and validity windows are strict', async (t) =>
     'MALFORMED',
   );
   t.equal(code(parseIndex, INDEX.replace('min-poll: 900', 'min-poll: 0900')), 'MALFORMED');
+  const withBoth = INDEX.replace('min-poll: 900\n', 'min-poll: 900\nkeyring: 2\nlog-index: 5\n');
+  t.equal(code(parseIndex, withBoth), 'ACCEPTED');
+  for (const bad of [
+    INDEX.replace('min-poll: 900\n', 'min-poll: 900\nlog-index: 5\nkeyring: 2\n'),
+    INDEX.replace('min-poll: 900\n', 'min-poll: 900\nkeyring: 0\n'),
+    INDEX.replace('min-poll: 900\n', 'min-poll: 900\nkeyring: 02\n'),
+    INDEX.replace('min-poll: 900\n', 'min-poll: 900\nlog-index: -1\n'),
+    INDEX.replace('min-poll: 900\n', 'min-poll: 900\nlog-index: 5\nlog-index: 5\n'),
+    INDEX.replace('min-poll: 900\n', 'keyring: 2\nmin-poll: 900\n'),
+  ])
+    t.equal(code(parseIndex, bad), 'MALFORMED', bad.split('\n').slice(6, 9).join(' | '));
 });
 
 t.test('FULL bodies: unsorted, duplicate, upper-case hex, bad kinds, wrong counts and digests', async (t) => {

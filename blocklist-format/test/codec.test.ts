@@ -212,6 +212,19 @@ t.test('applying a delta refuses every mismatch with DELTA_MISMATCH', async (t) 
   );
 });
 
+t.test('an INDEX with the optional keyring and log-index lines round-trips (SPEC.md 2.3)', async (t) => {
+  const base = sampleIndex();
+  const both: IndexList = { ...base, header: { ...base.header, keyring: 3, logIndex: 41, extensions: [['x-a', 'b']] } };
+  const bytes = serializeIndex(both);
+  t.match(bytes.toString('latin1'), /\nmin-poll: 900\nkeyring: 3\nlog-index: 41\nx-a: b\n\n/);
+  t.same(parseIndex(bytes), both);
+  t.same(serializeIndex(parseIndex(bytes)), bytes, 'one byte form');
+  const onlyLog: IndexList = { ...base, header: { ...base.header, logIndex: 0 } };
+  t.same(parseIndex(serializeIndex(onlyLog)), onlyLog, 'log-index 0 is the first leaf');
+  t.notOk('keyring' in parseIndex(serializeIndex(base)).header, 'absent stays absent');
+  t.throws(() => serializeIndex({ ...base, header: { ...base.header, keyring: 0 } }), RangeError);
+});
+
 t.test('an INDEX round-trips, and trusted comments follow SPEC.md 3', async (t) => {
   const idx = sampleIndex();
   const bytes = serializeIndex(idx);
