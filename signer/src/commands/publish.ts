@@ -39,6 +39,7 @@ import {
 } from '../cli-support.js';
 import { EXIT_OK, SignerError, ioError, usage } from '../errors.js';
 import { acquireLock, listDir, readCapped, removeFile, removeStaleTemps } from '../files.js';
+import { signingKeyring } from '../keyring-dir.js';
 import { loadSecretKeys } from '../keys.js';
 import { presentFullSerials, readCurrentIndex, readFull, signatureFilesOf, writeReleaseFiles } from '../release-dir.js';
 
@@ -187,6 +188,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       expires = h.expires;
       options.warn(`the index expires with the FULL at ${formatTime(h.expires)}: publish a new serial before then`);
     }
+    const keyring = await signingKeyring(dir, h.listId, options.signers, now, options.warn); // SPEC.md 5.3
     const { files, index } = buildRelease({
       full,
       bases,
@@ -195,6 +197,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       expires,
       minPoll: options.minPollSeconds ?? DEFAULT_MIN_POLL_SECONDS,
       signers: options.signers,
+      ...(keyring === undefined ? {} : { keyring }),
     });
     selfCheck(files, fullBytes, bases, options.signers);
     await writeReleaseFiles(dir, files, { replaceSignatures: true });
