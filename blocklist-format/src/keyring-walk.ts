@@ -9,9 +9,8 @@
  * the one the walk ends on must be current, TUF 5.3.10), and a walk takes at most 16 steps a poll (TUF bounds root
  * rotations per update the same way).
  */
-import { createHash } from 'node:crypto';
-
 import { FormatError } from './errors.js';
+import { sha256Hex } from './full.js';
 import {
   MAX_KEYRING_BYTES,
   keyringPath,
@@ -62,8 +61,9 @@ function anchorRoots(anchor: KeyringAnchor): KeyringRoots {
   return { listId: anchor.listId, version: 0, roots: anchor.roots, rootThreshold: anchor.rootThreshold };
 }
 
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/** How the roots that sign a version's successor are named in messages. */
+function whoseRoots(roots: KeyringRoots): string {
+  return roots.version === 0 ? 'the anchor' : `keyring ${roots.version}`;
 }
 
 /**
@@ -85,8 +85,7 @@ export function acceptKeyring(
 ): SignedKeyring {
   const prev = 'keyring' in previous ? rootsOf(previous.keyring) : anchorRoots(previous);
   const expected = prev.version + 1;
-  const whose = prev.version === 0 ? 'the anchor' : `keyring ${prev.version}`;
-  const byPrevious = verifyKeyringSignatures(candidate.bytes, candidate.signatures, prev, whose);
+  const byPrevious = verifyKeyringSignatures(candidate.bytes, candidate.signatures, prev, whoseRoots(prev));
   const keyring = parseKeyring(candidate.bytes);
   const h = keyring.header;
   if (h.listId !== prev.listId) throw new FormatError('LIST_MISMATCH', `keyring is for list ${h.listId}`);
@@ -203,12 +202,7 @@ async function fetchCandidate(
   ]);
   const first = await fetchKeyringSignatures(source, path, [...asked], []);
   // The file's own roots are known only once it is parsed, which waits until the previous roots have signed it.
-  verifyKeyringSignatures(
-    res.body,
-    first,
-    previous,
-    previous.version === 0 ? 'the anchor' : `keyring ${previous.version}`,
-  );
+  verifyKeyringSignatures(res.body, first, previous, whoseRoots(previous));
   const more = parseKeyring(res.body)
     .roots.map((k) => signatureFileName(path, k.keyId))
     .filter((n) => !asked.has(n));

@@ -5,80 +5,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import t, { type Test } from 'tap';
+import t from 'tap';
 
-import { parseIndex } from '@hashwall/format';
-
-import { NOW, T0, buildFull, cli, iso, minisign, staticServer, world, type World } from './helpers.ts';
-
-const DAY = 86400;
-const CREATED = iso(T0 - DAY);
-
-interface Ring extends World {
-  /** name -> key file path without extension (keygen --out). */
-  k(name: string): string;
-}
-
-async function setup(t: Test, names: string[]): Promise<Ring> {
-  const w = world(t);
-  for (const n of names) {
-    const r = await cli(['keygen', '--out', join(w.dir, n), '--no-password']);
-    t.equal(r.code, 0, r.stderr);
-  }
-  return { ...w, k: (n: string) => join(w.dir, n) };
-}
-
-async function ok(t: Test, args: string[], what = args.slice(0, 2).join(' ')): Promise<string> {
-  const r = await cli(args);
-  t.equal(r.code, 0, `${what}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** A draft signed by the given roots (each as a root holder on their own machine would). */
-async function signDraft(t: Test, w: Ring, draft: string, roots: string[]): Promise<void> {
-  for (const r of roots) await ok(t, ['keyring', 'sign', draft, '--key', `${w.k(r)}.key`], `keyring sign by ${r}`);
-}
-
-const pubs = (w: Ring, flag: string, names: string[]): string[] => names.flatMap((n) => [flag, `${w.k(n)}.pub`]);
-
-async function init(t: Test, w: Ring, roots: string[], rt: number, signers: string[], st = 1): Promise<void> {
-  const draft = join(w.dir, 'draft-1.hwk');
-  const args = ['keyring', 'init', '--list-id', 'demo', ...pubs(w, '--root', roots), '--root-threshold', String(rt)];
-  await ok(t, [
-    ...args,
-    ...pubs(w, '--sign', signers),
-    '--sign-threshold',
-    String(st),
-    '--out',
-    draft,
-    '--created',
-    CREATED,
-  ]);
-  await signDraft(t, w, draft, roots.slice(0, rt));
-  await ok(t, ['keyring', 'publish', draft, '--dir', w.rel, '--now', NOW]);
-}
-
-/** Makes the next version's draft; returns its path. */
-async function next(t: Test, w: Ring, version: number, extra: string[]): Promise<string> {
-  const draft = join(w.dir, `draft-${version}.hwk`);
-  await ok(t, ['keyring', 'next', '--dir', w.rel, '--out', draft, '--created', CREATED, ...extra]);
-  return draft;
-}
-
-async function publishKeyring(draft: string, w: Ring) {
-  return cli(['keyring', 'publish', draft, '--dir', w.rel, '--now', NOW]);
-}
-
-async function publishSerial(t: Test, w: Ring, serial: number, keys: string[]) {
-  const full = await buildFull(t, w.dir, w.source, w.listKey, serial, join(w.dir, `f${serial}.hwl`));
-  return cli(['publish', full, '--dir', w.rel, ...keys.flatMap((k) => ['--key', `${w.k(k)}.key`]), '--now', NOW]);
-}
-
-async function verifyRoots(w: Ring, roots: string[], threshold = 1, location = w.rel) {
-  return cli(['verify', location, ...pubs(w, '--root', roots), '--root-threshold', String(threshold), '--now', NOW]);
-}
-
-const indexKeyring = (w: Ring): number | undefined => parseIndex(readFileSync(join(w.rel, 'index.hwl'))).header.keyring;
+import { cli, minisign, staticServer } from './helpers.ts';
+import {
+  indexKeyring,
+  init,
+  next,
+  publishKeyring,
+  publishSerial,
+  pubs,
+  setup,
+  signDraft,
+  verifyRoots,
+} from './keyring-helpers.ts';
 
 t.test('a first keyring from root public keys; publish signs under it; verify --root walks to it', async (t) => {
   const w = await setup(t, ['root1', 'sign1']);
@@ -155,83 +95,4 @@ t.test('refused: a version published twice (a replay) and a threshold the draft 
   const bad = await cli(['keyring', 'next', '--dir', w.rel, '--out', join(w.dir, 'x.hwk'), '--root-threshold', '3']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /USAGE: keyring: root-threshold must be from 1 to 2/);
-});
-
-t.test('a threshold raised and lowered: 1 of 2 to 2 of 2 to 1 of 2', async (t) => {
-  const w = await setup(t, ['r0', 'r1', 's0']);
-  await init(t, w, ['r0', 'r1'], 1, ['s0']);
-  const up = await next(t, w, 2, ['--root-threshold', '2']);
-  await signDraft(t, w, up, ['r0']);
-  t.equal((await publishKeyring(up, w)).code, 1, 'the raised threshold needs both');
-  await signDraft(t, w, up, ['r1']);
-  t.equal((await publishKeyring(up, w)).code, 0);
-  const down = await next(t, w, 3, ['--root-threshold', '1']);
-  await signDraft(t, w, down, ['r1']);
-  t.equal((await publishKeyring(down, w)).code, 1, 'lowering it needs the old threshold: two');
-  await signDraft(t, w, down, ['r0']);
-  t.equal((await publishKeyring(down, w)).code, 0);
-  t.equal((await publishSerial(t, w, 1, ['s0'])).code, 0);
-  t.equal((await verifyRoots(w, ['r0', 'r1'])).code, 0);
-});
-
-t.test('a stolen signing key revoked by a new keyring: refused by publish, heartbeat and verify', async (t) => {
-  const w = await setup(t, ['root', 'stolen', 'fresh']);
-  await init(t, w, ['root'], 1, ['stolen']);
-  t.equal((await publishSerial(t, w, 1, ['stolen'])).code, 0);
-  const d2 = await next(t, w, 2, [...pubs(w, '--sign', ['fresh'])]);
-  await signDraft(t, w, d2, ['root']);
-  t.equal((await publishKeyring(d2, w)).code, 0);
-  // Until the maintainer re-signs, the index on the mirror is the stolen key's, naming keyring 1: refused.
-  const stale = await verifyRoots(w, ['root']);
-  t.equal(stale.code, 1);
-  t.match(stale.stdout, /FAIL .*UNTRUSTED_KEY/);
-  const thief = await publishSerial(t, w, 2, ['stolen']);
-  t.equal(thief.code, 1);
-  t.match(thief.stderr, /UNTRUSTED_KEY: key [0-9A-F]{16} is not a signing key of keyring 2/);
-  const hb = await cli(['heartbeat', '--dir', w.rel, '--key', `${w.k('stolen')}.key`, '--now', NOW]);
-  t.equal(hb.code, 1);
-  // The maintainer's heartbeat with the fresh key: the same serial, the index now under keyring 2.
-  const good = await cli(['heartbeat', '--dir', w.rel, '--key', `${w.k('fresh')}.key`, '--now', NOW]);
-  t.equal(good.code, 0, good.stderr);
-  t.equal(indexKeyring(w), 2);
-  const v = await verifyRoots(w, ['root']);
-  t.equal(v.code, 1, 'the FULL is still signed by the stolen key only');
-  // Re-publishing a new serial with the fresh key signs everything the index names.
-  t.equal((await publishSerial(t, w, 2, ['fresh'])).code, 0);
-  const after = await cli(['verify', w.rel, '--root', `${w.k('root')}.pub`, '--now', NOW]);
-  t.match(after.stdout, /ok +keyring\/2\.hwk/);
-  t.match(after.stdout, /ok +full\/2\.hwl/);
-  // The delta's base, FULL 1, carries only the revoked key's signature: a daemon that holds it applies the delta
-  // (itself signed by the fresh key), but verify cannot vouch for the base any more.
-  t.match(after.stdout, /FAIL +delta\/1-2\.hwld: UNTRUSTED_KEY/);
-});
-
-t.test('an expired keyring: publish refuses (KEYRING_EXPIRED), verify too', async (t) => {
-  const w = await setup(t, ['root', 's0']);
-  const draft = join(w.dir, 'd1.hwk');
-  await ok(t, [
-    'keyring',
-    'init',
-    '--list-id',
-    'demo',
-    '--root',
-    `${w.k('root')}.pub`,
-    '--root-threshold',
-    '1',
-    '--sign',
-    `${w.k('s0')}.pub`,
-    '--sign-threshold',
-    '1',
-    '--out',
-    draft,
-    '--created',
-    iso(T0 - 2 * DAY),
-    '--validity-days',
-    '1',
-  ]);
-  await signDraft(t, w, draft, ['root']);
-  await ok(t, ['keyring', 'publish', draft, '--dir', w.rel, '--now', NOW]);
-  const p = await publishSerial(t, w, 1, ['s0']);
-  t.equal(p.code, 1);
-  t.match(p.stderr, /KEYRING_EXPIRED/);
 });
