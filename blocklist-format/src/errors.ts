@@ -43,6 +43,16 @@ export const ERROR_CODES = [
   'FETCH_FAILED',
   /** A list hashed with a licensed key the client does not hold: it could never match a name. */
   'UNKNOWN_HASH_KEY',
+  /** A keyring not signed by the threshold of the previous version's roots, or of its own (SPEC.md 5.1). */
+  'KEYRING_SIGNATURE',
+  /** A keyring whose version is not the one it is fetched as, one above the current (SPEC.md 5.1). */
+  'KEYRING_VERSION',
+  /** The current keyring has expired: no index is accepted under it (SPEC.md 5.2). */
+  'KEYRING_EXPIRED',
+  /** An index naming a keyring the mirror does not serve, or no keyring published at all (SPEC.md 5.3). */
+  'KEYRING_WITHHELD',
+  /** An index without a `keyring:` line for a list anchored on root keys (SPEC.md 5.3). */
+  'KEYRING_REQUIRED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

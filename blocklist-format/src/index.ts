@@ -20,6 +20,8 @@ export {
 } from './full.js';
 export * from './delta.js';
 export * from './indexfile.js';
+export * from './keyring.js';
+export * from './keyring-walk.js';
 export * from './source.js';
 export * from './minisign.js';
 export * from './release.js';

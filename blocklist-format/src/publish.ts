@@ -55,6 +55,8 @@ export interface IndexInput {
   readonly minPoll: number;
   readonly fullBytes: Uint8Array;
   readonly deltas: readonly { readonly baseSerial: number; readonly bytes: Uint8Array }[];
+  /** SPEC.md 5.3: the keyring version the signatures are made under, for a list anchored on root keys. */
+  readonly keyring?: number;
   readonly extensions?: readonly Extension[];
 }
 
@@ -68,6 +70,7 @@ export function buildIndex(input: IndexInput): { index: IndexList; bytes: Buffer
       created: input.created,
       expires: input.expires,
       minPoll: input.minPoll,
+      ...(input.keyring === undefined ? {} : { keyring: input.keyring }),
       extensions: input.extensions ?? [],
     },
     full: { path: fullPath(input.serial), size: input.fullBytes.length, sha256: sha256Hex(input.fullBytes) },
@@ -94,6 +97,10 @@ export interface ReleaseInput {
   readonly expires: number;
   readonly minPoll: number;
   readonly signers: readonly MinisignSecretKey[];
+  /** SPEC.md 5.3: the index's `keyring:` line, for a list anchored on root keys. */
+  readonly keyring?: number;
+  /** `x-` keys of the index (a recorded override, say). */
+  readonly indexExtensions?: readonly Extension[];
 }
 
 /** Every file of a release, with signatures: path to bytes. The index comes last in iteration order. */
@@ -122,6 +129,8 @@ export function buildRelease(input: ReleaseInput): { files: Map<string, Uint8Arr
     minPoll: input.minPoll,
     fullBytes,
     deltas,
+    ...(input.keyring === undefined ? {} : { keyring: input.keyring }),
+    ...(input.indexExtensions === undefined ? {} : { extensions: input.indexExtensions }),
   });
   add(INDEX_PATH, bytes, indexTrustedComment(index.header));
   return { files, index };

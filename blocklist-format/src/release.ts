@@ -33,6 +33,7 @@ import {
   type IndexFileRef,
   type IndexList,
 } from './indexfile.js';
+import { checkIndexKeyring, verifyIndexSignatures } from './keyring.js';
 import { MAX_SIGNATURE_FILE_BYTES } from './minisign/signature.js';
 import {
   MAX_SIGNATURES_PER_FILE,
@@ -250,9 +251,10 @@ export function openIndex(
   bytes: Uint8Array,
   signatures: readonly Uint8Array[],
 ): IndexList {
-  const comment = verifyThreshold(bytes, signatures, ctx.trust, ctx.listId).trustedComment;
+  const comment = verifyIndexSignatures(bytes, signatures, ctx.trust, ctx.listId).trustedComment;
   const index = parseIndex(bytes);
   expect(index.header.listId === ctx.listId, 'LIST_MISMATCH', `index is for list ${index.header.listId}`);
+  checkIndexKeyring(index.header, ctx.trust.get(ctx.listId)); // SPEC.md 5.3
   expect(
     comment === indexTrustedComment(index.header),
     'COMMENT_MISMATCH',

@@ -11,6 +11,7 @@ import * as diff from './commands/diff.js';
 import * as heartbeat from './commands/heartbeat.js';
 import * as inspect from './commands/inspect.js';
 import * as keygen from './commands/keygen.js';
+import * as keyring from './commands/keyring.js';
 import * as publish from './commands/publish.js';
 import * as sign from './commands/sign.js';
 import * as verify from './commands/verify.js';
@@ -19,6 +20,7 @@ type Command = (argv: readonly string[], io: Io) => Promise<number>;
 
 const COMMANDS: Readonly<Record<string, { run: Command; summary: string }>> = {
   keygen: { run: keygen.run, summary: 'make a minisign signing key pair, or a list hash key (--list-key)' },
+  keyring: { run: keyring.run, summary: 'root keys and signing-key rotation: init, next, sign, publish a keyring' },
   build: { run: build.run, summary: 'turn the plaintext source into a hashed FULL' },
   publish: { run: publish.run, summary: 'add a FULL to a release directory: deltas, index, signatures' },
   heartbeat: { run: heartbeat.run, summary: 're-sign the index with seq + 1 and a new expiry (from a timer)' },

@@ -32,6 +32,10 @@ export const SIGNER_ERROR_CODES = [
   'INTERRUPTED',
   /** The source list has errors (each printed with file:line before this). */
   'SOURCE_INVALID',
+  /** The list would block a popular name (build, publish; --override REASON records why it must). */
+  'GUARD_POPULAR',
+  /** The list adds or removes more entries since the last release than allowed (build, publish). */
+  'GUARD_CHANGE',
 ] as const;
 
 export type SignerErrorCode = (typeof SIGNER_ERROR_CODES)[number];
@@ -76,6 +80,8 @@ export function exitCodeFor(err: unknown): number {
         return EXIT_INTERRUPTED;
       case 'EXISTS':
       case 'LOCKED':
+      case 'GUARD_POPULAR':
+      case 'GUARD_CHANGE':
         return EXIT_REFUSED;
     }
   }

@@ -18,3 +18,5 @@ export { inspectFile, countKinds } from './commands/inspect.js';
 export { checkTargets, keyForList } from './commands/check.js';
 export { diffLists, type DiffResult } from './commands/diff.js';
 export { writeSigningKeyPair, writeListKey, type KeygenResult } from './commands/keygen.js';
+export { currentKeyring, keyringVersions, signingKeyring, addKeyring } from './keyring-dir.js';
+export { draftKeyring, describeKeyring, DEFAULT_KEYRING_VALIDITY_DAYS } from './commands/keyring.js';

@@ -17,6 +17,11 @@ export interface TrustPolicy {
   readonly keys: readonly MinisignPublicKey[];
   /** 1 <= threshold <= min(keys.length, 8). */
   readonly threshold: number;
+  /**
+   * SPEC.md 5.3: the version of the keyring these keys come from, for a list anchored on root keys; every index
+   * verified under them must name it (`keyring:`). Absent for a list trusted by plain signing keys.
+   */
+  readonly keyring?: number;
 }
 
 /**
@@ -50,7 +55,12 @@ export class TrustStore {
       if (!Number.isInteger(t) || t < 1 || t > keys.length || t > MAX_SIGNATURES_PER_FILE) {
         throw new FormatError('MALFORMED', `trust store: threshold for ${listId} must be 1 to ${keys.length} (max 8)`);
       }
-      this.#policies.set(listId, Object.freeze({ keys: Object.freeze(keys), threshold: t }));
+      const keyring = policy.keyring;
+      if (keyring !== undefined && (!Number.isSafeInteger(keyring) || keyring < 1)) {
+        throw new FormatError('MALFORMED', `trust store: the keyring version for ${listId} must be a positive integer`);
+      }
+      const frozen = { keys: Object.freeze(keys), threshold: t, ...(keyring === undefined ? {} : { keyring }) };
+      this.#policies.set(listId, Object.freeze(frozen));
     }
     Object.freeze(this);
   }

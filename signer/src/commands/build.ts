@@ -4,12 +4,23 @@
  * `SOURCE:LINE: CODE: reason`, and nothing is written when there is one. Deterministic: the same source, key and
  * times give the same bytes (give --created to fix the time; it defaults to now).
  */
-import { isListId, formatTime } from '@hashwall/format';
+import { HARD_MAX_LIST_BYTES, formatTime, isListId, makeFull, parseFull, serializeFull } from '@hashwall/format';
 
-import { EXIT_CODES_HELP, intValue, listExpiry, parseCommand, required, timeValue, type Io } from '../cli-support.js';
+import {
+  EXIT_CODES_HELP,
+  intValue,
+  listExpiry,
+  parseCommand,
+  required,
+  timeValue,
+  warn,
+  type Io,
+} from '../cli-support.js';
 import { EXIT_OK, SignerError, usage } from '../errors.js';
 import { readCapped, writeFileAtomic } from '../files.js';
+import { GUARD_CLI_OPTIONS, GUARD_HELP, guardFromCli, runGuards } from '../guard.js';
 import { loadListKey } from '../keys.js';
+import { readCurrentIndex, readFull } from '../release-dir.js';
 import { MAX_SOURCE_BYTES, buildFromSource } from '../source.js';
 import { formatCounts } from './inspect.js';
 
@@ -34,7 +45,12 @@ Options:
   --expires TIME        the FULL's expiry, at most 31 days after --created
   --validity-days D     instead of --expires: D days after --created (default 7, at most 31)
   --out FILE            the FULL to write
+  --release DIR         the release directory this list will be published to: the change gate compares with
+                        the FULL its index names (without it, only publish checks the change)
   -h, --help            this help
+
+${GUARD_HELP}
+  At build an override is recorded in the FULL (and so in every delta to it).
 
 ${EXIT_CODES_HELP}
 `;
@@ -51,6 +67,8 @@ const SPEC = {
     expires: { type: 'string' },
     'validity-days': { type: 'string' },
     out: { type: 'string' },
+    release: { type: 'string' },
+    ...GUARD_CLI_OPTIONS,
   },
 } as const;
 
@@ -73,7 +91,14 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     throw new SignerError('SOURCE_INVALID', `${result.errors.length} error(s) in ${sourcePath}; nothing written`);
   }
   for (const w of result.warnings) io.err(`${sourcePath}:${w.line}: warning: ${w.message}`);
-  await writeFileAtomic(out, result.bytes);
+  const guard = await guardFromCli(v, key.hashKey());
+  const built = parseFull(result.bytes, { maxBytes: HARD_MAX_LIST_BYTES });
+  const current = v.release !== undefined ? await readCurrentIndex(v.release) : undefined;
+  const previous = current ? (await readFull(v.release!, current.index.full.path)).full : undefined;
+  const extensions = runGuards(built, { ...guard, ...(previous ? { previous } : {}) }, (m) => warn(io, m));
+  const bytes =
+    extensions.length === 0 ? result.bytes : serializeFull(makeFull({ ...built.header, extensions }, built.entries));
+  await writeFileAtomic(out, bytes);
   const total = Object.values(result.counts).reduce((a, b) => a + b, 0);
   io.out(
     `built ${listId} serial ${serial}: ${total} entries (${formatCounts(result.counts)}), ` +

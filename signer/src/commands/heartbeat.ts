@@ -34,6 +34,7 @@ import {
 } from '../cli-support.js';
 import { EXIT_OK, usage } from '../errors.js';
 import { acquireLock, readCapped, removeStaleTemps } from '../files.js';
+import { signingKeyring } from '../keyring-dir.js';
 import { loadSecretKeys } from '../keys.js';
 import { readCurrentIndex, writeReleaseFiles } from '../release-dir.js';
 import { DEFAULT_INDEX_VALIDITY_HOURS } from './publish.js';
@@ -96,7 +97,9 @@ export async function heartbeat(options: HeartbeatOptions): Promise<HeartbeatRep
       expires = full.header.expires;
       options.warn(`the index expires with the FULL at ${formatTime(expires)}: publish a new serial before then`);
     }
+    const keyring = await signingKeyring(dir, x.listId, options.signers, now, options.warn); // SPEC.md 5.3
     const next = buildIndex({
+      ...(keyring === undefined ? {} : { keyring }),
       listId: x.listId,
       seq,
       serial: x.serial,

@@ -39,7 +39,10 @@ import {
 } from '../cli-support.js';
 import { EXIT_OK, SignerError, ioError, usage } from '../errors.js';
 import { acquireLock, listDir, readCapped, removeFile, removeStaleTemps } from '../files.js';
-import { loadSecretKeys } from '../keys.js';
+import { GUARD_CLI_OPTIONS, GUARD_HELP, guardFromCli, runGuards, type GuardOptions } from '../guard.js';
+import { signingKeyring } from '../keyring-dir.js';
+import { loadListKey, loadSecretKeys } from '../keys.js';
+import { keyForList } from './check.js';
 import { presentFullSerials, readCurrentIndex, readFull, signatureFilesOf, writeReleaseFiles } from '../release-dir.js';
 
 export const DEFAULT_DELTAS = 7;
@@ -65,6 +68,8 @@ export interface PublishOptions {
   readonly now: number;
   /** After the new index is in place, delete FULLs and deltas (and their signatures) it does not need. */
   readonly prune?: boolean;
+  /** Gates against over-blocking (guard.ts); the command line always sets them. */
+  readonly guard?: Omit<GuardOptions, 'previous'>;
   readonly warn: (message: string) => void;
 }
 
@@ -187,6 +192,14 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       expires = h.expires;
       options.warn(`the index expires with the FULL at ${formatTime(h.expires)}: publish a new serial before then`);
     }
+    const keyring = await signingKeyring(dir, h.listId, options.signers, now, options.warn); // SPEC.md 5.3
+    const indexExtensions = options.guard
+      ? runGuards(
+          full,
+          { ...options.guard, ...(current ? { previous: await publishedFull(dir, current) } : {}) },
+          options.warn,
+        )
+      : [];
     const { files, index } = buildRelease({
       full,
       bases,
@@ -195,6 +208,8 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       expires,
       minPoll: options.minPollSeconds ?? DEFAULT_MIN_POLL_SECONDS,
       signers: options.signers,
+      ...(keyring === undefined ? {} : { keyring }),
+      indexExtensions,
     });
     selfCheck(files, fullBytes, bases, options.signers);
     await writeReleaseFiles(dir, files, { replaceSignatures: true });
@@ -227,6 +242,11 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
   }
 }
 
+/** The FULL the current index names (the last release), for the change gate. */
+async function publishedFull(dir: string, current: { index: { full: { path: string } } }): Promise<FullList> {
+  return (await readFull(dir, current.index.full.path)).full;
+}
+
 /** Data files (not signatures, not temp files) in `dir/sub`. */
 async function listData(dir: string, sub: string): Promise<string[]> {
   return (await listDir(join(dir, sub))).filter(
@@ -252,7 +272,12 @@ Options:
   --seq N                      the index seq (default current + 1); only to recover a lost directory
   --now TIME                   the time to publish at (YYYY-MM-DDTHH:MM:SSZ; default now)
   --prune                      afterwards, delete FULLs and deltas (and signatures) the new index does not need
+  --list-key FILE              the list key the FULL is hashed with (a licensed list: without it the popular-name gate
+                               is left to build, with a warning)
   -h, --help                   this help
+
+${GUARD_HELP}
+  At publish the last release is the FULL the current index names; an override is recorded in the index.
 
 ${PASSWORD_HELP}
 
@@ -273,6 +298,8 @@ const SPEC = {
     seq: { type: 'string' },
     now: { type: 'string' },
     prune: { type: 'boolean' },
+    'list-key': { type: 'string' },
+    ...GUARD_CLI_OPTIONS,
   },
 } as const;
 
@@ -290,6 +317,10 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const now = timeValue(v.now, 'now') ?? io.now();
   const fullBytes = await readCapped(args.positionals[0]!, HARD_MAX_LIST_BYTES, 'FULL');
   const signers = await loadSecretKeys(keyPaths, v['password-file'] ?? [], io);
+  const listKey = v['list-key'] !== undefined ? await loadListKey(v['list-key'], io) : undefined;
+  const parsed = parseFull(fullBytes, { maxBytes: HARD_MAX_LIST_BYTES });
+  const hashKey = listKey || parsed.header.hashKey.mode === 'public' ? keyForList(parsed, listKey) : undefined;
+  const guard = await guardFromCli(v, hashKey);
   const report = await publish({
     dir,
     fullBytes,
@@ -300,6 +331,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     ...(seq !== undefined ? { seq } : {}),
     now,
     prune: v.prune ?? false,
+    guard,
     warn: (m) => warn(io, m),
   });
   io.out(

@@ -15,10 +15,15 @@ import {
   MAX_INDEX_BYTES,
   TrustStore,
   checkRelease,
+  currentKeyringTrust,
+  followKeyrings,
   formatTime,
+  keyringPath,
   parseIndex,
   type CheckItem,
+  type KeyringAnchor,
   type MinisignPublicKey,
+  type ReleaseSource,
 } from '@hashwall/format';
 import { sourceFor } from '@hashwall/release-client';
 
@@ -31,6 +36,8 @@ export interface VerifyOptions {
   readonly location: string;
   readonly trusted: readonly MinisignPublicKey[];
   readonly threshold?: number;
+  /** A list anchored on root keys (SPEC.md 5): the roots and threshold ISPs configure; `trusted` is then unused. */
+  readonly anchor?: { readonly roots: readonly MinisignPublicKey[]; readonly rootThreshold: number };
   /** Default: the list-id the index names. */
   readonly listId?: string;
   /** Seconds since the epoch. */
@@ -56,7 +63,9 @@ export function releaseUrl(location: string): string {
 }
 
 export async function verifyRelease(options: VerifyOptions): Promise<VerifyReport> {
-  if (options.trusted.length === 0) throw usage('verify: give the trusted public keys with --pub');
+  if (options.trusted.length === 0 && !options.anchor) {
+    throw usage('verify: give the trusted public keys with --pub, or the root keys with --root');
+  }
   const timeoutMs = options.timeoutMs ?? 30000;
   const source = sourceFor(releaseUrl(options.location), {
     connectTimeoutMs: Math.min(timeoutMs, 10000),
@@ -71,7 +80,17 @@ export async function verifyRelease(options: VerifyOptions): Promise<VerifyRepor
       if (res.status !== 'ok') throw new FormatError('FETCH_FAILED', `${source.location}${INDEX_PATH} not found`);
       listId = parseIndex(res.body).header.listId;
     }
-    const trust = new TrustStore([[listId, { keys: options.trusted, threshold: options.threshold ?? 1 }]]);
+    const keyrings: CheckItem[] = [];
+    let trust: TrustStore;
+    if (options.anchor) {
+      // SPEC.md 5.1-5.3: the daemon's own walk, then the index, FULL and DELTAs under the current keyring.
+      const walked = await walkKeyrings(source, { listId, ...options.anchor }, options.now);
+      keyrings.push(...walked.items);
+      if (walked.trust === undefined) return { ok: false, location: source.location, listId, items: keyrings };
+      trust = walked.trust;
+    } else {
+      trust = new TrustStore([[listId, { keys: options.trusted, threshold: options.threshold ?? 1 }]]);
+    }
     const result = await checkRelease({
       source,
       trust,
@@ -80,9 +99,31 @@ export async function verifyRelease(options: VerifyOptions): Promise<VerifyRepor
       maxListBytes: options.maxListBytes ?? DEFAULT_MAX_LIST_BYTES,
       ...(options.hashKeyIds ? { hashKeyIds: options.hashKeyIds } : {}),
     });
-    return { ok: result.ok, location: source.location, listId, items: result.items };
+    return { ok: result.ok, location: source.location, listId, items: [...keyrings, ...result.items] };
   } finally {
     await source.close?.();
+  }
+}
+
+/** The keyring walk as a daemon runs it from the anchor, as check items, and the trust store it ends on. */
+async function walkKeyrings(
+  source: ReleaseSource,
+  anchor: KeyringAnchor,
+  now: number,
+): Promise<{ items: CheckItem[]; trust?: TrustStore }> {
+  const walk = await followKeyrings({ source, anchor, now });
+  const items: CheckItem[] = walk.accepted.map((k) => ({
+    what: keyringPath(k.keyring.header.version),
+    ok: true,
+    detail: `signed by ${k.keyring.header.rootThreshold} of its ${k.keyring.roots.length} roots and by the roots before it; expires ${formatTime(k.keyring.header.expires)}`,
+  }));
+  try {
+    return { items, trust: currentKeyringTrust(walk, now) };
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    const v = (walk.current?.keyring.header.version ?? 0) + (walk.error ? 1 : 0);
+    items.push({ what: keyringPath(Math.max(v, 1)), ok: false, detail: err.message, code: err.code });
+    return { items };
   }
 }
 
@@ -95,6 +136,9 @@ FULL. Prints one line per check; exits 1 when any check fails.
 
 Options:
   --pub FILE             a trusted public key (repeatable)
+  --root FILE            instead of --pub, for a list anchored on root keys: a root public key (repeatable);
+                         the keyrings are walked from these roots as a daemon does (SPEC.md 5)
+  --root-threshold N     how many of the --root keys must sign keyring 1 (default 1)
   --threshold N          how many distinct trusted keys must sign each file (default 1)
   --list-id ID           the list-id to trust the keys for (default: the one the index names)
   --list-key FILE        also require the list to be hashed with this list key's id (licensed mode)
@@ -112,6 +156,8 @@ const SPEC = {
   positionals: [1, 1] as const,
   options: {
     pub: { type: 'string', multiple: true },
+    root: { type: 'string', multiple: true },
+    'root-threshold': { type: 'string' },
     threshold: { type: 'string' },
     'list-id': { type: 'string' },
     'list-key': { type: 'string' },
@@ -126,8 +172,11 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   if (!args) return EXIT_OK;
   const v = args.values;
   const trusted = await loadPublicKeys(v.pub ?? []);
-  if (trusted.length === 0) throw usage('verify: --pub is required');
-  const threshold = intValue(v.threshold, 'threshold', 1, Math.min(trusted.length, 8));
+  const roots = await loadPublicKeys(v.root ?? []);
+  if (trusted.length > 0 && roots.length > 0) throw usage('verify: give --pub or --root, not both');
+  if (trusted.length === 0 && roots.length === 0) throw usage('verify: --pub or --root is required');
+  const rootThreshold = intValue(v['root-threshold'], 'root-threshold', 1, Math.max(1, Math.min(roots.length, 8)));
+  const threshold = intValue(v.threshold, 'threshold', 1, Math.max(1, Math.min(trusted.length, 8)));
   const maxListBytes = intValue(v['max-list-bytes'], 'max-list-bytes', 1, HARD_MAX_LIST_BYTES);
   const timeoutMs = intValue(v['timeout-ms'], 'timeout-ms', 1, 3_600_000);
   const now = timeValue(v.now, 'now') ?? io.now();
@@ -136,6 +185,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const report = await verifyRelease({
     location: args.positionals[0]!,
     trusted,
+    ...(roots.length > 0 ? { anchor: { roots, rootThreshold: rootThreshold ?? 1 } } : {}),
     ...(threshold !== undefined ? { threshold } : {}),
     ...(v['list-id'] !== undefined ? { listId: v['list-id'] } : {}),
     now,
