@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, effectiveConfig, loadSettings, type Settings } from './config/load.js';
 import { FollowerLists } from './cluster/follower.js';
 import { announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
-import { createListRegistry } from './lists/index.js';
+import { createListRegistry } from './lists/registry.js';
 import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
 import { createLogger, type Logger } from './ops/log.js';
 import { Metrics } from './ops/metrics.js';

@@ -28,8 +28,8 @@
  * update (every few minutes, which would cost every ISP a cold cache). A config reload counts as a new generation
  * too (the allowlist or the partial action may have changed).
  *
- * One QueryPath owns no global state: a worker process (multi-core is a later issue) can own its own listeners,
- * cache and upstream pool.
+ * One QueryPath owns no global state: each DNS worker process (workers > 1) owns its own listeners, cache and
+ * upstream pool.
  */
 import type { Settings } from './config/load.js';
 import type { Config } from './config/schema.js';

@@ -18,7 +18,7 @@ import type { Settings } from '../config/load.js';
 import type { Logger } from '../ops/log.js';
 import { ListSync, listFingerprint, type SyncTiming } from './sync.js';
 import type { ListEventMap, ListStats, PollOutcome } from './types.js';
-import type { ListProvider, ListView } from './view.js';
+import type { ListProvider, ListView } from '../policy/lists.js';
 
 export interface ListRegistryOptions {
   readonly logger: Logger;

@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 
 import {
   INDEX_PATH,
+  MatcherSet,
   buildRelease,
   entriesFromPairs,
   generateKeyPair,
@@ -26,7 +27,6 @@ import { createLogger } from '../../dist/ops/log.js';
 import { ListRegistry, type ListRegistryOptions } from '../../dist/lists/registry.js';
 import type { ListEventMap } from '../../dist/lists/types.js';
 import type { ListView } from '../../dist/policy/lists.js';
-import { MatcherSet } from '../../dist/policy/format-matcher.js';
 import { startDaemon } from '../../dist/server.js';
 import { TestUpstream } from '../helpers/upstream.ts';
 

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 
 import { settingsFrom } from '../../dist/config/load.js';
-import { createListRegistry } from '../../dist/lists/index.js';
+import { createListRegistry } from '../../dist/lists/registry.js';
 import { createLogger } from '../../dist/ops/log.js';
 import { Operations } from '../../dist/ops/runtime.js';
 import { startDaemon } from '../../dist/server.js';
