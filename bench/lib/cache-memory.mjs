@@ -31,7 +31,7 @@ const load = (m) => import(pathToFileURL(join(dist, m)).href);
 const { PacketCache, renderEntry } = await load('dns/cache.js');
 const { ParsedQuery, ResponseInfo, parseQuery, foldQuestion, scanResponse } = await load('dns/wire.js');
 const { ScratchAnswers } = await load('dns/scratch.js');
-const { PASS_DECISION } = await load('policy/verdict.js');
+const { PASS_DECISION } = await load('types/decision.js');
 
 /** A name like the bench's unique ones, 25 octets: u123456-abcdefgh.dyn.test. */
 function nameOf(i) {

@@ -20,7 +20,7 @@ import { FollowerLists } from './cluster/follower.js';
 import { announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
 import { createListRegistry } from './lists/registry.js';
 import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
-import { createLogger, type Logger } from './ops/log.js';
+import { createLogger, type Logger } from './util/log.js';
 import { Metrics } from './ops/metrics.js';
 import { Operations } from './ops/runtime.js';
 import { startDaemon } from './server.js';

@@ -78,11 +78,13 @@ import {
   parseQuery,
   readDottedName,
   scanResponse,
-  dottedFromWire,
 } from './dns/wire.js';
-import type { Logger } from './ops/log.js';
-import type { ListProvider, ListView } from './policy/lists.js';
-import { BLOCK, PASS, PASS_DECISION, Policy, STEER, type Decision, type PolicyEvents } from './policy/verdict.js';
+import type { Logger } from './util/log.js';
+import { dottedFromWire } from './util/names.js';
+import type { ListProvider, ListView } from './types/lists.js';
+import { Policy } from './policy/verdict.js';
+import { BLOCK, PASS, PASS_DECISION, STEER, type Decision, type PolicyEvents } from './types/decision.js';
+import type { ProbeResult, UpstreamState } from './types/ops.js';
 
 export interface DaemonOptions {
   readonly logger: Logger;
@@ -91,21 +93,6 @@ export interface DaemonOptions {
   readonly events?: QueryEvents;
   /** Where blocks (with the listed entry) and allowlisted passes are reported: the metrics and the hit report. */
   readonly policyEvents?: PolicyEvents;
-}
-
-/** What an in-process query through the query path (the canary check) came to. */
-export interface ProbeResult {
-  /** The answer's rcode; -1 when the query path dropped it. */
-  readonly rcode: number;
-  /** The decision that blocked or steered it, or null when it passed (or was refused before the policy). */
-  readonly decision: Decision | null;
-}
-
-export interface UpstreamState {
-  /** As configured ("192.0.2.1:53"). */
-  readonly name: string;
-  /** Not marked down (failureThreshold failures in a row mark it down until a probe succeeds). */
-  readonly up: boolean;
 }
 
 export interface DaemonAddresses {
@@ -522,7 +509,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   }
 
   #logQuery(q: ParsedQuery, rcode: number, source: AnswerSource): void {
-    // ops/log.ts removes `qname` and `client` unless the operator asked for them at debug level.
+    // util/log.ts removes `qname` and `client` unless the operator asked for them at debug level.
     const n = dottedFromWire(q.msg, HEADER_BYTES, this.#dotted);
     this.#log.debug(
       {

@@ -3,7 +3,7 @@ import t from 'tap';
 
 import { PacketCache, renderEntry, type CacheEntry, type CacheSettings } from '../dist/dns/cache.js';
 import { ParsedQuery, ResponseInfo, foldQuestion, parseQuery, scanResponse } from '../dist/dns/wire.js';
-import { BLOCK, PASS_DECISION, type Decision } from '../dist/policy/verdict.js';
+import { BLOCK, PASS_DECISION, type Decision } from '../dist/types/decision.js';
 import { TYPE, query, ttlsOf, wireName, type QueryOptions } from './helpers/client.ts';
 
 const SETTINGS: CacheSettings = {

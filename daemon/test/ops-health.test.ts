@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { generateListKey } from '@hashwall/format';
 import t from 'tap';
 
-import { createLogger } from '../dist/ops/log.js';
+import { createLogger } from '../dist/util/log.js';
 import { readiness } from '../dist/ops/health.js';
 import { Operations } from '../dist/ops/runtime.js';
 import { startDaemon } from '../dist/server.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { generateKeyPair, generateListKey } from '@hashwall/format';
 import t from 'tap';
 
-import { createLogger } from '../../daemon/dist/ops/log.js';
+import { createLogger } from '../../daemon/dist/util/log.js';
 import { ListRegistry } from '../../daemon/dist/lists/registry.js';
 import { startDaemon } from '../../daemon/dist/server.js';
 import {

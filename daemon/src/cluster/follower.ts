@@ -13,8 +13,8 @@ import { CLOCK_SKEW_SECONDS, ListMatcher } from '@hashwall/format';
 
 import type { ResolvedList, Settings } from '../config/load.js';
 import { hashKeyFor } from '../lists/matcher.js';
-import type { Logger } from '../ops/log.js';
-import type { ListProvider, ListView } from '../policy/lists.js';
+import type { Logger } from '../util/log.js';
+import type { ListProvider, ListView } from '../types/lists.js';
 import type { PrimaryMessage, ReaderConfig, ReaderReply } from './types.js';
 
 const READER_URL = new URL('./store-reader.js', import.meta.url);

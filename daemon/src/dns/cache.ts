@@ -34,7 +34,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { PASS_DECISION, type Decision } from '../policy/verdict.js';
+import { PASS_DECISION, type Decision } from '../types/decision.js';
 import { Arena, slabIndex, slabOffset } from './arena.js';
 import { NEW_BUFFERS, type AnswerBuffers } from './scratch.js';
 import { EDE_STALE_ANSWER } from './synth.js';

@@ -23,7 +23,7 @@ import { randomFillSync } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
 
-import type { Logger } from '../ops/log.js';
+import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { QueryEvents } from './events.js';
 import { ipLookup } from './udp-lookup.js';

@@ -15,10 +15,10 @@ import { EventEmitter } from 'node:events';
 import { MIN_POLL_FLOOR_SECONDS } from '@hashwall/format';
 
 import type { Settings } from '../config/load.js';
-import type { Logger } from '../ops/log.js';
+import type { Logger } from '../util/log.js';
 import { ListSync, listFingerprint, type SyncTiming } from './sync.js';
 import type { ListEventMap, ListStats, PollOutcome } from './types.js';
-import type { ListProvider, ListView } from '../policy/lists.js';
+import type { ListProvider, ListView } from '../types/lists.js';
 
 export interface ListRegistryOptions {
   readonly logger: Logger;

@@ -11,7 +11,7 @@ import { CLOCK_SKEW_SECONDS, type HashKey } from '@hashwall/format';
 import cron, { type ScheduledTask } from 'node-cron';
 
 import type { ResolvedList } from '../config/load.js';
-import type { Logger } from '../ops/log.js';
+import type { Logger } from '../util/log.js';
 import { WorkerClient } from './client.js';
 import type { CoreConfig } from './core.js';
 import { buildMatcher, hashKeyFor, type ListMatcher } from './matcher.js';

@@ -28,7 +28,7 @@ import type {
   UpstreamError,
 } from '../dns/events.js';
 import type { ListStats } from '../lists/types.js';
-import type { Decision, PolicyEvents } from '../policy/verdict.js';
+import type { Decision, PolicyEvents } from '../types/decision.js';
 
 /** Query types with their own label value; every other type is `other`. */
 export const QTYPE_NAMES: Readonly<Record<number, string>> = Object.freeze({

@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { generateListKey, type ListKey } from '@hashwall/format';
 
 import { settingsFrom, type Settings } from '../../dist/config/load.js';
-import { createLogger } from '../../dist/ops/log.js';
+import { createLogger } from '../../dist/util/log.js';
 import { Metrics } from '../../dist/ops/metrics.js';
 import { Operations } from '../../dist/ops/runtime.js';
-import { StaticListProvider, type Matcher } from '../../dist/policy/lists.js';
+import { StaticListProvider } from '../../dist/lists/static.js';
+import type { Matcher } from '../../dist/types/lists.js';
 import { startDaemon, type Daemon } from '../../dist/server.js';
 import { captureLogs } from './daemon.ts';
 import { demoMatcher } from './lists.ts';

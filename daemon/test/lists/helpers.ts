@@ -23,10 +23,10 @@ import {
 } from '@hashwall/format';
 
 import { settingsFrom, type Settings } from '../../dist/config/load.js';
-import { createLogger } from '../../dist/ops/log.js';
+import { createLogger } from '../../dist/util/log.js';
 import { ListRegistry, type ListRegistryOptions } from '../../dist/lists/registry.js';
 import type { ListEventMap } from '../../dist/lists/types.js';
-import type { ListView } from '../../dist/policy/lists.js';
+import type { ListView } from '../../dist/types/lists.js';
 import { startDaemon } from '../../dist/server.js';
 import { TestUpstream } from '../helpers/upstream.ts';
 

@@ -19,7 +19,7 @@ import { buildRelease, generateKeyPair, generateListKey, makeFull, publicKeyToSt
 
 import { settingsFrom } from '../../dist/config/load.js';
 import { ListRegistry } from '../../dist/lists/registry.js';
-import { createLogger } from '../../dist/ops/log.js';
+import { createLogger } from '../../dist/util/log.js';
 import { ListMatcher } from '@hashwall/format';
 import { startDaemon } from '../../dist/server.js';
 

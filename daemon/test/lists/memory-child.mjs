@@ -10,7 +10,7 @@ import { getHeapStatistics } from 'node:v8';
 
 import { settingsFrom } from '../../dist/config/load.js';
 import { createListRegistry } from '../../dist/lists/registry.js';
-import { createLogger } from '../../dist/ops/log.js';
+import { createLogger } from '../../dist/util/log.js';
 import { Operations } from '../../dist/ops/runtime.js';
 import { startDaemon } from '../../dist/server.js';
 
