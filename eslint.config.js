@@ -19,6 +19,7 @@ export const DAEMON_LAYERS = [
   ['config', 'policy'],
   ['dns', 'lists'],
   ['server'],
+  ['daemon'],
   ['ops', 'cluster'],
   ['main'],
 ];

@@ -23,7 +23,7 @@ import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
 import { createLogger, type Logger } from './util/log.js';
 import { Metrics } from './ops/metrics.js';
 import { Operations } from './ops/runtime.js';
-import { startDaemon } from './server.js';
+import { startDaemon } from './daemon.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
 

@@ -31,14 +31,13 @@
  * One QueryPath owns no global state: each DNS worker process (workers > 1) owns its own listeners, cache and
  * upstream pool.
  */
-import type { Settings } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Access } from './dns/access.js';
 import { PacketCache, renderEntry, truncate, udpLimit, type CacheEntry } from './dns/cache.js';
-import { ScratchAnswers } from './dns/scratch.js';
 import type { Client } from './dns/client.js';
 import { CountingEvents, type AnswerSource, type QueryEvents } from './dns/events.js';
-import { Listener, type BoundAddress, type QueryHandler } from './dns/listeners.js';
+import type { QueryHandler } from './dns/listeners.js';
+import { ScratchAnswers } from './dns/scratch.js';
 import {
   EDE_NOT_READY,
   EDE_NOT_SUPPORTED,
@@ -79,52 +78,20 @@ import {
   readDottedName,
   scanResponse,
 } from './dns/wire.js';
-import type { Logger } from './util/log.js';
-import { dottedFromWire } from './util/names.js';
-import type { ListProvider, ListView } from './types/lists.js';
 import { Policy } from './policy/verdict.js';
 import { BLOCK, PASS, PASS_DECISION, STEER, type Decision, type PolicyEvents } from './types/decision.js';
+import type { ListProvider, ListView } from './types/lists.js';
 import type { ProbeResult, UpstreamState } from './types/ops.js';
+import type { Logger } from './util/log.js';
+import { dottedFromWire } from './util/names.js';
 
-export interface DaemonOptions {
+export interface QueryPathOptions {
   readonly logger: Logger;
   readonly lists: ListProvider;
   /** Where the query path reports; a CountingEvents when absent. */
   readonly events?: QueryEvents;
   /** Where blocks (with the listed entry) and allowlisted passes are reported: the metrics and the hit report. */
   readonly policyEvents?: PolicyEvents;
-}
-
-export interface DaemonAddresses {
-  readonly udp: readonly BoundAddress[];
-  readonly tcp: readonly BoundAddress[];
-}
-
-export interface Daemon {
-  /** The bound addresses (so a test can listen on port 0). Changes on reload. */
-  readonly addresses: DaemonAddresses;
-  readonly events: QueryEvents;
-  /** Applies new settings without dropping a query: listeners are kept, opened or retired; the rest is rebuilt. */
-  reload(settings: Settings): Promise<void>;
-  /** Stops accepting, waits for queries in flight (at most shutdown.drainTimeoutMs), then closes everything. */
-  close(): Promise<void>;
-  /** Client queries not yet answered. */
-  inFlight(): number;
-  /** Entries in the packet cache. */
-  cacheSize(): number;
-  /** Bytes the packet cache holds, as counted for cache.maxBytes. */
-  cacheBytes(): number;
-  /** Entries the packet cache evicted to stay within its bounds, since start (across reloads). */
-  cacheEvictions(): number;
-  /** The upstreams of the configuration in force, in order, with their health. */
-  upstreamHealth(): readonly UpstreamState[];
-  /**
-   * Asks the query path about `name` in-process (the canary check): type ANY, from stage 3 on (the access list
-   * and the rate limit are about clients, not names), answered synchronously: a blocked name by the block, any
-   * other by the local RFC 8482 answer, so nothing goes upstream. Not counted in the metrics or the hit report.
-   * RangeError for a name that cannot be put in a question.
-   */
-  probe(name: string): ProbeResult;
 }
 
 /** Takes the query path's reports while it answers a probe. */
@@ -151,7 +118,7 @@ const MAX_WAITERS = 64;
 const EPOCH = 0x100000000;
 
 /** Everything that depends on the configuration; rebuilt (or carried over) on reload. */
-class Parts {
+export class Parts {
   constructor(
     readonly config: Config,
     readonly access: Access,
@@ -167,8 +134,13 @@ class Parts {
   }
 }
 
-class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
+/**
+ * The query path: every stage above, for one process. Its configuration comes in as Parts (build() makes them,
+ * use() puts them in force), so a reload swaps them between two queries; the listeners (daemon.ts) hand it queries.
+ */
+export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   parts!: Parts;
+  readonly events: QueryEvents;
   readonly #lists: ListProvider;
   /** Not readonly only so that probe() can silence them for its one synchronous query. */
   #events: QueryEvents;
@@ -184,14 +156,85 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   readonly #answers = new ScratchAnswers();
   /** Upstream questions in flight, by cache key (coalescing). */
   readonly #inflight = new Map<string, Job<ParsedQuery>>();
+  /** Configurations built so far: a reload is a new generation for the verdicts memoized in the cache. */
+  #epoch = 0;
+  /** Evictions of caches a reload replaced, so the count only ever grows (a Prometheus counter). */
+  #evictionsBefore = 0;
 
-  constructor(lists: ListProvider, events: QueryEvents, log: Logger, policyEvents: PolicyEvents) {
-    this.#lists = lists;
-    this.#events = events;
-    this.#policyEvents = policyEvents;
-    this.#log = log;
-    this.#debug = log.isLevelEnabled('debug');
-    lists.on('swap', (view) => this.parts.policy.sync(view));
+  constructor(options: QueryPathOptions) {
+    this.#lists = options.lists;
+    this.events = options.events ?? new CountingEvents();
+    this.#events = this.events;
+    this.#policyEvents = options.policyEvents ?? NO_POLICY_EVENTS;
+    this.#log = options.logger;
+    this.#debug = this.#log.isLevelEnabled('debug');
+    this.#lists.on('swap', (view) => this.parts.policy.sync(view));
+  }
+
+  /**
+   * The parts for `config`, not yet in force: those whose settings are unchanged from `previous` are carried over
+   * (the cache survives a reload that does not change its settings, the upstream pool one that does not change the
+   * upstreams).
+   */
+  build(config: Config, previous: Parts | null = null): Parts {
+    const access = new Access(config.access);
+    const policy = new Policy({ allowlist: config.blocking.allowlist, steer: config.blocking.partial === 'steer' });
+    const synth =
+      previous && same(previous.config.blocking, config.blocking) && same(previous.config.udp, config.udp)
+        ? previous.synth
+        : synthFor(config);
+    for (const l of config.lists) synth.prepare(l.id);
+    const cache =
+      previous !== null && same(previous.config.cache, config.cache) ? previous.cache : new PacketCache(config.cache);
+    const pool =
+      previous && same(previous.config.upstreams, config.upstreams) && same(previous.config.upstream, config.upstream)
+        ? previous.pool
+        : new UpstreamPool<ParsedQuery>(
+            { upstreams: config.upstreams, ...config.upstream },
+            this,
+            this.events,
+            this.#log,
+          );
+    return new Parts(config, access, policy, synth, cache, pool, this.#epoch++);
+  }
+
+  /** Puts `parts` in force (between two queries); an upstream pool they replaced closes once its queries are done. */
+  use(parts: Parts): void {
+    const old = this.parts as Parts | undefined;
+    this.parts = parts;
+    if (old === undefined) return;
+    if (parts.cache !== old.cache) this.#evictionsBefore += old.cache.evictions;
+    if (parts.pool !== old.pool) old.pool.retire();
+  }
+
+  /** Lets go of `parts` that were built and never put in force. */
+  discard(parts: Parts): void {
+    if (parts.pool !== (this.parts as Parts | undefined)?.pool) parts.pool.close();
+  }
+
+  /** Ends the upstream questions in flight (their clients get SERVFAIL) and closes the upstream sockets. */
+  close(): void {
+    this.parts.pool.close();
+  }
+
+  /** Entries in the packet cache. */
+  get cacheSize(): number {
+    return this.parts.cache.size;
+  }
+
+  /** Bytes the packet cache holds, as counted for cache.maxBytes. */
+  get cacheBytes(): number {
+    return this.parts.cache.bytes;
+  }
+
+  /** Entries the packet cache evicted to stay within its bounds, across reloads. */
+  get cacheEvictions(): number {
+    return this.#evictionsBefore + this.parts.cache.evictions;
+  }
+
+  /** The upstreams in force, in order, with their health. */
+  upstreamHealth(): readonly UpstreamState[] {
+    return this.parts.pool.upstreams.map((u) => ({ name: u.name, up: !u.down }));
   }
 
   handle(msg: Buffer, client: Client): void {
@@ -235,10 +278,17 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   }
 
   /**
-   * The canary's in-process query: stages 3 on, with the reports silenced but for its own decision. Synchronous
-   * for an ANY query (a block, a refusal or the RFC 8482 answer; nothing goes upstream).
+   * Asks about `name` in-process (the canary check, the stop page): type ANY, from stage 3 on (the access list and
+   * the rate limit are about clients, not names), answered synchronously: a blocked name by the block, any other by
+   * the local RFC 8482 answer, so nothing goes upstream. The reports are silenced but for its own decision: not
+   * counted in the metrics or the hit report. RangeError for a name that cannot be put in a question.
    */
-  probe(msg: Buffer): { answer: Buffer | null; decision: Decision | null } {
+  probe(name: string): ProbeResult {
+    const { answer, decision } = this.#probeWire(probeQuery(name));
+    return { rcode: answer === null ? -1 : answer[3]! & 0x0f, decision };
+  }
+
+  #probeWire(msg: Buffer): { answer: Buffer | null; decision: Decision | null } {
     const out: { answer: Buffer | null; decision: Decision | null } = { answer: null, decision: null };
     const events = this.#events;
     const policyEvents = this.#policyEvents;
@@ -572,142 +622,6 @@ function synthFor(c: Config): Synth {
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** Starts listening per `settings` and returns the running daemon. */
-export async function startDaemon(settings: Settings, options: DaemonOptions): Promise<Daemon> {
-  const log = options.logger;
-  const events = options.events ?? new CountingEvents();
-  const path = new QueryPath(options.lists, events, log, options.policyEvents ?? NO_POLICY_EVENTS);
-  let epoch = 0;
-  // Evictions of caches a reload replaced, so the daemon's count only ever grows (a Prometheus counter).
-  let evictionsBefore = 0;
-
-  const build = (config: Config, previous: Parts | null): Parts => {
-    const access = new Access(config.access);
-    const policy = new Policy({ allowlist: config.blocking.allowlist, steer: config.blocking.partial === 'steer' });
-    const synth =
-      previous && same(previous.config.blocking, config.blocking) && same(previous.config.udp, config.udp)
-        ? previous.synth
-        : synthFor(config);
-    for (const l of config.lists) synth.prepare(l.id);
-    const keepCache = previous !== null && same(previous.config.cache, config.cache);
-    if (previous !== null && !keepCache) evictionsBefore += previous.cache.evictions;
-    const cache = keepCache ? previous.cache : new PacketCache(config.cache);
-    const pool =
-      previous && same(previous.config.upstreams, config.upstreams) && same(previous.config.upstream, config.upstream)
-        ? previous.pool
-        : new UpstreamPool<ParsedQuery>({ upstreams: config.upstreams, ...config.upstream }, path, events, log);
-    return new Parts(config, access, policy, synth, cache, pool, epoch++);
-  };
-
-  path.parts = build(settings.config, null);
-  const listeners = new Map<string, Listener>();
-  try {
-    for (const spec of settings.config.listen) {
-      listeners.set(spec, await Listener.open(spec, path, settings.config.tcp, log));
-    }
-  } catch (err) {
-    for (const l of listeners.values()) l.close();
-    path.parts.pool.close();
-    throw err;
-  }
-
-  const addresses = (): DaemonAddresses => {
-    const all = [...listeners.values()];
-    return Object.freeze({
-      udp: Object.freeze(all.map((l) => l.udpAddress!)),
-      tcp: Object.freeze(all.map((l) => l.tcpAddress!)),
-    });
-  };
-  const logStart = (config: Config): void => {
-    if (config.blocking.allowlist.length > 0) {
-      // The operator's own names (never list entries): logged so an allowlist is never a surprise.
-      log.info(
-        { allowlist: config.blocking.allowlist },
-        'allowlist in force: these names and their subdomains are never blocked',
-      );
-    }
-  };
-  logStart(settings.config);
-  log.info({ addresses: addresses() }, 'listening for DNS');
-
-  let closing: Promise<void> | null = null;
-  const retire = async (l: Listener, drainMs: number): Promise<void> => {
-    l.stop();
-    await l.drained(drainMs);
-    l.close();
-  };
-
-  return {
-    get addresses() {
-      return addresses();
-    },
-    events,
-    async reload(next: Settings): Promise<void> {
-      const old = path.parts;
-      const parts = build(next.config, old);
-      const wanted = new Set(next.config.listen);
-      const opened: Listener[] = [];
-      try {
-        for (const spec of next.config.listen) {
-          if (!listeners.has(spec)) opened.push(await Listener.open(spec, path, next.config.tcp, log));
-        }
-      } catch (err) {
-        for (const l of opened) l.close();
-        if (parts.pool !== old.pool) parts.pool.close();
-        throw err;
-      }
-      // Open new before closing old: queries keep flowing on the addresses that stay.
-      path.parts = parts;
-      for (const l of opened) listeners.set(l.spec, l);
-      for (const [spec, l] of listeners) {
-        l.tcp = next.config.tcp;
-        if (!wanted.has(spec)) {
-          listeners.delete(spec);
-          void retire(l, next.config.shutdown.drainTimeoutMs);
-        }
-      }
-      if (parts.pool !== old.pool) old.pool.retire();
-      logStart(next.config);
-      log.info({ addresses: addresses() }, 'configuration reloaded');
-    },
-    close(): Promise<void> {
-      closing ??= (async () => {
-        const drainMs = path.parts.config.shutdown.drainTimeoutMs;
-        const all = [...listeners.values()];
-        for (const l of all) l.stop();
-        const drained = await Promise.all(all.map((l) => l.drained(drainMs)));
-        if (drained.includes(false)) log.warn({ drainTimeoutMs: drainMs }, 'drain timeout: unanswered queries dropped');
-        // Jobs still in flight end in SERVFAIL while the sockets are still open.
-        path.parts.pool.close();
-        for (const l of all) l.close();
-        listeners.clear();
-      })();
-      return closing;
-    },
-    inFlight(): number {
-      let n = 0;
-      for (const l of listeners.values()) n += l.inFlight;
-      return n;
-    },
-    cacheSize(): number {
-      return path.parts.cache.size;
-    },
-    cacheBytes(): number {
-      return path.parts.cache.bytes;
-    },
-    cacheEvictions(): number {
-      return evictionsBefore + path.parts.cache.evictions;
-    },
-    upstreamHealth(): readonly UpstreamState[] {
-      return path.parts.pool.upstreams.map((u) => ({ name: u.name, up: !u.down }));
-    },
-    probe(name: string): ProbeResult {
-      const { answer, decision } = path.probe(probeQuery(name));
-      return { rcode: answer === null ? -1 : answer[3]! & 0x0f, decision };
-    },
-  };
 }
 
 /** A query for `name`, type ANY, class IN, RD set, no EDNS. */

@@ -8,7 +8,7 @@ import t from 'tap';
 import { createLogger } from '../dist/util/log.js';
 import { readiness } from '../dist/ops/health.js';
 import { Operations } from '../dist/ops/runtime.js';
-import { startDaemon } from '../dist/server.js';
+import { startDaemon } from '../dist/daemon.js';
 import { TYPE, query, udpAsk } from './helpers/client.ts';
 import { httpGet, parseExposition } from './helpers/ops.ts';
 import { TestUpstream } from './helpers/upstream.ts';

@@ -28,7 +28,7 @@ import type { Settings } from '../config/load.js';
 import type { ListProvider } from '../types/lists.js';
 import { Policy } from '../policy/verdict.js';
 import { BLOCK, STEER } from '../types/decision.js';
-import type { Daemon } from '../server.js';
+import type { Daemon } from '../daemon.js';
 import type { ProbeResult, UpstreamState } from '../types/ops.js';
 import { CanaryMonitor } from './canary.js';
 import { HitCounter, hitCountsFromJson, hitCountsToJson, mergeHitCounts, type HitCounts } from './hits.js';

@@ -110,7 +110,7 @@ export const LATENCY_BUCKETS_SECONDS = [
 /** The outcomes of list polls other than a refusal; a refusal counts under its code (SIGNATURE_INVALID, ...). */
 const LIST_OUTCOMES = ['updated', 'heartbeat', 'unchanged', 'not-modified'] as const;
 
-/** What the metrics read at scrape time from the running daemon (server.ts's Daemon has all of these). */
+/** What the metrics read at scrape time from the running daemon (daemon.ts's Daemon has all of these). */
 export interface DaemonFigures {
   inFlight(): number;
   cacheSize(): number;

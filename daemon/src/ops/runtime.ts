@@ -17,7 +17,7 @@ import { readTemplate } from '../config/stop-page-template.js';
 import type { Config } from '../config/schema.js';
 import type { ListStats } from '../lists/types.js';
 import type { ListView } from '../types/lists.js';
-import type { Daemon } from '../server.js';
+import type { Daemon } from '../daemon.js';
 import type { ProbeResult, UpstreamState } from '../types/ops.js';
 import { CanaryMonitor } from './canary.js';
 import { readiness, type Readiness } from './health.js';

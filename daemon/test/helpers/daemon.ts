@@ -8,7 +8,7 @@ import type { CountingEvents } from '../../dist/dns/events.js';
 import { createLogger } from '../../dist/util/log.js';
 import { StaticListProvider } from '../../dist/lists/static.js';
 import type { Matcher } from '../../dist/types/lists.js';
-import { startDaemon, type Daemon } from '../../dist/server.js';
+import { startDaemon, type Daemon } from '../../dist/daemon.js';
 import { demoMatcher } from './lists.ts';
 import { TestUpstream } from './upstream.ts';
 

@@ -16,7 +16,7 @@ import { Metrics } from '../../dist/ops/metrics.js';
 import { Operations } from '../../dist/ops/runtime.js';
 import { StaticListProvider } from '../../dist/lists/static.js';
 import type { Matcher } from '../../dist/types/lists.js';
-import { startDaemon, type Daemon } from '../../dist/server.js';
+import { startDaemon, type Daemon } from '../../dist/daemon.js';
 import { captureLogs } from './daemon.ts';
 import { demoMatcher } from './lists.ts';
 import {

@@ -27,7 +27,7 @@ import { createLogger } from '../../dist/util/log.js';
 import { ListRegistry, type ListRegistryOptions } from '../../dist/lists/registry.js';
 import type { ListEventMap } from '../../dist/lists/types.js';
 import type { ListView } from '../../dist/types/lists.js';
-import { startDaemon } from '../../dist/server.js';
+import { startDaemon } from '../../dist/daemon.js';
 import { TestUpstream } from '../helpers/upstream.ts';
 
 /** 2026-11-22T06:00:00Z, the format's test epoch. */
