@@ -33,7 +33,8 @@
  */
 import type { Config } from './config/schema.js';
 import { Access } from './dns/access.js';
-import { PacketCache, renderEntry, truncate, udpLimit, type CacheEntry } from './dns/cache.js';
+import { makeEntry, renderEntry, truncate, udpLimit } from './dns/answer.js';
+import { PacketCache, type CacheEntry } from './dns/cache.js';
 import type { Client } from './dns/client.js';
 import { CountingEvents, type AnswerSource, type QueryEvents } from './dns/events.js';
 import type { QueryHandler } from './dns/listeners.js';
@@ -484,7 +485,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       decision = this.#aliasesDecide(p, aliases, view);
     }
     const gen = view.generation + p.epoch * EPOCH;
-    const e = p.cache.makeEntry(msg, msg.length, info, p.maxResponseBytes, now, aliases, gen, decision);
+    const e = makeEntry(p.cache.settings, msg, msg.length, info, p.maxResponseBytes, now, aliases, gen, decision);
     p.cache.set(job.key, e);
     for (const w of job.waiters) {
       if (decision.action !== PASS && this.#decided(p, w, decision, true)) continue;
@@ -516,7 +517,8 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (relay !== null && scanResponse(relay, relay.length, this.#info)) {
       // The upstream's own SERVFAIL/REFUSED/NOTIMP (it may carry an EDE saying why), never cached.
       const view = this.#lists.view();
-      const r = p.cache.makeEntry(
+      const r = makeEntry(
+        p.cache.settings,
         relay,
         relay.length,
         this.#info,
