@@ -4,17 +4,15 @@
  * index, expired FULL). The work itself (fetch, verify, commit) runs in the list's worker (core.ts); the SPEC.md 4
  * rules all come from @hashwall/format through it.
  */
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
-import { CLOCK_SKEW_SECONDS, type HashKey } from '@hashwall/format';
+import { ListMatcher, type HashKey } from '@hashwall/format';
 import cron, { type ScheduledTask } from 'node-cron';
 
 import type { ResolvedList } from '../config/load.js';
 import type { Logger } from '../util/log.js';
 import { WorkerClient } from './client.js';
 import type { CoreConfig } from './core.js';
-import { buildMatcher, hashKeyFor, type ListMatcher } from './matcher.js';
 import type {
   EntryArrays,
   ListEventMap,
@@ -25,6 +23,7 @@ import type {
   PollReply,
   SyncErrorCode,
 } from './types.js';
+import { hashKeyFor, listFingerprint, listTrust, pastExpiry, refusing } from './view.js';
 
 /** Knobs for time; the defaults are what the daemon runs with, tests shorten them. */
 export interface SyncTiming {
@@ -65,16 +64,6 @@ const ALARM_CODES: ReadonlySet<SyncErrorCode> = new Set<SyncErrorCode>([
 ]);
 
 const OUTCOMES: readonly PollOutcome[] = ['updated', 'heartbeat', 'unchanged', 'not-modified', 'rejected'];
-
-/** A stable digest of everything that configures a list, to tell on reload whether it changed. */
-export function listFingerprint(resolved: ResolvedList, stateDir: string): string {
-  const policy = resolved.trust.get(resolved.config.id);
-  const keys = (policy?.keys ?? []).map((k) => `${k.keyId}:${Buffer.from(k.key).toString('hex')}`);
-  const listKey = resolved.listKey ? `${resolved.listKey.id}:${resolved.listKey.keyHex()}` : '';
-  return createHash('sha256')
-    .update(JSON.stringify({ config: resolved.config, keys, threshold: policy?.threshold, listKey, stateDir }))
-    .digest('hex');
-}
 
 /** The delay before the next scheduled poll: jitter, but never sooner than the min-poll interval allows. */
 export function nextPollDelayMs(input: {
@@ -148,20 +137,9 @@ export class ListSync {
     this.deps = deps;
     this.log = deps.logger.child({ list: c.id });
     this.mirrors = c.mirrors;
-    const policy = resolved.trust.get(c.id);
-    if (!policy) throw new Error(`internal: no trust policy for list ${c.id}`);
     const core: CoreConfig = {
-      listId: c.id,
-      stateDir,
+      ...listTrust(resolved, stateDir),
       mirrors: c.mirrors,
-      keys: policy.keys.map((k) => ({
-        keyId: k.keyId,
-        keyNum: Uint8Array.from(k.keyNum),
-        key: Uint8Array.from(k.key),
-      })),
-      threshold: policy.threshold,
-      hashKeyIds: resolved.listKey ? [resolved.listKey.id] : [],
-      maxListBytes: c.maxListBytes,
       connectTimeoutMs: c.connectTimeoutMs,
       totalTimeoutMs: c.totalTimeoutMs,
       userAgent: deps.userAgent,
@@ -176,7 +154,7 @@ export class ListSync {
 
   /** onStartWithoutList=refuse and no valid list yet. */
   get refusing(): boolean {
-    return this.resolved.config.onStartWithoutList === 'refuse' && !this.hadList;
+    return refusing(this.resolved.config, this.hadList);
   }
 
   get hasList(): boolean {
@@ -253,7 +231,7 @@ export class ListSync {
 
   /** Builds the matcher for a verified list and swaps it in (one assignment; the registry makes the new view). */
   private install(meta: ListMeta, entries: EntryArrays, origin: 'store' | 'network'): void {
-    const matcher = buildMatcher(this.id, this.hashKey(meta), entries);
+    const matcher = new ListMatcher(this.id, this.hashKey(meta), entries);
     this.enforced = { matcher, meta };
     this.origin = origin;
     this.dropped = false;
@@ -301,12 +279,12 @@ export class ListSync {
   // Time rules (SPEC.md 4.5)
   // ----------------------------------------------------------------------------------------------------------
 
-  /** Re-checks the stale-index and expired-FULL rules against the clock, with the same skew as a poll. */
+  /** Re-checks the stale-index and expired-FULL rules (view.ts) against the clock. */
   evaluate(): void {
     const e = this.enforced;
     if (!e || this.stopped) return;
     const now = this.now();
-    const stale = !(now + CLOCK_SKEW_SECONDS < e.meta.indexExpires);
+    const stale = pastExpiry(now, e.meta.indexExpires);
     if (stale !== this.isStale) {
       this.isStale = stale;
       if (stale) {
@@ -320,7 +298,7 @@ export class ListSync {
       }
       this.emit('stale', { listId: this.id, stale, indexExpires: e.meta.indexExpires });
     }
-    const expired = !(now + CLOCK_SKEW_SECONDS < e.meta.expires);
+    const expired = pastExpiry(now, e.meta.expires);
     if (expired && !this.isExpired) {
       this.isExpired = true;
       const action = this.resolved.config.onExpired;
