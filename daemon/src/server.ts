@@ -83,6 +83,7 @@ import { Policy } from './policy/verdict.js';
 import { BLOCK, PASS, PASS_DECISION, STEER, type Decision, type PolicyEvents } from './types/decision.js';
 import type { ListProvider, ListView } from './types/lists.js';
 import type { ProbeResult, UpstreamState } from './types/ops.js';
+import { systemClock, type Clock } from './util/clock.js';
 import type { Logger } from './util/log.js';
 import { dottedFromWire } from './util/names.js';
 
@@ -93,6 +94,8 @@ export interface QueryPathOptions {
   readonly events?: QueryEvents;
   /** Where blocks (with the listed entry) and allowlisted passes are reported: the metrics and the hit report. */
   readonly policyEvents?: PolicyEvents;
+  /** The rate limit's, the cache's and the upstream tries' time (tests move a ManualClock); the system's by default. */
+  readonly clock?: Clock;
 }
 
 /** Takes the query path's reports while it answers a probe. */
@@ -147,6 +150,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   #events: QueryEvents;
   #policyEvents: PolicyEvents;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #debug: boolean;
   /** Scratch for the query being handled (cloned only when it has to wait for an upstream). */
   readonly #q = new ParsedQuery();
@@ -168,6 +172,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     this.#events = this.events;
     this.#policyEvents = options.policyEvents ?? NO_POLICY_EVENTS;
     this.#log = options.logger;
+    this.#clock = options.clock ?? systemClock;
     this.#debug = this.#log.isLevelEnabled('debug');
     this.#lists.on('swap', (view) => this.parts.policy.sync(view));
   }
@@ -195,6 +200,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
             this,
             this.events,
             this.#log,
+            this.#clock,
           );
     return new Parts(config, access, policy, synth, cache, pool, this.#epoch++);
   }
@@ -268,7 +274,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
     }
     // 2. Rate limit.
-    if (p.access.limiting && !p.access.take(client.address, performance.now())) {
+    if (p.access.limiting && !p.access.take(client.address, this.#clock.now())) {
       events.rateLimited(t);
       if (t === 'udp') return this.#drop(client, t); // never feed a reflection flood
       const st = parseQuery(msg, q);
@@ -337,7 +343,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     // The cache entry of this question (looked up once, used in stage 7) memoizes the name's decision under the
     // generation it was made in: a hit skips the decision map (one string hash and lookup fewer per query; the
     // decision is the policy's all the same, and a new generation or a reload makes it decide again).
-    const now = performance.now();
+    const now = this.#clock.now();
     const e = p.cache.getWire(kb, klen + 1, now);
     const gen = view.generation + p.epoch * EPOCH;
     let d: Decision;
@@ -470,7 +476,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
     const p = this.parts;
     const view = this.#lists.view();
-    const now = performance.now();
+    const now = this.#clock.now();
     let aliases: string[] | null = null;
     let decision = PASS_DECISION;
     if (p.config.blocking.cnameInspection && (info.aliasCount > 0 || info.aliasOverflow)) {
@@ -496,7 +502,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   upstreamFailed(job: Job<ParsedQuery>): void {
     if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
     const p = this.parts;
-    const now = performance.now();
+    const now = this.#clock.now();
     const e = p.cache.get(job.key, now);
     if (e !== undefined) {
       // RFC 8767: every upstream failed; an entry within its stale window answers, with a short TTL.
