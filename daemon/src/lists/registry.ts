@@ -17,7 +17,8 @@ import { MIN_POLL_FLOOR_SECONDS } from '@hashwall/format';
 import type { Settings } from '../config/load.js';
 import type { ListProvider, ListView } from '../types/lists.js';
 import type { Logger } from '../util/log.js';
-import { ListSync, type SyncTiming } from './sync.js';
+import { systemClock } from '../util/clock.js';
+import { ListSync, cronScheduler, type SyncTiming } from './sync.js';
 import type { ListEventMap, ListStats, PollOutcome } from './types.js';
 import { ViewPublisher, listFingerprint } from './view.js';
 
@@ -33,6 +34,8 @@ export interface ListRegistryOptions {
 
 const DEFAULT_TIMING: SyncTiming = {
   clock: () => Date.now() / 1000,
+  timers: systemClock,
+  schedule: cronScheduler,
   random: Math.random,
   checkIntervalMs: 5000,
   minPollFloorSeconds: MIN_POLL_FLOOR_SECONDS,
