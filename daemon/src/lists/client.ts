@@ -28,7 +28,7 @@ export class WorkerFailed extends Error {
 type Pending = {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  /** The request's deadline (on the client's clock): armed once its worker is ready (loading a worker's modules takes ~0.2 s). */
+  /** The request's deadline, on the client's clock: armed once its worker is ready (its modules load in ~0.2 s). */
   timer: Timer | undefined;
   arm: () => void;
 };

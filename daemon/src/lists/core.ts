@@ -134,7 +134,7 @@ export class SyncCore {
     };
   }
 
-  /** Reads the state directory and re-verifies it (SPEC.md 4.3: before serving, before the network answers). */
+  /** Reads the state directory and re-verifies it (SPEC.md 4.3 and 7: before serving, before the network answers). */
   open(): OpenReply {
     const read = this.store.openRead(this.config.maxListBytes);
     if (read.status === 'absent') return { status: 'absent' };

@@ -208,8 +208,8 @@ export class ListSync {
   // ----------------------------------------------------------------------------------------------------------
 
   /**
-   * Reads and re-verifies the state directory (in the worker) and puts the stored list in force: SPEC.md 4.3,
-   * before the network answers. A store that cannot be used is logged, counted and ignored.
+   * Reads and re-verifies the state directory (in the worker) and puts the stored list in force (SPEC.md 4.3 and
+   * 7), before the network answers. A store that cannot be used is logged, counted and ignored.
    */
   async open(): Promise<void> {
     let reply: OpenReply;

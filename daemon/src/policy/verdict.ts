@@ -15,8 +15,9 @@
  * A decision names the listed entry that made it: `entry` is the entry's hash (SPEC.md 1.3, 64 hex digits), for
  * the maintainers' hit report (ops/hits.ts). It is computed the first time it is read (one HMAC of the matched
  * suffix, kept), never per query, and never for a decision nobody reports: making it with every new listed name
- * was ~700 of the ~1,430 heap bytes such a query allocated (`node bench/lib/query-path-bench.mjs --sites --paths`). A name at or below an allowlisted name is still walked through the lists on a cache
- * miss, so that a pass the allowlist forced (a list would have blocked or steered) is told apart and counted.
+ * was ~700 of the ~1,430 heap bytes such a query allocated (`node bench/lib/query-path-bench.mjs --sites --paths`).
+ * A name at or below an allowlisted name is still walked through the lists on a cache miss, so that a pass the
+ * allowlist forced (a list would have blocked or steered) is told apart and counted.
  */
 import { MatcherSet } from '@hashwall/format';
 
