@@ -1,8 +1,61 @@
 // ESLint flat config: type-checked recommended rules for every package's TypeScript, plain
-// recommended rules for the few JavaScript scripts.
+// recommended rules for the few JavaScript scripts, and the daemon's layers.
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+
+/**
+ * The daemon's layers, bottom to top, as daemon/README.md ("Layers") lists them. Each name is a folder of
+ * daemon/src or a module at its top (`server` is daemon/src/server.ts). A module may import its own folder and the
+ * layers below its own; never a layer above, and never another name of its own layer, so two folders never import
+ * each other.
+ */
+export const DAEMON_LAYERS = [
+  ['util'],
+  ['types'],
+  ['config', 'policy'],
+  ['dns', 'lists'],
+  ['server'],
+  ['daemon'],
+  ['ops', 'cluster'],
+  ['main'],
+];
+
+const DAEMON_SRC = join(import.meta.dirname, 'daemon', 'src');
+const isFolder = (name) => statSync(join(DAEMON_SRC, name), { throwIfNoEntry: false })?.isDirectory() === true;
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** One no-restricted-imports block per name: the names it may not import, as the import specifiers it would write. */
+function daemonLayerRules() {
+  return DAEMON_LAYERS.flatMap((layer, i) =>
+    layer.map((name) => {
+      const prefix = isFolder(name) ? '../' : './';
+      const forbidden = DAEMON_LAYERS.flatMap((l, j) =>
+        l.filter((other) => other !== name && j >= i).map((other) => ({ other, j })),
+      );
+      return {
+        files: [isFolder(name) ? `daemon/src/${name}/**/*.ts` : `daemon/src/${name}.ts`],
+        rules: {
+          'no-restricted-imports': [
+            'error',
+            {
+              patterns: forbidden.map(({ other, j }) => ({
+                regex: isFolder(other) ? `^${escape(prefix + other)}(/|$)` : `^${escape(prefix + other)}(\\.js)?$`,
+                message:
+                  `${name} (layer ${i}) may not import ${other} (layer ${j}): ` +
+                  (j === i ? 'names of one layer never import each other' : 'an import never runs up the layers') +
+                  ' (daemon/README.md, "Layers").',
+              })),
+            },
+          ],
+        },
+      };
+    }),
+  );
+}
 
 export default tseslint.config(
   {
@@ -29,4 +82,5 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  ...daemonLayerRules(),
 );

@@ -544,7 +544,7 @@ for (const t of TARGETS) {
   );
 }
 // The targets next (against the echo and the forwarder), and the ratios against Unbound printed last, after the
-// perf tables too (as the issue asks): they go to unboundLines.
+// perf tables too: they go to unboundLines.
 const u = by('unbound');
 const unboundLines = [];
 if (u.length > 0) {

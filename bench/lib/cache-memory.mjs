@@ -28,10 +28,15 @@ const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 5
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = distArg ? resolve(distArg.slice(7)) : join(here, '..', '..', 'daemon', 'dist');
 const load = (m) => import(pathToFileURL(join(dist, m)).href);
-const { PacketCache, renderEntry } = await load('dns/cache.js');
+const { PacketCache } = await load('dns/cache.js');
+// An older build (--dist) has the answers' functions in cache.js, makeEntry a method of the cache.
+const answerModule = await load('dns/answer.js').catch(() => load('dns/cache.js'));
+const { renderEntry } = answerModule;
+const makeEntry = (cache, ...args) =>
+  answerModule.makeEntry ? answerModule.makeEntry(cache.settings, ...args) : cache.makeEntry(...args);
 const { ParsedQuery, ResponseInfo, parseQuery, foldQuestion, scanResponse } = await load('dns/wire.js');
 const { ScratchAnswers } = await load('dns/scratch.js');
-const { PASS_DECISION } = await load('policy/verdict.js');
+const { PASS_DECISION } = await load('types/decision.js').catch(() => load('policy/verdict.js'));
 
 /** A name like the bench's unique ones, 25 octets: u123456-abcdefgh.dyn.test. */
 function nameOf(i) {
@@ -116,7 +121,7 @@ for (let i = 0; i < N; i++) {
   const key = keyOf(queries[i]);
   const msg = answers[i];
   if (!scanResponse(msg, msg.length, info)) throw new Error('answer did not scan');
-  const e = cache.makeEntry(msg, msg.length, info, 1232, t0, null, 1, PASS_DECISION);
+  const e = makeEntry(cache, msg, msg.length, info, 1232, t0, null, 1, PASS_DECISION);
   cache.set(key, e);
 }
 settle();

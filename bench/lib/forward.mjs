@@ -49,10 +49,8 @@ function freshId() {
 const family = (a) => (a.includes(':') ? 'udp6' : 'udp4');
 const sock = createSocket({ type: family(addr) });
 // The upstream socket: connected, so the kernel drops datagrams from any other source, keeps the route, and a send
-// names no address (dgram runs no lookup for it). FORWARD_UNCONNECTED=1 sends with an address instead. Measured
-// (2026-11-23, this project's 2-core VM, the bench's placement and mix, 7 alternated pairs of 5-6 s saturation
-// loads): connected 102-122k q/s (mean 116k), unconnected 106-121k (mean 114k); connected ahead in 5 pairs of 7.
-// About 2%, within the run-to-run noise, but not behind: connected it is.
+// names no address (dgram runs no lookup for it). FORWARD_UNCONNECTED=1 sends with an address instead; connected
+// was measured not behind unconnected (bench/README.md, "The forwarder's upstream socket").
 const up = createSocket({ type: family(upAddr) });
 const connected = process.env.FORWARD_UNCONNECTED !== '1';
 

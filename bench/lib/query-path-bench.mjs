@@ -40,11 +40,11 @@ const gc = globalThis.gc;
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, '..', '..', 'daemon', 'dist');
 const { Listener } = await import(join(dist, 'dns', 'listeners.js'));
-const { startDaemon } = await import(join(dist, 'server.js'));
+const { startDaemon } = await import(join(dist, 'daemon.js'));
 const { settingsFrom } = await import(join(dist, 'config', 'load.js'));
-const { createLogger } = await import(join(dist, 'ops', 'log.js'));
+const { createLogger } = await import(join(dist, 'util', 'log.js'));
 const { Metrics } = await import(join(dist, 'ops', 'metrics.js'));
-const { StaticListProvider } = await import(join(dist, 'policy', 'lists.js'));
+const { StaticListProvider } = await import(join(dist, 'lists', 'static.js'));
 
 const data = join(here, '..', 'work', 'data');
 const release = JSON.parse(readFileSync(join(data, 'release.json'), 'utf8'));

@@ -18,12 +18,12 @@ import { parseArgs } from 'node:util';
 import { ConfigError, effectiveConfig, loadSettings, type Settings } from './config/load.js';
 import { FollowerLists } from './cluster/follower.js';
 import { announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
-import { createListRegistry } from './lists/index.js';
+import { createListRegistry } from './lists/registry.js';
 import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
-import { createLogger, type Logger } from './ops/log.js';
+import { createLogger, type Logger } from './util/log.js';
 import { Metrics } from './ops/metrics.js';
 import { Operations } from './ops/runtime.js';
-import { startDaemon } from './server.js';
+import { startDaemon } from './daemon.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
 

@@ -28,17 +28,17 @@
  * update (every few minutes, which would cost every ISP a cold cache). A config reload counts as a new generation
  * too (the allowlist or the partial action may have changed).
  *
- * One QueryPath owns no global state: a worker process (multi-core is a later issue) can own its own listeners,
- * cache and upstream pool.
+ * One QueryPath owns no global state: each DNS worker process (workers > 1) owns its own listeners, cache and
+ * upstream pool.
  */
-import type { Settings } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Access } from './dns/access.js';
-import { PacketCache, renderEntry, truncate, udpLimit, type CacheEntry } from './dns/cache.js';
-import { ScratchAnswers } from './dns/scratch.js';
+import { makeEntry, renderEntry, truncate, udpLimit } from './dns/answer.js';
+import { PacketCache, type CacheEntry } from './dns/cache.js';
 import type { Client } from './dns/client.js';
 import { CountingEvents, type AnswerSource, type QueryEvents } from './dns/events.js';
-import { Listener, type BoundAddress, type QueryHandler } from './dns/listeners.js';
+import type { QueryHandler } from './dns/listeners.js';
+import { ScratchAnswers } from './dns/scratch.js';
 import {
   EDE_NOT_READY,
   EDE_NOT_SUPPORTED,
@@ -78,66 +78,24 @@ import {
   parseQuery,
   readDottedName,
   scanResponse,
-  dottedFromWire,
 } from './dns/wire.js';
-import type { Logger } from './ops/log.js';
-import type { ListProvider, ListView } from './policy/lists.js';
-import { BLOCK, PASS, PASS_DECISION, Policy, STEER, type Decision, type PolicyEvents } from './policy/verdict.js';
+import { Policy } from './policy/verdict.js';
+import { BLOCK, PASS, PASS_DECISION, STEER, type Decision, type PolicyEvents } from './types/decision.js';
+import type { ListProvider, ListView } from './types/lists.js';
+import type { ProbeResult, UpstreamState } from './types/ops.js';
+import { systemClock, type Clock } from './util/clock.js';
+import type { Logger } from './util/log.js';
+import { dottedFromWire } from './util/names.js';
 
-export interface DaemonOptions {
+export interface QueryPathOptions {
   readonly logger: Logger;
   readonly lists: ListProvider;
   /** Where the query path reports; a CountingEvents when absent. */
   readonly events?: QueryEvents;
   /** Where blocks (with the listed entry) and allowlisted passes are reported: the metrics and the hit report. */
   readonly policyEvents?: PolicyEvents;
-}
-
-/** What an in-process query through the query path (the canary check) came to. */
-export interface ProbeResult {
-  /** The answer's rcode; -1 when the query path dropped it. */
-  readonly rcode: number;
-  /** The decision that blocked or steered it, or null when it passed (or was refused before the policy). */
-  readonly decision: Decision | null;
-}
-
-export interface UpstreamState {
-  /** As configured ("192.0.2.1:53"). */
-  readonly name: string;
-  /** Not marked down (failureThreshold failures in a row mark it down until a probe succeeds). */
-  readonly up: boolean;
-}
-
-export interface DaemonAddresses {
-  readonly udp: readonly BoundAddress[];
-  readonly tcp: readonly BoundAddress[];
-}
-
-export interface Daemon {
-  /** The bound addresses (so a test can listen on port 0). Changes on reload. */
-  readonly addresses: DaemonAddresses;
-  readonly events: QueryEvents;
-  /** Applies new settings without dropping a query: listeners are kept, opened or retired; the rest is rebuilt. */
-  reload(settings: Settings): Promise<void>;
-  /** Stops accepting, waits for queries in flight (at most shutdown.drainTimeoutMs), then closes everything. */
-  close(): Promise<void>;
-  /** Client queries not yet answered. */
-  inFlight(): number;
-  /** Entries in the packet cache. */
-  cacheSize(): number;
-  /** Bytes the packet cache holds, as counted for cache.maxBytes. */
-  cacheBytes(): number;
-  /** Entries the packet cache evicted to stay within its bounds, since start (across reloads). */
-  cacheEvictions(): number;
-  /** The upstreams of the configuration in force, in order, with their health. */
-  upstreamHealth(): readonly UpstreamState[];
-  /**
-   * Asks the query path about `name` in-process (the canary check): type ANY, from stage 3 on (the access list
-   * and the rate limit are about clients, not names), answered synchronously: a blocked name by the block, any
-   * other by the local RFC 8482 answer, so nothing goes upstream. Not counted in the metrics or the hit report.
-   * RangeError for a name that cannot be put in a question.
-   */
-  probe(name: string): ProbeResult;
+  /** The rate limit's, the cache's and the upstream tries' time (tests move a ManualClock); the system's by default. */
+  readonly clock?: Clock;
 }
 
 /** Takes the query path's reports while it answers a probe. */
@@ -164,7 +122,7 @@ const MAX_WAITERS = 64;
 const EPOCH = 0x100000000;
 
 /** Everything that depends on the configuration; rebuilt (or carried over) on reload. */
-class Parts {
+export class Parts {
   constructor(
     readonly config: Config,
     readonly access: Access,
@@ -180,13 +138,19 @@ class Parts {
   }
 }
 
-class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
+/**
+ * The query path: every stage above, for one process. Its configuration comes in as Parts (build() makes them,
+ * use() puts them in force), so a reload swaps them between two queries; the listeners (daemon.ts) hand it queries.
+ */
+export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   parts!: Parts;
+  readonly events: QueryEvents;
   readonly #lists: ListProvider;
   /** Not readonly only so that probe() can silence them for its one synchronous query. */
   #events: QueryEvents;
   #policyEvents: PolicyEvents;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #debug: boolean;
   /** Scratch for the query being handled (cloned only when it has to wait for an upstream). */
   readonly #q = new ParsedQuery();
@@ -197,14 +161,87 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   readonly #answers = new ScratchAnswers();
   /** Upstream questions in flight, by cache key (coalescing). */
   readonly #inflight = new Map<string, Job<ParsedQuery>>();
+  /** Configurations built so far: a reload is a new generation for the verdicts memoized in the cache. */
+  #epoch = 0;
+  /** Evictions of caches a reload replaced, so the count only ever grows (a Prometheus counter). */
+  #evictionsBefore = 0;
 
-  constructor(lists: ListProvider, events: QueryEvents, log: Logger, policyEvents: PolicyEvents) {
-    this.#lists = lists;
-    this.#events = events;
-    this.#policyEvents = policyEvents;
-    this.#log = log;
-    this.#debug = log.isLevelEnabled('debug');
-    lists.on('swap', (view) => this.parts.policy.sync(view));
+  constructor(options: QueryPathOptions) {
+    this.#lists = options.lists;
+    this.events = options.events ?? new CountingEvents();
+    this.#events = this.events;
+    this.#policyEvents = options.policyEvents ?? NO_POLICY_EVENTS;
+    this.#log = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#debug = this.#log.isLevelEnabled('debug');
+    this.#lists.on('swap', (view) => this.parts.policy.sync(view));
+  }
+
+  /**
+   * The parts for `config`, not yet in force: those whose settings are unchanged from `previous` are carried over
+   * (the cache survives a reload that does not change its settings, the upstream pool one that does not change the
+   * upstreams).
+   */
+  build(config: Config, previous: Parts | null = null): Parts {
+    const access = new Access(config.access);
+    const policy = new Policy({ allowlist: config.blocking.allowlist, steer: config.blocking.partial === 'steer' });
+    const synth =
+      previous && same(previous.config.blocking, config.blocking) && same(previous.config.udp, config.udp)
+        ? previous.synth
+        : synthFor(config);
+    for (const l of config.lists) synth.prepare(l.id);
+    const cache =
+      previous !== null && same(previous.config.cache, config.cache) ? previous.cache : new PacketCache(config.cache);
+    const pool =
+      previous && same(previous.config.upstreams, config.upstreams) && same(previous.config.upstream, config.upstream)
+        ? previous.pool
+        : new UpstreamPool<ParsedQuery>(
+            { upstreams: config.upstreams, ...config.upstream },
+            this,
+            this.events,
+            this.#log,
+            this.#clock,
+          );
+    return new Parts(config, access, policy, synth, cache, pool, this.#epoch++);
+  }
+
+  /** Puts `parts` in force (between two queries); an upstream pool they replaced closes once its queries are done. */
+  use(parts: Parts): void {
+    const old = this.parts as Parts | undefined;
+    this.parts = parts;
+    if (old === undefined) return;
+    if (parts.cache !== old.cache) this.#evictionsBefore += old.cache.evictions;
+    if (parts.pool !== old.pool) old.pool.retire();
+  }
+
+  /** Lets go of `parts` that were built and never put in force. */
+  discard(parts: Parts): void {
+    if (parts.pool !== (this.parts as Parts | undefined)?.pool) parts.pool.close();
+  }
+
+  /** Ends the upstream questions in flight (their clients get SERVFAIL) and closes the upstream sockets. */
+  close(): void {
+    this.parts.pool.close();
+  }
+
+  /** Entries in the packet cache. */
+  get cacheSize(): number {
+    return this.parts.cache.size;
+  }
+
+  /** Bytes the packet cache holds, as counted for cache.maxBytes. */
+  get cacheBytes(): number {
+    return this.parts.cache.bytes;
+  }
+
+  /** Entries the packet cache evicted to stay within its bounds, across reloads. */
+  get cacheEvictions(): number {
+    return this.#evictionsBefore + this.parts.cache.evictions;
+  }
+
+  /** The upstreams in force, in order, with their health. */
+  upstreamHealth(): readonly UpstreamState[] {
+    return this.parts.pool.upstreams.map((u) => ({ name: u.name, up: !u.down }));
   }
 
   handle(msg: Buffer, client: Client): void {
@@ -237,7 +274,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
     }
     // 2. Rate limit.
-    if (p.access.limiting && !p.access.take(client.address, performance.now())) {
+    if (p.access.limiting && !p.access.take(client.address, this.#clock.now())) {
       events.rateLimited(t);
       if (t === 'udp') return this.#drop(client, t); // never feed a reflection flood
       const st = parseQuery(msg, q);
@@ -248,10 +285,17 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   }
 
   /**
-   * The canary's in-process query: stages 3 on, with the reports silenced but for its own decision. Synchronous
-   * for an ANY query (a block, a refusal or the RFC 8482 answer; nothing goes upstream).
+   * Asks about `name` in-process (the canary check, the stop page): type ANY, from stage 3 on (the access list and
+   * the rate limit are about clients, not names), answered synchronously: a blocked name by the block, any other by
+   * the local RFC 8482 answer, so nothing goes upstream. The reports are silenced but for its own decision: not
+   * counted in the metrics or the hit report. RangeError for a name that cannot be put in a question.
    */
-  probe(msg: Buffer): { answer: Buffer | null; decision: Decision | null } {
+  probe(name: string): ProbeResult {
+    const { answer, decision } = this.#probeWire(probeQuery(name));
+    return { rcode: answer === null ? -1 : answer[3]! & 0x0f, decision };
+  }
+
+  #probeWire(msg: Buffer): { answer: Buffer | null; decision: Decision | null } {
     const out: { answer: Buffer | null; decision: Decision | null } = { answer: null, decision: null };
     const events = this.#events;
     const policyEvents = this.#policyEvents;
@@ -299,7 +343,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     // The cache entry of this question (looked up once, used in stage 7) memoizes the name's decision under the
     // generation it was made in: a hit skips the decision map (one string hash and lookup fewer per query; the
     // decision is the policy's all the same, and a new generation or a reload makes it decide again).
-    const now = performance.now();
+    const now = this.#clock.now();
     const e = p.cache.getWire(kb, klen + 1, now);
     const gen = view.generation + p.epoch * EPOCH;
     let d: Decision;
@@ -432,7 +476,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
     const p = this.parts;
     const view = this.#lists.view();
-    const now = performance.now();
+    const now = this.#clock.now();
     let aliases: string[] | null = null;
     let decision = PASS_DECISION;
     if (p.config.blocking.cnameInspection && (info.aliasCount > 0 || info.aliasOverflow)) {
@@ -447,7 +491,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       decision = this.#aliasesDecide(p, aliases, view);
     }
     const gen = view.generation + p.epoch * EPOCH;
-    const e = p.cache.makeEntry(msg, msg.length, info, p.maxResponseBytes, now, aliases, gen, decision);
+    const e = makeEntry(p.cache.settings, msg, msg.length, info, p.maxResponseBytes, now, aliases, gen, decision);
     p.cache.set(job.key, e);
     for (const w of job.waiters) {
       if (decision.action !== PASS && this.#decided(p, w, decision, true)) continue;
@@ -458,7 +502,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   upstreamFailed(job: Job<ParsedQuery>): void {
     if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
     const p = this.parts;
-    const now = performance.now();
+    const now = this.#clock.now();
     const e = p.cache.get(job.key, now);
     if (e !== undefined) {
       // RFC 8767: every upstream failed; an entry within its stale window answers, with a short TTL.
@@ -479,7 +523,8 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (relay !== null && scanResponse(relay, relay.length, this.#info)) {
       // The upstream's own SERVFAIL/REFUSED/NOTIMP (it may carry an EDE saying why), never cached.
       const view = this.#lists.view();
-      const r = p.cache.makeEntry(
+      const r = makeEntry(
+        p.cache.settings,
         relay,
         relay.length,
         this.#info,
@@ -522,7 +567,7 @@ class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   }
 
   #logQuery(q: ParsedQuery, rcode: number, source: AnswerSource): void {
-    // ops/log.ts removes `qname` and `client` unless the operator asked for them at debug level.
+    // util/log.ts removes `qname` and `client` unless the operator asked for them at debug level.
     const n = dottedFromWire(q.msg, HEADER_BYTES, this.#dotted);
     this.#log.debug(
       {
@@ -585,142 +630,6 @@ function synthFor(c: Config): Synth {
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** Starts listening per `settings` and returns the running daemon. */
-export async function startDaemon(settings: Settings, options: DaemonOptions): Promise<Daemon> {
-  const log = options.logger;
-  const events = options.events ?? new CountingEvents();
-  const path = new QueryPath(options.lists, events, log, options.policyEvents ?? NO_POLICY_EVENTS);
-  let epoch = 0;
-  // Evictions of caches a reload replaced, so the daemon's count only ever grows (a Prometheus counter).
-  let evictionsBefore = 0;
-
-  const build = (config: Config, previous: Parts | null): Parts => {
-    const access = new Access(config.access);
-    const policy = new Policy({ allowlist: config.blocking.allowlist, steer: config.blocking.partial === 'steer' });
-    const synth =
-      previous && same(previous.config.blocking, config.blocking) && same(previous.config.udp, config.udp)
-        ? previous.synth
-        : synthFor(config);
-    for (const l of config.lists) synth.prepare(l.id);
-    const keepCache = previous !== null && same(previous.config.cache, config.cache);
-    if (previous !== null && !keepCache) evictionsBefore += previous.cache.evictions;
-    const cache = keepCache ? previous.cache : new PacketCache(config.cache);
-    const pool =
-      previous && same(previous.config.upstreams, config.upstreams) && same(previous.config.upstream, config.upstream)
-        ? previous.pool
-        : new UpstreamPool<ParsedQuery>({ upstreams: config.upstreams, ...config.upstream }, path, events, log);
-    return new Parts(config, access, policy, synth, cache, pool, epoch++);
-  };
-
-  path.parts = build(settings.config, null);
-  const listeners = new Map<string, Listener>();
-  try {
-    for (const spec of settings.config.listen) {
-      listeners.set(spec, await Listener.open(spec, path, settings.config.tcp, log));
-    }
-  } catch (err) {
-    for (const l of listeners.values()) l.close();
-    path.parts.pool.close();
-    throw err;
-  }
-
-  const addresses = (): DaemonAddresses => {
-    const all = [...listeners.values()];
-    return Object.freeze({
-      udp: Object.freeze(all.map((l) => l.udpAddress!)),
-      tcp: Object.freeze(all.map((l) => l.tcpAddress!)),
-    });
-  };
-  const logStart = (config: Config): void => {
-    if (config.blocking.allowlist.length > 0) {
-      // The operator's own names (never list entries): logged so an allowlist is never a surprise.
-      log.info(
-        { allowlist: config.blocking.allowlist },
-        'allowlist in force: these names and their subdomains are never blocked',
-      );
-    }
-  };
-  logStart(settings.config);
-  log.info({ addresses: addresses() }, 'listening for DNS');
-
-  let closing: Promise<void> | null = null;
-  const retire = async (l: Listener, drainMs: number): Promise<void> => {
-    l.stop();
-    await l.drained(drainMs);
-    l.close();
-  };
-
-  return {
-    get addresses() {
-      return addresses();
-    },
-    events,
-    async reload(next: Settings): Promise<void> {
-      const old = path.parts;
-      const parts = build(next.config, old);
-      const wanted = new Set(next.config.listen);
-      const opened: Listener[] = [];
-      try {
-        for (const spec of next.config.listen) {
-          if (!listeners.has(spec)) opened.push(await Listener.open(spec, path, next.config.tcp, log));
-        }
-      } catch (err) {
-        for (const l of opened) l.close();
-        if (parts.pool !== old.pool) parts.pool.close();
-        throw err;
-      }
-      // Open new before closing old: queries keep flowing on the addresses that stay.
-      path.parts = parts;
-      for (const l of opened) listeners.set(l.spec, l);
-      for (const [spec, l] of listeners) {
-        l.tcp = next.config.tcp;
-        if (!wanted.has(spec)) {
-          listeners.delete(spec);
-          void retire(l, next.config.shutdown.drainTimeoutMs);
-        }
-      }
-      if (parts.pool !== old.pool) old.pool.retire();
-      logStart(next.config);
-      log.info({ addresses: addresses() }, 'configuration reloaded');
-    },
-    close(): Promise<void> {
-      closing ??= (async () => {
-        const drainMs = path.parts.config.shutdown.drainTimeoutMs;
-        const all = [...listeners.values()];
-        for (const l of all) l.stop();
-        const drained = await Promise.all(all.map((l) => l.drained(drainMs)));
-        if (drained.includes(false)) log.warn({ drainTimeoutMs: drainMs }, 'drain timeout: unanswered queries dropped');
-        // Jobs still in flight end in SERVFAIL while the sockets are still open.
-        path.parts.pool.close();
-        for (const l of all) l.close();
-        listeners.clear();
-      })();
-      return closing;
-    },
-    inFlight(): number {
-      let n = 0;
-      for (const l of listeners.values()) n += l.inFlight;
-      return n;
-    },
-    cacheSize(): number {
-      return path.parts.cache.size;
-    },
-    cacheBytes(): number {
-      return path.parts.cache.bytes;
-    },
-    cacheEvictions(): number {
-      return evictionsBefore + path.parts.cache.evictions;
-    },
-    upstreamHealth(): readonly UpstreamState[] {
-      return path.parts.pool.upstreams.map((u) => ({ name: u.name, up: !u.down }));
-    },
-    probe(name: string): ProbeResult {
-      const { answer, decision } = path.probe(probeQuery(name));
-      return { rcode: answer === null ? -1 : answer[3]! & 0x0f, decision };
-    },
-  };
 }
 
 /** A query for `name`, type ANY, class IN, RD set, no EDNS. */

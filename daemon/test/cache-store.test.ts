@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import t from 'tap';
 
-import { PacketCache, renderEntry, type CacheEntry, type CacheSettings } from '../dist/dns/cache.js';
+import { makeEntry, renderEntry } from '../dist/dns/answer.js';
+import { PacketCache, type CacheEntry, type CacheSettings } from '../dist/dns/cache.js';
 import { ParsedQuery, ResponseInfo, foldQuestion, parseQuery, scanResponse } from '../dist/dns/wire.js';
-import { BLOCK, PASS_DECISION, type Decision } from '../dist/policy/verdict.js';
+import { BLOCK, PASS_DECISION, type Decision } from '../dist/types/decision.js';
 import { TYPE, query, ttlsOf, wireName, type QueryOptions } from './helpers/client.ts';
 
 const SETTINGS: CacheSettings = {
@@ -81,7 +82,7 @@ function asked(name: string, o: QueryOptions = {}, qtype = TYPE.A): { q: ParsedQ
 const info = new ResponseInfo();
 function entryOf(cache: PacketCache, msg: Buffer, nowMs: number, aliases: string[] | null = null): CacheEntry {
   if (!scanResponse(msg, msg.length, info)) throw new Error('answer did not scan');
-  return cache.makeEntry(msg, msg.length, info, 1232, nowMs, aliases, 7, PASS_DECISION);
+  return makeEntry(cache.settings, msg, msg.length, info, 1232, nowMs, aliases, 7, PASS_DECISION);
 }
 
 const ede = (code: number, text: string): Buffer => {

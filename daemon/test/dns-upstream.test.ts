@@ -6,7 +6,7 @@ import t from 'tap';
 import { CountingEvents } from '../dist/dns/events.js';
 import { Job, UpstreamPool, type UpstreamOwner } from '../dist/dns/upstream.js';
 import type { ResponseInfo } from '../dist/dns/wire.js';
-import { createLogger } from '../dist/ops/log.js';
+import { createLogger } from '../dist/util/log.js';
 import { TYPE, query } from './helpers/client.ts';
 import { TestUpstream } from './helpers/upstream.ts';
 

@@ -17,7 +17,6 @@ import {
   Q_OK,
   Q_REFUSED,
   ResponseInfo,
-  dottedFromWire,
   equalFolded,
   foldQuestion,
   parseQuery,
@@ -25,6 +24,7 @@ import {
   scanResponse,
   skipName,
 } from '../dist/dns/wire.js';
+import { dottedFromWire } from '../dist/util/names.js';
 import { TYPE, query } from './helpers/client.ts';
 import { appendOpt } from './helpers/upstream.ts';
 

@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { generateKeyPair, generateListKey, sha256Hex } from '@hashwall/format';
 import t from 'tap';
 
-import { backoffMs, nextPollDelayMs } from '../dist/lists/sync.js';
+import { backoffMs, nextPollDelayMs, type Scheduler } from '../dist/lists/sync.js';
+import { ManualClock } from '../dist/util/clock.js';
+import { until } from './helpers/daemon.ts';
 import { askDns, expectEnforced } from './lists/enforced.ts';
 import {
   Clock,
@@ -34,6 +36,11 @@ const TWO = ['blocked.example', 'worse.test'];
 const CHILD = fileURLToPath(new URL('./lists/commit-child.mjs', import.meta.url));
 
 type TestLike = { teardown(fn: () => unknown): void };
+
+/** Lets the promise callbacks and I/O callbacks that are ready run (after a ManualClock moved). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 function release(t: TestLike) {
   const root = tempDir(t);
@@ -144,10 +151,17 @@ t.test('wait: start waits for the first list, bounded by startWaitMs, then serve
   const settings = settingsWith(stateDir, [
     { mirrors: [rel.url], keys: [rel.key], listKey, onStartWithoutList: 'wait', startWaitMs: 400 },
   ]);
-  const h = harness(t, settings, clock);
-  const t0 = Date.now();
-  await within(5000, h.registry.start());
-  t.ok(Date.now() - t0 >= 390, 'waited');
+  const timers = new ManualClock();
+  const h = harness(t, settings, clock, { timing: { timers } });
+  let started = false;
+  const starting = h.registry.start().then(() => (started = true));
+  // The first poll found nothing and set its retry; the wait for a list is on the same clock.
+  await until(() => h.of('round-failed').length === 1 && timers.pending === 2, 'the first poll refused');
+  timers.advance(399);
+  await settle();
+  t.equal(started, false, 'waited: start has not resolved before startWaitMs');
+  timers.advance(1);
+  await within(5000, starting);
   t.match(h.of('start-timeout'), [{ listId: 'demo', waitedMs: 400 }]);
   t.ok(h.log.lines.some((l) => l.level === 'error' && String(l.msg).includes('WITHOUT this list')));
   t.same(h.registry.view(), { generation: 0, matchers: [], refuseAll: false });
@@ -390,15 +404,17 @@ t.test('close cuts a download in flight and returns promptly', async (t) => {
   rel.publish(fullOf(listKey, 1, ONE));
   const server = await new ReleaseServer(rel).listen();
   t.teardown(() => server.close());
-  server.routes.set('index.hwl', () => undefined);
+  let cut = false;
+  server.routes.set('index.hwl', (_q, res) => res.on('close', () => (cut = true)));
   const settings = settingsWith(stateDir, [{ mirrors: [server.url], keys: [rel.key], listKey, totalTimeoutMs: 60000 }]);
   const h = harness(t, settings, clock);
   await h.registry.start();
   const polling = h.registry.pollNow('demo');
-  await new Promise((r) => setTimeout(r, 100));
-  const t0 = Date.now();
-  await within(3000, h.registry.close());
-  t.ok(Date.now() - t0 < 1500, `closed in ${Date.now() - t0} ms`);
+  await until(() => server.count('index.hwl') === 1, 'the download under way');
+  // Well before the download's own 60 s timeout, whatever the machine's load.
+  await within(30_000, h.registry.close());
+  await until(() => cut, 'the download cut');
+  t.ok(cut, 'closed with the download cut, not waited for');
   t.equal(await within(1000, polling), 'rejected');
 });
 
@@ -408,11 +424,18 @@ t.test('a worker past its deadline is replaced and re-opened from the state dire
   const server = await new ReleaseServer(rel).listen();
   t.teardown(() => server.close());
   const settings = settingsWith(stateDir, [{ mirrors: [server.url], keys: [rel.key], listKey, totalTimeoutMs: 60000 }]);
-  const h = harness(t, settings, clock, { timing: { pollDeadlineMs: 500 } });
+  const timers = new ManualClock();
+  const h = harness(t, settings, clock, { timing: { pollDeadlineMs: 500, timers } });
   await h.registry.start();
   t.equal(await h.registry.pollNow('demo'), 'updated');
   server.routes.set('index.hwl', () => undefined);
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'rejected');
+  const stuck = h.registry.pollNow('demo');
+  await until(() => server.count('index.hwl') === 2, 'the stuck poll under way');
+  timers.advance(499);
+  await settle();
+  t.equal(h.of('rejected').length, 0, 'not before pollDeadlineMs');
+  timers.advance(1);
+  t.equal(await within(5000, stuck), 'rejected');
   t.equal(h.of('rejected').at(-1)?.code, 'WORKER_FAILED');
   await expectEnforced(t, h, { blocked: ONE, passed: [] });
   server.routes.delete('index.hwl');
@@ -446,46 +469,82 @@ t.test('the schedule: jitter, min-poll and backoff', async (t) => {
   t.equal(backoffMs(3, 30_000, 3_600_000, 0.5), 135_000, 'spread by up to a quarter');
   t.equal(backoffMs(40, 30_000, 3_600_000, 0.5), 3_600_000, 'capped');
 
+  // The cron ticks and the timers by hand: a tick is what node-cron calls at each time the schedule names.
+  const manual = () => {
+    const timers = new ManualClock();
+    const ticks: (() => void)[] = [];
+    const schedule: Scheduler = (_expression, _name, tick) => {
+      ticks.push(tick);
+      return { stop: () => ticks.splice(0) };
+    };
+    /** One second later, the cron's tick, and the timer it set if that is due at once. */
+    const second = (): void => {
+      timers.advance(1000);
+      for (const tick of ticks) tick();
+      timers.advance(0);
+    };
+    return { timing: { minPollFloorSeconds: 1, timers, schedule }, timers, second };
+  };
+  const polls = (h: ReturnType<typeof harness>): number => {
+    const o = h.registry.stats()[0]!.outcomes;
+    return o.updated + o.unchanged + o['not-modified'];
+  };
+
   const { rel, stateDir, clock } = release(t);
   rel.publish(fullOf(listKey, 1, ONE), { minPoll: 1 });
   const every = { mirrors: [rel.url], keys: [rel.key], listKey, schedule: '* * * * * *' };
-  const h = harness(t, settingsWith(stateDir, [every]), clock, { timing: { minPollFloorSeconds: 1 } });
+  const a = manual();
+  const h = harness(t, settingsWith(stateDir, [every]), clock, { timing: a.timing });
   await h.registry.start();
-  await new Promise((r) => setTimeout(r, 2400));
-  const polls = h.registry.stats()[0]!.outcomes;
-  t.ok(polls.updated + polls.unchanged + polls['not-modified'] >= 2, `cron polled: ${JSON.stringify(polls)}`);
+  await until(() => polls(h) === 1, 'the first poll');
+  a.second();
+  await until(() => polls(h) === 2, 'the poll of the next tick');
+  a.second();
+  await until(() => polls(h) === 3, 'and of the one after');
+  t.ok(polls(h) >= 2, `cron polled: ${JSON.stringify(h.registry.stats()[0]!.outcomes)}`);
   await h.registry.close();
 
   // The index's min-poll holds whatever the cron says.
   const slow = release(t);
   slow.rel.publish(fullOf(listKey, 1, ONE), { minPoll: 3600 });
+  const b = manual();
   const h2 = harness(
     t,
     settingsWith(slow.stateDir, [{ ...every, mirrors: [slow.rel.url], keys: [slow.rel.key] }]),
     slow.clock,
-    {
-      timing: { minPollFloorSeconds: 1 },
-    },
+    { timing: b.timing },
   );
   await h2.registry.start();
-  await new Promise((r) => setTimeout(r, 1500));
+  await until(() => polls(h2) === 1, 'the first poll');
+  b.second();
+  await settle();
   const o = h2.registry.stats()[0]!;
   t.equal(o.outcomes.updated + o.outcomes.unchanged + o.outcomes['not-modified'], 1, 'only the first poll');
   t.equal(o.minPollSeconds, 3600);
+  b.timers.advance(3_598_999);
+  await settle();
+  t.equal(polls(h2), 1, 'not before min-poll');
+  b.timers.advance(1);
+  await until(() => polls(h2) === 2, 'the poll once min-poll has passed');
   await h2.registry.close();
 
   // Failures back off (retryMinMs 1000, then 2000) instead of waiting for the cron.
   const down = release(t);
+  const c = manual();
   const h3 = harness(
     t,
     settingsWith(down.stateDir, [{ ...every, schedule: '0 0 1 1 *', mirrors: [down.rel.url], keys: [down.rel.key] }]),
     down.clock,
-    {
-      timing: { minPollFloorSeconds: 1 },
-    },
+    { timing: c.timing },
   );
   await h3.registry.start();
-  await new Promise((r) => setTimeout(r, 1900));
+  await until(() => h3.of('round-failed').length === 1, 'the first round failed');
+  const first = h3.of('round-failed')[0]!.retryInMs;
+  c.timers.advance(first - 1);
+  await settle();
+  t.equal(h3.of('round-failed').length, 1, 'no retry before its time');
+  c.timers.advance(1);
+  await until(() => h3.of('round-failed').length === 2, 'the retry failed too');
   const rounds = h3.of('round-failed');
   t.ok(rounds.length >= 2, `${rounds.length} rounds failed`);
   t.ok(rounds[0]!.retryInMs >= 1000 && rounds[0]!.retryInMs <= 1250, `first retry in ${rounds[0]!.retryInMs} ms`);

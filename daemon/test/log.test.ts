@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 
 import t from 'tap';
 
-import { createLogger } from '../dist/ops/log.js';
+import { createLogger } from '../dist/util/log.js';
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: Writable } {
   const out: string[] = [];

@@ -3,7 +3,7 @@
 // and when no list is in force. Daemon.probe itself is not counted as a query.
 import t from 'tap';
 
-import { BLOCK } from '../dist/policy/verdict.js';
+import { BLOCK } from '../dist/types/decision.js';
 import { TYPE, query, udpAsk } from './helpers/client.ts';
 import { httpGet, parseExposition, startStack, type Stack } from './helpers/ops.ts';
 import { fullOf, within } from './lists/helpers.ts';

@@ -8,9 +8,9 @@ import t from 'tap';
 
 import { settingsFrom } from '../dist/config/load.js';
 import { ClusterOps, type OpsChannel } from '../dist/ops/cluster.js';
-import { createLogger } from '../dist/ops/log.js';
+import { createLogger } from '../dist/util/log.js';
 import { Metrics } from '../dist/ops/metrics.js';
-import { StaticListProvider } from '../dist/policy/lists.js';
+import { StaticListProvider } from '../dist/lists/static.js';
 import { demoMatcher } from './helpers/lists.ts';
 import { parseExposition } from './helpers/ops.ts';
 import { LogSink, within } from './lists/helpers.ts';

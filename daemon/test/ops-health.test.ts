@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { generateListKey } from '@hashwall/format';
 import t from 'tap';
 
-import { createLogger } from '../dist/ops/log.js';
+import { createLogger } from '../dist/util/log.js';
 import { readiness } from '../dist/ops/health.js';
 import { Operations } from '../dist/ops/runtime.js';
-import { startDaemon } from '../dist/server.js';
+import { startDaemon } from '../dist/daemon.js';
+import { ManualClock } from '../dist/util/clock.js';
 import { TYPE, query, udpAsk } from './helpers/client.ts';
+import { until } from './helpers/daemon.ts';
 import { httpGet, parseExposition } from './helpers/ops.ts';
 import { TestUpstream } from './helpers/upstream.ts';
 import { Clock, LogSink, ReleaseDir, fullOf, harness, settingsWith, tempDir, within } from './lists/helpers.ts';
@@ -87,11 +89,13 @@ t.test('/readyz flips with the list state and the upstream state', async (t) => 
 
   await within(5000, h.registry.start());
   ops.listsStarted();
+  const clock = new ManualClock();
   const daemon = await startDaemon(settings, {
     logger,
     lists: h.registry,
     events: ops.metrics,
     policyEvents: ops.metrics,
+    clock,
   });
   t.teardown(() => within(5000, daemon.close(), 'daemon close'));
   await ops.attach(daemon);
@@ -106,7 +110,10 @@ t.test('/readyz flips with the list state and the upstream state', async (t) => 
   t.match(r.body, { ready: true, checks: { lists: { ok: true, reason: /demo/ } } });
 
   upstream.behaviour = 'silent';
-  await udpAsk(daemon.addresses.udp[0]!.port, query('a.example.test', TYPE.A), 1000);
+  const unanswered = udpAsk(daemon.addresses.udp[0]!.port, query('a.example.test', TYPE.A), 5000);
+  await until(() => upstream.queries.length === 1, 'the query upstream');
+  clock.advance(100);
+  await unanswered;
   r = await ready();
   t.equal(r.status, 503, 'not ready with every upstream marked down');
   t.match(r.body.checks.upstreams, { ok: false, reason: /marked down/ });
@@ -114,7 +121,7 @@ t.test('/readyz flips with the list state and the upstream state', async (t) => 
   t.equal(m.get('hashwall_ready'), 0, 'hashwall_ready says the same');
 
   upstream.behaviour = 'normal';
-  await new Promise((res) => setTimeout(res, 350));
+  clock.advance(300); // probeIntervalMs
   t.ok(await udpAsk(daemon.addresses.udp[0]!.port, query('a.example.test', TYPE.A), 1000), 'the probe query');
   r = await ready();
   t.equal(r.status, 200, 'ready again once the upstream answers');

@@ -6,7 +6,9 @@ import { generateListKey } from '@hashwall/format';
 import t from 'tap';
 
 import { Metrics, QTYPE_NAMES, RCODE_NAMES } from '../dist/ops/metrics.js';
+import { ManualClock } from '../dist/util/clock.js';
 import { TYPE, query, rcodeOf, tcpAsk, udpAsk } from './helpers/client.ts';
+import { until } from './helpers/daemon.ts';
 import {
   hasPromtool,
   parseExposition,
@@ -113,14 +115,21 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
 });
 
 t.test('upstream failures, health and stale answers are counted', async (t) => {
+  const clock = new ManualClock();
   const d = await startOpsDaemon({
+    clock,
     config: { upstream: { maxTries: 2, failureThreshold: 2, probeIntervalMs: 60000 }, cache: { minTtlSeconds: 0 } },
   });
   t.teardown(() => d.close());
   t.equal(rcodeOf((await udpAsk(d.port, query('short.example.test', TYPE.A)))!), 0, 'cached with TTL 2');
   d.upstream.behaviour = 'silent';
-  await new Promise((r) => setTimeout(r, 2100));
-  const stale = await udpAsk(d.port, query('short.example.test', TYPE.A), 3000);
+  clock.advance(2000);
+  const answer = udpAsk(d.port, query('short.example.test', TYPE.A), 5000);
+  await until(() => d.upstream.queries.length === 2, 'the first try');
+  clock.advance(200);
+  await until(() => d.upstream.queries.length === 3, 'the second try');
+  clock.advance(200);
+  const stale = await answer;
   t.equal(stale && rcodeOf(stale), 0, 'a stale answer after every try timed out');
   const s = parseExposition(await d.metrics.text());
   const up = d.upstream.address;

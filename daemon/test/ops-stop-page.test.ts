@@ -7,13 +7,8 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 import { ConfigError, settingsFromYaml } from '../dist/config/load.js';
-import {
-  DEFAULT_STOP_PAGE_TEMPLATE,
-  checkTemplate,
-  escapeHtml,
-  hostFromHeader,
-  renderStopPage,
-} from '../dist/ops/stop-page.js';
+import { checkTemplate } from '../dist/config/stop-page-template.js';
+import { DEFAULT_STOP_PAGE_TEMPLATE, escapeHtml, hostFromHeader, renderStopPage } from '../dist/ops/stop-page.js';
 import { TYPE, decode, query, udpAsk } from './helpers/client.ts';
 import { httpGet, parseExposition, startStack } from './helpers/ops.ts';
 import { tempDir } from './lists/helpers.ts';

@@ -1,8 +1,9 @@
 import t from 'tap';
 
 import { foldQuestion, ParsedQuery, parseQuery } from '../dist/dns/wire.js';
-import { StaticListProvider } from '../dist/policy/lists.js';
-import { BLOCK, PASS, Policy, STEER, type Decision } from '../dist/policy/verdict.js';
+import { StaticListProvider } from '../dist/lists/static.js';
+import { Policy } from '../dist/policy/verdict.js';
+import { BLOCK, PASS, STEER, type Decision } from '../dist/types/decision.js';
 import { query } from './helpers/client.ts';
 import { demoMatcher, matcherFor } from './helpers/lists.ts';
 

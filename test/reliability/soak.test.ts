@@ -26,9 +26,9 @@ import { runInNewContext } from 'node:vm';
 import { generateListKey } from '@hashwall/format';
 import t from 'tap';
 
-import { createLogger } from '../../daemon/dist/ops/log.js';
+import { createLogger } from '../../daemon/dist/util/log.js';
 import { ListRegistry } from '../../daemon/dist/lists/registry.js';
-import { startDaemon } from '../../daemon/dist/server.js';
+import { startDaemon } from '../../daemon/dist/daemon.js';
 import { LogSink, ReleaseDir, fullOf, settingsWith, tempDir, within } from '../../daemon/test/lists/helpers.ts';
 import { RestartableUpstream, addressOf, judgeAs, queryFor, runLoad, sleep } from './helpers.ts';
 

@@ -9,12 +9,12 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 
-import { CLOCK_SKEW_SECONDS, ListMatcher } from '@hashwall/format';
+import { ListMatcher } from '@hashwall/format';
 
 import type { ResolvedList, Settings } from '../config/load.js';
-import { hashKeyFor } from '../lists/matcher.js';
-import type { Logger } from '../ops/log.js';
-import type { ListProvider, ListView } from '../policy/lists.js';
+import { ViewPublisher, dropped, hashKeyFor, listFingerprint, listTrust, refusing } from '../lists/view.js';
+import type { ListProvider, ListView } from '../types/lists.js';
+import type { Logger } from '../util/log.js';
 import type { PrimaryMessage, ReaderConfig, ReaderReply } from './types.js';
 
 const READER_URL = new URL('./store-reader.js', import.meta.url);
@@ -22,20 +22,6 @@ const READER_URL = new URL('./store-reader.js', import.meta.url);
 const READ_DEADLINE_MS = 120_000;
 /** How often the expiry of the lists in force is checked (onExpired: drop). */
 const CHECK_INTERVAL_MS = 5000;
-
-function readerConfig(r: ResolvedList, stateDir: string): ReaderConfig {
-  const c = r.config;
-  const policy = r.trust.get(c.id);
-  if (!policy) throw new Error(`internal: no trust policy for list ${c.id}`);
-  return {
-    listId: c.id,
-    stateDir,
-    keys: policy.keys.map((k) => ({ keyId: k.keyId, keyNum: Uint8Array.from(k.keyNum), key: Uint8Array.from(k.key) })),
-    threshold: policy.threshold,
-    hashKeyIds: r.listKey ? [r.listKey.id] : [],
-    maxListBytes: c.maxListBytes,
-  };
-}
 
 /** One list as a follower holds it. */
 class FollowedList {
@@ -61,8 +47,8 @@ class FollowedList {
   constructor(resolved: ResolvedList, stateDir: string, log: Logger) {
     this.id = resolved.config.id;
     this.resolved = resolved;
-    this.#config = readerConfig(resolved, stateDir);
-    this.fingerprint = JSON.stringify([this.#config, resolved.config]);
+    this.#config = listTrust(resolved, stateDir);
+    this.fingerprint = listFingerprint(resolved, stateDir);
     this.#log = log.child({ list: this.id });
   }
 
@@ -141,15 +127,14 @@ class FollowedList {
     return this;
   }
 
-  /** The matcher this list puts in the view: none once expired under onExpired: drop (SPEC.md 4.5). */
+  /** The matcher this list puts in the view: none once expired under onExpired: drop (view.ts). */
   active(nowSeconds: number): ListMatcher | undefined {
-    if (this.matcher === undefined) return undefined;
-    if (this.resolved.config.onExpired === 'drop' && nowSeconds + CLOCK_SKEW_SECONDS >= this.expires) return undefined;
+    if (this.matcher === undefined || dropped(this.resolved.config, nowSeconds, this.expires)) return undefined;
     return this.matcher;
   }
 
   get refusing(): boolean {
-    return this.resolved.config.onStartWithoutList === 'refuse' && !this.hadList;
+    return refusing(this.resolved.config, this.hadList);
   }
 }
 
@@ -162,7 +147,7 @@ export interface FollowerOptions {
 export class FollowerLists extends EventEmitter<{ swap: [ListView] }> implements ListProvider {
   #lists: FollowedList[];
   #stateDir: string;
-  #current: ListView;
+  readonly #publisher: ViewPublisher;
   readonly #log: Logger;
   readonly #clock: () => number;
   #timer: NodeJS.Timeout | null = null;
@@ -176,34 +161,25 @@ export class FollowerLists extends EventEmitter<{ swap: [ListView] }> implements
     this.#clock = options.clock ?? (() => Date.now() / 1000);
     this.#stateDir = settings.config.stateDir;
     this.#lists = settings.lists.map((r) => new FollowedList(r, this.#stateDir, this.#log));
-    this.#current = Object.freeze({
-      generation: 0,
-      matchers: Object.freeze([]),
-      refuseAll: this.#lists.some((l) => l.refusing),
-    });
+    this.#publisher = new ViewPublisher(
+      this.#lists.some((l) => l.refusing),
+      (view) => this.emit('swap', view),
+    );
   }
 
   view(): ListView {
-    return this.#current;
+    return this.#publisher.view;
   }
 
   #recompute = (): void => {
     const now = this.#clock();
-    const matchers = this.#lists.flatMap((l) => {
-      const m = l.active(now);
-      return m ? [m] : [];
-    });
-    const refuseAll = this.#lists.some((l) => l.refusing);
-    const old = this.#current;
-    if (
-      refuseAll === old.refuseAll &&
-      matchers.length === old.matchers.length &&
-      matchers.every((m, i) => m === old.matchers[i])
-    ) {
-      return;
-    }
-    this.#current = Object.freeze({ generation: old.generation + 1, matchers: Object.freeze(matchers), refuseAll });
-    this.emit('swap', this.#current);
+    this.#publisher.publish(
+      this.#lists.flatMap((l) => {
+        const m = l.active(now);
+        return m ? [m] : [];
+      }),
+      this.#lists.some((l) => l.refusing),
+    );
   };
 
   /** Reads every list's state directory (what the primary committed). */

@@ -28,26 +28,15 @@ import { availableParallelism } from 'node:os';
 
 import type { Settings } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { Logger } from '../ops/log.js';
+import { ENV_LISTEN, ENV_SHARE, type PortSharing } from '../dns/sharing.js';
+import type { ListProvider } from '../types/lists.js';
+import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
-import type { ListProvider } from '../policy/lists.js';
 import type { PrimaryMessage, WorkerMessage } from './types.js';
-
-/** Environment variables the primary hands its workers: how to share the port, and port-0 listen specs resolved. */
-export const ENV_SHARE = 'HASHWALL_PORT_SHARING';
-export const ENV_LISTEN = 'HASHWALL_LISTEN_PORTS';
-
-export type PortSharing = 'reuseport' | 'cluster';
 
 /** The number of DNS processes `config.workers` asks for. */
 export function workerCount(config: Pick<Config, 'workers'>): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers;
-}
-
-/** How this process should bind its DNS sockets: 'none' for a single process (and the primary's own tests). */
-export function portSharing(): PortSharing | 'none' {
-  if (!cluster.isWorker) return 'none';
-  return process.env[ENV_SHARE] === 'reuseport' ? 'reuseport' : 'cluster';
 }
 
 /**
@@ -297,17 +286,6 @@ async function resolvePorts(specs: readonly string[]): Promise<Record<string, st
     }
   }
   return out;
-}
-
-/** The listen spec a worker binds for configured `spec` (its port-0 resolution from the primary, else itself). */
-export function boundSpec(spec: string): string {
-  if (!cluster.isWorker) return spec;
-  try {
-    const map = JSON.parse(process.env[ENV_LISTEN] ?? '{}') as Record<string, string>;
-    return map[spec] ?? spec;
-  } catch {
-    return spec;
-  }
 }
 
 /** Tells the primary that this worker listens (no-op in a single process). */

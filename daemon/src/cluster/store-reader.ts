@@ -1,7 +1,7 @@
 /**
  * The worker thread a follower (a DNS worker process, see cluster/follower.ts) reads a list's state directory in.
  * Read-only: it re-verifies what the primary committed (the same `openStoredMatcher` of @hashwall/format and the
- * same ListStore reader as the list sync, SPEC.md 4.3), reading the stored FULL in ~1 MiB pieces (hashed against
+ * same ListStore reader as the list sync, SPEC.md 4.3 and 7), reading the stored FULL in ~1 MiB pieces (hashed against
  * the signed index, then parsed straight into the matcher's arrays, never held whole), but it never writes, sweeps
  * or polls: the state directory has one writer, the primary's list sync. The arrays go back transferred.
  */

@@ -1,15 +1,10 @@
 /** What crosses the boundaries of the worker model: the store reader thread, and the primary's IPC messages. */
 import type { HashKeyRef, MatcherParts } from '@hashwall/format';
 
-/** What a store reader thread is started with (plain data: structured clone). */
-export interface ReaderConfig {
-  readonly listId: string;
-  readonly stateDir: string;
-  readonly keys: readonly { readonly keyId: string; readonly keyNum: Uint8Array; readonly key: Uint8Array }[];
-  readonly threshold: number;
-  readonly hashKeyIds: readonly string[];
-  readonly maxListBytes: number;
-}
+import type { ListTrust } from '../lists/view.js';
+
+/** What a store reader thread is started with: the list's trust (plain data: structured clone). */
+export type ReaderConfig = ListTrust;
 
 export type ReaderReply =
   | { readonly status: 'absent' }

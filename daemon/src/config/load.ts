@@ -17,8 +17,8 @@ import {
 import cron from 'node-cron';
 import { parseDocument } from 'yaml';
 
-import { readTemplate } from '../ops/stop-page.js';
 import { configSchema, type Config, type ListConfig } from './schema.js';
+import { readTemplate } from './stop-page-template.js';
 
 /** A config file larger than this is refused before it is parsed. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;

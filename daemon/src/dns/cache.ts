@@ -1,6 +1,9 @@
 /**
- * The packet cache: upstream answers kept as wire bytes, bounded by entries and by bytes, least recently used first
- * out. Laid out like Unbound's caches rather than as JavaScript objects: each entry is a record in an arena of
+ * The packet cache's store: upstream answers kept as wire bytes, bounded by entries and by bytes, least recently used
+ * first out, each with its lifetimes. What the bytes of an answer are, and how a stored one becomes the answer a
+ * client gets, is answer.ts's.
+ *
+ * Laid out like Unbound's caches rather than as JavaScript objects: each entry is a record in an arena of
  * 32 KiB slabs (arena.ts: its key, the answer's header, the answer after its question, its TTL offsets) and a slot,
  * one 64-octet row of a typed array (times, lengths, hash chain, recency links), found through a hash table over
  * the key's octets. A full cache is then a few large buffers: per entry no object, no key string and no Map entry
@@ -13,20 +16,9 @@
  * change what an upstream returns). Not in the key: RD (always set upstream) and AD (always asked for upstream,
  * cleared on the way out for a client that set neither AD nor DO, RFC 6840 5.7).
  *
- * Each answer is stored normalized: the upstream's OPT record is replaced by the daemon's own, placed last (so a
- * client without EDNS gets the bytes before it: RFC 6891 7), advertising udp.maxResponseBytes and carrying only
- * the upstream's Extended DNS Errors (RFC 8914 is end to end information; cookies, NSID, padding and the rest are
- * hop by hop or the upstream's business). TTLs are clamped when stored and counted down when served.
- *
- * Lifetimes: positive answers live min(TTL) clamped to [minTtlSeconds, maxTtlSeconds]. NXDOMAIN and NODATA
- * (RFC 2308 5) live min(SOA TTL, SOA MINIMUM, maxNegativeTtlSeconds) and are cached only with a SOA in the
- * authority section. Never cached: truncated answers, SERVFAIL and every other rcode (a failure is never
- * remembered, so it cannot displace a stale answer; identical queries in flight are coalesced instead, which
- * bounds what a failing name costs the upstream), and answers whose lifetime is 0.
- *
- * Serve-stale (RFC 8767): an entry is kept staleMaxAgeSeconds past its lifetime; within that window it is not
- * served while an upstream answers, but when every try failed it is served with TTL staleAnswerTtlSeconds and, to
- * an EDNS client, EDE 3 "Stale Answer" (RFC 8914 4.4).
+ * Times: an entry is fresh until its lifetime (answer.ts) has passed, then kept staleMaxAgeSeconds more with
+ * serve-stale (RFC 8767); get() deletes it past that. Times are milliseconds of the clock the caller passes (the
+ * query path's), never read here.
  *
  * The list generation (see server.ts): each entry records the generation it was checked under and the CNAME/DNAME
  * targets of its answer, so a hit under a newer generation re-checks the targets instead of trusting the old
@@ -34,28 +26,9 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { PASS_DECISION, type Decision } from '../policy/verdict.js';
+import { PASS_DECISION, type Decision } from '../types/decision.js';
 import { Arena, slabIndex, slabOffset } from './arena.js';
-import { NEW_BUFFERS, type AnswerBuffers } from './scratch.js';
-import { EDE_STALE_ANSWER } from './synth.js';
-import {
-  CLASSIC_UDP_BYTES,
-  F1_AA,
-  F1_QR,
-  F1_RD,
-  F1_TC,
-  F2_AD,
-  F2_CD,
-  F2_RA,
-  HEADER_BYTES,
-  OPTION_EDE,
-  OPT_DO_BYTE,
-  RCODE_NOERROR,
-  RCODE_NXDOMAIN,
-  TYPE_OPT,
-  type ParsedQuery,
-  type ResponseInfo,
-} from './wire.js';
+import { HEADER_BYTES } from './wire.js';
 
 export interface CacheSettings {
   readonly maxEntries: number;
@@ -607,196 +580,4 @@ export class PacketCache {
     else this.#head = s;
     this.#tail = s;
   }
-
-  /**
-   * Normalizes an upstream answer (scanned into `info`) into an entry: the OPT replaced by ours at the end, TTLs
-   * clamped, lifetimes computed. `aliases` and `decision` come from the caller's policy check.
-   */
-  makeEntry(
-    msg: Uint8Array,
-    len: number,
-    info: ResponseInfo,
-    ednsSize: number,
-    nowMs: number,
-    aliases: readonly string[] | null,
-    generation: number,
-    decision: Decision,
-  ): CacheEntry {
-    const s = this.settings;
-    // Our OPT: root owner, type 41, our UDP size, extended rcode 0, version 0, DO as the upstream had it, and the
-    // upstream's EDE options.
-    let edeBytes = 0;
-    if (info.optStart >= 0) edeBytes = eachEde(msg, info.optStart, info.optEnd, null, 0);
-    const optLength = 11 + edeBytes;
-    const cut = info.optStart >= 0 ? info.optEnd - info.optStart : 0;
-    const total = len - cut + optLength;
-    // The answer, then its TTL list (a count and an offset per TTL field, 16 bits each).
-    const out = Buffer.allocUnsafe(total + 2 + 2 * info.ttlCount);
-    let ttlShiftFrom = len;
-    if (info.optStart >= 0) {
-      out.set(msg.subarray(0, info.optStart), 0);
-      out.set(msg.subarray(info.optEnd, len), info.optStart);
-      ttlShiftFrom = info.optStart;
-    } else {
-      out.set(msg.subarray(0, len), 0);
-      const ar = ((out[10]! << 8) | out[11]!) + 1;
-      out[10] = ar >> 8;
-      out[11] = ar & 0xff;
-    }
-    const opt = len - cut;
-    out[opt] = 0;
-    out.writeUInt16BE(TYPE_OPT, opt + 1);
-    out.writeUInt16BE(ednsSize, opt + 3);
-    out[opt + 5] = 0;
-    out[opt + 6] = 0;
-    out[opt + 7] = info.dnssecOk ? OPT_DO_BYTE : 0;
-    out[opt + 8] = 0;
-    out.writeUInt16BE(edeBytes, opt + 9);
-    if (edeBytes > 0) eachEde(msg, info.optStart, info.optEnd, out, opt + 11);
-
-    const rcode = info.rcode;
-    const negative = rcode === RCODE_NXDOMAIN || (rcode === RCODE_NOERROR && info.answersOfType === 0);
-    const truncated = (info.flags1 & F1_TC) !== 0;
-    let cacheable = !truncated && (rcode === RCODE_NOERROR || rcode === RCODE_NXDOMAIN) && !info.aliasOverflow;
-    let cap = s.maxTtlSeconds;
-    if (negative) {
-      // RFC 2308 5: negative answers are cached for min(SOA TTL, SOA MINIMUM); without a SOA, not at all.
-      if (info.negativeTtl < 0) cacheable = false;
-      else cap = Math.min(cap, info.negativeTtl, s.maxNegativeTtlSeconds);
-    }
-    // The operator's floor raises short TTLs, but never above a negative answer's cap.
-    const floor = negative ? Math.min(s.minTtlSeconds, cap) : s.minTtlSeconds;
-    out.writeUInt16BE(info.ttlCount, total);
-    let lifetime = info.ttlCount === 0 ? 0 : 0x7fffffff;
-    for (let i = 0; i < info.ttlCount; i++) {
-      let at = info.ttlOffsets[i]!;
-      if (at > ttlShiftFrom) at -= cut;
-      out.writeUInt16BE(at, total + 2 + 2 * i);
-      let ttl = out.readUInt32BE(at);
-      if (ttl > 0x7fffffff) ttl = 0; // RFC 2181 8
-      if (ttl > cap) ttl = cap;
-      if (ttl < floor) ttl = floor;
-      out.writeUInt32BE(ttl, at);
-      if (ttl < lifetime) lifetime = ttl;
-    }
-    if (lifetime <= 0) cacheable = false;
-    const stored = Math.floor(nowMs);
-    const fresh = stored + lifetime * 1000;
-    const stale = s.serveStale ? fresh + s.staleMaxAgeSeconds * 1000 : fresh;
-    return CacheEntry.own(out, info.qEnd, total, opt, stored, fresh, stale, cacheable, aliases, generation, decision);
-  }
-}
-
-/** Walks the EDE options of the OPT at msg[start..end): copies them to `out` (if given); returns their bytes. */
-function eachEde(msg: Uint8Array, start: number, end: number, out: Buffer | null, at: number): number {
-  // The owner of an OPT is the root (1 octet), then type, class, TTL, RDLENGTH: RDATA starts 11 octets in.
-  let p = start + 11;
-  let n = 0;
-  while (p + 4 <= end) {
-    const code = (msg[p]! << 8) | msg[p + 1]!;
-    const olen = (msg[p + 2]! << 8) | msg[p + 3]!;
-    if (code === OPTION_EDE) {
-      if (out !== null) out.set(msg.subarray(p, p + 4 + olen), at + n);
-      n += 4 + olen;
-    }
-    p += 4 + olen;
-  }
-  return n;
-}
-
-/** EDE 3 without EXTRA-TEXT: option code, length 2, INFO-CODE. */
-const STALE_EDE = Buffer.from([0, OPTION_EDE, 0, 2, 0, EDE_STALE_ANSWER]);
-
-/**
- * The answer to `q` from `e`: the client's ID, RD, CD and question bytes (its case), TTLs counted down (or set to
- * `staleTtl` when serving stale, > 0), the OPT kept for an EDNS client and cut otherwise. Written whole into a
- * buffer from `buffers` (by default a new one).
- */
-export function renderEntry(
-  e: CacheEntry,
-  q: ParsedQuery,
-  nowMs: number,
-  staleTtl: number,
-  buffers: AnswerBuffers = NEW_BUFFERS,
-): Buffer {
-  const src = e.bytes;
-  const head = e.head;
-  const edns = q.edns;
-  const len = edns ? e.length : e.optOffset;
-  const extra = edns && staleTtl > 0 ? STALE_EDE.length : 0;
-  const out = buffers.take(len + extra);
-  // The header, the client's question, then the octets after the question (an answer offset p >= qEnd is at
-  // src[p + shift]). A short answer is copied byte by byte: a subarray for set() would be a new view (heap bytes)
-  // per query, and Buffer.copy's argument checks cost more than copying ~60 octets.
-  const qEnd = e.qEnd;
-  const shift = e.rest - qEnd;
-  if (len - qEnd <= 512) for (let i = qEnd; i < len; i++) out[i] = src[i + shift]!;
-  else src.copy(out, qEnd, e.rest, e.rest + len - qEnd);
-  out[0] = q.id >> 8;
-  out[1] = q.id & 0xff;
-  out[2] = (src[head + 2]! & (F1_QR | F1_AA)) | (q.rd ? F1_RD : 0);
-  // RFC 6840 5.7: AD only for a client that asked with AD or DO.
-  const f2 = src[head + 3]!;
-  out[3] = (f2 & (F2_RA | 0x0f)) | (q.ad || q.dnssecOk ? f2 & F2_AD : 0) | (q.cd ? F2_CD : 0);
-  for (let i = 4; i < 10; i++) out[i] = src[head + i]!;
-  if (!edns) {
-    const ar = ((src[head + 10]! << 8) | src[head + 11]!) - 1;
-    out[10] = ar >> 8;
-    out[11] = ar & 0xff;
-  } else {
-    out[10] = src[head + 10]!;
-    out[11] = src[head + 11]!;
-    const opt = e.optOffset;
-    out[opt + 7] = q.dnssecOk ? OPT_DO_BYTE : 0;
-    if (extra > 0) {
-      STALE_EDE.copy(out, len);
-      out.writeUInt16BE(((src[opt + 9 + shift]! << 8) | src[opt + 10 + shift]!) + extra, opt + 9);
-    }
-  }
-  // The client's own question bytes: same length, equal but for case (RFC 4343: echo what was asked).
-  const qmsg = q.msg;
-  for (let i = HEADER_BYTES; i < qEnd; i++) out[i] = qmsg[i]!;
-  const list = e.ttls;
-  const n = (src[list]! << 8) | src[list + 1]!;
-  if (staleTtl > 0) {
-    for (let i = 0, p = list + 2; i < n; i++, p += 2) out.writeUInt32BE(staleTtl, (src[p]! << 8) | src[p + 1]!);
-  } else {
-    const age = Math.floor((nowMs - e.storedAtMs) / 1000);
-    if (age > 0) {
-      for (let i = 0, p = list + 2; i < n; i++, p += 2) {
-        const at = (src[p]! << 8) | src[p + 1]!;
-        const ttl = src.readUInt32BE(at + shift) - age;
-        out.writeUInt32BE(ttl > 0 ? ttl : 0, at);
-      }
-    }
-  }
-  return out;
-}
-
-/** The UDP size limit for `q`'s answer: min(client EDNS size, udp.maxResponseBytes), 512 without EDNS. */
-export function udpLimit(q: ParsedQuery, maxResponseBytes: number): number {
-  if (!q.edns) return CLASSIC_UDP_BYTES;
-  return q.ednsSize < maxResponseBytes ? q.ednsSize : maxResponseBytes;
-}
-
-/**
- * RFC 6891 7, RFC 2181 9: an answer too large for UDP becomes header + question (+ OPT for an EDNS client) with
- * TC set, so the client retries over TCP. The rcode and flags of the full answer are kept.
- */
-export function truncate(full: Buffer, q: ParsedQuery, ednsSize: number): Buffer {
-  const qEnd = q.qEnd;
-  const out = Buffer.alloc(qEnd + (q.edns ? 11 : 0));
-  full.copy(out, 0, 0, HEADER_BYTES);
-  out[2]! |= F1_TC;
-  out[4] = 0;
-  out[5] = 1;
-  out.fill(0, 6, 12);
-  q.msg.copy(out, HEADER_BYTES, HEADER_BYTES, qEnd);
-  if (q.edns) {
-    out[11] = 1;
-    out.writeUInt16BE(TYPE_OPT, qEnd + 1);
-    out.writeUInt16BE(ednsSize, qEnd + 3);
-    out[qEnd + 7] = q.dnssecOk ? OPT_DO_BYTE : 0;
-  }
-  return out;
 }

@@ -1,8 +1,9 @@
 /**
- * What the query path reports, for the metrics issue to turn into Prometheus series. The query path calls these
- * methods synchronously with plain values (no objects built per call); an implementation must be cheap and must
- * never throw. Label sets stay bounded: a transport, a type number, an rcode, a list id from the configuration, an
- * upstream as configured ("192.0.2.1:53"), and the small enums below. Never a query name or a client address.
+ * What the query path reports, for the metrics (ops/metrics.ts) to turn into Prometheus series. The query path
+ * calls these methods synchronously with plain values (no objects built per call); an implementation must be cheap
+ * and must never throw. Label sets stay bounded: a transport, a type number, an rcode, a list id from the
+ * configuration, an upstream as configured ("192.0.2.1:53"), and the small enums below. Never a query name or a
+ * client address.
  *
  * `CountingEvents` is the default: it counts into plain numbers and maps, and the tests assert on it.
  */

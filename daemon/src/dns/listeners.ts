@@ -14,11 +14,11 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
-import { boundSpec, portSharing } from '../cluster/primary.js';
-import type { Logger } from '../ops/log.js';
+import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { Client } from './client.js';
 import type { Transport } from './events.js';
+import { boundSpec, portSharing } from './sharing.js';
 import { ipLookup } from './udp-lookup.js';
 
 export interface QueryHandler {

@@ -23,7 +23,8 @@ import { randomFillSync } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
 
-import type { Logger } from '../ops/log.js';
+import { systemClock, type Clock, type Timer } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { QueryEvents } from './events.js';
 import { ipLookup } from './udp-lookup.js';
@@ -77,7 +78,7 @@ export class Upstream {
   readonly family: 4 | 6;
   failures = 0;
   down = false;
-  /** When a down upstream may be probed (performance.now() ms). */
+  /** When a down upstream may be probed (the pool's clock, ms). */
   retryAt = 0;
 
   constructor(index: number, name: string) {
@@ -145,6 +146,7 @@ export class UpstreamPool<W> {
   readonly #owner: UpstreamOwner<W>;
   readonly #events: QueryEvents;
   readonly #log: Logger;
+  readonly #clock: Clock;
   /** Every open socket by slot number (slot numbers are never reused). */
   readonly #sockets = new Map<number, SocketSlot>();
   #nextSlot = 0;
@@ -162,7 +164,7 @@ export class UpstreamPool<W> {
   #qDeadline: number[] = [];
   #head = 0;
   #base = 0;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: Timer | null = null;
   readonly #ids = new Uint16Array(2048);
   #idPos = 2048;
   readonly #info = new ResponseInfo();
@@ -171,8 +173,15 @@ export class UpstreamPool<W> {
   #closed = false;
   #onIdle: (() => void) | null = null;
 
-  constructor(settings: UpstreamSettings, owner: UpstreamOwner<W>, events: QueryEvents, log: Logger) {
+  constructor(
+    settings: UpstreamSettings,
+    owner: UpstreamOwner<W>,
+    events: QueryEvents,
+    log: Logger,
+    clock: Clock = systemClock,
+  ) {
     this.#settings = settings;
+    this.#clock = clock;
     this.#owner = owner;
     this.#events = events;
     this.#log = log;
@@ -237,7 +246,7 @@ export class UpstreamPool<W> {
   /** The upstream for the next try: untried ones that are up or due for a probe, in order; else the best we have. */
   #pick(job: Job<W>): Upstream {
     const all = this.upstreams;
-    const now = performance.now();
+    const now = this.#clock.now();
     // In configuration order, the first untried upstream that is up or due for a probe. A due probe takes a real
     // query (one per interval): if the upstream is still dead, that query pays one timeout and moves on.
     for (const u of all) {
@@ -278,7 +287,7 @@ export class UpstreamPool<W> {
     job.tried |= 1 << (u.index & 31);
     job.upstream = u;
     job.seq++;
-    job.tryStartedMs = performance.now();
+    job.tryStartedMs = this.#clock.now();
     this.#events.upstreamQuery(u.name, false);
     const sockets = this.#byFamily.get(u.family)!;
     const at = this.#nextSocket++ % sockets.length;
@@ -319,12 +328,12 @@ export class UpstreamPool<W> {
   }
 
   #arm(ms: number): void {
-    this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(ms)));
+    this.#timer = this.#clock.setTimeout(() => this.#expire(), Math.max(1, Math.ceil(ms)));
   }
 
   #expire(): void {
     this.#timer = null;
-    const now = performance.now();
+    const now = this.#clock.now();
     const jobs = this.#qJobs;
     let h = this.#head;
     while (h < jobs.length && this.#qDeadline[h]! <= now) {
@@ -403,7 +412,7 @@ export class UpstreamPool<W> {
       return;
     }
     this.#success(u);
-    this.#events.upstreamAnswer(u.name, performance.now() - job.tryStartedMs, tcp);
+    this.#events.upstreamAnswer(u.name, this.#clock.now() - job.tryStartedMs, tcp);
     job.state = DONE;
     this.#dequeue(job);
     this.inFlight--;
@@ -416,7 +425,7 @@ export class UpstreamPool<W> {
   #tcpTry(job: Job<W>, u: Upstream): void {
     job.state = TCP;
     const seq = ++job.seq;
-    job.tryStartedMs = performance.now();
+    job.tryStartedMs = this.#clock.now();
     this.#events.upstreamQuery(u.name, true);
     const frame = Buffer.allocUnsafe(job.query.length + 2);
     frame.writeUInt16BE(job.query.length, 0);
@@ -429,7 +438,7 @@ export class UpstreamPool<W> {
     const end = (ok: boolean, error: 'timeout' | 'network' | 'malformed', msg?: Buffer): void => {
       if (over) return;
       over = true;
-      clearTimeout(timer);
+      this.#clock.clearTimeout(timer);
       sock.destroy();
       this.#tcp.delete(sock);
       if (job.seq !== seq || job.state !== TCP) return;
@@ -441,7 +450,7 @@ export class UpstreamPool<W> {
       this.#failure(u);
       this.#nextTry(job);
     };
-    const timer = setTimeout(() => end(false, 'timeout'), this.#settings.tcpTimeoutMs);
+    const timer = this.#clock.setTimeout(() => end(false, 'timeout'), this.#settings.tcpTimeoutMs);
     sock.setNoDelay(true);
     sock.on('connect', () => sock.write(frame));
     sock.on('data', (chunk: Buffer) => {
@@ -477,7 +486,7 @@ export class UpstreamPool<W> {
 
   #failure(u: Upstream): void {
     u.failures++;
-    const now = performance.now();
+    const now = this.#clock.now();
     if (!u.down && u.failures >= this.#settings.failureThreshold) {
       u.down = true;
       u.retryAt = now + this.#settings.probeIntervalMs;
@@ -512,7 +521,7 @@ export class UpstreamPool<W> {
 
   /** Every upstream is marked down and none is due for a probe: a query now would only wait for timeouts. */
   allDown(): boolean {
-    const now = performance.now();
+    const now = this.#clock.now();
     for (const u of this.upstreams) if (!u.down || now >= u.retryAt) return false;
     return true;
   }
@@ -532,7 +541,7 @@ export class UpstreamPool<W> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     const jobs = new Set(this.#pending.values());
     for (const j of this.#qJobs) if (j !== null && j.state !== DONE) jobs.add(j);

@@ -15,6 +15,7 @@
  */
 import { Worker } from 'node:worker_threads';
 
+import { systemClock, type Clock, type Timer } from '../util/clock.js';
 import type { CoreConfig } from './core.js';
 import type { CoreResume, OpenReply, PollReply } from './types.js';
 import type { WorkerReady, WorkerRequest, WorkerResponse, WorkerStart } from './worker.js';
@@ -27,8 +28,8 @@ export class WorkerFailed extends Error {
 type Pending = {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  /** The request's deadline: armed once its worker is ready (loading a worker's modules takes ~0.2 s). */
-  timer: NodeJS.Timeout | undefined;
+  /** The request's deadline, on the client's clock: armed once its worker is ready (its modules load in ~0.2 s). */
+  timer: Timer | undefined;
   arm: () => void;
 };
 
@@ -46,6 +47,7 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 export class WorkerClient {
   private readonly config: CoreConfig;
   private readonly idleExitMs: number;
+  private readonly clock: Clock;
   /** The current worker handed over a matcher's arrays since it started: its heap is worth giving back. */
   private loaded = false;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -59,9 +61,18 @@ export class WorkerClient {
   /** How many workers this client has started (1 after the first request; more after a crash). */
   started = 0;
 
-  constructor(config: CoreConfig, options: { readonly idleExitMs?: number } = {}) {
+  /**
+   * `clock` times the requests' deadlines (tests move a ManualClock past them). The idle exit is Node's own,
+   * unreferenced timer: it gives memory back, and no rule a test checks depends on when.
+   */
+  constructor(config: CoreConfig, options: { readonly idleExitMs?: number; readonly clock?: Clock } = {}) {
     this.config = config;
     this.idleExitMs = options.idleExitMs ?? DEFAULT_IDLE_EXIT_MS;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  private clearDeadline(p: Pending): void {
+    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
   }
 
   /** Ends the worker after `idleExitMs` without a request, when it loaded a list. */
@@ -109,7 +120,7 @@ export class WorkerClient {
       const p = this.pending.get(res.id);
       if (!p) return;
       this.pending.delete(res.id);
-      clearTimeout(p.timer);
+      this.clearDeadline(p);
       if (res.ok) {
         this.resume = res.resume;
         if ('entries' in res.reply) this.loaded = true;
@@ -123,7 +134,7 @@ export class WorkerClient {
       this.worker = undefined;
       this.resume = undefined;
       for (const [id, p] of this.pending) {
-        clearTimeout(p.timer);
+        this.clearDeadline(p);
         this.pending.delete(id);
         p.reject(new WorkerFailed(why));
       }
@@ -145,7 +156,7 @@ export class WorkerClient {
         reject,
         timer: undefined,
         arm: () => {
-          p.timer ??= setTimeout(() => {
+          p.timer ??= this.clock.setTimeout(() => {
             this.pending.delete(id);
             reject(new WorkerFailed(`list worker gave no answer within ${deadlineMs} ms`));
             void this.terminate();
@@ -175,7 +186,7 @@ export class WorkerClient {
     if (!w) return;
     this.worker = undefined;
     for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
+      this.clearDeadline(p);
       this.pending.delete(id);
       p.reject(new WorkerFailed('list worker stopped'));
     }

@@ -27,6 +27,7 @@ import { HttpSource, sourceFor, type Validators } from '@hashwall/release-client
 import { Agent } from 'undici';
 
 import { ListStore, type FileSpool, type OpenFile } from './store.js';
+import type { ListTrust } from './view.js';
 import type {
   CoreResume,
   EntryArrays,
@@ -39,16 +40,9 @@ import type {
 } from './types.js';
 
 /** What a worker is started with: plain data (it crosses the thread boundary by structured clone). */
-export interface CoreConfig {
-  readonly listId: string;
-  readonly stateDir: string;
+/** What a list's worker is started with: its trust (view.ts) and how to fetch. */
+export interface CoreConfig extends ListTrust {
   readonly mirrors: readonly string[];
-  /** Trusted keys for this list-id (MinisignPublicKey fields; TrustStore checks them again). */
-  readonly keys: readonly { readonly keyId: string; readonly keyNum: Uint8Array; readonly key: Uint8Array }[];
-  readonly threshold: number;
-  /** Licensed hash-key ids the daemon holds for this list (empty: only public-mode lists can be used). */
-  readonly hashKeyIds: readonly string[];
-  readonly maxListBytes: number;
   readonly connectTimeoutMs: number;
   readonly totalTimeoutMs: number;
   readonly userAgent: string;
@@ -140,7 +134,7 @@ export class SyncCore {
     };
   }
 
-  /** Reads the state directory and re-verifies it (SPEC.md 4.3: before serving, before the network answers). */
+  /** Reads the state directory and re-verifies it (SPEC.md 4.3 and 7: before serving, before the network answers). */
   open(): OpenReply {
     const read = this.store.openRead(this.config.maxListBytes);
     if (read.status === 'absent') return { status: 'absent' };

@@ -15,10 +15,12 @@ import { EventEmitter } from 'node:events';
 import { MIN_POLL_FLOOR_SECONDS } from '@hashwall/format';
 
 import type { Settings } from '../config/load.js';
-import type { Logger } from '../ops/log.js';
-import { ListSync, listFingerprint, type SyncTiming } from './sync.js';
+import type { ListProvider, ListView } from '../types/lists.js';
+import type { Logger } from '../util/log.js';
+import { systemClock } from '../util/clock.js';
+import { ListSync, cronScheduler, type SyncTiming } from './sync.js';
 import type { ListEventMap, ListStats, PollOutcome } from './types.js';
-import type { ListProvider, ListView } from './view.js';
+import { ViewPublisher, listFingerprint } from './view.js';
 
 export interface ListRegistryOptions {
   readonly logger: Logger;
@@ -32,6 +34,8 @@ export interface ListRegistryOptions {
 
 const DEFAULT_TIMING: SyncTiming = {
   clock: () => Date.now() / 1000,
+  timers: systemClock,
+  schedule: cronScheduler,
   random: Math.random,
   checkIntervalMs: 5000,
   minPollFloorSeconds: MIN_POLL_FLOOR_SECONDS,
@@ -45,7 +49,7 @@ export class ListRegistry extends EventEmitter<ListEventMap> implements ListProv
   private readonly userAgent: string;
   private readonly closeTimeoutMs: number;
   private syncs: ListSync[] = [];
-  private current: ListView;
+  private readonly publisher: ViewPublisher;
   private started = false;
   private closed = false;
   /** reload() and close() run one at a time. */
@@ -59,7 +63,7 @@ export class ListRegistry extends EventEmitter<ListEventMap> implements ListProv
     this.userAgent = options.userAgent ?? 'hashwalld';
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     this.syncs = settings.lists.map((r) => this.makeSync(r));
-    this.current = Object.freeze({ generation: 0, matchers: Object.freeze([]), refuseAll: this.refuseAll(this.syncs) });
+    this.publisher = new ViewPublisher(this.refuseAll(this.syncs), (view) => this.emit('swap', view));
   }
 
   private makeSync(resolved: Settings['lists'][number]): ListSync {
@@ -79,24 +83,16 @@ export class ListRegistry extends EventEmitter<ListEventMap> implements ListProv
 
   /** The lists in force for queries. Read it once per query: it is replaced, never changed. */
   view(): ListView {
-    return this.current;
+    return this.publisher.view;
   }
 
   /** Swaps in a new view when what the lists contribute changed. */
   private recompute(): void {
     if (this.closed) return;
-    const matchers = this.syncs.flatMap((s) => (s.active ? [s.active] : []));
-    const refuseAll = this.refuseAll(this.syncs);
-    const old = this.current;
-    if (
-      refuseAll === old.refuseAll &&
-      matchers.length === old.matchers.length &&
-      matchers.every((m, i) => m === old.matchers[i])
-    ) {
-      return;
-    }
-    this.current = Object.freeze({ generation: old.generation + 1, matchers: Object.freeze(matchers), refuseAll });
-    this.emit('swap', this.current);
+    this.publisher.publish(
+      this.syncs.flatMap((s) => (s.active ? [s.active] : [])),
+      this.refuseAll(this.syncs),
+    );
   }
 
   /**

@@ -4,17 +4,14 @@
  * index, expired FULL). The work itself (fetch, verify, commit) runs in the list's worker (core.ts); the SPEC.md 4
  * rules all come from @hashwall/format through it.
  */
-import { createHash } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-
-import { CLOCK_SKEW_SECONDS, type HashKey } from '@hashwall/format';
-import cron, { type ScheduledTask } from 'node-cron';
+import { ListMatcher, type HashKey } from '@hashwall/format';
+import cron from 'node-cron';
 
 import type { ResolvedList } from '../config/load.js';
-import type { Logger } from '../ops/log.js';
+import type { Clock, Timer } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
 import { WorkerClient } from './client.js';
 import type { CoreConfig } from './core.js';
-import { buildMatcher, hashKeyFor, type ListMatcher } from './matcher.js';
 import type {
   EntryArrays,
   ListEventMap,
@@ -25,11 +22,43 @@ import type {
   PollReply,
   SyncErrorCode,
 } from './types.js';
+import { hashKeyFor, listFingerprint, listTrust, pastExpiry, refusing } from './view.js';
 
-/** Knobs for time; the defaults are what the daemon runs with, tests shorten them. */
+/** A running schedule: stop() ends it. */
+export interface Schedule {
+  stop(): unknown;
+}
+
+/** Calls `tick` at every time `expression` (five cron fields) names, until stopped. */
+export type Scheduler = (expression: string, name: string, tick: () => void, log: Logger) => Schedule;
+
+/** The daemon's scheduler: node-cron, without overlapping runs, its own messages at debug. */
+export const cronScheduler: Scheduler = (expression, name, tick, log) => {
+  const task = cron.schedule(expression, tick, {
+    name,
+    noOverlap: true,
+    // node-cron's own messages (missed runs after a suspend) go to our log at debug.
+    logger: {
+      info: (m) => log.debug({ cron: m }, 'cron'),
+      warn: (m) => log.debug({ cron: m }, 'cron'),
+      error: (m) => log.debug({ cron: String(m) }, 'cron'),
+      debug: () => undefined,
+    },
+  });
+  return { stop: () => task.destroy() };
+};
+
+/** Knobs for time; the defaults are what the daemon runs with, tests shorten them or move them by hand. */
 export interface SyncTiming {
   /** Wall clock, seconds since the epoch: the `now` of each poll and of the expiry rules. */
   readonly clock: () => number;
+  /**
+   * Monotonic time and its timers: the worker's request deadlines, startWaitMs, the jitter and retry delays and
+   * the min-poll interval since the last attempt.
+   */
+  readonly timers: Clock;
+  /** What calls a list's cron schedule. */
+  readonly schedule: Scheduler;
   /** Uniform in [0, 1): jitter and backoff spread. */
   readonly random: () => number;
   /** How often the stale / expired rules are re-checked between polls. */
@@ -65,16 +94,6 @@ const ALARM_CODES: ReadonlySet<SyncErrorCode> = new Set<SyncErrorCode>([
 ]);
 
 const OUTCOMES: readonly PollOutcome[] = ['updated', 'heartbeat', 'unchanged', 'not-modified', 'rejected'];
-
-/** A stable digest of everything that configures a list, to tell on reload whether it changed. */
-export function listFingerprint(resolved: ResolvedList, stateDir: string): string {
-  const policy = resolved.trust.get(resolved.config.id);
-  const keys = (policy?.keys ?? []).map((k) => `${k.keyId}:${Buffer.from(k.key).toString('hex')}`);
-  const listKey = resolved.listKey ? `${resolved.listKey.id}:${resolved.listKey.keyHex()}` : '';
-  return createHash('sha256')
-    .update(JSON.stringify({ config: resolved.config, keys, threshold: policy?.threshold, listKey, stateDir }))
-    .digest('hex');
-}
 
 /** The delay before the next scheduled poll: jitter, but never sooner than the min-poll interval allows. */
 export function nextPollDelayMs(input: {
@@ -116,8 +135,8 @@ export class ListSync {
   /** A valid list was in force at some point since this sync started (ends onStartWithoutList=refuse). */
   private hadList = false;
 
-  private task: ScheduledTask | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private task: Schedule | undefined;
+  private timer: Timer | undefined;
   private checker: NodeJS.Timeout | undefined;
   private stopped = false;
   private running: Promise<PollOutcome> | undefined;
@@ -148,25 +167,14 @@ export class ListSync {
     this.deps = deps;
     this.log = deps.logger.child({ list: c.id });
     this.mirrors = c.mirrors;
-    const policy = resolved.trust.get(c.id);
-    if (!policy) throw new Error(`internal: no trust policy for list ${c.id}`);
     const core: CoreConfig = {
-      listId: c.id,
-      stateDir,
+      ...listTrust(resolved, stateDir),
       mirrors: c.mirrors,
-      keys: policy.keys.map((k) => ({
-        keyId: k.keyId,
-        keyNum: Uint8Array.from(k.keyNum),
-        key: Uint8Array.from(k.key),
-      })),
-      threshold: policy.threshold,
-      hashKeyIds: resolved.listKey ? [resolved.listKey.id] : [],
-      maxListBytes: c.maxListBytes,
       connectTimeoutMs: c.connectTimeoutMs,
       totalTimeoutMs: c.totalTimeoutMs,
       userAgent: deps.userAgent,
     };
-    this.client = new WorkerClient(core);
+    this.client = new WorkerClient(core, { clock: deps.timing.timers });
   }
 
   /** The matcher this list puts in the view, if any. */
@@ -176,7 +184,7 @@ export class ListSync {
 
   /** onStartWithoutList=refuse and no valid list yet. */
   get refusing(): boolean {
-    return this.resolved.config.onStartWithoutList === 'refuse' && !this.hadList;
+    return refusing(this.resolved.config, this.hadList);
   }
 
   get hasList(): boolean {
@@ -200,8 +208,8 @@ export class ListSync {
   // ----------------------------------------------------------------------------------------------------------
 
   /**
-   * Reads and re-verifies the state directory (in the worker) and puts the stored list in force: SPEC.md 4.3,
-   * before the network answers. A store that cannot be used is logged, counted and ignored.
+   * Reads and re-verifies the state directory (in the worker) and puts the stored list in force (SPEC.md 4.3 and
+   * 7), before the network answers. A store that cannot be used is logged, counted and ignored.
    */
   async open(): Promise<void> {
     let reply: OpenReply;
@@ -253,7 +261,7 @@ export class ListSync {
 
   /** Builds the matcher for a verified list and swaps it in (one assignment; the registry makes the new view). */
   private install(meta: ListMeta, entries: EntryArrays, origin: 'store' | 'network'): void {
-    const matcher = buildMatcher(this.id, this.hashKey(meta), entries);
+    const matcher = new ListMatcher(this.id, this.hashKey(meta), entries);
     this.enforced = { matcher, meta };
     this.origin = origin;
     this.dropped = false;
@@ -284,12 +292,13 @@ export class ListSync {
   /** Resolves true as soon as a valid list is in force, false after `ms`. */
   waitForList(ms: number): Promise<boolean> {
     if (this.hadList) return Promise.resolve(true);
+    const timers = this.deps.timing.timers;
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         resolve(this.hadList);
       };
-      const timer = setTimeout(() => {
+      const timer = timers.setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== done);
         resolve(this.hadList);
       }, ms);
@@ -301,12 +310,12 @@ export class ListSync {
   // Time rules (SPEC.md 4.5)
   // ----------------------------------------------------------------------------------------------------------
 
-  /** Re-checks the stale-index and expired-FULL rules against the clock, with the same skew as a poll. */
+  /** Re-checks the stale-index and expired-FULL rules (view.ts) against the clock. */
   evaluate(): void {
     const e = this.enforced;
     if (!e || this.stopped) return;
     const now = this.now();
-    const stale = !(now + CLOCK_SKEW_SECONDS < e.meta.indexExpires);
+    const stale = pastExpiry(now, e.meta.indexExpires);
     if (stale !== this.isStale) {
       this.isStale = stale;
       if (stale) {
@@ -320,7 +329,7 @@ export class ListSync {
       }
       this.emit('stale', { listId: this.id, stale, indexExpires: e.meta.indexExpires });
     }
-    const expired = !(now + CLOCK_SKEW_SECONDS < e.meta.expires);
+    const expired = pastExpiry(now, e.meta.expires);
     if (expired && !this.isExpired) {
       this.isExpired = true;
       const action = this.resolved.config.onExpired;
@@ -354,24 +363,18 @@ export class ListSync {
   }
 
   private sinceLastAttemptMs(): number | undefined {
-    return this.lastAttemptMono === undefined ? undefined : performance.now() - this.lastAttemptMono;
+    return this.lastAttemptMono === undefined ? undefined : this.deps.timing.timers.now() - this.lastAttemptMono;
   }
 
   /** Starts the cron schedule and the first poll (at once: a manual pollNow() right after joins it). */
   start(): void {
     if (this.stopped || this.task) return;
-    const c = this.resolved.config;
-    this.task = cron.schedule(c.schedule, () => this.onTick(), {
-      name: `hashwall-list-${this.id}`,
-      noOverlap: true,
-      // node-cron's own messages (missed runs after a suspend) go to our log at debug.
-      logger: {
-        info: (m) => this.log.debug({ cron: m }, 'cron'),
-        warn: (m) => this.log.debug({ cron: m }, 'cron'),
-        error: (m) => this.log.debug({ cron: String(m) }, 'cron'),
-        debug: () => undefined,
-      },
-    });
+    this.task = this.deps.timing.schedule(
+      this.resolved.config.schedule,
+      `hashwall-list-${this.id}`,
+      () => this.onTick(),
+      this.log,
+    );
     this.checker = setInterval(() => this.evaluate(), this.deps.timing.checkIntervalMs);
     this.checker.unref();
     void this.pollNow();
@@ -388,8 +391,9 @@ export class ListSync {
 
   private setTimer(ms: number): void {
     if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
+    const timers = this.deps.timing.timers;
+    if (this.timer) timers.clearTimeout(this.timer);
+    this.timer = timers.setTimeout(() => {
       this.timer = undefined;
       void this.pollNow();
     }, ms);
@@ -408,7 +412,7 @@ export class ListSync {
   }
 
   private async round(): Promise<PollOutcome> {
-    this.lastAttemptMono = performance.now();
+    this.lastAttemptMono = this.deps.timing.timers.now();
     this.lastAttemptAt = this.now();
     for (let i = 0; i < this.mirrors.length && !this.stopped; i++) {
       // A worker that was replaced (crash, deadline) starts empty: restore it from the state directory first.
@@ -449,7 +453,7 @@ export class ListSync {
   private async attempt(i: number): Promise<PollOutcome> {
     const mirror = redact(this.mirrors[i]!);
     const now = Math.floor(this.now());
-    const t0 = performance.now();
+    const t0 = this.deps.timing.timers.now();
     let reply: PollReply;
     try {
       reply = await this.client.poll(i, now, this.pollDeadlineMs());
@@ -458,7 +462,7 @@ export class ListSync {
       reply = { kind: 'rejected', code: 'WORKER_FAILED', message: (err as Error).message };
     }
     if (this.stopped) return 'rejected';
-    const durationMs = Math.round(performance.now() - t0);
+    const durationMs = Math.round(this.deps.timing.timers.now() - t0);
     this.outcomes[reply.kind]++;
     const base = { listId: this.id, mirror, durationMs };
     switch (reply.kind) {
@@ -574,11 +578,11 @@ export class ListSync {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.deps.timing.timers.clearTimeout(this.timer);
     if (this.checker) clearInterval(this.checker);
     this.timer = undefined;
     this.checker = undefined;
-    await this.task?.destroy();
+    await this.task?.stop();
     this.task = undefined;
     for (const w of this.waiters.splice(0)) w();
     await this.client.terminate();

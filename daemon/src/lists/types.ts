@@ -6,7 +6,7 @@
 import type { ErrorCode, HashKeyRef, ListState, MatcherParts } from '@hashwall/format';
 import type { Validators } from '@hashwall/release-client';
 
-import type { ListView } from './view.js';
+import type { ListView } from '../types/lists.js';
 
 /**
  * Why a poll or a stored list was refused: a FormatError code of @hashwall/format, or one of the daemon's own

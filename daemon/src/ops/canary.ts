@@ -6,10 +6,10 @@
  * is logged at error with what was seen, so the operator knows whether to look at the hash key (the list does not
  * block its own canary), the allowlist (the query path passes it) or the list state (not in force).
  */
-import type { ProbeResult } from '../server.js';
-import type { ListView } from '../policy/lists.js';
-import { BLOCK } from '../policy/verdict.js';
-import type { Logger } from './log.js';
+import type { ProbeResult } from '../types/ops.js';
+import type { ListView } from '../types/lists.js';
+import { BLOCK } from '../types/decision.js';
+import type { Logger } from '../util/log.js';
 
 export interface CanaryResult {
   readonly listId: string;

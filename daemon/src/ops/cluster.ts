@@ -25,12 +25,14 @@
 import { AggregatorRegistry } from 'prom-client';
 
 import type { Settings } from '../config/load.js';
-import type { ListProvider } from '../policy/lists.js';
-import { BLOCK, Policy, STEER } from '../policy/verdict.js';
-import type { Daemon, ProbeResult, UpstreamState } from '../server.js';
+import type { ListProvider } from '../types/lists.js';
+import { Policy } from '../policy/verdict.js';
+import { BLOCK, STEER } from '../types/decision.js';
+import type { Daemon } from '../daemon.js';
+import type { ProbeResult, UpstreamState } from '../types/ops.js';
 import { CanaryMonitor } from './canary.js';
 import { HitCounter, hitCountsFromJson, hitCountsToJson, mergeHitCounts, type HitCounts } from './hits.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 import { Metrics } from './metrics.js';
 import type { OpsDaemon } from './runtime.js';
 

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 import type { HitSink } from './metrics.js';
 
 export const HIT_REPORT_FORMAT = 'hashwall-hit-report/1';

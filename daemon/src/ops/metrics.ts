@@ -28,7 +28,7 @@ import type {
   UpstreamError,
 } from '../dns/events.js';
 import type { ListStats } from '../lists/types.js';
-import type { Decision, PolicyEvents } from '../policy/verdict.js';
+import type { Decision, PolicyEvents } from '../types/decision.js';
 
 /** Query types with their own label value; every other type is `other`. */
 export const QTYPE_NAMES: Readonly<Record<number, string>> = Object.freeze({
@@ -110,7 +110,7 @@ export const LATENCY_BUCKETS_SECONDS = [
 /** The outcomes of list polls other than a refusal; a refusal counts under its code (SIGNATURE_INVALID, ...). */
 const LIST_OUTCOMES = ['updated', 'heartbeat', 'unchanged', 'not-modified'] as const;
 
-/** What the metrics read at scrape time from the running daemon (server.ts's Daemon has all of these). */
+/** What the metrics read at scrape time from the running daemon (daemon.ts's Daemon has all of these). */
 export interface DaemonFigures {
   inFlight(): number;
   cacheSize(): number;

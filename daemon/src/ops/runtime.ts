@@ -13,17 +13,19 @@
  * the workers (`canary: false`).
  */
 import type { Settings } from '../config/load.js';
+import { readTemplate } from '../config/stop-page-template.js';
 import type { Config } from '../config/schema.js';
 import type { ListStats } from '../lists/types.js';
-import type { ListView } from '../policy/lists.js';
-import type { Daemon, ProbeResult, UpstreamState } from '../server.js';
+import type { ListView } from '../types/lists.js';
+import type { Daemon } from '../daemon.js';
+import type { ProbeResult, UpstreamState } from '../types/ops.js';
 import { CanaryMonitor } from './canary.js';
 import { readiness, type Readiness } from './health.js';
 import { HitCounter, HitReporter, type HitCounts, type HitReport } from './hits.js';
 import { OpsServer, type OpsRoutes } from './http.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 import { Metrics } from './metrics.js';
-import { DEFAULT_STOP_PAGE_TEMPLATE, StopPage, readTemplate, type StopPageOptions } from './stop-page.js';
+import { DEFAULT_STOP_PAGE_TEMPLATE, StopPage, type StopPageOptions } from './stop-page.js';
 
 /** What the operations read from the list registry (ListRegistry has all of it). */
 export interface OpsLists {

@@ -20,10 +20,10 @@
  * inline styles and nothing else. HTTPS cannot be answered (there is no certificate for the blocked name):
  * browsers show their own error for https:// addresses.
  */
-import { readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { TEMPLATE_PLACEHOLDER, type StopPagePlaceholder } from '../config/stop-page-template.js';
 import { closeServer, limitedServer, listenOn } from './http.js';
 
 /** The built-in page: the same bytes as examples/stop-page.en.html (a test keeps them equal). */
@@ -60,43 +60,6 @@ export const DEFAULT_STOP_PAGE_TEMPLATE = `<!doctype html>
 </html>
 `;
 
-export const STOP_PAGE_PLACEHOLDERS = ['lang', 'list', 'operator', 'contact', 'appeal', 'host'] as const;
-export type StopPagePlaceholder = (typeof STOP_PAGE_PLACEHOLDERS)[number];
-
-/** A template file larger than this is refused. */
-export const MAX_TEMPLATE_BYTES = 64 * 1024;
-
-const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_-]*)\s*\}\}/g;
-
-/** Problems with a template's text (unknown placeholders); empty when it can be used. */
-export function checkTemplate(text: string): string[] {
-  const problems: string[] = [];
-  for (const m of text.matchAll(PLACEHOLDER)) {
-    const name = m[1]!;
-    if (!(STOP_PAGE_PLACEHOLDERS as readonly string[]).includes(name)) {
-      problems.push(`unknown placeholder {{${name}}} (known: ${STOP_PAGE_PLACEHOLDERS.join(', ')})`);
-    }
-  }
-  return problems;
-}
-
-/** Reads and checks a template file: UTF-8, at most MAX_TEMPLATE_BYTES, known placeholders only. Throws Error. */
-export function readTemplate(file: string): string {
-  const st = statSync(file);
-  if (!st.isFile()) throw new Error(`${file} is not a file`);
-  if (st.size > MAX_TEMPLATE_BYTES) throw new Error(`${file} is over ${MAX_TEMPLATE_BYTES} bytes`);
-  const bytes = readFileSync(file);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new Error(`${file} is not UTF-8`);
-  }
-  const problems = checkTemplate(text);
-  if (problems.length > 0) throw new Error(`${file}: ${problems.join('; ')}`);
-  return text;
-}
-
 const ESCAPES: Readonly<Record<string, string>> = {
   '&': '&amp;',
   '<': '&lt;',
@@ -112,7 +75,7 @@ export function escapeHtml(s: string): string {
 
 /** Fills a template's placeholders with `values`, escaped. */
 export function renderStopPage(template: string, values: Readonly<Record<StopPagePlaceholder, string>>): string {
-  return template.replace(PLACEHOLDER, (_m, name: string) =>
+  return template.replace(TEMPLATE_PLACEHOLDER, (_m, name: string) =>
     escapeHtml((values as Readonly<Record<string, string>>)[name] ?? ''),
   );
 }

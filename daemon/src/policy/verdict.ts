@@ -15,48 +15,15 @@
  * A decision names the listed entry that made it: `entry` is the entry's hash (SPEC.md 1.3, 64 hex digits), for
  * the maintainers' hit report (ops/hits.ts). It is computed the first time it is read (one HMAC of the matched
  * suffix, kept), never per query, and never for a decision nobody reports: making it with every new listed name
- * was ~700 of the ~1,430 heap bytes such a query allocated (`node bench/lib/query-path-bench.mjs --sites --paths`). A name at or below an allowlisted name is still walked through the lists on a cache
- * miss, so that a pass the allowlist forced (a list would have blocked or steered) is told apart and counted.
+ * was ~700 of the ~1,430 heap bytes such a query allocated (`node bench/lib/query-path-bench.mjs --sites --paths`).
+ * A name at or below an allowlisted name is still walked through the lists on a cache miss, so that a pass the
+ * allowlist forced (a list would have blocked or steered) is told apart and counted.
  */
 import { MatcherSet } from '@hashwall/format';
 
-import { dottedFromWire } from '../dns/wire.js';
-import type { ListView } from './lists.js';
-
-export const PASS = 0;
-export const BLOCK = 1;
-export const STEER = 2;
-
-export interface Decision {
-  readonly action: typeof PASS | typeof BLOCK | typeof STEER;
-  /** The deciding list ('' for PASS, but for an allowlisted pass: the list that would have decided). */
-  readonly listId: string;
-  /** The entry kind that decided ('' for PASS, but for an allowlisted pass). */
-  readonly kind: '' | 'D' | 'H' | 'P';
-  /** The matched entry's hash, 64 lower-case hex digits ('' for PASS, but for an allowlisted pass). */
-  readonly entry: string;
-  /** A PASS forced by the allowlist over a list that would have blocked or steered the name. */
-  readonly allowlisted: boolean;
-}
-
-export const PASS_DECISION: Decision = Object.freeze({
-  action: PASS,
-  listId: '',
-  kind: '',
-  entry: '',
-  allowlisted: false,
-});
-
-/**
- * What the query path reports about decisions, beside QueryEvents: the metrics and the hit report listen here.
- * Called synchronously, once per query a decision applied to; must be cheap and must never throw.
- */
-export interface PolicyEvents {
-  /** A query was blocked or steered by `d` (its name, or a CNAME/DNAME target). */
-  matched(d: Decision): void;
-  /** A query passed because the allowlist covers its name, though `d.listId` lists it. */
-  allowlisted(d: Decision): void;
-}
+import { BLOCK, PASS, PASS_DECISION, STEER, type Decision } from '../types/decision.js';
+import type { ListView } from '../types/lists.js';
+import { dottedFromWire } from '../util/names.js';
 
 export interface PolicyOptions {
   /** Lower-case names without the root dot; each passes with everything below it. */

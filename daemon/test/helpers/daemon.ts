@@ -5,9 +5,11 @@ import { Writable } from 'node:stream';
 import type { Settings } from '../../dist/config/load.js';
 import { settingsFrom } from '../../dist/config/load.js';
 import type { CountingEvents } from '../../dist/dns/events.js';
-import { createLogger } from '../../dist/ops/log.js';
-import { StaticListProvider, type Matcher } from '../../dist/policy/lists.js';
-import { startDaemon, type Daemon } from '../../dist/server.js';
+import { createLogger } from '../../dist/util/log.js';
+import { StaticListProvider } from '../../dist/lists/static.js';
+import type { Clock } from '../../dist/util/clock.js';
+import type { Matcher } from '../../dist/types/lists.js';
+import { startDaemon, type Daemon } from '../../dist/daemon.js';
 import { demoMatcher } from './lists.ts';
 import { TestUpstream } from './upstream.ts';
 
@@ -43,6 +45,8 @@ export interface TestDaemonOptions {
   matchers?: readonly Matcher[];
   refuseAll?: boolean;
   level?: 'debug' | 'info' | 'warn' | 'error';
+  /** The query path's clock (a ManualClock, for tests that move time instead of sleeping). */
+  clock?: Clock;
 }
 
 export async function startTestDaemon(o: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -77,7 +81,7 @@ async function startWith(ups: TestUpstream[], o: TestDaemonOptions): Promise<Tes
   const logs = captureLogs();
   const logger = createLogger({ level: o.level ?? 'info' }, logs.stream);
   const lists = new StaticListProvider(o.matchers ?? [demoMatcher()], o.refuseAll ?? false);
-  const daemon = await startDaemon(settings, { logger, lists });
+  const daemon = await startDaemon(settings, { logger, lists, clock: o.clock });
   return {
     daemon,
     port: daemon.addresses.udp[0]!.port,
@@ -91,4 +95,16 @@ async function startWith(ups: TestUpstream[], o: TestDaemonOptions): Promise<Tes
       for (const u of ups) u.close();
     },
   };
+}
+
+/**
+ * Resolves once `cond()` holds (checked every few ms): for waiting on something the daemon does in answer to a
+ * socket event. Rejects after `timeoutMs`, naming `what`.
+ */
+export async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const start = performance.now();
+  while (!cond()) {
+    if (performance.now() - start > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }

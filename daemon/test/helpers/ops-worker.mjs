@@ -6,9 +6,9 @@ import { Writable } from 'node:stream';
 
 import { settingsFrom } from '../../dist/config/load.js';
 import { WorkerOpsAgent } from '../../dist/ops/cluster.js';
-import { createLogger } from '../../dist/ops/log.js';
-import { StaticListProvider } from '../../dist/policy/lists.js';
-import { startDaemon } from '../../dist/server.js';
+import { createLogger } from '../../dist/util/log.js';
+import { StaticListProvider } from '../../dist/lists/static.js';
+import { startDaemon } from '../../dist/daemon.js';
 
 const n = Number(process.argv[2] ?? 1);
 const silent = process.argv[3] === 'silent';

@@ -11,11 +11,13 @@ import { join } from 'node:path';
 import { generateListKey, type ListKey } from '@hashwall/format';
 
 import { settingsFrom, type Settings } from '../../dist/config/load.js';
-import { createLogger } from '../../dist/ops/log.js';
+import { createLogger } from '../../dist/util/log.js';
 import { Metrics } from '../../dist/ops/metrics.js';
 import { Operations } from '../../dist/ops/runtime.js';
-import { StaticListProvider, type Matcher } from '../../dist/policy/lists.js';
-import { startDaemon, type Daemon } from '../../dist/server.js';
+import { StaticListProvider } from '../../dist/lists/static.js';
+import type { Matcher } from '../../dist/types/lists.js';
+import type { Clock as QueryClock } from '../../dist/util/clock.js';
+import { startDaemon, type Daemon } from '../../dist/daemon.js';
 import { captureLogs } from './daemon.ts';
 import { demoMatcher } from './lists.ts';
 import {
@@ -126,7 +128,7 @@ export interface OpsDaemon {
 
 /** The daemon on 127.0.0.1 port 0, its QueryEvents and PolicyEvents going to a real Metrics, as main.ts wires it. */
 export async function startOpsDaemon(
-  o: { config?: Record<string, unknown>; matchers?: readonly Matcher[]; metrics?: Metrics } = {},
+  o: { config?: Record<string, unknown>; matchers?: readonly Matcher[]; metrics?: Metrics; clock?: QueryClock } = {},
 ): Promise<OpsDaemon> {
   const upstream = await TestUpstream.start();
   try {
@@ -151,7 +153,13 @@ export async function startOpsDaemon(
     const logger = createLogger({ level: 'info' }, logs.stream);
     const metrics = o.metrics ?? new Metrics({ processMetrics: false });
     const lists = new StaticListProvider(o.matchers ?? [demoMatcher()]);
-    const daemon = await startDaemon(settings, { logger, lists, events: metrics, policyEvents: metrics });
+    const daemon = await startDaemon(settings, {
+      logger,
+      lists,
+      events: metrics,
+      policyEvents: metrics,
+      clock: o.clock,
+    });
     metrics.attachDaemon(daemon);
     return {
       daemon,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { settingsFrom } from '../../dist/config/load.js';
 import { ListStore } from '../../dist/lists/store.js';
 import { ListRegistry } from '../../dist/lists/registry.js';
-import { createLogger } from '../../dist/ops/log.js';
+import { createLogger } from '../../dist/util/log.js';
 
 const [mode, ...args] = process.argv.slice(2);
 

@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 
 import {
   INDEX_PATH,
+  MatcherSet,
   buildRelease,
   entriesFromPairs,
   generateKeyPair,
@@ -22,12 +23,11 @@ import {
 } from '@hashwall/format';
 
 import { settingsFrom, type Settings } from '../../dist/config/load.js';
-import { createLogger } from '../../dist/ops/log.js';
+import { createLogger } from '../../dist/util/log.js';
 import { ListRegistry, type ListRegistryOptions } from '../../dist/lists/registry.js';
 import type { ListEventMap } from '../../dist/lists/types.js';
-import type { ListView } from '../../dist/policy/lists.js';
-import { MatcherSet } from '../../dist/policy/format-matcher.js';
-import { startDaemon } from '../../dist/server.js';
+import type { ListView } from '../../dist/types/lists.js';
+import { startDaemon } from '../../dist/daemon.js';
 import { TestUpstream } from '../helpers/upstream.ts';
 
 /** 2026-11-22T06:00:00Z, the format's test epoch. */

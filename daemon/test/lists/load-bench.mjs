@@ -19,9 +19,9 @@ import { buildRelease, generateKeyPair, generateListKey, makeFull, publicKeyToSt
 
 import { settingsFrom } from '../../dist/config/load.js';
 import { ListRegistry } from '../../dist/lists/registry.js';
-import { createLogger } from '../../dist/ops/log.js';
+import { createLogger } from '../../dist/util/log.js';
 import { ListMatcher } from '@hashwall/format';
-import { startDaemon } from '../../dist/server.js';
+import { startDaemon } from '../../dist/daemon.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const KINDS = [0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x48, 0x48, 0x55, 0x50]; // D, H, U, P mix

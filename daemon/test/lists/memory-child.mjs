@@ -9,10 +9,10 @@ import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 
 import { settingsFrom } from '../../dist/config/load.js';
-import { createListRegistry } from '../../dist/lists/index.js';
-import { createLogger } from '../../dist/ops/log.js';
+import { createListRegistry } from '../../dist/lists/registry.js';
+import { createLogger } from '../../dist/util/log.js';
 import { Operations } from '../../dist/ops/runtime.js';
-import { startDaemon } from '../../dist/server.js';
+import { startDaemon } from '../../dist/daemon.js';
 
 const t0 = performance.now();
 const raw = JSON.parse(readFileSync(process.argv[2], 'utf8'));
