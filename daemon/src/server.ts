@@ -39,15 +39,7 @@ import type { Client } from './dns/client.js';
 import { CountingEvents, type AnswerSource, type QueryEvents } from './dns/events.js';
 import type { QueryHandler } from './dns/listeners.js';
 import { ScratchAnswers } from './dns/scratch.js';
-import {
-  EDE_NOT_READY,
-  EDE_NOT_SUPPORTED,
-  EDE_PROHIBITED,
-  Synth,
-  headerOnly,
-  spliceAnswer,
-  type TailPair,
-} from './dns/synth.js';
+import { EDE_NOT_READY, EDE_NOT_SUPPORTED, EDE_PROHIBITED, Synth, spliceAnswer, type TailPair } from './dns/synth.js';
 import { Job, UpstreamPool, type UpstreamOwner } from './dns/upstream.js';
 import {
   F1_RD,
@@ -269,9 +261,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       const st = parseQuery(msg, q);
       if (st === Q_DROP) return this.#drop(client, t);
       q.client = client;
-      if (hasQuestion(st))
-        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_PROHIBITED), this.#answers), 'local');
-      return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
+      return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_PROHIBITED), this.#answers), 'local');
     }
     // 2. Rate limit.
     if (p.access.limiting && !p.access.take(client.address, this.#clock.now())) {
@@ -279,7 +269,8 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       if (t === 'udp') return this.#drop(client, t); // never feed a reflection flood
       const st = parseQuery(msg, q);
       if (st === Q_DROP) return this.#drop(client, t);
-      return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
+      q.client = client;
+      return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED), this.#answers), 'local');
     }
     this.#admitted(msg, client);
   }
@@ -404,15 +395,11 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         this.#events.malformed(t, 'drop');
         return this.#drop(client, t);
       case Q_FORMERR_HEADER:
-        this.#events.malformed(t, 'formerr');
-        return this.#sendRaw(client, q, headerOnly(q.msg, RCODE_FORMERR), RCODE_FORMERR);
       case Q_FORMERR:
+        // The question echoed when it could be read; an OPT when the query's own was sound (RFC 6891 7).
         this.#events.malformed(t, 'formerr');
-        // The question is good but a later record is not: echo the question, no OPT (it may be the broken part).
-        q.edns = false;
         return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_FORMERR), this.#answers), 'local');
       case Q_NOTIMP:
-        return this.#sendRaw(client, q, headerOnly(q.msg, RCODE_NOTIMP), RCODE_NOTIMP);
       case Q_NOTIMP_TYPE:
         return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_NOTIMP), this.#answers), 'local');
       case Q_BADVERS:
@@ -555,12 +542,6 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (client.reply(out)) this.#answers.release(out);
   }
 
-  /** Sends an answer built without the question (header only). */
-  #sendRaw(client: Client, q: ParsedQuery, answer: Buffer, rcode: number): void {
-    this.#events.queryDone(client.transport, q.qtype, rcode, 'local');
-    client.reply(answer);
-  }
-
   #drop(client: Client, t: 'udp' | 'tcp'): void {
     this.#events.queryDone(t, 0, -1, 'local');
     client.drop();
@@ -588,10 +569,6 @@ function waiterOf(q: ParsedQuery): ParsedQuery {
   const w = new ParsedQuery().copyFrom(q);
   w.client = q.client!.keep();
   return w;
-}
-
-function hasQuestion(st: number): boolean {
-  return st === Q_OK || st === Q_FORMERR || st === Q_BADVERS || st === Q_REFUSED || st === Q_NOTIMP_TYPE;
 }
 
 /**

@@ -105,3 +105,19 @@ t.test(
     t.match(stdout, /opcode: STATUS, status: NOTIMP/);
   },
 );
+
+t.test(
+  'dig: NOTIFY with EDNS gets NOTIMP with an OPT (RFC 6891 7)',
+  { skip: digMissing ? 'dig (bind9-dnsutils) is not installed' : false },
+  async (t) => {
+    const d = await startTestDaemon();
+    t.teardown(() => d.close());
+    const { stdout } = await run(
+      'dig',
+      ['@127.0.0.1', '-p', String(d.port), '+opcode=notify', '+edns=0', '+tries=1', '+time=2', 'x.test'],
+      { timeout: 10000, encoding: 'utf8' },
+    );
+    t.match(stdout, /opcode: NOTIFY, status: NOTIMP/);
+    t.match(stdout, /OPT PSEUDOSECTION:\n; EDNS: version: 0/, 'an OPT in the answer');
+  },
+);

@@ -344,6 +344,48 @@ t.test('BADVERS, NOTIMP and REFUSED for what the daemon does not serve', async (
   t.equal(d.upstreams[0]!.queries.length, 0);
 });
 
+t.test('every answer the daemon makes carries an OPT when the query had a sound one (RFC 6891 7)', async (t) => {
+  const d = await daemon(t);
+  // NOTIMP for another opcode: the opcode and the question echoed, our OPT with the client's DO.
+  let a = await ask(d, 'a.example.test', TYPE.A, { opcode: 4, edns: { do: true }, id: 41 });
+  t.equal(rcodeOf(a), 4, 'NOTIFY gets NOTIMP');
+  t.equal((a[2]! >> 3) & 15, 4, 'the opcode echoed');
+  t.equal(a.readUInt16BE(4), 1, 'the question echoed');
+  t.equal(optOf(a)?.do, true, 'with an OPT, DO echoed');
+  t.equal(optOf(a)?.size, 1232);
+  a = await ask(d, 'a.example.test', TYPE.A, { opcode: 4 });
+  t.equal(optOf(a), null, 'and none without EDNS');
+  // FORMERR with a sound OPT: a bad query type.
+  a = await ask(d, 'a.example.test', 0, { edns: {} });
+  t.equal(rcodeOf(a), 1);
+  t.ok(optOf(a), 'FORMERR for QTYPE 0 carries an OPT');
+  // FORMERR without a question: QDCOUNT 0 and an OPT.
+  const noQuestion = query('a.example.test', TYPE.A, { edns: {} });
+  const qEnd = 12 + 'a.example.test'.length + 2 + 4;
+  const bare = Buffer.concat([noQuestion.subarray(0, 12), noQuestion.subarray(qEnd)]);
+  bare.writeUInt16BE(0, 4);
+  a = (await udpAsk(d.port, bare))!;
+  t.equal(rcodeOf(a), 1, 'QDCOUNT 0: FORMERR');
+  t.equal(a.readUInt16BE(4), 0, 'no question echoed');
+  t.ok(optOf(a), 'with an OPT');
+  // Two OPT records: the OPT is the broken part, so none comes back.
+  const one = query('a.example.test', TYPE.A, { edns: {} });
+  const two = Buffer.concat([one, one.subarray(qEnd)]);
+  two.writeUInt16BE(2, 10);
+  a = (await udpAsk(d.port, two))!;
+  t.equal(rcodeOf(a), 1, 'two OPTs: FORMERR');
+  t.equal(optOf(a), null, 'without an OPT');
+  // SERVFAIL the daemon makes, and REFUSED to a client outside access.allow.
+  d.upstreams[0]!.behaviour = 'silent';
+  a = await ask(d, 'mx.example.test', TYPE.MX, { edns: {} });
+  t.equal(rcodeOf(a), 2);
+  t.ok(optOf(a), 'SERVFAIL carries an OPT');
+  const closed = await daemon(t, { config: { access: { allow: ['10.0.0.0/8'] } } });
+  a = (await udpAsk(closed.port, query('a.example.test', TYPE.A, { opcode: 2, edns: {} })))!;
+  t.equal(rcodeOf(a), 5, 'REFUSED outside access.allow, whatever the opcode');
+  t.ok(optOf(a), 'with an OPT');
+});
+
 t.test('clients outside access.allow get REFUSED (EDE 18)', async (t) => {
   const d = await daemon(t, { config: { access: { allow: ['10.0.0.0/8', 'fc00::/7'] } } });
   const a = await ask(d, 'a.example.test', TYPE.A, { edns: {} });

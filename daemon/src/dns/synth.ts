@@ -286,9 +286,10 @@ export class Synth {
 }
 
 /**
- * The answer to `q` from a template: the client's ID, RD and CD, the client's question bytes, then the tail.
- * AA is clear (the daemon is not the authority), RA set. The OPT variant is used when the client sent one. Written
- * whole into a buffer from `buffers` (by default a new one).
+ * The answer to `q` from a template: the client's ID, opcode, RD and CD, the client's question bytes (none when
+ * `q.qEnd` is the header's end: QDCOUNT 0), then the tail. AA is clear (the daemon is not the authority), RA set.
+ * The OPT variant is used when the client sent one (RFC 6891 7). Written whole into a buffer from `buffers` (by
+ * default a new one).
  */
 export function spliceAnswer(q: ParsedQuery, pair: TailPair, buffers: AnswerBuffers = NEW_BUFFERS): Buffer {
   const t = q.edns ? pair[1] : pair[0];
@@ -296,23 +297,14 @@ export function spliceAnswer(q: ParsedQuery, pair: TailPair, buffers: AnswerBuff
   const out = buffers.take(qEnd + t.bytes.length);
   out[0] = q.id >> 8;
   out[1] = q.id & 0xff;
-  out[2] = F1_QR | (q.rd ? F1_RD : 0);
+  // RFC 1035 4.1.1: the opcode is copied into the response.
+  out[2] = F1_QR | (q.opcode << 3) | (q.rd ? F1_RD : 0);
   out[3] = F2_RA | (q.cd ? F2_CD : 0) | t.rcode;
   out[4] = 0;
-  out[5] = 1;
+  out[5] = qEnd > HEADER_BYTES ? 1 : 0;
   t.counts.copy(out, 6);
   q.msg.copy(out, HEADER_BYTES, HEADER_BYTES, qEnd);
   t.bytes.copy(out, qEnd);
   if (t.doAt >= 0 && q.dnssecOk) out[qEnd + t.doAt]! |= 0x80;
-  return out;
-}
-
-/** A header-only answer (FORMERR when the question could not be read, NOTIMP): the ID and opcode echoed. */
-export function headerOnly(msg: Buffer, rcode: number): Buffer {
-  const out = Buffer.alloc(HEADER_BYTES);
-  out[0] = msg[0]!;
-  out[1] = msg[1]!;
-  out[2] = F1_QR | (msg[2]! & (0x78 | F1_RD));
-  out[3] = F2_RA | (rcode & 0x0f);
   return out;
 }
