@@ -528,15 +528,12 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
   }
 
-  /** Sends an answer to `q`'s client, truncating it for UDP when it does not fit (RFC 6891 7). */
+  /** Sends an answer to `q`'s client, cut to fit (RFC 2181 9, RFC 6891 7) when it is too large for the transport. */
   #send(p: Parts, q: ParsedQuery, answer: Buffer, source: AnswerSource, rcode = answer[3]! & 0x0f): void {
     const client = q.client!;
     let out = answer;
-    if (client.transport === 'udp') {
-      if (out.length > udpLimit(q, p.maxResponseBytes)) out = truncate(out, q, p.maxResponseBytes);
-    } else if (out.length > MAX_MESSAGE_BYTES) {
-      out = truncate(out, q, p.maxResponseBytes);
-    }
+    const limit = client.transport === 'udp' ? udpLimit(q, p.maxResponseBytes) : MAX_MESSAGE_BYTES;
+    if (out.length > limit) out = truncate(out, q, limit, p.maxResponseBytes);
     this.#events.queryDone(client.transport, q.qtype, rcode, source);
     if (this.#debug) this.#logQuery(q, rcode, source);
     if (client.reply(out)) this.#answers.release(out);

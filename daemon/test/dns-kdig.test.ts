@@ -83,6 +83,30 @@ t.test('kdig as a real client', { skip: kdigMissing ? 'kdig (knot-dnsutils) is n
     t.match(full, /flags: do;/, 'DO echoed');
   });
 
+  t.test(
+    '+bufsize=512 +dnssec: an additional section that does not fit is left out, without TC (RFC 2181 9)',
+    async (t) => {
+      const up = d.upstreams[0]!;
+      up.extra.set('a.example.test', {
+        authority: [{ name: 'example.test', type: 2, ttl: 300, ns: 'ns1.example.test' }],
+        additional: Array.from({ length: 24 }, (_, i) => ({
+          name: 'ns1.example.test',
+          type: 28,
+          ttl: 300,
+          address: `2001:db8::${i + 1}`,
+        })),
+      });
+      const out = await kdig(d, '+bufsize=512', '+dnssec', '+ignore', '+norecurse', 'a.example.test', 'AAAA');
+      t.notMatch(out, /Flags: [^;]*\btc\b/, 'no TC');
+      t.match(out, /ANSWER: 2; AUTHORITY: 1; ADDITIONAL: 1/, 'the AAAA and its RRSIG, the NS, the OPT only');
+      t.match(out, /a\.example\.test\.\s+\d+\s+IN\s+AAAA\s+2001:db8::1/);
+      t.match(out, /RRSIG\s+AAAA/);
+      const big = await kdig(d, '+bufsize=512', '+dnssec', '+ignore', 'big.example.test', 'TXT');
+      t.match(big, /Flags: qr tc rd ra/, 'an answer section that does not fit still gets TC');
+      up.extra.delete('a.example.test');
+    },
+  );
+
   t.test('+cd +dnssec: CD goes upstream and comes back, the RRSIG is passed on', async (t) => {
     const out = await kdig(d, '+cd', '+dnssec', 'txt.example.test', 'TXT');
     t.match(out, /Flags: qr rd ra ad cd/);

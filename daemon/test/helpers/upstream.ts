@@ -207,6 +207,8 @@ export class TestUpstream {
   delayMs = 300;
   readonly queries: ReceivedQuery[] = [];
   readonly zone: Rec[];
+  /** Records put in the authority and additional sections of every answer for a name (lower case). */
+  readonly extra = new Map<string, { authority?: Rec[]; additional?: Rec[]; answer?: Rec[] }>();
   /** Extra EDNS options put in every answer's OPT (the daemon must not pass them on, but for EDE). */
   answerOptions: { code: number; data: Buffer }[] = [
     { code: 10, data: Buffer.from('0123456789abcdef0123456789abcdef', 'hex') }, // COOKIE (client + server)
@@ -447,6 +449,12 @@ export class TestUpstream {
         data: rrsig(type, want),
       } as unknown as Packet['answers'][number]);
     }
+    const extra = this.extra.get(want);
+    for (const r of extra?.answer ?? []) p.answers.push({ ...r, class: 1 } as unknown as Packet['answers'][number]);
+    for (const r of extra?.authority ?? [])
+      p.authorities.push({ ...r, class: 1 } as unknown as Packet['authorities'][number]);
+    for (const r of extra?.additional ?? [])
+      p.additionals.push({ ...r, class: 1 } as unknown as Packet['additionals'][number]);
     const out = p.toBuffer();
     if (q.opt === null) return out;
     const ede = { code: 15, data: Buffer.from([0, 0, ...Buffer.from('upstream says hi')]) }; // EDE 0 Other
