@@ -7,7 +7,7 @@
  *     3. parse                 header + question + OPT only: drop, FORMERR, NOTIMP, BADVERS, REFUSED (non-IN, AXFR)
  *     4. list state            REFUSED (EDE 14 Not Ready) while a list set to `refuse` has none
  *     5. policy                allowlist, then the lists (cached per name and generation): block or steer
- *     6. ANY                   RFC 8482 HINFO
+ *     6. ANY                   like any other type (RFC 8482 4.1: from the cache or the upstream, never made up)
  *     7. packet cache          fresh hit: copy, patch ID/flags/TTLs, re-check CNAME targets if the lists changed
  *     8. upstream              coalesced per cache key; UDP, TCP on TC, failover; the answer's CNAME/DNAME targets
  *                              through the policy; cached; stale answer when every try failed (RFC 8767)
@@ -17,8 +17,8 @@
  * more (the rate limit sits above everything that allocates or looks anything up, like blocky's chain puts it
  * above the cache). Parsing comes next because every later stage needs the question. The policy sits above the
  * cache so that a block never depends on what the cache holds: a name listed after its answer was cached is
- * blocked on the next query, and the verdict cache is keyed by list generation. ANY is answered after the policy
- * so a blocked name is blocked for every type. The cache sits above the upstream, and the upstream's answer goes
+ * blocked on the next query, and the verdict cache is keyed by list generation. ANY is decided by the policy
+ * like every type, so a blocked name is blocked for every type. The cache sits above the upstream, and the upstream's answer goes
  * through the policy again for its CNAME/DNAME targets before it is cached or sent.
  *
  * "Verdicts and cache entries never outlive the list generation they were made under": the name's verdict cache
@@ -58,6 +58,7 @@ import {
   Q_REFUSED,
   RCODE_BADVERS,
   RCODE_FORMERR,
+  RCODE_NOERROR,
   RCODE_NOTIMP,
   RCODE_REFUSED,
   RCODE_SERVFAIL,
@@ -140,6 +141,8 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   readonly #lists: ListProvider;
   /** Not readonly only so that probe() can silence them for its one synchronous query. */
   #events: QueryEvents;
+  /** While probe() asks its question. */
+  #probing = false;
   #policyEvents: PolicyEvents;
   readonly #log: Logger;
   readonly #clock: Clock;
@@ -278,7 +281,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   /**
    * Asks about `name` in-process (the canary check, the stop page): type ANY, from stage 3 on (the access list and
    * the rate limit are about clients, not names), answered synchronously: a blocked name by the block, any other by
-   * the local RFC 8482 answer, so nothing goes upstream. The reports are silenced but for its own decision: not
+   * an empty NOERROR made right after the policy, so nothing is looked up in the cache or goes upstream. The reports are silenced but for its own decision: not
    * counted in the metrics or the hit report. RangeError for a name that cannot be put in a question.
    */
   probe(name: string): ProbeResult {
@@ -303,9 +306,11 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       drop: () => undefined,
       keep: () => client,
     };
+    this.#probing = true;
     try {
       this.#admitted(msg, client);
     } finally {
+      this.#probing = false;
       this.#events = events;
       this.#policyEvents = policyEvents;
     }
@@ -352,8 +357,12 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     } else if (d.allowlisted) {
       this.#policyEvents.allowlisted(d);
     }
-    // 6. ANY (RFC 8482).
-    if (q.qtype === TYPE_ANY) return this.#send(p, q, spliceAnswer(q, p.synth.any, this.#answers), 'local');
+    // The in-process probe (probe()) ends with the decision: never answered from the cache nor forwarded.
+    if (this.#probing) return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_NOERROR), this.#answers), 'local');
+    // 6. ANY goes on like any other type: RFC 8482 4.1 lets a forwarder answer it from what it has or from its
+    // upstream (which applies RFC 8482 itself), never with records that are not there (a synthesized HINFO breaks
+    // DNSSEC validation, turns NXDOMAIN into NOERROR and hides a CNAME). It was decided by the policy above, so a
+    // blocked name is blocked for ANY too.
     // 7. Cache (the entry was looked up with the policy's memo above).
     if (e !== undefined && now < e.freshUntilMs) {
       events.cacheLookup(true);

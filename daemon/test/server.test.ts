@@ -316,16 +316,39 @@ t.test('P entries pass by default and steer A/AAAA/HTTPS to the proxy when parti
   t.equal(steer.events.blocks.get('demo')?.steer, 3);
 });
 
-t.test('ANY is answered with one HINFO per RFC 8482; a blocked name stays blocked', async (t) => {
-  const d = await daemon(t);
-  const a = await ask(d, 'a.example.test', TYPE.ANY);
-  const p = decode(a);
-  t.equal(p.answers.length, 1);
-  t.equal(p.answers[0]?.type, TYPE.HINFO);
-  t.ok(a.includes(Buffer.from('\x07RFC8482\x00', 'latin1')));
-  t.equal(rcodeOf(await ask(d, 'blocked.test', TYPE.ANY)), 3);
-  t.equal(d.upstreams[0]!.queries.length, 0, 'ANY never goes upstream');
-});
+t.test(
+  'ANY is forwarded and answered as the upstream answers it (RFC 8482 4.1); a blocked name stays blocked',
+  async (t) => {
+    const d = await daemon(t);
+    let a = await ask(d, 'a.example.test', TYPE.ANY);
+    t.same(
+      decode(a)
+        .answers.map((r) => r.type)
+        .sort(),
+      [TYPE.A, TYPE.AAAA],
+      "the upstream's records, no HINFO",
+    );
+    t.equal(rcodeOf(await ask(d, 'nope.example.test', TYPE.ANY)), 3, 'a name that does not exist: NXDOMAIN');
+    a = await ask(d, 'alias.example.test', TYPE.ANY);
+    t.equal(decode(a).answers[0]?.type, TYPE.CNAME, 'a CNAME is not hidden');
+    const asked = d.upstreams[0]!.queries.length;
+    t.equal(asked, 3, 'each went upstream');
+    a = await ask(d, 'a.example.test', TYPE.ANY);
+    t.same(
+      decode(a)
+        .answers.map((r) => r.type)
+        .sort(),
+      [TYPE.A, TYPE.AAAA],
+      'and is cached like any answer',
+    );
+    t.equal(d.upstreams[0]!.queries.length, asked);
+    t.equal(rcodeOf(await ask(d, 'blocked.test', TYPE.ANY)), 3, 'a blocked name is blocked for ANY too');
+    t.equal(d.upstreams[0]!.queries.length, asked);
+    t.equal(d.daemon.probe('www.blocked.test').decision?.listId, 'demo', 'the in-process probe still sees the block');
+    t.equal(d.daemon.probe('a.example.test').rcode, 0, 'and a name that passes');
+    t.equal(d.upstreams[0]!.queries.length, asked, 'the probe never goes upstream');
+  },
+);
 
 t.test('BADVERS, NOTIMP and REFUSED for what the daemon does not serve', async (t) => {
   const d = await daemon(t);

@@ -1,5 +1,5 @@
 /**
- * Answers the daemon makes itself: blocks in every mode, steering, ANY (RFC 8482) and the error answers.
+ * Answers the daemon makes itself: blocks in every mode, steering and the error answers.
  *
  * Each is authored once with dns2's Packet (so the record encoding is a library's, not ours) for a placeholder
  * question, rendered to bytes, and cut after the question into a "tail": the answer, authority and additional
@@ -27,7 +27,6 @@ import {
   RCODE_REFUSED,
   TYPE_A,
   TYPE_AAAA,
-  TYPE_HINFO,
   TYPE_HTTPS,
   TYPE_OPT,
   TYPE_SOA,
@@ -46,9 +45,6 @@ export const EDE_FILTERED = 17;
 export const EDE_PROHIBITED = 18;
 export const EDE_NOT_SUPPORTED = 21;
 
-/** RFC 8482 4.2: the HINFO answer to ANY, and its TTL. */
-const RFC8482_HINFO = Buffer.from('\x07RFC8482\x00', 'latin1');
-const RFC8482_TTL = 3600;
 /** The owner of the SOA in negative block answers is the query name; this is its RNAME (RFC 2606 reserved). */
 const SOA_RNAME = 'nobody.invalid';
 const PLACEHOLDER = 'hashwall-placeholder';
@@ -196,15 +192,9 @@ export class Synth {
   readonly options: SynthOptions;
   readonly #lists = new Map<string, ListTemplates>();
   readonly #errors = new Map<string, TailPair>();
-  readonly any: TailPair;
 
   constructor(options: SynthOptions) {
     this.options = options;
-    // RFC 8482 4.2: answer ANY with one synthesized HINFO record.
-    this.any = pair(
-      { rcode: RCODE_NOERROR, answers: [{ type: TYPE_HINFO, ttl: RFC8482_TTL, data: RFC8482_HINFO }] },
-      options.ednsSize,
-    );
   }
 
   /** Renders the templates of `listId` now (at start and reload) rather than on its first block. */

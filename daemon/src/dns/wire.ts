@@ -27,7 +27,6 @@ export const TYPE_A = 1;
 export const TYPE_NS = 2;
 export const TYPE_CNAME = 5;
 export const TYPE_SOA = 6;
-export const TYPE_HINFO = 13;
 export const TYPE_AAAA = 28;
 export const TYPE_DNAME = 39;
 export const TYPE_OPT = 41;
@@ -374,7 +373,7 @@ export class ResponseInfo {
   ttlCount = 0;
   /** Smallest TTL among those records, or -1 when there is none. */
   minTtl = -1;
-  /** Answer-section records of the asked type (not CNAME/DNAME). */
+  /** Answer-section records of the asked type (not CNAME/DNAME; of any type for ANY). */
   answersOfType = 0;
   /** RFC 2308 5: min(SOA TTL, SOA MINIMUM) of the first SOA in the authority section, or -1. */
   negativeTtl = -1;
@@ -465,7 +464,9 @@ export function scanResponse(msg: Uint8Array, len: number, r: ResponseInfo): boo
         r.negativeTtl = Math.min(ttl, minimum > 0x7fffffff ? 0 : minimum);
       }
     }
-    if (i < an && type === qtype) r.answersOfType++;
+    // ANY is answered by records of every type (RFC 1035 3.2.3, RFC 8482 4.1).
+    if (i < an && (type === qtype || (qtype === TYPE_ANY && type !== TYPE_CNAME && type !== TYPE_DNAME)))
+      r.answersOfType++;
     p = rdEnd;
   }
   // Trailing bytes after the last record are ignored (they are not part of any record).

@@ -400,7 +400,8 @@ export class TestUpstream {
     let found = false;
     for (let i = 0; i < 8; i++) {
       const here = byName(cur);
-      const exact = here.filter((r) => r.type === type);
+      // ANY: every record of the name but a CNAME (RFC 1034 3.7.1: a name with a CNAME has no other data).
+      const exact = here.filter((r) => r.type === type || (type === 255 && r.type !== Packet.TYPE.CNAME));
       if (exact.length > 0) {
         for (const r of exact) p.answers.push({ ...r, class: 1 } as unknown as Packet['answers'][number]);
         found = true;
