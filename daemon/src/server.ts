@@ -2,8 +2,8 @@
  * hashwalld's query path, assembled in one place.
  *
  *   datagram / TCP frame
- *     1. access list           REFUSED (EDE 18 Prohibited) for clients outside access.allow
- *     2. rate limit            per client prefix: UDP dropped, TCP REFUSED
+ *     1. access list           REFUSED (EDE 18 Prohibited) for clients outside access.allow, under a rate limit
+ *     2. rate limit            per client prefix, UDP only: over it dropped, every rateLimitSlip-th answered TC
  *     3. parse                 header + question + OPT only: drop, FORMERR, NOTIMP, BADVERS, REFUSED (non-IN, AXFR)
  *     4. list state            REFUSED (EDE 14 Not Ready) while a list set to `refuse` has none
  *     5. policy                allowlist, then the lists (cached per name and generation): block or steer
@@ -32,7 +32,7 @@
  * upstream pool.
  */
 import type { Config } from './config/schema.js';
-import { Access } from './dns/access.js';
+import { Access, LIMIT_DROP, LIMIT_PASS, LIMIT_SLIP } from './dns/access.js';
 import { makeEntry, renderEntry, truncate, udpLimit } from './dns/answer.js';
 import { PacketCache, type CacheEntry } from './dns/cache.js';
 import type { Client } from './dns/client.js';
@@ -43,6 +43,7 @@ import { EDE_NOT_READY, EDE_NOT_SUPPORTED, EDE_PROHIBITED, Synth, spliceAnswer, 
 import { Job, UpstreamPool, type UpstreamOwner } from './dns/upstream.js';
 import {
   F1_RD,
+  F1_TC,
   F2_AD,
   F2_CD,
   HEADER_BYTES,
@@ -258,22 +259,28 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const events = this.#events;
     const t = client.transport;
     const q = this.#q;
-    // 1. Access list.
+    // 1. Access list. A REFUSED to a spoofed source is reflected at a victim: bounded per prefix, or none at all.
     if (!p.access.allowed(client.address)) {
-      events.aclRefused(t);
+      const refuse = t !== 'udp' || p.access.refuse(client.address, this.#clock.now());
+      events.aclRefused(t, refuse);
+      if (!refuse) return this.#drop(client, t);
       const st = parseQuery(msg, q);
       if (st === Q_DROP) return this.#drop(client, t);
       q.client = client;
       return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_PROHIBITED), this.#answers), 'local');
     }
-    // 2. Rate limit.
-    if (p.access.limiting && !p.access.take(client.address, this.#clock.now())) {
-      events.rateLimited(t);
-      if (t === 'udp') return this.#drop(client, t); // never feed a reflection flood
-      const st = parseQuery(msg, q);
-      if (st === Q_DROP) return this.#drop(client, t);
-      q.client = client;
-      return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED), this.#answers), 'local');
+    // 2. Rate limit, UDP only (access.ts says why TCP is not limited by it).
+    if (t === 'udp' && p.access.limiting) {
+      const limit = p.access.take(client.address, this.#clock.now());
+      if (limit !== LIMIT_PASS) {
+        events.rateLimited(t, limit === LIMIT_SLIP);
+        // Never feed a reflection flood: dropped, but for the slip's empty TC answer (no larger than the query).
+        if (limit === LIMIT_DROP || parseQuery(msg, q) !== Q_OK) return this.#drop(client, t);
+        q.client = client;
+        const out = spliceAnswer(q, p.synth.error(RCODE_NOERROR), this.#answers);
+        out[2]! |= F1_TC;
+        return this.#send(p, q, out, 'local');
+      }
     }
     this.#admitted(msg, client);
   }

@@ -421,20 +421,74 @@ t.test('clients outside access.allow get REFUSED (EDE 18)', async (t) => {
   t.equal(d.upstreams[0]!.queries.length, 0);
 });
 
-t.test('a client prefix over its rate is not served: dropped over UDP, REFUSED over TCP', async (t) => {
+/** Sends `msgs` from a UDP socket bound to `from` and collects answers until `expect` arrived, then `graceMs` more. */
+async function floodFrom(
+  port: number,
+  from: string,
+  msgs: Buffer[],
+  done: () => boolean,
+  graceMs = 200,
+): Promise<Buffer[]> {
+  const { createSocket } = await import('node:dgram');
+  const s = createSocket('udp4');
+  const got: Buffer[] = [];
+  s.on('message', (m) => got.push(m));
+  await new Promise<void>((resolve) => s.bind({ address: from, port: 0 }, resolve));
+  for (const m of msgs) s.send(m, port, '127.0.0.1');
+  await until(done, 'every query handled by the daemon');
+  await new Promise((r) => setTimeout(r, graceMs));
+  s.close();
+  return got;
+}
+
+t.test('REFUSED to sources outside access.allow is rate limited per prefix, or dropped (no reflector)', async (t) => {
   const clock = new ManualClock();
-  const d = await daemon(t, { clock, config: { access: { rateLimitQps: 1, rateLimitBurst: 3 } } });
-  const answers = [];
-  for (let i = 0; i < 5; i++) answers.push(await udpAsk(d.port, query('a.example.test', TYPE.A, { id: i }), 300));
-  t.equal(answers.filter((a) => a !== null).length, 3, 'the burst, then nothing');
-  t.equal(d.events.rateLimitedQueries.udp, 2);
-  const [tcp] = await tcpAsk(d.port, [query('a.example.test', TYPE.A)]);
-  t.equal(rcodeOf(tcp!), 5);
-  clock.advance(999);
-  t.equal(await udpAsk(d.port, query('a.example.test', TYPE.A), 300), null, 'not within the second');
-  clock.advance(1);
-  t.ok(await udpAsk(d.port, query('a.example.test', TYPE.A)), 'served again after a second');
+  const d = await daemon(t, { clock, config: { access: { allow: ['127.0.0.1/32'] } } });
+  const msgs = Array.from({ length: 60 }, (_, i) => query('a.example.test', TYPE.A, { id: i }));
+  let got = await floodFrom(d.port, '127.0.0.9', msgs, () => d.events.aclRefusedQueries.udp === 60);
+  t.equal(got.length, 20, 'the burst (refusedRateLimitBurst 20) is answered');
+  t.ok(got.every((a) => rcodeOf(a) === 5));
+  t.equal(d.events.aclRefusedQueries.dropped, 40, 'the rest dropped and counted');
+  clock.advance(1000);
+  got = await floodFrom(d.port, '127.0.0.9', msgs, () => d.events.aclRefusedQueries.udp === 120);
+  t.equal(got.length, 10, 'then refusedRateLimitQps (10) a second');
+  t.equal(d.upstreams[0]!.queries.length, 0);
+  const drop = await daemon(t, { config: { access: { allow: ['127.0.0.1/32'], outside: 'drop' } } });
+  got = await floodFrom(drop.port, '127.0.0.9', msgs, () => drop.events.aclRefusedQueries.udp === 60);
+  t.equal(got.length, 0, 'outside: drop answers none');
+  t.equal(drop.events.aclRefusedQueries.dropped, 60);
 });
+
+t.test(
+  'a client prefix over its UDP rate: dropped, every rateLimitSlip-th answered TC; TCP still served',
+  async (t) => {
+    const clock = new ManualClock();
+    const d = await daemon(t, { clock, config: { access: { rateLimitQps: 1, rateLimitBurst: 3, rateLimitSlip: 2 } } });
+    const answers = [];
+    for (let i = 0; i < 7; i++)
+      answers.push(await udpAsk(d.port, query('a.example.test', TYPE.A, { id: i, edns: {} }), i < 3 ? 2000 : 300));
+    t.equal(answers.slice(0, 3).filter((a) => a !== null && !flags(a).tc).length, 3, 'the burst is served');
+    const over = answers.slice(3);
+    t.same(
+      over.map((a) => (a === null ? 'dropped' : flags(a).tc ? 'tc' : 'answer')),
+      ['dropped', 'tc', 'dropped', 'tc'],
+      'over the rate: every second one slips',
+    );
+    const slip = over[1]!;
+    t.equal(idOf(slip), 4, 'the slip carries the query ID');
+    t.equal(slip.readUInt16BE(6) + slip.readUInt16BE(8), 0, 'and no records');
+    t.ok(slip.length <= query('a.example.test', TYPE.A, { edns: {} }).length, 'no larger than the query');
+    t.equal(d.events.rateLimitedQueries.udp, 4);
+    t.equal(d.events.rateLimitedQueries.slipped, 2);
+    const [tcp] = await tcpAsk(d.port, [query('a.example.test', TYPE.A)]);
+    t.equal(decode(tcp!).answers[0]?.address, '192.0.2.1', 'TCP from the same prefix is answered');
+    t.equal(d.events.rateLimitedQueries.tcp, 0);
+    clock.advance(999);
+    t.equal(await udpAsk(d.port, query('a.example.test', TYPE.A), 300), null, 'not within the second');
+    clock.advance(1);
+    t.ok(await udpAsk(d.port, query('a.example.test', TYPE.A)), 'served again after a second');
+  },
+);
 
 t.test('REFUSED (EDE 14 Not Ready) while a list set to refuse has none', async (t) => {
   const d = await daemon(t, { refuseAll: true });

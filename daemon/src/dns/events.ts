@@ -59,10 +59,10 @@ export interface QueryEvents {
   staleAnswer(): void;
   /** A malformed query, answered FORMERR or dropped. */
   malformed(transport: Transport, reply: MalformedReply): void;
-  /** A query over its client prefix's rate. */
-  rateLimited(transport: Transport): void;
-  /** A query from outside access.allow (answered REFUSED). */
-  aclRefused(transport: Transport): void;
+  /** A query over its client prefix's rate: dropped, or answered with TC (`slipped`). */
+  rateLimited(transport: Transport, slipped: boolean): void;
+  /** A query from outside access.allow: answered REFUSED (`answered`), or dropped (access.outside, its rate limit). */
+  aclRefused(transport: Transport, answered: boolean): void;
   /** Upstream queries in flight changed (coalesced client queries count once). */
   inFlight(count: number): void;
 }
@@ -100,8 +100,8 @@ export class CountingEvents implements QueryEvents {
   readonly upstreams = new Map<string, UpstreamCounts>();
   stale = 0;
   readonly malformedQueries = { udp: 0, tcp: 0, formerr: 0, drop: 0 };
-  readonly rateLimitedQueries = { udp: 0, tcp: 0 };
-  readonly aclRefusedQueries = { udp: 0, tcp: 0 };
+  readonly rateLimitedQueries = { udp: 0, tcp: 0, slipped: 0 };
+  readonly aclRefusedQueries = { udp: 0, tcp: 0, dropped: 0 };
   inFlightNow = 0;
   inFlightMax = 0;
 
@@ -174,12 +174,14 @@ export class CountingEvents implements QueryEvents {
     this.malformedQueries[reply]++;
   }
 
-  rateLimited(transport: Transport): void {
+  rateLimited(transport: Transport, slipped: boolean): void {
     this.rateLimitedQueries[transport]++;
+    if (slipped) this.rateLimitedQueries.slipped++;
   }
 
-  aclRefused(transport: Transport): void {
+  aclRefused(transport: Transport, answered: boolean): void {
     this.aclRefusedQueries[transport]++;
+    if (!answered) this.aclRefusedQueries.dropped++;
   }
 
   inFlight(count: number): void {

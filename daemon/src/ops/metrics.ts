@@ -223,8 +223,10 @@ export class Metrics implements QueryEvents, PolicyEvents {
   #cacheMisses = 0;
   #stale = 0;
   readonly #malformed = new Float64Array(2 * MALFORMED_REPLIES.length);
-  readonly #rateLimited = new Float64Array(2);
-  readonly #aclRefused = new Float64Array(2);
+  /** [transport * 2 + slipped]. */
+  readonly #rateLimited = new Float64Array(4);
+  /** [transport * 2 + dropped]. */
+  readonly #aclRefused = new Float64Array(4);
   #upstreamInFlight = 0;
   readonly #upstreams = new Map<string, UpstreamCounts>();
   readonly #latency: Histogram<'upstream'>;
@@ -374,12 +376,12 @@ export class Metrics implements QueryEvents, PolicyEvents {
     this.#malformed[(transport === 'udp' ? 0 : 2) + (reply === 'formerr' ? 0 : 1)]!++;
   }
 
-  rateLimited(transport: Transport): void {
-    this.#rateLimited[transport === 'udp' ? 0 : 1]!++;
+  rateLimited(transport: Transport, slipped: boolean): void {
+    this.#rateLimited[(transport === 'udp' ? 0 : 2) + (slipped ? 1 : 0)]!++;
   }
 
-  aclRefused(transport: Transport): void {
-    this.#aclRefused[transport === 'udp' ? 0 : 1]!++;
+  aclRefused(transport: Transport, answered: boolean): void {
+    this.#aclRefused[(transport === 'udp' ? 0 : 2) + (answered ? 0 : 1)]!++;
   }
 
   inFlight(count: number): void {
@@ -466,15 +468,23 @@ export class Metrics implements QueryEvents, PolicyEvents {
     );
     counter(
       'hashwall_rate_limited_queries_total',
-      "Queries over their client prefix's rate: dropped (UDP) or refused (TCP).",
-      ['transport'],
-      (inc) => TRANSPORTS.forEach((transport, i) => inc({ transport }, this.#rateLimited[i]!)),
+      "UDP queries over their client prefix's rate: dropped, or answered empty with TC (action slip).",
+      ['transport', 'action'],
+      (inc) => {
+        for (let i = 0; i < 4; i++) {
+          inc({ transport: TRANSPORTS[i >> 1]!, action: i & 1 ? 'slip' : 'drop' }, this.#rateLimited[i]!);
+        }
+      },
     );
     counter(
       'hashwall_acl_refused_queries_total',
-      'Queries from clients outside access.allow, answered REFUSED.',
-      ['transport'],
-      (inc) => TRANSPORTS.forEach((transport, i) => inc({ transport }, this.#aclRefused[i]!)),
+      'Queries from clients outside access.allow: answered REFUSED, or dropped (access.outside, its rate limit).',
+      ['transport', 'action'],
+      (inc) => {
+        for (let i = 0; i < 4; i++) {
+          inc({ transport: TRANSPORTS[i >> 1]!, action: i & 1 ? 'drop' : 'refuse' }, this.#aclRefused[i]!);
+        }
+      },
     );
     counter(
       'hashwall_upstream_queries_total',
