@@ -106,6 +106,10 @@ const SILENT_EVENTS: QueryEvents = {
   rateLimited: () => undefined,
   aclRefused: () => undefined,
   inFlight: () => undefined,
+  connectionOpened: () => undefined,
+  connectionClosed: () => undefined,
+  connectionRefused: () => undefined,
+  connectionTimedOut: () => undefined,
 };
 
 const NO_POLICY_EVENTS: PolicyEvents = { matched: () => undefined, allowlisted: () => undefined };
@@ -238,6 +242,11 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   /** The upstreams in force, in order, with their health. */
   upstreamHealth(): readonly UpstreamState[] {
     return this.parts.pool.upstreams.map((u) => ({ name: u.name, up: !u.down }));
+  }
+
+  /** Stage 1 for a connection, when it is accepted: whether its client is inside access.allow. */
+  accepts(address: string): boolean {
+    return this.parts.access.allowed(address);
   }
 
   handle(msg: Buffer, client: Client): void {

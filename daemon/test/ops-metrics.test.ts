@@ -144,10 +144,12 @@ t.test('access-list refusals and rate-limited queries are counted', async (t) =>
   const acl = await startOpsDaemon({ config: { access: { allow: ['10.0.0.0/8'] } } });
   t.teardown(() => acl.close());
   t.equal(rcodeOf((await udpAsk(acl.port, query('a.example.test', TYPE.A)))!), 5, 'REFUSED');
-  t.equal(rcodeOf((await tcpAsk(acl.port, [query('a.example.test', TYPE.A)]))[0]!), 5, 'REFUSED over TCP');
+  t.same(await tcpAsk(acl.port, [query('a.example.test', TYPE.A)]), [], 'a TCP connection closed when accepted');
   const s1 = parseExposition(await acl.metrics.text());
   t.equal(s1.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'udp', action: 'refuse' })), 1);
-  t.equal(s1.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'tcp', action: 'refuse' })), 1);
+  t.equal(s1.get(sampleKey('hashwall_connections_refused_total', { transport: 'tcp', reason: 'acl' })), 1);
+  t.equal(s1.get(sampleKey('hashwall_connections_refused_total', { transport: 'tcp', reason: 'limit' })), 0);
+  t.equal(s1.get(sampleKey('hashwall_connections_open', { transport: 'tcp' })), 0);
 
   const rl = await startOpsDaemon({
     config: { access: { rateLimitQps: 0.001, rateLimitBurst: 1, rateLimitSlip: 2 } },

@@ -414,10 +414,10 @@ t.test('clients outside access.allow get REFUSED (EDE 18)', async (t) => {
   const a = await ask(d, 'a.example.test', TYPE.A, { edns: {} });
   t.equal(rcodeOf(a), 5);
   t.same(edes(a), [[18, '']]);
-  const [tcp] = await tcpAsk(d.port, [query('a.example.test', TYPE.A)]);
-  t.equal(rcodeOf(tcp!), 5, 'over TCP too');
+  t.same(await tcpAsk(d.port, [query('a.example.test', TYPE.A)]), [], 'a TCP connection is closed when accepted');
   t.equal(d.events.aclRefusedQueries.udp, 1);
-  t.equal(d.events.aclRefusedQueries.tcp, 1);
+  t.equal(d.events.connectionsRefused.acl, 1, 'and counted');
+  t.equal(d.events.queries.tcp, 0, 'before it could send a query');
   t.equal(d.upstreams[0]!.queries.length, 0);
 });
 
@@ -656,6 +656,7 @@ t.test('TCP: idle connections are closed, and connections are capped', async (t)
   const c = await open(capped.port);
   const third = await c.closedAfterMs;
   t.ok(third >= 0, 'the third connection is refused');
+  t.equal(capped.events.connectionsRefused.limit, 1, 'and counted');
   t.notOk(a.isClosed() || b.isClosed(), 'the two within the cap stay open');
   a.end();
   b.end();

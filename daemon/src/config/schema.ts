@@ -129,8 +129,16 @@ export const configSchema = z.strictObject({
   listen: z.array(hostPort(53)).min(1).default(['127.0.0.1:53', '[::1]:53']),
   tcp: z
     .strictObject({
+      /** Client connections open at once per listener; more are closed when accepted. */
       maxConnections: z.number().int().min(1).max(100000).default(1000),
+      /** Client connections open at once per client prefix (ipv4Prefix/ipv6Prefix bits) per listener. */
+      maxConnectionsPerPrefix: z.number().int().min(1).max(100000).default(100),
+      ipv4Prefix: z.number().int().min(8).max(32).default(24),
+      ipv6Prefix: z.number().int().min(16).max(128).default(56),
+      /** A connection with nothing in flight for this long is closed (RFC 7766 6.2.3). */
       idleTimeoutMs: ms(100, 600000).default(10000),
+      /** From the first octet of a frame (its length) to its last: a frame not whole by then closes the connection. */
+      frameTimeoutMs: ms(100, 60000).default(2000),
       /** Queries one connection may have in flight at once (RFC 7766 pipelining). */
       maxInFlightPerConnection: z.number().int().min(1).max(1000).default(100),
     })

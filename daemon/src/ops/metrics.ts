@@ -22,8 +22,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggreg
 import type {
   AnswerSource,
   BlockAction,
+  ConnectionRefusal,
+  ConnectionTimeout,
   MalformedReply,
   QueryEvents,
+  StreamTransport,
   Transport,
   UpstreamError,
 } from '../dns/events.js';
@@ -66,6 +69,10 @@ const SOURCES: readonly AnswerSource[] = ['blocked', 'steered', 'cache', 'upstre
 const ACTIONS: readonly BlockAction[] = ['nxdomain', 'refused', 'nodata', 'stop-page', 'steer'];
 const UPSTREAM_ERRORS: readonly UpstreamError[] = ['timeout', 'malformed', 'unexpected', 'rcode', 'network'];
 const MALFORMED_REPLIES: readonly MalformedReply[] = ['formerr', 'drop'];
+/** The transports whose clients hold connections (every transport but UDP). */
+const STREAM_TRANSPORTS = TRANSPORTS.filter((t): t is StreamTransport => t !== 'udp');
+const REFUSALS: readonly ConnectionRefusal[] = ['acl', 'limit', 'prefix-limit'];
+const TIMEOUTS: readonly ConnectionTimeout[] = ['idle', 'frame-timeout'];
 
 // Label value tables, resolved once.
 const QTYPE_LABELS: string[] = [...Object.values(QTYPE_NAMES), 'other'];
@@ -228,6 +235,10 @@ export class Metrics implements QueryEvents, PolicyEvents {
   /** [transport * 2 + dropped]. */
   readonly #aclRefused = new Float64Array(4);
   #upstreamInFlight = 0;
+  /** Per stream transport (STREAM_TRANSPORTS order): open connections, refusals and deadline closes by reason. */
+  readonly #connectionsOpen = new Float64Array(STREAM_TRANSPORTS.length);
+  readonly #connectionsRefused = new Float64Array(STREAM_TRANSPORTS.length * REFUSALS.length);
+  readonly #connectionsTimedOut = new Float64Array(STREAM_TRANSPORTS.length * TIMEOUTS.length);
   readonly #upstreams = new Map<string, UpstreamCounts>();
   readonly #latency: Histogram<'upstream'>;
   readonly #canary = new Map<string, boolean>();
@@ -388,6 +399,22 @@ export class Metrics implements QueryEvents, PolicyEvents {
     this.#upstreamInFlight = count;
   }
 
+  connectionOpened(transport: StreamTransport): void {
+    this.#connectionsOpen[STREAM_TRANSPORTS.indexOf(transport)]!++;
+  }
+
+  connectionClosed(transport: StreamTransport): void {
+    this.#connectionsOpen[STREAM_TRANSPORTS.indexOf(transport)]!--;
+  }
+
+  connectionRefused(transport: StreamTransport, reason: ConnectionRefusal): void {
+    this.#connectionsRefused[STREAM_TRANSPORTS.indexOf(transport) * REFUSALS.length + REFUSALS.indexOf(reason)]!++;
+  }
+
+  connectionTimedOut(transport: StreamTransport, reason: ConnectionTimeout): void {
+    this.#connectionsTimedOut[STREAM_TRANSPORTS.indexOf(transport) * TIMEOUTS.length + TIMEOUTS.indexOf(reason)]!++;
+  }
+
   matched(d: Decision): void {
     this.hits?.record(d.listId, d.entry);
   }
@@ -524,6 +551,30 @@ export class Metrics implements QueryEvents, PolicyEvents {
       (inc) => this.#upstreams.forEach((u, upstream) => inc({ upstream }, u.markedDown)),
     );
     counter(
+      'hashwall_connections_refused_total',
+      'Client connections closed as soon as accepted, by transport and reason: acl (outside access.allow), limit ' +
+        '(tcp.maxConnections), prefix-limit (tcp.maxConnectionsPerPrefix).',
+      ['transport', 'reason'],
+      (inc) =>
+        STREAM_TRANSPORTS.forEach((transport, i) =>
+          REFUSALS.forEach((reason, j) =>
+            inc({ transport, reason }, this.#connectionsRefused[i * REFUSALS.length + j]!),
+          ),
+        ),
+    );
+    counter(
+      'hashwall_connections_timed_out_total',
+      'Client connections the daemon closed at a deadline, by transport and reason: idle (tcp.idleTimeoutMs), ' +
+        'frame-timeout (a frame not whole within tcp.frameTimeoutMs).',
+      ['transport', 'reason'],
+      (inc) =>
+        STREAM_TRANSPORTS.forEach((transport, i) =>
+          TIMEOUTS.forEach((reason, j) =>
+            inc({ transport, reason }, this.#connectionsTimedOut[i * TIMEOUTS.length + j]!),
+          ),
+        ),
+    );
+    counter(
       'hashwall_stop_page_requests_total',
       'Stop pages served, by the list that blocks the requested host ("unknown" when none could be told).',
       ['list'],
@@ -538,6 +589,9 @@ export class Metrics implements QueryEvents, PolicyEvents {
       'Questions waiting for an upstream (identical client queries coalesced count once).',
       [],
       (set) => set({}, this.#upstreamInFlight),
+    );
+    gauge('hashwall_connections_open', 'Client connections open, by transport.', ['transport'], (set) =>
+      STREAM_TRANSPORTS.forEach((transport, i) => set({ transport }, this.#connectionsOpen[i]!)),
     );
     gauge('hashwall_inflight_queries', 'Client queries received and not yet answered.', [], (set) =>
       set({}, this.#daemon?.inFlight() ?? 0),
