@@ -9,8 +9,9 @@
  *     5. policy                allowlist, then the lists (cached per name and generation): block or steer
  *     6. ANY                   like any other type (RFC 8482 4.1: from the cache or the upstream, never made up)
  *     7. packet cache          fresh hit: copy, patch ID/flags/TTLs, re-check CNAME targets if the lists changed
- *     8. upstream              coalesced per cache key; UDP, TCP on TC, failover; the answer's CNAME/DNAME targets
- *                              through the policy; cached; stale answer when every try failed (RFC 8767)
+ *     8. upstream              coalesced per cache key; UDP, TCP on TC, failover; the answer scrubbed (records off
+ *                              the alias chain or out of bailiwick left out); its CNAME/DNAME targets through the
+ *                              policy; cached; stale answer when every try failed (RFC 8767)
  *
  * Why this order. The cheapest checks on the least trusted input come first: the access list and the rate limit
  * look only at the source address, so a client outside the allowed networks or over its rate costs us nothing
@@ -35,6 +36,7 @@ import type { Config } from './config/schema.js';
 import { Access, LIMIT_DROP, LIMIT_PASS, LIMIT_SLIP } from './dns/access.js';
 import { makeEntry, renderEntry, truncate, udpLimit } from './dns/answer.js';
 import { PacketCache, type CacheEntry } from './dns/cache.js';
+import { scrubAnswer } from './dns/scrub.js';
 import type { Client } from './dns/client.js';
 import { CountingEvents, type AnswerSource, type QueryEvents } from './dns/events.js';
 import type { QueryHandler } from './dns/listeners.js';
@@ -484,9 +486,17 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     return steer;
   }
 
-  upstreamAnswer(job: Job<ParsedQuery>, msg: Buffer, info: ResponseInfo): void {
+  upstreamAnswer(job: Job<ParsedQuery>, answer: Buffer, scanned: ResponseInfo): void {
     if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
     const p = this.parts;
+    // Scrubbed once, here, before it is cached (dns/scrub.ts): a cache hit never pays for it.
+    const scrubbed = this.#scrub(answer, scanned);
+    if (scrubbed === null) {
+      for (const w of job.waiters)
+        this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
+      return;
+    }
+    const { msg, info } = scrubbed;
     const view = this.#lists.view();
     const now = this.#clock.now();
     let aliases: string[] | null = null;
@@ -511,6 +521,14 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     }
   }
 
+  /** `msg` as scrubAnswer leaves it, with its scan (rescanned when records were left out); null if unusable. */
+  #scrub(msg: Buffer, info: ResponseInfo): { msg: Buffer; info: ResponseInfo } | null {
+    const out = scrubAnswer(msg, info);
+    if (out === msg) return { msg, info };
+    if (out === null || !scanResponse(out, out.length, this.#info)) return null;
+    return { msg: out, info: this.#info };
+  }
+
   upstreamFailed(job: Job<ParsedQuery>): void {
     if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
     const p = this.parts;
@@ -531,15 +549,16 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         return;
       }
     }
-    const relay = job.lastRcodeAnswer;
-    if (relay !== null && scanResponse(relay, relay.length, this.#info)) {
-      // The upstream's own SERVFAIL/REFUSED/NOTIMP (it may carry an EDE saying why), never cached.
+    const raw = job.lastRcodeAnswer;
+    const relay = raw !== null && scanResponse(raw, raw.length, this.#info) ? this.#scrub(raw, this.#info) : null;
+    if (relay !== null) {
+      // The upstream's own SERVFAIL/REFUSED/NOTIMP (it may carry an EDE saying why), scrubbed, never cached.
       const view = this.#lists.view();
       const r = makeEntry(
         p.cache.settings,
-        relay,
-        relay.length,
-        this.#info,
+        relay.msg,
+        relay.msg.length,
+        relay.info,
         p.maxResponseBytes,
         now,
         null,

@@ -96,6 +96,44 @@ t.test('EDNS clients get the daemon OPT: its size, DO echoed, upstream EDE kept,
   t.equal(plain.readUInt16BE(10), 0);
 });
 
+t.test(
+  'an upstream answer is scrubbed before it is cached: records off the chain or out of bailiwick go',
+  async (t) => {
+    const d = await daemon(t);
+    d.upstreams[0]!.extra.set('a.example.test', {
+      answer: [{ name: 'victim.test', type: TYPE.A, ttl: 86400, address: '198.51.100.66' }],
+      authority: [
+        { name: 'example.test', type: TYPE.NS, ttl: 300, ns: 'ns.example.test' },
+        { name: 'victim.test', type: TYPE.NS, ttl: 86400, ns: 'ns.victim.test' },
+      ],
+      additional: [
+        { name: 'ns.example.test', type: TYPE.A, ttl: 300, address: '192.0.2.53' },
+        { name: 'ns.victim.test', type: TYPE.A, ttl: 86400, address: '198.51.100.53' },
+      ],
+    });
+    for (const source of ['upstream', 'cache']) {
+      const p = decode(await ask(d, 'a.example.test', TYPE.A));
+      t.same(
+        p.answers.map((r) => [r.name, r.address]),
+        [['a.example.test', '192.0.2.1']],
+        `${source}: the foreign answer record is gone`,
+      );
+      t.same(
+        p.authorities.map((r) => r.name),
+        ['example.test'],
+        `${source}: the foreign NS is gone`,
+      );
+      t.same(
+        p.additionals.map((r) => r.name),
+        ['ns.example.test'],
+        `${source}: and its glue`,
+      );
+    }
+    t.equal(d.upstreams[0]!.queries.length, 1, 'the second answer came from the cache');
+    t.equal(ttlsOf(await ask(d, 'a.example.test', TYPE.A))[0], 300, 'cached for the TTL of what stayed');
+  },
+);
+
 t.test('DNSSEC is transparent: DO and CD go upstream, AD and RRSIGs come back', async (t) => {
   const d = await daemon(t);
   const up = d.upstreams[0]!;
