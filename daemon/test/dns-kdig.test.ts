@@ -107,6 +107,17 @@ t.test('kdig as a real client', { skip: kdigMissing ? 'kdig (knot-dnsutils) is n
     },
   );
 
+  t.test(
+    'ANY is forwarded (RFC 8482 4.1): a name that does not exist is NXDOMAIN, not a synthesized HINFO',
+    async (t) => {
+      const out = await kdig(d, '-t', 'ANY', 'nope.example.test');
+      t.match(out, /status: NXDOMAIN/);
+      t.notMatch(out, /HINFO/);
+      const alias = await kdig(d, '-t', 'ANY', 'alias.example.test');
+      t.match(alias, /alias\.example\.test\.\s+\d+\s+IN\s+CNAME\s+mid\.example\.test\./, 'a CNAME is not hidden');
+    },
+  );
+
   t.test('+cd +dnssec: CD goes upstream and comes back, the RRSIG is passed on', async (t) => {
     const out = await kdig(d, '+cd', '+dnssec', 'txt.example.test', 'TXT');
     t.match(out, /Flags: qr rd ra ad cd/);

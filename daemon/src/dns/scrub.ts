@@ -3,10 +3,10 @@
  * says. Run once per upstream answer (never on a cache hit), after wire.ts scanResponse has checked its structure.
  *
  * The rule (daemon/README.md "Answers from upstream"):
- * - Answer section: a record stays only if its owner is on the question's alias chain: the question's name, the
- *   targets of CNAME records owned by a name on the chain (RFC 1034 3.6.2), and the names a DNAME owned by an
- *   ancestor of a chain name maps them to (RFC 6672 2.2; the DNAME itself stays). Unbound's scrubber
- *   (iter_scrub.c, scrub_normalize and scrub_sanitize) keeps the same.
+ * - Answer section: a record stays only if its owner is on the question's alias chain: the question's name and the
+ *   targets of CNAME records owned by a name on the chain (RFC 1034 3.6.2; a DNAME comes with the CNAME it
+ *   synthesizes, RFC 6672 3.1), or if it is a DNAME (or its RRSIG) owned by an ancestor of a chain name. Unbound's
+ *   scrubber (iter_scrub.c, scrub_normalize and scrub_sanitize) keeps the same.
  * - Authority and additional sections: a record stays only if its owner is in the question's bailiwick: at or
  *   below a name on the chain, or at or below a zone the answer itself shows to hold a chain name: the owner of a
  *   SOA or NS record in the authority section, or the signer of an RRSIG, that is an ancestor of a chain name. A
@@ -59,50 +59,81 @@ const NAMES_IN_RDATA: ReadonlyMap<number, readonly [number, number]> = new Map([
   [47, [0, 1]], // NSEC: the next owner
 ]);
 
-/** A name as a string of its lower-cased labels, each with its length octet, without the root ('' is the root). */
-function nameKey(msg: Uint8Array, off: number): string {
-  let s = '';
+/** The offset of the labels of the name at `off`, past any pointer there. */
+function deref(msg: Uint8Array, off: number): number {
   let p = off;
-  for (let guard = 0; guard < 128; guard++) {
+  while (msg[p]! >= 0xc0) p = ((msg[p]! & 0x3f) << 8) | msg[p + 1]!;
+  return p;
+}
+
+/** Labels in the (validated) name at `off`, the root not counted. */
+function labelCount(msg: Uint8Array, off: number): number {
+  let n = 0;
+  for (let p = deref(msg, off); msg[p] !== 0; p = deref(msg, p + msg[p]! + 1)) n++;
+  return n;
+}
+
+/** The offset of the name at `off` less its first `skip` labels. */
+function suffixAt(msg: Uint8Array, off: number, skip: number): number {
+  let p = deref(msg, off);
+  for (let i = 0; i < skip; i++) p = deref(msg, p + msg[p]! + 1);
+  return p;
+}
+
+/** Whether the (validated) names at `a` and `b` are equal, A-Z folded (RFC 4343). */
+function sameName(msg: Uint8Array, a: number, b: number): boolean {
+  let p = deref(msg, a);
+  let q = deref(msg, b);
+  for (;;) {
+    if (p === q) return true;
     const len = msg[p]!;
-    if (len === 0) break;
-    if (len >= 0xc0) {
-      p = ((len & 0x3f) << 8) | msg[p + 1]!;
-      continue;
-    }
-    s += String.fromCharCode(len);
+    if (len !== msg[q]) return false;
+    if (len === 0) return true;
     for (let i = 1; i <= len; i++) {
-      const c = msg[p + i]!;
-      s += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+      let x = msg[p + i]!;
+      let y = msg[q + i]!;
+      if (x === y) continue;
+      if (x >= 0x41 && x <= 0x5a) x |= 0x20;
+      if (y >= 0x41 && y <= 0x5a) y |= 0x20;
+      if (x !== y) return false;
     }
-    p += len + 1;
+    p = deref(msg, p + len + 1);
+    q = deref(msg, q + len + 1);
   }
-  return s;
 }
 
-/** Whether `name` is `zone` or below it (keys of nameKey). */
-function atOrBelow(name: string, zone: string): boolean {
-  if (zone.length === 0) return true;
-  if (name.length < zone.length || !name.endsWith(zone)) return false;
-  const start = name.length - zone.length;
-  let p = 0;
-  while (p < start) p += name.charCodeAt(p) + 1;
-  return p === start;
+/** Whether the name at `name` is the name at `zone` or below it; `strict`: below it only. */
+function below(msg: Uint8Array, name: number, zone: number, strict: boolean): boolean {
+  const n = labelCount(msg, name);
+  const z = labelCount(msg, zone);
+  return (strict ? n > z : n >= z) && sameName(msg, suffixAt(msg, name, n - z), zone);
 }
 
-interface Rec {
-  readonly start: number;
-  readonly owner: string;
-  /** Offset of TYPE (after the owner name). */
-  readonly at: number;
-  readonly type: number;
-  readonly end: number;
-  readonly section: 0 | 1 | 2;
+/** Whether record `i` (of the scratch arrays) is a DNAME or the RRSIG of one. */
+function coversDname(msg: Uint8Array, i: number): boolean {
+  const t = recType[i]!;
+  if (t === TYPE_DNAME) return true;
+  const rdata = recAt[i]! + 10;
+  return t === TYPE_RRSIG && recEnd[i]! >= rdata + 2 && ((msg[rdata]! << 8) | msg[rdata + 1]!) === TYPE_DNAME;
 }
+
+/** Most records an answer has (wire.ts refuses more), and most names on a chain (the question + 64 aliases). */
+const MAX_RECORDS = 6000;
+const MAX_CHAIN = 65;
+
+// Scratch, reused by every call (the scrub is synchronous): the records' offsets and types, the chain's names.
+const recStart = new Int32Array(MAX_RECORDS);
+const recAt = new Int32Array(MAX_RECORDS);
+const recEnd = new Int32Array(MAX_RECORDS);
+const recType = new Uint16Array(MAX_RECORDS);
+const keep = new Uint8Array(MAX_RECORDS);
+const chain = new Int32Array(MAX_CHAIN);
+const zones = new Int32Array(MAX_RECORDS + MAX_CHAIN);
 
 /**
  * `msg` (scanned into `info`) with what does not belong in it left out; `msg` itself when everything belongs, or
- * null when it cannot be rebuilt (a name in a record kept that does not parse: the answer is not used).
+ * null when it cannot be rebuilt (a name in a record kept that does not parse: the answer is not used). Nothing
+ * is allocated when everything belongs (names are compared on the wire).
  */
 export function scrubAnswer(msg: Buffer, info: ResponseInfo): Buffer | null {
   const len = msg.length;
@@ -110,77 +141,76 @@ export function scrubAnswer(msg: Buffer, info: ResponseInfo): Buffer | null {
   const ns = info.nscount;
   const n = an + ns + info.arcount;
   if (n === 0) return msg;
-  const recs: Rec[] = [];
+  if (n > MAX_RECORDS) return null;
   let p = info.qEnd;
   for (let i = 0; i < n; i++) {
-    const start = p;
+    recStart[i] = p;
     const at = skipName(msg, p, len);
     if (at < 0) return null; // scanResponse walked it; never here
-    const rdlen = (msg[at + 8]! << 8) | msg[at + 9]!;
-    const type = (msg[at]! << 8) | msg[at + 1]!;
-    const section = i < an ? 0 : i < an + ns ? 1 : 2;
-    recs.push({ start, owner: type === TYPE_OPT ? '' : nameKey(msg, start), at, type, end: at + 10 + rdlen, section });
-    p = at + 10 + rdlen;
+    recAt[i] = at;
+    recType[i] = (msg[at]! << 8) | msg[at + 1]!;
+    p = at + 10 + ((msg[at + 8]! << 8) | msg[at + 9]!);
+    recEnd[i] = p;
   }
 
-  // The chain: the question's name, then CNAME targets and DNAME-mapped names, until nothing is added.
-  const chain = new Set<string>([nameKey(msg, HEADER_BYTES)]);
-  const dnameOwners = new Set<string>();
-  for (let round = 0, grew = true; grew && round < 64; round++) {
+  // The chain: the question's name, then the targets of CNAMEs owned by a chain name (RFC 1034 3.6.2), until
+  // nothing is added. A DNAME's synthesized CNAME (RFC 6672 3.1, always sent with it) carries the chain past it.
+  chain[0] = HEADER_BYTES;
+  let chained = 1;
+  const onChain = (off: number): boolean => {
+    for (let c = 0; c < chained; c++) if (sameName(msg, off, chain[c]!)) return true;
+    return false;
+  };
+  for (let grew = true; grew && chained < MAX_CHAIN;) {
     grew = false;
-    for (const r of recs) {
-      if (r.section !== 0) continue;
-      if (r.type === TYPE_CNAME && chain.has(r.owner)) {
-        const target = nameKey(msg, r.at + 10);
-        if (!chain.has(target)) {
-          chain.add(target);
-          grew = true;
-        }
-      } else if (r.type === TYPE_DNAME) {
-        for (const c of [...chain]) {
-          if (c === r.owner || !atOrBelow(c, r.owner)) continue;
-          dnameOwners.add(r.owner);
-          const mapped = c.slice(0, c.length - r.owner.length) + nameKey(msg, r.at + 10);
-          if (mapped.length <= 254 && !chain.has(mapped)) {
-            chain.add(mapped);
-            grew = true;
-          }
-        }
+    for (let i = 0; i < an && chained < MAX_CHAIN; i++) {
+      if (recType[i] !== TYPE_CNAME || !onChain(recStart[i]!)) continue;
+      const target = recAt[i]! + 10;
+      if (!onChain(target)) {
+        chain[chained++] = target;
+        grew = true;
       }
     }
   }
-  const aboveChain = (z: string): boolean => {
-    for (const c of chain) if (atOrBelow(c, z)) return true;
+  /** Whether the name at `off` is a (strict) ancestor of a chain name, or the name itself when `strict` is false. */
+  const aboveChain = (off: number, strict: boolean): boolean => {
+    for (let c = 0; c < chained; c++) if (below(msg, chain[c]!, off, strict)) return true;
     return false;
   };
 
-  // Zones the answer shows to hold a chain name (SOA/NS owners in authority, RRSIG signers).
-  const zones = new Set<string>(chain);
-  for (const r of recs) {
-    if (r.section === 1 && (r.type === TYPE_SOA || r.type === TYPE_NS) && aboveChain(r.owner)) zones.add(r.owner);
-    if (r.type === TYPE_RRSIG && r.end - r.at - 10 > 18) {
-      const signer = nameKey(msg, r.at + 10 + 18);
-      if (atOrBelow(r.owner, signer) && aboveChain(signer)) zones.add(signer);
+  // Zones the answer shows to hold a chain name: SOA/NS owners in authority, RRSIG signers above their owner.
+  let nz = 0;
+  for (let c = 0; c < chained; c++) zones[nz++] = chain[c]!;
+  for (let i = 0; i < n; i++) {
+    const t = recType[i]!;
+    if (i >= an && i < an + ns && (t === TYPE_SOA || t === TYPE_NS) && aboveChain(recStart[i]!, false))
+      zones[nz++] = recStart[i]!;
+    if (t === TYPE_RRSIG && recEnd[i]! - recAt[i]! - 10 > 18) {
+      const signer = recAt[i]! + 10 + 18;
+      if (skipName(msg, signer, recEnd[i]!) > 0 && below(msg, recStart[i]!, signer, false) && aboveChain(signer, false))
+        zones[nz++] = signer;
     }
   }
-  const inBailiwick = (owner: string): boolean => {
-    for (const z of zones) if (atOrBelow(owner, z)) return true;
-    return false;
-  };
 
-  const keep = recs.map((r) =>
-    r.type === TYPE_OPT
-      ? true
-      : r.section === 0
-        ? chain.has(r.owner) || dnameOwners.has(r.owner)
-        : inBailiwick(r.owner),
-  );
-  if (!keep.includes(false)) return msg;
-  return rebuild(msg, info.qEnd, recs, keep);
+  let dropped = false;
+  for (let i = 0; i < n; i++) {
+    const t = recType[i]!;
+    const owner = recStart[i]!;
+    let ok: boolean;
+    if (t === TYPE_OPT) ok = true;
+    else if (i < an) ok = onChain(owner) || (coversDname(msg, i) && aboveChain(owner, true));
+    else {
+      ok = false;
+      for (let z = 0; z < nz && !ok; z++) ok = below(msg, owner, zones[z]!, false);
+    }
+    keep[i] = ok ? 1 : 0;
+    if (!ok) dropped = true;
+  }
+  return dropped ? rebuild(msg, info.qEnd, n, an, ns) : msg;
 }
 
 /** The header, the question and the records kept, every name written so that its pointers stay valid. */
-function rebuild(msg: Buffer, qEnd: number, recs: readonly Rec[], keep: readonly boolean[]): Buffer | null {
+function rebuild(msg: Buffer, qEnd: number, n: number, an: number, ns: number): Buffer | null {
   const len = msg.length;
   const out = Buffer.allocUnsafe(MAX_MESSAGE_BYTES + 1024);
   msg.copy(out, 0, 0, qEnd);
@@ -218,34 +248,35 @@ function rebuild(msg: Buffer, qEnd: number, recs: readonly Rec[], keep: readonly
   };
 
   const counts = [0, 0, 0];
-  for (let i = 0; i < recs.length; i++) {
-    if (!keep[i]) continue;
-    const r = recs[i]!;
-    if (writeName(r.start, len) < 0) return null;
+  for (let i = 0; i < n; i++) {
+    if (keep[i] === 0) continue;
+    const at = recAt[i]!;
+    const end = recEnd[i]!;
+    if (writeName(recStart[i]!, len) < 0) return null;
     const fixed = o;
-    msg.copy(out, o, r.at, r.at + 10);
+    msg.copy(out, o, at, at + 10);
     o += 10;
-    const rdata = r.at + 10;
-    const shape = NAMES_IN_RDATA.get(r.type);
+    const rdata = at + 10;
+    const shape = NAMES_IN_RDATA.get(recType[i]!);
     if (shape === undefined) {
-      msg.copy(out, o, rdata, r.end);
-      o += r.end - rdata;
+      msg.copy(out, o, rdata, end);
+      o += end - rdata;
     } else {
       const [lead, names] = shape;
-      if (rdata + lead > r.end) return null;
+      if (rdata + lead > end) return null;
       msg.copy(out, o, rdata, rdata + lead);
       o += lead;
       let q = rdata + lead;
       for (let k = 0; k < names; k++) {
-        q = writeName(q, r.end);
+        q = writeName(q, end);
         if (q < 0 || overflow()) return null;
       }
-      msg.copy(out, o, q, r.end);
-      o += r.end - q;
+      msg.copy(out, o, q, end);
+      o += end - q;
     }
     if (overflow()) return null;
     out.writeUInt16BE(o - fixed - 10, fixed + 8);
-    counts[r.section]!++;
+    counts[i < an ? 0 : i < an + ns ? 1 : 2]!++;
   }
   out.writeUInt16BE(counts[0]!, 6);
   out.writeUInt16BE(counts[1]!, 8);
