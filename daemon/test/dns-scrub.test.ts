@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 
 import { scrubAnswer } from '../dist/dns/scrub.js';
 import { ResponseInfo, scanResponse } from '../dist/dns/wire.js';
+import { rrsig, wire } from './helpers/upstream.ts';
 
 type R = Record<string, unknown> & { name: string; type: number };
 
@@ -14,22 +15,6 @@ const SOA = 6;
 const MX = 15;
 const DNAME = 39;
 const RRSIG = 46;
-
-function wire(name: string): Buffer {
-  return Buffer.concat([
-    ...name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')])),
-    Buffer.from([0]),
-  ]);
-}
-
-/** RRSIG RDATA covering `covered`, signed by `signer` (RFC 4034 3.1), with a dummy signature. */
-function rrsig(covered: number, signer: string): Buffer {
-  const fixed = Buffer.alloc(18);
-  fixed.writeUInt16BE(covered, 0);
-  fixed[2] = 13;
-  fixed.writeUInt32BE(300, 4);
-  return Buffer.concat([fixed, wire(signer), Buffer.alloc(64, 7)]);
-}
 
 const soa = (name: string): R => ({
   name,
@@ -83,14 +68,14 @@ t.test('an answer record for another name, with no alias leading there, is left 
 t.test('CNAME and DNAME chains stay, with their RRSIGs; a record off the chain does not', async (t) => {
   const msg = message('www.example.test', A, [
     { name: 'www.example.test', type: CNAME, domain: 'web.example.test' },
-    { name: 'www.example.test', type: RRSIG, data: rrsig(CNAME, 'example.test') },
+    { name: 'www.example.test', type: RRSIG, data: rrsig(CNAME, 'www.example.test', 'example.test') },
     { name: 'web.example.test', type: CNAME, domain: 'x.old.test' },
     { name: 'old.test', type: DNAME, data: wire('new.test') },
     { name: 'x.old.test', type: CNAME, domain: 'x.new.test' },
     { name: 'x.new.test', type: A, address: '192.0.2.9' },
-    { name: 'x.new.test', type: RRSIG, data: rrsig(A, 'new.test') },
+    { name: 'x.new.test', type: RRSIG, data: rrsig(A, 'x.new.test', 'new.test') },
     { name: 'elsewhere.test', type: A, address: '198.51.100.1' },
-    { name: 'elsewhere.test', type: RRSIG, data: rrsig(A, 'test') },
+    { name: 'elsewhere.test', type: RRSIG, data: rrsig(A, 'elsewhere.test', 'test') },
   ]);
   t.same(scrubbed(t, msg).records, [
     'an www.example.test 5',
@@ -111,9 +96,9 @@ t.test('authority and additional: the zones the answer shows stay, other names g
     [],
     [
       soa('example.test'),
-      { name: 'example.test', type: RRSIG, data: rrsig(SOA, 'example.test') },
+      { name: 'example.test', type: RRSIG, data: rrsig(SOA, 'example.test', 'example.test') },
       { name: 'mid.example.test', type: 47, data: Buffer.concat([wire('zz.example.test'), Buffer.from([0, 1, 0x40])]) },
-      { name: 'mid.example.test', type: RRSIG, data: rrsig(47, 'example.test') },
+      { name: 'mid.example.test', type: RRSIG, data: rrsig(47, 'mid.example.test', 'example.test') },
       soa('victim.test'),
     ],
     [{ name: 'ns.victim.test', type: A, address: '198.51.100.2' }],
@@ -130,11 +115,11 @@ t.test('authority and additional: the zones the answer shows stay, other names g
     A,
     [
       { name: 'x.wild.example.test', type: A, address: '192.0.2.5' },
-      { name: 'x.wild.example.test', type: RRSIG, data: rrsig(A, 'example.test') },
+      { name: 'x.wild.example.test', type: RRSIG, data: rrsig(A, 'x.wild.example.test', 'example.test') },
     ],
     [
       { name: 'w.example.test', type: 47, data: Buffer.concat([wire('z.example.test'), Buffer.from([0, 1, 0x40])]) },
-      { name: 'w.example.test', type: RRSIG, data: rrsig(47, 'example.test') },
+      { name: 'w.example.test', type: RRSIG, data: rrsig(47, 'w.example.test', 'example.test') },
       { name: 'victim.test', type: NS, ns: 'ns.victim.test' },
     ],
     [{ name: 'ns.victim.test', type: A, address: '198.51.100.2' }],

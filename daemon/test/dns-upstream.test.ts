@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 
 import { CountingEvents } from '../dist/dns/events.js';
-import { Job, UpstreamPool, type UpstreamOwner } from '../dist/dns/upstream.js';
+import { Job, UpstreamPool, type UpstreamOwner, type UpstreamSettings } from '../dist/dns/upstream.js';
 import type { ResponseInfo } from '../dist/dns/wire.js';
 import { createLogger } from '../dist/util/log.js';
 import { TYPE, query } from './helpers/client.ts';
@@ -34,6 +34,24 @@ class Owner implements UpstreamOwner<number> {
       };
     });
   }
+}
+
+/** A pool over `up` with one try per query and the test's timeouts, `extra` settings on top. */
+function poolFor(up: TestUpstream, owner: Owner, extra: Partial<UpstreamSettings> = {}): UpstreamPool<number> {
+  return new UpstreamPool<number>(
+    {
+      upstreams: [up.address],
+      timeoutMs: 5000,
+      tcpTimeoutMs: 500,
+      maxTries: 1,
+      failureThreshold: 3,
+      probeIntervalMs: 1000,
+      ...extra,
+    },
+    owner,
+    new CountingEvents(),
+    logger,
+  );
 }
 
 /** The upstream form of a query: RD, AD, the question, an OPT (the query path builds these). */
@@ -93,20 +111,7 @@ t.test('at maxSockets, further tries share an open socket; their IDs tell them a
   up.behaviour = 'slow';
   up.delayMs = 100;
   const owner = new Owner();
-  const pool = new UpstreamPool<number>(
-    {
-      upstreams: [up.address],
-      timeoutMs: 5000,
-      tcpTimeoutMs: 500,
-      maxTries: 1,
-      failureThreshold: 3,
-      probeIntervalMs: 1000,
-      maxSockets: 2,
-    },
-    owner,
-    new CountingEvents(),
-    logger,
-  );
+  const pool = poolFor(up, owner, { maxSockets: 2 });
   t.teardown(() => pool.close());
   for (const n of ['a', 'mx', 'txt', 'alias', 'short']) pool.start(job(`${n}.example.test`));
   t.equal(pool.sockets, 2, 'two sockets for five tries');
@@ -120,19 +125,7 @@ t.test('closing the pool fails the tries in flight', async (t) => {
   t.teardown(() => up.close());
   up.behaviour = 'silent';
   const owner = new Owner();
-  const pool = new UpstreamPool<number>(
-    {
-      upstreams: [up.address],
-      timeoutMs: 5000,
-      tcpTimeoutMs: 500,
-      maxTries: 1,
-      failureThreshold: 3,
-      probeIntervalMs: 1000,
-    },
-    owner,
-    new CountingEvents(),
-    logger,
-  );
+  const pool = poolFor(up, owner);
   pool.start(job('a.example.test'));
   pool.start(job('mx.example.test'));
   t.equal(pool.inFlight, 2);

@@ -358,27 +358,19 @@ t.test(
   'ANY is forwarded and answered as the upstream answers it (RFC 8482 4.1); a blocked name stays blocked',
   async (t) => {
     const d = await daemon(t);
-    let a = await ask(d, 'a.example.test', TYPE.ANY);
-    t.same(
-      decode(a)
+    const types = (answer: Buffer): number[] =>
+      decode(answer)
         .answers.map((r) => r.type)
-        .sort(),
-      [TYPE.A, TYPE.AAAA],
-      "the upstream's records, no HINFO",
-    );
+        .sort();
+    let a = await ask(d, 'a.example.test', TYPE.ANY);
+    t.same(types(a), [TYPE.A, TYPE.AAAA], "the upstream's records, no HINFO");
     t.equal(rcodeOf(await ask(d, 'nope.example.test', TYPE.ANY)), 3, 'a name that does not exist: NXDOMAIN');
     a = await ask(d, 'alias.example.test', TYPE.ANY);
     t.equal(decode(a).answers[0]?.type, TYPE.CNAME, 'a CNAME is not hidden');
     const asked = d.upstreams[0]!.queries.length;
     t.equal(asked, 3, 'each went upstream');
     a = await ask(d, 'a.example.test', TYPE.ANY);
-    t.same(
-      decode(a)
-        .answers.map((r) => r.type)
-        .sort(),
-      [TYPE.A, TYPE.AAAA],
-      'and is cached like any answer',
-    );
+    t.same(types(a), [TYPE.A, TYPE.AAAA], 'and is cached like any answer');
     t.equal(d.upstreams[0]!.queries.length, asked);
     t.equal(rcodeOf(await ask(d, 'blocked.test', TYPE.ANY)), 3, 'a blocked name is blocked for ANY too');
     t.equal(d.upstreams[0]!.queries.length, asked);

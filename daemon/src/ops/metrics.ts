@@ -168,6 +168,17 @@ export function daemonVersion(): string {
 
 type Labels = Record<string, string>;
 
+/** Counts kept per stream transport and reason (index transport * reasons + reason) as labelled samples. */
+function byTransportAndReason(
+  inc: (labels: Labels, value: number) => void,
+  reasons: readonly string[],
+  counts: Float64Array,
+): void {
+  STREAM_TRANSPORTS.forEach((transport, i) =>
+    reasons.forEach((reason, j) => inc({ transport, reason }, counts[i * reasons.length + j]!)),
+  );
+}
+
 /** Registers counters whose values `fill` sets at scrape time. */
 function defineCounter(r: Registry) {
   return (
@@ -555,24 +566,14 @@ export class Metrics implements QueryEvents, PolicyEvents {
       'Client connections closed as soon as accepted, by transport and reason: acl (outside access.allow), limit ' +
         '(tcp.maxConnections), prefix-limit (tcp.maxConnectionsPerPrefix).',
       ['transport', 'reason'],
-      (inc) =>
-        STREAM_TRANSPORTS.forEach((transport, i) =>
-          REFUSALS.forEach((reason, j) =>
-            inc({ transport, reason }, this.#connectionsRefused[i * REFUSALS.length + j]!),
-          ),
-        ),
+      (inc) => byTransportAndReason(inc, REFUSALS, this.#connectionsRefused),
     );
     counter(
       'hashwall_connections_timed_out_total',
       'Client connections the daemon closed at a deadline, by transport and reason: idle (tcp.idleTimeoutMs), ' +
         'frame-timeout (a frame not whole within tcp.frameTimeoutMs).',
       ['transport', 'reason'],
-      (inc) =>
-        STREAM_TRANSPORTS.forEach((transport, i) =>
-          TIMEOUTS.forEach((reason, j) =>
-            inc({ transport, reason }, this.#connectionsTimedOut[i * TIMEOUTS.length + j]!),
-          ),
-        ),
+      (inc) => byTransportAndReason(inc, TIMEOUTS, this.#connectionsTimedOut),
     );
     counter(
       'hashwall_stop_page_requests_total',

@@ -49,15 +49,15 @@ type Rec = Record<string, unknown> & { name: string; type: number; ttl: number }
 const DNAME = 39;
 
 /** Uncompressed wire form of a name (a DNAME's RDATA, which dns2 cannot encode). */
-function wire(name: string): Buffer {
+export function wire(name: string): Buffer {
   return Buffer.concat([
     ...name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')])),
     Buffer.from([0]),
   ]);
 }
 
-/** A well-formed RRSIG RDATA (RFC 4034 3.1) with a dummy signature. */
-function rrsig(covered: number, owner: string): Buffer {
+/** A well-formed RRSIG RDATA (RFC 4034 3.1) with a dummy signature, by `signer` (default: the owner's last two labels). */
+export function rrsig(covered: number, owner: string, signer = owner.split('.').slice(-2).join('.')): Buffer {
   const fixed = Buffer.alloc(18);
   fixed.writeUInt16BE(covered, 0);
   fixed[2] = 13; // ECDSAP256SHA256
@@ -66,7 +66,7 @@ function rrsig(covered: number, owner: string): Buffer {
   fixed.writeUInt32BE(1795000000, 8);
   fixed.writeUInt32BE(1790000000, 12);
   fixed.writeUInt16BE(12345, 16);
-  return Buffer.concat([fixed, wire(owner.split('.').slice(-2).join('.')), Buffer.alloc(64, 7)]);
+  return Buffer.concat([fixed, wire(signer), Buffer.alloc(64, 7)]);
 }
 
 /** Wire form of a TXT RDATA with one string. */
