@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 
 import { scrubAnswer } from '../dist/dns/scrub.js';
 import { ResponseInfo, scanResponse } from '../dist/dns/wire.js';
-import { rrsig, wire } from './helpers/upstream.ts';
+import { rrsig, soaFor, wire } from './helpers/upstream.ts';
 
 type R = Record<string, unknown> & { name: string; type: number };
 
@@ -15,19 +15,6 @@ const SOA = 6;
 const MX = 15;
 const DNAME = 39;
 const RRSIG = 46;
-
-const soa = (name: string): R => ({
-  name,
-  type: SOA,
-  ttl: 60,
-  primary: `ns.${name}`,
-  admin: `hostmaster.${name}`,
-  serial: 1,
-  refresh: 1,
-  retry: 1,
-  expiration: 1,
-  minimum: 30,
-});
 
 function message(qname: string, qtype: number, an: R[], ns: R[] = [], ar: R[] = []): Buffer {
   const p = new Packet();
@@ -95,11 +82,11 @@ t.test('authority and additional: the zones the answer shows stay, other names g
     A,
     [],
     [
-      soa('example.test'),
+      soaFor('example.test'),
       { name: 'example.test', type: RRSIG, data: rrsig(SOA, 'example.test', 'example.test') },
       { name: 'mid.example.test', type: 47, data: Buffer.concat([wire('zz.example.test'), Buffer.from([0, 1, 0x40])]) },
       { name: 'mid.example.test', type: RRSIG, data: rrsig(47, 'mid.example.test', 'example.test') },
-      soa('victim.test'),
+      soaFor('victim.test'),
     ],
     [{ name: 'ns.victim.test', type: A, address: '198.51.100.2' }],
   );

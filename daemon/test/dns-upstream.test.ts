@@ -67,19 +67,7 @@ t.test(`a fresh random source port and ID for each of ${N} upstream queries (RFC
   const up = await TestUpstream.start();
   t.teardown(() => up.close());
   const owner = new Owner();
-  const pool = new UpstreamPool<number>(
-    {
-      upstreams: [up.address],
-      timeoutMs: 2000,
-      tcpTimeoutMs: 500,
-      maxTries: 1,
-      failureThreshold: 3,
-      probeIntervalMs: 1000,
-    },
-    owner,
-    new CountingEvents(),
-    logger,
-  );
+  const pool = poolFor(up, owner, { timeoutMs: 2000 });
   t.teardown(() => pool.close());
   for (let i = 0; i < N; i++) {
     const done = owner.next();

@@ -112,7 +112,7 @@ export function defaultZone(): Rec[] {
 }
 
 /** SOA of the zone holding `name`: its last two labels. */
-function soaFor(name: string): Rec {
+export function soaFor(name: string): Rec {
   const apex = name.split('.').slice(-2).join('.');
   return {
     name: apex,
