@@ -1,11 +1,10 @@
 // hashwall-witness as an operator runs it: the real command on 127.0.0.1 (port 0), keygen and vkey, HTTP caps and
 // deadlines, the monitoring endpoint, JSON logs, a config refused with its key, and a graceful SIGTERM that lets a
 // request in flight finish.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { parseCosignatureLines, parseCosignerKey, parseNote } from '@hashwall/tlog';
@@ -13,46 +12,9 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 
 import { originHash } from '../dist/index.js';
-import { ORIGIN, TestLog, body, entry, tempDir } from './helpers.ts';
+import { CLI, ORIGIN, TestLog, body, entry, newWitness, startWitness, tempDir } from './helpers.ts';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const run = promisify(execFile);
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  lines: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-/** Starts `hashwall-witness serve` and waits (at most 20 s) for its "listening" line. */
-async function start(t: Test, config: string): Promise<Started> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let buffered = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no "listening" line within 20 s')), 20_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
-        buffered = buffered.slice(nl + 1);
-        lines.push(line);
-        if (line.msg === 'listening') {
-          clearTimeout(timer);
-          resolve(`http://127.0.0.1:${String(line.port)}/`);
-        }
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`exited ${code} before listening`)));
-  });
-  return { child, url, lines, exited };
-}
 
 /** Sends raw request bytes (ignoring a write cut short by the server) and returns all it answers. */
 function raw(port: number, parts: string[]): Promise<string> {
@@ -72,26 +34,11 @@ function raw(port: number, parts: string[]): Promise<string> {
 }
 
 async function writeConfig(t: Test, log: TestLog, extra = ''): Promise<{ dir: string; config: string; vkey: string }> {
-  const dir = tempDir(t);
-  const { stdout } = await run(process.execPath, [
-    CLI,
-    'keygen',
-    '--name',
+  return newWitness(
+    t,
     'witness.example/w1',
-    '--out',
-    join(dir, 'w.key'),
-  ]);
-  const vkey = /cosigner key: (\S+)/.exec(stdout)![1]!;
-  const config = join(dir, 'witness.yaml');
-  writeFileSync(
-    config,
-    `listen: 127.0.0.1:0
-key: w.key
-stateDir: state
-logs:
-  - origin: ${ORIGIN}
-    keys: ["${log.key.vkey}"]
-limits:
+    [{ origin: ORIGIN, vkey: log.key.vkey }],
+    `limits:
   maxBodyBytes: 4096
   maxHeaderBytes: 2048
   headersTimeoutMs: 500
@@ -100,7 +47,6 @@ shutdown:
   drainTimeoutMs: 20000
 ${extra}`,
   );
-  return { dir, config, vkey };
 }
 
 t.test(
@@ -140,7 +86,7 @@ t.test('serves add-checkpoint and the monitoring endpoint with caps and deadline
     0,
   );
   const { config, vkey } = await writeConfig(t, log);
-  const w = await start(t, config);
+  const w = await startWitness(t, config);
   const post = async (b: Uint8Array | string, headers: Record<string, string> = {}) => {
     const res = await request(`${w.url}add-checkpoint`, {
       method: 'POST',
@@ -221,7 +167,7 @@ t.test('SIGTERM lets a request in flight finish, then exits 0', async (t) => {
     0,
   );
   const { config } = await writeConfig(t, log);
-  const w = await start(t, config);
+  const w = await startWitness(t, config);
   const b = Buffer.from(await body(log, 0));
   const port = Number(new URL(w.url).port);
   const answer = new Promise<string>((resolve, reject) => {

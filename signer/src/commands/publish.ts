@@ -22,6 +22,7 @@ import {
   parseFull,
   parseSignatureFileName,
   serializeFull,
+  sha256Hex,
   verifySignature,
   type FullList,
   type MinisignSecretKey,
@@ -40,6 +41,7 @@ import {
 import { EXIT_OK, SignerError, ioError, usage } from '../errors.js';
 import { acquireLock, listDir, readCapped, removeFile, removeStaleTemps } from '../files.js';
 import { loadSecretKeys } from '../keys.js';
+import { ReleaseLog, loadLogConfig, type LogConfig } from '../log.js';
 import { presentFullSerials, readCurrentIndex, readFull, signatureFilesOf, writeReleaseFiles } from '../release-dir.js';
 
 export const DEFAULT_DELTAS = 7;
@@ -65,6 +67,8 @@ export interface PublishOptions {
   readonly now: number;
   /** After the new index is in place, delete FULLs and deltas (and their signatures) it does not need. */
   readonly prune?: boolean;
+  /** The release log (SPEC.md 6): the index is logged and cosigned before it is published (log.ts). */
+  readonly log?: LogConfig;
   readonly warn: (message: string) => void;
 }
 
@@ -78,6 +82,8 @@ export interface PublishReport {
   /** Release paths written (data files and signatures). */
   readonly written: readonly string[];
   readonly pruned: readonly string[];
+  /** The leaf the index occupies in the release log, and the witnesses that cosigned; absent without a log. */
+  readonly log?: { readonly logIndex: number; readonly size: number; readonly cosigners: readonly string[] };
 }
 
 /** Checks what `buildRelease` made before anything is written: each delta rebuilds the FULL; each signature holds. */
@@ -130,6 +136,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
   try {
     for (const sub of ['', 'full', 'delta']) await removeStaleTemps(join(dir, sub));
     const current = await readCurrentIndex(dir);
+    const log = await ReleaseLog.open(dir, options.log, options.warn);
     const present = await presentFullSerials(dir);
     let seq: number;
     if (current) {
@@ -156,6 +163,8 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       seq = options.seq ?? 1;
     }
     if (!Number.isSafeInteger(seq) || seq < 1) throw usage('--seq must be a positive integer');
+    if (log?.last && options.seq === undefined) seq = Math.max(seq, log.last.index.header.seq + 1);
+    log?.checkSuccessor({ seq, serial: h.serial, full: { size: fullBytes.length, sha256: sha256Hex(fullBytes) } });
 
     if (present.includes(h.serial)) {
       // Left by an interrupted publish: never named by an index (the serial is above the published one).
@@ -187,7 +196,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       expires = h.expires;
       options.warn(`the index expires with the FULL at ${formatTime(h.expires)}: publish a new serial before then`);
     }
-    const { files, index } = buildRelease({
+    const built = buildRelease({
       full,
       bases,
       seq,
@@ -196,6 +205,8 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       minPoll: options.minPollSeconds ?? DEFAULT_MIN_POLL_SECONDS,
       signers: options.signers,
     });
+    const logged = log ? await log.append(built.files, options.signers) : undefined;
+    const { files, index } = logged ? { files: logged.files, index: built.index } : built;
     selfCheck(files, fullBytes, bases, options.signers);
     await writeReleaseFiles(dir, files, { replaceSignatures: true });
 
@@ -221,10 +232,17 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       deltaBases: index.deltas.map((d) => d.baseSerial),
       written: [...files.keys()],
       pruned,
+      ...(logged ? { log: { logIndex: logged.logIndex, size: logged.size, cosigners: logged.cosigners } } : {}),
     };
   } finally {
     await release();
   }
+}
+
+/** The line that reports what the release log did. */
+export function logLine(log: NonNullable<PublishReport['log']>): string {
+  const who = log.cosigners.length > 0 ? `cosigned by ${log.cosigners.join(', ')}` : 'not cosigned (no witness needed)';
+  return `logged as leaf ${log.logIndex} of the release log (size ${log.size}), ${who}`;
 }
 
 /** Data files (not signatures, not temp files) in `dir/sub`. */
@@ -252,6 +270,9 @@ Options:
   --seq N                      the index seq (default current + 1); only to recover a lost directory
   --now TIME                   the time to publish at (YYYY-MM-DDTHH:MM:SSZ; default now)
   --prune                      afterwards, delete FULLs and deltas (and signatures) the new index does not need
+  --log FILE                   the release log's config (key, witnesses, threshold; README.md "The release log"):
+                               the index is logged in DIR/log/ and cosigned before it is published. Required once
+                               DIR has a log
   -h, --help                   this help
 
 ${PASSWORD_HELP}
@@ -273,6 +294,7 @@ const SPEC = {
     seq: { type: 'string' },
     now: { type: 'string' },
     prune: { type: 'boolean' },
+    log: { type: 'string' },
   },
 } as const;
 
@@ -290,6 +312,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const now = timeValue(v.now, 'now') ?? io.now();
   const fullBytes = await readCapped(args.positionals[0]!, HARD_MAX_LIST_BYTES, 'FULL');
   const signers = await loadSecretKeys(keyPaths, v['password-file'] ?? [], io);
+  const log = v.log !== undefined ? await loadLogConfig(v.log, io) : undefined;
   const report = await publish({
     dir,
     fullBytes,
@@ -300,6 +323,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     ...(seq !== undefined ? { seq } : {}),
     now,
     prune: v.prune ?? false,
+    ...(log ? { log } : {}),
     warn: (m) => warn(io, m),
   });
   io.out(
@@ -307,6 +331,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       `${report.deltaBases.length} delta(s)${report.deltaBases.length ? ` from ${report.deltaBases.join(', ')}` : ''}, ` +
       `signed by ${signers.map((k) => k.keyId).join(', ')}; index expires ${formatTime(report.indexExpires)}`,
   );
+  if (report.log) io.out(logLine(report.log));
   if (report.pruned.length > 0) io.out(`pruned ${report.pruned.length} file(s): ${report.pruned.join(', ')}`);
   if (report.indexExpires - now < CLOCK_SKEW_SECONDS * 2) warn(io, 'the index expires within minutes');
   return EXIT_OK;
