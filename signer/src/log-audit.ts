@@ -6,17 +6,18 @@
  * as a daemon does (`checkLeafInLog`: inclusion read from tiles). Every finding is an item; nothing throws a
  * format or log error.
  */
-import type { TrustStore } from '@hashwall/format';
 import {
   FormatError,
   INDEX_PATH,
   MAX_INDEX_BYTES,
+  formatTime,
   indexTrustedComment,
   parseIndex,
   verifyThreshold,
   type CheckItem,
   type IndexList,
   type ReleaseSource,
+  type TrustStore,
 } from '@hashwall/format';
 import {
   LogAppender,
@@ -59,7 +60,7 @@ function fail(what: string, err: unknown): CheckItem {
 }
 
 function describeCheckpoint(o: OpenedCheckpoint): string {
-  const w = o.cosignatures.map((c) => `${c.witness.name} (${new Date(c.timestamp * 1000).toISOString()})`);
+  const w = o.cosignatures.map((c) => `${c.witness.name} (${formatTime(c.timestamp)})`);
   return `size ${o.checkpoint.size}, signed by the log key${w.length > 0 ? `, cosigned by ${w.join(', ')}` : ''}`;
 }
 
