@@ -9,11 +9,15 @@ import {
   SIG_TYPE_COSIGNATURE_V1,
   addSignatures,
   cosignCheckpoint,
+  cosignatureMessage,
   cosignatureTimestamp,
   decodeBase64,
+  formatAddCheckpoint,
   formatCheckpointText,
   openCheckpoint,
+  parseAddCheckpoint,
   parseCheckpointText,
+  parseCosignatureLines,
   parseCosignerKey,
   parseLogKey,
   parseNote,
@@ -258,3 +262,41 @@ t.test('our keys, checkpoints and cosignatures round-trip', async (t) => {
   t.throws(() => openCheckpoint(addSignatures(note, [plain]), policy), { code: 'LOG_SIGNATURE_INVALID' });
   t.equal(signatureLine('a', 1, new Uint8Array([1])), '\u2014 a AAAAAQE=\n');
 });
+
+t.test(
+  "the C2SP specifications' own examples parse, and the cosignature example carries the example's time",
+  async (t) => {
+    const e = fixture<{
+      c2spSpecExamples: {
+        checkpoint: string;
+        cosignatureLine: string;
+        cosignatureMessage: string;
+        addCheckpointRequest: string;
+        addCheckpointResponse: string;
+      };
+    }>('notes.json').c2spSpecExamples;
+    const cp = parseCheckpointText(parseNote(utf8(e.checkpoint)).text);
+    t.same([cp.origin, cp.size], ['example.com/behind-the-sofa', 20852163]);
+    const [line] = parseCosignatureLines(utf8(e.cosignatureLine));
+    t.equal(line!.name, 'witness.example.com/w1');
+    t.equal(cosignatureTimestamp(line!.signature), 1679315147, 'the 8-byte big-endian timestamp');
+    const text = parseNote(utf8(e.checkpoint)).textBytes;
+    t.equal(
+      Buffer.from(cosignatureMessage(1679315147, text)).toString('utf8'),
+      e.cosignatureMessage,
+      'the signed message',
+    );
+    const req = parseAddCheckpoint(utf8(e.addCheckpointRequest));
+    t.same([req.oldSize, req.proof.length], [20852014, 4]);
+    t.equal(parseNote(req.checkpoint).signatures.length, 2);
+    t.same(
+      Buffer.from(formatAddCheckpoint(req)).toString('utf8'),
+      e.addCheckpointRequest,
+      'written back byte for byte',
+    );
+    t.same(
+      parseCosignatureLines(utf8(e.addCheckpointResponse)).map((s) => s.name),
+      ['witness.example/w1', 'witness.example/w1', 'witness.example/w2'],
+    );
+  },
+);
