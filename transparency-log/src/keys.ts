@@ -116,6 +116,17 @@ export function formatVerifierKey(name: string, type: number, publicKey: Uint8Ar
   return `${name}+${keyIdHex(keyIdOf(name, type, publicKey))}+${encodeBase64(new Uint8Array([type, ...publicKey]))}`;
 }
 
+/** What identifies a note key: its name, type, public key, and the key id and vkey they give. */
+function keyFields(name: string, type: number, publicKey: Uint8Array): Omit<NoteVerifier, 'verify'> {
+  return {
+    name,
+    keyId: keyIdOf(name, type, publicKey),
+    type,
+    publicKey: new Uint8Array(publicKey),
+    vkey: formatVerifierKey(name, type, publicKey),
+  };
+}
+
 function makeVerifier(name: string, type: number, publicKey: Uint8Array): NoteVerifier {
   if (!isAcceptablePublicKey(publicKey)) throw keyInvalid('not a usable Ed25519 public key');
   const key = publicKeyObject(publicKey);
@@ -128,14 +139,7 @@ function makeVerifier(name: string, type: number, publicKey: Uint8Array): NoteVe
           const t = cosignatureTimestamp(sig);
           return t !== undefined && ed25519Verify(key, cosignatureMessage(t, text), sig.subarray(8));
         };
-  return Object.freeze({
-    name,
-    keyId: keyIdOf(name, type, publicKey),
-    type,
-    publicKey: new Uint8Array(publicKey),
-    vkey: formatVerifierKey(name, type, publicKey),
-    verify,
-  });
+  return Object.freeze({ ...keyFields(name, type, publicKey), verify });
 }
 
 /** Splits `<name>+<8 hex>+<rest>`; the name holds no `+`, the rest (base64) may. */
@@ -246,11 +250,7 @@ export class NoteSecretKey {
   noteSigner(): NoteSigner {
     const key = this.#key.key;
     return Object.freeze({
-      name: this.name,
-      keyId: keyIdOf(this.name, SIG_TYPE_ED25519, this.publicKey),
-      type: SIG_TYPE_ED25519,
-      publicKey: this.publicKey,
-      vkey: formatVerifierKey(this.name, SIG_TYPE_ED25519, this.publicKey),
+      ...keyFields(this.name, SIG_TYPE_ED25519, this.publicKey),
       sign: (text: Uint8Array) => ed25519Sign(key, text),
     });
   }
@@ -259,11 +259,7 @@ export class NoteSecretKey {
   cosigner(): Cosigner {
     const key = this.#key.key;
     return Object.freeze({
-      name: this.name,
-      keyId: keyIdOf(this.name, SIG_TYPE_COSIGNATURE_V1, this.publicKey),
-      type: SIG_TYPE_COSIGNATURE_V1,
-      publicKey: this.publicKey,
-      vkey: formatVerifierKey(this.name, SIG_TYPE_COSIGNATURE_V1, this.publicKey),
+      ...keyFields(this.name, SIG_TYPE_COSIGNATURE_V1, this.publicKey),
       cosign: (text: Uint8Array, timestamp: number): Uint8Array => {
         const out = new Uint8Array(COSIGNATURE_BYTES);
         Buffer.from(out.buffer).writeBigUInt64BE(BigInt(timestamp), 0);

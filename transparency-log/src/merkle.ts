@@ -207,6 +207,36 @@ function checkHashes(proof: readonly Uint8Array[], what: string): void {
 }
 
 /**
+ * The walk up the tree that RFC 9162 2.1.3.2 and 2.1.4.2 share: `fn` is the node's index and `sn` the last
+ * index at the current level. A path hash is the left sibling when `fn` is odd or the last node (then the levels
+ * where the node is a left child with no right sibling are skipped), the right sibling otherwise. The path must
+ * end exactly at the root (`sn` 0).
+ */
+function walkPath(
+  fn: number,
+  sn: number,
+  path: readonly Hash[],
+  what: string,
+  on: { left: (h: Hash) => void; right: (h: Hash) => void },
+): void {
+  for (const p of path) {
+    if (sn === 0) throw proofInvalid(`${what}: too many hashes`);
+    if (fn % 2 === 1 || fn === sn) {
+      on.left(p);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn /= 2;
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      on.right(p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw proofInvalid(`${what}: too few hashes`);
+}
+
+/**
  * RFC 9162 2.1.3.2: the root an inclusion proof gives for `leaf` at `index` in a tree of `size`. Throws
  * LOG_PROOF_INVALID when the proof cannot be one for these numbers (wrong length, bad index).
  */
@@ -216,26 +246,11 @@ export function rootFromInclusionProof(index: number, size: number, leaf: Hash, 
   }
   if (!isHash(leaf)) throw proofInvalid('the leaf hash is not 32 bytes');
   checkHashes(proof, 'inclusion proof');
-  let fn = index;
-  let sn = size - 1;
   let r = leaf;
-  for (const p of proof) {
-    if (sn === 0) throw proofInvalid('inclusion proof: too many hashes');
-    if (fn % 2 === 1 || fn === sn) {
-      r = nodeHash(p, r);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn /= 2;
-          sn = Math.floor(sn / 2);
-        }
-      }
-    } else {
-      r = nodeHash(r, p);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  if (sn !== 0) throw proofInvalid('inclusion proof: too few hashes');
+  walkPath(index, size - 1, proof, 'inclusion proof', {
+    left: (p) => (r = nodeHash(p, r)),
+    right: (p) => (r = nodeHash(r, p)),
+  });
   return r;
 }
 
@@ -274,24 +289,13 @@ export function rootsFromConsistencyProof(
   }
   let fr = path[0]!;
   let sr = path[0]!;
-  for (const c of path.slice(1)) {
-    if (sn === 0) throw proofInvalid('consistency proof: too many hashes');
-    if (fn % 2 === 1 || fn === sn) {
+  walkPath(fn, sn, path.slice(1), 'consistency proof', {
+    left: (c) => {
       fr = nodeHash(c, fr);
       sr = nodeHash(c, sr);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn /= 2;
-          sn = Math.floor(sn / 2);
-        }
-      }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  if (sn !== 0) throw proofInvalid('consistency proof: too few hashes');
+    },
+    right: (c) => (sr = nodeHash(sr, c)),
+  });
   return { old: fr, new: sr };
 }
 

@@ -19,6 +19,7 @@ import {
   postAddCheckpoint,
   signatureLine,
   verifyConsistency,
+  type CosignOptions,
   type NoteVerifier,
   type WitnessEndpoint,
 } from '../dist/index.js';
@@ -27,12 +28,16 @@ import { serve } from './http-helpers.ts';
 import { TestLog } from './log-helpers.ts';
 
 /** A log of 10 entries (checkpoints at 4 and 10, not cosigned) and a proof source read from its tiles. */
-function setup(): {
+interface Setup {
   note: Uint8Array;
   proof: (n: number) => Promise<Uint8Array[]>;
   logKey: NoteVerifier;
   root4: Uint8Array;
-} {
+  /** collectCosignatures for the checkpoint of size 10, the witnesses holding size 4, one cosignature needed. */
+  collect: (witnesses: WitnessEndpoint[], more?: Partial<CosignOptions>) => ReturnType<typeof collectCosignatures>;
+}
+
+function setup(): Setup {
   const log = new TestLog();
   const four = log.publish(
     [0, 1, 2, 3].map((i) => entry(i)),
@@ -47,7 +52,10 @@ function setup(): {
   const reader = new TileHashReader(tiles, 10);
   const logKey = parseLogKey(log.key.vkey);
   const root4 = openCheckpoint(four, { logKeys: [logKey] }).checkpoint.root;
-  return { note, proof: (n) => reader.consistencyProof(n), logKey, root4 };
+  const proof = (n: number): Promise<Uint8Array[]> => reader.consistencyProof(n);
+  const collect: Setup['collect'] = (witnesses, more = {}) =>
+    collectCosignatures({ checkpoint: note, size: 10, witnesses, threshold: 1, oldSize: 4, proof, ...more });
+  return { note, proof, logKey, root4, collect };
 }
 
 function cosign(res: ServerResponse, body: Buffer, w: NoteSecretKey, time = 1_800_000_123): void {
@@ -96,7 +104,7 @@ t.test('a witness that checks the proof and cosigns; a 409 is answered with a pr
 });
 
 t.test('every other answer is read as tlog-witness means it', async (t) => {
-  const { note, proof } = setup();
+  const { note, collect } = setup();
   const w = NoteSecretKey.generate('witness.example/w1');
   const other = NoteSecretKey.generate('witness.example/other');
   const cases: [string, (res: ServerResponse, body: Buffer) => void, string | RegExp][] = [
@@ -130,14 +138,7 @@ t.test('every other answer is read as tlog-witness means it', async (t) => {
     else t.match(out.kind === 'refused' || out.kind === 'unavailable' ? out.message : out.kind, want, what);
   }
   const larger = await serve(t, (_req, _body, res) => answer(res, 409, '11\n', 'text/x.tlog.size'));
-  const err = await collectCosignatures({
-    checkpoint: note,
-    size: 10,
-    witnesses: [endpoint(larger, w)],
-    threshold: 1,
-    oldSize: 4,
-    proof,
-  }).catch((e: unknown) => e);
+  const err = await collect([endpoint(larger, w)]).catch((e: unknown) => e);
   t.ok(isTlogError(err, 'LOG_WITNESS_FAILED'));
   t.match(
     String(err),
@@ -146,7 +147,7 @@ t.test('every other answer is read as tlog-witness means it', async (t) => {
 });
 
 t.test('a silent witness times out; unavailable witnesses are retried until the wait is over', async (t) => {
-  const { note, proof } = setup();
+  const { note, collect } = setup();
   const w1 = NoteSecretKey.generate('witness.example/w1');
   const w2 = NoteSecretKey.generate('witness.example/w2');
   const silent = await serve(t, () => new Promise<void>(() => undefined));
@@ -166,13 +167,7 @@ t.test('a silent witness times out; unavailable witnesses are retried until the 
   // An injected clock: each sleep moves it; no real waiting.
   let clock = 0;
   const sleeps: number[] = [];
-  const res = await collectCosignatures({
-    checkpoint: note,
-    size: 10,
-    witnesses: [endpoint(flaky, w1), endpoint(refusing, w2)],
-    threshold: 1,
-    oldSize: 4,
-    proof,
+  const res = await collect([endpoint(flaky, w1), endpoint(refusing, w2)], {
     waitMs: 60_000,
     retryDelayMs: 5000,
     now: () => clock,
@@ -190,13 +185,7 @@ t.test('a silent witness times out; unavailable witnesses are retried until the 
   t.match(res.witnesses[1]!.detail, /HTTP 422/);
   calls = -100;
   clock = 0;
-  const err = await collectCosignatures({
-    checkpoint: note,
-    size: 10,
-    witnesses: [endpoint(flaky, w1)],
-    threshold: 1,
-    oldSize: 4,
-    proof,
+  const err = await collect([endpoint(flaky, w1)], {
     waitMs: 12_000,
     retryDelayMs: 5000,
     now: () => clock,
@@ -207,13 +196,6 @@ t.test('a silent witness times out; unavailable witnesses are retried until the 
   t.ok(isTlogError(err, 'LOG_WITNESS_FAILED'), 'gave up after the wait');
   t.equal(clock, 10_000, 'two pauses fit in 12 s, a third would not');
   t.match(String(err), /0 of 1 witnesses cosigned; 1 needed .*unavailable: HTTP 503: busy/);
-  const none = await collectCosignatures({
-    checkpoint: note,
-    size: 10,
-    witnesses: [],
-    threshold: 0,
-    oldSize: 4,
-    proof,
-  });
+  const none = await collect([], { threshold: 0 });
   t.same(none.checkpoint, note, 'no witnesses, threshold 0: the checkpoint as it was');
 });
