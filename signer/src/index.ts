@@ -18,3 +18,5 @@ export { inspectFile, countKinds } from './commands/inspect.js';
 export { checkTargets, keyForList } from './commands/check.js';
 export { diffLists, type DiffResult } from './commands/diff.js';
 export { writeSigningKeyPair, writeListKey, type KeygenResult } from './commands/keygen.js';
+export { writeLogKey, loadLogConfig, loadLogKey, ReleaseLog, type LogConfig, type Appended } from './log.js';
+export { auditReleaseLog, auditKeysFrom, type LogAuditKeys } from './log-audit.js';
