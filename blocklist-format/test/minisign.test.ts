@@ -1,5 +1,5 @@
 // minisign keys and signatures (SPEC.md 3), checked against the real `minisign` binary and its fixtures.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
 import fc from 'fast-check';
 import t from 'tap';
 
+import { needTool } from '../../test/helpers/tools.ts';
 import { FormatError } from '../dist/errors.js';
 import {
   DEFAULT_SIGNATURE_COMMENT,
@@ -67,12 +68,7 @@ function codeOf(fn: () => unknown): string | undefined {
   }
 }
 
-let minisignMissing: string | false = false;
-try {
-  execFileSync('minisign', ['-v'], { stdio: 'pipe', timeout: 10_000 });
-} catch {
-  minisignMissing = 'the minisign binary is not installed (apt-get install minisign): interop tests skipped';
-}
+const minisignMissing = needTool('minisign');
 
 interface Run {
   code: number;

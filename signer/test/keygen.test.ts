@@ -1,6 +1,6 @@
 // keygen and key loading: files the stock minisign reads, modes, no overwrite, password sources (file, environment,
 // a terminal prompt without echo), and no secret in any output.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -15,15 +15,17 @@ import {
   serializeSecretKeyFile,
 } from '@hashwall/format';
 
+import { needTool } from '../../test/helpers/tools.ts';
 import { CLI, NOW, buildFull, cli, minisign, tempDir, vectorListKey, writeSource } from './helpers.ts';
 
 const PASSWORD = 'correct horse battery staple';
+const minisignTool = { skip: needTool('minisign') };
 
 function mode(path: string): number {
   return statSync(path).mode & 0o777;
 }
 
-t.test('makes an unencrypted key pair that minisign signs and verifies with', async (t) => {
+t.test('makes an unencrypted key pair that minisign signs and verifies with', minisignTool, async (t) => {
   const dir = tempDir(t);
   const r = await cli(['keygen', '--out', 'alice', '--no-password'], { cwd: dir });
   t.equal(r.code, 0, r.stderr);
@@ -79,21 +81,25 @@ t.test('makes a list key (mode 0600) and never prints it', async (t) => {
   t.notMatch(inspect.stdout, key.keyHex());
 });
 
-t.test('a password-protected key (minisign scrypt cost) from --password-file works with minisign', async (t) => {
-  const dir = tempDir(t);
-  const pw = join(dir, 'pw');
-  writeFileSync(pw, `${PASSWORD}\n`, { mode: 0o600 });
-  const r = await cli(['keygen', '--out', 'locked', '--password-file', pw], { cwd: dir });
-  t.equal(r.code, 0, r.stderr);
-  t.notMatch(r.stdout + r.stderr, PASSWORD);
-  const key = join(dir, 'locked.key');
-  const parsed = parseSecretKeyFile(readFileSync(key), { password: PASSWORD });
-  t.equal(parsed.encrypted, true);
-  const msg = writeSource(dir, 'msg.txt', 'hello\n');
-  const s = await minisign(['-S', '-H', '-s', key, '-m', msg, '-t', 'hwl1 test'], `${PASSWORD}\n`);
-  t.equal(s.code, 0, `minisign opens the key with the password: ${s.stderr}`);
-  t.equal((await minisign(['-V', '-H', '-m', msg, '-p', join(dir, 'locked.pub')])).code, 0);
-});
+t.test(
+  'a password-protected key (minisign scrypt cost) from --password-file works with minisign',
+  minisignTool,
+  async (t) => {
+    const dir = tempDir(t);
+    const pw = join(dir, 'pw');
+    writeFileSync(pw, `${PASSWORD}\n`, { mode: 0o600 });
+    const r = await cli(['keygen', '--out', 'locked', '--password-file', pw], { cwd: dir });
+    t.equal(r.code, 0, r.stderr);
+    t.notMatch(r.stdout + r.stderr, PASSWORD);
+    const key = join(dir, 'locked.key');
+    const parsed = parseSecretKeyFile(readFileSync(key), { password: PASSWORD });
+    t.equal(parsed.encrypted, true);
+    const msg = writeSource(dir, 'msg.txt', 'hello\n');
+    const s = await minisign(['-S', '-H', '-s', key, '-m', msg, '-t', 'hwl1 test'], `${PASSWORD}\n`);
+    t.equal(s.code, 0, `minisign opens the key with the password: ${s.stderr}`);
+    t.equal((await minisign(['-V', '-H', '-m', msg, '-p', join(dir, 'locked.pub')])).code, 0);
+  },
+);
 
 t.test('reads the password of an encrypted key from a file, the environment, or refuses', async (t) => {
   const dir = tempDir(t);
@@ -164,12 +170,8 @@ t.test('reads the password of an encrypted key from a file, the environment, or 
   t.equal((await publish('r7', ['--password-file', pw, '--password-file', pw])).code, 2, 'more files than keys');
 });
 
-let noPty: string | false = false;
-try {
-  execFileSync('script', ['--version'], { stdio: 'pipe', timeout: 5000 });
-} catch {
-  noPty = 'util-linux script (to get a pseudo-terminal) is not installed';
-}
+// util-linux's `script` gives the CLI a pseudo-terminal.
+const noPty = needTool('script');
 
 t.test('prompts on a terminal without echo, twice for a new key; Ctrl-C interrupts', { skip: noPty }, async (t) => {
   const dir = tempDir(t);
