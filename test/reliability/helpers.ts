@@ -1,6 +1,6 @@
 /**
- * Helpers of the reliability suite: an authoritative upstream that can be stopped and started again on the same
- * port, a rate-bounded load client that checks every answer against what it must be, and the built daemon as a
+ * Helpers of the reliability suite: an authoritative upstream that can go silent (an outage) and answer again on
+ * the port it keeps, a rate-bounded load client that checks every answer against what it must be, and the built daemon as a
  * child process. Everything on 127.0.0.1, every wait bounded.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -59,14 +59,18 @@ export function firstA(msg: Buffer): string | null {
 }
 
 /**
- * An authoritative server for one zone (`*.<zone>` A -> addressOf(name), TTL `ttl`), UDP and TCP on a fixed port
- * once started, which can be stopped and started again on that port (an upstream restart).
+ * An authoritative server for one zone (`*.<zone>` A -> addressOf(name), TTL `ttl`), UDP and TCP on one port from
+ * port 0. An outage is `silent`: the server drops every datagram and closes every TCP connection at once, but keeps
+ * its sockets, so the port stays its own and the same server answers again when `silent` is cleared (a server
+ * closed and bound again could find its port taken by another socket in the meantime).
  */
-export class RestartableUpstream {
+export class ZoneUpstream {
   readonly zone: string;
   ttl: number;
   port = 0;
   queries = 0;
+  /** While true, nothing is answered (an outage); the sockets stay bound. */
+  silent = false;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
   readonly #conns = new Set<Socket>();
@@ -111,20 +115,40 @@ export class RestartableUpstream {
     return Buffer.concat(parts);
   }
 
+  /** UDP on port 0, then TCP on the same port; when another socket holds that TCP port, again on a new one. */
   async start(): Promise<void> {
+    let last: unknown;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        await this.#bind();
+        return;
+      } catch (err) {
+        last = err;
+        this.close();
+      }
+    }
+    throw last;
+  }
+
+  async #bind(): Promise<void> {
     const udp = createSocket('udp4');
+    this.#udp = udp;
     udp.on('message', (m, r) => {
       this.queries++;
+      if (this.silent) return;
       const a = this.answer(m);
       if (a) udp.send(a, r.port, r.address);
     });
     await new Promise<void>((res, rej) => {
       udp.once('error', rej);
-      udp.bind(this.port, '127.0.0.1', () => res());
+      udp.bind(0, '127.0.0.1', () => res());
     });
     this.port = udp.address().port;
-    this.#udp = udp;
     const tcp = createServer((s) => {
+      if (this.silent) {
+        s.destroy();
+        return;
+      }
       this.#conns.add(s);
       s.on('close', () => this.#conns.delete(s));
       s.on('error', () => s.destroy());
@@ -132,23 +156,33 @@ export class RestartableUpstream {
       s.on('data', (c: Buffer) => {
         buf = Buffer.concat([buf, c]);
         while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const a = this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+          const a = this.silent ? null : this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
           buf = buf.subarray(2 + buf.readUInt16BE(0));
           if (a) s.write(Buffer.concat([Buffer.from([a.length >> 8, a.length & 255]), a]));
         }
       });
     });
+    this.#tcp = tcp;
     await new Promise<void>((res, rej) => {
       tcp.once('error', rej);
       tcp.listen(this.port, '127.0.0.1', () => res());
     });
-    this.#tcp = tcp;
   }
 
-  stop(): void {
-    this.#udp?.close();
+  /** Goes silent and drops the TCP connections open now (the start of an outage). */
+  goSilent(): void {
+    this.silent = true;
+    for (const s of this.#conns) s.destroy();
+  }
+
+  close(): void {
+    try {
+      this.#udp?.close();
+    } catch {
+      // already closed
+    }
     this.#udp = null;
-    this.#tcp?.close();
+    if (this.#tcp?.listening) this.#tcp.close();
     for (const s of this.#conns) s.destroy();
     this.#tcp = null;
   }
@@ -174,9 +208,9 @@ export interface LoadReport {
 }
 
 /**
- * Sends queries at `qps` (in 10 ms batches) from `sockets` UDP sockets for `durationMs`, each from `next()` (a name
- * and what it must get, or a function deciding at answer time), and waits up to `timeoutMs` for the last answers.
- * `judge` may return null to accept any answer (e.g. during a list swap).
+ * Sends queries at `qps` from `sockets` UDP sockets for `durationMs` (every 10 ms, what the rate owes by then), each
+ * from `next()` (a name and what it must get, or a function deciding at answer time), and waits up to `timeoutMs`
+ * for the last answers. `judge` may return null to accept any answer (e.g. during a list swap).
  */
 export async function runLoad(o: {
   port: number;
@@ -214,12 +248,12 @@ export async function runLoad(o: {
     });
     s.on('error', () => undefined);
     await new Promise<void>((res) => s.bind(0, o.bindAddress ?? '127.0.0.1', () => res()));
+    // Room for the answers to a burst (queries owed after a stall of the machine) until this process reads them.
+    s.setRecvBufferSize(4 * 1024 * 1024);
     socks.push(s);
     pending.push(map);
   }
   let id = 1;
-  const perTick = o.qps / 100;
-  let due = 0;
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {
       const elapsed = performance.now() - t0;
@@ -228,9 +262,10 @@ export async function runLoad(o: {
         resolve();
         return;
       }
-      due += perTick;
-      while (due >= 1) {
-        due--;
+      // What the rate asks for by now, from the clock rather than from the ticks: on a busy machine a timer fires
+      // late or not at all for a while, and the queries it owed go out in the next tick.
+      let due = Math.floor((o.qps * elapsed) / 1000) - r.sent;
+      while (due-- > 0) {
         const k = r.sent % n;
         const map = pending[k]!;
         id = (id % 65535) + 1;
