@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
 
-import { needTool } from './helpers/tools.ts';
+import { needTool, plainNode } from './helpers/tools.ts';
 
 const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
 const skipDig = needTool('dig');
@@ -62,7 +62,7 @@ function drawPorts(): DemoPorts {
   return { dns, metrics, stopPage };
 }
 
-/** The demo's environment: the shell's, without the test runner's NODE_OPTIONS (its TypeScript hooks). */
+/** The demo's environment: the shell's, without the test runner's NODE_OPTIONS (plainNode drops what tap adds). */
 function demoEnv(ports: DemoPorts): NodeJS.ProcessEnv {
   const { NODE_OPTIONS: _runnerOptions, ...shell } = process.env;
   return {
@@ -120,7 +120,7 @@ interface RunningDemo {
 async function runDemo(t: Test): Promise<RunningDemo | null> {
   for (let attempt = 1; attempt <= 5; attempt++) {
     const ports = drawPorts();
-    const demo = spawn(process.execPath, [join(root, 'examples', 'demo', 'demo.mjs')], {
+    const demo = spawn(...plainNode(join(root, 'examples', 'demo', 'demo.mjs')), {
       cwd: root,
       env: demoEnv(ports),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -205,8 +205,7 @@ t.test('the demo says which port is taken, and starts nothing', async (t) => {
   for (let attempt = 1; attempt <= 5; attempt++) {
     const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
       execFile(
-        process.execPath,
-        [join(root, 'examples', 'demo', 'demo.mjs')],
+        ...plainNode(join(root, 'examples', 'demo', 'demo.mjs')),
         { env: demoEnv({ ...drawPorts(), metrics: port }), timeout: 20000 },
         (err, stdout, stderr) => resolve({ code: err ? (err.code as number) : 0, text: `${stdout}${stderr}` }),
       );

@@ -4,6 +4,7 @@
  * with a note saying which package brings it. Under `CI=true` a missing tool fails instead: `.ci/run` installs every
  * one of them (its PKGS list), so a skip there would only hide a test that never ran.
  */
+import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -53,4 +54,40 @@ export function needTool(name: ToolName): string | false {
     t.fail(`${why}: CI installs every tool the tests use (.ci/run), so none may be skipped`);
   }
   return why;
+}
+
+/** What a tool printed, and its exit code. */
+export interface ToolRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the stock `minisign` with a deadline, feeding `input` (for example a password line) on stdin. Rejects when
+ * it could not run or was killed at the deadline; resolves with its exit code otherwise.
+ */
+export function minisign(args: readonly string[], input = '', timeoutMs = 60_000): Promise<ToolRun> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('minisign', [...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err === null) return resolve({ code: 0, stdout, stderr });
+      if (err.killed || typeof err.code !== 'number') {
+        return reject(new Error(`minisign ${args.join(' ')}: ${err.message}`, { cause: err }));
+      }
+      resolve({ code: err.code, stdout, stderr });
+    });
+    // minisign may exit before reading stdin (for example when it needs no password): ignore EPIPE there.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
+  });
+}
+
+/**
+ * The file and arguments that run a Node script as a user would, without the test runner's NODE_OPTIONS: tap adds
+ * its process-info hook (which tracks coverage, not collected here) to the environment of every process a test
+ * starts, and in a Node process that hook costs about a third of a second of CPU at start, and as much again in
+ * every worker thread, more than the script's own start.
+ */
+export function plainNode(script: string, args: readonly string[] = []): [file: string, args: string[]] {
+  return ['env', ['-u', 'NODE_OPTIONS', process.execPath, script, ...args]];
 }
