@@ -1,13 +1,15 @@
 /**
  * Helpers of the reliability suite: an authoritative upstream that can go silent (an outage) and answer again on
- * the port it keeps, a rate-bounded load client that checks every answer against what it must be, and the built daemon as a
- * child process. Everything on 127.0.0.1, every wait bounded.
+ * the port it keeps, a rate-bounded load client that checks every answer against what it must be, and the built
+ * daemon as a child process. Everything on 127.0.0.1, every wait bounded.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { bindUdpAndTcp } from '../../daemon/test/helpers/upstream.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -115,57 +117,39 @@ export class ZoneUpstream {
     return Buffer.concat(parts);
   }
 
-  /** UDP on port 0, then TCP on the same port; when another socket holds that TCP port, again on a new one. */
+  /** UDP on port 0, then TCP on the same port (bindUdpAndTcp), both kept until close(). */
   async start(): Promise<void> {
-    let last: unknown;
-    for (let attempt = 0; attempt < 10; attempt++) {
-      try {
-        await this.#bind();
-        return;
-      } catch (err) {
-        last = err;
-        this.close();
-      }
-    }
-    throw last;
+    const bound = await bindUdpAndTcp(
+      '127.0.0.1',
+      (m, r) => {
+        this.queries++;
+        if (this.silent) return;
+        const a = this.answer(m);
+        if (a) bound.udp.send(a, r.port, r.address);
+      },
+      (s) => this.#onTcp(s),
+    );
+    this.#udp = bound.udp;
+    this.#tcp = bound.tcp;
+    this.port = bound.port;
   }
 
-  async #bind(): Promise<void> {
-    const udp = createSocket('udp4');
-    this.#udp = udp;
-    udp.on('message', (m, r) => {
-      this.queries++;
-      if (this.silent) return;
-      const a = this.answer(m);
-      if (a) udp.send(a, r.port, r.address);
-    });
-    await new Promise<void>((res, rej) => {
-      udp.once('error', rej);
-      udp.bind(0, '127.0.0.1', () => res());
-    });
-    this.port = udp.address().port;
-    const tcp = createServer((s) => {
-      if (this.silent) {
-        s.destroy();
-        return;
+  #onTcp(s: Socket): void {
+    if (this.silent) {
+      s.destroy();
+      return;
+    }
+    this.#conns.add(s);
+    s.on('close', () => this.#conns.delete(s));
+    s.on('error', () => s.destroy());
+    let buf = Buffer.alloc(0);
+    s.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const a = this.silent ? null : this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+        if (a) s.write(Buffer.concat([Buffer.from([a.length >> 8, a.length & 255]), a]));
       }
-      this.#conns.add(s);
-      s.on('close', () => this.#conns.delete(s));
-      s.on('error', () => s.destroy());
-      let buf = Buffer.alloc(0);
-      s.on('data', (c: Buffer) => {
-        buf = Buffer.concat([buf, c]);
-        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const a = this.silent ? null : this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-          buf = buf.subarray(2 + buf.readUInt16BE(0));
-          if (a) s.write(Buffer.concat([Buffer.from([a.length >> 8, a.length & 255]), a]));
-        }
-      });
-    });
-    this.#tcp = tcp;
-    await new Promise<void>((res, rej) => {
-      tcp.once('error', rej);
-      tcp.listen(this.port, '127.0.0.1', () => res());
     });
   }
 
