@@ -189,6 +189,11 @@ export interface LoadReport {
   wrongSamples: string[];
   /** Queries that got no answer, by the second (from the start) they were sent in. */
   lostAt: number[];
+  /**
+   * Queries the rate asked for but not sent because `maxInFlight` queries were still unanswered: the daemon, or the
+   * machine it shares with this load, did not keep up with the rate.
+   */
+  throttled: number;
 }
 
 /**
@@ -207,8 +212,23 @@ export async function runLoad(o: {
   edns?: boolean;
   /** Ends the load before durationMs when it returns true (checked every 10 ms). */
   stopWhen?: () => boolean;
+  /**
+   * At most this many queries unanswered at once (default: no limit). A machine too busy to answer at the rate then
+   * gets fewer queries (counted as `throttled`) rather than a backlog that overflows the sockets' buffers.
+   */
+  maxInFlight?: number;
 }): Promise<LoadReport> {
-  const r: LoadReport = { sent: 0, answered: 0, lost: 0, wrong: 0, rcodes: {}, wrongSamples: [], lostAt: [] };
+  const r: LoadReport = {
+    sent: 0,
+    answered: 0,
+    lost: 0,
+    wrong: 0,
+    rcodes: {},
+    wrongSamples: [],
+    lostAt: [],
+    throttled: 0,
+  };
+  let inFlight = 0;
   const n = o.sockets ?? 4;
   const socks: UdpSocket[] = [];
   const pending: Map<number, { judge: (a: Buffer) => string | null; at: number }>[] = [];
@@ -221,6 +241,7 @@ export async function runLoad(o: {
       const p = map.get(m.readUInt16BE(0));
       if (!p) return;
       map.delete(m.readUInt16BE(0));
+      inFlight--;
       r.answered++;
       const rc = m[3]! & 15;
       r.rcodes[rc] = (r.rcodes[rc] ?? 0) + 1;
@@ -247,9 +268,13 @@ export async function runLoad(o: {
         return;
       }
       // What the rate asks for by now, from the clock rather than from the ticks: on a busy machine a timer fires
-      // late or not at all for a while, and the queries it owed go out in the next tick.
-      let due = Math.floor((o.qps * elapsed) / 1000) - r.sent;
+      // late or not at all for a while, and the queries it owed go out in the next tick (up to maxInFlight).
+      let due = Math.floor((o.qps * elapsed) / 1000) - r.sent - r.throttled;
       while (due-- > 0) {
+        if (inFlight >= (o.maxInFlight ?? Infinity)) {
+          r.throttled += due + 1;
+          break;
+        }
         const k = r.sent % n;
         const map = pending[k]!;
         id = (id % 65535) + 1;
@@ -257,11 +282,13 @@ export async function runLoad(o: {
           // an ID still pending on this socket (a lost query): it counts as lost now
           const lost = map.get(id)!;
           map.delete(id);
+          inFlight--;
           r.lost++;
           r.lostAt.push(Math.floor(lost.at / 1000));
         }
         const q = o.next(r.sent);
         map.set(id, { judge: q.judge, at: elapsed });
+        inFlight++;
         socks[k]!.send(queryFor(q.name, id, o.edns ?? false), o.port, '127.0.0.1');
         r.sent++;
       }
