@@ -12,30 +12,15 @@ import { promisify } from 'node:util';
 
 import t from 'tap';
 
+import { needTool } from '../../test/helpers/tools.ts';
 import { TYPE, query, udpAsk } from './helpers/client.ts';
 import { startTestDaemon } from './helpers/daemon.ts';
 
 const run = promisify(execFile);
 
-async function has(tool: string, args: string[]): Promise<boolean> {
-  try {
-    await run(tool, args, { timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const missing = (
-  await Promise.all(
-    [
-      ['delv', ['-v']],
-      ['nsd', ['-v']],
-      ['dnssec-keygen', ['-V']],
-      ['dnssec-signzone', ['-V']],
-    ].map(async ([tool, args]) => ((await has(tool as string, args as string[])) ? null : tool)),
-  )
-).filter((x) => x !== null);
+const missing = (['delv', 'nsd', 'dnssec-keygen', 'dnssec-signzone'] as const)
+  .map((tool) => needTool(tool))
+  .filter((why) => why !== false);
 
 const ZONE = `$TTL 300
 signed.test. IN SOA ns.signed.test. hostmaster.signed.test. 1 3600 600 86400 60
@@ -112,7 +97,7 @@ async function startNsd(dir: string): Promise<{ host: string; port: number; proc
 
 t.test(
   'delv validates what hashwalld forwards from a signed zone',
-  { skip: missing.length > 0 ? `not installed: ${missing.join(', ')}` : false },
+  { skip: missing.length > 0 ? missing.join('; ') : false },
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'hw-dnssec-'));
     const anchors = join(dir, 'anchors.conf');
