@@ -45,10 +45,11 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
   const log = options.logger;
   const path = new QueryPath(options);
   path.use(path.build(settings.config));
+  const listenerOptions = { events: path.events, clock: options.clock };
   const listeners = new Map<string, Listener>();
   try {
     for (const spec of settings.config.listen) {
-      listeners.set(spec, await Listener.open(spec, path, settings.config.tcp, log));
+      listeners.set(spec, await Listener.open(spec, path, settings.config.tcp, log, listenerOptions));
     }
   } catch (err) {
     for (const l of listeners.values()) l.close();
@@ -93,7 +94,7 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
       const opened: Listener[] = [];
       try {
         for (const spec of next.config.listen) {
-          if (!listeners.has(spec)) opened.push(await Listener.open(spec, path, next.config.tcp, log));
+          if (!listeners.has(spec)) opened.push(await Listener.open(spec, path, next.config.tcp, log, listenerOptions));
         }
       } catch (err) {
         for (const l of opened) l.close();

@@ -2,33 +2,37 @@
  * The DNS listeners: one UDP socket and one TCP server per configured address, on node:dgram and node:net directly
  * (dns2's servers parse every message with its slow codec and never hand over the raw bytes: dns2.md 1, 7).
  *
- * TCP follows RFC 7766: two-octet length framing, pipelined queries answered as they complete (out of order),
- * at most `maxInFlightPerConnection` queries in flight per connection (reading pauses beyond it), an idle timeout
- * when nothing is in flight (6.2.3), half-closed connections answered before they are ended, and a cap on
- * connections (Node refuses beyond `maxConnections`). Nothing here throws into the event loop: socket errors are
- * counted and the connection closed.
+ * TCP connections are served by dns/stream.ts (RFC 7766 framing, the access list at accept, the caps on
+ * connections, the frame deadline and the idle timeout), which any stream transport shares. Nothing here throws
+ * into the event loop: socket errors are counted and the connection closed.
  *
  * Every query handed to the handler comes with a Client whose reply() or drop() is called exactly once; the
  * listener counts queries in flight with it, which is what draining on SIGTERM waits for.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 
+import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { Client } from './client.js';
-import type { Transport } from './events.js';
+import type { QueryEvents, Transport } from './events.js';
 import { boundSpec, portSharing } from './sharing.js';
+import { StreamGate, type StreamHost, type StreamSettings } from './stream.js';
 import { ipLookup } from './udp-lookup.js';
 
 export interface QueryHandler {
   handle(msg: Buffer, client: Client): void;
+  /** Whether a client at `address` may query (access.allow): a connection from elsewhere is closed when accepted. */
+  accepts(address: string): boolean;
 }
 
-export interface TcpSettings {
-  readonly maxConnections: number;
-  readonly idleTimeoutMs: number;
-  readonly maxInFlightPerConnection: number;
+export type TcpSettings = StreamSettings;
+
+/** What a listener reports its connections to, and the clock of their deadlines. */
+export interface ListenerOptions {
+  readonly events: QueryEvents;
+  readonly clock?: Clock;
 }
 
 export interface BoundAddress {
@@ -36,12 +40,6 @@ export interface BoundAddress {
   readonly port: number;
   readonly family: 4 | 6;
 }
-
-/**
- * Answers queued on a TCP connection (the client is not reading them) beyond which the connection stops reading
- * queries until the queue drains: a client that pipelines and never reads cannot grow our memory.
- */
-const MAX_TCP_QUEUED_BYTES = 256 * 1024;
 
 /** Socket receive buffer asked for (the kernel may cap it): room for bursts while the event loop is busy. */
 const UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -74,135 +72,15 @@ class UdpClient implements Client {
   }
 }
 
-class TcpConnection implements Client {
-  readonly transport: Transport = 'tcp';
-  readonly address: string;
-  readonly port: number;
-  readonly #listener: Listener;
-  readonly #socket: Socket;
-  #buffer: Buffer | null = null;
-  #inFlight = 0;
-  #ended = false;
-  #paused = false;
-
-  constructor(listener: Listener, socket: Socket) {
-    this.#listener = listener;
-    this.#socket = socket;
-    this.address = socket.remoteAddress ?? '';
-    this.port = socket.remotePort ?? 0;
-    socket.setNoDelay(true);
-    socket.setTimeout(listener.tcp.idleTimeoutMs);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => {
-      this.#ended = true;
-      if (this.#inFlight === 0) socket.end();
-    });
-    socket.on('timeout', () => {
-      // RFC 7766 6.2.3: close an idle connection; one with queries in flight is not idle.
-      if (this.#inFlight === 0) socket.destroy();
-      else socket.setTimeout(listener.tcp.idleTimeoutMs);
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => listener.connectionClosed(this));
-    socket.on('drain', () => this.#resume());
-  }
-
-  #onData(chunk: Buffer): void {
-    this.#buffer = this.#buffer === null ? chunk : Buffer.concat([this.#buffer, chunk]);
-    this.#process();
-  }
-
-  #process(): void {
-    const max = this.#listener.tcp.maxInFlightPerConnection;
-    let buf = this.#buffer;
-    while (buf !== null && buf.length >= 2) {
-      if (this.#inFlight >= max || this.#listener.stopping || this.#socket.writableLength > MAX_TCP_QUEUED_BYTES) {
-        if (!this.#paused) {
-          this.#paused = true;
-          this.#socket.pause();
-        }
-        break;
-      }
-      const n = (buf[0]! << 8) | buf[1]!;
-      if (buf.length < 2 + n) break;
-      const frame = buf.subarray(2, 2 + n);
-      buf = buf.length === 2 + n ? null : buf.subarray(2 + n);
-      this.#buffer = buf;
-      this.#inFlight++;
-      this.#listener.queryStarted();
-      this.#listener.handler.handle(frame, this);
-      buf = this.#buffer;
-    }
-    this.#buffer = buf !== null && buf.length === 0 ? null : buf;
-  }
-
-  reply(answer: Buffer): boolean {
-    if (!this.#socket.destroyed && this.#socket.writable) {
-      const out = Buffer.allocUnsafe(answer.length + 2);
-      out[0] = answer.length >> 8;
-      out[1] = answer.length & 0xff;
-      answer.copy(out, 2);
-      this.#socket.write(out);
-    }
-    this.#done();
-    return false; // copied into the frame
-  }
-
-  drop(): void {
-    this.#done();
-  }
-
-  keep(): Client {
-    return this;
-  }
-
-  #done(): void {
-    this.#inFlight--;
-    this.#listener.queryDone();
-    if (this.#inFlight === 0 && (this.#ended || this.#listener.stopping)) {
-      this.#socket.end();
-      return;
-    }
-    this.#resume();
-  }
-
-  #resume(): void {
-    if (
-      this.#paused &&
-      !this.#listener.stopping &&
-      this.#inFlight < this.#listener.tcp.maxInFlightPerConnection &&
-      this.#socket.writableLength <= MAX_TCP_QUEUED_BYTES
-    ) {
-      this.#paused = false;
-      this.#socket.resume();
-      this.#process();
-    }
-  }
-
-  /** Stops reading new queries; ends the connection once its queries are answered. */
-  stop(): void {
-    if (!this.#paused) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
-    if (this.#inFlight === 0) this.#socket.end();
-  }
-
-  destroy(): void {
-    this.#socket.destroy();
-  }
-}
-
 /** The UDP socket and TCP server of one configured address. */
-export class Listener {
+export class Listener implements StreamHost {
   /** The address as configured. */
   readonly spec: string;
   readonly handler: QueryHandler;
-  tcp: TcpSettings;
   readonly #log: Logger;
   #udp: UdpSocket | null = null;
   #server: Server | null = null;
-  readonly #connections = new Set<TcpConnection>();
+  readonly #tcp: StreamGate;
   udpAddress: BoundAddress | null = null;
   tcpAddress: BoundAddress | null = null;
   /** Queries handed to the handler and not yet answered or dropped. */
@@ -212,22 +90,45 @@ export class Listener {
   /** The client of the datagram being handled (the query path keeps a copy if it answers later). */
   readonly #udpClient = new UdpClient(this, '', 0);
 
-  private constructor(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger) {
+  private constructor(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger, o: ListenerOptions) {
     this.spec = spec;
     this.handler = handler;
-    this.tcp = tcp;
     this.#log = log;
+    this.#tcp = new StreamGate('tcp', tcp, this, o.events, o.clock ?? systemClock);
+  }
+
+  /** The TCP limits in force (a reload sets new ones; open connections keep their idle timeout). */
+  get tcp(): TcpSettings {
+    return this.#tcp.settings;
+  }
+
+  set tcp(settings: TcpSettings) {
+    this.#tcp.settings = settings;
+  }
+
+  accepts(address: string): boolean {
+    return this.handler.accepts(address);
+  }
+
+  handle(msg: Buffer, client: Client): void {
+    this.handler.handle(msg, client);
   }
 
   /**
    * Binds UDP, then TCP on the same port (so port 0 gives one port for both; retried a few times if TCP finds
    * that port taken).
    */
-  static async open(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger): Promise<Listener> {
+  static async open(
+    spec: string,
+    handler: QueryHandler,
+    tcp: TcpSettings,
+    log: Logger,
+    options: ListenerOptions,
+  ): Promise<Listener> {
     const hp = parseHostPort(boundSpec(spec), 53);
     let lastError: unknown;
     for (let attempt = 0; attempt < (hp.port === 0 ? 5 : 1); attempt++) {
-      const l = new Listener(spec, handler, tcp, log);
+      const l = new Listener(spec, handler, tcp, log, options);
       try {
         await l.#bind(hp.host, hp.port, hp.family);
         return l;
@@ -279,11 +180,12 @@ export class Listener {
     }
     const ua = udp.address();
     this.udpAddress = { address: ua.address, port: ua.port, family };
+    // The connection caps are the gate's (stream.ts), not server.maxConnections: it also closes connections from
+    // outside access.allow, and counts every refusal by its reason.
     const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket) =>
-      this.#onConnection(socket),
+      this.#tcp.serve(socket),
     );
     this.#server = server;
-    server.maxConnections = this.tcp.maxConnections;
     server.on('error', (err) => this.#log.warn({ err: err.message, listen: this.spec }, 'TCP listener error'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -297,21 +199,9 @@ export class Listener {
     this.tcpAddress = { address: ta.address, port: ta.port, family };
   }
 
-  #onConnection(socket: Socket): void {
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    this.#connections.add(new TcpConnection(this, socket));
-  }
-
-  connectionClosed(c: TcpConnection): void {
-    this.#connections.delete(c);
-  }
-
   /** Open TCP connections. */
   get connections(): number {
-    return this.#connections.size;
+    return this.#tcp.size;
   }
 
   queryStarted(): void {
@@ -358,7 +248,7 @@ export class Listener {
     if (this.stopping) return;
     this.stopping = true;
     this.#server?.close();
-    for (const c of this.#connections) c.stop();
+    this.#tcp.stop();
   }
 
   /** Resolves when no query is in flight, or after `timeoutMs`; true if drained. */
@@ -382,7 +272,6 @@ export class Listener {
     }
     this.#udp = null;
     this.#server?.close();
-    for (const c of this.#connections) c.destroy();
-    this.#connections.clear();
+    this.#tcp.close();
   }
 }

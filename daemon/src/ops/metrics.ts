@@ -22,8 +22,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggreg
 import type {
   AnswerSource,
   BlockAction,
+  ConnectionRefusal,
+  ConnectionTimeout,
   MalformedReply,
   QueryEvents,
+  StreamTransport,
   Transport,
   UpstreamError,
 } from '../dns/events.js';
@@ -66,6 +69,10 @@ const SOURCES: readonly AnswerSource[] = ['blocked', 'steered', 'cache', 'upstre
 const ACTIONS: readonly BlockAction[] = ['nxdomain', 'refused', 'nodata', 'stop-page', 'steer'];
 const UPSTREAM_ERRORS: readonly UpstreamError[] = ['timeout', 'malformed', 'unexpected', 'rcode', 'network'];
 const MALFORMED_REPLIES: readonly MalformedReply[] = ['formerr', 'drop'];
+/** The transports whose clients hold connections (every transport but UDP). */
+const STREAM_TRANSPORTS = TRANSPORTS.filter((t): t is StreamTransport => t !== 'udp');
+const REFUSALS: readonly ConnectionRefusal[] = ['acl', 'limit', 'prefix-limit'];
+const TIMEOUTS: readonly ConnectionTimeout[] = ['idle', 'frame-timeout'];
 
 // Label value tables, resolved once.
 const QTYPE_LABELS: string[] = [...Object.values(QTYPE_NAMES), 'other'];
@@ -161,6 +168,17 @@ export function daemonVersion(): string {
 
 type Labels = Record<string, string>;
 
+/** Counts kept per stream transport and reason (index transport * reasons + reason) as labelled samples. */
+function byTransportAndReason(
+  inc: (labels: Labels, value: number) => void,
+  reasons: readonly string[],
+  counts: Float64Array,
+): void {
+  STREAM_TRANSPORTS.forEach((transport, i) =>
+    reasons.forEach((reason, j) => inc({ transport, reason }, counts[i * reasons.length + j]!)),
+  );
+}
+
 /** Registers counters whose values `fill` sets at scrape time. */
 function defineCounter(r: Registry) {
   return (
@@ -223,9 +241,15 @@ export class Metrics implements QueryEvents, PolicyEvents {
   #cacheMisses = 0;
   #stale = 0;
   readonly #malformed = new Float64Array(2 * MALFORMED_REPLIES.length);
-  readonly #rateLimited = new Float64Array(2);
-  readonly #aclRefused = new Float64Array(2);
+  /** [transport * 2 + slipped]. */
+  readonly #rateLimited = new Float64Array(4);
+  /** [transport * 2 + dropped]. */
+  readonly #aclRefused = new Float64Array(4);
   #upstreamInFlight = 0;
+  /** Per stream transport (STREAM_TRANSPORTS order): open connections, refusals and deadline closes by reason. */
+  readonly #connectionsOpen = new Float64Array(STREAM_TRANSPORTS.length);
+  readonly #connectionsRefused = new Float64Array(STREAM_TRANSPORTS.length * REFUSALS.length);
+  readonly #connectionsTimedOut = new Float64Array(STREAM_TRANSPORTS.length * TIMEOUTS.length);
   readonly #upstreams = new Map<string, UpstreamCounts>();
   readonly #latency: Histogram<'upstream'>;
   readonly #canary = new Map<string, boolean>();
@@ -374,16 +398,32 @@ export class Metrics implements QueryEvents, PolicyEvents {
     this.#malformed[(transport === 'udp' ? 0 : 2) + (reply === 'formerr' ? 0 : 1)]!++;
   }
 
-  rateLimited(transport: Transport): void {
-    this.#rateLimited[transport === 'udp' ? 0 : 1]!++;
+  rateLimited(transport: Transport, slipped: boolean): void {
+    this.#rateLimited[(transport === 'udp' ? 0 : 2) + (slipped ? 1 : 0)]!++;
   }
 
-  aclRefused(transport: Transport): void {
-    this.#aclRefused[transport === 'udp' ? 0 : 1]!++;
+  aclRefused(transport: Transport, answered: boolean): void {
+    this.#aclRefused[(transport === 'udp' ? 0 : 2) + (answered ? 0 : 1)]!++;
   }
 
   inFlight(count: number): void {
     this.#upstreamInFlight = count;
+  }
+
+  connectionOpened(transport: StreamTransport): void {
+    this.#connectionsOpen[STREAM_TRANSPORTS.indexOf(transport)]!++;
+  }
+
+  connectionClosed(transport: StreamTransport): void {
+    this.#connectionsOpen[STREAM_TRANSPORTS.indexOf(transport)]!--;
+  }
+
+  connectionRefused(transport: StreamTransport, reason: ConnectionRefusal): void {
+    this.#connectionsRefused[STREAM_TRANSPORTS.indexOf(transport) * REFUSALS.length + REFUSALS.indexOf(reason)]!++;
+  }
+
+  connectionTimedOut(transport: StreamTransport, reason: ConnectionTimeout): void {
+    this.#connectionsTimedOut[STREAM_TRANSPORTS.indexOf(transport) * TIMEOUTS.length + TIMEOUTS.indexOf(reason)]!++;
   }
 
   matched(d: Decision): void {
@@ -466,15 +506,23 @@ export class Metrics implements QueryEvents, PolicyEvents {
     );
     counter(
       'hashwall_rate_limited_queries_total',
-      "Queries over their client prefix's rate: dropped (UDP) or refused (TCP).",
-      ['transport'],
-      (inc) => TRANSPORTS.forEach((transport, i) => inc({ transport }, this.#rateLimited[i]!)),
+      "UDP queries over their client prefix's rate: dropped, or answered empty with TC (action slip).",
+      ['transport', 'action'],
+      (inc) => {
+        for (let i = 0; i < 4; i++) {
+          inc({ transport: TRANSPORTS[i >> 1]!, action: i & 1 ? 'slip' : 'drop' }, this.#rateLimited[i]!);
+        }
+      },
     );
     counter(
       'hashwall_acl_refused_queries_total',
-      'Queries from clients outside access.allow, answered REFUSED.',
-      ['transport'],
-      (inc) => TRANSPORTS.forEach((transport, i) => inc({ transport }, this.#aclRefused[i]!)),
+      'Queries from clients outside access.allow: answered REFUSED, or dropped (access.outside, its rate limit).',
+      ['transport', 'action'],
+      (inc) => {
+        for (let i = 0; i < 4; i++) {
+          inc({ transport: TRANSPORTS[i >> 1]!, action: i & 1 ? 'drop' : 'refuse' }, this.#aclRefused[i]!);
+        }
+      },
     );
     counter(
       'hashwall_upstream_queries_total',
@@ -514,6 +562,20 @@ export class Metrics implements QueryEvents, PolicyEvents {
       (inc) => this.#upstreams.forEach((u, upstream) => inc({ upstream }, u.markedDown)),
     );
     counter(
+      'hashwall_connections_refused_total',
+      'Client connections closed as soon as accepted, by transport and reason: acl (outside access.allow), limit ' +
+        '(tcp.maxConnections), prefix-limit (tcp.maxConnectionsPerPrefix).',
+      ['transport', 'reason'],
+      (inc) => byTransportAndReason(inc, REFUSALS, this.#connectionsRefused),
+    );
+    counter(
+      'hashwall_connections_timed_out_total',
+      'Client connections the daemon closed at a deadline, by transport and reason: idle (tcp.idleTimeoutMs), ' +
+        'frame-timeout (a frame not whole within tcp.frameTimeoutMs).',
+      ['transport', 'reason'],
+      (inc) => byTransportAndReason(inc, TIMEOUTS, this.#connectionsTimedOut),
+    );
+    counter(
       'hashwall_stop_page_requests_total',
       'Stop pages served, by the list that blocks the requested host ("unknown" when none could be told).',
       ['list'],
@@ -528,6 +590,9 @@ export class Metrics implements QueryEvents, PolicyEvents {
       'Questions waiting for an upstream (identical client queries coalesced count once).',
       [],
       (set) => set({}, this.#upstreamInFlight),
+    );
+    gauge('hashwall_connections_open', 'Client connections open, by transport.', ['transport'], (set) =>
+      STREAM_TRANSPORTS.forEach((transport, i) => set({ transport }, this.#connectionsOpen[i]!)),
     );
     gauge('hashwall_inflight_queries', 'Client queries received and not yet answered.', [], (set) =>
       set({}, this.#daemon?.inFlight() ?? 0),
