@@ -11,7 +11,7 @@
 // Every server is started here, pinned with taskset, and stopped here by PID. Every load is bounded by dnsperf's
 // -l and a kill timer. Results go to bench/results/<date-time>/ (table.md, results.jsonl, the logs).
 import { createSocket } from 'node:dgram';
-import { mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { hashwalldConf, nsdConf, unboundConf, dnsdistConf } from './lib/configs.mjs';
 import { buildHwl1, generate } from './lib/data.mjs';
 import { readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
+import { loopSummary, markLoop } from './lib/loop.mjs';
 import { perfFigures, perfMarkdown, perfReport, perfUnavailable, recordPerf, removePerfMaps } from './lib/perf.mjs';
 import {
   cpuDiff,
@@ -60,6 +61,11 @@ const { values: o } = parseArgs({
     perf: { type: 'boolean', default: process.env.PERF === '1' },
     'foreign-max': { type: 'string', default: process.env.FOREIGN_MAX ?? '15' },
     attempts: { type: 'string', default: process.env.MAX_ATTEMPTS ?? '3' },
+    // The gate's references when the run has no Unbound row: Unbound's p99 at the latency rate, its peak RSS and
+    // its anonymous memory, as measured on this machine kind (bench/README.md, "The gate").
+    'p99-ref': { type: 'string', default: process.env.P99_REF_MS ?? '0.15' },
+    'rss-ref': { type: 'string', default: process.env.RSS_REF_MB ?? '431' },
+    'anon-ref': { type: 'string', default: process.env.ANON_REF_MB ?? '422' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -68,10 +74,10 @@ if (o.help) {
     [
       'usage: npm run bench -- [--quick] [--targets=a,b] [--rounds=N] [--dur=S] [--warm=S] [--lat-qps=Q] [--outstanding=N]',
       '       [--clients=N] [--seed=N] [--block=N] [--srv-cpu=C] [--gen-cpu=C] [--node-flags="..."] [--profile]',
-      '       [--perf] [--foreign-max=PCT] [--attempts=N]',
+      '       [--perf] [--foreign-max=PCT] [--attempts=N] [--p99-ref=MS] [--rss-ref=MIB] [--anon-ref=MIB]',
       `targets: ${ALL_TARGETS.join(', ')}`,
       'env: TARGETS ROUNDS DUR WARM LAT_QPS OUTSTANDING CLIENTS SEED NBLOCK SRV_CPU GEN_CPU NODE_FLAGS PROFILE=1',
-      '     PERF=1 FOREIGN_MAX MAX_ATTEMPTS',
+      '     PERF=1 FOREIGN_MAX MAX_ATTEMPTS P99_REF_MS RSS_REF_MB ANON_REF_MB',
       '',
     ].join('\n'),
   );
@@ -210,6 +216,12 @@ log(`upstream nsd ready in ${nsdLoad.toFixed(2)} s (pids ${nsdPids.join(' ')})`)
 const perfFlags = PERF
   ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(RES, 'v8-events.log')}`]
   : [];
+// Every Node row: the event-loop delay and the collector's pauses per load (lib/loop-delay.cjs; the children
+// inherit the folder through the environment, cluster workers the flag through execArgv).
+const LOOP_DIR = join(RES, 'loop');
+mkdirSync(LOOP_DIR, { recursive: true });
+process.env.HW_BENCH_LOOP_DIR = LOOP_DIR;
+const nodeFlags = [...perfFlags, '--require', join(here, 'lib', 'loop-delay.cjs')];
 
 /**
  * How each target is started; `block` is true when it must answer NXDOMAIN for listed names, `node` when it is a
@@ -223,7 +235,7 @@ function targetSpec(t, round) {
         port,
         cpus: SRV_CPU,
         cmd: process.execPath,
-        args: [...perfFlags, join(here, 'lib', 'echo.mjs'), '127.0.0.1', port],
+        args: [...nodeFlags, join(here, 'lib', 'echo.mjs'), '127.0.0.1', port],
         node: true,
       };
     case 'forward':
@@ -231,7 +243,7 @@ function targetSpec(t, round) {
         port,
         cpus: SRV_CPU,
         cmd: process.execPath,
-        args: [...perfFlags, join(here, 'lib', 'forward.mjs'), '127.0.0.1', port, '127.0.0.1', PORTS.upstream],
+        args: [...nodeFlags, join(here, 'lib', 'forward.mjs'), '127.0.0.1', port, '127.0.0.1', PORTS.upstream],
         node: true,
       };
     case 'unbound': {
@@ -268,7 +280,7 @@ function targetSpec(t, round) {
       rmSync(stateDir, { recursive: true, force: true });
       const conf = join(RUN, `${t}.yaml`);
       writeFileSync(conf, hashwalldConf({ port, upstreamPort: PORTS.upstream, stateDir, release, workers }));
-      const flags = [...perfFlags, ...o['node-flags'].split(' ').filter(Boolean)];
+      const flags = [...nodeFlags, ...o['node-flags'].split(' ').filter(Boolean)];
       if (o.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(RES, `prof-${t}-r${round}`)}`);
       return {
         port,
@@ -289,23 +301,26 @@ const rows = [];
 const isBlocked = (name) => /\.blk\d+\.test\.?$/.test(name);
 
 /** One dnsperf load; with `blocking`, per-query rcodes are checked (listed names NXDOMAIN, others NOERROR). */
-async function load(t, round, attempt, mode, port, pids, blocking) {
+async function load(t, round, attempt, mode, port, pids, blocking, node) {
   const file = join(DATA, mode === 'lat' ? 'queries-lat.txt' : 'queries-sat.txt');
   const out = join(RES, `${t}-r${round}a${attempt}-${mode}.out`);
   const args = ['-s', '127.0.0.1', '-p', port, '-d', file, '-l', DUR, '-t', 2];
   if (mode === 'lat') args.push('-Q', LAT_QPS, '-q', 500, '-c', 1, '-v');
   else args.push('-q', o.outstanding, '-c', o.clients);
   const groups = { srv: pids, upstream: t === 'upstream' ? [] : nsdPids };
+  // A Node row's event-loop delay and collections: from here to the end of the load.
+  if (node) await markLoop(pids, LOOP_DIR);
   const a = cpuSnap(groups);
   const sampling = PERF && mode === 'sat' ? perfWindow(t, round, pids) : null;
   const { cpuSeconds } = await runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR });
   const b = cpuSnap(groups);
+  const loop = node ? loopSummary(await markLoop(pids, LOOP_DIR)) : null;
   const perf = sampling === null ? null : await sampling;
   // perf's own CPU (on the generator's core) is not the machine's other work.
   const cpu = cpuDiff(a, b, cpuSeconds + (perf?.perfCpuS ?? 0));
   const r = await readDnsperf(out, mode === 'lat' && blocking ? (n) => (isBlocked(n) ? 'NXDOMAIN' : 'NOERROR') : null);
   if (mode === 'lat') rmSync(out); // per-query lines: large; the figures are kept in results.jsonl
-  return { ...r, srvCpu: cpu.srv, foreignCpu: cpu.foreign, ...(perf === null ? {} : { perfWindow: perf }) };
+  return { ...r, srvCpu: cpu.srv, foreignCpu: cpu.foreign, loop, ...(perf === null ? {} : { perfWindow: perf }) };
 }
 
 /**
@@ -384,16 +399,17 @@ async function runTarget(t, round, attempt) {
       limitSeconds: WARM,
     });
   }
-  const lat = await load(t, round, attempt, 'lat', spec.port, pids, spec.block === true);
+  const node = spec.node === true;
+  const lat = await load(t, round, attempt, 'lat', spec.port, pids, spec.block === true, node);
   log(
     `    lat@${LAT_QPS}: avg ${lat.avgMs.toFixed(3)} p50 ${lat.p50Ms.toFixed(3)} p99 ${lat.p99Ms.toFixed(3)} ` +
       `p99.9 ${lat.p999Ms.toFixed(3)} ms, lost ${lat.lost}, wrong ${lat.wrong ?? '-'}, srv ${lat.srvCpu.toFixed(0)}% ` +
-      `foreign ${lat.foreignCpu.toFixed(0)}%`,
+      `foreign ${lat.foreignCpu.toFixed(0)}%${loopText(lat.loop)}`,
   );
-  const sat = await load(t, round, attempt, 'sat', spec.port, pids, spec.block === true);
+  const sat = await load(t, round, attempt, 'sat', spec.port, pids, spec.block === true, node);
   log(
     `    sat: ${sat.qps.toFixed(0)} q/s, avg ${sat.avgMs.toFixed(3)} ms, lost ${sat.lost}, NX ${sat.nxPct.toFixed(1)}%, ` +
-      `srv ${sat.srvCpu.toFixed(0)}% foreign ${sat.foreignCpu.toFixed(0)}%`,
+      `srv ${sat.srvCpu.toFixed(0)}% foreign ${sat.foreignCpu.toFixed(0)}%${loopText(sat.loop)}`,
   );
   const allPids = t === 'upstream' ? pids : descendants(proc.pid);
   const peak = sumMb(allPids, 'VmHWM');
@@ -425,6 +441,15 @@ async function runTarget(t, round, attempt) {
   }
   appendFileSync(join(RES, 'results.jsonl'), JSON.stringify(row) + '\n');
   return row;
+}
+
+/** A load's event-loop delay and collections, for the log line ('' for a row that is not a Node process). */
+function loopText(l) {
+  if (!l) return '';
+  return (
+    `; loop delay p99 ${l.p99Ms.toFixed(2)} p99.9 ${l.p999Ms.toFixed(2)} max ${l.maxMs.toFixed(2)} ms, ` +
+    `GC ${l.gc.minor} minor ${l.gc.major} major, longest ${l.gc.maxMs.toFixed(2)} ms (${l.gc.maxKind || '-'})`
+  );
 }
 
 /** Whether a question for `name` (A) at 127.0.0.1:`port` gets an answer with at least one record in time. */
@@ -564,53 +589,44 @@ if (u.length > 0) {
     );
   }
 }
-const h = by('hashwalld');
-if (h.length > 0) {
-  const e = by('echo');
-  const ratioEcho = h.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
-  const p99 = mean(h.map((r) => r.lat.p99Ms));
-  const loadS = mean(h.map((r) => r.loadS));
-  const peak = mean(h.map((r) => r.peakRssMb));
-  const uPeak = mean(u.map((r) => r.peakRssMb));
-  const w2 = by('hashwalld-w2');
+// The event-loop delay and the collector's pauses of each Node row, per load (lib/loop-delay.cjs).
+const nodeRows = TARGETS.filter((t) => by(t).some((r) => r.lat.loop || r.sat.loop));
+if (nodeRows.length > 0) {
+  const l = (rs, mode, k, d = 2) =>
+    f(
+      rs.map((r) => r[mode].loop?.[k] ?? NaN),
+      d,
+    );
+  const g = (rs, mode) =>
+    rs.map((r) => (r[mode].loop ? `${r[mode].loop.gc.minor}+${r[mode].loop.gc.major}` : 'NA')).join(' / ');
+  const gmax = (rs, mode) =>
+    f(
+      rs.map((r) => r[mode].loop?.gc.maxMs ?? NaN),
+      2,
+    );
   lines.push(
     '',
-    'Targets (hashwalld, one process):',
+    'Event-loop delay (ms beyond a 1 ms timer tick; the worst process of the row) and collections (minor+major, ' +
+      'the longest pause in ms), per load:',
     '',
-    `- saturated q/s >= 0.80 x the raw node:dgram echo in the same round: ${f(ratioEcho, 2)} ` +
-      `(${e.length ? 'echo ' + f(e.map((r) => r.sat.qps)) + ' q/s' : 'no echo row'}) ` +
-      `${ratioEcho.every((x) => x >= 0.8) ? 'MET' : 'NOT MET'}`,
-    `- p99 at ${LAT_QPS} q/s < 1 ms: ${f(
-      h.map((r) => r.lat.p99Ms),
-      3,
-    )} ms ${h.every((r) => r.lat.p99Ms < 1) ? 'MET' : 'NOT MET'}`,
-    `- 1M-entry list load < 2 s: ${f(
-      h.map((r) => r.loadS),
-      2,
-    )} s ${h.every((r) => r.loadS < 2) ? 'MET' : 'NOT MET'}`,
-    `- peak RSS < 1/4 of Unbound's: ${peak.toFixed(0)} MiB vs ${Number.isFinite(uPeak) ? (uPeak / 4).toFixed(0) : 'NA'} MiB ` +
-      `${Number.isFinite(uPeak) ? (peak < uPeak / 4 ? 'MET' : 'NOT MET') : '(no Unbound row)'}`,
+    '| target | lat loop p99 | lat loop p99.9 | lat loop max | lat GCs | lat longest GC | sat loop p99 | sat loop max | ' +
+      'sat GCs | sat longest GC |',
+    '|' + '---|'.repeat(10),
   );
-  const fw = by('forward');
-  if (fw.length > 0) {
-    const ratioFwd = h.map((r) => (forwardQps(r.round) ? r.sat.qps / forwardQps(r.round) : NaN));
-    const fwEcho = fw.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
+  for (const t of nodeRows) {
+    const rs = by(t);
     lines.push(
-      `- (not a target) hashwalld to the raw forwarder of the same round, the ceiling with the mix's upstream ` +
-        `traffic: ${f(ratioFwd, 2)} (forward ${f(fw.map((r) => r.sat.qps))} q/s, ${f(fwEcho, 2)}x the echo)`,
+      `| ${t} | ${l(rs, 'lat', 'p99Ms')} | ${l(rs, 'lat', 'p999Ms')} | ${l(rs, 'lat', 'maxMs')} | ${g(rs, 'lat')} | ` +
+        `${gmax(rs, 'lat')} | ${l(rs, 'sat', 'p99Ms')} | ${l(rs, 'sat', 'maxMs')} | ${g(rs, 'sat')} | ${gmax(rs, 'sat')} |`,
     );
   }
-  if (w2.length > 0) {
-    lines.push(
-      `- workers = 2 (both cores, shared with dnsperf and nsd): ${f(w2.map((r) => r.sat.qps))} q/s, ` +
-        `${(mean(w2.map((r) => r.sat.qps)) / mean(h.map((r) => r.sat.qps))).toFixed(2)}x one process`,
-    );
-  }
-  void p99;
-  void loadS;
 }
+
+// The gate: each target of hashwalld in one process, PASS or FAIL (bench/README.md, "The gate"), printed last.
+const gate = gateLines();
+
 lines.push('', `bench wall time ${((performance.now() - benchStart) / 60000).toFixed(1)} min`);
-writeFileSync(join(RES, 'table.md'), [...lines, ...unboundLines].join('\n') + '\n');
+writeFileSync(join(RES, 'table.md'), [...lines, ...unboundLines, ...gate.lines].join('\n') + '\n');
 process.stdout.write('\n' + lines.join('\n') + '\n');
 if (PERF) {
   const measured = rows.filter((r) => r.perf);
@@ -620,5 +636,116 @@ if (PERF) {
   if (measured.length < rows.length)
     log(`perf: ${rows.length - measured.length} row(s) without perf figures (see log.txt)`);
 }
-// Last: the ratios against Unbound.
+// Last: the ratios against Unbound, then the gate.
 if (unboundLines.length > 0) process.stdout.write(unboundLines.join('\n') + '\n');
+process.stdout.write(gate.lines.join('\n') + '\n');
+if (gate.failed) process.exitCode = 1;
+
+/**
+ * PASS or FAIL for each target of hashwalld (one process), every round judged: p99 at the latency rate at most
+ * twice Unbound's (this run's Unbound row, else --p99-ref) and p99.9 under 1 ms; saturated q/s at least 0.8x the
+ * echo of the same round; peak RSS at most a quarter of Unbound's, or anonymous memory at most a fifth (this run's
+ * Unbound row, else --rss-ref and --anon-ref); the list loaded in under 2 s; no wrong answer. A target that needs a
+ * row the run does not have is "not judged"; a verdict on a noisy row says so.
+ */
+function gateLines() {
+  const h = by('hashwalld');
+  const out = ['', 'Gate (hashwalld, one process; every round must pass):', ''];
+  if (h.length === 0) return { lines: [...out, '- no hashwalld row: nothing judged'], failed: false };
+  let failed = false;
+  const noisy = h.some((r) => r.noisy) ? ' (noisy: other work on the machine passed --foreign-max)' : '';
+  const verdict = (name, pass, detail) => {
+    if (pass === null) {
+      out.push(`- NOT JUDGED  ${name}: ${detail}`);
+      return;
+    }
+    if (!pass) failed = true;
+    out.push(`- ${pass ? 'PASS' : 'FAIL'}  ${name}: ${detail}${pass ? '' : noisy}`);
+  };
+  const u = by('unbound');
+  const uP99 = u.length ? mean(u.map((r) => r.lat.p99Ms)) : Number(o['p99-ref']);
+  const uSrc = u.length ? `Unbound ${uP99.toFixed(3)} ms in this run` : `--p99-ref ${uP99} ms, no Unbound row`;
+  const p99s = h.map((r) => r.lat.p99Ms);
+  verdict(
+    `p99 at ${LAT_QPS} q/s <= 2x Unbound's`,
+    p99s.every((x) => x <= 2 * uP99),
+    `${f(p99s, 3)} ms, ${f(
+      p99s.map((x) => x / uP99),
+      2,
+    )}x (${uSrc})`,
+  );
+  const p999s = h.map((r) => r.lat.p999Ms);
+  verdict(
+    `p99.9 at ${LAT_QPS} q/s < 1 ms`,
+    p999s.every((x) => x < 1),
+    `${f(p999s, 3)} ms`,
+  );
+  const loops = h.map((r) => r.lat.loop);
+  if (loops.every(Boolean)) {
+    out.push(
+      `- (shown)     event-loop delay at ${LAT_QPS} q/s: p99 ${f(
+        loops.map((x) => x.p99Ms),
+        2,
+      )} ms, max ${f(
+        loops.map((x) => x.maxMs),
+        2,
+      )} ms; longest collection ${f(
+        loops.map((x) => x.gc.maxMs),
+        2,
+      )} ms`,
+    );
+  }
+  const ratio = h.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
+  verdict(
+    'saturated q/s >= 0.8x the echo of the same round',
+    ratio.every(Number.isNaN) ? null : ratio.every((x) => x >= 0.8),
+    ratio.every(Number.isNaN) ? 'no echo row' : `${f(ratio, 2)}x (hashwalld ${f(h.map((r) => r.sat.qps))} q/s)`,
+  );
+  const uPeak = u.length ? mean(u.map((r) => r.peakRssMb)) : Number(o['rss-ref']);
+  const uAnon = u.length ? mean(u.map((r) => r.rssEnd.anonMb)) : Number(o['anon-ref']);
+  const peaks = h.map((r) => r.peakRssMb);
+  const anons = h.map((r) => r.rssEnd.anonMb);
+  verdict(
+    "peak RSS <= 1/4 of Unbound's, or anonymous memory <= 1/5",
+    h.every((r) => r.peakRssMb <= uPeak / 4 || r.rssEnd.anonMb <= uAnon / 5),
+    `peak ${f(peaks)} MiB (${f(
+      peaks.map((x) => x / uPeak),
+      2,
+    )}x), anonymous ${f(anons)} MiB (${f(
+      anons.map((x) => x / uAnon),
+      2,
+    )}x) against Unbound's ${uPeak.toFixed(0)} / ${uAnon.toFixed(0)} MiB` +
+      (u.length ? '' : ' (--rss-ref / --anon-ref, no Unbound row)'),
+  );
+  verdict(
+    '1M-entry list loaded in < 2 s',
+    h.every((r) => r.loadS < 2),
+    `${f(
+      h.map((r) => r.loadS),
+      2,
+    )} s`,
+  );
+  verdict(
+    'no wrong answer',
+    h.every((r) => (r.lat.wrong ?? 0) === 0),
+    `${h.map((r) => r.lat.wrong ?? '-').join(' / ')}`,
+  );
+  const fw = by('forward');
+  if (fw.length > 0) {
+    const ratioFwd = h.map((r) => (forwardQps(r.round) ? r.sat.qps / forwardQps(r.round) : NaN));
+    out.push(`- (shown)     saturated q/s against the raw forwarder of the same round: ${f(ratioFwd, 2)}x`);
+  }
+  const w2 = by('hashwalld-w2');
+  if (w2.length > 0) {
+    out.push(
+      `- (shown)     workers = 2 (both cores, shared with dnsperf and nsd): ${f(w2.map((r) => r.sat.qps))} q/s, ` +
+        `${(mean(w2.map((r) => r.sat.qps)) / mean(h.map((r) => r.sat.qps))).toFixed(2)}x one process, ` +
+        `p99 ${f(
+          w2.map((r) => r.lat.p99Ms),
+          3,
+        )} ms`,
+    );
+  }
+  out.push(`- ${failed ? 'FAIL' : 'PASS'}  overall`);
+  return { lines: out, failed };
+}
