@@ -11,7 +11,7 @@
 // Every server is started here, pinned with taskset, and stopped here by PID. Every load is bounded by dnsperf's
 // -l and a kill timer. Results go to bench/results/<date-time>/ (table.md, results.jsonl, the logs).
 import { createSocket } from 'node:dgram';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -216,12 +216,12 @@ log(`upstream nsd ready in ${nsdLoad.toFixed(2)} s (pids ${nsdPids.join(' ')})`)
 const perfFlags = PERF
   ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(RES, 'v8-events.log')}`]
   : [];
-// Every Node row: the event-loop delay and the collector's pauses per load (lib/loop-delay.cjs; the children
+// Every Node row: the event-loop delay and the collector's pauses per load (lib/loop-delay.mjs; the children
 // inherit the folder through the environment, cluster workers the flag through execArgv).
 const LOOP_DIR = join(RES, 'loop');
 mkdirSync(LOOP_DIR, { recursive: true });
 process.env.HW_BENCH_LOOP_DIR = LOOP_DIR;
-const nodeFlags = [...perfFlags, '--require', join(here, 'lib', 'loop-delay.cjs')];
+const nodeFlags = [...perfFlags, '--import', join(here, 'lib', 'loop-delay.mjs')];
 
 /**
  * How each target is started; `block` is true when it must answer NXDOMAIN for listed names, `node` when it is a
@@ -589,7 +589,7 @@ if (u.length > 0) {
     );
   }
 }
-// The event-loop delay and the collector's pauses of each Node row, per load (lib/loop-delay.cjs).
+// The event-loop delay and the collector's pauses of each Node row, per load (lib/loop-delay.mjs).
 const nodeRows = TARGETS.filter((t) => by(t).some((r) => r.lat.loop || r.sat.loop));
 if (nodeRows.length > 0) {
   const l = (rs, mode, k, d = 2) =>

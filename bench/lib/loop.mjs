@@ -1,4 +1,4 @@
-// The bench's side of loop-delay.cjs: ask each Node process for its event-loop delay and collector figures since
+// The bench's side of loop-delay.mjs: ask each Node process for its event-loop delay and collector figures since
 // the last mark, and put the processes of one row together.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

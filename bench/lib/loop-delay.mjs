@@ -1,4 +1,4 @@
-// Preloaded into every Node process of the bench (`node --require bench/lib/loop-delay.cjs ...`: the echo, the
+// Preloaded into every Node process of the bench (`node --import bench/lib/loop-delay.mjs ...`: the echo, the
 // forwarder, hashwalld and, through cluster's execArgv, its workers): the event-loop delay and the collector's
 // pauses of the process, window by window.
 //
@@ -7,10 +7,9 @@
 // `gc` performance entries (each collection's kind and duration). On SIGUSR2 the figures since the last SIGUSR2
 // (or the start) are appended as one JSON line to $HW_BENCH_LOOP_DIR/loop-<pid>.jsonl and both are reset: the
 // bench signals before and after each load and reads the line. Nothing is written without $HW_BENCH_LOOP_DIR.
-'use strict';
-const { appendFileSync } = require('node:fs');
-const { join } = require('node:path');
-const { monitorEventLoopDelay, PerformanceObserver, constants } = require('node:perf_hooks');
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf_hooks';
 
 const dir = process.env.HW_BENCH_LOOP_DIR;
 if (dir) {
