@@ -113,10 +113,11 @@ t.test('the hash key: from the header in public mode, the configured one when li
   t.throws(() => hashKeyFor({ mode: 'licensed', id: 'demo-2026a' }, undefined), /no configured hash key/);
 });
 
-t.test('the time rules (SPEC.md 4.5): past expiry with the poll skew; drop and refuse by configuration', async (t) => {
+t.test('the time rules (SPEC.md 4.5): past expiry at expires exactly; drop and refuse by configuration', async (t) => {
   const expires = T0 + 86400;
-  t.equal(pastExpiry(expires - CLOCK_SKEW_SECONDS - 1, expires), false);
-  t.equal(pastExpiry(expires - CLOCK_SKEW_SECONDS, expires), true, 'from now + 300 s >= expires');
+  t.equal(pastExpiry(expires - CLOCK_SKEW_SECONDS, expires), false, 'the poll skew does not bring it forward');
+  t.equal(pastExpiry(expires - 1, expires), false, 'in force until the last second');
+  t.equal(pastExpiry(expires, expires), true, 'stale or expired at expires exactly');
   t.equal(pastExpiry(expires + 1, expires), true);
   const stateDir = tempDir(t);
   const config = (extra: Record<string, unknown>) =>
@@ -124,8 +125,8 @@ t.test('the time rules (SPEC.md 4.5): past expiry with the poll skew; drop and r
   const keep = config({ onExpired: 'keep' });
   const drop = config({ onExpired: 'drop' });
   t.equal(dropped(keep, expires + 1, expires), false, 'onExpired: keep keeps an expired list in force');
-  t.equal(dropped(drop, expires - CLOCK_SKEW_SECONDS - 1, expires), false, 'drop: in force until then');
-  t.equal(dropped(drop, expires - CLOCK_SKEW_SECONDS, expires), true, 'drop: out from then');
+  t.equal(dropped(drop, expires - 1, expires), false, 'drop: in force until then');
+  t.equal(dropped(drop, expires, expires), true, 'drop: out from then');
   t.equal(refusing(config({ onStartWithoutList: 'refuse' }), false), true, 'refuse: until a first list');
   t.equal(refusing(config({ onStartWithoutList: 'refuse' }), true), false);
   t.equal(refusing(config({ onStartWithoutList: 'wait' }), false), false);

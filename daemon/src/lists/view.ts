@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { CLOCK_SKEW_SECONDS, HashKey, type HashKeyRef, type ListKey, type ListMatcher } from '@hashwall/format';
+import { HashKey, type HashKeyRef, type ListKey, type ListMatcher } from '@hashwall/format';
 
 import type { ResolvedList } from '../config/load.js';
 import type { ListConfig } from '../config/schema.js';
@@ -100,11 +100,11 @@ export function hashKeyFor(ref: HashKeyRef, listKey: ListKey | undefined): HashK
 }
 
 /**
- * SPEC.md 4.5: whether a time `expires` (an index's, or a FULL's) has passed at `nowSeconds`, with the same 300 s
- * skew as a poll: a stale index, an expired FULL.
+ * SPEC.md 4.5: whether a time `expires` (an index's, or a FULL's) has passed at `nowSeconds`: a stale index, an
+ * expired FULL. At `expires` exactly, never earlier: the 300 s skew only widens what a poll accepts.
  */
 export function pastExpiry(nowSeconds: number, expires: number): boolean {
-  return !(nowSeconds + CLOCK_SKEW_SECONDS < expires);
+  return !(nowSeconds < expires);
 }
 
 /** Whether a list in force whose FULL expires at `expires` is taken out of the view (onExpired: drop). */

@@ -600,7 +600,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
     );
     perList(
       'hashwall_list_index_expiry_timestamp_seconds',
-      'When the index in force expires: from 300 s before it the list is stale (SPEC.md 4.5).',
+      'When the index in force expires: from then on the list is stale (SPEC.md 4.5).',
       (s) => s.indexExpires,
     );
     perList(
