@@ -64,7 +64,7 @@ t.test('lists: keys, thresholds, schedules and hash key files are checked at sta
     `lists:\n  - id: demo\n    mirrors: [file:///srv/demo/]\n    keys: [${pub}]\n${extra}`;
   const ok = settingsFromYaml(list('    hashKeyFile: demo.key\n'), dir);
   t.equal(ok.lists[0]?.listKey?.id, 'demo-2026a');
-  t.equal(ok.lists[0]?.trust.get('demo')?.threshold, 1);
+  t.equal(ok.lists[0]?.trust?.get('demo')?.threshold, 1);
   t.same(JSON.stringify(effectiveConfig(ok)).includes(pub), true, 'public keys are not secret');
   chmodSync(join(dir, 'demo.key'), 0o644);
   t.match(problems(list('    hashKeyFile: demo.key\n'), dir), [/^lists\.0\.hashKeyFile: .*chmod 600/]);

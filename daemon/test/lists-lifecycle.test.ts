@@ -193,7 +193,11 @@ t.test('serve-unfiltered: start does not wait for a slow mirror', async (t) => {
   await within(5000, h.registry.start());
   const s = h.registry.stats()[0]!;
   t.ok(s.lastAttemptAt !== null, 'the first poll has started');
-  t.same(s.outcomes, { updated: 0, heartbeat: 0, unchanged: 0, 'not-modified': 0, rejected: 0 }, 'and not ended');
+  t.same(
+    s.outcomes,
+    { updated: 0, heartbeat: 0, unchanged: 0, 'not-modified': 0, held: 0, rejected: 0 },
+    'and not ended',
+  );
   t.same(h.registry.view(), { generation: 0, matchers: [], refuseAll: false }, 'serving unfiltered meanwhile');
 });
 
