@@ -57,11 +57,14 @@ import { Agent } from 'undici';
 import {
   MAX_GUARD_PLACES,
   clearHold,
+  guardFacts,
   guardParts,
+  newlyBlocked,
   readHeld,
   readRelease,
   releases,
   writeHeld,
+  type GuardFacts,
   type Guarded,
   type HeldRecord,
   type HoldReasons,
@@ -132,7 +135,7 @@ function factsOf(full: FullMatcher): FullFacts {
   };
 }
 
-function metaOf(index: IndexList, full: FullFacts, guarded?: Guarded): ListMeta {
+function metaOf(index: IndexList, full: FullFacts, guarded?: GuardFacts): ListMeta {
   return {
     listId: full.listId,
     serial: index.header.serial,
@@ -178,8 +181,8 @@ export class SyncCore {
   private stored: StoredState | undefined;
   /** Header fields of the enforced FULL (set with `stored`). */
   private current: FullFacts | undefined;
-  /** Entries the guard left out of the matcher in force (for an unchanged or heartbeat reply's meta). */
-  private guarded: Guarded | undefined;
+  /** What the guard found in the list in force (the guard names it blocks, left out of its matcher). */
+  private guarded: GuardFacts | undefined;
   /** High-water marks of a store that could not be used: a fresh poll must not go below them. */
   private floor: Floor | undefined;
   /** SPEC.md 5.4: the current keyring, and the one the stored index was verified under. */
@@ -210,6 +213,7 @@ export class SyncCore {
       : undefined;
     this.stored = resume?.stored;
     this.current = resume?.current;
+    this.guarded = resume?.guarded;
     this.floor = resume?.floor;
     // Re-opened as at start (their digest, version and own roots): they crossed a thread boundary as bytes.
     this.keyring = resume?.keyring && this.reopen(resume.keyring);
@@ -240,6 +244,7 @@ export class SyncCore {
     return {
       ...(this.stored ? { stored: this.stored } : {}),
       ...(this.current ? { current: this.current } : {}),
+      ...(this.guarded ? { guarded: this.guarded } : {}),
       ...(this.floor ? { floor: this.floor } : {}),
       ...(this.keyring ? { keyring: keyringFile(this.keyring) } : {}),
       ...(this.indexKeyring && this.indexKeyring !== this.keyring
@@ -286,7 +291,7 @@ export class SyncCore {
       const opened = openStoredList(this.config, read);
       this.stored = opened.state;
       this.current = factsOf(opened.full);
-      this.guarded = opened.guarded;
+      this.guarded = guardFacts(opened.guarded);
       this.keyring = opened.keyring;
       this.indexKeyring = opened.indexKeyring;
       this.checkpoint = opened.checkpoint;
@@ -477,7 +482,7 @@ export class SyncCore {
             state: r.state,
           });
           this.current = factsOf(r.full);
-          this.guarded = guarded;
+          this.guarded = guardFacts(guarded);
           this.floor = undefined;
           // A held list that was released, or superseded by this one: its records go.
           this.onDisk('clear the hold in', () => clearHold(this.store.dir));
@@ -544,10 +549,11 @@ export class SyncCore {
     return { held };
   }
 
-  /** What the guard finds: the guard names blocked, and the change since the list in force (SPEC.md 2.2 counts). */
+  /** What the guard finds: guard names newly blocked, and the change since the list in force (as a delta counts). */
   private reasons(guarded: Guarded, next: FullFile, opened: { base?: OpenFile }): HoldReasons {
     const g = this.config.guard;
-    const base = { guardNames: guarded.places.length, guardPlaces: guarded.places.slice(0, MAX_GUARD_PLACES) };
+    const places = newlyBlocked(guarded, this.guarded);
+    const base = { guardNames: places.length, guardPlaces: places.slice(0, MAX_GUARD_PLACES) };
     const s = this.stored;
     const cur = this.current;
     if (!s || !cur) return base;

@@ -1,8 +1,8 @@
 /**
  * Guards against over-blocking, the daemon's side: before a new list is put in force it is checked against the
  * guard set the operator controls (the bundled popular names, the operator's own critical names, the allowlist),
- * hashed with the list's own key, and against the change cap. A list that would block a guard name, or that adds
- * or removes more entries at once than the cap allows, is **held**: not committed, not applied; the list in force
+ * hashed with the list's own key, and against the change cap. A list that would block a guard name the list in
+ * force does not block, or that adds or removes more entries at once than the cap allows, is **held**: not committed, not applied; the list in force
  * stays, `held.json` in the list's state directory says what was held and why, and an alarm and a metric say so.
  *
  * The operator releases it explicitly (`hashwalld release-held --list ID --serial N --reason TEXT`, ops/release.ts),
@@ -31,7 +31,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Why a list was held. Places in the guard set (`top-sites.txt:12`), never a name. */
 export interface HoldReasons {
-  /** Guard names the list blocks. */
+  /** Guard names the list blocks that the list in force did not. */
   readonly guardNames: number;
   /** Where the first of them are in the guard set (at most MAX_GUARD_PLACES). */
   readonly guardPlaces: readonly string[];
@@ -201,16 +201,41 @@ export function guardKey(trust: ListTrust, ref: HashKeyRef): HashKey {
 /** A list's matcher parts with the entries that block a guard name left out, and which guard names they were. */
 export interface Guarded {
   readonly parts: MatcherParts;
-  /** Where the guard names the list blocks are in the guard set (all of them; log at most MAX_GUARD_PLACES). */
+  /** The guard names the list blocks (kept in the worker to compare with the next list; never logged). */
+  readonly names: readonly string[];
+  /** Where they are in the guard set, in the same order (logged, at most MAX_GUARD_PLACES). */
   readonly places: readonly string[];
   /** Entries left out. */
   readonly exempted: number;
 }
 
+/** What is kept of a Guarded once its parts went to the matcher (and from one worker to the next). */
+export type GuardFacts = Omit<Guarded, 'parts'>;
+
+/** The facts of `g`, without its parts. */
+export function guardFacts(g: Guarded): GuardFacts {
+  return { names: g.names, places: g.places, exempted: g.exempted };
+}
+
 /** Checks a list's parts against the guard set, leaving out the entries that block a guard name (see top). */
 export function guardParts(trust: ListTrust, parts: MatcherParts, ref: HashKeyRef): Guarded {
   const g = trust.guard;
-  if (g.names.length === 0) return { parts, places: [], exempted: 0 };
+  if (g.names.length === 0) return { parts, names: [], places: [], exempted: 0 };
   const r = exemptNames(parts, guardKey(trust, ref), g.names);
-  return { parts: r.parts, places: r.blocked.map((i) => g.from[i]!), exempted: r.entries };
+  return {
+    parts: r.parts,
+    names: r.blocked.map((i) => g.names[i]!),
+    places: r.blocked.map((i) => g.from[i]!),
+    exempted: r.entries,
+  };
+}
+
+/**
+ * The places of the guard names `next` blocks and `previous` (the list in force) did not: what a hold is for. A
+ * name the list in force already blocked was released by the operator (or added to the guard set since), stays
+ * left out of every matcher, and does not hold every later update again, withdrawals included.
+ */
+export function newlyBlocked(next: Guarded, previous: GuardFacts | undefined): string[] {
+  const before = new Set(previous?.names ?? []);
+  return next.places.filter((_, i) => !before.has(next.names[i]!));
 }

@@ -8,7 +8,7 @@ import type { Validators } from '@hashwall/release-client';
 import type { TlogErrorCode } from '@hashwall/tlog';
 
 import type { ListView } from '../types/lists.js';
-import type { HeldRecord, HoldReasons, ReleaseRecord } from './hold.js';
+import type { GuardFacts, HeldRecord, HoldReasons, ReleaseRecord } from './hold.js';
 import type { KeyringFile, StoredState } from './store.js';
 
 /**
@@ -90,6 +90,8 @@ export interface CoreResume {
   /** The last commit's record (the list state, its keyrings and checkpoint). */
   readonly stored?: StoredState;
   readonly current?: FullFacts;
+  /** The guard names the list in force blocks (left out of its matcher): a later list is held only for new ones. */
+  readonly guarded?: GuardFacts;
   readonly floor?: Floor;
   /**
    * The keyrings and checkpoint in force (a few KiB at most), re-opened by the next worker. They may be newer than

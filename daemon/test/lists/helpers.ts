@@ -333,6 +333,10 @@ const EVENT_NAMES: (keyof ListEventMap)[] = [
   'store-unusable',
   'start-timeout',
   'canary-missing',
+  'held',
+  'released',
+  'keyring',
+  'split-view',
 ];
 
 /** A registry with a captured log and event record; closed at teardown. */
