@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { generateListKey } from '@hashwall/format';
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import {
   Clock,
@@ -27,7 +27,7 @@ const TWO = ['one.example', 'two.example'];
 const THREE = ['one.example', 'two.example', 'three.test'];
 
 /** A maintainer with the given keys, a mirror serving its release directory, and a daemon anchored on `roots`. */
-async function setup(t: Parameters<typeof tempDir>[0], names: string[], roots: string[], rootThreshold = 1) {
+async function setup(t: Test, names: string[], roots: string[], rootThreshold = 1) {
   const root = tempDir(t);
   const m = new Maintainer(join(root, 'release'), listKey, names);
   const server = await new ReleaseServer(new ReleaseDir(m.dir)).listen();
