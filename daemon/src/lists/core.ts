@@ -472,7 +472,11 @@ export class SyncCore {
           const guarded = guardParts(this.config, r.full.parts, r.full.header.hashKey);
           const next = fullSpool ?? bytesFile(r.fullBytes!);
           const verdict = this.holdOrRelease(r.index, r.full, guarded, next, opened, now);
-          if ('held' in verdict) return { kind: 'held', held: verdict.held };
+          if ('held' in verdict) {
+            // Its index was not accepted: fetched in full next time (not answered 304), so a release applies.
+            this.resetMirror(n);
+            return { kind: 'held', held: verdict.held };
+          }
           // The base is read: closed before its file is replaced.
           opened.base?.close();
           this.commitIndex(r.index, {
