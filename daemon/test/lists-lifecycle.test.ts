@@ -1,10 +1,8 @@
 // The list sync over time: expiry (on-expired keep and drop), the stale-index alarm, the start policies, a state
 // directory that is corrupt or half-written (kill -9 during a commit), reload, several lists, shutdown and the
 // worker's deadline, and the schedule.
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { generateKeyPair, generateListKey, sha256Hex } from '@hashwall/format';
 import t from 'tap';
@@ -25,6 +23,7 @@ import {
   settingsWith,
   spoolsIn,
   tempDir,
+  killDuring,
   verdictOf,
   within,
   withDns,
@@ -33,7 +32,6 @@ import {
 const listKey = generateListKey('demo-2026a');
 const ONE = ['blocked.example', 'bad.test'];
 const TWO = ['blocked.example', 'worse.test'];
-const CHILD = fileURLToPath(new URL('./lists/commit-child.mjs', import.meta.url));
 
 type TestLike = { teardown(fn: () => unknown): void };
 
@@ -260,24 +258,6 @@ t.test('a store whose files are lost still bounds what a fresh poll accepts', as
   t.equal(await h2.registry.pollNow('demo'), 'updated', 'the recorded serial itself is accepted again');
   await expectEnforced(t, h2, { blocked: TWO, passed: ['bad.test'] });
 });
-
-/** Runs the crash child and SIGKILLs it `afterMs` after it printed `marker`. */
-function killDuring(args: string[], marker: string, afterMs: number): Promise<string> {
-  return within(
-    20000,
-    new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes(marker)) setTimeout(() => child.kill('SIGKILL'), afterMs);
-      });
-      child.on('error', reject);
-      child.on('exit', (_code, signal) => resolve(`${signal ?? ''} ${out}`));
-    }),
-    'crash child',
-  );
-}
 
 t.test('kill -9 during commits: every restart serves one of the committed lists', async (t) => {
   const { rel, root, stateDir, clock } = release(t);
