@@ -122,11 +122,21 @@ export class Maintainer {
 
   /** `hashwall-signer publish`: a new serial signed by `signers` under the current keyring (and logged, with `log`). */
   async publish(serial: number, names: readonly string[], signers: readonly string[], minPollSeconds = 900) {
+    return this.publishFull(this.full(serial, names), signers, NOW, minPollSeconds);
+  }
+
+  /** `publish` on another clock (`now`, seconds): the FULL made a minute before it, valid 20 days. */
+  async publishAt(serial: number, names: readonly string[], signers: readonly string[], now: number, minPoll = 900) {
+    const full = fullOf(this.listKey, serial, names, { created: now - 60, expires: now + 20 * DAY });
+    return this.publishFull(full, signers, now, minPoll);
+  }
+
+  private async publishFull(full: FullList, signers: readonly string[], now: number, minPollSeconds: number) {
     return publish({
       dir: this.dir,
-      fullBytes: serializeFull(this.full(serial, names)),
+      fullBytes: serializeFull(full),
       signers: signers.map((n) => this.key(n)),
-      now: NOW,
+      now,
       minPollSeconds,
       ...(this.log ? { log: this.log } : {}),
       warn: () => undefined,
