@@ -95,9 +95,14 @@ if (!existsSync(PROMTOOL)) {
     );
     t.same(alerts.sort(), [
       'HashwallCanaryFailing',
+      'HashwallKeyringExpiring',
       'HashwallListExpired',
+      'HashwallListHeld',
+      'HashwallListKeyringRefused',
+      'HashwallListLogRefused',
       'HashwallListPollsFailing',
       'HashwallListRejected',
+      'HashwallListSplitView',
       'HashwallListStale',
       'HashwallNoValidList',
       'HashwallNotReady',
