@@ -9,8 +9,11 @@ import { join } from 'node:path';
 import { generateListKey } from '@hashwall/format';
 import t, { type Test } from 'tap';
 
+import { FollowerLists } from '../dist/cluster/follower.js';
+import { createLogger } from '../dist/util/log.js';
 import {
   Clock,
+  LogSink,
   ReleaseDir,
   ReleaseServer,
   harness,
@@ -79,6 +82,13 @@ t.test('1 of 1 to 2 of 3 and back to 1 of 1: the daemon follows with no config c
   t.match(offline.of('loaded'), [{ serial: 3 }], 'the stored list re-opened under the stored keyring');
   t.equal(offline.of('store-unusable').length, 0);
   t.equal(verdictOf(offline.registry.view(), 'three.test'), 'D:demo');
+  // A DNS worker (workers > 1) reads the same state directory with the same re-open.
+  const follower = new FollowerLists(settingsWith(stateDir, [anchored]), {
+    logger: createLogger({ level: 'error' }, new LogSink()),
+  });
+  await within(20000, follower.readAll());
+  t.equal(verdictOf(follower.view(), 'three.test'), 'D:demo', "a worker's lists: serial 3 under keyring 3");
+  await follower.close();
 });
 
 t.test('a root threshold raised and lowered; two versions walked in one poll', async (t) => {
@@ -121,6 +131,12 @@ t.test(
     t.match(again.of('loaded'), [{ serial: 1 }], 'the stored index re-opened under keyring 1, the one it was under');
     t.equal(again.of('store-unusable').length, 0);
     t.match(again.registry.stats()[0], { keyringVersion: 2 }, 'and the walk goes on from keyring 2');
+    const follower = new FollowerLists(settingsWith(stateDir, [anchored]), {
+      logger: createLogger({ level: 'error' }, new LogSink()),
+    });
+    await within(20000, follower.readAll());
+    t.equal(verdictOf(follower.view(), 'one.example'), 'D:demo', "a worker's lists re-open it the same way");
+    await follower.close();
     // A fresh worker fetches the index whole: signed by s0, which keyring 2 no longer lists, it is refused now.
     t.equal(await within(10000, again.registry.pollNow('demo')), 'rejected');
     t.equal(again.of('rejected').at(-1)?.code, 'UNTRUSTED_KEY', 'an index by a key keyring 2 dropped');
