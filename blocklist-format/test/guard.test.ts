@@ -13,7 +13,7 @@ import { makeFull, serializeFull } from '../dist/full.js';
 import { TOP_SITES_URL, changeAllowance, changeCounts, changeCountsFrom, parseGuardNames } from '../dist/guard.js';
 import { HashKey } from '../dist/hash.js';
 import { ListMatcher, exemptNames, matcherTransferList, prepareMatcher } from '../dist/matcher.js';
-import type { FullFile } from '../dist/spool.js';
+import { bytesFile, type FullFile } from '../dist/spool.js';
 
 const key = new HashKey(new Uint8Array(32).fill(0x0b));
 
@@ -36,14 +36,7 @@ function fileOf(e: Entries, serial: number): FullFile {
       e,
     ),
   );
-  return {
-    size: bytes.length,
-    read: (position, into) => {
-      const n = Math.max(0, Math.min(into.length, bytes.length - position));
-      into.set(bytes.subarray(position, position + n));
-      return n;
-    },
-  };
+  return bytesFile(bytes);
 }
 
 t.test('guard names: one canonical name a line, comments and blanks ignored, a bad line named', async (t) => {

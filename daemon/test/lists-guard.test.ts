@@ -5,7 +5,6 @@
 // `hashwalld release-held`, after which it is applied with the popular name still not blocked, in the list sync,
 // after a restart and in a DNS worker's lists; a later list that still lists it is not held again; a list that
 // blocks a name of the operator's own critical names file is held too.
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,24 +23,17 @@ import {
   LogSink,
   ReleaseDir,
   ReleaseServer,
-  T0,
   harness,
   rawSettings,
   tempDir,
   verdictOf,
   within,
 } from './lists/helpers.ts';
+import { NOW_ISO, SIGNER_CLI, runNode } from './lists/trust-helpers.ts';
 
-const SIGNER = fileURLToPath(new URL('../../signer/dist/cli.js', import.meta.url));
-const NOW = new Date((T0 + 3600) * 1000).toISOString().replace('.000Z', 'Z');
-
-function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [file, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const SIGNER = SIGNER_CLI;
+const NOW = NOW_ISO;
+const run = runNode;
 
 /** The first name of the bundled popular list, read at run time (the repository holds reserved names only). */
 function popular(): { name: string; line: number } {

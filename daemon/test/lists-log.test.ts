@@ -5,10 +5,8 @@
 // same origin and key, other leaves), which both witnesses refuse to cosign, is served to the daemon: refused for
 // want of cosignatures; and a daemon that trusts the log key alone sees a split view, keeps both checkpoints as
 // evidence and raises its alarm and metric.
-import { execFile } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { generateListKey, serializeFull, serializeListKey } from '@hashwall/format';
 import t, { type Test } from 'tap';
@@ -30,19 +28,12 @@ import {
   within,
   type Harness,
 } from './lists/helpers.ts';
+import { NOW_ISO, SIGNER_CLI, runNode } from './lists/trust-helpers.ts';
 
-const SIGNER = fileURLToPath(new URL('../../signer/dist/cli.js', import.meta.url));
 const ORIGIN = 'lists.example/demo';
-const NOW = new Date((T0 + 3600) * 1000).toISOString().replace('.000Z', 'Z');
+const NOW = NOW_ISO;
 const listKey = generateListKey('demo-2026a');
-
-function signer(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SIGNER, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const signer = (args: string[]) => runNode(SIGNER_CLI, args);
 
 interface Witness {
   readonly dir: string;

@@ -180,38 +180,10 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
     if (l.retryMinMs > l.retryMaxMs) at(`${p}.retryMinMs`, 'is above retryMaxMs');
     if (!cron.validate(l.schedule)) at(`${p}.schedule`, `"${l.schedule}" is not a cron expression`);
     if (l.canary !== undefined) l.canary = l.canary.toLowerCase().replace(/\.$/, '');
-    const keys: MinisignPublicKey[] = [];
-    l.keys.forEach((k, i) => {
-      try {
-        keys.push(parsePublicKey(k));
-      } catch (err) {
-        at(`${p}.keys.${i}`, `not a minisign public key (${(err as Error).message})`);
-      }
-    });
     l.keyFiles = l.keyFiles.map((f) => resolve(baseDir, f));
-    l.keyFiles.forEach((f, i) => {
-      try {
-        keys.push(parsePublicKeyFile(readFileSync(f)).publicKey);
-      } catch (err) {
-        at(`${p}.keyFiles.${i}`, `cannot read ${f}: ${(err as Error).message}`);
-      }
-    });
-    const roots: MinisignPublicKey[] = [];
-    l.rootKeys.forEach((k, i) => {
-      try {
-        roots.push(parsePublicKey(k));
-      } catch (err) {
-        at(`${p}.rootKeys.${i}`, `not a minisign public key (${(err as Error).message})`);
-      }
-    });
+    const keys = readKeys(l.keys, l.keyFiles, `${p}.keys`, `${p}.keyFiles`, at);
     l.rootKeyFiles = l.rootKeyFiles.map((f) => resolve(baseDir, f));
-    l.rootKeyFiles.forEach((f, i) => {
-      try {
-        roots.push(parsePublicKeyFile(readFileSync(f)).publicKey);
-      } catch (err) {
-        at(`${p}.rootKeyFiles.${i}`, `cannot read ${f}: ${(err as Error).message}`);
-      }
-    });
+    const roots = readKeys(l.rootKeys, l.rootKeyFiles, `${p}.rootKeys`, `${p}.rootKeyFiles`, at);
     const plain = l.keys.length + l.keyFiles.length;
     const anchored = l.rootKeys.length + l.rootKeyFiles.length;
     // SPEC.md 5: a list is trusted by its signing keys or anchored on its roots; both at once would leave it open
@@ -272,6 +244,32 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
   deepFreeze(config);
   deepFreeze(guard);
   return Object.freeze({ config, lists: Object.freeze(lists), guard, source });
+}
+
+/** Minisign public keys given inline (`RW...`) and as files (already resolved), each problem at its path. */
+function readKeys(
+  inline: readonly string[],
+  files: readonly string[],
+  inlinePath: string,
+  filesPath: string,
+  at: (path: string, message: string) => void,
+): MinisignPublicKey[] {
+  const keys: MinisignPublicKey[] = [];
+  inline.forEach((k, i) => {
+    try {
+      keys.push(parsePublicKey(k));
+    } catch (err) {
+      at(`${inlinePath}.${i}`, `not a minisign public key (${(err as Error).message})`);
+    }
+  });
+  files.forEach((f, i) => {
+    try {
+      keys.push(parsePublicKeyFile(readFileSync(f)).publicKey);
+    } catch (err) {
+      at(`${filesPath}.${i}`, `cannot read ${f}: ${(err as Error).message}`);
+    }
+  });
+  return keys;
 }
 
 /** SPEC.md 6: a list's `log` section, its keys parsed (the origin defaults to the log key's name). */

@@ -25,6 +25,7 @@
  */
 import {
   FormatError,
+  bytesFile,
   changeAllowance,
   changeCountsFrom,
   currentKeyringTrust,
@@ -155,18 +156,6 @@ function metaOf(index: IndexList, full: FullFacts, guarded?: GuardFacts): ListMe
 
 function keyringFile(k: SignedKeyring): KeyringFile {
   return { bytes: k.bytes, signatures: k.signatures, version: k.keyring.header.version };
-}
-
-/** A FULL held in memory, read by position as a file is (for the change count). */
-function bytesFile(bytes: Uint8Array): FullFile {
-  return {
-    size: bytes.length,
-    read: (position, into) => {
-      const n = Math.max(0, Math.min(into.length, bytes.length - position));
-      into.set(bytes.subarray(position, position + n));
-      return n;
-    },
-  };
 }
 
 export class SyncCore {

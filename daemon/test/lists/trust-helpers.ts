@@ -2,8 +2,10 @@
 // (its library, the code behind `hashwall-signer keyring init|next|sign|publish` and `publish`), keyed by names
 // ("r0", "s1"), and a way to put on the mirror what the signer would refuse to write (a keyring signed by the wrong
 // roots, an index signed by a revoked key), as a broken or hostile mirror serves it.
+import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import {
   buildRelease,
@@ -28,6 +30,23 @@ import { DAY, T0, fullOf } from './helpers.ts';
 
 /** The maintainer's clock in these tests: an hour after T0 (the daemon's test Clock starts there too). */
 export const NOW = T0 + 3600;
+/** NOW as the signer's `--now` takes it. */
+export const NOW_ISO = new Date(NOW * 1000).toISOString().replace('.000Z', 'Z');
+
+/** The signer's command line, built. */
+export const SIGNER_CLI = fileURLToPath(new URL('../../../signer/dist/cli.js', import.meta.url));
+
+/** Runs `node file ...args` (a built command) to its end, within 60 s: its exit code and output. */
+export function runNode(
+  file: string,
+  args: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [file, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 export class Maintainer {
   readonly dir: string;
