@@ -4,10 +4,12 @@
  *
  *   hashwalld --config /etc/hashwall/hashwalld.yaml      run
  *   hashwalld --config FILE --check                      validate the config and exit (0 valid, 2 invalid)
+ *   hashwalld release-held --list ID --serial N --reason TEXT   release a held list (ops/release.ts)
  *
  * SIGHUP reloads the config and the lists without dropping a query (listeners stay open, new ones open before old
- * ones close); an invalid new config is logged and the running one kept. SIGTERM or SIGINT stop accepting, drain
- * queries in flight (at most shutdown.drainTimeoutMs), stop the list sync, and exit 0.
+ * ones close); an invalid new config is logged and the running one kept. SIGUSR1 polls every list at once
+ * (SPEC.md 4.6; with workers, the primary does). SIGTERM or SIGINT stop accepting, drain queries in flight (at most
+ * shutdown.drainTimeoutMs), stop the list sync, and exit 0.
  *
  * Three roles: one process (workers: 1); with workers > 1 the primary (list sync, operations, no DNS) and its DNS
  * workers (cluster/primary.ts says how they share the port and the lists).
@@ -23,12 +25,15 @@ import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
 import { createLogger, type Logger } from './util/log.js';
 import { Metrics } from './ops/metrics.js';
 import { Operations } from './ops/runtime.js';
+import { releaseHeld } from './ops/release.js';
 import { startDaemon } from './daemon.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
 
 function usage(): never {
-  process.stderr.write(`usage: hashwalld [--config FILE] [--check]\n  default config: ${DEFAULT_CONFIG}\n`);
+  process.stderr.write(
+    `usage: hashwalld [--config FILE] [--check]\n       hashwalld release-held [--config FILE] --list ID --serial N --reason TEXT\n  default config: ${DEFAULT_CONFIG}\n`,
+  );
   process.exit(2);
 }
 
@@ -50,7 +55,21 @@ function exit(logger: Logger, code: number): void {
   setTimeout(() => process.exit(code), 2000).unref();
 }
 
+/** SIGUSR1's target: every list polled now (SPEC.md 4.6); nothing until the list sync runs, nothing in a worker. */
+let pollNow: (() => void) | undefined;
+
 async function main(): Promise<void> {
+  // Listened to from the start: without a listener, Node opens its inspector on SIGUSR1.
+  process.on('SIGUSR1', () => pollNow?.());
+  if (process.argv[2] === 'release-held') {
+    const io = { out: (l: string) => process.stdout.write(l), err: (l: string) => process.stderr.write(l) };
+    process.exitCode = releaseHeld(
+      process.argv.slice(3),
+      { ...io, now: () => Date.now() / 1000, env: process.env },
+      DEFAULT_CONFIG,
+    );
+    return;
+  }
   let args;
   try {
     args = parseArgs({
@@ -130,6 +149,7 @@ async function runSingle(configPath: string, settings: Settings, logger: Logger)
   const ops = await Operations.start(settings, { logger, lists });
   await lists.start();
   ops.listsStarted();
+  pollNow = () => void lists.pollAll();
   const daemon = await startDaemon(settings, { logger, lists, events: ops.metrics, policyEvents: ops.metrics });
   await ops.attach(daemon);
   handleSignals(configPath, logger, {
@@ -167,6 +187,7 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
   });
   await lists.start();
   ops.listsStarted();
+  pollNow = () => void lists.pollAll();
   workers = await startWorkers(settings, { logger, lists });
   await ops.attach(clusterOps.opsDaemon());
   const set = workers;

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { generateKeyPair, generateListKey, publicKeyToString, serializeListKey } from '@hashwall/format';
+import { NoteSecretKey } from '@hashwall/tlog';
 import t from 'tap';
 
 import { ConfigError, effectiveConfig, loadSettings, settingsFromYaml } from '../dist/config/load.js';
@@ -64,7 +65,7 @@ t.test('lists: keys, thresholds, schedules and hash key files are checked at sta
     `lists:\n  - id: demo\n    mirrors: [file:///srv/demo/]\n    keys: [${pub}]\n${extra}`;
   const ok = settingsFromYaml(list('    hashKeyFile: demo.key\n'), dir);
   t.equal(ok.lists[0]?.listKey?.id, 'demo-2026a');
-  t.equal(ok.lists[0]?.trust.get('demo')?.threshold, 1);
+  t.equal(ok.lists[0]?.trust?.get('demo')?.threshold, 1);
   t.same(JSON.stringify(effectiveConfig(ok)).includes(pub), true, 'public keys are not secret');
   chmodSync(join(dir, 'demo.key'), 0o644);
   t.match(problems(list('    hashKeyFile: demo.key\n'), dir), [/^lists\.0\.hashKeyFile: .*chmod 600/]);
@@ -95,4 +96,54 @@ t.test('DNS sections: upstream.tcpTimeoutMs has a default and bounds', async (t)
   t.equal(settingsFromYaml('', '/etc/hashwall').config.upstream.tcpTimeoutMs, 3000);
   t.equal(settingsFromYaml('upstream:\n  tcpTimeoutMs: 800\n', '/etc/hashwall').config.upstream.tcpTimeoutMs, 800);
   t.match(problems('upstream:\n  tcpTimeoutMs: 10'), [/^upstream\.tcpTimeoutMs: /]);
+});
+
+t.test('lists anchored on root keys, release logs and the guard set are checked at start', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hw-cfg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const [r1, r2] = [generateKeyPair(), generateKeyPair()].map((k) => publicKeyToString(k.publicKey));
+  const list = (extra: string) => `lists:\n  - id: demo\n    mirrors: [file:///srv/demo/]\n${extra}`;
+  const ok = settingsFromYaml(list(`    rootKeys: [${r1}, ${r2}]\n    rootThreshold: 2\n`), dir);
+  t.equal(ok.lists[0]?.anchor?.rootThreshold, 2);
+  t.equal(ok.lists[0]?.anchor?.roots.length, 2);
+  t.equal(ok.lists[0]?.trust, undefined, 'no plain signing keys: the keyrings give them');
+  t.match(problems(list(`    keys: [${r1}]\n    rootKeys: [${r2}]\n`)), [/^lists\.0\.rootKeys: .*not both/]);
+  t.match(problems(list(`    rootKeys: [${r1}]\n    threshold: 1\n`)), [/^lists\.0\.threshold: .*keyring/]);
+  t.match(problems(list(`    rootKeys: [${r1}]\n    rootThreshold: 2\n`)), [/^lists\.0\.rootThreshold: .*above/]);
+  t.match(problems(list(`    keys: [${r1}]\n    rootThreshold: 1\n`)), [/^lists\.0\.rootThreshold: .*needs rootKeys/]);
+  t.match(problems(list(`    rootKeys: [RWQnot-a-key]\n`)), [/^lists\.0\.rootKeys\.0: not a minisign public key/]);
+  t.match(problems(list(`    rootKeys: [${r1}, ${r1}]\n`)), [/^lists\.0\.rootKeys: /], 'a root listed twice');
+
+  const logKey = NoteSecretKey.generate('lists.example/demo').vkey;
+  const w = NoteSecretKey.generate('witness.example/w1').cosigner().vkey;
+  const logged = settingsFromYaml(
+    list(`    keys: [${r1}]\n    log:\n      key: ${logKey}\n      witnesses: [${w}]\n`),
+    dir,
+  );
+  t.same(logged.lists[0]?.log, { origin: 'lists.example/demo', key: logKey, witnesses: [w], witnessThreshold: 1 });
+  const bad = (log: string) => problems(list(`    keys: [${r1}]\n    log:\n${log}`));
+  t.match(bad(`      key: not-a-key\n`), [/^lists\.0\.log\.key: not a log key/]);
+  t.match(bad(`      key: ${w}\n`), [/^lists\.0\.log\.key: not a log key/], 'a cosigner key is no log key');
+  t.match(bad(`      key: ${logKey}\n      witnesses: [nope]\n`), [/^lists\.0\.log\.witnesses\.0: /]);
+  t.match(bad(`      key: ${logKey}\n      witnesses: [${w}]\n      witnessThreshold: 2\n`), [
+    /^lists\.0\.log\.witnessThreshold: is above/,
+  ]);
+  t.match(bad(`      key: ${logKey}\n      witnesses: [${w}, ${w}]\n`), [/^lists\.0\.log\.witnesses\.1: .*twice/]);
+
+  writeFileSync(join(dir, 'critical.txt'), '# ours\nbank.example\nnot a name\n');
+  t.match(problems('guard:\n  namesFiles: [critical.txt]\n', dir), [
+    /^guard\.namesFiles\.0: .*critical\.txt:3: not a host name/,
+  ]);
+  t.match(problems('guard:\n  namesFiles: [absent.txt]\n', dir), [/^guard\.namesFiles\.0: cannot read/]);
+  writeFileSync(join(dir, 'critical.txt'), 'Bank.Example.\n');
+  const g = settingsFromYaml(
+    'guard:\n  topSites: false\n  namesFiles: [critical.txt]\nblocking:\n  allowlist: [ok.example]\n',
+    dir,
+  );
+  t.same(
+    g.guard.names.map((n) => n.name),
+    ['bank.example', 'ok.example'],
+    'canonical names from the file, then the allowlist',
+  );
+  t.ok(settingsFromYaml('', dir).guard.names.length > 400, 'the bundled popular names by default');
 });

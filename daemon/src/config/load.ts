@@ -7,13 +7,19 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 import {
+  FormatError,
   ListKey,
+  TOP_SITES_URL,
   TrustStore,
+  parseGuardNames,
   parseListKey,
   parsePublicKey,
   parsePublicKeyFile,
+  type GuardName,
+  type KeyringAnchor,
   type MinisignPublicKey,
 } from '@hashwall/format';
+import { parseCosignerKey, parseLogKey } from '@hashwall/tlog';
 import cron from 'node-cron';
 import { parseDocument } from 'yaml';
 
@@ -35,19 +41,49 @@ export class ConfigError extends Error {
   }
 }
 
+/** SPEC.md 6: a list's release log as configured, its keys checked (vkey texts: plain data for a worker). */
+export interface ResolvedLog {
+  /** The checkpoint origin line. */
+  readonly origin: string;
+  /** The log's Ed25519 note key. */
+  readonly key: string;
+  /** The witnesses' cosigner keys. */
+  readonly witnesses: readonly string[];
+  readonly witnessThreshold: number;
+}
+
 /** A configured list with its keys read and checked. */
 export interface ResolvedList {
   readonly config: ListConfig;
-  readonly trust: TrustStore;
+  /** The signing keys and threshold of a list trusted by plain keys; absent for one anchored on root keys. */
+  readonly trust?: TrustStore;
+  /** SPEC.md 5: the root keys and threshold of a list anchored on them (the keyrings give its signing keys). */
+  readonly anchor?: KeyringAnchor;
+  /** SPEC.md 6: the list's release log, when one is configured. */
+  readonly log?: ResolvedLog;
   /** Absent for a list published in public mode (its key is in the list's header). */
   readonly listKey?: ListKey;
+}
+
+/** The names no list may block without being held (lists/hold.ts), each with where it comes from. */
+export interface GuardSet {
+  readonly names: readonly GuardName[];
+  readonly maxChangePercent: number;
+  readonly maxChangeCount: number;
 }
 
 export interface Settings {
   readonly config: Config;
   readonly lists: readonly ResolvedList[];
+  /** The guard set: the bundled popular names, the operator's files, the allowlist. */
+  readonly guard: GuardSet;
   /** The file the settings came from, or "<inline>". */
   readonly source: string;
+}
+
+/** Reads the bundled popular names (@hashwall/format's data/top-sites.txt). */
+function topSites(): GuardName[] {
+  return parseGuardNames(readFileSync(TOP_SITES_URL, 'utf8'), 'top-sites.txt');
 }
 
 function deepFreeze<T>(value: T): T {
@@ -113,6 +149,28 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
   if (new Set(config.listen).size !== config.listen.length) at('listen', 'an address is listed twice');
   if (config.cache.minTtlSeconds > config.cache.maxTtlSeconds) at('cache.minTtlSeconds', 'is above maxTtlSeconds');
 
+  const g = config.guard;
+  const guardNames: GuardName[] = g.topSites ? topSites() : [];
+  g.namesFiles = g.namesFiles.map((f) => resolve(baseDir, f));
+  g.namesFiles.forEach((f, i) => {
+    try {
+      const st = statSync(f);
+      if (st.size > MAX_CONFIG_BYTES) throw new Error(`over ${MAX_CONFIG_BYTES} bytes`);
+      guardNames.push(...parseGuardNames(readFileSync(f, 'utf8'), f));
+    } catch (err) {
+      at(
+        `guard.namesFiles.${i}`,
+        err instanceof FormatError ? err.message : `cannot read ${f}: ${(err as Error).message}`,
+      );
+    }
+  });
+  b.allowlist.forEach((name, i) => guardNames.push({ name, from: `blocking.allowlist.${i}` }));
+  const guard: GuardSet = {
+    names: guardNames,
+    maxChangePercent: g.maxChangePercent,
+    maxChangeCount: g.maxChangeCount,
+  };
+
   const lists: ResolvedList[] = [];
   const ids = new Set<string>();
   config.lists.forEach((l, n) => {
@@ -122,24 +180,27 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
     if (l.retryMinMs > l.retryMaxMs) at(`${p}.retryMinMs`, 'is above retryMaxMs');
     if (!cron.validate(l.schedule)) at(`${p}.schedule`, `"${l.schedule}" is not a cron expression`);
     if (l.canary !== undefined) l.canary = l.canary.toLowerCase().replace(/\.$/, '');
-    const keys: MinisignPublicKey[] = [];
-    l.keys.forEach((k, i) => {
-      try {
-        keys.push(parsePublicKey(k));
-      } catch (err) {
-        at(`${p}.keys.${i}`, `not a minisign public key (${(err as Error).message})`);
-      }
-    });
     l.keyFiles = l.keyFiles.map((f) => resolve(baseDir, f));
-    l.keyFiles.forEach((f, i) => {
-      try {
-        keys.push(parsePublicKeyFile(readFileSync(f)).publicKey);
-      } catch (err) {
-        at(`${p}.keyFiles.${i}`, `cannot read ${f}: ${(err as Error).message}`);
-      }
-    });
-    if (l.keys.length + l.keyFiles.length === 0) at(`${p}.keys`, 'at least one trusted key is needed');
-    if (l.threshold > l.keys.length + l.keyFiles.length) at(`${p}.threshold`, 'is above the number of trusted keys');
+    const keys = readKeys(l.keys, l.keyFiles, `${p}.keys`, `${p}.keyFiles`, at);
+    l.rootKeyFiles = l.rootKeyFiles.map((f) => resolve(baseDir, f));
+    const roots = readKeys(l.rootKeys, l.rootKeyFiles, `${p}.rootKeys`, `${p}.rootKeyFiles`, at);
+    const plain = l.keys.length + l.keyFiles.length;
+    const anchored = l.rootKeys.length + l.rootKeyFiles.length;
+    // SPEC.md 5: a list is trusted by its signing keys or anchored on its roots; both at once would leave it open
+    // which one an index answers to.
+    if (plain > 0 && anchored > 0) {
+      at(`${p}.rootKeys`, 'give keys/keyFiles (signing keys) or rootKeys/rootKeyFiles (root keys), not both');
+    } else if (plain + anchored === 0) {
+      at(`${p}.keys`, 'at least one trusted key is needed (keys or keyFiles; or rootKeys for a keyring)');
+    }
+    if (anchored > 0 && l.threshold !== undefined) {
+      at(`${p}.threshold`, 'is for keys: a list anchored on rootKeys takes its signing threshold from its keyring');
+    }
+    if (anchored === 0 && l.rootThreshold !== undefined) at(`${p}.rootThreshold`, 'needs rootKeys or rootKeyFiles');
+    if ((l.threshold ?? 1) > Math.max(plain, 1)) at(`${p}.threshold`, 'is above the number of trusted keys');
+    if ((l.rootThreshold ?? 1) > Math.max(anchored, 1)) at(`${p}.rootThreshold`, 'is above the number of root keys');
+    let log: ResolvedLog | undefined;
+    if (l.log !== undefined) log = resolveLog(l.log, `${p}.log`, at);
     let listKey: ListKey | undefined;
     if (l.hashKeyFile !== undefined && l.hashKey !== undefined)
       at(`${p}.hashKey`, 'give hashKey or hashKeyFile, not both');
@@ -160,17 +221,90 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
     }
     if (problems.length === 0) {
       try {
-        const trust = new TrustStore([[l.id, { keys, threshold: l.threshold }]]);
-        lists.push(listKey ? { config: l, trust, listKey } : { config: l, trust });
+        const parts = {
+          config: l,
+          ...(listKey ? { listKey } : {}),
+          ...(log ? { log } : {}),
+        };
+        if (anchored > 0) {
+          const anchor: KeyringAnchor = { listId: l.id, roots, rootThreshold: l.rootThreshold ?? 1 };
+          // The same checks a keyring's roots get (distinct key ids), before any keyring is fetched.
+          new TrustStore([[l.id, { keys: roots, threshold: anchor.rootThreshold }]]);
+          lists.push({ ...parts, anchor });
+        } else {
+          lists.push({ ...parts, trust: new TrustStore([[l.id, { keys, threshold: l.threshold ?? 1 }]]) });
+        }
       } catch (err) {
-        at(`${p}.keys`, (err as Error).message);
+        at(`${p}.${anchored > 0 ? 'rootKeys' : 'keys'}`, (err as Error).message);
       }
     }
   });
   if (problems.length > 0) throw new ConfigError(source, problems);
   // Lists are frozen with the config; their TrustStore and ListKey objects are immutable already.
   deepFreeze(config);
-  return Object.freeze({ config, lists: Object.freeze(lists), source });
+  deepFreeze(guard);
+  return Object.freeze({ config, lists: Object.freeze(lists), guard, source });
+}
+
+/** Minisign public keys given inline (`RW...`) and as files (already resolved), each problem at its path. */
+function readKeys(
+  inline: readonly string[],
+  files: readonly string[],
+  inlinePath: string,
+  filesPath: string,
+  at: (path: string, message: string) => void,
+): MinisignPublicKey[] {
+  const keys: MinisignPublicKey[] = [];
+  inline.forEach((k, i) => {
+    try {
+      keys.push(parsePublicKey(k));
+    } catch (err) {
+      at(`${inlinePath}.${i}`, `not a minisign public key (${(err as Error).message})`);
+    }
+  });
+  files.forEach((f, i) => {
+    try {
+      keys.push(parsePublicKeyFile(readFileSync(f)).publicKey);
+    } catch (err) {
+      at(`${filesPath}.${i}`, `cannot read ${f}: ${(err as Error).message}`);
+    }
+  });
+  return keys;
+}
+
+/** SPEC.md 6: a list's `log` section, its keys parsed (the origin defaults to the log key's name). */
+function resolveLog(
+  c: NonNullable<ListConfig['log']>,
+  p: string,
+  at: (path: string, message: string) => void,
+): ResolvedLog | undefined {
+  let ok = true;
+  let name: string | undefined;
+  try {
+    name = parseLogKey(c.key).name;
+  } catch (err) {
+    at(`${p}.key`, `not a log key (${(err as Error).message})`);
+    ok = false;
+  }
+  const ids = new Set<string>();
+  c.witnesses.forEach((w, i) => {
+    try {
+      const k = parseCosignerKey(w);
+      const id = `${k.name}+${k.keyId}`;
+      if (ids.has(id)) at(`${p}.witnesses.${i}`, 'this witness key is listed twice');
+      ids.add(id);
+    } catch (err) {
+      at(`${p}.witnesses.${i}`, `not a witness cosigner key (${(err as Error).message})`);
+      ok = false;
+    }
+  });
+  const witnessThreshold = c.witnessThreshold ?? c.witnesses.length;
+  if (witnessThreshold > c.witnesses.length) {
+    at(`${p}.witnessThreshold`, `is above the number of witnesses (${c.witnesses.length})`);
+    ok = false;
+  }
+  if (!ok || name === undefined) return undefined;
+  return { origin: c.origin ?? name, key: c.key, witnesses: [...c.witnesses], witnessThreshold };
 }
 
 /** Parses YAML text strictly (duplicate keys are errors). */

@@ -73,8 +73,29 @@ const listSchema = z.strictObject({
   keys: z.array(z.string()).default([]),
   /** Trusted minisign public key files (`.pub`). */
   keyFiles: z.array(z.string()).default([]),
-  /** How many distinct trusted keys must sign each file. */
-  threshold: z.number().int().min(1).max(8).default(1),
+  /** How many distinct trusted keys must sign each file (default 1). Not with rootKeys. */
+  threshold: z.number().int().min(1).max(8).optional(),
+  /**
+   * Instead of keys: the list's root keys (SPEC.md 5), inline (`RW...`) or as files. The signing keys then come
+   * from the keyrings the maintainer publishes, checked from these roots on: rotations need no config change.
+   */
+  rootKeys: z.array(z.string()).default([]),
+  rootKeyFiles: z.array(z.string()).default([]),
+  /** How many distinct root keys must sign keyring 1 (default 1). */
+  rootThreshold: z.number().int().min(1).max(8).optional(),
+  /** The list's release log (SPEC.md 6): an index is accepted only in a checkpoint enough witnesses cosigned. */
+  log: z
+    .strictObject({
+      /** The log's verifier key (`origin+keyid+base64`, what `hashwall-signer keygen --log-key` printed). */
+      key: z.string().min(1),
+      /** The checkpoint origin line (default: the log key's name). */
+      origin: z.string().min(1).max(1024).optional(),
+      /** The witnesses' cosigner keys. */
+      witnesses: z.array(z.string()).max(32).default([]),
+      /** How many distinct witnesses must have cosigned a checkpoint (default: all of them). */
+      witnessThreshold: z.number().int().min(0).max(32).optional(),
+    })
+    .optional(),
   /** The list hash key file (hwl1-list-key), readable only by the daemon's user. */
   hashKeyFile: z.string().optional(),
   /** The list hash key inline: prefer hashKeyFile. */
@@ -122,6 +143,18 @@ const blockingSchema = z.strictObject({
   allowlist: z.array(hostName).default([]),
   /** Block when an upstream answer's CNAME/DNAME chain reaches a listed name. */
   cnameInspection: z.boolean().default(true),
+});
+
+/** Guards against over-blocking (SPEC.md has no say: the ISP's own check before a list is put in force). */
+const guardSchema = z.strictObject({
+  /** Hold a list that blocks a name of the bundled popular-domain list (@hashwall/format's top-sites.txt). */
+  topSites: z.boolean().default(true),
+  /** Your own critical names, one a line (# comments): a list that blocks one is held. */
+  namesFiles: z.array(z.string()).default([]),
+  /** Hold a list that adds, or removes, more than this share of the entries in force ... */
+  maxChangePercent: z.number().int().min(0).max(100000).default(25),
+  /** ... or this many entries, whichever is larger. */
+  maxChangeCount: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(100),
 });
 
 export const configSchema = z.strictObject({
@@ -208,6 +241,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   blocking: blockingSchema.prefault({}),
   lists: z.array(listSchema).default([]),
+  /** What a new list is checked against before it is put in force; a list that fails is held (lists/hold.ts). */
+  guard: guardSchema.prefault({}),
   /** Where verified lists and their state are kept across restarts. */
   stateDir: z.string().min(1).default('/var/lib/hashwall'),
   /** Workers sharing the DNS port: 1, or "auto" for one per core. */
@@ -289,3 +324,4 @@ type DeepReadonly<T> = T extends (infer U)[]
 export type Config = DeepReadonly<Parsed>;
 export type ListConfig = Config['lists'][number];
 export type BlockingConfig = Config['blocking'];
+export type GuardConfig = Config['guard'];
