@@ -17,37 +17,61 @@ import { parseArgs } from 'node:util';
 
 import { ConfigError, effectiveConfig, loadSettings, type Settings } from './config/load.js';
 import { FollowerLists } from './cluster/follower.js';
-import { announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
+import { WorkerStartError, announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
 import { createListRegistry } from './lists/registry.js';
 import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
 import { createLogger, type Logger } from './util/log.js';
 import { Metrics } from './ops/metrics.js';
 import { Operations } from './ops/runtime.js';
 import { startDaemon } from './daemon.js';
+import { ListenError } from './util/net.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
+/**
+ * The exit status of a start that the operator must fix (an invalid config, an address that cannot be listened on):
+ * the systemd unit's RestartPreventExitStatus, so such a start is not retried in a loop.
+ */
+const CONFIG_ERROR_STATUS = 2;
+
+/** The logger of this process once the config is read; before that, one at the default level. */
+let log: Logger | null = null;
 
 function usage(): never {
   process.stderr.write(`usage: hashwalld [--config FILE] [--check]\n  default config: ${DEFAULT_CONFIG}\n`);
-  process.exit(2);
-}
-
-function load(path: string): Settings {
-  try {
-    return loadSettings(path);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`hashwalld: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  process.exit(CONFIG_ERROR_STATUS);
 }
 
 function exit(logger: Logger, code: number): void {
   logger.flush(() => process.exit(code));
   // If flushing hangs, leave anyway.
   setTimeout(() => process.exit(code), 2000).unref();
+}
+
+/**
+ * A start that failed: logged as one JSON line that names the key and the reason (never a bare stack trace), and
+ * the exit status: 2 when the operator must change the config or the host, 1 for anything else.
+ */
+function startFailed(err: unknown): void {
+  const logger = (log ??= createLogger({ level: 'info' }));
+  if (err instanceof ConfigError) {
+    logger.error(
+      { code: err.code, source: err.source, problems: err.problems },
+      'invalid configuration: hashwalld does not start; fix these keys (hashwalld --check validates a file)',
+    );
+    exit(logger, CONFIG_ERROR_STATUS);
+  } else if (err instanceof ListenError) {
+    logger.error(
+      { code: err.code, key: err.key, address: err.address },
+      `cannot listen: ${err.message}; hashwalld does not start`,
+    );
+    exit(logger, CONFIG_ERROR_STATUS);
+  } else if (err instanceof WorkerStartError) {
+    logger.error({ code: err.code, status: err.exitCode }, err.message);
+    exit(logger, err.exitCode === CONFIG_ERROR_STATUS ? CONFIG_ERROR_STATUS : 1);
+  } else {
+    logger.fatal({ err }, 'hashwalld failed to start');
+    exit(logger, 1);
+  }
 }
 
 async function main(): Promise<void> {
@@ -62,17 +86,25 @@ async function main(): Promise<void> {
   }
   if (args.help) usage();
   const configPath = args.config ?? DEFAULT_CONFIG;
-  const settings = load(configPath);
-  if (args.check) {
-    process.stdout.write(`${settings.source}: valid\n`);
-    return;
-  }
-
-  const logger = createLogger(settings.config.logging);
+  if (args.check) return check(configPath);
+  const settings = loadSettings(configPath);
+  const logger = (log = createLogger(settings.config.logging));
   if (cluster.isWorker) return runWorker(configPath, settings, logger);
   logger.info({ config: effectiveConfig(settings), source: settings.source, pid: process.pid }, 'hashwalld starting');
   if (workerCount(settings.config) > 1) return runPrimary(configPath, settings, logger);
   return runSingle(configPath, settings, logger);
+}
+
+/** --check: the config's problems, as text for a terminal (or systemd's ExecStartPre), and the exit status. */
+function check(configPath: string): void {
+  try {
+    const settings = loadSettings(configPath);
+    process.stdout.write(`${settings.source}: valid\n`);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`hashwalld: ${err.message}\n`);
+    process.exitCode = CONFIG_ERROR_STATUS;
+  }
 }
 
 /** What a running process does on SIGHUP (with the new, valid settings) and on SIGTERM/SIGINT. */
@@ -213,7 +245,4 @@ async function runWorker(configPath: string, settings: Settings, logger: Logger)
   process.on('disconnect', () => stop('disconnect'));
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`hashwalld: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().catch(startFailed);

@@ -53,6 +53,48 @@ t.test('unknown keys, wrong types and impossible values name the key path', asyn
   t.equal(problems('listn: 1\ncache:\n  maxEntries: x').length, 2, 'all problems at once');
 });
 
+t.test('a value with several allowed forms says what is allowed, never a bare "Invalid input"', async (t) => {
+  for (const yaml of [
+    'workers: many',
+    'workers: [2]',
+    'blocking:\n  edeCode: 18',
+    'blocking:\n  edeCode: censored',
+    'metrics:\n  listen: 5',
+    'stopPage:\n  listNames: {Demo: x}',
+  ]) {
+    const [p, ...rest] = problems(yaml);
+    t.same(rest, [], yaml);
+    t.notMatch(p, /Invalid input$/, yaml);
+  }
+  t.same(problems('workers: many'), ['workers: a whole number of processes from 1 to 256, or "auto" (one per core)']);
+  t.match(problems('blocking:\n  edeCode: 18'), [/^blocking\.edeCode: one of 16 \(Censored\), 15 \(Blocked\), 17/]);
+  t.match(problems('metrics:\n  listen: 5'), [/^metrics\.listen: an IP address .* or "" for no listener$/]);
+  t.same(problems('lists:\n  - id: demo\n'), ['lists.0.mirrors: missing (required: array)']);
+});
+
+t.test('problems across keys are reported in the same run as the schema problems', async (t) => {
+  t.same(
+    problems(
+      'workers: x\nblocking:\n  edeCode: 1\n  mode: stop-page\ncache:\n  minTtlSeconds: 9\n  maxTtlSeconds: 5\n',
+    ),
+    [
+      'blocking.edeCode: one of 16 (Censored), 15 (Blocked), 17 (Filtered), or 0 for no extended error (RFC 8914 4)',
+      'workers: a whole number of processes from 1 to 256, or "auto" (one per core)',
+      'blocking.stopPageIpv4: mode stop-page needs at least one stop page address',
+      'cache.minTtlSeconds: is above maxTtlSeconds',
+    ],
+  );
+  t.same(
+    problems('lists:\n  - id: BAD\n    mirrors: [file:///x/]\n  - id: two\n    mirrors: [file:///y/]\n'),
+    ['lists.0.id: a list id is [a-z0-9][a-z0-9-]{0,62}', 'lists.1.keys: at least one trusted key is needed'],
+    'a list that does not parse leaves the others checked',
+  );
+  t.same(problems('blocking: {mode: stop-page, nope: 1}'), [
+    'blocking.nope: unknown key',
+    'blocking.stopPageIpv4: mode stop-page needs at least one stop page address',
+  ]);
+});
+
 t.test('lists: keys, thresholds, schedules and hash key files are checked at start', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hw-cfg-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -54,7 +54,7 @@ export const DEFAULT_ALLOWED_NETWORKS = [
   'fe80::/10',
 ];
 
-const listSchema = z.strictObject({
+export const listSchema = z.strictObject({
   /** The list-id the publisher signs for (SPEC.md 2.1). */
   id: z.string().regex(LIST_ID, 'a list id is [a-z0-9][a-z0-9-]{0,62}'),
   /** Release base URLs (the folder holding index.hwl), tried in order: https://, http:// or file://. */
@@ -110,7 +110,11 @@ const blockingSchema = z.strictObject({
   /** TTL of blocked answers (and of the SOA in NXDOMAIN/NODATA). */
   ttlSeconds: seconds(0, 86400).default(300),
   /** RFC 8914 Extended DNS Error: 16 Censored (default), 15 Blocked, 17 Filtered, or 0 for none. */
-  edeCode: z.union([z.literal(0), z.literal(15), z.literal(16), z.literal(17)]).default(16),
+  edeCode: z
+    .union([z.literal(0), z.literal(15), z.literal(16), z.literal(17)], {
+      error: 'one of 16 (Censored), 15 (Blocked), 17 (Filtered), or 0 for no extended error (RFC 8914 4)',
+    })
+    .default(16),
   /** Addresses of the stop page, for mode stop-page. */
   stopPageIpv4: z.array(ipv4).default([]),
   stopPageIpv6: z.array(ipv6).default([]),
@@ -196,11 +200,19 @@ export const configSchema = z.strictObject({
   /** Where verified lists and their state are kept across restarts. */
   stateDir: z.string().min(1).default('/var/lib/hashwall'),
   /** Workers sharing the DNS port: 1, or "auto" for one per core. */
-  workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
+  workers: z
+    .union([z.number().int().min(1).max(256), z.literal('auto')], {
+      error: 'a whole number of processes from 1 to 256, or "auto" (one per core)',
+    })
+    .default(1),
   metrics: z
     .strictObject({
       /** HTTP listener for /metrics, /healthz and /readyz; empty to disable. */
-      listen: z.union([hostPort(9153), z.literal('')]).default('127.0.0.1:9153'),
+      listen: z
+        .union([hostPort(9153), z.literal('')], {
+          error: 'an IP address with an optional port ("127.0.0.1:9153", "[::1]:9153"), or "" for no listener',
+        })
+        .default('127.0.0.1:9153'),
       /** Node.js process metrics (CPU, memory, event loop, GC) beside the hashwall_ ones. */
       processMetrics: z.boolean().default(true),
     })
@@ -224,7 +236,11 @@ export const configSchema = z.strictObject({
       /** What to do if the block is wrong. */
       appeal: z.string().max(2000).default(''),
       /** Display names of lists by id ("iwf: Internet Watch Foundation"); a list without one is named by its id. */
-      listNames: z.record(z.string().regex(LIST_ID, 'a list id'), z.string().min(1).max(200)).default({}),
+      listNames: z
+        .record(z.string().regex(LIST_ID), z.string().min(1).max(200), {
+          error: (issue) => (issue.code === 'invalid_key' ? 'not a list id ([a-z0-9][a-z0-9-]{0,62})' : undefined),
+        })
+        .default({}),
     })
     .prefault({}),
   /** Hits per listed entry for the list maintainers (ops/hits.ts). */

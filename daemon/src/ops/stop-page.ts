@@ -117,10 +117,10 @@ export class StopPage {
   static async start(options: StopPageOptions): Promise<StopPage> {
     const page = new StopPage(options);
     try {
-      for (const spec of options.listen) {
+      for (const [i, spec] of options.listen.entries()) {
         const server = limitedServer((req, res) => page.handle(req, res));
         page.#servers.push(server);
-        page.addresses.push(await listenOn(server, spec, 80, 'stopPage.listen'));
+        page.addresses.push(await listenOn(server, spec, 80, `stopPage.listen.${i}`));
       }
     } catch (err) {
       await page.close();
