@@ -14,6 +14,7 @@ import {
   parsePublicKeyFile,
   type MinisignPublicKey,
 } from '@hashwall/format';
+import { maskUrl } from '@hashwall/release-client/mask';
 import cron from 'node-cron';
 import { parseDocument } from 'yaml';
 
@@ -295,11 +296,16 @@ export function loadSettings(path: string): Settings {
   return settingsFromYaml(text, dirname(file), file);
 }
 
-/** The effective configuration for the start-up log: every value, secrets masked. */
+/**
+ * The effective configuration for the start-up and reload logs: every value, secrets masked (an inline hash key;
+ * a mirror URL's user, password, query and fragment, as `maskUrl` of the release client shows them everywhere).
+ */
 export function effectiveConfig(settings: Settings): unknown {
   return JSON.parse(
-    JSON.stringify(settings.config, (key, value: unknown) =>
-      key === 'hashKey' && value ? { id: (value as { id: string }).id, key: '***' } : value,
-    ),
+    JSON.stringify(settings.config, (key, value: unknown) => {
+      if (key === 'hashKey' && value) return { id: (value as { id: string }).id, key: '***' };
+      if (key === 'mirrors' && Array.isArray(value)) return value.map((u) => maskUrl(String(u)));
+      return value;
+    }),
   );
 }
