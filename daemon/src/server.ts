@@ -190,8 +190,15 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         ? previous.synth
         : synthFor(config);
     for (const l of config.lists) synth.prepare(l.id);
+    // An entry records its CNAME/DNAME targets only while cnameInspection is on, and is checked by them only then:
+    // an entry cached under the other setting would be served unchecked (turned on) or blocked (turned off) until
+    // its TTL ran out, so a change of that setting starts a new cache as a change of the cache's own settings does.
     const cache =
-      previous !== null && same(previous.config.cache, config.cache) ? previous.cache : new PacketCache(config.cache);
+      previous !== null &&
+      same(previous.config.cache, config.cache) &&
+      previous.config.blocking.cnameInspection === config.blocking.cnameInspection
+        ? previous.cache
+        : new PacketCache(config.cache);
     const pool =
       previous && same(previous.config.upstreams, config.upstreams) && same(previous.config.upstream, config.upstream)
         ? previous.pool
