@@ -122,7 +122,7 @@ t.test('an invalid config at start: every problem, schema and across keys, in on
     'blocking.edeCode: one of 16 (Censored), 15 (Blocked), 17 (Filtered), or 0 for no extended error (RFC 8914 4)',
     'workers: a whole number of processes from 1 to 256, or "auto" (one per core)',
     'blocking.stopPageIpv4: mode stop-page needs at least one stop page address',
-    'hitReport.file: the hit report is enabled but goes nowhere: set file, or endpoint: true',
+    'hitReport.directory: the hit report is enabled but goes nowhere: set directory, or endpoint: true',
   ]);
   t.equal(r.stderr, '');
   t.notOk(

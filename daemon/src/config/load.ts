@@ -190,9 +190,9 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
     }
   }
   const hr = config.hitReport ?? {};
-  if (hr.file !== undefined && hr.file !== '') hr.file = resolve(baseDir, hr.file);
-  if (hr.enabled === true && hr.file === '' && hr.endpoint === false) {
-    at('hitReport.file', 'the hit report is enabled but goes nowhere: set file, or endpoint: true');
+  if (hr.directory !== undefined && hr.directory !== '') hr.directory = resolve(baseDir, hr.directory);
+  if (hr.enabled === true && hr.directory === '' && hr.endpoint === false) {
+    at('hitReport.directory', 'the hit report is enabled but goes nowhere: set directory, or endpoint: true');
   }
   if (hr.enabled === true && hr.endpoint === true && config.metrics?.listen === '') {
     at('hitReport.endpoint', 'the endpoint is served on the metrics listener, and metrics.listen is empty');

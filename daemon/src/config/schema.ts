@@ -13,6 +13,10 @@ import { parseCidr, parseHostPort } from '../util/net.js';
 
 const LIST_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** The hit report's floors (ops/hits.ts): windows of an hour or more, and entries hit at least this often. */
+export const HIT_REPORT_MIN_INTERVAL_SECONDS = 3600;
+export const HIT_REPORT_MIN_COUNT = 5;
+
 const hostPort = (defaultPort: number) =>
   z.string().superRefine((s, ctx) => {
     try {
@@ -247,12 +251,17 @@ export const configSchema = z.strictObject({
   hitReport: z
     .strictObject({
       enabled: z.boolean().default(false),
-      /** Window length; windows are aligned to multiples of it since the epoch (86400: days from 00:00 UTC). */
-      intervalSeconds: seconds(60, 31 * 86400).default(86400),
-      /** Entries hit fewer times than this in a window are left out of its report. */
-      minCount: z.number().int().min(1).max(1000000000).default(10),
-      /** Where each window's report is written (JSON, atomically); empty for no file. */
-      file: z.string().default(''),
+      /**
+       * Window length; windows are aligned to multiples of it since the epoch (86400: days from 00:00 UTC). At least
+       * an hour, so that a report cannot tell when one person looked a name up.
+       */
+      intervalSeconds: seconds(HIT_REPORT_MIN_INTERVAL_SECONDS, 31 * 86400).default(86400),
+      /** Entries hit fewer times than this in a window are left out of its report (at least 5, for the same reason). */
+      minCount: z.number().int().min(HIT_REPORT_MIN_COUNT).max(1000000000).default(10),
+      /** Where each window's report is written, one file a window (JSON, atomically); empty for no files. */
+      directory: z.string().default(''),
+      /** Window files kept in the directory; the oldest beyond this are removed. */
+      keepWindows: z.number().int().min(1).max(100000).default(90),
       /** Serve the last window's report at /hit-report on the metrics listener. */
       endpoint: z.boolean().default(false),
       /** Distinct entries counted per window at most (memory bound). */
