@@ -20,6 +20,7 @@ import type { Config } from '../config/schema.js';
 import type { ListStats } from '../lists/types.js';
 import type { ListView } from '../types/lists.js';
 import type { Daemon } from '../daemon.js';
+import { BLOCK } from '../types/decision.js';
 import type { ProbeResult, UpstreamState } from '../types/ops.js';
 import { CanaryMonitor } from './canary.js';
 import { readiness, type Readiness } from './health.js';
@@ -193,8 +194,9 @@ export class Operations {
       appeal: sp.appeal,
       lists: c.lists.map((l) => ({ id: l.id, name: sp.listNames[l.id] ?? l.id })),
       lookup: (host) => {
-        const r = this.#daemon?.probe(host);
-        return r?.decision ? r.decision.listId : null;
+        // A block only: a steered host (P entries) is not a blocked one.
+        const d = this.#daemon?.probe(host).decision;
+        return d?.action === BLOCK ? d.listId : null;
       },
       served: (list) => this.metrics.stopPageServed(list),
     };
