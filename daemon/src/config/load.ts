@@ -173,6 +173,13 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
   if (b.partial === 'steer' && b.proxyIpv4?.length === 0 && b.proxyIpv6?.length === 0) {
     at('blocking.proxyIpv4', 'partial: steer needs at least one proxy address');
   }
+  const sde = b.structuredError;
+  if (sde?.enabled === true && sde.contact.length === 0 && sde.justification === '') {
+    at('blocking.structuredError', 'give contact or justification: clients ignore the JSON without either');
+  }
+  if (sde?.enabled === true && b.edeCode === 0) {
+    at('blocking.structuredError', 'needs an extended error to carry it: edeCode 0 sends none');
+  }
   if (b.allowlist !== undefined) b.allowlist = b.allowlist.map((n) => n.toLowerCase().replace(/\.$/, ''));
   const sp = config.stopPage ?? {};
   if (sp.templateFile !== undefined && sp.templateFile !== '') {

@@ -13,6 +13,18 @@ import { parseCidr, parseHostPort } from '../util/net.js';
 
 const LIST_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** A BCP 47 language tag, as far as a config needs to check one (en, de, pt-BR). */
+const languageTag = z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'not a language tag (en, de, pt-BR)');
+
+/** A contact URI of the structured DNS error: the draft's registry holds mailto: (RFC 6068) and tel: (RFC 3966). */
+const contactUri = z
+  .string()
+  .max(100)
+  .regex(
+    /^(mailto:[^\s@]+@[^\s@]+|tel:\+?[0-9][0-9.()-]*)$/,
+    'a mailto: or tel: URI (mailto:abuse@isp.example, tel:+1-555-0100)',
+  );
+
 /** The hit report's floors (ops/hits.ts): windows of an hour or more, and entries hit at least this often. */
 export const HIT_REPORT_MIN_INTERVAL_SECONDS = 3600;
 export const HIT_REPORT_MIN_COUNT = 5;
@@ -130,6 +142,24 @@ const blockingSchema = z.strictObject({
   allowlist: z.array(hostName).default([]),
   /** Block when an upstream answer's CNAME/DNAME chain reaches a listed name. */
   cnameInspection: z.boolean().default(true),
+  /**
+   * The EDE's EXTRA-TEXT as the JSON of draft-ietf-dnsop-structured-dns-error ("I-JSON in EXTRA-TEXT Field"):
+   * contact URIs, a justification and the organization, so that a user whose browser shows no page (HTTPS) can
+   * learn why. Off: the EXTRA-TEXT is `list <id>`.
+   */
+  structuredError: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** "c": how to report a wrong block; the draft allows mailto: and tel: URIs only. */
+      contact: z.array(contactUri).max(4).default([]),
+      /** "j": why the name is blocked; {list} is replaced by the list's display name (stopPage.listNames, or its id). */
+      justification: z.string().max(200).default(''),
+      /** "o": who blocked it. */
+      organization: z.string().max(100).default(''),
+      /** "l": the language of "j" and "o" (BCP 47). */
+      language: languageTag.default('en'),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z.strictObject({
@@ -229,10 +259,7 @@ export const configSchema = z.strictObject({
       /** An HTML template (UTF-8, placeholders {{lang}} {{list}} {{operator}} {{contact}} {{appeal}} {{host}}). */
       templateFile: z.string().default(''),
       /** The page's language (BCP 47), for <html lang> and Content-Language. */
-      language: z
-        .string()
-        .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'not a language tag (en, de, pt-BR)')
-        .default('en'),
+      language: languageTag.default('en'),
       /** Who blocked the site, as the page names them. */
       operator: z.string().max(200).default('Your Internet service provider'),
       /** How to reach the operator about a block. */
