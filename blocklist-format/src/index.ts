@@ -33,3 +33,4 @@ export * from './matcher.js';
 export { fullBodySha256 } from './full.js';
 export * from './fullmatcher.js';
 export * from './spool.js';
+export * from './key-files.js';

@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import {
   ListKey,
   TrustStore,
+  keyFileKind,
   parseListKey,
   parsePublicKey,
   parsePublicKeyFile,
@@ -156,6 +157,25 @@ function parseSections(raw: unknown, problems: string[]): PartConfig {
   return parseKeys(configSchema.shape, raw, [], problems, section);
 }
 
+/**
+ * When `file` holds another kind of key than `wanted`, what to say (the kinds are easy to mix up by name, and a
+ * minisign secret key is the maintainer's signing secret); null when it is no key at all.
+ */
+function wrongKeyFile(file: string, bytes: Uint8Array, wanted: 'list-key' | 'public-key'): string | null {
+  const kind = keyFileKind(bytes);
+  if (kind === 'unknown' || kind === wanted) return null;
+  if (kind === 'secret-key') {
+    return (
+      `${file} is a minisign SECRET signing key, which no ISP should hold: delete it from this host and tell ` +
+      `the list maintainer that it left their hands. The daemon needs ` +
+      (wanted === 'list-key' ? 'the list hash key file (NAME.listkey)' : 'the public key file (NAME.pub)')
+    );
+  }
+  return kind === 'public-key'
+    ? `${file} is a minisign public key (NAME.pub): it belongs in keyFiles; hashKeyFile is the list hash key (NAME.listkey)`
+    : `${file} is a list hash key (NAME.listkey): it belongs in hashKeyFile; keyFiles are public keys (NAME.pub)`;
+}
+
 /** Validates a parsed YAML value; `baseDir` resolves relative paths. */
 export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>'): Settings {
   const problems: string[] = [];
@@ -232,10 +252,19 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
     });
     l.keyFiles = l.keyFiles.map((f) => resolve(baseDir, f));
     l.keyFiles.forEach((f, i) => {
+      let bytes: Buffer;
       try {
-        keys.push(parsePublicKeyFile(readFileSync(f)).publicKey);
+        bytes = readFileSync(f);
       } catch (err) {
         at(`${p}.keyFiles.${i}`, `cannot read ${f}: ${(err as Error).message}`);
+        return;
+      }
+      try {
+        keys.push(parsePublicKeyFile(bytes).publicKey);
+      } catch (err) {
+        at(`${p}.keyFiles.${i}`, wrongKeyFile(f, bytes, 'public-key') ?? `cannot read ${f}: ${(err as Error).message}`);
+      } finally {
+        bytes.fill(0);
       }
     });
     if (l.keys.length + l.keyFiles.length === 0) at(`${p}.keys`, 'at least one trusted key is needed');
@@ -252,7 +281,16 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
         if ((st.mode & 0o077) !== 0) {
           at(`${p}.hashKeyFile`, `${l.hashKeyFile} is readable by group or others: chmod 600 it`);
         } else {
-          listKey = parseListKey(readFileSync(l.hashKeyFile));
+          const bytes = readFileSync(l.hashKeyFile);
+          try {
+            listKey = parseListKey(bytes);
+          } catch (err) {
+            const wrong = wrongKeyFile(l.hashKeyFile, bytes, 'list-key');
+            if (wrong === null) throw err;
+            at(`${p}.hashKeyFile`, wrong);
+          } finally {
+            bytes.fill(0);
+          }
         }
       } catch (err) {
         at(`${p}.hashKeyFile`, `cannot read ${l.hashKeyFile}: ${(err as Error).message}`);
