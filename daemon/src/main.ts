@@ -24,6 +24,7 @@ import { createLogger, type Logger } from './util/log.js';
 import { Metrics } from './ops/metrics.js';
 import { Operations } from './ops/runtime.js';
 import { startDaemon } from './daemon.js';
+import { ServiceNotifier, servingStatus } from './ops/systemd.js';
 import { ListenError } from './util/net.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
@@ -113,31 +114,78 @@ interface Lifecycle {
   stop(signal: string): Promise<void>;
 }
 
-/** One signal at a time: a reload never overlaps another reload or the shutdown. */
-function handleSignals(configPath: string, logger: Logger, life: Lifecycle): (signal: string) => void {
+/** How a SIGHUP ended: hashwall_config_reloads_total{outcome}. */
+type ReloadOutcome = 'applied' | 'invalid' | 'failed';
+
+/** Where a process reports its reloads and its stop. */
+interface Reporting {
+  /** systemd (Type=notify); absent in a DNS worker, whose primary speaks for the service. */
+  readonly notifier?: ServiceNotifier;
+  /** Counts each reload's outcome (Operations.reloadOutcome, where the operations have it); absent in a worker. */
+  readonly outcomes?: { reloadOutcome?(outcome: ReloadOutcome): void };
+  /** The STATUS= line while serving. */
+  status(): string;
+}
+
+/**
+ * Operations.reloadOutcome (hashwall_config_reloads_total{outcome}), where the operations have it; where they do not,
+ * the outcomes are logged only.
+ */
+function reloadCounter(ops: object): Reporting['outcomes'] {
+  const count = (ops as { reloadOutcome?: unknown }).reloadOutcome;
+  if (typeof count !== 'function') return undefined;
+  return { reloadOutcome: (outcome) => (count as (o: ReloadOutcome) => void).call(ops, outcome) };
+}
+
+/**
+ * One signal at a time: a reload never overlaps another reload or the shutdown. Every reload is reported: RELOADING=1
+ * then READY=1 to systemd (READY=1 whatever the outcome: the daemon serves either way), its outcome counted, and a
+ * refusal or a failure logged at error and put in systemd's status line.
+ */
+function handleSignals(
+  configPath: string,
+  logger: Logger,
+  life: Lifecycle,
+  report: Reporting,
+): (signal: string) => void {
   let queue: Promise<void> = Promise.resolve();
   let stopping = false;
+
+  const reload = async (): Promise<ReloadOutcome> => {
+    let next: Settings;
+    try {
+      next = loadSettings(configPath);
+    } catch (err) {
+      logger.error(
+        { problems: err instanceof ConfigError ? err.problems : [(err as Error).message] },
+        'reload refused: the new configuration is invalid; the running one stays in force',
+      );
+      return 'invalid';
+    }
+    try {
+      logger.level = next.config.logging.level;
+      logger.info({ config: effectiveConfig(next), source: next.source }, 'reloading');
+      await life.reload(next);
+      return 'applied';
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'reload failed; the running configuration stays in force');
+      return 'failed';
+    }
+  };
 
   process.on('SIGHUP', () => {
     if (stopping) return;
     queue = queue.then(async () => {
-      let next: Settings;
-      try {
-        next = loadSettings(configPath);
-      } catch (err) {
-        logger.error(
-          { problems: err instanceof ConfigError ? err.problems : [(err as Error).message] },
-          'reload refused: the new configuration is invalid; the running one stays in force',
-        );
-        return;
-      }
-      try {
-        logger.level = next.config.logging.level;
-        logger.info({ config: effectiveConfig(next), source: next.source }, 'reloading');
-        await life.reload(next);
-      } catch (err) {
-        logger.error({ err: (err as Error).message }, 'reload failed; the running configuration stays in force');
-      }
+      await report.notifier?.reloading();
+      const outcome = await reload();
+      report.outcomes?.reloadOutcome?.(outcome);
+      const note =
+        outcome === 'applied'
+          ? ''
+          : outcome === 'invalid'
+            ? '; the last reload was refused (invalid configuration: see the log), the previous one is in force'
+            : '; the last reload failed (see the log), the previous configuration is in force';
+      await report.notifier?.ready(`${report.status()}${note}`);
     });
   });
 
@@ -145,6 +193,7 @@ function handleSignals(configPath: string, logger: Logger, life: Lifecycle): (si
     if (stopping) return;
     stopping = true;
     queue = queue.then(async () => {
+      await report.notifier?.stopping();
       await life.stop(signal);
       logger.info('stopped');
       exit(logger, 0);
@@ -164,20 +213,37 @@ async function runSingle(configPath: string, settings: Settings, logger: Logger)
   ops.listsStarted();
   const daemon = await startDaemon(settings, { logger, lists, events: ops.metrics, policyEvents: ops.metrics });
   await ops.attach(daemon);
-  handleSignals(configPath, logger, {
-    async reload(next) {
-      await lists.reload(next);
-      await daemon.reload(next);
-      await ops.reload(next);
+  const report: Reporting = {
+    notifier: new ServiceNotifier({ logger }),
+    outcomes: reloadCounter(ops),
+    status: () => {
+      const on = daemon.addresses.udp.map((a) =>
+        a.family === 6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`,
+      );
+      return servingStatus(`answering DNS on ${on.join(', ')}`, lists.stats());
     },
-    async stop(signal) {
-      logger.info({ signal, inFlight: daemon.inFlight() }, 'stopping: draining queries in flight');
-      ops.stopping();
-      await daemon.close();
-      await lists.close();
-      await ops.close();
+  };
+  // The listeners answer and the lists are loaded as the config asks (lists.start() has returned).
+  await report.notifier?.ready(report.status());
+  handleSignals(
+    configPath,
+    logger,
+    {
+      async reload(next) {
+        await lists.reload(next);
+        await daemon.reload(next);
+        await ops.reload(next);
+      },
+      async stop(signal) {
+        logger.info({ signal, inFlight: daemon.inFlight() }, 'stopping: draining queries in flight');
+        ops.stopping();
+        await daemon.close();
+        await lists.close();
+        await ops.close();
+      },
     },
-  });
+    report,
+  );
 }
 
 /**
@@ -202,22 +268,34 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
   workers = await startWorkers(settings, { logger, lists });
   await ops.attach(clusterOps.opsDaemon());
   const set = workers;
-  handleSignals(configPath, logger, {
-    async reload(next) {
-      await lists.reload(next);
-      await set.reload(next);
-      clusterOps.reload(next);
-      await ops.reload(next);
+  const report: Reporting = {
+    notifier: new ServiceNotifier({ logger }),
+    outcomes: reloadCounter(ops),
+    status: () => servingStatus(`${set.count} DNS workers answering`, lists.stats()),
+  };
+  // Every worker listens, over lists the primary loaded as the config asks.
+  await report.notifier?.ready(report.status());
+  handleSignals(
+    configPath,
+    logger,
+    {
+      async reload(next) {
+        await lists.reload(next);
+        await set.reload(next);
+        clusterOps.reload(next);
+        await ops.reload(next);
+      },
+      async stop(signal) {
+        logger.info({ signal, workers: set.pids() }, 'stopping: the workers drain their queries in flight');
+        ops.stopping();
+        await set.close();
+        await lists.close();
+        clusterOps.close();
+        await ops.close();
+      },
     },
-    async stop(signal) {
-      logger.info({ signal, workers: set.pids() }, 'stopping: the workers drain their queries in flight');
-      ops.stopping();
-      await set.close();
-      await lists.close();
-      clusterOps.close();
-      await ops.close();
-    },
-  });
+    report,
+  );
 }
 
 /** workers > 1, one DNS worker: the query path over lists read from the primary's state directory. */
@@ -228,19 +306,24 @@ async function runWorker(configPath: string, settings: Settings, logger: Logger)
   const daemon = await startDaemon(settings, { logger, lists, events: agent.metrics, policyEvents: agent.metrics });
   agent.attach(daemon);
   announceReady(daemon.addresses);
-  const stop = handleSignals(configPath, logger, {
-    async reload(next) {
-      await lists.reload(next);
-      await daemon.reload(next);
-      agent.reload(next);
+  const stop = handleSignals(
+    configPath,
+    logger,
+    {
+      async reload(next) {
+        await lists.reload(next);
+        await daemon.reload(next);
+        agent.reload(next);
+      },
+      async stop(signal) {
+        logger.info({ signal, inFlight: daemon.inFlight() }, 'worker stopping: draining queries in flight');
+        await daemon.close();
+        await lists.close();
+        agent.close();
+      },
     },
-    async stop(signal) {
-      logger.info({ signal, inFlight: daemon.inFlight() }, 'worker stopping: draining queries in flight');
-      await daemon.close();
-      await lists.close();
-      agent.close();
-    },
-  });
+    { status: () => '' },
+  );
   // The primary is gone (killed): a worker never outlives it.
   process.on('disconnect', () => stop('disconnect'));
 }
