@@ -198,3 +198,51 @@ t.test(
     t.equal(barriers, notes.length, 'each sent with a barrier: systemd-notify waited for the manager every time');
   },
 );
+
+t.test(
+  'with workers: 2, the primary sends READY=1 once every worker listens',
+  {
+    skip: missing.length > 0 && `${missing.join(' and ')} not installed (Debian packages systemd, python3)`,
+  },
+  async (t) => {
+    const dir = tempDir(t, 'hw-notify-w-');
+    const socketPath = join(dir, 'notify.sock');
+    const receiver = spawn('python3', ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.teardown(() => {
+      receiver.kill('SIGKILL');
+    });
+    const messages: string[] = [];
+    let wake: () => void = () => undefined;
+    createInterface({ input: receiver.stdout }).on('line', (line) => {
+      const o = JSON.parse(line) as { message?: string };
+      if (o.message !== undefined && !o.message.startsWith('BARRIER=')) messages.push(o.message);
+      wake();
+    });
+    const next = (): Promise<void> => new Promise<void>((r) => (wake = r));
+    await within(20_000, next(), 'the receiver binds');
+    const up = await TestUpstream.start();
+    t.teardown(() => up.close());
+    const file = join(dir, 'hashwalld.yaml');
+    writeFileSync(
+      file,
+      `listen: ['127.0.0.1:0']\nupstreams: ['${up.address}']\nworkers: 2\nstateDir: ${join(dir, 'state')}\nmetrics:\n  listen: ''\n`,
+    );
+    const child = startChild(file, process.execPath, { ...process.env, NOTIFY_SOCKET: socketPath });
+    t.teardown(() => child.stop());
+    await within(
+      30_000,
+      (async () => {
+        while (!messages.some((m) => m.includes('READY=1'))) await next();
+      })(),
+      'READY=1',
+    );
+    t.match(messages[0], /^READY=1\nSTATUS=2 DNS workers answering; no lists configured$/);
+    const listening = await child.waitFor((l) => l.msg === 'DNS workers listening', 10_000);
+    const port = (listening?.addresses as { udp: { port: number }[] } | undefined)?.udp[0]?.port ?? 0;
+    t.equal(rcodeOf((await udpAsk(port, query('a.example.test', TYPE.A)))!), 0, 'DNS answers');
+    child.proc.kill('SIGTERM');
+    t.equal(await within(20_000, child.exited, 'exit'), 0);
+    t.equal(messages.filter((m) => m.startsWith('READY=1')).length, 1, 'one READY=1: the workers send none');
+    t.match(messages.at(-1), /^STOPPING=1/);
+  },
+);
