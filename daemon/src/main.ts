@@ -127,6 +127,17 @@ interface Reporting {
   status(): string;
 }
 
+/** What a process that speaks for the service reports through: systemd, and the operations' reload metric. */
+function reportingFor(logger: Logger, ops: Operations, status: () => string): Reporting {
+  return { notifier: new ServiceNotifier({ logger }), outcomes: reloadCounter(ops), status };
+}
+
+/** The process serves: systemd hears READY=1 (with the status line), and the signals are handled from now on. */
+async function serving(configPath: string, logger: Logger, life: Lifecycle, report: Reporting): Promise<void> {
+  await report.notifier?.ready(report.status());
+  handleSignals(configPath, logger, life, report);
+}
+
 /**
  * Operations.reloadOutcome (hashwall_config_reloads_total{outcome}), where the operations have it; where they do not,
  * the outcomes are logged only.
@@ -213,19 +224,8 @@ async function runSingle(configPath: string, settings: Settings, logger: Logger)
   ops.listsStarted();
   const daemon = await startDaemon(settings, { logger, lists, events: ops.metrics, policyEvents: ops.metrics });
   await ops.attach(daemon);
-  const report: Reporting = {
-    notifier: new ServiceNotifier({ logger }),
-    outcomes: reloadCounter(ops),
-    status: () => {
-      const on = daemon.addresses.udp.map((a) =>
-        a.family === 6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`,
-      );
-      return servingStatus(`answering DNS on ${on.join(', ')}`, lists.stats());
-    },
-  };
   // The listeners answer and the lists are loaded as the config asks (lists.start() has returned).
-  await report.notifier?.ready(report.status());
-  handleSignals(
+  await serving(
     configPath,
     logger,
     {
@@ -242,7 +242,12 @@ async function runSingle(configPath: string, settings: Settings, logger: Logger)
         await ops.close();
       },
     },
-    report,
+    reportingFor(logger, ops, () => {
+      const on = daemon.addresses.udp.map((a) =>
+        a.family === 6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`,
+      );
+      return servingStatus(`answering DNS on ${on.join(', ')}`, lists.stats());
+    }),
   );
 }
 
@@ -268,14 +273,8 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
   workers = await startWorkers(settings, { logger, lists });
   await ops.attach(clusterOps.opsDaemon());
   const set = workers;
-  const report: Reporting = {
-    notifier: new ServiceNotifier({ logger }),
-    outcomes: reloadCounter(ops),
-    status: () => servingStatus(`${set.count} DNS workers answering`, lists.stats()),
-  };
   // Every worker listens, over lists the primary loaded as the config asks.
-  await report.notifier?.ready(report.status());
-  handleSignals(
+  await serving(
     configPath,
     logger,
     {
@@ -294,7 +293,7 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
         await ops.close();
       },
     },
-    report,
+    reportingFor(logger, ops, () => servingStatus(`${set.count} DNS workers answering`, lists.stats())),
   );
 }
 

@@ -13,7 +13,7 @@ import t from 'tap';
 
 import { startChild } from './helpers/child.ts';
 import { TestUpstream } from './helpers/upstream.ts';
-import { ReleaseDir, fullOf, rawSettings, tempDir, within } from './lists/helpers.ts';
+import { currentRelease, rawSettings, tempDir, within } from './lists/helpers.ts';
 
 const USER = 'mirror-user-7f3a';
 const PASSWORD = 'pa55-9c1e-secret';
@@ -21,13 +21,8 @@ const TOKEN = 'tok-4b2d-query';
 
 t.test('mirror credentials and query strings are masked in every log line of a run', async (t) => {
   const dir = tempDir(t, 'hw-mask-');
-  const now = Math.floor(Date.now() / 1000);
   const listKey = generateListKey('mask-2026');
-  const release = new ReleaseDir(join(dir, 'release'));
-  release.publish(fullOf(listKey, 1, ['blocked.test'], { created: now - 3600, expires: now + 7 * 86400 }), {
-    created: now - 3600,
-    expires: now + 2 * 86400,
-  });
+  const release = currentRelease(join(dir, 'release'), listKey, ['blocked.test']);
 
   // /bad/ always fails; /good/ serves the release only with the Basic credentials and the token.
   const auth = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;

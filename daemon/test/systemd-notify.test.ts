@@ -12,14 +12,15 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { generateListKey } from '@hashwall/format';
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { TYPE, query, rcodeOf, udpAsk } from './helpers/client.ts';
 import { startChild } from './helpers/child.ts';
 import { TestUpstream } from './helpers/upstream.ts';
-import { ReleaseDir, fullOf, rawSettings, tempDir, within } from './lists/helpers.ts';
+import { currentRelease, rawSettings, tempDir, within } from './lists/helpers.ts';
 
 const missing = ['systemd-notify', 'python3'].filter((c) => spawnSync(c, ['--version']).error !== undefined);
+const skip = missing.length > 0 && `${missing.join(' and ')} not installed (Debian packages systemd, python3)`;
 
 /** Binds a unix datagram socket at argv[1] and prints each datagram as JSON with the receiver's CLOCK_MONOTONIC. */
 const RECEIVER = `
@@ -39,56 +40,56 @@ interface Notification {
   readonly fields: Record<string, string>;
 }
 
+/**
+ * The Python receiver on a socket at `path`, bound: the notifications it got (BARRIER=1 messages counted apart),
+ * its CLOCK_MONOTONIC when it bound, and `until(cond)`, which waits (20 s at most) for a notification that makes
+ * `cond` true.
+ */
+async function notifyReceiver(t: Test, path: string) {
+  const receiver = spawn('python3', ['-c', RECEIVER, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => {
+    receiver.kill('SIGKILL');
+  });
+  const notes: Notification[] = [];
+  let bound = 0;
+  let barriers = 0;
+  const waiters: (() => void)[] = [];
+  createInterface({ input: receiver.stdout }).on('line', (line) => {
+    const o = JSON.parse(line) as { bound?: number; at?: number; message?: string };
+    if (o.bound !== undefined) bound = o.bound;
+    else {
+      const pairs = o.message!.split('\n').filter(Boolean);
+      const fields = Object.fromEntries(
+        pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
+      if (fields.BARRIER === '1') barriers++;
+      else notes.push({ at: o.at!, fields });
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  const until = (cond: () => boolean, what: string): Promise<void> =>
+    within(
+      20_000,
+      (async () => {
+        while (!cond()) await new Promise<void>((r) => waiters.push(r));
+      })(),
+      what,
+    );
+  await until(() => bound > 0, 'the receiver binds');
+  return { path, notes, until, bound, barriers: () => barriers };
+}
+
 t.test(
   'READY=1 once DNS answers with the lists loaded; RELOADING=1 and READY=1 around a reload; STOPPING=1',
-  {
-    skip: missing.length > 0 && `${missing.join(' and ')} not installed (Debian packages systemd, python3)`,
-  },
+  { skip },
   async (t) => {
     const dir = tempDir(t, 'hw-notify-');
-    const socketPath = join(dir, 'notify.sock');
-    const receiver = spawn('python3', ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-    t.teardown(() => {
-      receiver.kill('SIGKILL');
-    });
-    const notes: Notification[] = [];
-    let bound = 0;
-    let barriers = 0;
-    const waiters: (() => void)[] = [];
-    createInterface({ input: receiver.stdout }).on('line', (line) => {
-      const o = JSON.parse(line) as { bound?: number; at?: number; message?: string };
-      if (o.bound !== undefined) bound = o.bound;
-      else {
-        const fields = Object.fromEntries(
-          o
-            .message!.split('\n')
-            .filter(Boolean)
-            .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-        );
-        if (fields.BARRIER === '1') barriers++;
-        else notes.push({ at: o.at!, fields });
-      }
-      for (const w of waiters.splice(0)) w();
-    });
-    const until = async (cond: () => boolean, what: string): Promise<void> => {
-      await within(
-        20_000,
-        (async () => {
-          while (!cond()) await new Promise<void>((r) => waiters.push(r));
-        })(),
-        what,
-      );
-    };
-    await until(() => bound > 0, 'the receiver binds');
+    const r = await notifyReceiver(t, join(dir, 'notify.sock'));
+    const { notes, until } = r;
 
     // The list's mirror holds its index until `release()`.
-    const now = Math.floor(Date.now() / 1000);
     const listKey = generateListKey('notify-2026');
-    const release = new ReleaseDir(join(dir, 'release'));
-    release.publish(fullOf(listKey, 1, ['blocked.test'], { created: now - 3600, expires: now + 7 * 86400 }), {
-      created: now - 3600,
-      expires: now + 2 * 86400,
-    });
+    const release = currentRelease(join(dir, 'release'), listKey, ['blocked.test']);
     let held: ServerResponse | null = null;
     let heldSeen: () => void = () => undefined;
     const indexAsked = new Promise<void>((r) => (heldSeen = r));
@@ -134,7 +135,7 @@ t.test(
       );
     const file = join(dir, 'hashwalld.yaml');
     writeFileSync(file, config());
-    const child = startChild(file, process.execPath, { ...process.env, NOTIFY_SOCKET: socketPath });
+    const child = startChild(file, process.execPath, { ...process.env, NOTIFY_SOCKET: r.path });
     t.teardown(() => child.stop());
 
     await within(20_000, indexAsked, 'the mirror is asked for the index');
@@ -167,7 +168,10 @@ t.test(
     const reloading = notes.find((n) => n.fields.RELOADING === '1');
     t.ok(reloading, 'RELOADING=1');
     const usec = Number(reloading?.fields.MONOTONIC_USEC);
-    t.ok(usec > bound && usec <= reloading!.at, 'MONOTONIC_USEC is CLOCK_MONOTONIC, taken before the message arrived');
+    t.ok(
+      usec > r.bound && usec <= reloading!.at,
+      'MONOTONIC_USEC is CLOCK_MONOTONIC, taken before the message arrived',
+    );
     t.ok(notes.indexOf(reloading!) < notes.length - 1, 'before READY=1');
     t.ok(await child.waitFor((l) => l.msg === 'configuration reloaded', 10_000));
 
@@ -195,54 +199,30 @@ t.test(
       ['READY', 'RELOADING', 'READY', 'RELOADING', 'READY', 'STOPPING'],
       'in this order, nothing else',
     );
-    t.equal(barriers, notes.length, 'each sent with a barrier: systemd-notify waited for the manager every time');
+    t.equal(r.barriers(), notes.length, 'each sent with a barrier: systemd-notify waited for the manager every time');
   },
 );
 
-t.test(
-  'with workers: 2, the primary sends READY=1 once every worker listens',
-  {
-    skip: missing.length > 0 && `${missing.join(' and ')} not installed (Debian packages systemd, python3)`,
-  },
-  async (t) => {
-    const dir = tempDir(t, 'hw-notify-w-');
-    const socketPath = join(dir, 'notify.sock');
-    const receiver = spawn('python3', ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-    t.teardown(() => {
-      receiver.kill('SIGKILL');
-    });
-    const messages: string[] = [];
-    let wake: () => void = () => undefined;
-    createInterface({ input: receiver.stdout }).on('line', (line) => {
-      const o = JSON.parse(line) as { message?: string };
-      if (o.message !== undefined && !o.message.startsWith('BARRIER=')) messages.push(o.message);
-      wake();
-    });
-    const next = (): Promise<void> => new Promise<void>((r) => (wake = r));
-    await within(20_000, next(), 'the receiver binds');
-    const up = await TestUpstream.start();
-    t.teardown(() => up.close());
-    const file = join(dir, 'hashwalld.yaml');
-    writeFileSync(
-      file,
-      `listen: ['127.0.0.1:0']\nupstreams: ['${up.address}']\nworkers: 2\nstateDir: ${join(dir, 'state')}\nmetrics:\n  listen: ''\n`,
-    );
-    const child = startChild(file, process.execPath, { ...process.env, NOTIFY_SOCKET: socketPath });
-    t.teardown(() => child.stop());
-    await within(
-      30_000,
-      (async () => {
-        while (!messages.some((m) => m.includes('READY=1'))) await next();
-      })(),
-      'READY=1',
-    );
-    t.match(messages[0], /^READY=1\nSTATUS=2 DNS workers answering; no lists configured$/);
-    const listening = await child.waitFor((l) => l.msg === 'DNS workers listening', 10_000);
-    const port = (listening?.addresses as { udp: { port: number }[] } | undefined)?.udp[0]?.port ?? 0;
-    t.equal(rcodeOf((await udpAsk(port, query('a.example.test', TYPE.A)))!), 0, 'DNS answers');
-    child.proc.kill('SIGTERM');
-    t.equal(await within(20_000, child.exited, 'exit'), 0);
-    t.equal(messages.filter((m) => m.startsWith('READY=1')).length, 1, 'one READY=1: the workers send none');
-    t.match(messages.at(-1), /^STOPPING=1/);
-  },
-);
+t.test('with workers: 2, the primary sends READY=1 once every worker listens', { skip }, async (t) => {
+  const dir = tempDir(t, 'hw-notify-w-');
+  const r = await notifyReceiver(t, join(dir, 'notify.sock'));
+  const ready = () => r.notes.filter((n) => n.fields.READY === '1');
+  const up = await TestUpstream.start();
+  t.teardown(() => up.close());
+  const file = join(dir, 'hashwalld.yaml');
+  writeFileSync(
+    file,
+    `listen: ['127.0.0.1:0']\nupstreams: ['${up.address}']\nworkers: 2\nstateDir: ${join(dir, 'state')}\nmetrics:\n  listen: ''\n`,
+  );
+  const child = startChild(file, process.execPath, { ...process.env, NOTIFY_SOCKET: r.path });
+  t.teardown(() => child.stop());
+  await r.until(() => ready().length > 0, 'READY=1');
+  t.same(ready()[0]!.fields, { READY: '1', STATUS: '2 DNS workers answering; no lists configured' });
+  const listening = await child.waitFor((l) => l.msg === 'DNS workers listening', 10_000);
+  const port = (listening?.addresses as { udp: { port: number }[] } | undefined)?.udp[0]?.port ?? 0;
+  t.equal(rcodeOf((await udpAsk(port, query('a.example.test', TYPE.A)))!), 0, 'DNS answers');
+  child.proc.kill('SIGTERM');
+  t.equal(await within(20_000, child.exited, 'exit'), 0);
+  t.equal(ready().length, 1, 'one READY=1: the workers send none');
+  t.equal(r.notes.at(-1)?.fields.STOPPING, '1');
+});
