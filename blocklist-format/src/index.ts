@@ -35,3 +35,4 @@ export { fullBodySha256 } from './full.js';
 export * from './fullmatcher.js';
 export * from './spool.js';
 export * from './guard.js';
+export * from './key-files.js';

@@ -360,7 +360,7 @@ async function main() {
       [`kill -USR1 ${running.daemon.pid}`, 'poll the list now (SPEC.md 4.6)'],
       [`curl -s ${m}/readyz`, 'ready, and why'],
       [`curl -s -H 'Host: blocked.example' http://127.0.0.1:${stopPagePort}/`, 'the stop page'],
-      [`curl -s ${m}/hit-report`, 'hits per listed entry, every minute'],
+      [`curl -s ${m}/hit-report`, 'hits per listed entry, hourly (404 until the first full hour)'],
     ];
     const width = Math.max(...tries.map(([cmd]) => cmd.length));
     say('');

@@ -5,6 +5,7 @@
  * rules all come from @hashwall/format through it.
  */
 import { ListMatcher, type HashKey } from '@hashwall/format';
+import { maskUrl } from '@hashwall/release-client/mask';
 import cron from 'node-cron';
 
 import type { GuardSet, ResolvedList } from '../config/load.js';
@@ -490,7 +491,7 @@ export class ListSync {
 
   /** One poll of mirror `i` with one fixed `now` (SPEC.md 4). */
   private async attempt(i: number): Promise<PollOutcome> {
-    const mirror = redact(this.mirrors[i]!);
+    const mirror = maskUrl(this.mirrors[i]!);
     const now = Math.floor(this.now());
     const t0 = this.deps.timing.timers.now();
     let reply: PollReply;
@@ -694,18 +695,5 @@ export class ListSync {
     this.task = undefined;
     for (const w of this.waiters.splice(0)) w();
     await this.client.terminate();
-  }
-}
-
-/** A mirror URL for logs and events: no credentials, no query. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    u.search = '';
-    return u.href;
-  } catch {
-    return '(invalid URL)';
   }
 }

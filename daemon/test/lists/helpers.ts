@@ -168,6 +168,20 @@ export class ReleaseDir {
   }
 }
 
+/**
+ * A release in `dir` of serial 1 with `names`, valid now: for tests of the built daemon, which reads the real clock
+ * (the other helpers publish at T0).
+ */
+export function currentRelease(dir: string, listKey: ListKey, names: readonly string[]): ReleaseDir {
+  const now = Math.floor(Date.now() / 1000);
+  const release = new ReleaseDir(dir);
+  release.publish(fullOf(listKey, 1, names, { created: now - 3600, expires: now + 7 * DAY }), {
+    created: now - 3600,
+    expires: now + 2 * DAY,
+  });
+  return release;
+}
+
 function readdirSyncSafe(dir: string): Dirent[] {
   try {
     return readdirSync(dir, { withFileTypes: true });
