@@ -94,9 +94,14 @@ t.test('promtool test rules: every alert fires when it should and not before', {
   );
   t.same(alerts.sort(), [
     'HashwallCanaryFailing',
+    'HashwallKeyringExpiring',
     'HashwallListExpired',
+    'HashwallListHeld',
+    'HashwallListKeyringRefused',
+    'HashwallListLogRefused',
     'HashwallListPollsFailing',
     'HashwallListRejected',
+    'HashwallListSplitView',
     'HashwallListStale',
     'HashwallNoValidList',
     'HashwallNotReady',

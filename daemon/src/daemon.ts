@@ -7,9 +7,10 @@
 import type { Settings } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { QueryEvents } from './dns/events.js';
-import { Listener, type BoundAddress } from './dns/listeners.js';
+import { Listener, type BoundAddress, type ListenerOptions } from './dns/listeners.js';
 import { QueryPath, type QueryPathOptions } from './server.js';
 import type { ProbeResult, UpstreamState } from './types/ops.js';
+import { ListenError } from './util/net.js';
 
 export type DaemonOptions = QueryPathOptions;
 
@@ -40,7 +41,23 @@ export interface Daemon {
   probe(name: string): ProbeResult;
 }
 
-/** Starts listening per `settings` and returns the running daemon. */
+/** Opens the listener of `listen[i]`; a failure is a ListenError naming that key (`listen.0: 127.0.0.1:53: ...`). */
+async function openListener(
+  i: number,
+  spec: string,
+  path: QueryPath,
+  tcp: Config['tcp'],
+  log: DaemonOptions['logger'],
+  options: ListenerOptions,
+): Promise<Listener> {
+  try {
+    return await Listener.open(spec, path, tcp, log, options);
+  } catch (err) {
+    throw new ListenError(`listen.${i}`, spec, err);
+  }
+}
+
+/** Starts listening per `settings` and returns the running daemon; a ListenError if an address cannot be bound. */
 export async function startDaemon(settings: Settings, options: DaemonOptions): Promise<Daemon> {
   const log = options.logger;
   const path = new QueryPath(options);
@@ -48,8 +65,8 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
   const listenerOptions = { events: path.events, clock: options.clock };
   const listeners = new Map<string, Listener>();
   try {
-    for (const spec of settings.config.listen) {
-      listeners.set(spec, await Listener.open(spec, path, settings.config.tcp, log, listenerOptions));
+    for (const [i, spec] of settings.config.listen.entries()) {
+      listeners.set(spec, await openListener(i, spec, path, settings.config.tcp, log, listenerOptions));
     }
   } catch (err) {
     for (const l of listeners.values()) l.close();
@@ -93,8 +110,9 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
       const wanted = new Set(next.config.listen);
       const opened: Listener[] = [];
       try {
-        for (const spec of next.config.listen) {
-          if (!listeners.has(spec)) opened.push(await Listener.open(spec, path, next.config.tcp, log, listenerOptions));
+        for (const [i, spec] of next.config.listen.entries()) {
+          if (!listeners.has(spec))
+            opened.push(await openListener(i, spec, path, next.config.tcp, log, listenerOptions));
         }
       } catch (err) {
         for (const l of opened) l.close();

@@ -188,12 +188,22 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const access = new Access(config.access);
     const policy = new Policy({ allowlist: config.blocking.allowlist, steer: config.blocking.partial === 'steer' });
     const synth =
-      previous && same(previous.config.blocking, config.blocking) && same(previous.config.udp, config.udp)
+      previous &&
+      same(previous.config.blocking, config.blocking) &&
+      same(previous.config.udp, config.udp) &&
+      same(previous.config.stopPage.listNames, config.stopPage.listNames)
         ? previous.synth
         : synthFor(config);
     for (const l of config.lists) synth.prepare(l.id);
+    // An entry records its CNAME/DNAME targets only while cnameInspection is on, and is checked by them only then:
+    // an entry cached under the other setting would be served unchecked (turned on) or blocked (turned off) until
+    // its TTL ran out, so a change of that setting starts a new cache as a change of the cache's own settings does.
     const cache =
-      previous !== null && same(previous.config.cache, config.cache) ? previous.cache : new PacketCache(config.cache);
+      previous !== null &&
+      same(previous.config.cache, config.cache) &&
+      previous.config.blocking.cnameInspection === config.blocking.cnameInspection
+        ? previous.cache
+        : new PacketCache(config.cache);
     const pool =
       previous && same(previous.config.upstreams, config.upstreams) && same(previous.config.upstream, config.upstream)
         ? previous.pool
@@ -450,7 +460,16 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (d.action === BLOCK) {
       this.#events.blocked(d.listId, p.config.blocking.mode, viaAlias);
       this.#policyEvents.matched(d);
-      this.#send(p, q, spliceAnswer(q, p.synth.block(d.listId, q.qtype), this.#answers), 'blocked');
+      const variants = p.synth.blocks(d.listId, q.qtype);
+      let answer = spliceAnswer(q, variants[0]!, this.#answers);
+      if (variants.length > 1 && q.client!.transport === 'udp') {
+        // draft-ietf-dnsop-structured-dns-error, "Server Generating Response": a shorter EXTRA-TEXT before TC.
+        const limit = udpLimit(q, p.maxResponseBytes);
+        for (let i = 1; answer.length > limit && i < variants.length; i++) {
+          answer = spliceAnswer(q, variants[i]!, this.#answers);
+        }
+      }
+      this.#send(p, q, answer, 'blocked');
       return true;
     }
     if (d.action === STEER) {
@@ -643,6 +662,8 @@ function synthFor(c: Config): Synth {
     proxyIpv4: b.proxyIpv4,
     proxyIpv6: b.proxyIpv6,
     ednsSize: c.udp.maxResponseBytes,
+    structuredError: b.structuredError.enabled ? b.structuredError : null,
+    listNames: c.stopPage.listNames,
   });
 }
 

@@ -1,10 +1,8 @@
 // The list sync over time: expiry (on-expired keep and drop), the stale-index alarm, the start policies, a state
 // directory that is corrupt or half-written (kill -9 during a commit), reload, several lists, shutdown and the
 // worker's deadline, and the schedule.
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { generateKeyPair, generateListKey, sha256Hex } from '@hashwall/format';
 import t from 'tap';
@@ -25,6 +23,7 @@ import {
   settingsWith,
   spoolsIn,
   tempDir,
+  killDuring,
   verdictOf,
   within,
   withDns,
@@ -33,7 +32,6 @@ import {
 const listKey = generateListKey('demo-2026a');
 const ONE = ['blocked.example', 'bad.test'];
 const TWO = ['blocked.example', 'worse.test'];
-const CHILD = fileURLToPath(new URL('./lists/commit-child.mjs', import.meta.url));
 
 type TestLike = { teardown(fn: () => unknown): void };
 
@@ -76,9 +74,13 @@ t.test('on-expired drop: the list leaves the view, and comes back with a newer o
   const h = await withDns(t, harness(t, settings, clock));
   await h.registry.start();
   await h.registry.pollNow('demo');
-  clock.now = T0 + 2 * DAY - 299; // inside the 300 s skew: treated as expired, as a poll would
+  clock.now = T0 + 2 * DAY - 1; // SPEC.md 4.5: the 300 s skew widens what a poll accepts, not what is in force
   h.registry.evaluate();
-  t.match(h.of('expired'), [{ action: 'drop' }]);
+  t.equal(h.of('expired').length, 0, 'in force until its expires');
+  t.equal(h.registry.view().matchers.length, 1);
+  clock.now = T0 + 2 * DAY;
+  h.registry.evaluate();
+  t.match(h.of('expired'), [{ action: 'drop' }], 'expired at its expires exactly');
   t.same(h.registry.view().matchers, []);
   await expectEnforced(t, h, { blocked: [], passed: ONE });
   t.match(h.registry.stats()[0], { enforced: false, expired: true, entries: 0 });
@@ -117,9 +119,12 @@ t.test('a stale index raises the alarm and keeps the list; a heartbeat clears it
   const h = harness(t, settingsWith(stateDir, [{ mirrors: [rel.url], keys: [rel.key], listKey }]), clock);
   await h.registry.start();
   await h.registry.pollNow('demo');
+  clock.now = T0 + DAY - 1;
+  h.registry.evaluate();
+  t.equal(h.of('stale').length, 0, 'fresh until its expires, the 300 s skew notwithstanding');
   clock.now = T0 + DAY;
   h.registry.evaluate();
-  t.match(h.of('stale'), [{ stale: true }]);
+  t.match(h.of('stale'), [{ stale: true }], 'stale at its expires exactly');
   t.equal(h.of('expired').length, 0);
   await expectEnforced(t, h, { blocked: ONE, passed: [] });
   rel.publish(one, { created: clock.now, expires: clock.now + DAY });
@@ -186,7 +191,11 @@ t.test('serve-unfiltered: start does not wait for a slow mirror', async (t) => {
   await within(5000, h.registry.start());
   const s = h.registry.stats()[0]!;
   t.ok(s.lastAttemptAt !== null, 'the first poll has started');
-  t.same(s.outcomes, { updated: 0, heartbeat: 0, unchanged: 0, 'not-modified': 0, rejected: 0 }, 'and not ended');
+  t.same(
+    s.outcomes,
+    { updated: 0, heartbeat: 0, unchanged: 0, 'not-modified': 0, held: 0, rejected: 0 },
+    'and not ended',
+  );
   t.same(h.registry.view(), { generation: 0, matchers: [], refuseAll: false }, 'serving unfiltered meanwhile');
 });
 
@@ -249,24 +258,6 @@ t.test('a store whose files are lost still bounds what a fresh poll accepts', as
   t.equal(await h2.registry.pollNow('demo'), 'updated', 'the recorded serial itself is accepted again');
   await expectEnforced(t, h2, { blocked: TWO, passed: ['bad.test'] });
 });
-
-/** Runs the crash child and SIGKILLs it `afterMs` after it printed `marker`. */
-function killDuring(args: string[], marker: string, afterMs: number): Promise<string> {
-  return within(
-    20000,
-    new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes(marker)) setTimeout(() => child.kill('SIGKILL'), afterMs);
-      });
-      child.on('error', reject);
-      child.on('exit', (_code, signal) => resolve(`${signal ?? ''} ${out}`));
-    }),
-    'crash child',
-  );
-}
 
 t.test('kill -9 during commits: every restart serves one of the committed lists', async (t) => {
   const { rel, root, stateDir, clock } = release(t);

@@ -148,8 +148,9 @@ t.test('a taken metrics address fails clearly', async (t) => {
   const taken = settingsWith(join(root, 'state'), [], {
     metrics: { listen: `127.0.0.1:${first.metricsAddress!.port}` },
   });
-  await t.rejects(
-    Operations.start(taken, { logger, lists: h.registry }),
-    /metrics\.listen 127\.0\.0\.1:\d+: the address is in use/,
-  );
+  await t.rejects(Operations.start(taken, { logger, lists: h.registry }), {
+    code: 'LISTEN_FAILED',
+    key: 'metrics.listen',
+    message: /^metrics\.listen: 127\.0\.0\.1:\d+: address in use/,
+  });
 });

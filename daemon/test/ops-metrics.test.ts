@@ -187,6 +187,7 @@ t.test('list metrics follow a scripted sequence of updates', async (t) => {
     'hashwall_list_updates_total{list="demo",outcome="heartbeat"}': 1,
     'hashwall_list_updates_total{list="demo",outcome="unchanged"}': 1,
     'hashwall_list_updates_total{list="demo",outcome="not-modified"}': 0,
+    'hashwall_list_updates_total{list="demo",outcome="held"}': 0,
     'hashwall_list_updates_total{list="demo",outcome="SIGNATURE_INVALID"}': 1,
   });
   const st = h.registry.stats()[0]!;

@@ -123,5 +123,9 @@ t.test('an invalid config stops the daemon at start with the key path (exit 2)',
   const code = await child.exited;
   clearTimeout(timer);
   t.equal(code, 2);
-  t.match(child.stderr(), /upstream\.timeoutMs: /);
+  t.match(
+    child.lines.find((l) => l.code === 'CONFIG_INVALID'),
+    { problems: [/^upstream\.timeoutMs: /] },
+    'one JSON line with the key path',
+  );
 });

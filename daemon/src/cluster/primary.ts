@@ -34,6 +34,19 @@ import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { PrimaryMessage, WorkerMessage } from './types.js';
 
+/** A DNS worker exited before it listened; its own log line says why (a `listen` key it could not bind, say). */
+export class WorkerStartError extends Error {
+  override readonly name = 'WorkerStartError';
+  readonly code = 'WORKER_START_FAILED';
+  /** The worker's exit status: 2 for a configuration or listen error, which the primary exits with too. */
+  readonly exitCode: number;
+
+  constructor(exitCode: number) {
+    super(`a DNS worker exited with status ${exitCode} before it listened (its log line above says why)`);
+    this.exitCode = exitCode;
+  }
+}
+
 /** The number of DNS processes `config.workers` asks for. */
 export function workerCount(config: Pick<Config, 'workers'>): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers;
@@ -135,6 +148,8 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
   const sharing = options.sharing ?? ((await reusePortWorks()) ? 'reuseport' : 'cluster');
   let drainMs = settings.config.shutdown.drainTimeoutMs;
   let stopping = false;
+  /** Until the first workers listen, an exit fails the start (WorkerStartError) rather than being restarted. */
+  let starting = true;
   let restarts = 0;
   let delayMs = RESTART_MIN_MS;
   const started = new Map<Worker, number>();
@@ -160,7 +175,7 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
     const began = started.get(w);
     if (began === undefined) return;
     started.delete(w);
-    if (stopping) return;
+    if (stopping || starting) return;
     const ran = performance.now() - began;
     if (ran > STABLE_MS) delayMs = RESTART_MIN_MS;
     log.error(
@@ -194,7 +209,7 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
       const onExit = (code: number): void => {
         clearTimeout(timer);
         w.off('message', onMsg);
-        reject(new Error(`a DNS worker exited with code ${code} before it listened`));
+        reject(new WorkerStartError(code));
       };
       w.on('message', onMsg);
       w.once('exit', onExit);
@@ -204,6 +219,7 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
   let addresses: unknown[];
   try {
     addresses = await Promise.all(first.map(ready));
+    starting = false;
   } catch (err) {
     stopping = true;
     for (const w of started.keys()) w.process.kill('SIGKILL');

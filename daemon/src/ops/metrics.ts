@@ -115,7 +115,7 @@ export const LATENCY_BUCKETS_SECONDS = [
 ] as const;
 
 /** The outcomes of list polls other than a refusal; a refusal counts under its code (SIGNATURE_INVALID, ...). */
-const LIST_OUTCOMES = ['updated', 'heartbeat', 'unchanged', 'not-modified'] as const;
+const LIST_OUTCOMES = ['updated', 'heartbeat', 'unchanged', 'not-modified', 'held'] as const;
 
 /** What the metrics read at scrape time from the running daemon (daemon.ts's Daemon has all of these). */
 export interface DaemonFigures {
@@ -665,7 +665,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
     );
     perList(
       'hashwall_list_index_expiry_timestamp_seconds',
-      'When the index in force expires: from 300 s before it the list is stale (SPEC.md 4.5).',
+      'When the index in force expires: from then on the list is stale (SPEC.md 4.5).',
       (s) => s.indexExpires,
     );
     perList(
@@ -691,10 +691,45 @@ export class Metrics implements QueryEvents, PolicyEvents {
       (set) => this.#canary.forEach((ok, list) => set({ list }, ok ? 1 : 0)),
       'min',
     );
+    // Trust over time (SPEC.md 5, 6) and the guard (lists/hold.ts).
+    perList(
+      'hashwall_list_held',
+      'Whether the guard holds a verified list (1): it blocks a guard name or changes more than the cap; the last ' +
+        'list stays in force until an operator releases it (hashwalld release-held).',
+      (s) => flag(s.heldSerial !== null),
+    );
+    perList('hashwall_list_held_serial', 'The serial the guard holds (absent when none).', (s) => s.heldSerial);
+    perList(
+      'hashwall_list_guard_exempted_entries',
+      'Entries of the list in force left out of the matcher because they block a guard name.',
+      (s) => s.exemptedEntries,
+    );
+    perList(
+      'hashwall_list_keyring_version',
+      'The current keyring version of a list anchored on root keys (SPEC.md 5).',
+      (s) => s.keyringVersion,
+    );
+    perList(
+      'hashwall_list_keyring_expiry_timestamp_seconds',
+      'When the current keyring expires: no index is accepted under it from then (SPEC.md 5.2).',
+      (s) => s.keyringExpires,
+    );
+    perList(
+      'hashwall_list_log_size',
+      'The size of the release log checkpoint last accepted (SPEC.md 6).',
+      (s) => s.logSize,
+    );
+    counter(
+      'hashwall_list_split_views_total',
+      'Split views of the release log seen (SPEC.md 6): two signed checkpoints that cannot both be true; both are ' +
+        "kept in the list's state directory.",
+      ['list'],
+      (inc) => stats().forEach((s) => inc({ list: s.id }, s.splitViews)),
+    );
     counter(
       'hashwall_list_updates_total',
-      'List polls by outcome: updated, heartbeat, unchanged, not-modified, or the code a refusal carried ' +
-        '(SIGNATURE_INVALID, ROLLBACK, FETCH_FAILED, ...).',
+      'List polls by outcome: updated, heartbeat, unchanged, not-modified, held, or the code a refusal carried ' +
+        '(SIGNATURE_INVALID, ROLLBACK, FETCH_FAILED, KEYRING_WITHHELD, LOG_NOT_INCLUDED, ...).',
       ['list', 'outcome'],
       (inc) => {
         for (const s of stats()) {

@@ -18,8 +18,8 @@ export interface Child {
 }
 
 /** The built daemon (`node daemon/dist/main.js --config FILE`) as a child process, its JSON log lines collected. */
-export function startChild(configFile: string, node = process.execPath): Child {
-  const proc = spawn(node, [MAIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startChild(configFile: string, node = process.execPath, env: NodeJS.ProcessEnv = process.env): Child {
+  const proc = spawn(node, [MAIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
     [];

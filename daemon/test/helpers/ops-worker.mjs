@@ -17,7 +17,7 @@ const settings = settingsFrom(
     listen: ['127.0.0.1:0'],
     upstreams: ['127.0.0.1:9'],
     metrics: { processMetrics: false },
-    hitReport: { enabled: true, endpoint: true, minCount: 1 },
+    hitReport: { enabled: true, endpoint: true, minCount: 5 },
   },
   tmpdir(),
 );

@@ -203,7 +203,14 @@ export interface Stack {
  */
 export async function startStack(
   t: { teardown(fn: () => unknown): void },
-  o: { names: readonly string[]; top?: Record<string, unknown>; list?: Record<string, unknown>; publish?: boolean },
+  o: {
+    names: readonly string[];
+    top?: Record<string, unknown>;
+    list?: Record<string, unknown>;
+    publish?: boolean;
+    /** The hit report's calendar clock (a ManualClock started at an epoch time). */
+    wallClock?: QueryClock;
+  },
 ): Promise<Stack> {
   const root = tempDir(t, 'hw-ops-');
   const listKey = generateListKey('demo-2026a');
@@ -224,7 +231,11 @@ export async function startStack(
   const h = harness(t, settings, clock);
   const log = new LogSink();
   const logger = createLogger({ level: 'debug' }, log);
-  const ops = await Operations.start(settings, { logger, lists: h.registry });
+  const ops = await Operations.start(settings, {
+    logger,
+    lists: h.registry,
+    ...(o.wallClock ? { wallClock: o.wallClock } : {}),
+  });
   t.teardown(() => ops.close());
   if (o.publish !== false) rel.publish(fullOf(listKey, 1, o.names));
   await within(5000, h.registry.start());

@@ -1,5 +1,6 @@
 // Test helpers for the list sync: a release directory written with @hashwall/format's publisher, a real HTTP
 // server on 127.0.0.1 serving it (with hooks to misbehave), settings, a clock, and a registry with a captured log.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -7,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import {
   INDEX_PATH,
@@ -165,6 +166,20 @@ export class ReleaseDir {
     mkdirSync(this.dir, { recursive: true });
     for (const [p, b] of files) this.write(p, b);
   }
+}
+
+/**
+ * A release in `dir` of serial 1 with `names`, valid now: for tests of the built daemon, which reads the real clock
+ * (the other helpers publish at T0).
+ */
+export function currentRelease(dir: string, listKey: ListKey, names: readonly string[]): ReleaseDir {
+  const now = Math.floor(Date.now() / 1000);
+  const release = new ReleaseDir(dir);
+  release.publish(fullOf(listKey, 1, names, { created: now - 3600, expires: now + 7 * DAY }), {
+    created: now - 3600,
+    expires: now + 2 * DAY,
+  });
+  return release;
 }
 
 function readdirSyncSafe(dir: string): Dirent[] {
@@ -333,6 +348,10 @@ const EVENT_NAMES: (keyof ListEventMap)[] = [
   'store-unusable',
   'start-timeout',
   'canary-missing',
+  'held',
+  'released',
+  'keyring',
+  'split-view',
 ];
 
 /** A registry with a captured log and event record; closed at teardown. */
@@ -412,4 +431,25 @@ export function within<T>(ms: number, p: Promise<T>, what = 'operation'): Promis
       timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** The crash child (commit-child.mjs): what the kill -9 tests run and kill. */
+const CHILD = fileURLToPath(new URL('./commit-child.mjs', import.meta.url));
+
+/** Runs the crash child with `args` and SIGKILLs it `afterMs` after it printed `marker`. */
+export function killDuring(args: string[], marker: string, afterMs: number): Promise<string> {
+  return within(
+    20000,
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes(marker)) setTimeout(() => child.kill('SIGKILL'), afterMs);
+      });
+      child.on('error', reject);
+      child.on('exit', (_code, signal) => resolve(`${signal ?? ''} ${out}`));
+    }),
+    'crash child',
+  );
 }
