@@ -183,3 +183,54 @@ export function portFree(port) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Per-thread CPU of `pids`: the main threads' ticks (a thread whose id is its process's), every other thread's
+ * (V8's helpers, worker threads, libuv's pool), and the nanoseconds the main threads waited on a run queue while
+ * runnable (/proc/PID/schedstat: time the scheduler gave the core to something else, ours or not).
+ */
+export function threadSnap(pids) {
+  let main = 0;
+  let other = 0;
+  let mainWaitNs = 0;
+  for (const pid of pids) {
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      const ticks = ticksOfTask(pid, tid);
+      if (Number(tid) === pid) {
+        main += ticks;
+        try {
+          mainWaitNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+        } catch {
+          // gone
+        }
+      } else other += ticks;
+    }
+  }
+  return { t: performance.now(), main, other, mainWaitNs };
+}
+
+/** Between two threadSnaps: main and other threads' CPU in % of a core, and the main threads' run-queue wait. */
+export function threadDiff(a, b) {
+  const secs = (b.t - a.t) / 1000;
+  return {
+    mainPct: (100 * (b.main - a.main)) / HZ / secs,
+    otherPct: (100 * (b.other - a.other)) / HZ / secs,
+    mainWaitMsPerS: (b.mainWaitNs - a.mainWaitNs) / 1e6 / secs,
+  };
+}
+
+function ticksOfTask(pid, tid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
