@@ -494,7 +494,8 @@ function loopText(l) {
   return (
     `; loop delay p99 ${l.p99Ms.toFixed(2)} p99.9 ${l.p999Ms.toFixed(2)} max ${l.maxMs.toFixed(2)} ms, ` +
     `GC ${l.gc.minor} minor ${l.gc.major} major, longest ${l.gc.maxMs.toFixed(2)} ms (${l.gc.maxKind || '-'}); ` +
-    `main thread ${l.threads.mainPct.toFixed(0)}%, other threads ${l.threads.otherPct.toFixed(1)}%, main thread ` +
+    `main thread ${l.threads.mainPct.toFixed(0)}%, other threads ${l.threads.otherPct.toFixed(1)}%` +
+    `${l.threads.ended ? ` (${l.threads.ended} ended)` : ''}, main thread ` +
     `waiting for the core ${l.threads.mainWaitMsPerS.toFixed(1)} ms/s`
   );
 }

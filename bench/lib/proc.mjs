@@ -185,13 +185,12 @@ export function portFree(port) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Per-thread CPU of `pids`: the main threads' ticks (a thread whose id is its process's), every other thread's
- * (V8's helpers, worker threads, libuv's pool), and the nanoseconds the main threads waited on a run queue while
- * runnable (/proc/PID/schedstat: time the scheduler gave the core to something else, ours or not).
+ * Per-thread CPU of `pids`: ticks per thread, the main threads' (a thread whose id is its process's) apart from
+ * the others (V8's helpers, worker threads, libuv's pool), and the nanoseconds the main threads waited on a run
+ * queue while runnable (/proc/PID/schedstat: time the scheduler gave the core to something else, ours or not).
  */
 export function threadSnap(pids) {
-  let main = 0;
-  let other = 0;
+  const ticks = new Map();
   let mainWaitNs = 0;
   for (const pid of pids) {
     let tids = [];
@@ -201,26 +200,36 @@ export function threadSnap(pids) {
       continue;
     }
     for (const tid of tids) {
-      const ticks = ticksOfTask(pid, tid);
-      if (Number(tid) === pid) {
-        main += ticks;
-        try {
-          mainWaitNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
-        } catch {
-          // gone
-        }
-      } else other += ticks;
+      const main = Number(tid) === pid;
+      ticks.set(`${pid}/${tid}`, { main, ticks: ticksOfTask(pid, tid) });
+      if (!main) continue;
+      try {
+        mainWaitNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // gone
+      }
     }
   }
-  return { t: performance.now(), main, other, mainWaitNs };
+  return { t: performance.now(), ticks, mainWaitNs };
 }
 
-/** Between two threadSnaps: main and other threads' CPU in % of a core, and the main threads' run-queue wait. */
+/**
+ * Between two threadSnaps: the main and the other threads' CPU in % of a core (a thread started in between counts
+ * from 0; one that ended in between is counted in `ended`, its CPU unknown), and the main threads' run-queue wait.
+ */
 export function threadDiff(a, b) {
   const secs = (b.t - a.t) / 1000;
+  let main = 0;
+  let other = 0;
+  for (const [k, x] of b.ticks) {
+    const d = x.ticks - (a.ticks.get(k)?.ticks ?? 0);
+    if (x.main) main += d;
+    else other += d;
+  }
   return {
-    mainPct: (100 * (b.main - a.main)) / HZ / secs,
-    otherPct: (100 * (b.other - a.other)) / HZ / secs,
+    mainPct: (100 * main) / HZ / secs,
+    otherPct: (100 * other) / HZ / secs,
+    ended: [...a.ticks.keys()].filter((k) => !b.ticks.has(k)).length,
     mainWaitMsPerS: (b.mainWaitNs - a.mainWaitNs) / 1e6 / secs,
   };
 }
