@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 
 import { hashwalldConf, nsdConf, unboundConf, dnsdistConf } from './lib/configs.mjs';
 import { buildHwl1, generate } from './lib/data.mjs';
-import { readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
+import { FIFO_PRIORITY, readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
 import { loopSummary, markLoop } from './lib/loop.mjs';
 import { summarize, summaryText } from './lib/profile-summary.mjs';
 import { perfFigures, perfMarkdown, perfReport, perfUnavailable, recordPerf, removePerfMaps } from './lib/perf.mjs';
@@ -61,6 +61,7 @@ const { values: o } = parseArgs({
     // "Memory"); --node-flags replaces that.
     'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '--max-semi-space-size=4' },
     profile: { type: 'boolean', default: process.env.PROFILE === '1' },
+    fifo: { type: 'boolean', default: process.env.FIFO === '1' },
     perf: { type: 'boolean', default: process.env.PERF === '1' },
     'foreign-max': { type: 'string', default: process.env.FOREIGN_MAX ?? '15' },
     attempts: { type: 'string', default: process.env.MAX_ATTEMPTS ?? '3' },
@@ -77,10 +78,10 @@ if (o.help) {
     [
       'usage: npm run bench -- [--quick] [--targets=a,b] [--rounds=N] [--dur=S] [--warm=S] [--lat-qps=Q] [--outstanding=N]',
       '       [--clients=N] [--seed=N] [--block=N] [--srv-cpu=C] [--gen-cpu=C] [--node-flags="..."] [--profile]',
-      '       [--perf] [--foreign-max=PCT] [--attempts=N] [--p99-ref=MS] [--rss-ref=MIB] [--anon-ref=MIB]',
+      '       [--perf] [--fifo] [--foreign-max=PCT] [--attempts=N] [--p99-ref=MS] [--rss-ref=MIB] [--anon-ref=MIB]',
       `targets: ${ALL_TARGETS.join(', ')}`,
       'env: TARGETS ROUNDS DUR WARM LAT_QPS OUTSTANDING CLIENTS SEED NBLOCK SRV_CPU GEN_CPU NODE_FLAGS PROFILE=1',
-      '     PERF=1 FOREIGN_MAX MAX_ATTEMPTS P99_REF_MS RSS_REF_MB ANON_REF_MB',
+      '     PERF=1 FIFO=1 FOREIGN_MAX MAX_ATTEMPTS P99_REF_MS RSS_REF_MB ANON_REF_MB',
       '',
     ].join('\n'),
   );
@@ -90,7 +91,9 @@ if (o.help) {
 const ROUNDS = Number(o.rounds ?? (o.quick ? 1 : 2));
 const DUR = Number(o.dur ?? (o.quick ? 4 : 10));
 const LAT_QPS = Number(o['lat-qps']);
-const WARM = Number(o.warm ?? (o.quick ? 3 : 5));
+// The warm-up covers hashwalld's start-up transients (code compiled, the young generation sized, the collections
+// after the list load, the list worker's exit: about 8 s from exec, bench/README.md), the same for every target.
+const WARM = Number(o.warm ?? 8);
 const SRV_CPU = o['srv-cpu'];
 const GEN_CPU = o['gen-cpu'];
 const TARGETS = o.targets.split(',').filter(Boolean);
@@ -112,6 +115,19 @@ const PERF = o.perf;
 // ends inside the load.
 const PERF_S = Math.max(2, DUR - 4);
 const PERF_AT = Math.max(0, Math.min(2, DUR - PERF_S - 1));
+// --fifo: the latency loads under SCHED_FIFO (dnsperf, the upstream and each server's main thread), so that other
+// work on a shared machine cannot preempt them (bench/README.md, "On a busy machine").
+const FIFO = o.fifo;
+if (FIFO) {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('chrt', ['-f', String(FIFO_PRIORITY), 'true'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stderr.write(
+      `bench: --fifo needs chrt and the right to use SCHED_FIFO (root or CAP_SYS_NICE): ${r.stderr}\n`,
+    );
+    process.exit(2);
+  }
+}
 if (PERF) {
   const why = perfUnavailable();
   if (why !== null) {
@@ -311,6 +327,11 @@ async function load(t, round, attempt, mode, port, pids, blocking, node) {
   if (mode === 'lat') args.push('-Q', LAT_QPS, '-q', 500, '-c', 1, '-v');
   else args.push('-q', o.outstanding, '-c', o.clients);
   const groups = { srv: pids, upstream: t === 'upstream' ? [] : nsdPids };
+  // --fifo: the latency load's processes under SCHED_FIFO (the server's main threads only: its other threads keep
+  // their priority), back to SCHED_OTHER after it.
+  const fifo = FIFO && mode === 'lat';
+  const rtPids = [...pids, ...(t === 'upstream' ? [] : nsdPids)];
+  if (fifo) for (const p of rtPids) await chrt(p, true);
   // A Node row's event-loop delay and collections: from here to the end of the load.
   if (node) await markLoop(pids, LOOP_DIR);
   const a = cpuSnap(groups);
@@ -318,12 +339,13 @@ async function load(t, round, attempt, mode, port, pids, blocking, node) {
   const sampling = PERF && mode === 'sat' ? perfWindow(t, round, pids) : null;
   // The load's window on the monotonic clock in microseconds, the clock of a --cpu-prof profile's timestamps.
   const fromUs = Number(process.hrtime.bigint() / 1000n);
-  const { cpuSeconds } = await runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR });
+  const { cpuSeconds } = await runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR, fifo });
   const toUs = Number(process.hrtime.bigint() / 1000n);
   const b = cpuSnap(groups);
   const threads = node ? threadDiff(ta, threadSnap(pids)) : null;
   const loopLines = node ? loopSummary(await markLoop(pids, LOOP_DIR)) : null;
   const loop = loopLines === null ? null : { ...loopLines, threads };
+  if (fifo) for (const p of rtPids) await chrt(p, false);
   const perf = sampling === null ? null : await sampling;
   // perf's own CPU (on the generator's core) is not the machine's other work.
   const cpu = cpuDiff(a, b, cpuSeconds + (perf?.perfCpuS ?? 0));
@@ -518,6 +540,16 @@ function answersWithRecords(port, name, timeoutMs) {
   });
 }
 
+/** SCHED_FIFO at FIFO_PRIORITY (`on`) or SCHED_OTHER for the thread `pid` (a process's main thread). */
+async function chrt(pid, on) {
+  const p = startPinned(
+    GEN_CPU,
+    'chrt',
+    on ? ['-f', '-p', String(FIFO_PRIORITY), String(pid)] : ['-o', '-p', '0', String(pid)],
+  );
+  await p.exited;
+}
+
 async function taskset(pid, cpus) {
   const p = startPinned(GEN_CPU, 'taskset', ['-p', '-c', cpus, String(pid)]);
   await p.exited;
@@ -553,7 +585,8 @@ const forwardQps = (round) => qpsOf('forward', round);
 const lines = [];
 lines.push(
   `hashwall bench ${stamp} UTC: ${ROUNDS} round(s), ${DUR} s per load, latency at ${LAT_QPS} q/s, ` +
-    `${o.block} blocked names, seed ${o.seed}; figures per round (r1 / r2)`,
+    `${o.block} blocked names, seed ${o.seed}, ${WARM} s warm-up` +
+    `${FIFO ? ', latency loads under SCHED_FIFO (--fifo)' : ''}; figures per round (r1 / r2)`,
   '',
   '| target | load s | RSS ready MiB | peak RSS MiB | sat q/s | sat q/s mean | / echo (same round) | / forward (same round) | ' +
     'sat avg ms | sat lost | lat avg ms | lat p50 ms | lat p99 ms | lat p99.9 ms | lat lost | wrong answers | NX % | ' +

@@ -5,16 +5,20 @@ import { spawn } from 'node:child_process';
 import { createReadStream, openSync, closeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
+/** The real-time priority of --fifo (bench/README.md): above every ordinary process, below the kernel's threads. */
+export const FIFO_PRIORITY = 50;
+
 /**
  * Runs dnsperf pinned to `cpu` under bash, whose `times` reports the CPU dnsperf used (user + system seconds of
  * bash's children) after it exits. Resolves with { code, cpuSeconds }. Bounded: dnsperf's own -l plus a kill
- * timer.
+ * timer. With `fifo`, under SCHED_FIFO (run.mjs --fifo).
  */
-export function runDnsperf({ cpu, args, outFile, limitSeconds }) {
+export function runDnsperf({ cpu, args, outFile, limitSeconds, fifo = false }) {
   return new Promise((resolve) => {
     const fd = openSync(outFile, 'w');
     const quoted = args.map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(' ');
-    const p = spawn('bash', ['-c', `taskset -c ${cpu} dnsperf ${quoted} >&3; rc=$?; times; exit $rc`], {
+    const rt = fifo ? `chrt -f ${FIFO_PRIORITY} ` : '';
+    const p = spawn('bash', ['-c', `${rt}taskset -c ${cpu} dnsperf ${quoted} >&3; rc=$?; times; exit $rc`], {
       stdio: ['ignore', 'pipe', 'ignore', fd],
     });
     let out = '';
