@@ -458,7 +458,7 @@ async function runTarget(t, round, attempt) {
   if (t === 'upstream') for (const p of nsdPids) await taskset(p, GEN_CPU);
   else await stop(proc);
   const row = { target: t, round, attempt, loadS, rssReadyMb: rssReady, peakRssMb: peak, rssEnd, lat, sat };
-  if (o.profile && t === 'hashwalld') profileWindow(t, round, proc.pid, sat);
+  if (o.profile && t === 'hashwalld') profileWindow(t, round, proc.pid, lat, sat);
   if (PERF) {
     // After the server stopped (the report takes a few seconds of the generator's CPU), before its maps go.
     const w = sat.perfWindow;
@@ -483,31 +483,43 @@ async function runTarget(t, round, attempt) {
 }
 
 /**
- * --profile: the saturated window of one hashwalld process's --cpu-prof profile, summarized (lib/profile-summary.mjs)
- * into prof-<target>-r<round>.txt: whose code the busy time went to, in ns per answered query, and per function.
+ * --profile: the latency and the saturated windows of one hashwalld process's --cpu-prof profile, summarized
+ * (lib/profile-summary.mjs) into prof-<target>-r<round>-<lat|sat>.txt: whose code the busy time went to, in ns per
+ * answered query, and per function.
  */
-function profileWindow(t, round, pid, sat) {
+function profileWindow(t, round, pid, lat, sat) {
   const dir = join(RES, `prof-${t}-r${round}`);
   const file = readdirSync(dir).find((f) => f.includes(`.${pid}.`) && f.endsWith('.cpuprofile'));
   if (file === undefined) {
     log(`    no profile of ${pid} in ${dir}`);
     return;
   }
-  // The load's first and last second left out: dnsperf starting and stopping.
-  const s = summarize(JSON.parse(readFileSync(join(dir, file), 'utf8')), {
-    fromUs: sat.window.fromUs + 1e6,
-    toUs: sat.window.toUs - 1e6,
-  });
-  const text = summaryText(s, { top: 40, qps: sat.qps });
-  writeFileSync(join(RES, `prof-${t}-r${round}.txt`), `${file}, saturated window\n${text}`);
-  const own = (100 * s.categories.own) / s.busyUs;
-  log(
-    `    profile (sat window, prof-${t}-r${round}.txt): own JS ${own.toFixed(1)}% of the busy time, ` +
-      Object.entries(s.features)
-        .map(([k, us]) => `${k.replace(/ \(.*/, '')} ${((100 * us) / s.busyUs).toFixed(1)}%`)
-        .join(', '),
-  );
-  sat.profile = { ownPct: own, categories: s.categories, features: s.features, busyUs: s.busyUs, totalUs: s.totalUs };
+  const prof = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+  for (const [mode, load, qps] of [
+    ['lat', lat, LAT_QPS],
+    ['sat', sat, sat.qps],
+  ]) {
+    // The load's first and last second left out: dnsperf starting and stopping.
+    const s = summarize(prof, { fromUs: load.window.fromUs + 1e6, toUs: load.window.toUs - 1e6 });
+    const text = summaryText(s, { top: 40, qps });
+    writeFileSync(join(RES, `prof-${t}-r${round}-${mode}.txt`), `${file}, ${mode} window\n${text}`);
+    const own = (100 * s.categories.own) / s.busyUs;
+    const nsq = (us) => (us * 1000) / (qps * (s.totalUs / 1e6));
+    log(
+      `    profile (${mode} window, prof-${t}-r${round}-${mode}.txt): busy ${nsq(s.busyUs).toFixed(0)} ns/query, ` +
+        `own JS ${own.toFixed(1)}% of it, ` +
+        Object.entries(s.features)
+          .map(([k, us]) => `${k.replace(/ \(.*/, '')} ${((100 * us) / s.busyUs).toFixed(1)}%`)
+          .join(', '),
+    );
+    load.profile = {
+      ownPct: own,
+      categories: s.categories,
+      features: s.features,
+      busyUs: s.busyUs,
+      totalUs: s.totalUs,
+    };
+  }
 }
 
 /** A load's event-loop delay and collections, for the log line ('' for a row that is not a Node process). */
@@ -518,7 +530,7 @@ function loopText(l) {
     `GC ${l.gc.minor} minor ${l.gc.major} major, longest ${l.gc.maxMs.toFixed(2)} ms (${l.gc.maxKind || '-'}); ` +
     `main thread ${l.threads.mainPct.toFixed(0)}%, other threads ${l.threads.otherPct.toFixed(1)}%` +
     `${l.threads.ended ? ` (${l.threads.ended} ended)` : ''}, main thread ` +
-    `waiting for the core ${l.threads.mainWaitMsPerS.toFixed(1)} ms/s`
+    `waiting for the core ${l.threads.mainWaitMsPerS.toFixed(1)} ms/s, ${l.threads.majorFaults} major page faults`
   );
 }
 

@@ -187,12 +187,20 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * Per-thread CPU of `pids`: ticks per thread, the main threads' (a thread whose id is its process's) apart from
  * the others (V8's helpers, worker threads, libuv's pool), and the nanoseconds the main threads waited on a run
- * queue while runnable (/proc/PID/schedstat: time the scheduler gave the core to something else, ours or not).
+ * queue while runnable (/proc/PID/schedstat: time the scheduler gave the core to something else, ours or not), and
+ * the processes' major page faults (a page read back from disk: the thread sleeps, a stall no profile shows).
  */
 export function threadSnap(pids) {
   const ticks = new Map();
   let mainWaitNs = 0;
+  let majorFaults = 0;
   for (const pid of pids) {
+    try {
+      const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      majorFaults += Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[9]);
+    } catch {
+      // gone
+    }
     let tids = [];
     try {
       tids = readdirSync(`/proc/${pid}/task`);
@@ -210,7 +218,7 @@ export function threadSnap(pids) {
       }
     }
   }
-  return { t: performance.now(), ticks, mainWaitNs };
+  return { t: performance.now(), ticks, mainWaitNs, majorFaults };
 }
 
 /**
@@ -231,6 +239,7 @@ export function threadDiff(a, b) {
     otherPct: (100 * other) / HZ / secs,
     ended: [...a.ticks.keys()].filter((k) => !b.ticks.has(k)).length,
     mainWaitMsPerS: (b.mainWaitNs - a.mainWaitNs) / 1e6 / secs,
+    majorFaults: b.majorFaults - a.majorFaults,
   };
 }
 
