@@ -227,3 +227,28 @@ t.test(
     t.same(await promtoolProblemsOfOurs(text), [], 'no problem with a hashwall_ name');
   },
 );
+
+t.test('configuration reloads are counted by outcome, every outcome from 0', async (t) => {
+  const metrics = new Metrics({ processMetrics: false });
+  const before = parseExposition(await metrics.text());
+  t.same(samplesOf(before, 'hashwall_config_reloads_total'), {
+    'hashwall_config_reloads_total{outcome="applied"}': 0,
+    'hashwall_config_reloads_total{outcome="invalid"}': 0,
+    'hashwall_config_reloads_total{outcome="failed"}': 0,
+  });
+  metrics.reloadOutcome('applied');
+  metrics.reloadOutcome('invalid');
+  metrics.reloadOutcome('applied');
+  const after = parseExposition(await metrics.text());
+  t.same(samplesOf(after, 'hashwall_config_reloads_total'), {
+    'hashwall_config_reloads_total{outcome="applied"}': 2,
+    'hashwall_config_reloads_total{outcome="invalid"}': 1,
+    'hashwall_config_reloads_total{outcome="failed"}': 0,
+  });
+  const worker = new Metrics({ processMetrics: false, buildInfo: false });
+  worker.reloadOutcome('failed');
+  t.notOk(
+    (await worker.text()).includes('hashwall_config_reloads_total'),
+    "a DNS worker's registry leaves reloads to the process that serves /metrics",
+  );
+});

@@ -107,6 +107,14 @@ export const LATENCY_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ] as const;
 
+/**
+ * What a configuration reload (SIGHUP) came to: put in force; refused because the new file is invalid (the running
+ * configuration stays); or valid but failed while being applied (a listener that cannot open, a template that
+ * cannot be read: the running configuration stays too).
+ */
+export const RELOAD_OUTCOMES = ['applied', 'invalid', 'failed'] as const;
+export type ReloadOutcome = (typeof RELOAD_OUTCOMES)[number];
+
 /** The outcomes of list polls other than a refusal; a refusal counts under its code (SIGNATURE_INVALID, ...). */
 const LIST_OUTCOMES = ['updated', 'heartbeat', 'unchanged', 'not-modified'] as const;
 
@@ -133,7 +141,10 @@ export interface HitSink {
 export interface MetricsOptions {
   /** Node.js process metrics (CPU, memory, event loop, GC), unprefixed as prom-client names them. */
   readonly processMetrics?: boolean;
-  /** Register `hashwall_build_info` (only in the process that serves /metrics when several are merged). */
+  /**
+   * Register `hashwall_build_info` and `hashwall_config_reloads_total` (only in the process that serves /metrics when
+   * several are merged).
+   */
   readonly buildInfo?: boolean;
 }
 
@@ -230,6 +241,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
   readonly #latency: Histogram<'upstream'>;
   readonly #canary = new Map<string, boolean>();
   readonly #stopPage = new Map<string, number>();
+  readonly #reloads = new Float64Array(RELOAD_OUTCOMES.length);
   #evictionsRegistered = false;
   #readyRegistered = false;
 
@@ -244,6 +256,15 @@ export class Metrics implements QueryEvents, PolicyEvents {
         registers: [r],
         aggregator: 'first',
       }).set({ version: daemonVersion(), node: process.versions.node }, 1);
+      // Reloads are the daemon's, not a DNS worker's: counted once, where the build info is (every outcome from 0,
+      // so that the first failure is an increase).
+      defineCounter(r)(
+        'hashwall_config_reloads_total',
+        'Configuration reloads (SIGHUP) by outcome: applied, invalid (the new file was refused) or failed (valid, ' +
+          'but it could not be put in force); the running configuration stays unless applied.',
+        ['outcome'],
+        (inc) => RELOAD_OUTCOMES.forEach((outcome, i) => inc({ outcome }, this.#reloads[i]!)),
+      );
     }
     this.#queryMetrics(r);
     this.#latency = new Histogram({
@@ -303,6 +324,11 @@ export class Metrics implements QueryEvents, PolicyEvents {
   setCanary(listId: string, ok: boolean | null): void {
     if (ok === null) this.#canary.delete(listId);
     else this.#canary.set(listId, ok);
+  }
+
+  /** A configuration reload ended with `outcome` (counted in `hashwall_config_reloads_total`). */
+  reloadOutcome(outcome: ReloadOutcome): void {
+    this.#reloads[RELOAD_OUTCOMES.indexOf(outcome)]!++;
   }
 
   /** A stop page was served, for `list` (a configured list id, or `unknown`). */

@@ -24,7 +24,7 @@ import { readiness, type Readiness } from './health.js';
 import { HitCounter, HitReporter, type HitCounts, type HitReport } from './hits.js';
 import { OpsServer, type OpsRoutes } from './http.js';
 import type { Logger } from '../util/log.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type ReloadOutcome } from './metrics.js';
 import { DEFAULT_STOP_PAGE_TEMPLATE, StopPage, type StopPageOptions } from './stop-page.js';
 
 /** What the operations read from the list registry (ListRegistry has all of it). */
@@ -193,6 +193,14 @@ export class Operations {
     if (c.stopPage.listen.length === 0) return;
     this.#stopPage = await StopPage.start(this.#stopPageOptions(c));
     this.#log.info({ addresses: c.stopPage.listen }, 'serving the stop page');
+  }
+
+  /**
+   * What a configuration reload came to, for `hashwall_config_reloads_total`: the signal handler calls it once per
+   * SIGHUP, with `invalid` when the new file is refused, `failed` when applying it threw, else `applied`.
+   */
+  reloadOutcome(outcome: ReloadOutcome): void {
+    this.metrics.reloadOutcome(outcome);
   }
 
   /** The daemon is stopping: /readyz says so from now on. */
