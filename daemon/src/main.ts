@@ -16,6 +16,7 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 
 import { ConfigError, effectiveConfig, loadSettings, type Settings } from './config/load.js';
+import { checkStateDir } from './config/state-dir.js';
 import { FollowerLists } from './cluster/follower.js';
 import { announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
 import { createListRegistry } from './lists/registry.js';
@@ -32,9 +33,13 @@ function usage(): never {
   process.exit(2);
 }
 
-function load(path: string): Settings {
+/** The settings, or exit 2 with the problems. `check`: --check (a state directory it had to create is removed). */
+function load(path: string, check: boolean): Settings {
   try {
-    return loadSettings(path);
+    const settings = loadSettings(path);
+    // The primary (or the single process) owns the state directory; a DNS worker only reads it.
+    if (!cluster.isWorker) checkStateDir(settings, { keep: !check });
+    return settings;
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`hashwalld: ${err.message}\n`);
@@ -62,7 +67,7 @@ async function main(): Promise<void> {
   }
   if (args.help) usage();
   const configPath = args.config ?? DEFAULT_CONFIG;
-  const settings = load(configPath);
+  const settings = load(configPath, args.check === true);
   if (args.check) {
     process.stdout.write(`${settings.source}: valid\n`);
     return;

@@ -26,7 +26,6 @@ import {
   closeSync,
   fstatSync,
   fsyncSync,
-  mkdirSync,
   openSync,
   readSync,
   readdirSync,
@@ -46,6 +45,8 @@ import {
   type ListState,
   type StoredReleaseFile,
 } from '@hashwall/format';
+
+import { makeDirs } from '../util/fs.js';
 
 export const STATE_FILE = 'state.json';
 /** state.json is a few hundred bytes; refuse anything much larger before reading it. */
@@ -330,7 +331,7 @@ export class ListStore {
   }
 
   private ensureDir(): void {
-    if (mkdirSync(this.dir, { recursive: true, mode: 0o700 }) !== undefined) fsyncDir(dirname(this.dir));
+    if (makeDirs(this.dir, 0o700) !== undefined) fsyncDir(dirname(this.dir));
   }
 
   /**
