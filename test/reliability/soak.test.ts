@@ -92,7 +92,7 @@ t.test(`a ${SECONDS} s soak: list updates, an upstream restart, no lost or wrong
   const settings = settingsWith(join(dir, 'state'), [{ mirrors: [rel.url], keys: [rel.key], listKey }], {
     listen: ['127.0.0.1:0'],
     upstreams: [upstream.address],
-    upstream: { timeoutMs: 200, maxTries: 2, failureThreshold: 3, probeIntervalMs: 500 },
+    upstream: { timeoutMs: 200, maxTries: 2, failureThreshold: 3, probe: { intervalMs: 500 } },
     metrics: { listen: '' },
     // Room for the 500 repeated names and for the unique names of the warm-up (10% of the queries): past the
     // warm-up the cache evicts as fast as it fills, so memory is in its steady state and any growth is a leak.

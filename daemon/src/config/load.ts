@@ -111,6 +111,12 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
     at('hitReport.endpoint', 'the endpoint is served on the metrics listener, and metrics.listen is empty');
   }
   if (new Set(config.listen).size !== config.listen.length) at('listen', 'an address is listed twice');
+  const required = config.readiness.requireLists;
+  if (Array.isArray(required)) {
+    required.forEach((id, i) => {
+      if (!config.lists.some((l) => l.id === id)) at(`readiness.requireLists.${i}`, `no list "${id}" is configured`);
+    });
+  }
   if (config.cache.minTtlSeconds > config.cache.maxTtlSeconds) at('cache.minTtlSeconds', 'is above maxTtlSeconds');
 
   const lists: ResolvedList[] = [];

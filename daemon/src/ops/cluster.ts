@@ -47,6 +47,7 @@ interface OpsRequest {
 export interface WorkerStatus {
   readonly listening: boolean;
   readonly upstreams: readonly UpstreamState[];
+  readonly cacheEntries?: number;
 }
 
 interface OpsReply {
@@ -153,7 +154,11 @@ export class WorkerOpsAgent {
       case 'status': {
         const d = this.#daemon;
         return reply({
-          status: { listening: d !== null && d.addresses.udp.length > 0, upstreams: d?.upstreamHealth() ?? [] },
+          status: {
+            listening: d !== null && d.addresses.udp.length > 0,
+            upstreams: d?.upstreamHealth() ?? [],
+            cacheEntries: d?.cacheSize() ?? 0,
+          },
         });
       }
     }
@@ -253,6 +258,7 @@ export class ClusterOps {
         for (const s of this.#status) for (const u of s.upstreams) by.set(u.name, (by.get(u.name) ?? false) || u.up);
         return [...by].map(([name, up]) => ({ name, up }));
       },
+      cacheEntries: () => (this.#status.length === 0 ? 0 : Math.min(...this.#status.map((s) => s.cacheEntries ?? 0))),
       probe: (name) => this.probe(name),
     };
   }

@@ -535,7 +535,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
     );
     counter(
       'hashwall_upstream_marked_down_total',
-      'Times an upstream was marked down (failureThreshold failures in a row).',
+      'Times an upstream was marked down (failureThreshold distinct questions failed and it answered nothing).',
       ['upstream'],
       (inc) => this.#upstreams.forEach((u, upstream) => inc({ upstream }, u.markedDown)),
     );

@@ -39,6 +39,8 @@ export interface OpsDaemon {
   /** DNS listeners open. */
   listening(): boolean;
   upstreamHealth(): readonly UpstreamState[];
+  /** Answers in the packet cache (with several workers, the fewest any of them holds). */
+  cacheEntries(): number;
   probe(name: string): ProbeResult;
 }
 
@@ -59,6 +61,7 @@ export function opsDaemon(daemon: Daemon): OpsDaemon {
   return {
     listening: () => daemon.addresses.udp.length > 0,
     upstreamHealth: () => daemon.upstreamHealth(),
+    cacheEntries: () => daemon.cacheSize(),
     probe: (name) => daemon.probe(name),
   };
 }
@@ -218,6 +221,8 @@ export class Operations {
       lists: this.#o.lists.stats(),
       refuseAll: view.refuseAll,
       upstreams: d?.upstreamHealth() ?? [],
+      staleServable: this.#config.cache.serveStale && (d?.cacheEntries() ?? 0) > 0,
+      requireLists: this.#config.readiness.requireLists,
     });
   }
 
