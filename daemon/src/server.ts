@@ -112,6 +112,8 @@ const SILENT_EVENTS: QueryEvents = {
   rateLimited: () => undefined,
   aclRefused: () => undefined,
   inFlight: () => undefined,
+  answerSent: () => undefined,
+  servfail: () => undefined,
 };
 
 const NO_POLICY_EVENTS: PolicyEvents = { matched: () => undefined, allowlisted: () => undefined };
@@ -263,6 +265,10 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const events = this.#events;
     const t = client.transport;
     const q = this.#q;
+    // The one clock read of a query answered at once: the rate limit's, the cache's lifetimes, and the start of the
+    // latency of an answer that waits for an upstream (kept on the waiter only: a double stored on the scratch query
+    // would be boxed, 16 heap bytes per query).
+    const now = this.#clock.now();
     // 1. Access list.
     if (!p.access.allowed(client.address)) {
       events.aclRefused(t);
@@ -274,14 +280,14 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
     }
     // 2. Rate limit.
-    if (p.access.limiting && !p.access.take(client.address, this.#clock.now())) {
+    if (p.access.limiting && !p.access.take(client.address, now)) {
       events.rateLimited(t);
       if (t === 'udp') return this.#drop(client, t); // never feed a reflection flood
       const st = parseQuery(msg, q);
       if (st === Q_DROP) return this.#drop(client, t);
       return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
     }
-    this.#admitted(msg, client);
+    this.#admitted(msg, client, now);
   }
 
   /**
@@ -313,7 +319,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       keep: () => client,
     };
     try {
-      this.#admitted(msg, client);
+      this.#admitted(msg, client, this.#clock.now());
     } finally {
       this.#events = events;
       this.#policyEvents = policyEvents;
@@ -321,8 +327,8 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     return out;
   }
 
-  /** Stages 3 to 8, for a query the access list and the rate limit let through. */
-  #admitted(msg: Buffer, client: Client): void {
+  /** Stages 3 to 8, for a query the access list and the rate limit let through, taken at `now`. */
+  #admitted(msg: Buffer, client: Client, now: number): void {
     const p = this.parts;
     const events = this.#events;
     const q = this.#q;
@@ -343,7 +349,6 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     // The cache entry of this question (looked up once, used in stage 7) memoizes the name's decision under the
     // generation it was made in: a hit skips the decision map (one string hash and lookup fewer per query; the
     // decision is the policy's all the same, and a new generation or a reload makes it decide again).
-    const now = this.#clock.now();
     const e = p.cache.getWire(kb, klen + 1, now);
     const gen = view.generation + p.epoch * EPOCH;
     let d: Decision;
@@ -383,14 +388,15 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const key = kb.toString('latin1', 0, klen + 1);
     const pending = this.#inflight.get(key);
     if (pending !== undefined && pending.waiters.length < MAX_WAITERS) {
-      pending.waiters.push(waiterOf(q));
+      pending.waiters.push(waiterOf(q, now));
       return;
     }
     if (p.pool.inFlight >= p.config.upstream.maxInFlight) {
+      events.servfail('inflight-cap');
       return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
     }
     const job = new Job<ParsedQuery>(key, upstreamQuery(q), q.qEnd);
-    job.waiters.push(waiterOf(q));
+    job.waiters.push(waiterOf(q, now));
     if (pending === undefined) this.#inflight.set(key, job);
     p.pool.start(job);
   }
@@ -431,12 +437,15 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     }
   }
 
-  /** Answers a block or a steer; false when a steer does not apply to this query type (it then passes). */
-  #decided(p: Parts, q: ParsedQuery, d: Decision, viaAlias: boolean): boolean {
+  /**
+   * Answers a block or a steer; false when a steer does not apply to this query type (it then passes). `nowMs` as
+   * for #send.
+   */
+  #decided(p: Parts, q: ParsedQuery, d: Decision, viaAlias: boolean, nowMs = -1): boolean {
     if (d.action === BLOCK) {
       this.#events.blocked(d.listId, p.config.blocking.mode, viaAlias);
       this.#policyEvents.matched(d);
-      this.#send(p, q, spliceAnswer(q, p.synth.block(d.listId, q.qtype), this.#answers), 'blocked');
+      this.#send(p, q, spliceAnswer(q, p.synth.block(d.listId, q.qtype), this.#answers), 'blocked', undefined, nowMs);
       return true;
     }
     if (d.action === STEER) {
@@ -444,7 +453,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       if (pair === null) return false;
       this.#events.blocked(d.listId, 'steer', viaAlias);
       this.#policyEvents.matched(d);
-      this.#send(p, q, spliceAnswer(q, pair, this.#answers), 'steered');
+      this.#send(p, q, spliceAnswer(q, pair, this.#answers), 'steered', undefined, nowMs);
       return true;
     }
     return false;
@@ -482,8 +491,10 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (p.config.blocking.cnameInspection && (info.aliasCount > 0 || info.aliasOverflow)) {
       if (info.aliasOverflow) {
         // More aliases than any resolver follows: the chain cannot be checked, so it is not served.
-        for (const w of job.waiters)
-          this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
+        for (const w of job.waiters) {
+          this.#events.servfail('alias-overflow');
+          this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local', undefined, now);
+        }
         return;
       }
       aliases = [];
@@ -494,8 +505,8 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const e = makeEntry(p.cache.settings, msg, msg.length, info, p.maxResponseBytes, now, aliases, gen, decision);
     p.cache.set(job.key, e);
     for (const w of job.waiters) {
-      if (decision.action !== PASS && this.#decided(p, w, decision, true)) continue;
-      this.#send(p, w, renderEntry(e, w, now, 0, this.#answers), 'upstream');
+      if (decision.action !== PASS && this.#decided(p, w, decision, true, now)) continue;
+      this.#send(p, w, renderEntry(e, w, now, 0, this.#answers), 'upstream', undefined, now);
     }
   }
 
@@ -512,9 +523,9 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         const d = this.#aliasDecision(p, e, view);
         const staleTtl = fresh ? 0 : p.config.cache.staleAnswerTtlSeconds;
         for (const w of job.waiters) {
-          if (d.action !== PASS && this.#decided(p, w, d, true)) continue;
+          if (d.action !== PASS && this.#decided(p, w, d, true, now)) continue;
           if (!fresh) this.#events.staleAnswer();
-          this.#send(p, w, renderEntry(e, w, now, staleTtl, this.#answers), fresh ? 'cache' : 'stale');
+          this.#send(p, w, renderEntry(e, w, now, staleTtl, this.#answers), fresh ? 'cache' : 'stale', undefined, now);
         }
         return;
       }
@@ -534,15 +545,30 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         view.generation,
         PASS_DECISION,
       );
-      for (const w of job.waiters) this.#send(p, w, renderEntry(r, w, now, 0, this.#answers), 'upstream');
+      const servfail = (relay[3]! & 0x0f) === RCODE_SERVFAIL;
+      for (const w of job.waiters) {
+        if (servfail) this.#events.servfail('upstream-servfail');
+        this.#send(p, w, renderEntry(r, w, now, 0, this.#answers), 'upstream', undefined, now);
+      }
       return;
     }
-    for (const w of job.waiters)
-      this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
+    for (const w of job.waiters) {
+      this.#events.servfail('upstream-failed');
+      this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local', undefined, now);
+    }
   }
 
-  /** Sends an answer to `q`'s client, truncating it for UDP when it does not fit (RFC 6891 7). */
-  #send(p: Parts, q: ParsedQuery, answer: Buffer, source: AnswerSource, rcode = answer[3]! & 0x0f): void {
+  /**
+   * Sends an answer to `q`'s client, truncating it for UDP when it does not fit (RFC 6891 7). `nowMs`: the time, for
+   * an answer that waited for an upstream (-1: an answer given while its query is handled).
+   *
+   * The answer's latency, for the histogram: an answer given while its query is handled (the cache, a block, a local
+   * answer) counts as 0: the handler takes a few microseconds, far below the first bucket (100 µs), and a second
+   * clock read per query would cost about as much as the rest of a cached answer's bookkeeping. An answer that
+   * waited for an upstream is timed from the handling of its query to now. (The time a datagram waits in the
+   * socket's queue before it is handled is in neither: only the kernel sees it.)
+   */
+  #send(p: Parts, q: ParsedQuery, answer: Buffer, source: AnswerSource, rcode = answer[3]! & 0x0f, nowMs = -1): void {
     const client = q.client!;
     let out = answer;
     if (client.transport === 'udp') {
@@ -551,13 +577,15 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       out = truncate(out, q, p.maxResponseBytes);
     }
     this.#events.queryDone(client.transport, q.qtype, rcode, source);
+    this.#events.answerSent(client.transport, out.length, nowMs < 0 ? 0 : nowMs - q.receivedMs);
     if (this.#debug) this.#logQuery(q, rcode, source);
     if (client.reply(out)) this.#answers.release(out);
   }
 
-  /** Sends an answer built without the question (header only). */
+  /** Sends an answer built without the question (header only), at once. */
   #sendRaw(client: Client, q: ParsedQuery, answer: Buffer, rcode: number): void {
     this.#events.queryDone(client.transport, q.qtype, rcode, 'local');
+    this.#events.answerSent(client.transport, answer.length, 0);
     client.reply(answer);
   }
 
@@ -583,10 +611,14 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   }
 }
 
-/** A copy of the scratch query `q` that waits for an upstream, with a client that outlives the datagram's handler. */
-function waiterOf(q: ParsedQuery): ParsedQuery {
+/**
+ * A copy of the scratch query `q` that waits for an upstream, with a client that outlives the datagram's handler, and
+ * the time it was taken.
+ */
+function waiterOf(q: ParsedQuery, receivedMs: number): ParsedQuery {
   const w = new ParsedQuery().copyFrom(q);
   w.client = q.client!.keep();
+  w.receivedMs = receivedMs;
   return w;
 }
 

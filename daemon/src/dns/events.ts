@@ -41,6 +41,17 @@ export type UpstreamError =
 
 export type MalformedReply = 'formerr' | 'drop';
 
+/** Why the daemon itself answered SERVFAIL. */
+export type ServfailReason =
+  /** Every try to the upstreams failed (timeouts, network errors, malformed answers), and no stale answer. */
+  | 'upstream-failed'
+  /** The upstreams answered SERVFAIL, and that answer was relayed. */
+  | 'upstream-servfail'
+  /** `upstream.maxInFlight` questions were waiting for the upstreams: refused at once. */
+  | 'inflight-cap'
+  /** An answer's CNAME/DNAME chain was too long to check against the lists. */
+  | 'alias-overflow';
+
 export interface QueryEvents {
   /** A query was answered (or dropped: rcode -1). */
   queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void;
@@ -65,6 +76,13 @@ export interface QueryEvents {
   aclRefused(transport: Transport): void;
   /** Upstream queries in flight changed (coalesced client queries count once). */
   inFlight(count: number): void;
+  /**
+   * An answer of `bytes` octets was sent to a client, `latencyMs` after its query was handled (0 for an answer
+   * given while the query was handled: see server.ts).
+   */
+  answerSent(transport: Transport, bytes: number, latencyMs: number): void;
+  /** The daemon answered SERVFAIL itself, or relayed an upstream's, for `reason`. */
+  servfail(reason: ServfailReason): void;
 }
 
 interface UpstreamCounts {
@@ -104,6 +122,14 @@ export class CountingEvents implements QueryEvents {
   readonly aclRefusedQueries = { udp: 0, tcp: 0 };
   inFlightNow = 0;
   inFlightMax = 0;
+  /** Answers sent, their octets and their latencies (ms), per transport. */
+  readonly sent = { udp: 0, tcp: 0, bytes: 0, latencyMs: [] as number[] };
+  readonly servfails: Record<ServfailReason, number> = {
+    'upstream-failed': 0,
+    'upstream-servfail': 0,
+    'inflight-cap': 0,
+    'alias-overflow': 0,
+  };
 
   queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void {
     this.queries[transport]++;
@@ -185,6 +211,16 @@ export class CountingEvents implements QueryEvents {
   inFlight(count: number): void {
     this.inFlightNow = count;
     if (count > this.inFlightMax) this.inFlightMax = count;
+  }
+
+  answerSent(transport: Transport, bytes: number, latencyMs: number): void {
+    this.sent[transport]++;
+    this.sent.bytes += bytes;
+    if (this.sent.latencyMs.length < 10_000) this.sent.latencyMs.push(latencyMs);
+  }
+
+  servfail(reason: ServfailReason): void {
+    this.servfails[reason]++;
   }
 
   /** Total errors of one kind across upstreams. */
