@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, effectiveConfig, loadSettings, type Settings } from './config/load.js';
 import { checkStateDir } from './config/state-dir.js';
 import { FollowerLists } from './cluster/follower.js';
-import { announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
+import { announceReady, startWorkers, workerCount, workerName, type WorkerSet } from './cluster/primary.js';
 import { createListRegistry } from './lists/registry.js';
 import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
 import { createLogger, type Logger } from './util/log.js';
@@ -170,6 +170,7 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
     // Each worker checks the canaries through its own query path (ops/cluster.ts); the primary has none.
     canary: false,
   });
+  ops.metrics.attachWorkers(() => workers?.restarts ?? 0);
   await lists.start();
   ops.listsStarted();
   workers = await startWorkers(settings, { logger, lists });
@@ -196,7 +197,7 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
 /** workers > 1, one DNS worker: the query path over lists read from the primary's state directory. */
 async function runWorker(configPath: string, settings: Settings, logger: Logger): Promise<void> {
   const lists = new FollowerLists(settings, { logger });
-  const agent = new WorkerOpsAgent(settings, { logger, lists });
+  const agent = new WorkerOpsAgent(settings, { logger, lists, process: workerName() ?? undefined });
   await lists.start();
   const daemon = await startDaemon(settings, { logger, lists, events: agent.metrics, policyEvents: agent.metrics });
   agent.attach(daemon);

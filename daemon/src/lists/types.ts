@@ -3,7 +3,7 @@
  * the figures it keeps per list for the metrics. Plain data only: everything here crosses a worker boundary or
  * feeds a metric.
  */
-import type { ErrorCode, HashKeyRef, ListState, MatcherParts } from '@hashwall/format';
+import { ERROR_CODES, type ErrorCode, type HashKeyRef, type ListState, type MatcherParts } from '@hashwall/format';
 import type { Validators } from '@hashwall/release-client';
 
 import type { ListView } from '../types/lists.js';
@@ -14,6 +14,13 @@ import type { ListView } from '../types/lists.js';
  * - `WORKER_FAILED`: the worker doing the work crashed or missed its deadline (it is replaced).
  */
 export type SyncErrorCode = ErrorCode | 'STORE_FAILED' | 'WORKER_FAILED';
+
+/** Every code a refusal can carry (the metrics count each one from 0). */
+export const SYNC_ERROR_CODES: readonly SyncErrorCode[] = Object.freeze([
+  ...ERROR_CODES,
+  'STORE_FAILED',
+  'WORKER_FAILED',
+]);
 
 /** What a poll attempt against one mirror ended with. */
 export type PollOutcome = 'updated' | 'heartbeat' | 'unchanged' | 'not-modified' | 'rejected';

@@ -28,7 +28,7 @@ import type {
   Transport,
   UpstreamError,
 } from '../dns/events.js';
-import type { ListStats } from '../lists/types.js';
+import { SYNC_ERROR_CODES, type ListStats } from '../lists/types.js';
 import type { Decision, PolicyEvents } from '../types/decision.js';
 
 /** Query types with their own label value; every other type is `other`. */
@@ -333,6 +333,8 @@ export class Metrics implements QueryEvents, PolicyEvents {
   readonly #reloads = new Float64Array(RELOAD_OUTCOMES.length);
   #evictionsRegistered = false;
   #readyRegistered = false;
+  #restarts: (() => number) | null = null;
+  #restartsRegistered = false;
 
   constructor(options: MetricsOptions = {}) {
     const r = this.registry;
@@ -407,6 +409,22 @@ export class Metrics implements QueryEvents, PolicyEvents {
         'min',
       );
     }
+  }
+
+  /**
+   * The primary's count of DNS workers restarted (workers > 1), behind `hashwall_worker_restarts_total`, registered
+   * with the first call: a single process has no workers to restart.
+   */
+  attachWorkers(restarts: () => number): void {
+    this.#restarts = restarts;
+    if (this.#restartsRegistered) return;
+    this.#restartsRegistered = true;
+    defineCounter(this.registry)(
+      'hashwall_worker_restarts_total',
+      'DNS worker processes that exited and were started again by the primary (workers > 1).',
+      [],
+      (inc) => inc({}, this.#restarts?.() ?? 0),
+    );
   }
 
   /** The canary check's result for a list (null: no canary configured for it any more). */
@@ -774,6 +792,8 @@ export class Metrics implements QueryEvents, PolicyEvents {
       (set) => this.#canary.forEach((ok, list) => set({ list }, ok ? 1 : 0)),
       'min',
     );
+    // Every outcome and every refusal code from 0, for every list: a series first seen at 1 has no increase, so an
+    // alert on increase() would miss the first refusal of its kind.
     counter(
       'hashwall_list_updates_total',
       'List polls by outcome: updated, heartbeat, unchanged, not-modified, or the code a refusal carried ' +
@@ -782,9 +802,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
       (inc) => {
         for (const s of stats()) {
           for (const outcome of LIST_OUTCOMES) inc({ list: s.id, outcome }, s.outcomes[outcome]);
-          for (const [outcome, n] of Object.entries(s.rejections)) {
-            if (n !== undefined && n > 0) inc({ list: s.id, outcome }, n);
-          }
+          for (const outcome of SYNC_ERROR_CODES) inc({ list: s.id, outcome }, s.rejections[outcome] ?? 0);
         }
       },
     );

@@ -106,7 +106,9 @@ export class Operations {
     const c = settings.config;
     if (c.metrics.listen !== '') {
       ops.#server = await OpsServer.start(c.metrics.listen, ops.#routes(c));
-      options.logger.info({ address: `${c.metrics.listen}` }, 'serving /metrics, /healthz and /readyz');
+      const a = ops.#server.address;
+      const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+      options.logger.info({ address }, 'serving /metrics, /healthz and /readyz');
     }
     ops.#startHits(c);
     return ops;
