@@ -118,6 +118,7 @@ const ready = new Promise((resolveReady) => {
     } catch {
       return;
     }
+    l.seenAt = performance.now();
     lines.push(l);
     if (l.msg === 'listening for DNS') {
       dnsPort = l.addresses.udp[0].port;
@@ -210,7 +211,12 @@ const result = {
   dropped,
   markedDown: sample(text, 'hashwall_upstream_marked_down_total'),
   downLines: during.filter((l) => /marked down/.test(l.msg)).length,
-  upLines: during.filter((l) => /answers again|is up again|back up/.test(l.msg)).length,
+  // When the first few were logged, in seconds from the start of the load (it ends at `seconds`).
+  downAtSeconds: during
+    .filter((l) => /marked down/.test(l.msg))
+    .slice(0, 5)
+    .map((l) => Number(((l.seenAt - start) / 1000).toFixed(1))),
+  upLines: during.filter((l) => l.msg === 'upstream answers again').length,
   warnLines: during.filter((l) => l.level === 'warn' || l.level === 40).length,
   errorLines: during.filter((l) => l.level === 'error' || l.level === 50).length,
 };

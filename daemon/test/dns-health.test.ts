@@ -15,7 +15,7 @@ import { captureLogs, startTestDaemon, until, type TestDaemon } from './helpers/
 
 const settings = { failureThreshold: 3, recoveryThreshold: 2 };
 
-t.test('down only after distinct questions failed, the last one sent after the last good answer', async (t) => {
+t.test('down only after tries of distinct questions failed, each sent after the last good answer', async (t) => {
   const h = new UpstreamHealth(settings);
   for (let i = 0; i < 10; i++) t.equal(h.failure('never.example.test.', 800 + i * 300, 1000 + i * 300), false);
   t.equal(h.up, true, 'one name failing again and again does not mark it down');
@@ -27,8 +27,10 @@ t.test('down only after distinct questions failed, the last one sent after the l
   lossy.success(1000);
   t.equal(lossy.failure('a.', 900, 1100), false);
   t.equal(lossy.failure('b.', 950, 1150), false);
-  t.equal(lossy.failure('c.', 1000, 1200), false, 'three names failed, but it answered when the last was sent: up');
-  t.equal(lossy.failure('d.', 1001, 1201), true, 'nothing answered since a failed try was sent: down');
+  t.equal(lossy.failure('c.', 1000, 1200), false, 'three names failed, all sent before it last answered: up');
+  t.equal(lossy.failure('d.', 1001, 1201), false, 'one sent after');
+  t.equal(lossy.failure('e.', 1002, 1202), false, 'two');
+  t.equal(lossy.failure('f.', 1003, 1203), true, 'three tries sent after its last answer failed: down');
 
   const answering = new UpstreamHealth(settings);
   for (let i = 0; i < 100; i++) {

@@ -6,14 +6,14 @@
  *   (`probe.name`/`probe.type`, by default `. NS`, which every recursive resolver answers from its root priming),
  *   with up to `maxTries` tries, like a client query but always to that upstream. So a node with no client traffic
  *   still finds a dead upstream, and finds it back, by itself.
- * - Down: `failureThreshold` distinct questions (client names, case-folded, or probes) failed with no good answer
- *   in between, the last of them a try sent after the upstream's last good answer: it has answered nothing since
- *   that try went out, a whole try timeout ago. The tries of one question count once, so one name its upstream
- *   never answers cannot mark it down; an upstream that answers anything while a try waits is alive, however lossy
- *   (its failures show in the error counters). The time condition is what keeps a lossy upstream up: a failure is
- *   known only a timeout after its try was sent, while answers come at once, so under random loss at a high rate
- *   runs of failures with no answer between them are common (a run of 3 at 30% loss is 1 in 40 tries), whereas
- *   a whole timeout without one answer is not.
+ * - Down: tries of `failureThreshold` distinct questions (client names, case-folded, or probes) failed, each sent
+ *   after the upstream's last good answer: it has answered nothing since they went out, a whole try timeout ago.
+ *   The tries of one question count once, so one name its upstream never answers cannot mark it down; a try sent
+ *   before the last good answer says nothing about the upstream now, so an upstream that answers anything while
+ *   tries wait is alive, however lossy (its failures show in the error counters). This time condition is what keeps
+ *   a lossy upstream up: a failure is known only a timeout after its try was sent, while answers come at once, so
+ *   under random loss at a high rate runs of failures with no answer between them are common (a run of 3 at 30%
+ *   loss is 1 in 40 tries), whereas three tries in a row that all went out after the last answer are not.
  * - Up: `recoveryThreshold` good answers in a row (probes, or client tries when every upstream is down and the
  *   least recently failed one is still tried). Any well-formed answer counts as good, SERVFAIL included: it came
  *   from a resolver that is running (the query path fails over on SERVFAIL all the same).
@@ -52,7 +52,7 @@ export class UpstreamHealth {
   /** When a try to it last failed (the pool's clock), for "the least recently failed" when all are down. */
   lastFailureMs = Number.NEGATIVE_INFINITY;
   readonly #s: HealthSettings;
-  /** The distinct questions failed since the last good answer (at most failureThreshold kept). */
+  /** The distinct questions whose tries failed, sent after the last good answer (at most failureThreshold kept). */
   readonly #failed = new Set<string>();
   /** Never, until the first good answer: an upstream that has answered nothing since the start may be down. */
   #lastGoodMs = Number.NEGATIVE_INFINITY;
@@ -84,8 +84,9 @@ export class UpstreamHealth {
       this.#good = 0;
       return false;
     }
+    if (sentMs <= this.#lastGoodMs) return false;
     if (this.#failed.size < this.#s.failureThreshold) this.#failed.add(key);
-    if (this.#failed.size < this.#s.failureThreshold || this.#lastGoodMs >= sentMs) return false;
+    if (this.#failed.size < this.#s.failureThreshold) return false;
     this.up = false;
     this.#good = 0;
     this.#failed.clear();
