@@ -152,8 +152,8 @@ export const configSchema = z.strictObject({
       /** Tries per query across the upstreams, the first included. */
       maxTries: z.number().int().min(1).max(10).default(3),
       /**
-       * Distinct questions (names or probes) whose tries all failed, with no answer from the upstream in between
-       * and none for at least timeoutMs, that mark it down. The tries of one name count once.
+       * Distinct questions (names or probes) whose tries failed, each sent after the upstream's last good answer,
+       * that mark it down. The tries of one name count once (dns/health.ts).
        */
       failureThreshold: z.number().int().min(1).max(100).default(3),
       /** Good answers in a row (probes, or queries when every upstream is down) that bring it back up. */

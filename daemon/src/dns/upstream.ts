@@ -45,7 +45,7 @@ export interface UpstreamSettings {
   readonly timeoutMs: number;
   readonly tcpTimeoutMs: number;
   readonly maxTries: number;
-  /** Distinct questions failed with no answer in between that mark an upstream down (health.ts). */
+  /** Distinct questions whose tries failed, sent after its last good answer, that mark an upstream down (health.ts). */
   readonly failureThreshold: number;
   /** Good answers in a row that bring it back. */
   readonly recoveryThreshold: number;
