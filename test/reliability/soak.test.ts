@@ -111,7 +111,7 @@ t.test(`a ${SECONDS} s soak: list updates, an upstream outage, no lost or wrong 
     listen: ['127.0.0.1:0'],
     upstreams: [upstream.address],
     // An upstream try may take a second on a busy machine (the upstream runs in this process) before it is a failure.
-    upstream: { timeoutMs: 1000, maxTries: 2, failureThreshold: 3, probeIntervalMs: 500 },
+    upstream: { timeoutMs: 1000, maxTries: 2, failureThreshold: 3, probe: { intervalMs: 500 } },
     metrics: { listen: '' },
     // Room for the 500 repeated names and for the unique names of the warm-up (10% of the queries): past the
     // warm-up the cache evicts as fast as it fills, so memory is in its steady state and any growth is a leak.

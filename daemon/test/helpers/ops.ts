@@ -140,7 +140,8 @@ export async function startOpsDaemon(
           timeoutMs: 200,
           maxTries: 2,
           failureThreshold: 3,
-          probeIntervalMs: 1000,
+          // Probes only when a test moves its clock an hour (or asks for them).
+          probe: { intervalMs: 3_600_000 },
           ...(c.upstream as object),
         },
         shutdown: { drainTimeoutMs: 500 },
