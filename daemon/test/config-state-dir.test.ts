@@ -79,7 +79,17 @@ t.test('the daemon does not start with a state directory on procfs (and does not
   const r = await run([MAIN, '--config', config(dir, '/proc/hashwall-state')]);
   t.notOk(r.timedOut, 'it ends');
   t.equal(r.code, 2, 'the configuration-error status');
-  t.match(r.stderr, /stateDir: \/proc\/hashwall-state is on procfs/);
+  // At start (not --check) the problem is one JSON log line, as every start-up error is.
+  const line = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { code?: string; problems?: string[] })
+    .find((l) => l.code === 'CONFIG_INVALID');
+  t.match(
+    line?.problems,
+    [/^stateDir: \/proc\/hashwall-state is on procfs/],
+    'one JSON line with the key and the reason',
+  );
 });
 
 t.test('--check refuses a file, and a path below a file', async (t) => {

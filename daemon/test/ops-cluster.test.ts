@@ -25,7 +25,6 @@ async function startWorker(t: { teardown(fn: () => unknown): void }, args: strin
     setTimeout(() => child.kill('SIGKILL'), 2000).unref();
   });
   await within(
-    10000,
     new Promise<void>((resolve, reject) => {
       child.on('message', (m: { test?: string }) => m.test === 'ready' && resolve());
       child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));

@@ -226,16 +226,16 @@ t.test('list metrics follow a scripted sequence of updates', async (t) => {
   metrics.attachLists(h.registry);
 
   rel.publish(fullOf(listKey, 1, ['one.example', 'two.example']));
-  await within(5000, h.registry.start());
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated', 'serial 1');
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'unchanged');
+  await within(h.registry.start());
+  t.equal(await within(h.registry.pollNow('demo')), 'updated', 'serial 1');
+  t.equal(await within(h.registry.pollNow('demo')), 'unchanged');
   rel.publish(fullOf(listKey, 1, ['one.example', 'two.example']), { seq: 2 });
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'heartbeat', 'seq 2, same serial');
+  t.equal(await within(h.registry.pollNow('demo')), 'heartbeat', 'seq 2, same serial');
   rel.publish(fullOf(listKey, 2, ['one.example', 'two.example', 'three.example']));
   rel.tamper('index.hwl', 30);
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'rejected', 'a tampered index');
+  t.equal(await within(h.registry.pollNow('demo')), 'rejected', 'a tampered index');
   rel.publish(fullOf(listKey, 2, ['one.example', 'two.example', 'three.example']), { seq: 4 });
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated', 'serial 2');
+  t.equal(await within(h.registry.pollNow('demo')), 'updated', 'serial 2');
   metrics.setCanary('demo', true);
 
   const s = parseExposition(await metrics.text());

@@ -11,6 +11,7 @@ import t from 'tap';
 import { httpGet, parseExposition } from '../../daemon/test/helpers/ops.ts';
 import { tempDir } from '../../daemon/test/lists/helpers.ts';
 import { ZoneUpstream, addressOf, judgeAs, runLoad, sleep, startChild } from './helpers.ts';
+import { HANG_MS } from '../helpers/within.ts';
 
 /** The sum of every series of `name`. */
 function total(s: Map<string, number>, name: string): number {
@@ -47,8 +48,8 @@ t.test('a killed worker: counters keep growing, the restart is counted, process 
   );
   const child = startChild(file);
   t.teardown(() => child.stop());
-  const serving = await child.waitFor((l) => l.msg === 'serving /metrics, /healthz and /readyz', 30_000);
-  const ready = await child.waitFor((l) => l.msg === 'DNS workers listening', 30_000);
+  const serving = await child.waitFor((l) => l.msg === 'serving /metrics, /healthz and /readyz', HANG_MS);
+  const ready = await child.waitFor((l) => l.msg === 'DNS workers listening', HANG_MS);
   t.ok(serving && ready, 'the primary serves its metrics, the workers listen');
   const metricsUrl = `http://${String(serving?.address)}/metrics`;
   const pids = (ready?.pids as number[] | undefined) ?? [];
@@ -87,7 +88,7 @@ t.test('a killed worker: counters keep growing, the restart is counted, process 
 
   await sleep(1100); // process_start_time_seconds has a resolution of a second
   process.kill(pids[0]!, 'SIGKILL');
-  t.ok(await child.waitFor((l) => String(l.msg).includes('a DNS worker exited'), 10_000), 'the primary saw it');
+  t.ok(await child.waitFor((l) => String(l.msg).includes('a DNS worker exited'), HANG_MS), 'the primary saw it');
   let listening = 0;
   for (let i = 0; i < 100 && listening < 3; i++) {
     listening = child.lines.filter((l) => l.msg === 'listening for DNS').length;
