@@ -15,6 +15,7 @@ import t from 'tap';
 
 import { startChild } from '../daemon/test/helpers/child.ts';
 import { needTool } from './helpers/tools.ts';
+import { HANG_MS } from './helpers/within.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
@@ -77,7 +78,7 @@ t.test("the unit's ExecStartPre and ExecReload lines, as systemd runs them", asy
 
   const child = startChild(config);
   t.teardown(() => child.stop());
-  t.ok(await child.waitFor((l) => l.msg === 'listening for DNS', 20000), 'the daemon runs');
+  t.ok(await child.waitFor((l) => l.msg === 'listening for DNS', HANG_MS), 'the daemon runs');
   const pid = child.proc.pid!;
   /** ExecReload: each line in order; the first that fails fails the reload (systemctl reload exits non-zero). */
   const reload = async (): Promise<number> => {
@@ -98,7 +99,7 @@ t.test("the unit's ExecStartPre and ExecReload lines, as systemd runs them", asy
 
   writeFileSync(config, good.replace("upstreams: ['127.0.0.1:9']", "upstreams: ['127.0.0.1:10']"));
   t.equal(await reload(), 0, 'a valid config reloads');
-  t.ok(await child.waitFor((l) => l.msg === 'configuration reloaded', 20000), 'and the daemon applied it');
+  t.ok(await child.waitFor((l) => l.msg === 'configuration reloaded', HANG_MS), 'and the daemon applied it');
 });
 
 for (const unit of [

@@ -17,6 +17,7 @@ import { ReleaseDir, ReleaseServer, tempDir } from '../daemon/test/lists/helpers
 import { Maintainer } from '../daemon/test/lists/trust-helpers.ts';
 import { ZoneUpstream, queryFor, sleep, startChild } from './reliability/helpers.ts';
 import { udpAsk } from '../daemon/test/helpers/client.ts';
+import { HANG_MS } from './helpers/within.ts';
 
 const listKey = generateListKey('demo-2026a');
 const GONE = 'gone.w.test';
@@ -92,7 +93,7 @@ async function withdraw(
   const published = performance.now();
   t.same(report.deltaBases, [1], 'the withdrawal is an ordinary delta from serial 1');
   process.kill(pid, 'SIGUSR1');
-  const updated = await s.child.waitFor((l) => l.msg === 'list updated' && l.serial === 2, 20_000);
+  const updated = await s.child.waitFor((l) => l.msg === 'list updated' && l.serial === 2, HANG_MS);
   t.ok(updated, 'SIGUSR1: the list was polled at once, min-poll (60 s, from the start-up poll) notwithstanding');
   t.equal(updated?.via, 'delta', 'and fetched as a delta');
   t.ok(await until(port, GONE, 0, 20_000, streak), 'the withdrawn name resolves again (every worker)');
@@ -103,7 +104,7 @@ async function withdraw(
 
 t.test('workers: 1: a withdrawal reaches clients at once on SIGUSR1', async (t) => {
   const s = await setup(t, 1);
-  const listening = await s.child.waitFor((l) => String(l.msg).includes('listening for DNS'), 30_000);
+  const listening = await s.child.waitFor((l) => String(l.msg).includes('listening for DNS'), HANG_MS);
   t.ok(listening, 'the daemon listens');
   const port = (listening?.addresses as { udp: { port: number }[] } | undefined)?.udp[0]?.port ?? 0;
   t.ok(await until(port, GONE, 3, 10_000), 'serial 1 blocks the name');
@@ -120,7 +121,7 @@ t.test('workers: 1: a withdrawal reaches clients at once on SIGUSR1', async (t) 
 
 t.test('workers: 2: the primary polls; a signal that reaches a worker is ignored there', async (t) => {
   const s = await setup(t, 2);
-  const ready = await s.child.waitFor((l) => l.msg === 'DNS workers listening', 30_000);
+  const ready = await s.child.waitFor((l) => l.msg === 'DNS workers listening', HANG_MS);
   t.ok(ready, 'the workers listen');
   const port = (ready?.addresses as { udp: { port: number }[] } | undefined)?.udp[0]?.port ?? 0;
   const pids = (ready?.pids as number[] | undefined) ?? [];

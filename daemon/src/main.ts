@@ -18,8 +18,16 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 
 import { ConfigError, effectiveConfig, loadSettings, type Settings } from './config/load.js';
+import { checkStateDir } from './config/state-dir.js';
 import { FollowerLists } from './cluster/follower.js';
-import { WorkerStartError, announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
+import {
+  WorkerStartError,
+  announceReady,
+  startWorkers,
+  workerCount,
+  workerName,
+  type WorkerSet,
+} from './cluster/primary.js';
 import { createListRegistry } from './lists/registry.js';
 import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
 import { createLogger, type Logger } from './util/log.js';
@@ -108,6 +116,8 @@ async function main(): Promise<void> {
   const configPath = args.config ?? DEFAULT_CONFIG;
   if (args.check) return check(configPath);
   const settings = loadSettings(configPath);
+  // The primary (or the single process) owns the state directory; a DNS worker only reads it.
+  if (!cluster.isWorker) checkStateDir(settings, { keep: true });
   const logger = (log = createLogger(settings.config.logging));
   if (cluster.isWorker) return runWorker(configPath, settings, logger);
   logger.info({ config: effectiveConfig(settings), source: settings.source, pid: process.pid }, 'hashwalld starting');
@@ -119,6 +129,7 @@ async function main(): Promise<void> {
 function check(configPath: string): void {
   try {
     const settings = loadSettings(configPath);
+    checkStateDir(settings, { keep: false }); // a state directory it had to create is removed
     process.stdout.write(`${settings.source}: valid\n`);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -288,6 +299,7 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
     // Each worker checks the canaries through its own query path (ops/cluster.ts); the primary has none.
     canary: false,
   });
+  ops.metrics.attachWorkers(() => workers?.restarts ?? 0);
   await lists.start();
   ops.listsStarted();
   pollNow = () => void lists.pollAll();
@@ -321,7 +333,7 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
 /** workers > 1, one DNS worker: the query path over lists read from the primary's state directory. */
 async function runWorker(configPath: string, settings: Settings, logger: Logger): Promise<void> {
   const lists = new FollowerLists(settings, { logger });
-  const agent = new WorkerOpsAgent(settings, { logger, lists });
+  const agent = new WorkerOpsAgent(settings, { logger, lists, process: workerName() ?? undefined });
   await lists.start();
   const daemon = await startDaemon(settings, { logger, lists, events: agent.metrics, policyEvents: agent.metrics });
   agent.attach(daemon);

@@ -215,3 +215,19 @@ t.test('lists anchored on root keys, release logs and the guard set are checked 
   );
   t.ok(settingsFromYaml('', dir).guard.names.length > 400, 'the bundled popular names by default');
 });
+
+t.test('readiness.requireLists names configured lists, or says all or none', async (t) => {
+  t.equal(settingsFromYaml('', tmpdir()).config.readiness.requireLists, 'none', 'none by default');
+  t.same(problems('readiness: { requireLists: all }'), []);
+  t.same(problems('readiness: { requireLists: [nope] }'), ['readiness.requireLists.0: no list "nope" is configured']);
+  t.match(problems('readiness: { requireLists: some }'), [/^readiness\.requireLists/]);
+});
+
+t.test('upstream.probe: a host name or the root, a known type', async (t) => {
+  const p = settingsFromYaml('', tmpdir()).config.upstream.probe;
+  t.same(p, { name: '.', type: 'NS', intervalMs: 2000 });
+  t.same(problems('upstream: { probe: { name: a.example.test, type: A, intervalMs: 500 } }'), []);
+  t.match(problems('upstream: { probe: { name: "not a name" } }'), [/^upstream\.probe\.name/]);
+  t.match(problems(`upstream: { probe: { name: ${'a'.repeat(64)}.test } }`), [/^upstream\.probe\.name/]);
+  t.match(problems('upstream: { probe: { type: ANY } }'), [/^upstream\.probe\.type/]);
+});

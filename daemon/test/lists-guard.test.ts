@@ -119,8 +119,8 @@ t.test('a list that blocks a popular name is held, released by the operator, app
   const h = harness(t, w.settings, clock);
   const metrics = new Metrics({ processMetrics: false });
   metrics.attachLists(h.registry);
-  await within(10000, h.registry.start());
-  t.equal(await within(10000, h.registry.pollNow('demo')), 'updated', 'serial 1');
+  await within(h.registry.start());
+  t.equal(await within(h.registry.pollNow('demo')), 'updated', 'serial 1');
 
   // The signer refuses it (GUARD_POPULAR) unless overridden; the override is what lets a mistake through.
   writeFileSync(join(w.dir, 'x.txt'), `domain ${parent}\n`);
@@ -129,7 +129,7 @@ t.test('a list that blocks a popular name is held, released by the operator, app
   t.equal(refusedBuild.code, 1, "the signer's own gate");
   t.match(refusedBuild.stderr, /GUARD_POPULAR/);
   await w.publish(t, 2, ['one.example', 'two.example', parent], ['--override', 'a wrong file, for the test']);
-  t.equal(await within(10000, h.registry.pollNow('demo')), 'held', 'serial 2 is held, not applied');
+  t.equal(await within(h.registry.pollNow('demo')), 'held', 'serial 2 is held, not applied');
   t.match(h.of('held'), [
     { listId: 'demo', serial: 2, reasons: { guardNames: 1, guardPlaces: [`top-sites.txt:${top.line}`] } },
   ]);
@@ -148,7 +148,7 @@ t.test('a list that blocks a popular name is held, released by the operator, app
   t.equal(s.get('hashwall_list_updates_total{list="demo",outcome="held"}'), 1);
   const heldFile = join(w.settings.config.stateDir, 'demo', 'held.json');
   t.match(JSON.parse(readFileSync(heldFile, 'utf8')), { serial: 2, reasons: { guardNames: 1 } });
-  t.equal(await within(10000, h.registry.pollNow('demo')), 'held', 'held again at the next poll ...');
+  t.equal(await within(h.registry.pollNow('demo')), 'held', 'held again at the next poll ...');
   t.equal(h.of('held').length, 1, '... without a second alarm');
 
   // The operator's release: the real command, run as the daemon's user would.
@@ -176,7 +176,7 @@ t.test('a list that blocks a popular name is held, released by the operator, app
   t.match(rel.stderr, /SIGUSR1/, 'it says how to apply it now');
   t.ok(existsSync(join(w.settings.config.stateDir, 'demo', 'release.json')));
 
-  t.equal(await within(10000, h.registry.pollNow('demo')), 'updated', 'applied at the next poll');
+  t.equal(await within(h.registry.pollNow('demo')), 'updated', 'applied at the next poll');
   t.match(h.of('released'), [{ listId: 'demo', serial: 2, reason: 'checked with the maintainer: ticket 4711' }]);
   t.ok(
     h.log.lines.some((l) => l.releasedBy !== undefined && l.reason === 'checked with the maintainer: ticket 4711'),
@@ -193,17 +193,17 @@ t.test('a list that blocks a popular name is held, released by the operator, app
 
   // A later list that still lists it: not held again (the guard name stays out); a new critical name: held.
   await w.publish(t, 3, ['one.example', 'two.example', 'three.example', parent], ['--override', 'still there']);
-  t.equal(await within(10000, h.registry.pollNow('demo')), 'updated', 'not held for a name already released');
+  t.equal(await within(h.registry.pollNow('demo')), 'updated', 'not held for a name already released');
   t.equal(verdictOf(h.registry.view(), top.name), null);
   t.equal(verdictOf(h.registry.view(), 'three.example'), 'D:demo');
   await w.publish(t, 4, ['one.example', 'bank.example', parent], ['--override', 'x']);
-  t.equal(await within(10000, h.registry.pollNow('demo')), 'held', "a name of the operator's file");
+  t.equal(await within(h.registry.pollNow('demo')), 'held', "a name of the operator's file");
   t.match(h.of('held').at(-1), { serial: 4, reasons: { guardNames: 1, guardPlaces: [`${w.critical}:2`] } });
   t.equal(verdictOf(h.registry.view(), 'three.example'), 'D:demo', 'serial 3 stays in force');
 
   // The same list in a DNS worker's lists (read from the state directory) and after a restart.
   const follower = new FollowerLists(w.settings, { logger: createLogger({ level: 'error' }, new LogSink()) });
-  await within(20000, follower.readAll());
+  await within(follower.readAll());
   t.equal(verdictOf(follower.view(), top.name), null, "a worker's lists leave the guard name out too");
   t.equal(verdictOf(follower.view(), 'three.example'), 'D:demo');
   await follower.close();
@@ -212,7 +212,7 @@ t.test('a list that blocks a popular name is held, released by the operator, app
     { mirrors: ['file:///nonexistent/'], keys: [], keyFiles: [`${w.key}.pub`], hashKeyFile: w.listKey },
   ]);
   const again = harness(t, settingsFrom({ ...offline, guard: { namesFiles: [w.critical] } }, w.dir), clock);
-  await within(10000, again.registry.start());
+  await within(again.registry.start());
   t.match(again.of('loaded'), [{ serial: 3 }]);
   t.equal(verdictOf(again.registry.view(), top.name), null, 'and after a restart');
   t.match(again.registry.stats()[0], { exemptedEntries: 1 });

@@ -52,14 +52,14 @@ async function inForce(t: Test, names: string[], validitySeconds?: number): Prom
   const h = harness(t, settingsWith(join(root, 'state'), [anchored]), clock);
   const metrics = new Metrics({ processMetrics: false });
   metrics.attachLists(h.registry);
-  await within(10000, h.registry.start());
-  if ((await within(10000, h.registry.pollNow('demo'))) !== 'updated') throw new Error('setup: serial 1');
+  await within(h.registry.start());
+  if ((await within(h.registry.pollNow('demo'))) !== 'updated') throw new Error('setup: serial 1');
   return { m, h, clock, metrics };
 }
 
 /** The poll is refused with `code`: an alarm in the log, counted by code, serial 1 still in force. */
 async function refused(t: Test, c: Ctx, code: string, what: string): Promise<void> {
-  t.equal(await within(10000, c.h.registry.pollNow('demo')), 'rejected', what);
+  t.equal(await within(c.h.registry.pollNow('demo')), 'rejected', what);
   t.equal(c.h.of('rejected').at(-1)?.code, code, `${what}: ${code}`);
   t.ok(
     c.h.log.lines.some((l) => l.level === 'error' && l.code === code),
@@ -79,8 +79,8 @@ t.test('no keyring published: KEYRING_WITHHELD, and nothing is in force', async 
   await m.publish(1, ONE, ['s0']);
   const anchored = { mirrors: [server.url], keys: [], rootKeys: m.pubs(['r0']), listKey };
   const h = harness(t, settingsWith(join(root, 'state'), [anchored]), new Clock());
-  await within(10000, h.registry.start());
-  t.equal(await within(10000, h.registry.pollNow('demo')), 'rejected');
+  await within(h.registry.start());
+  t.equal(await within(h.registry.pollNow('demo')), 'rejected');
   t.equal(h.of('rejected').at(-1)?.code, 'KEYRING_WITHHELD');
   t.ok(
     h.log.lines.some((l) => l.alarm === true && l.code === 'KEYRING_WITHHELD'),
@@ -100,7 +100,7 @@ t.test('a version signed by only the old roots, or only the new: KEYRING_SIGNATU
   t.match(c.h.registry.stats()[0], { keyringVersion: 1 }, 'the stored keyring stays');
   c.m.writeKeyringRaw(next, ['r0', 'r1']);
   await c.m.publish(3, TWO, ['s0']);
-  t.equal(await within(10000, c.h.registry.pollNow('demo')), 'updated', 'signed by both: accepted');
+  t.equal(await within(c.h.registry.pollNow('demo')), 'updated', 'signed by both: accepted');
   t.match(c.h.registry.stats()[0], { keyringVersion: 2, serial: 3 });
 });
 
@@ -140,7 +140,7 @@ t.test('a revoked signing key still signing: UNTRUSTED_KEY', async (t) => {
   t.equal(verdictOf(c.h.registry.view(), 'www.bank.example'), null, "the thief's list is not in force");
   // The maintainer publishes with the new key: accepted.
   await c.m.publish(3, TWO, ['s1']);
-  t.equal(await within(10000, c.h.registry.pollNow('demo')), 'updated');
+  t.equal(await within(c.h.registry.pollNow('demo')), 'updated');
   t.match(c.h.registry.stats()[0], { keyringVersion: 2, serial: 3 });
 });
 

@@ -116,10 +116,10 @@ t.test('an index is accepted only in a witnessed log; a fork is refused, a split
   const b = daemon(t, w, server.url, stateB, 0);
   const metricsB = new Metrics({ processMetrics: false });
   metricsB.attachLists(b.registry);
-  await within(10000, a.registry.start());
-  await within(10000, b.registry.start());
+  await within(a.registry.start());
+  await within(b.registry.start());
   // start() polled already (this joins that poll or finds the index unchanged).
-  await within(10000, a.registry.pollNow('demo'));
+  await within(a.registry.pollNow('demo'));
   t.match(a.registry.stats()[0], { serial: 1, logSize: 1, outcomes: { updated: 1 } }, 'serial 1, leaf 0');
   const state = JSON.parse(readFileSync(join(stateA, 'demo', 'state.json'), 'utf8')) as Record<string, string>;
   t.ok(existsSync(join(stateA, 'demo', `checkpoint-${state.checkpointSha256}`)), 'the checkpoint committed with it');
@@ -139,17 +139,17 @@ t.test('an index is accepted only in a witnessed log; a fork is refused, a split
     w.logConfig(2),
   ]);
   t.equal(hb2.code, 0, hb2.stderr);
-  t.equal(await within(10000, a.registry.pollNow('demo')), 'heartbeat', 'a heartbeat is a leaf too');
+  t.equal(await within(a.registry.pollNow('demo')), 'heartbeat', 'a heartbeat is a leaf too');
   t.equal((await w.publish(t, 2, ['one.example', 'two.example'], w.rel)).code, 0);
-  t.equal(await within(10000, a.registry.pollNow('demo')), 'updated');
+  t.equal(await within(a.registry.pollNow('demo')), 'updated');
   t.match(a.registry.stats()[0], { serial: 2, logSize: 3 });
 
   // The fork starts from the log as it is now; the honest log grows by serial 3.
   const forkDir = join(w.dir, 'fork');
   cpSync(w.rel, forkDir, { recursive: true });
   t.equal((await w.publish(t, 3, ['one.example', 'two.example', 'three.example'], w.rel)).code, 0);
-  t.equal(await within(10000, a.registry.pollNow('demo')), 'updated');
-  t.equal(await within(10000, b.registry.pollNow('demo')), 'updated', 'b trusts the log key alone');
+  t.equal(await within(a.registry.pollNow('demo')), 'updated');
+  t.equal(await within(b.registry.pollNow('demo')), 'updated', 'b trusts the log key alone');
   t.match(b.registry.stats()[0], { serial: 3, logSize: 4 });
 
   // A fork: the same origin and key, other leaves. Both witnesses refuse it (and keep evidence of it).
@@ -168,7 +168,7 @@ t.test('an index is accepted only in a witnessed log; a fork is refused, a split
   // The mirror serves the fork now.
   renameSync(w.rel, join(w.dir, 'honest'));
   renameSync(forkDir, w.rel);
-  t.equal(await within(10000, a.registry.pollNow('demo')), 'rejected');
+  t.equal(await within(a.registry.pollNow('demo')), 'rejected');
   t.equal(a.of('rejected').at(-1)?.code, 'LOG_WITNESS_THRESHOLD', 'no witness cosigned its checkpoint');
   t.ok(
     a.log.lines.some((l) => l.alarm === true && l.code === 'LOG_WITNESS_THRESHOLD'),
@@ -177,7 +177,7 @@ t.test('an index is accepted only in a witnessed log; a fork is refused, a split
   t.equal(verdictOf(a.registry.view(), 'www.bank.example'), null, 'the forked list is not in force');
   t.match(a.registry.stats()[0], { serial: 3, logSize: 4 });
 
-  t.equal(await within(10000, b.registry.pollNow('demo')), 'rejected');
+  t.equal(await within(b.registry.pollNow('demo')), 'rejected');
   t.equal(b.of('rejected').at(-1)?.code, 'LOG_SPLIT_VIEW');
   t.match(b.of('split-view'), [{ listId: 'demo', evidence: /evidence/ }]);
   const evidenceDir = join(stateB, 'demo', 'evidence');
@@ -199,7 +199,7 @@ t.test('an index is accepted only in a witnessed log; a fork is refused, a split
   const s = parseExposition(await metricsB.text());
   t.equal(s.get('hashwall_list_split_views_total{list="demo"}'), 1);
   t.equal(s.get('hashwall_list_updates_total{list="demo",outcome="LOG_SPLIT_VIEW"}'), 1);
-  t.equal(await within(10000, b.registry.pollNow('demo')), 'rejected', 'the same fork again');
+  t.equal(await within(b.registry.pollNow('demo')), 'rejected', 'the same fork again');
   t.equal(readdirSync(evidenceDir).length, 1, 'the same pair is kept once');
   t.equal(verdictOf(b.registry.view(), 'three.example'), 'D:demo', 'the honest serial 3 stays in force');
 });
@@ -215,8 +215,8 @@ t.test('an index without log-index for a list with a log: LOG_INDEX_REQUIRED', a
   const server = await new ReleaseServer(new ReleaseDir(plain)).listen();
   t.teardown(() => server.close());
   const h = daemon(t, w, server.url, join(w.dir, 'state'), 1);
-  await within(10000, h.registry.start());
-  t.equal(await within(10000, h.registry.pollNow('demo')), 'rejected');
+  await within(h.registry.start());
+  t.equal(await within(h.registry.pollNow('demo')), 'rejected');
   t.equal(h.of('rejected').at(-1)?.code, 'LOG_INDEX_REQUIRED');
   t.ok(
     h.log.lines.some((l) => l.alarm === true && l.code === 'LOG_INDEX_REQUIRED'),

@@ -14,6 +14,7 @@ import t from 'tap';
 import { startChild } from './helpers/child.ts';
 import { TestUpstream } from './helpers/upstream.ts';
 import { currentRelease, rawSettings, tempDir, within } from './lists/helpers.ts';
+import { HANG_MS } from '../../test/helpers/within.ts';
 
 const USER = 'mirror-user-7f3a';
 const PASSWORD = 'pa55-9c1e-secret';
@@ -78,14 +79,14 @@ t.test('mirror credentials and query strings are masked in every log line of a r
   const child = startChild(file);
   t.teardown(() => child.stop());
 
-  const updated = await child.waitFor((l) => l.msg === 'list updated', 20000);
+  const updated = await child.waitFor((l) => l.msg === 'list updated', HANG_MS);
   t.ok(updated, `the list came from the mirror that needs the credentials (${child.stderr()})`);
   t.equal(updated?.mirror, `http://***@127.0.0.1:${port}/good/?***`, 'the mirror named, masked');
   t.ok(served.includes('/good/index.hwl'), 'the credentials and the token were sent');
   const failed = child.lines.find((l) => l.mirror === `http://***@127.0.0.1:${port}/bad/?***`);
   t.ok(failed, 'the failing mirror is named, masked');
   t.match(String(failed?.reason), /^http:\/\/\*\*\*@127\.0\.0\.1:\d+\/bad\/index\.hwl: HTTP 500$/, 'its error too');
-  t.ok(await child.waitFor((l) => l.msg === 'listening for DNS', 10000));
+  t.ok(await child.waitFor((l) => l.msg === 'listening for DNS', HANG_MS));
   const starting = child.lines.find((l) => l.msg === 'hashwalld starting') as {
     config: { lists: { mirrors: string[] }[] };
   };
@@ -95,8 +96,8 @@ t.test('mirror credentials and query strings are masked in every log line of a r
   ]);
 
   child.proc.kill('SIGHUP');
-  t.ok(await child.waitFor((l) => l.msg === 'configuration reloaded', 10000), 'reloaded (the config logged again)');
-  await within(15000, child.stop(), 'stop');
+  t.ok(await child.waitFor((l) => l.msg === 'configuration reloaded', HANG_MS), 'reloaded (the config logged again)');
+  await within(child.stop(), 'stop');
 
   const everything = child.lines.map((l) => JSON.stringify(l)).join('\n') + child.stderr();
   t.ok(child.lines.length > 5, `${child.lines.length} lines searched`);

@@ -26,13 +26,13 @@ t.test('passes while the list blocks its canary, fails after an update that drop
   t.match(s.ops.checkCanaries(), [{ listId: 'demo', ok: true, reason: 'ok', blockedBy: 'demo' }]);
 
   s.rel.publish(fullOf(s.listKey, 2, ['blocked.test']));
-  t.equal(await within(5000, s.h.registry.pollNow('demo')), 'updated', 'serial 2 without the canary');
+  t.equal(await within(s.h.registry.pollNow('demo')), 'updated', 'serial 2 without the canary');
   t.equal(await canaryMetric(s), 0, 'checked after the update: failing');
   t.match(canaryErrors(s), [{ list: 'demo', reason: 'not-listed', rcode: 0, blockedBy: null }]);
   t.match(canaryErrors(s)[0]!.msg, /hash key/, 'the line says what to check');
 
   s.rel.publish(fullOf(s.listKey, 3, ['blocked.test', CANARY]));
-  t.equal(await within(5000, s.h.registry.pollNow('demo')), 'updated', 'serial 3 lists it again');
+  t.equal(await within(s.h.registry.pollNow('demo')), 'updated', 'serial 3 lists it again');
   t.equal(await canaryMetric(s), 1, 'passing again');
   t.ok(s.log.lines.some((l) => l.level === 'info' && l.msg === 'canary check passes again'));
   t.notMatch(s.log.raw.join('\n'), /canary\.hashwall\.test/, 'the canary name is not logged');

@@ -34,6 +34,7 @@ while True:
     data = s.recv(4096)
     print(json.dumps({"at": time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000, "message": data.decode()}), flush=True)
 `;
+import { HANG_MS } from '../../test/helpers/within.ts';
 
 interface Notification {
   readonly at: number;
@@ -69,7 +70,6 @@ async function notifyReceiver(t: Test, path: string) {
   });
   const until = (cond: () => boolean, what: string): Promise<void> =>
     within(
-      20_000,
       (async () => {
         while (!cond()) await new Promise<void>((r) => waiters.push(r));
       })(),
@@ -138,7 +138,7 @@ t.test(
     const child = startChild(file, process.execPath, { ...process.env, NOTIFY_SOCKET: r.path });
     t.teardown(() => child.stop());
 
-    await within(20_000, indexAsked, 'the mirror is asked for the index');
+    await within(indexAsked, 'the mirror is asked for the index');
     t.same(notes, [], 'nothing is notified while the list loads');
     t.notOk(
       child.lines.some((l) => l.msg === 'listening for DNS'),
@@ -160,7 +160,7 @@ t.test(
       'DNS answers, with the list in force',
     );
     t.equal(rcodeOf((await udpAsk(port, query('a.example.test', TYPE.A)))!), 0);
-    t.ok(await child.waitFor((l) => l.msg === 'list updated', 10_000), 'the list was loaded from the mirror');
+    t.ok(await child.waitFor((l) => l.msg === 'list updated', HANG_MS), 'the list was loaded from the mirror');
 
     // A valid reload: RELOADING=1 with this host's CLOCK_MONOTONIC in microseconds, then READY=1.
     child.proc.kill('SIGHUP');
@@ -173,7 +173,7 @@ t.test(
       'MONOTONIC_USEC is CLOCK_MONOTONIC, taken before the message arrived',
     );
     t.ok(notes.indexOf(reloading!) < notes.length - 1, 'before READY=1');
-    t.ok(await child.waitFor((l) => l.msg === 'configuration reloaded', 10_000));
+    t.ok(await child.waitFor((l) => l.msg === 'configuration reloaded', HANG_MS));
 
     // An invalid config: refused, RELOADING=1 and READY=1 all the same (the daemon serves), the refusal in STATUS=.
     writeFileSync(file, 'workers: many\n');
@@ -181,11 +181,11 @@ t.test(
     await until(() => notes.filter((n) => n.fields.READY === '1').length === 3, 'READY=1 after the refused reload');
     t.equal(notes.filter((n) => n.fields.RELOADING === '1').length, 2);
     t.match(notes.at(-1)!.fields.STATUS, /the last reload was refused \(invalid configuration/);
-    t.ok(await child.waitFor((l) => String(l.msg).startsWith('reload refused'), 10_000));
+    t.ok(await child.waitFor((l) => String(l.msg).startsWith('reload refused'), HANG_MS));
     t.equal(rcodeOf((await udpAsk(port, query('www.blocked.test', TYPE.A)))!), 3, 'still serving');
 
     child.proc.kill('SIGTERM');
-    t.equal(await within(20_000, child.exited, 'exit'), 0);
+    t.equal(await within(child.exited, 'exit'), 0);
     t.ok(
       notes.some((n) => n.fields.STOPPING === '1'),
       'STOPPING=1',
@@ -218,11 +218,11 @@ t.test('with workers: 2, the primary sends READY=1 once every worker listens', {
   t.teardown(() => child.stop());
   await r.until(() => ready().length > 0, 'READY=1');
   t.same(ready()[0]!.fields, { READY: '1', STATUS: '2 DNS workers answering; no lists configured' });
-  const listening = await child.waitFor((l) => l.msg === 'DNS workers listening', 10_000);
+  const listening = await child.waitFor((l) => l.msg === 'DNS workers listening', HANG_MS);
   const port = (listening?.addresses as { udp: { port: number }[] } | undefined)?.udp[0]?.port ?? 0;
-  t.equal(rcodeOf((await udpAsk(port, query('a.example.test', TYPE.A)))!), 0, 'DNS answers');
+  t.equal(rcodeOf((await udpAsk(port, query('a.example.test', TYPE.A), 10_000))!), 0, 'DNS answers');
   child.proc.kill('SIGTERM');
-  t.equal(await within(20_000, child.exited, 'exit'), 0);
+  t.equal(await within(child.exited, 'exit'), 0);
   t.equal(ready().length, 1, 'one READY=1: the workers send none');
   t.equal(r.notes.at(-1)?.fields.STOPPING, '1');
 });

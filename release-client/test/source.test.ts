@@ -192,7 +192,7 @@ t.test('a slow server is cut off at the total deadline', async (t) => {
   await t.rejects(src.get('slow', { maxBytes: 65536 }), { code: 'FETCH_FAILED' }, 'a body that never ends');
   await t.rejects(src.get('silent', { maxBytes: 65536 }), { code: 'FETCH_FAILED' }, 'an answer that never comes');
   for (const name of ['slow', 'silent']) {
-    await t.resolves(within(30_000, closed[name] ?? Promise.resolve()), `${name}: the client closed the connection`);
+    await t.resolves(within(closed[name] ?? Promise.resolve()), `${name}: the client closed the connection`);
   }
 });
 

@@ -131,6 +131,16 @@ export interface WorkerSet {
   close(): Promise<void>;
 }
 
+/** The environment variable that gives a worker its slot (0 .. N-1; a restarted worker takes the dead one's). */
+export const ENV_WORKER_SLOT = 'HASHWALL_WORKER_SLOT';
+
+/** This worker's name for its process metrics' `process` label: `worker-<slot>` (null outside a worker). */
+export function workerName(): string | null {
+  if (!cluster.isWorker) return null;
+  const slot = Number(process.env[ENV_WORKER_SLOT]);
+  return Number.isInteger(slot) && slot >= 0 ? `worker-${slot}` : 'worker';
+}
+
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 30_000;
 /** A worker that ran this long before it exited resets the restart delay. */
@@ -153,14 +163,20 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
   let restarts = 0;
   let delayMs = RESTART_MIN_MS;
   const started = new Map<Worker, number>();
+  const slots = new Map<Worker, number>();
   // The worker runs the same entry script (main.js) with the same Node flags.
   cluster.setupPrimary({ silent: false });
 
   // Port 0 (tests): every worker must bind the same port, so the primary picks it once.
   const ports = await resolvePorts(settings.config.listen);
-  const fork = (): Worker => {
-    const w = cluster.fork({ [ENV_SHARE]: sharing, [ENV_LISTEN]: JSON.stringify(ports) });
+  const fork = (slot: number): Worker => {
+    const w = cluster.fork({
+      [ENV_SHARE]: sharing,
+      [ENV_LISTEN]: JSON.stringify(ports),
+      [ENV_WORKER_SLOT]: String(slot),
+    });
     started.set(w, performance.now());
+    slots.set(w, slot);
     return w;
   };
 
@@ -174,7 +190,9 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
   cluster.on('exit', (w, code, signal) => {
     const began = started.get(w);
     if (began === undefined) return;
+    const slot = slots.get(w) ?? 0;
     started.delete(w);
+    slots.delete(w);
     if (stopping || starting) return;
     const ran = performance.now() - began;
     if (ran > STABLE_MS) delayMs = RESTART_MIN_MS;
@@ -187,7 +205,7 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
     setTimeout(() => {
       if (stopping) return;
       restarts++;
-      fork();
+      fork(slot);
     }, wait);
   });
 
@@ -215,7 +233,7 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
       w.once('exit', onExit);
     });
 
-  const first = Array.from({ length: count }, fork);
+  const first = Array.from({ length: count }, (_, slot) => fork(slot));
   let addresses: unknown[];
   try {
     addresses = await Promise.all(first.map(ready));

@@ -267,6 +267,13 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
   if (cache.minTtlSeconds !== undefined && cache.maxTtlSeconds !== undefined) {
     if (cache.minTtlSeconds > cache.maxTtlSeconds) at('cache.minTtlSeconds', 'is above maxTtlSeconds');
   }
+  const required = config.readiness?.requireLists;
+  // Only when every list parsed, as for stopPage.listNames.
+  if (Array.isArray(required) && config.lists !== undefined && !configured.includes(undefined)) {
+    required.forEach((id, i) => {
+      if (!configured.some((l) => l?.id === id)) at(`readiness.requireLists.${i}`, `no list "${id}" is configured`);
+    });
+  }
 
   // A guard section that failed its schema is reported already; the config is then refused, so the set built from
   // what remains is never used.

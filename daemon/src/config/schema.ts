@@ -56,7 +56,8 @@ const hostName = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, 'not a host name (letters, digits, "-", "_" and dots)');
+  .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, 'not a host name (letters, digits, "-", "_" and dots)')
+  .refine((s) => s.split('.').every((l) => l.length <= 63), 'a label is longer than 63 characters');
 
 export const DEFAULT_ALLOWED_NETWORKS = [
   '127.0.0.0/8',
@@ -229,10 +230,22 @@ export const configSchema = z.strictObject({
       tcpTimeoutMs: ms(50, 30000).default(3000),
       /** Tries per query across the upstreams, the first included. */
       maxTries: z.number().int().min(1).max(10).default(3),
-      /** Failures in a row that mark an upstream down. */
+      /**
+       * Distinct questions (names or probes) whose tries failed, each sent after the upstream's last good answer,
+       * that mark it down. The tries of one name count once (dns/health.ts).
+       */
       failureThreshold: z.number().int().min(1).max(100).default(3),
-      /** How long a down upstream is skipped before it is tried again. */
-      probeIntervalMs: ms(100, 600000).default(5000),
+      /** Good answers in a row (probes, or queries when every upstream is down) that bring it back up. */
+      recoveryThreshold: z.number().int().min(1).max(100).default(2),
+      /** The question each upstream is asked on a timer, whatever the client traffic, and how often. */
+      probe: z
+        .strictObject({
+          /** A name every upstream answers: "." (the root's NS, from any recursive resolver's priming). */
+          name: z.union([z.literal('.'), hostName]).default('.'),
+          type: z.enum(['A', 'AAAA', 'NS', 'SOA', 'TXT', 'MX', 'PTR']).default('NS'),
+          intervalMs: ms(100, 3600000).default(2000),
+        })
+        .prefault({}),
       /** Queries in flight to all upstreams at once; beyond this, SERVFAIL. */
       maxInFlight: z.number().int().min(1).max(1000000).default(10000),
     })
@@ -281,6 +294,16 @@ export const configSchema = z.strictObject({
   lists: z.array(listSchema).default([]),
   /** What a new list is checked against before it is put in force; a list that fails is held (lists/hold.ts). */
   guard: guardSchema.prefault({}),
+  /** What /readyz (and hashwall_ready) asks for beyond listening and being able to answer. */
+  readiness: z
+    .strictObject({
+      /**
+       * Lists without which the node is not ready: "none" (a missing list is reported, the node stays in service,
+       * unfiltered for that list), "all", or a list of ids. For fleets that must fail closed.
+       */
+      requireLists: z.union([z.enum(['none', 'all']), z.array(z.string().regex(LIST_ID, 'a list id'))]).default('none'),
+    })
+    .prefault({}),
   /** Where verified lists and their state are kept across restarts. */
   stateDir: z.string().min(1).default('/var/lib/hashwall'),
   /** Workers sharing the DNS port: 1, or "auto" for one per core. */

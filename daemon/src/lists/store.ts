@@ -57,6 +57,8 @@ import {
 } from '@hashwall/format';
 import { MAX_CHECKPOINT_BYTES } from '@hashwall/tlog';
 
+import { makeDirs } from '../util/fs.js';
+
 export const STATE_FILE = 'state.json';
 /** state.json is a few hundred bytes; refuse anything much larger before reading it. */
 const MAX_STATE_BYTES = 4096;
@@ -464,7 +466,7 @@ export class ListStore {
   }
 
   private ensureDir(): void {
-    if (mkdirSync(this.dir, { recursive: true, mode: 0o700 }) !== undefined) fsyncDir(dirname(this.dir));
+    if (makeDirs(this.dir, 0o700) !== undefined) fsyncDir(dirname(this.dir));
   }
 
   /**
@@ -552,7 +554,7 @@ export class ListStore {
     }
     if (kept.some((n) => n.endsWith(`-${digest}`)) || kept.length >= max) return undefined;
     this.ensureDir();
-    if (mkdirSync(root, { recursive: true, mode: 0o700 }) !== undefined) fsyncDir(this.dir);
+    if (makeDirs(root, 0o700) !== undefined) fsyncDir(this.dir);
     const name = `${at.toISOString().replace(/[:.]/g, '-')}-${digest}`;
     const temp = join(root, `${TEMP_PREFIX}${name}`);
     mkdirSync(temp, { mode: 0o700 });

@@ -3,9 +3,9 @@
  * the figures it keeps per list for the metrics. Plain data only: everything here crosses a worker boundary or
  * feeds a metric.
  */
-import type { ErrorCode, HashKeyRef, MatcherParts } from '@hashwall/format';
+import { ERROR_CODES, type ErrorCode, type HashKeyRef, type MatcherParts } from '@hashwall/format';
 import type { Validators } from '@hashwall/release-client';
-import type { TlogErrorCode } from '@hashwall/tlog';
+import { TLOG_ERROR_CODES, type TlogErrorCode } from '@hashwall/tlog';
 
 import type { ListView } from '../types/lists.js';
 import type { GuardFacts, HeldRecord, HoldReasons, ReleaseRecord } from './hold.js';
@@ -19,6 +19,15 @@ import type { KeyringFile, StoredState } from './store.js';
  * - `WORKER_FAILED`: the worker doing the work crashed or missed its deadline (it is replaced).
  */
 export type SyncErrorCode = ErrorCode | TlogErrorCode | 'LOG_INDEX_REQUIRED' | 'STORE_FAILED' | 'WORKER_FAILED';
+
+/** Every code a refusal can carry (the metrics count each one from 0). */
+export const SYNC_ERROR_CODES: readonly SyncErrorCode[] = Object.freeze([
+  ...ERROR_CODES,
+  ...TLOG_ERROR_CODES,
+  'LOG_INDEX_REQUIRED',
+  'STORE_FAILED',
+  'WORKER_FAILED',
+]);
 
 /**
  * What a poll attempt against one mirror ended with. `held`: a verified list the guard held (hold.ts): not

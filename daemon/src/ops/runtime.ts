@@ -28,7 +28,7 @@ import { HitCounter, HitReporter, type HitCounts, type HitReport } from './hits.
 import { OpsServer, type OpsRoutes } from './http.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type ReloadOutcome } from './metrics.js';
 import { DEFAULT_STOP_PAGE_TEMPLATE, StopPage, type StopPageOptions } from './stop-page.js';
 
 /** What the operations read from the list registry (ListRegistry has all of it). */
@@ -43,6 +43,8 @@ export interface OpsDaemon {
   /** DNS listeners open. */
   listening(): boolean;
   upstreamHealth(): readonly UpstreamState[];
+  /** Answers in the packet cache (with several workers, the fewest any of them holds). */
+  cacheEntries(): number;
   probe(name: string): ProbeResult;
 }
 
@@ -68,6 +70,7 @@ export function opsDaemon(daemon: Daemon): OpsDaemon {
   return {
     listening: () => daemon.addresses.udp.length > 0,
     upstreamHealth: () => daemon.upstreamHealth(),
+    cacheEntries: () => daemon.cacheSize(),
     probe: (name) => daemon.probe(name),
   };
 }
@@ -112,7 +115,9 @@ export class Operations {
     const c = settings.config;
     if (c.metrics.listen !== '') {
       ops.#server = await OpsServer.start(c.metrics.listen, ops.#routes(c));
-      options.logger.info({ address: `${c.metrics.listen}` }, 'serving /metrics, /healthz and /readyz');
+      const a = ops.#server.address;
+      const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+      options.logger.info({ address }, 'serving /metrics, /healthz and /readyz');
     }
     await ops.#startHits(c);
     return ops;
@@ -208,6 +213,14 @@ export class Operations {
     this.#log.info({ addresses: c.stopPage.listen }, 'serving the stop page');
   }
 
+  /**
+   * What a configuration reload came to, for `hashwall_config_reloads_total`: the signal handler calls it once per
+   * SIGHUP, with `invalid` when the new file is refused, `failed` when applying it threw, else `applied`.
+   */
+  reloadOutcome(outcome: ReloadOutcome): void {
+    this.metrics.reloadOutcome(outcome);
+  }
+
   /** The daemon is stopping: /readyz says so from now on. */
   stopping(): void {
     this.#stopping = true;
@@ -223,6 +236,8 @@ export class Operations {
       lists: this.#o.lists.stats(),
       refuseAll: view.refuseAll,
       upstreams: d?.upstreamHealth() ?? [],
+      staleServable: this.#config.cache.serveStale && (d?.cacheEntries() ?? 0) > 0,
+      requireLists: this.#config.readiness.requireLists,
     });
   }
 

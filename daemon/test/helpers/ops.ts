@@ -140,7 +140,8 @@ export async function startOpsDaemon(
           timeoutMs: 200,
           maxTries: 2,
           failureThreshold: 3,
-          probeIntervalMs: 1000,
+          // Probes only when a test moves its clock an hour (or asks for them).
+          probe: { intervalMs: 3_600_000 },
           ...(c.upstream as object),
         },
         shutdown: { drainTimeoutMs: 500 },
@@ -238,8 +239,8 @@ export async function startStack(
   });
   t.teardown(() => ops.close());
   if (o.publish !== false) rel.publish(fullOf(listKey, 1, o.names));
-  await within(5000, h.registry.start());
-  if (o.publish !== false && (await within(5000, h.registry.pollNow('demo'))) !== 'updated') {
+  await within(h.registry.start());
+  if (o.publish !== false && (await within(h.registry.pollNow('demo'))) !== 'updated') {
     throw new Error('setup: serial 1 not in force');
   }
   ops.listsStarted();
@@ -249,7 +250,7 @@ export async function startStack(
     events: ops.metrics,
     policyEvents: ops.metrics,
   });
-  t.teardown(() => within(5000, daemon.close(), 'daemon close'));
+  t.teardown(() => within(daemon.close(), 'daemon close'));
   await ops.attach(daemon);
   return {
     ops,

@@ -30,6 +30,7 @@ import type { ListEventMap } from '../../dist/lists/types.js';
 import type { ListView } from '../../dist/types/lists.js';
 import { startDaemon } from '../../dist/daemon.js';
 import { TestUpstream } from '../helpers/upstream.ts';
+import { HANG_MS, within } from '../../../test/helpers/within.ts';
 
 /** 2026-11-22T06:00:00Z, the format's test epoch. */
 export const T0 = Date.UTC(2026, 10, 22, 6, 0, 0) / 1000;
@@ -252,7 +253,7 @@ export class ReleaseServer {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
-    return within(5000, closed, 'release server close');
+    return within(closed, 'release server close');
   }
 }
 
@@ -409,7 +410,7 @@ export async function withDns(t: { teardown(fn: () => unknown): void }, h: Harne
     lists: h.registry,
   });
   t.teardown(async () => {
-    await within(5000, daemon.close(), 'daemon close');
+    await within(daemon.close(), 'daemon close');
     upstream.close();
   });
   h.dns = { port: daemon.addresses.udp[0]!.port, upstream };
@@ -422,16 +423,7 @@ export function verdictOf(view: ListView, name: string): string | null {
   return v ? `${v.kind}:${v.listId}` : null;
 }
 
-/** Rejects after `ms`: every await in these tests is bounded. */
-export function within<T>(ms: number, p: Promise<T>, what = 'operation'): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+export { HANG_MS, within };
 
 /** The crash child (commit-child.mjs): what the kill -9 tests run and kill. */
 const CHILD = fileURLToPath(new URL('./commit-child.mjs', import.meta.url));
@@ -439,7 +431,6 @@ const CHILD = fileURLToPath(new URL('./commit-child.mjs', import.meta.url));
 /** Runs the crash child with `args` and SIGKILLs it `afterMs` after it printed `marker`. */
 export function killDuring(args: string[], marker: string, afterMs: number): Promise<string> {
   return within(
-    20000,
     new Promise<string>((resolve, reject) => {
       const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
