@@ -234,7 +234,7 @@ t.test(
     const before = new Set(threadNices().keys());
     const h = harness(t, settings, clock);
     // Nothing published: the worker opens an empty state and loads nothing, so it is kept (no idle exit).
-    await within(5000, h.registry.start());
+    await within(h.registry.start(), "the registry's start");
     const lowered = [...threadNices()].filter(([tid, nice]) => !before.has(tid) && nice === Math.min(19, base + 10));
     t.equal(lowered.length, 1, 'one new thread, the worker, at the lower priority');
     t.equal(threadNices().get(process.pid), base, 'the main thread is untouched');
