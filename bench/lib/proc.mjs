@@ -51,13 +51,7 @@ export function descendants(pid) {
   const out = [];
   const walk = (p) => {
     out.push(p);
-    let tasks = [];
-    try {
-      tasks = readdirSync(`/proc/${p}/task`);
-    } catch {
-      return;
-    }
-    for (const t of tasks) {
+    for (const t of tasksOf(p)) {
       let kids = '';
       try {
         kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
@@ -86,16 +80,32 @@ export function sumMb(pids, field) {
   return pids.reduce((a, p) => a + statusKb(p, field), 0) / 1024;
 }
 
-/** utime + stime of a process in clock ticks (0 when gone). */
-function ticksOf(pid) {
+/** The thread ids of a process ([] when gone). */
+function tasksOf(pid) {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
+    return readdirSync(`/proc/${pid}/task`);
   } catch {
-    return 0;
+    return [];
   }
 }
+
+/** The fields of a /proc stat file after the command's name (state first), or null when gone. */
+function statFields(path) {
+  try {
+    const s = readFileSync(path, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime in clock ticks of a process (`/proc/PID/stat`) or a thread (`/proc/PID/task/TID/stat`). */
+function ticksIn(path) {
+  const f = statFields(path);
+  return f === null ? 0 : Number(f[11]) + Number(f[12]);
+}
+
+const ticksOf = (pid) => ticksIn(`/proc/${pid}/stat`);
 
 /** Busy ticks of the whole machine (user + nice + system; interrupts and steal are left out). */
 function machineTicks() {
@@ -195,21 +205,10 @@ export function threadSnap(pids) {
   let mainWaitNs = 0;
   let majorFaults = 0;
   for (const pid of pids) {
-    try {
-      const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      majorFaults += Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[9]);
-    } catch {
-      // gone
-    }
-    let tids = [];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
+    majorFaults += Number(statFields(`/proc/${pid}/stat`)?.[9] ?? 0);
+    for (const tid of tasksOf(pid)) {
       const main = Number(tid) === pid;
-      ticks.set(`${pid}/${tid}`, { main, ticks: ticksOfTask(pid, tid) });
+      ticks.set(`${pid}/${tid}`, { main, ticks: ticksIn(`/proc/${pid}/task/${tid}/stat`) });
       if (!main) continue;
       try {
         mainWaitNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
@@ -241,14 +240,4 @@ export function threadDiff(a, b) {
     mainWaitMsPerS: (b.mainWaitNs - a.mainWaitNs) / 1e6 / secs,
     majorFaults: b.majorFaults - a.majorFaults,
   };
-}
-
-function ticksOfTask(pid, tid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return 0;
-  }
 }
