@@ -327,8 +327,7 @@ async function load(t, round, attempt, mode, port, pids, blocking, node) {
   if (mode === 'lat') args.push('-Q', LAT_QPS, '-q', 500, '-c', 1, '-v');
   else args.push('-q', o.outstanding, '-c', o.clients);
   const groups = { srv: pids, upstream: t === 'upstream' ? [] : nsdPids };
-  // --fifo: the latency load's processes under SCHED_FIFO (the server's main threads only: its other threads keep
-  // their priority), back to SCHED_OTHER after it.
+  // --fifo: the latency load's processes under SCHED_FIFO (every thread), back to SCHED_OTHER after it.
   const fifo = FIFO && mode === 'lat';
   const rtPids = [...pids, ...(t === 'upstream' ? [] : nsdPids)];
   if (fifo) for (const p of rtPids) await chrt(p, true);
@@ -552,14 +551,17 @@ function answersWithRecords(port, name, timeoutMs) {
   });
 }
 
-/** SCHED_FIFO at FIFO_PRIORITY (`on`) or SCHED_OTHER for the thread `pid` (a process's main thread). */
+/**
+ * --fifo on (`on`) or off for the process `pid`: its main thread SCHED_FIFO at FIFO_PRIORITY and every other thread
+ * one above, or all SCHED_OTHER. The helpers above the main thread: a main thread that waits for one of them (a
+ * scavenge's parallel tasks) must not wait while other work holds that one, and one that spins for a helper on
+ * its own core must not keep it from running (all at one priority, V8's main thread spun at 94% of the core).
+ */
 async function chrt(pid, on) {
-  const p = startPinned(
-    GEN_CPU,
-    'chrt',
-    on ? ['-f', '-p', String(FIFO_PRIORITY), String(pid)] : ['-o', '-p', '0', String(pid)],
-  );
-  await p.exited;
+  const run = async (args) => (await startPinned(GEN_CPU, 'chrt', args).exited).code;
+  if (!on) return run(['-a', '-o', '-p', '0', String(pid)]);
+  await run(['-a', '-f', '-p', String(FIFO_PRIORITY + 1), String(pid)]);
+  return run(['-f', '-p', String(FIFO_PRIORITY), String(pid)]);
 }
 
 async function taskset(pid, cpus) {
