@@ -4,6 +4,8 @@
 //
 //   npm run bench                       full run (2 rounds of 10 s per load; about 10 minutes)
 //   npm run bench -- --quick            1 round of 4 s per load, for development
+//   npm run bench -- --quick --targets=echo,hashwalld          the gate: PASS or FAIL per target, exit 1 on a FAIL
+//   npm run bench -- --quick --targets=echo,unbound,hashwalld --fifo   the same on a machine others are using
 //   npm run bench -- --targets=echo,hashwalld --rounds=1 --dur=5
 //   npm run bench -- --perf             also where each server's CPU goes per query (perf record; perf.md)
 //   npm run bench -- --help
