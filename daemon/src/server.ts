@@ -36,7 +36,7 @@ import { Access } from './dns/access.js';
 import { makeEntry, renderEntry, truncate, udpLimit } from './dns/answer.js';
 import { PacketCache, type CacheEntry } from './dns/cache.js';
 import type { Client } from './dns/client.js';
-import { CountingEvents, type AnswerSource, type QueryEvents } from './dns/events.js';
+import { CountingEvents, type AnswerSource, type QueryEvents, type Transport } from './dns/events.js';
 import type { QueryHandler } from './dns/listeners.js';
 import { ScratchAnswers } from './dns/scratch.js';
 import {
@@ -112,6 +112,7 @@ const SILENT_EVENTS: QueryEvents = {
   rateLimited: () => undefined,
   aclRefused: () => undefined,
   inFlight: () => undefined,
+  proxyHeader: () => undefined,
 };
 
 const NO_POLICY_EVENTS: PolicyEvents = { matched: () => undefined, allowlisted: () => undefined };
@@ -561,7 +562,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     client.reply(answer);
   }
 
-  #drop(client: Client, t: 'udp' | 'tcp'): void {
+  #drop(client: Client, t: Transport): void {
     this.#events.queryDone(t, 0, -1, 'local');
     client.drop();
   }

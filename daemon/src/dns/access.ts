@@ -68,18 +68,14 @@ interface Bucket {
   atMs: number;
 }
 
-export class Access {
+/** A set of networks (CIDR): the access list, the PROXY protocol's trusted front ends. */
+export class NetworkSet {
   readonly #v4Net: number[] = [];
   readonly #v4Mask: number[] = [];
   readonly #v6: { bytes: Uint8Array; prefix: number }[] = [];
-  readonly #qps: number;
-  readonly #burst: number;
-  readonly #v4LimitMask: number;
-  readonly #v6LimitPrefix: number;
-  readonly #buckets: LRUCache<number | string, Bucket> | null;
 
-  constructor(s: AccessSettings) {
-    for (const n of s.allow) {
+  constructor(networks: readonly string[]) {
+    for (const n of networks) {
       const c = parseCidr(n);
       if (c.family === 4) {
         const mask = maskOf(c.prefix);
@@ -89,6 +85,35 @@ export class Access {
         this.#v6.push({ bytes: addressBytes(c.address), prefix: c.prefix });
       }
     }
+  }
+
+  /** Whether `address` (IPv4, IPv6, or IPv4-mapped IPv6) is inside one of the networks. */
+  has(address: string): boolean {
+    const v4 = v4Of(address);
+    if (v4 >= 0) {
+      const nets = this.#v4Net;
+      const masks = this.#v4Mask;
+      for (let i = 0; i < nets.length; i++) if ((v4 & masks[i]!) >>> 0 === nets[i]) return true;
+      return false;
+    }
+    if (this.#v6.length === 0) return false;
+    const b = v6Of(address);
+    if (b === null) return false;
+    for (const n of this.#v6) if (samePrefix(b, n.bytes, n.prefix)) return true;
+    return false;
+  }
+}
+
+export class Access {
+  readonly #allow: NetworkSet;
+  readonly #qps: number;
+  readonly #burst: number;
+  readonly #v4LimitMask: number;
+  readonly #v6LimitPrefix: number;
+  readonly #buckets: LRUCache<number | string, Bucket> | null;
+
+  constructor(s: AccessSettings) {
+    this.#allow = new NetworkSet(s.allow);
     this.#qps = s.rateLimitQps;
     this.#burst = s.rateLimitBurst;
     this.#v4LimitMask = maskOf(s.rateLimitIpv4Prefix);
@@ -103,18 +128,7 @@ export class Access {
 
   /** Whether `address` is inside access.allow. */
   allowed(address: string): boolean {
-    const v4 = v4Of(address);
-    if (v4 >= 0) {
-      const nets = this.#v4Net;
-      const masks = this.#v4Mask;
-      for (let i = 0; i < nets.length; i++) if ((v4 & masks[i]!) >>> 0 === nets[i]) return true;
-      return false;
-    }
-    if (this.#v6.length === 0) return false;
-    const b = v6Of(address);
-    if (b === null) return false;
-    for (const n of this.#v6) if (samePrefix(b, n.bytes, n.prefix)) return true;
-    return false;
+    return this.#allow.has(address);
   }
 
   /** Takes a token for `address`'s prefix; false when the prefix is over its rate (the query is not served). */

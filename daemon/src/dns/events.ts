@@ -8,7 +8,15 @@
  * `CountingEvents` is the default: it counts into plain numbers and maps, and the tests assert on it.
  */
 
-export type Transport = 'udp' | 'tcp';
+import type { ProxyOutcome } from './proxy.js';
+
+export type { ProxyOutcome };
+
+/** How a client query arrived: plain UDP or TCP, DNS over TLS (RFC 7858), DNS over HTTPS (RFC 8484). */
+export type Transport = 'udp' | 'tcp' | 'dot' | 'doh';
+
+/** Where a PROXY v2 header can arrive (dns/proxy.ts): a UDP datagram, a TCP connection, a DoT session. */
+export type ProxyTransport = 'udp' | 'tcp' | 'dot';
 
 /** Where a query's answer came from. */
 export type AnswerSource =
@@ -65,6 +73,8 @@ export interface QueryEvents {
   aclRefused(transport: Transport): void;
   /** Upstream queries in flight changed (coalesced client queries count once). */
   inFlight(count: number): void;
+  /** A PROXY v2 header was read (or found missing, or refused): once per datagram, once per connection. */
+  proxyHeader(transport: ProxyTransport, outcome: ProxyOutcome): void;
 }
 
 interface UpstreamCounts {
@@ -80,7 +90,7 @@ interface UpstreamCounts {
 
 /** Counts every event into plain numbers. Reading the fields is the whole API. */
 export class CountingEvents implements QueryEvents {
-  readonly queries = { udp: 0, tcp: 0 };
+  readonly queries: Record<Transport, number> = { udp: 0, tcp: 0, dot: 0, doh: 0 };
   /** Dropped queries (no answer at all) are under rcode -1. */
   readonly byRcode = new Map<number, number>();
   readonly bySource: Record<AnswerSource, number> = {
@@ -99,9 +109,11 @@ export class CountingEvents implements QueryEvents {
   cacheMisses = 0;
   readonly upstreams = new Map<string, UpstreamCounts>();
   stale = 0;
-  readonly malformedQueries = { udp: 0, tcp: 0, formerr: 0, drop: 0 };
-  readonly rateLimitedQueries = { udp: 0, tcp: 0 };
-  readonly aclRefusedQueries = { udp: 0, tcp: 0 };
+  readonly malformedQueries = { udp: 0, tcp: 0, dot: 0, doh: 0, formerr: 0, drop: 0 };
+  readonly rateLimitedQueries: Record<Transport, number> = { udp: 0, tcp: 0, dot: 0, doh: 0 };
+  readonly aclRefusedQueries: Record<Transport, number> = { udp: 0, tcp: 0, dot: 0, doh: 0 };
+  /** PROXY headers per transport and outcome, as `udp proxied`. */
+  readonly proxyHeaders = new Map<string, number>();
   inFlightNow = 0;
   inFlightMax = 0;
 
@@ -185,6 +197,11 @@ export class CountingEvents implements QueryEvents {
   inFlight(count: number): void {
     this.inFlightNow = count;
     if (count > this.inFlightMax) this.inFlightMax = count;
+  }
+
+  proxyHeader(transport: ProxyTransport, outcome: ProxyOutcome): void {
+    const k = `${transport} ${outcome}`;
+    this.proxyHeaders.set(k, (this.proxyHeaders.get(k) ?? 0) + 1);
   }
 
   /** Total errors of one kind across upstreams. */

@@ -17,7 +17,9 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { Client } from './client.js';
-import type { Transport } from './events.js';
+import type { ProxyOutcome, ProxyTransport, Transport } from './events.js';
+import { padAnswer } from './padding.js';
+import { P_ABSENT, P_INCOMPLETE, P_LOCAL, P_PROXY, type ProxiedPeer, type ProxyGate } from './proxy.js';
 import { boundSpec, portSharing } from './sharing.js';
 import { ipLookup } from './udp-lookup.js';
 
@@ -54,19 +56,24 @@ class UdpClient implements Client {
   /** Not readonly: the listener's scratch client is set anew for each datagram. */
   address: string;
   port: number;
+  /** Where the answer goes: the datagram's source (a PROXY front end, or the client itself). */
+  fromAddress: string;
+  fromPort: number;
 
-  constructor(listener: Listener, address: string, port: number) {
+  constructor(listener: Listener, address: string, port: number, fromAddress = address, fromPort = port) {
     this.listener = listener;
     this.address = address;
     this.port = port;
+    this.fromAddress = fromAddress;
+    this.fromPort = fromPort;
   }
 
   keep(): Client {
-    return new UdpClient(this.listener, this.address, this.port);
+    return new UdpClient(this.listener, this.address, this.port, this.fromAddress, this.fromPort);
   }
 
   reply(answer: Buffer): boolean {
-    return this.listener.udpSend(answer, this.port, this.address);
+    return this.listener.udpSend(answer, this.fromPort, this.fromAddress);
   }
 
   drop(): void {
@@ -74,22 +81,38 @@ class UdpClient implements Client {
   }
 }
 
+/** What a stream connection reads from and reports to: the connections of its listener (Streams). */
+interface StreamOwner {
+  readonly handler: QueryHandler;
+  readonly tcp: TcpSettings;
+  readonly stopping: boolean;
+  queryStarted(): void;
+  queryDone(): void;
+  connectionClosed(c: TcpConnection): void;
+}
+
+/**
+ * One RFC 7766 stream of DNS messages: a TCP connection, or a DoT session (RFC 7858 3.3: the same framing over
+ * TLS) whose socket is a TLSSocket. `peer` is the client when a PROXY header named it; `initial`, what arrived
+ * after that header.
+ */
 class TcpConnection implements Client {
-  readonly transport: Transport = 'tcp';
+  readonly transport: Transport;
   readonly address: string;
   readonly port: number;
-  readonly #listener: Listener;
+  readonly #listener: StreamOwner;
   readonly #socket: Socket;
   #buffer: Buffer | null = null;
   #inFlight = 0;
   #ended = false;
   #paused = false;
 
-  constructor(listener: Listener, socket: Socket) {
+  constructor(listener: StreamOwner, socket: Socket, transport: Transport, peer: ProxiedPeer | null, initial: Buffer) {
     this.#listener = listener;
     this.#socket = socket;
-    this.address = socket.remoteAddress ?? '';
-    this.port = socket.remotePort ?? 0;
+    this.transport = transport;
+    this.address = peer?.address ?? socket.remoteAddress ?? '';
+    this.port = peer?.port ?? socket.remotePort ?? 0;
     socket.setNoDelay(true);
     socket.setTimeout(listener.tcp.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -105,6 +128,7 @@ class TcpConnection implements Client {
     socket.on('error', () => socket.destroy());
     socket.on('close', () => listener.connectionClosed(this));
     socket.on('drain', () => this.#resume());
+    if (initial.length > 0) this.#onData(initial);
   }
 
   #onData(chunk: Buffer): void {
@@ -138,10 +162,12 @@ class TcpConnection implements Client {
 
   reply(answer: Buffer): boolean {
     if (!this.#socket.destroyed && this.#socket.writable) {
-      const out = Buffer.allocUnsafe(answer.length + 2);
-      out[0] = answer.length >> 8;
-      out[1] = answer.length & 0xff;
-      answer.copy(out, 2);
+      // DoT answers are padded (dns/padding.ts); plain TCP ones never are.
+      const out = this.transport === 'dot' ? padAnswer(answer, 2) : Buffer.allocUnsafe(answer.length + 2);
+      const n = out.length - 2;
+      out[0] = n >> 8;
+      out[1] = n & 0xff;
+      if (this.transport !== 'dot') answer.copy(out, 2);
       this.#socket.write(out);
     }
     this.#done();
@@ -193,41 +219,241 @@ class TcpConnection implements Client {
   }
 }
 
-/** The UDP socket and TCP server of one configured address. */
-export class Listener {
-  /** The address as configured. */
-  readonly spec: string;
-  readonly handler: QueryHandler;
-  tcp: TcpSettings;
-  readonly #log: Logger;
-  #udp: UdpSocket | null = null;
-  #server: Server | null = null;
-  readonly #connections = new Set<TcpConnection>();
-  udpAddress: BoundAddress | null = null;
-  tcpAddress: BoundAddress | null = null;
+/** Queries a listener handed to the handler and has not seen answered or dropped; the wait for none (draining). */
+export class QueryCounter {
   /** Queries handed to the handler and not yet answered or dropped. */
   inFlight = 0;
   stopping = false;
   #idleWaiters: (() => void)[] = [];
+
+  queryStarted(): void {
+    this.inFlight++;
+  }
+
+  queryDone(): void {
+    this.inFlight--;
+    if (this.inFlight === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const fn of waiters) fn();
+    }
+  }
+
+  /** Resolves when no query is in flight, or after `timeoutMs`; true if drained. */
+  drained(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}
+
+/** A listener whose streams (Streams) take their settings and count their queries: TCP here, DoT in tls.ts. */
+export interface StreamHost extends QueryCounter {
+  readonly handler: QueryHandler;
+  readonly tcp: TcpSettings;
+  /** The PROXY protocol's front ends and parse (null: off). */
+  readonly proxy: ProxyGate | null;
+}
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/**
+ * The stream connections of one listener: plain TCP, or DoT's TLS sessions (the same RFC 7766 handling, the same
+ * limits). A connection from a trusted PROXY front end first gives its header (within tcp.idleTimeoutMs, whole);
+ * from anyone else, a PROXY header instead of a first frame closes the connection.
+ */
+export class Streams implements StreamOwner {
+  readonly #host: StreamHost;
+  readonly #transport: 'tcp' | 'dot';
+  readonly #connections = new Set<TcpConnection>();
+  /** Connections whose PROXY header is not read yet. */
+  readonly #pending = new Set<Socket>();
+
+  constructor(host: StreamHost, transport: 'tcp' | 'dot') {
+    this.#host = host;
+    this.#transport = transport;
+  }
+
+  get handler(): QueryHandler {
+    return this.#host.handler;
+  }
+
+  get tcp(): TcpSettings {
+    return this.#host.tcp;
+  }
+
+  get stopping(): boolean {
+    return this.#host.stopping;
+  }
+
+  queryStarted(): void {
+    this.#host.queryStarted();
+  }
+
+  queryDone(): void {
+    this.#host.queryDone();
+  }
+
+  /** Open connections (those still giving their PROXY header included). */
+  get size(): number {
+    return this.#connections.size + this.#pending.size;
+  }
+
+  /** Takes a connection the server accepted (for DoT: once its TLS handshake is done). */
+  accept(socket: Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const gate = this.#host.proxy;
+    if (gate === null) {
+      this.#connections.add(new TcpConnection(this, socket, this.#transport, null, EMPTY));
+      return;
+    }
+    this.#readProxyHeader(socket, gate);
+  }
+
+  #readProxyHeader(socket: Socket, gate: ProxyGate): void {
+    const trusted = gate.trusts(socket.remoteAddress ?? '');
+    const t: ProxyTransport = this.#transport;
+    this.#pending.add(socket);
+    let buf: Buffer = EMPTY;
+    const done = (): void => {
+      clearTimeout(deadline);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      this.#pending.delete(socket);
+    };
+    const refuse = (outcome: ProxyOutcome): void => {
+      done();
+      gate.report(t, outcome);
+      socket.destroy();
+    };
+    const serve = (peer: ProxiedPeer | null, rest: Buffer): void => {
+      done();
+      this.#connections.add(new TcpConnection(this, socket, this.#transport, peer, rest));
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const h = gate.stream(buf);
+      if (h.status === P_INCOMPLETE) return;
+      if (!trusted) {
+        if (h.status === P_ABSENT) return serve(null, buf);
+        return refuse('untrusted');
+      }
+      switch (h.status) {
+        case P_PROXY:
+          gate.report(t, 'proxied');
+          return serve({ address: h.address, port: h.port }, buf.subarray(h.length));
+        case P_LOCAL:
+          gate.report(t, 'local');
+          return serve(null, buf.subarray(h.length));
+        case P_ABSENT:
+          if (gate.requireHeader) return refuse('missing');
+          gate.report(t, 'missing');
+          return serve(null, buf);
+        default:
+          return refuse('malformed');
+      }
+    };
+    const onError = (): void => {
+      socket.destroy();
+    };
+    const onClose = (): void => done();
+    // The whole header within the idle timeout, however slowly it trickles in.
+    const deadline = setTimeout(() => {
+      done();
+      socket.destroy();
+    }, this.tcp.idleTimeoutMs);
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+  }
+
+  connectionClosed(c: TcpConnection): void {
+    this.#connections.delete(c);
+  }
+
+  /** Stops reading new queries; each connection ends once its queries are answered. */
+  stop(): void {
+    for (const s of this.#pending) s.destroy();
+    for (const c of this.#connections) c.stop();
+  }
+
+  destroy(): void {
+    for (const s of this.#pending) s.destroy();
+    for (const c of this.#connections) c.destroy();
+    this.#connections.clear();
+  }
+}
+
+/**
+ * Listens on `server` at host:port as this process shares the port with the other workers (dns/sharing.ts); the
+ * bound address.
+ */
+export async function listenShared(server: Server, host: string, port: number, family: 4 | 6): Promise<BoundAddress> {
+  const sharing = portSharing();
+  const reuse = sharing === 'reuseport' ? { reusePort: true } : {};
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    // `reusePort` is not in @types/node 20's types (Node 22.12, 23.1 on); older Nodes never get here with it.
+    const opts = { port, host, ipv6Only: family === 6, exclusive: sharing !== 'cluster', ...reuse };
+    server.listen(opts as Parameters<typeof server.listen>[0], () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  return { address: a.address, port: a.port, family };
+}
+
+/** The UDP socket and TCP server of one configured address. */
+export class Listener extends QueryCounter implements StreamHost {
+  /** The address as configured. */
+  readonly spec: string;
+  readonly handler: QueryHandler;
+  tcp: TcpSettings;
+  /** The PROXY protocol on this address (UDP and TCP); set anew on reload. */
+  proxy: ProxyGate | null;
+  readonly #log: Logger;
+  #udp: UdpSocket | null = null;
+  #server: Server | null = null;
+  readonly #streams: Streams = new Streams(this, 'tcp');
+  udpAddress: BoundAddress | null = null;
+  tcpAddress: BoundAddress | null = null;
   /** The client of the datagram being handled (the query path keeps a copy if it answers later). */
   readonly #udpClient = new UdpClient(this, '', 0);
 
-  private constructor(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger) {
+  private constructor(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger, proxy: ProxyGate | null) {
+    super();
     this.spec = spec;
     this.handler = handler;
     this.tcp = tcp;
     this.#log = log;
+    this.proxy = proxy;
   }
 
   /**
    * Binds UDP, then TCP on the same port (so port 0 gives one port for both; retried a few times if TCP finds
    * that port taken).
    */
-  static async open(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger): Promise<Listener> {
+  static async open(
+    spec: string,
+    handler: QueryHandler,
+    tcp: TcpSettings,
+    log: Logger,
+    proxy: ProxyGate | null = null,
+  ): Promise<Listener> {
     const hp = parseHostPort(boundSpec(spec), 53);
     let lastError: unknown;
     for (let attempt = 0; attempt < (hp.port === 0 ? 5 : 1); attempt++) {
-      const l = new Listener(spec, handler, tcp, log);
+      const l = new Listener(spec, handler, tcp, log, proxy);
       try {
         await l.#bind(hp.host, hp.port, hp.family);
         return l;
@@ -255,13 +481,22 @@ export class Listener {
     this.#udp = udp;
     udp.on('message', (msg, rinfo) => {
       if (this.stopping) return;
-      this.inFlight++;
       // One scratch client for every datagram (handle() is synchronous; waiters keep() their own): ~56 heap bytes a
       // query fewer (query-path-bench --live --sites).
       const c = this.#udpClient;
-      c.address = rinfo.address;
-      c.port = rinfo.port;
-      this.handler.handle(msg, c);
+      c.fromAddress = rinfo.address;
+      c.fromPort = rinfo.port;
+      let query: Buffer = msg;
+      if (this.proxy === null) {
+        c.address = rinfo.address;
+        c.port = rinfo.port;
+      } else {
+        const payload = this.proxy.datagram(msg, rinfo.address, rinfo.port, c);
+        if (payload === null) return;
+        query = payload;
+      }
+      this.inFlight++;
+      this.handler.handle(query, c);
     });
     udp.on('error', (err) => this.#log.debug({ err: err.message, listen: this.spec }, 'UDP socket error'));
     await new Promise<void>((resolve, reject) => {
@@ -280,51 +515,17 @@ export class Listener {
     const ua = udp.address();
     this.udpAddress = { address: ua.address, port: ua.port, family };
     const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket) =>
-      this.#onConnection(socket),
+      this.#streams.accept(socket),
     );
     this.#server = server;
     server.maxConnections = this.tcp.maxConnections;
     server.on('error', (err) => this.#log.warn({ err: err.message, listen: this.spec }, 'TCP listener error'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const opts = { port: ua.port, host, ipv6Only: family === 6, exclusive: sharing !== 'cluster', ...reuse };
-      server.listen(opts as Parameters<typeof server.listen>[0], () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const ta = server.address() as AddressInfo;
-    this.tcpAddress = { address: ta.address, port: ta.port, family };
-  }
-
-  #onConnection(socket: Socket): void {
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    this.#connections.add(new TcpConnection(this, socket));
-  }
-
-  connectionClosed(c: TcpConnection): void {
-    this.#connections.delete(c);
+    this.tcpAddress = await listenShared(server, host, ua.port, family);
   }
 
   /** Open TCP connections. */
   get connections(): number {
-    return this.#connections.size;
-  }
-
-  queryStarted(): void {
-    this.inFlight++;
-  }
-
-  queryDone(): void {
-    this.inFlight--;
-    if (this.inFlight === 0 && this.#idleWaiters.length > 0) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const fn of waiters) fn();
-    }
+    return this.#streams.size;
   }
 
   /**
@@ -358,19 +559,7 @@ export class Listener {
     if (this.stopping) return;
     this.stopping = true;
     this.#server?.close();
-    for (const c of this.#connections) c.stop();
-  }
-
-  /** Resolves when no query is in flight, or after `timeoutMs`; true if drained. */
-  drained(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.#idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    this.#streams.stop();
   }
 
   close(): void {
@@ -382,7 +571,6 @@ export class Listener {
     }
     this.#udp = null;
     this.#server?.close();
-    for (const c of this.#connections) c.destroy();
-    this.#connections.clear();
+    this.#streams.destroy();
   }
 }

@@ -23,6 +23,8 @@ import type {
   AnswerSource,
   BlockAction,
   MalformedReply,
+  ProxyOutcome,
+  ProxyTransport,
   QueryEvents,
   Transport,
   UpstreamError,
@@ -61,7 +63,13 @@ export const RCODE_NAMES: Readonly<Record<number, string>> = Object.freeze({
   16: 'BADVERS',
 });
 
-const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
+const TRANSPORTS: readonly Transport[] = ['udp', 'tcp', 'dot', 'doh'];
+const TRANSPORT_INDEX: Readonly<Record<Transport, number>> = { udp: 0, tcp: 1, dot: 2, doh: 3 };
+const NT = TRANSPORTS.length;
+/** How the daemon reaches an upstream. */
+const UPSTREAM_TRANSPORTS = ['udp', 'tcp'] as const;
+const PROXY_TRANSPORTS: readonly ProxyTransport[] = ['udp', 'tcp', 'dot'];
+const PROXY_OUTCOMES: readonly ProxyOutcome[] = ['proxied', 'local', 'missing', 'untrusted', 'malformed'];
 const SOURCES: readonly AnswerSource[] = ['blocked', 'steered', 'cache', 'upstream', 'stale', 'local'];
 const ACTIONS: readonly BlockAction[] = ['nxdomain', 'refused', 'nodata', 'stop-page', 'steer'];
 const UPSTREAM_ERRORS: readonly UpstreamError[] = ['timeout', 'malformed', 'unexpected', 'rcode', 'network'];
@@ -214,7 +222,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
   hits: HitSink | null = null;
 
   // Hot counters, copied into prom-client at scrape time.
-  readonly #queries = new Float64Array(2 * NQ * NR);
+  readonly #queries = new Float64Array(NT * NQ * NR);
   readonly #answers = new Float64Array(SOURCES.length);
   /** Per list: [action * 2 + viaAlias]. */
   readonly #blocks = new Map<string, Float64Array>();
@@ -222,9 +230,12 @@ export class Metrics implements QueryEvents, PolicyEvents {
   #cacheHits = 0;
   #cacheMisses = 0;
   #stale = 0;
-  readonly #malformed = new Float64Array(2 * MALFORMED_REPLIES.length);
-  readonly #rateLimited = new Float64Array(2);
-  readonly #aclRefused = new Float64Array(2);
+  readonly #malformed = new Float64Array(NT * MALFORMED_REPLIES.length);
+  readonly #rateLimited = new Float64Array(NT);
+  readonly #aclRefused = new Float64Array(NT);
+  /** Per PROXY transport and outcome, registered at the first header seen (the protocol is off by default). */
+  readonly #proxy = new Float64Array(PROXY_TRANSPORTS.length * PROXY_OUTCOMES.length);
+  #proxyRegistered = false;
   #upstreamInFlight = 0;
   readonly #upstreams = new Map<string, UpstreamCounts>();
   readonly #latency: Histogram<'upstream'>;
@@ -315,7 +326,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
   // ----------------------------------------------------------------------------------------------------------
 
   queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void {
-    const ti = transport === 'udp' ? 0 : 1;
+    const ti = TRANSPORT_INDEX[transport];
     const qi = QTYPE_INDEX[qtype & 0xffff]!;
     const ri = rcode < 0 ? RCODE_DROPPED : RCODE_INDEX[rcode & 0xfff]!;
     this.#queries[(ti * NQ + qi) * NR + ri]!++;
@@ -371,15 +382,37 @@ export class Metrics implements QueryEvents, PolicyEvents {
   }
 
   malformed(transport: Transport, reply: MalformedReply): void {
-    this.#malformed[(transport === 'udp' ? 0 : 2) + (reply === 'formerr' ? 0 : 1)]!++;
+    this.#malformed[TRANSPORT_INDEX[transport] * 2 + (reply === 'formerr' ? 0 : 1)]!++;
   }
 
   rateLimited(transport: Transport): void {
-    this.#rateLimited[transport === 'udp' ? 0 : 1]!++;
+    this.#rateLimited[TRANSPORT_INDEX[transport]]!++;
   }
 
   aclRefused(transport: Transport): void {
-    this.#aclRefused[transport === 'udp' ? 0 : 1]!++;
+    this.#aclRefused[TRANSPORT_INDEX[transport]]!++;
+  }
+
+  proxyHeader(transport: ProxyTransport, outcome: ProxyOutcome): void {
+    if (!this.#proxyRegistered) this.#registerProxy();
+    this.#proxy[PROXY_TRANSPORTS.indexOf(transport) * PROXY_OUTCOMES.length + PROXY_OUTCOMES.indexOf(outcome)]!++;
+  }
+
+  #registerProxy(): void {
+    this.#proxyRegistered = true;
+    defineCounter(this.registry)(
+      'hashwall_proxy_headers_total',
+      'PROXY v2 headers by transport and outcome: proxied (the client named), local (the front end itself), ' +
+        'missing, untrusted (from an address not in proxyProtocol.trusted: dropped) or malformed (dropped); once ' +
+        'per datagram, once per connection.',
+      ['transport', 'outcome'],
+      (inc) => {
+        for (let i = 0; i < this.#proxy.length; i++) {
+          const transport = PROXY_TRANSPORTS[Math.floor(i / PROXY_OUTCOMES.length)]!;
+          inc({ transport, outcome: PROXY_OUTCOMES[i % PROXY_OUTCOMES.length]! }, this.#proxy[i]!);
+        }
+      },
+    );
   }
 
   inFlight(count: number): void {
@@ -459,7 +492,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
       'Malformed client queries, by transport and whether they were answered FORMERR or dropped.',
       ['transport', 'reply'],
       (inc) => {
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < this.#malformed.length; i++) {
           inc({ transport: TRANSPORTS[i >> 1]!, reply: MALFORMED_REPLIES[i & 1]! }, this.#malformed[i]!);
         }
       },
@@ -482,7 +515,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
       ['upstream', 'transport'],
       (inc) => {
         for (const [upstream, u] of this.#upstreams) {
-          TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.queries[i]!));
+          UPSTREAM_TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.queries[i]!));
         }
       },
     );
@@ -492,7 +525,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
       ['upstream', 'transport'],
       (inc) => {
         for (const [upstream, u] of this.#upstreams) {
-          TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.answers[i]!));
+          UPSTREAM_TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.answers[i]!));
         }
       },
     );

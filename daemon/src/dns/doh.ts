@@ -1,0 +1,299 @@
+/**
+ * DNS over HTTPS (RFC 8484): HTTP/2 (node:http2), and HTTP/1.1 on the same port when `doh.http1` (ALPN decides),
+ * over the same TLS settings as DoT. One endpoint path (`doh.path`, /dns-query by default):
+ *
+ *   GET  ?dns=<base64url, no padding>     RFC 8484 4.1; the message decoded from the URI
+ *   POST body application/dns-message     RFC 8484 4.1; the body, read to a cap
+ *
+ * and the answer as `application/dns-message` with `Cache-Control: max-age` from its lowest TTL (RFC 8484 5.1),
+ * status 200 whatever its rcode (4.2.1). The DNS ID is echoed as the query path does for every transport; clients
+ * send 0 (RFC 8484 4.1, so that HTTP caches can share answers) and get 0 back.
+ *
+ * Malformed requests get a clear status before the query path sees anything: 404 (another path), 405 (another
+ * method; Allow says which), 400 (no dns=, not base64url, padding, a message shorter than a DNS header, or one the
+ * query path drops), 413 (a POST body over doh.maxQueryBytes, by Content-Length or while it streams), 414 (a URI
+ * longer than a GET of doh.maxQueryBytes needs), 415 (a POST whose Content-Type is not application/dns-message).
+ * Header blocks over doh.maxHeaderBytes are refused by the HTTP layers themselves (HTTP/2: the stream is reset;
+ * HTTP/1.1: 431). Each connection takes tcp's limits: tcp.maxConnections, at most tcp.maxInFlightPerConnection
+ * streams at once (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without activity.
+ *
+ * The client's address is the connection's, for the access list and the rate limit as for any transport; a client
+ * over its rate gets REFUSED, as over TCP (an answer over an established connection feeds no reflection).
+ */
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+import type { Logger } from '../util/log.js';
+import { parseHostPort } from '../util/net.js';
+import type { Client } from './client.js';
+import type { Transport } from './events.js';
+import { QueryCounter, listenShared, type BoundAddress, type QueryHandler, type TcpSettings } from './listeners.js';
+import { maxAgeSeconds, padAnswer } from './padding.js';
+import { secureContextOptions, type TlsSettings } from './tls.js';
+import { HEADER_BYTES } from './wire.js';
+
+/** RFC 8484 6: the media type of a DNS message. */
+export const DNS_MESSAGE = 'application/dns-message';
+export const DOH_PORT = 443;
+
+export interface DohSettings {
+  /** The endpoint's path: /dns-query. */
+  readonly path: string;
+  /** Accept HTTP/1.1 too (ALPN http/1.1, or no ALPN). */
+  readonly http1: boolean;
+  readonly maxQueryBytes: number;
+  readonly maxHeaderBytes: number;
+}
+
+type Request = Http2ServerRequest | IncomingMessage;
+type Response = Http2ServerResponse | ServerResponse;
+
+/** Base64url (RFC 4648 5) without padding (RFC 8484 4.1), the characters the dns= value may hold. */
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** One DoH request's way back (the query path calls reply or drop exactly once). */
+class DohClient implements Client {
+  readonly transport: Transport = 'doh';
+  readonly address: string;
+  readonly port: number;
+  readonly #listener: DohListener;
+  readonly #res: Response;
+
+  constructor(listener: DohListener, res: Response, address: string, port: number) {
+    this.#listener = listener;
+    this.#res = res;
+    this.address = address;
+    this.port = port;
+  }
+
+  reply(answer: Buffer): boolean {
+    // Padded into a buffer of its own (the query path reuses `answer`): RFC 8467 4.1, dns/padding.ts.
+    const body = padAnswer(answer, 0);
+    try {
+      const res = this.#res;
+      if (!res.headersSent && !res.writableEnded) {
+        res.writeHead(200, {
+          'content-type': DNS_MESSAGE,
+          'content-length': body.length,
+          // RFC 8484 5.1: no longer than the smallest TTL of the answer.
+          'cache-control': `max-age=${maxAgeSeconds(answer)}`,
+        });
+        res.end(body);
+      }
+    } catch {
+      // the client went away: nothing to answer
+    }
+    this.#listener.queryDone();
+    return false;
+  }
+
+  drop(): void {
+    // A message the query path does not answer (a response, a header it cannot read): the request was malformed.
+    this.#listener.status(this.#res, 400, 'not a DNS query');
+    this.#listener.queryDone();
+  }
+
+  keep(): Client {
+    return this;
+  }
+}
+
+/** One DoH address. */
+export class DohListener extends QueryCounter {
+  /** The address as configured. */
+  readonly spec: string;
+  readonly handler: QueryHandler;
+  settings: DohSettings;
+  address: BoundAddress | null = null;
+  readonly #log: Logger;
+  readonly #server: Http2SecureServer;
+  /** HTTP/2 sessions, to close gracefully (GOAWAY) when stopping. */
+  readonly #sessions = new Set<Http2Session>();
+  /** Every connection, to destroy at close. */
+  readonly #sockets = new Set<Socket>();
+
+  private constructor(
+    spec: string,
+    handler: QueryHandler,
+    settings: DohSettings,
+    tcp: TcpSettings,
+    tls: TlsSettings,
+    log: Logger,
+  ) {
+    super();
+    this.spec = spec;
+    this.handler = handler;
+    this.settings = settings;
+    this.#log = log;
+    const server = createSecureServer({
+      ...secureContextOptions(tls),
+      allowHTTP1: settings.http1,
+      handshakeTimeout: tcp.idleTimeoutMs,
+      // HTTP/2 limits of one connection: its streams at once, the uncompressed header block, header pairs.
+      settings: { maxConcurrentStreams: tcp.maxInFlightPerConnection, maxHeaderListSize: settings.maxHeaderBytes },
+      maxHeaderListPairs: 64,
+      peerMaxConcurrentStreams: tcp.maxInFlightPerConnection,
+    });
+    // HTTP/1.1 (allowHTTP1): the header cap of node:http's parser, 431 beyond it.
+    (server as unknown as { maxHeaderSize: number }).maxHeaderSize = settings.maxHeaderBytes;
+    server.maxConnections = tcp.maxConnections;
+    server.setTimeout(tcp.idleTimeoutMs);
+    this.#server = server;
+    server.on('connection', (socket: Socket) => {
+      if (this.stopping) {
+        socket.destroy();
+        return;
+      }
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    server.on('session', (session: Http2Session) => {
+      this.#sessions.add(session);
+      session.once('close', () => this.#sessions.delete(session));
+      session.on('error', () => session.destroy());
+    });
+    server.on('request', (req: Request, res: Response) => this.#request(req, res));
+    server.on('tlsClientError', (err: Error) => this.#log.debug({ err: err.message, listen: spec }, 'TLS handshake'));
+    server.on('error', (err: Error) => this.#log.warn({ err: err.message, listen: spec }, 'DoH listener error'));
+  }
+
+  static async open(
+    spec: string,
+    handler: QueryHandler,
+    settings: DohSettings,
+    tcp: TcpSettings,
+    tls: TlsSettings,
+    log: Logger,
+  ): Promise<DohListener> {
+    const hp = parseHostPort(spec, DOH_PORT);
+    const l = new DohListener(spec, handler, settings, tcp, tls, log);
+    try {
+      l.address = await listenShared(l.#server, hp.host, hp.port, hp.family);
+    } catch (err) {
+      l.close();
+      throw err;
+    }
+    return l;
+  }
+
+  /** New connections get `tls`'s certificate and key; open ones keep theirs. */
+  setTls(tls: TlsSettings): void {
+    this.#server.setSecureContext(secureContextOptions(tls));
+  }
+
+  /** Open connections. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /** The longest request target a GET of doh.maxQueryBytes needs (the path, "?dns=", the base64url, a margin). */
+  get #maxTarget(): number {
+    return this.settings.path.length + 5 + Math.ceil((this.settings.maxQueryBytes * 4) / 3) + 256;
+  }
+
+  #request(req: Request, res: Response): void {
+    if (this.stopping) return this.status(res, 503, 'stopping', true);
+    const target = req.url ?? '';
+    if (target.length > this.#maxTarget) return this.status(res, 414, 'URI too long');
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
+    if (path !== this.settings.path) return this.status(res, 404, 'not found');
+    const address = req.socket.remoteAddress ?? '';
+    const port = req.socket.remotePort ?? 0;
+    if (req.method === 'GET') {
+      const value = dnsParam(q < 0 ? '' : target.slice(q + 1));
+      if (value === null) return this.status(res, 400, 'no dns parameter');
+      if (!BASE64URL.test(value) || value.length % 4 === 1) {
+        return this.status(res, 400, 'the dns parameter is not base64url without padding');
+      }
+      const msg = Buffer.from(value, 'base64url');
+      if (msg.length > this.settings.maxQueryBytes) return this.status(res, 414, 'query too large');
+      return this.#query(msg, res, address, port);
+    }
+    if (req.method === 'POST') {
+      const type = String(req.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim()
+        .toLowerCase();
+      if (type !== DNS_MESSAGE) return this.status(res, 415, `Content-Type must be ${DNS_MESSAGE}`);
+      const max = this.settings.maxQueryBytes;
+      const declared = Number(req.headers['content-length'] ?? -1);
+      if (declared > max) return this.status(res, 413, 'body too large', true);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let over = false;
+      req.on('data', (c: Buffer) => {
+        if (over) return;
+        size += c.length;
+        if (size > max) {
+          over = true;
+          this.status(res, 413, 'body too large', true);
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => {
+        if (!over) this.#query(Buffer.concat(chunks, size), res, address, port);
+      });
+      req.on('error', () => undefined);
+      return;
+    }
+    res.setHeader('allow', 'GET, POST');
+    return this.status(res, 405, 'only GET and POST');
+  }
+
+  #query(msg: Buffer, res: Response, address: string, port: number): void {
+    if (msg.length < HEADER_BYTES) return this.status(res, 400, 'shorter than a DNS header');
+    this.queryStarted();
+    this.handler.handle(msg, new DohClient(this, res, address, port));
+  }
+
+  /** Ends the request with `code` and a short text (`close`: the connection too, for HTTP/1.1). */
+  status(res: Response, code: number, text: string, close = false): void {
+    try {
+      if (res.headersSent || res.writableEnded) return;
+      const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8' };
+      // HTTP/1.1 only: HTTP/2 has no Connection header (a stream ends alone).
+      if (close && (res as ServerResponse).req?.httpVersionMajor === 1) headers.connection = 'close';
+      res.writeHead(code, headers);
+      res.end(`${text}\n`);
+    } catch {
+      // the client went away
+    }
+  }
+
+  /**
+   * Stops accepting: HTTP/2 sessions get GOAWAY (their streams in flight finish), a new HTTP/1.1 request gets 503
+   * and its connection closed. Answers in flight still go out.
+   */
+  stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.#server.close();
+    for (const s of this.#sessions) s.close();
+  }
+
+  close(): void {
+    this.stopping = true;
+    this.#server.close();
+    for (const s of this.#sessions) s.destroy();
+    for (const s of this.#sockets) s.destroy();
+    this.#sessions.clear();
+    this.#sockets.clear();
+  }
+}
+
+/** The value of the first `dns` parameter of a query string (percent-decoding is not needed: base64url is URI-safe). */
+function dnsParam(query: string): string | null {
+  for (const part of query.split('&')) {
+    if (part.startsWith('dns=')) return part.slice(4);
+  }
+  return null;
+}
