@@ -167,7 +167,7 @@ export const configSchema = z.strictObject({
       http1: z.boolean().default(true),
       /** The largest DNS query accepted, as a POST body (413 beyond) or decoded from GET's dns= (414 beyond). */
       maxQueryBytes: z.number().int().min(512).max(65535).default(4096),
-      /** The largest request header block (HTTP/2: uncompressed; HTTP/1.1: as sent), 431 or a reset beyond. */
+      /** The largest request header block (HTTP/2: uncompressed; HTTP/1.1: as sent), 431 beyond. */
       maxHeaderBytes: z.number().int().min(1024).max(65536).default(8192),
     })
     .prefault({}),

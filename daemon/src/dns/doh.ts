@@ -13,8 +13,7 @@
  * method; Allow says which), 400 (no dns=, not base64url, padding, a message shorter than a DNS header, or one the
  * query path drops), 413 (a POST body over doh.maxQueryBytes, by Content-Length or while it streams), 414 (a URI
  * longer than a GET of doh.maxQueryBytes needs), 415 (a POST whose Content-Type is not application/dns-message).
- * Header blocks over doh.maxHeaderBytes are refused by the HTTP layers themselves (HTTP/2: the stream is reset;
- * HTTP/1.1: 431). Each connection takes tcp's limits: tcp.maxConnections, at most tcp.maxInFlightPerConnection
+ * A header block over doh.maxHeaderBytes gets 431 (HTTP/1.1: from node:http's parser, as it reads). Each connection takes tcp's limits: tcp.maxConnections, at most tcp.maxInFlightPerConnection
  * streams at once (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without activity.
  *
  * The client's address is the connection's, for the access list and the rate limit as for any transport; a client
@@ -200,6 +199,9 @@ export class DohListener extends QueryCounter {
 
   #request(req: Request, res: Response): void {
     if (this.stopping) return this.status(res, 503, 'stopping', true);
+    if (headerListBytes(req.rawHeaders) > this.settings.maxHeaderBytes) {
+      return this.status(res, 431, 'request header fields too large', true);
+    }
     const target = req.url ?? '';
     if (target.length > this.#maxTarget) return this.status(res, 414, 'URI too long');
     const q = target.indexOf('?');
@@ -288,6 +290,17 @@ export class DohListener extends QueryCounter {
     this.#sessions.clear();
     this.#sockets.clear();
   }
+}
+
+/**
+ * The size of a header list as HTTP/2 counts it for SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 6.5.2: each field's
+ * name and value octets plus 32). Node advertises the setting but does not hold a peer to it, so it is checked
+ * here (HTTP/1.1's parser has its own cap, maxHeaderSize).
+ */
+function headerListBytes(raw: readonly string[]): number {
+  let n = 0;
+  for (const field of raw) n += Buffer.byteLength(field) + 16;
+  return n;
 }
 
 /** The value of the first `dns` parameter of a query string (percent-decoding is not needed: base64url is URI-safe). */
