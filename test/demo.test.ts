@@ -70,21 +70,31 @@ t.test(
   'the demo blocks a demo name and stops cleanly on SIGINT',
   { skip: !existsSync(DIG) && 'dig is not installed (Debian package bind9-dnsutils)' },
   async (t) => {
-    const defaults = { dns: 5353, metrics: 9153, stopPage: 8053 };
+    const defaults = { dns: 5353, dot: 8853, doh: 8443, metrics: 9153, stopPage: 8053 };
     const defaultsFree =
       (await free('udp', defaults.dns)) &&
       (await free('tcp', defaults.dns)) &&
+      (await free('tcp', defaults.dot)) &&
+      (await free('tcp', defaults.doh)) &&
       (await free('tcp', defaults.metrics)) &&
       (await free('tcp', defaults.stopPage));
     const ports = defaultsFree
       ? defaults
-      : { dns: await freePort(), metrics: await freePort(), stopPage: await freePort() };
+      : {
+          dns: await freePort(),
+          dot: await freePort(),
+          doh: await freePort(),
+          metrics: await freePort(),
+          stopPage: await freePort(),
+        };
     if (!defaultsFree) t.comment(`the default ports are taken here; the demo runs on ${JSON.stringify(ports)}`);
     // As from a shell: without the test runner's NODE_OPTIONS (its TypeScript and coverage hooks).
     const { NODE_OPTIONS: _runnerOptions, ...shell } = process.env;
     const env = {
       ...shell,
       HASHWALL_DEMO_DNS_PORT: String(ports.dns),
+      HASHWALL_DEMO_DOT_PORT: String(ports.dot),
+      HASHWALL_DEMO_DOH_PORT: String(ports.doh),
       HASHWALL_DEMO_METRICS_PORT: String(ports.metrics),
       HASHWALL_DEMO_STOP_PAGE_PORT: String(ports.stopPage),
     };
@@ -122,6 +132,32 @@ t.test(
     if (existsSync(KDIG)) {
       const k = await run(KDIG, ['@127.0.0.1', '-p', p, '+edns', '+retry=0', '+time=3', 'abuse.test']);
       t.match(k, /EDE: 16 \(Censored\): 'list demo'/, 'kdig shows the EDE');
+      const ca = /^\s*CA=(\S+)/m.exec(out)?.[1] ?? '';
+      t.match(out, `kdig @127.0.0.1 -p ${ports.dot} +tls +tls-ca=$CA +edns blocked.example`, 'it says how to try DoT');
+      const dot = await run(KDIG, [
+        '@127.0.0.1',
+        '-p',
+        String(ports.dot),
+        '+tls',
+        `+tls-ca=${ca}`,
+        '+edns',
+        '+retry=0',
+        '+time=3',
+        'blocked.example',
+      ]);
+      t.match(dot, /EDE: 16 \(Censored\): 'list demo'/, 'the block over DoT, its certificate verified');
+      const doh = await run(KDIG, [
+        '@127.0.0.1',
+        '-p',
+        String(ports.doh),
+        '+https',
+        `+tls-ca=${ca}`,
+        '+edns',
+        '+retry=0',
+        '+time=3',
+        'blocked.example',
+      ]);
+      t.match(doh, /EDE: 16 \(Censored\): 'list demo'/, 'and over DoH');
     }
     const metrics = await get(`http://127.0.0.1:${ports.metrics}/metrics`);
     t.match(metrics.body, /^hashwall_blocked_queries_total\{list="demo",mode="nxdomain",via="name"\} [1-9]/m);
@@ -143,6 +179,7 @@ t.test(
     t.ok(await free('tcp', ports.dns), 'and TCP');
     t.ok(await free('tcp', ports.metrics), 'the metrics port is free');
     t.ok(await free('tcp', ports.stopPage), 'the stop page port is free');
+    t.ok((await free('tcp', ports.dot)) && (await free('tcp', ports.doh)), 'the DoT and DoH ports are free');
   },
 );
 
@@ -155,6 +192,8 @@ t.test('the demo says which port is taken, and starts nothing', async (t) => {
   const { NODE_OPTIONS: _runnerOptions, ...shell } = process.env;
   const dnsPort = String(await freePort());
   const stopPagePort = String(await freePort());
+  const dotPort = String(await freePort());
+  const dohPort = String(await freePort());
   const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
     execFile(
       process.execPath,
@@ -163,6 +202,8 @@ t.test('the demo says which port is taken, and starts nothing', async (t) => {
         env: {
           ...shell,
           HASHWALL_DEMO_DNS_PORT: dnsPort,
+          HASHWALL_DEMO_DOT_PORT: dotPort,
+          HASHWALL_DEMO_DOH_PORT: dohPort,
           HASHWALL_DEMO_METRICS_PORT: String(port),
           HASHWALL_DEMO_STOP_PAGE_PORT: stopPagePort,
         },

@@ -6,14 +6,17 @@
 //      with hashwall-signer (its library, the same code as the CLI);
 //   3. that release served over HTTP on 127.0.0.1 (a random port), as a mirror;
 //   4. a demo upstream DNS server for the reserved zones `example` and `test` on 127.0.0.1 (a random port);
-//   5. hashwalld (daemon/dist/main.js, the real daemon) on 127.0.0.1:5353 (UDP and TCP), metrics on 127.0.0.1:9153
-//      and the stop page on 127.0.0.1:8053, with examples/demo/hashwalld.yaml;
-//   6. what to try, once /readyz says the daemon is ready. Ctrl-C (SIGINT) or SIGTERM stops everything and removes
-//      the work folder.
+//   5. a throwaway certificate authority and a certificate it signs for 127.0.0.1 (openssl), for DoT and DoH;
+//   6. hashwalld (daemon/dist/main.js, the real daemon) on 127.0.0.1:5353 (UDP and TCP), DNS over TLS on
+//      127.0.0.1:8853, DNS over HTTPS on 127.0.0.1:8443, metrics on 127.0.0.1:9153 and the stop page on
+//      127.0.0.1:8053, with examples/demo/hashwalld.yaml;
+//   7. what to try, once /readyz says the daemon is ready. Ctrl-C (SIGINT) or SIGTERM stops everything and removes
+//      the work folder (the certificates with it).
 //
-// Ports: HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_METRICS_PORT and HASHWALL_DEMO_STOP_PAGE_PORT override 5353, 9153
-// and 8053. Taken ports are reported before anything starts.
-import { spawn } from 'node:child_process';
+// Ports: HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_DOT_PORT, HASHWALL_DEMO_DOH_PORT, HASHWALL_DEMO_METRICS_PORT and
+// HASHWALL_DEMO_STOP_PAGE_PORT override 5353, 8853, 8443, 9153 and 8053. Taken ports are reported before anything
+// starts.
+import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
@@ -57,7 +60,8 @@ function checkFree(kind, p, what) {
       reject(
         new Error(
           `127.0.0.1:${p} (${kind}, ${what}) is not free: ${err.code === 'EADDRINUSE' ? 'another process listens there' : err.message}. ` +
-            'Stop it, or choose other ports with HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_METRICS_PORT, HASHWALL_DEMO_STOP_PAGE_PORT',
+            'Stop it, or choose other ports with HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_DOT_PORT, HASHWALL_DEMO_DOH_PORT, ' +
+            'HASHWALL_DEMO_METRICS_PORT, HASHWALL_DEMO_STOP_PAGE_PORT',
         ),
       );
     if (kind === 'udp') {
@@ -86,6 +90,70 @@ function get(p, path) {
     req.on('error', () => done(null));
     req.end();
   });
+}
+
+/** Runs openssl with `args` in `dir`; rejects with its message when it fails or takes over 30 s. */
+function openssl(args, dir) {
+  return new Promise((done, reject) =>
+    execFile('openssl', args, { cwd: dir, timeout: 30000 }, (err, _out, stderr) =>
+      err ? reject(new Error(`openssl ${args[0]}: ${String(stderr).trim() || err.message}`)) : done(),
+    ),
+  );
+}
+
+/**
+ * A throwaway certificate authority (ca.pem: what the clients are told to trust) and a certificate it signs for
+ * IP 127.0.0.1 (demo-dns.pem, demo-dns.key), in `dir`, valid for two days. Its keys go with the work folder.
+ */
+async function makeCertificates(dir) {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  await openssl(
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=hashwall demo CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    ],
+    dir,
+  );
+  writeFileSync(
+    join(dir, 'demo-dns.ext'),
+    'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
+  );
+  await openssl(['req', ...ec, '-keyout', 'demo-dns.key', '-out', 'demo-dns.csr', '-subj', '/CN=127.0.0.1'], dir);
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'demo-dns.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      '1',
+      '-days',
+      '2',
+      '-extfile',
+      'demo-dns.ext',
+      '-out',
+      'demo-dns.pem',
+    ],
+    dir,
+  );
+  return { ca: join(dir, 'ca.pem'), cert: join(dir, 'demo-dns.pem'), key: join(dir, 'demo-dns.key') };
 }
 
 /** A static file server for the release folder: GET /demo/<path>, nothing else. */
@@ -134,11 +202,15 @@ async function main() {
   if (!existsSync(DAEMON) || !existsSync(SIGNER))
     fail('the packages are not built: run `npm install` (or `npx tsc -b`)');
   const dnsPort = port('HASHWALL_DEMO_DNS_PORT', 5353);
+  const dotPort = port('HASHWALL_DEMO_DOT_PORT', 8853);
+  const dohPort = port('HASHWALL_DEMO_DOH_PORT', 8443);
   const metricsPort = port('HASHWALL_DEMO_METRICS_PORT', 9153);
   const stopPagePort = port('HASHWALL_DEMO_STOP_PAGE_PORT', 8053);
   try {
     await checkFree('udp', dnsPort, 'DNS');
     await checkFree('tcp', dnsPort, 'DNS');
+    await checkFree('tcp', dotPort, 'DNS over TLS');
+    await checkFree('tcp', dohPort, 'DNS over HTTPS');
     await checkFree('tcp', metricsPort, 'metrics');
     await checkFree('tcp', stopPagePort, 'stop page');
   } catch (err) {
@@ -216,9 +288,14 @@ async function main() {
     running.upstream = await startUpstream();
     say(`demo: mirror ${mirror}, demo upstream DNS 127.0.0.1:${running.upstream.port}`);
 
-    // 5. The daemon, with the demo config filled in.
+    // 5. The certificates, 6. the daemon, with the demo config filled in.
+    const tls = await makeCertificates(work);
     const doc = parseDocument(readFileSync(join(here, 'hashwalld.yaml'), 'utf8'));
     doc.setIn(['listen'], [`127.0.0.1:${dnsPort}`]);
+    doc.setIn(['dot', 'listen'], [`127.0.0.1:${dotPort}`]);
+    doc.setIn(['doh', 'listen'], [`127.0.0.1:${dohPort}`]);
+    doc.setIn(['tls', 'certFile'], tls.cert);
+    doc.setIn(['tls', 'keyFile'], tls.key);
     doc.setIn(['upstreams'], [`127.0.0.1:${running.upstream.port}`]);
     doc.setIn(['lists', 0, 'mirrors'], [mirror]);
     doc.setIn(['lists', 0, 'keyFiles'], [pair.publicPath]);
@@ -240,7 +317,7 @@ async function main() {
       void cleanup().then(() => process.exit(1));
     });
 
-    // 6. Ready?
+    // 7. Ready?
     const deadline = Date.now() + 30000;
     for (;;) {
       const r = await get(metricsPort, '/readyz');
@@ -261,6 +338,13 @@ async function main() {
       [`dig @127.0.0.1${p} www.exact-host.example`, 'this one passes'],
       [`dig @127.0.0.1${p} allowed.example`, 'passes: the demo upstream answers 192.0.2.1'],
       [`kdig @127.0.0.1${p} +edns abuse.test`, 'kdig prints the extended DNS error'],
+      [`CA=${tls.ca}`, "the demo's throwaway CA, for the next three"],
+      [`kdig @127.0.0.1 -p ${dotPort} +tls +tls-ca=$CA +edns blocked.example`, 'the block over TLS (RFC 7858)'],
+      [`kdig @127.0.0.1 -p ${dohPort} +https +tls-ca=$CA +edns blocked.example`, 'and over HTTPS (RFC 8484)'],
+      [
+        `curl --doh-url https://127.0.0.1:${dohPort}/dns-query --cacert $CA http://blocked.example/`,
+        'curl: no such host',
+      ],
       [`curl -s ${m}/metrics | grep '^hashwall_'`, 'the metrics'],
       [`curl -s ${m}/readyz`, 'ready, and why'],
       [`curl -s -H 'Host: blocked.example' http://127.0.0.1:${stopPagePort}/`, 'the stop page'],
