@@ -16,10 +16,9 @@
 // Ports: HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_DOT_PORT, HASHWALL_DEMO_DOH_PORT, HASHWALL_DEMO_METRICS_PORT and
 // HASHWALL_DEMO_STOP_PAGE_PORT override 5353, 8853, 8443, 9153 and 8053. Taken ports are reported before anything
 // starts.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+import { buildRelease, get, makeCertificates, serveRelease } from './parts.mjs';
 import { startUpstream } from './upstream.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -74,111 +74,6 @@ function checkFree(kind, p, what) {
       s.listen({ port: p, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolvePort()));
     }
   });
-}
-
-/** GET http://127.0.0.1:port/path: { status, body }, or null on a connection error or after 2 s. */
-function get(p, path) {
-  return new Promise((done) => {
-    const req = request({ host: '127.0.0.1', port: p, path, timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => done({ status: res.statusCode, body }));
-      res.on('error', () => done(null));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => done(null));
-    req.end();
-  });
-}
-
-/** Runs openssl with `args` in `dir`; rejects with its message when it fails or takes over 30 s. */
-function openssl(args, dir) {
-  return new Promise((done, reject) =>
-    execFile('openssl', args, { cwd: dir, timeout: 30000 }, (err, _out, stderr) =>
-      err ? reject(new Error(`openssl ${args[0]}: ${String(stderr).trim() || err.message}`)) : done(),
-    ),
-  );
-}
-
-/**
- * A throwaway certificate authority (ca.pem: what the clients are told to trust) and a certificate it signs for
- * IP 127.0.0.1 (demo-dns.pem, demo-dns.key), in `dir`, valid for two days. Its keys go with the work folder.
- */
-async function makeCertificates(dir) {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  await openssl(
-    [
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=hashwall demo CA',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign',
-    ],
-    dir,
-  );
-  writeFileSync(
-    join(dir, 'demo-dns.ext'),
-    'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
-  );
-  await openssl(['req', ...ec, '-keyout', 'demo-dns.key', '-out', 'demo-dns.csr', '-subj', '/CN=127.0.0.1'], dir);
-  await openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      'demo-dns.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-set_serial',
-      '1',
-      '-days',
-      '2',
-      '-extfile',
-      'demo-dns.ext',
-      '-out',
-      'demo-dns.pem',
-    ],
-    dir,
-  );
-  return { ca: join(dir, 'ca.pem'), cert: join(dir, 'demo-dns.pem'), key: join(dir, 'demo-dns.key') };
-}
-
-/** A static file server for the release folder: GET /demo/<path>, nothing else. */
-function serveRelease(dir) {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    const m = /^\/demo\/((?:full|delta)\/)?([A-Za-z0-9._-]+)$/.exec(path);
-    let body = null;
-    if ((req.method === 'GET' || req.method === 'HEAD') && m && !m[2].startsWith('.')) {
-      try {
-        body = readFileSync(join(dir, m[1] ?? '', m[2]));
-      } catch {
-        body = null;
-      }
-    }
-    if (body === null) {
-      res.statusCode = 404;
-      res.end('not found\n');
-      return;
-    }
-    res.setHeader('content-type', 'application/octet-stream');
-    res.setHeader('content-length', body.length);
-    res.end(req.method === 'HEAD' ? undefined : body);
-  });
-  return new Promise((done) => server.listen(0, '127.0.0.1', () => done(server)));
 }
 
 /** One daemon log line (JSON) in a short human form. */
@@ -248,39 +143,8 @@ async function main() {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   try {
-    // 1. Keys, as `hashwall-signer keygen` writes them (throwaway: no password, deleted at the end).
-    const io = signer.processIo();
-    const pair = await signer.writeSigningKeyPair(join(work, 'demo-signer'), undefined, false);
-    const listKeyFile = join(work, 'demo.listkey');
-    await signer.writeListKey(listKeyFile, 'demo-key', false);
-    const secretKey = await signer.loadSecretKey(pair.secretPath, undefined, io);
-    const listKey = await signer.loadListKey(listKeyFile, io);
-
-    // 2. Build and publish, as `hashwall-signer build` and `publish` do.
-    const now = Math.floor(Date.now() / 1000);
-    const serial = Number(new Date(now * 1000).toISOString().slice(0, 13).replace(/\D/g, ''));
-    const built = signer.buildFromSource(readFileSync(join(here, 'source.txt')), {
-      listId: 'demo',
-      serial,
-      created: now - 60,
-      expires: now + 14 * 86400,
-      key: listKey,
-    });
-    if (built.bytes === undefined) fail(`examples/demo/source.txt: ${JSON.stringify(built.errors)}`);
-    const c = built.counts;
-    const releaseDir = join(work, 'release');
-    const report = await signer.publish({
-      dir: releaseDir,
-      fullBytes: built.bytes,
-      signers: [secretKey],
-      now,
-      minPollSeconds: 60,
-      warn: (m) => say(`signer: ${m}`),
-    });
-    say(
-      `demo: built and signed list "demo" serial ${report.serial} (D ${c.D}, H ${c.H}, U ${c.U}, P ${c.P}) ` +
-        `with key ${pair.keyId}, published as seq ${report.seq}`,
-    );
+    // 1. Keys, 2. the list built and published (examples/demo/parts.mjs).
+    const { releaseDir, pair, listKeyFile } = await buildRelease(work, signer, say);
 
     // 3. The mirror, 4. the upstream.
     running.release = await serveRelease(releaseDir);

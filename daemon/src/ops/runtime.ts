@@ -103,7 +103,10 @@ export class Operations {
     const c = settings.config;
     if (c.metrics.listen !== '') {
       ops.#server = await OpsServer.start(c.metrics.listen, ops.#routes(c));
-      options.logger.info({ address: `${c.metrics.listen}` }, 'serving /metrics, /healthz and /readyz');
+      // The bound address (a port 0 resolved), for whoever reads the log to find it.
+      const a = ops.#server.address;
+      const bound = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+      options.logger.info({ address: bound }, 'serving /metrics, /healthz and /readyz');
     }
     ops.#startHits(c);
     return ops;
