@@ -2,6 +2,7 @@
 // memory from /proc, and probe a DNS server until it gives the expected rcode.
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { openSync, readFileSync, readdirSync } from 'node:fs';
 
 /** Every child this process started and has not yet seen exit. */
@@ -173,9 +174,15 @@ export function probe(port, name, rcode, timeoutMs) {
   });
 }
 
-/** Whether UDP `port` on 127.0.0.1 can be bound (nothing of anyone else's is there). */
-export function portFree(port) {
+/** Whether `port` on 127.0.0.1 can be bound over UDP (or TCP): nothing of anyone else's is there. */
+export function portFree(port, kind = 'udp') {
   return new Promise((resolve) => {
+    if (kind === 'tcp') {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+      return;
+    }
     const s = createSocket('udp4');
     s.once('error', () => resolve(false));
     s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
