@@ -19,22 +19,23 @@
  * The client's address is the connection's, for the access list and the rate limit as for any transport; a client
  * over its rate gets REFUSED, as over TCP (an answer over an established connection feeds no reflection).
  */
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import {
   createSecureServer,
   type Http2SecureServer,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
   type Http2Session,
+  type IncomingHttpHeaders as Http2Headers,
+  type ServerHttp2Stream,
 } from 'node:http2';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 
 import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { Client } from './client.js';
 import type { Transport } from './events.js';
 import { QueryCounter, listenShared, type BoundAddress, type QueryHandler, type TcpSettings } from './listeners.js';
-import { maxAgeSeconds, padAnswer } from './padding.js';
+import { lastMaxAge, padAnswer } from './padding.js';
 import { secureContextOptions, type TlsSettings } from './tls.js';
 import { HEADER_BYTES } from './wire.js';
 
@@ -51,8 +52,104 @@ export interface DohSettings {
   readonly maxHeaderBytes: number;
 }
 
-type Request = Http2ServerRequest | IncomingMessage;
-type Response = Http2ServerResponse | ServerResponse;
+/**
+ * One request, whichever HTTP version: HTTP/2 on the raw stream API (no compatibility objects per request: the DoH
+ * bench's hot path), HTTP/1.1 through node:http's request and response.
+ */
+interface DohRequest {
+  readonly method: string;
+  /** The request target: path and query. */
+  readonly target: string;
+  /** A header, lower-case name. */
+  header(name: string): string | undefined;
+  /** The size of the header list as HTTP/2 counts it (RFC 9113 6.5.2: each name and value plus 32 octets). */
+  readonly headerBytes: number;
+  /** The body, as it streams in. */
+  readonly body: Readable;
+  readonly address: string;
+  readonly port: number;
+  /** Sends the response (once; later calls and a client gone are ignored). `close`: HTTP/1.1 closes the connection. */
+  respond(status: number, headers: OutgoingHttpHeaders, body: Buffer | string, close?: boolean): void;
+}
+
+/** RFC 9113 6.5.2: a header list's size, each name and value octets plus 32. */
+function headerListBytes(headers: IncomingHttpHeaders | Http2Headers): number {
+  let n = 0;
+  for (const k in headers) {
+    const v = headers[k];
+    if (typeof v === 'string') n += k.length + Buffer.byteLength(v) + 32;
+    else if (Array.isArray(v)) for (const x of v) n += k.length + Buffer.byteLength(x) + 32;
+  }
+  return n;
+}
+
+/** An HTTP/2 request on the raw stream API. */
+class H2Request implements DohRequest {
+  readonly method: string;
+  readonly target: string;
+  readonly headerBytes: number;
+  readonly address: string;
+  readonly port: number;
+  readonly #stream: ServerHttp2Stream;
+  readonly #headers: Http2Headers;
+
+  constructor(stream: ServerHttp2Stream, headers: Http2Headers) {
+    this.#stream = stream;
+    this.#headers = headers;
+    this.method = String(headers[':method'] ?? '');
+    this.target = String(headers[':path'] ?? '');
+    this.headerBytes = headerListBytes(headers);
+    const socket = stream.session?.socket;
+    this.address = socket?.remoteAddress ?? '';
+    this.port = socket?.remotePort ?? 0;
+  }
+
+  get body(): Readable {
+    return this.#stream;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.#headers[name];
+    return v === undefined ? undefined : String(v);
+  }
+
+  respond(status: number, headers: OutgoingHttpHeaders, body: Buffer | string): void {
+    const stream = this.#stream;
+    try {
+      if (stream.destroyed || stream.headersSent) return;
+      headers[':status'] = status;
+      stream.respond(headers);
+      stream.end(body);
+    } catch {
+      // the stream was reset: nothing to answer
+    }
+  }
+}
+
+function h1Request(req: IncomingMessage, res: ServerResponse): DohRequest {
+  return {
+    method: req.method ?? '',
+    target: req.url ?? '',
+    header: (name) => {
+      const v = req.headers[name];
+      return v === undefined ? undefined : String(v);
+    },
+    // node:http's parser already holds the header block to maxHeaderSize (431 beyond).
+    headerBytes: 0,
+    body: req,
+    address: req.socket.remoteAddress ?? '',
+    port: req.socket.remotePort ?? 0,
+    respond(status, h, body, close = false) {
+      try {
+        if (res.headersSent || res.writableEnded) return;
+        res.writeHead(status, close ? { ...h, connection: 'close' } : h);
+        res.end(body);
+      } catch {
+        // the client went away
+      }
+    },
+  };
+}
 
 /** Base64url (RFC 4648 5) without padding (RFC 8484 4.1), the characters the dns= value may hold. */
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
@@ -63,39 +160,31 @@ class DohClient implements Client {
   readonly address: string;
   readonly port: number;
   readonly #listener: DohListener;
-  readonly #res: Response;
+  readonly #req: DohRequest;
 
-  constructor(listener: DohListener, res: Response, address: string, port: number) {
+  constructor(listener: DohListener, req: DohRequest) {
     this.#listener = listener;
-    this.#res = res;
-    this.address = address;
-    this.port = port;
+    this.#req = req;
+    this.address = req.address;
+    this.port = req.port;
   }
 
   reply(answer: Buffer): boolean {
-    // Padded into a buffer of its own (the query path reuses `answer`): RFC 8467 4.1, dns/padding.ts.
+    // Padded into a buffer of its own (the query path reuses `answer`): RFC 8467 4.1, dns/padding.ts. The same
+    // scan of the answer gives its lifetime for HTTP caches (RFC 8484 5.1: no longer than its smallest TTL).
     const body = padAnswer(answer, 0);
-    try {
-      const res = this.#res;
-      if (!res.headersSent && !res.writableEnded) {
-        res.writeHead(200, {
-          'content-type': DNS_MESSAGE,
-          'content-length': body.length,
-          // RFC 8484 5.1: no longer than the smallest TTL of the answer.
-          'cache-control': `max-age=${maxAgeSeconds(answer)}`,
-        });
-        res.end(body);
-      }
-    } catch {
-      // the client went away: nothing to answer
-    }
+    this.#req.respond(
+      200,
+      { 'content-type': DNS_MESSAGE, 'content-length': body.length, 'cache-control': `max-age=${lastMaxAge()}` },
+      body,
+    );
     this.#listener.queryDone();
     return false;
   }
 
   drop(): void {
     // A message the query path does not answer (a response, a header it cannot read): the request was malformed.
-    this.#listener.status(this.#res, 400, 'not a DNS query');
+    this.#listener.status(this.#req, 400, 'not a DNS query');
     this.#listener.queryDone();
   }
 
@@ -135,6 +224,8 @@ export class DohListener extends QueryCounter {
       ...secureContextOptions(tls),
       allowHTTP1: settings.http1,
       handshakeTimeout: tcp.idleTimeoutMs,
+      // Answers go out as they are written (without it Nagle holds small answers for the client's delayed ACK).
+      noDelay: true,
       // HTTP/2 limits of one connection: its streams at once, the uncompressed header block, header pairs.
       settings: { maxConcurrentStreams: tcp.maxInFlightPerConnection, maxHeaderListSize: settings.maxHeaderBytes },
       maxHeaderListPairs: 64,
@@ -158,7 +249,17 @@ export class DohListener extends QueryCounter {
       session.once('close', () => this.#sessions.delete(session));
       session.on('error', () => session.destroy());
     });
-    server.on('request', (req: Request, res: Response) => this.#request(req, res));
+    // HTTP/2 streams on the raw API. HTTP/1.1 (allowHTTP1) arrives as 'request' events, and a 'request' listener
+    // also makes node:http2 build its compatibility objects for every HTTP/2 stream ('stream' listener of its own):
+    // that one is removed again, so each stream is handled once, here.
+    const onStream = (stream: ServerHttp2Stream, headers: Http2Headers): void =>
+      this.#request(new H2Request(stream, headers));
+    server.on('stream', onStream);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (req.httpVersionMajor === 1) this.#request(h1Request(req, res));
+    });
+    for (const l of server.listeners('stream'))
+      if (l !== onStream) server.off('stream', l as (...a: unknown[]) => void);
     server.on('tlsClientError', (err: Error) => this.#log.debug({ err: err.message, listen: spec }, 'TLS handshake'));
     server.on('error', (err: Error) => this.#log.warn({ err: err.message, listen: spec }, 'DoH listener error'));
   }
@@ -197,78 +298,60 @@ export class DohListener extends QueryCounter {
     return this.settings.path.length + 5 + Math.ceil((this.settings.maxQueryBytes * 4) / 3) + 256;
   }
 
-  #request(req: Request, res: Response): void {
-    if (this.stopping) return this.status(res, 503, 'stopping', true);
-    if (headerListBytes(req.rawHeaders) > this.settings.maxHeaderBytes) {
-      return this.status(res, 431, 'request header fields too large', true);
-    }
-    const target = req.url ?? '';
-    if (target.length > this.#maxTarget) return this.status(res, 414, 'URI too long');
+  #request(req: DohRequest): void {
+    if (this.stopping) return this.status(req, 503, 'stopping', true);
+    if (req.headerBytes > this.settings.maxHeaderBytes) return this.status(req, 431, 'header fields too large', true);
+    const target = req.target;
+    if (target.length > this.#maxTarget) return this.status(req, 414, 'URI too long');
     const q = target.indexOf('?');
     const path = q < 0 ? target : target.slice(0, q);
-    if (path !== this.settings.path) return this.status(res, 404, 'not found');
-    const address = req.socket.remoteAddress ?? '';
-    const port = req.socket.remotePort ?? 0;
+    if (path !== this.settings.path) return this.status(req, 404, 'not found');
     if (req.method === 'GET') {
       const value = dnsParam(q < 0 ? '' : target.slice(q + 1));
-      if (value === null) return this.status(res, 400, 'no dns parameter');
+      if (value === null) return this.status(req, 400, 'no dns parameter');
       if (!BASE64URL.test(value) || value.length % 4 === 1) {
-        return this.status(res, 400, 'the dns parameter is not base64url without padding');
+        return this.status(req, 400, 'the dns parameter is not base64url without padding');
       }
       const msg = Buffer.from(value, 'base64url');
-      if (msg.length > this.settings.maxQueryBytes) return this.status(res, 414, 'query too large');
-      return this.#query(msg, res, address, port);
+      if (msg.length > this.settings.maxQueryBytes) return this.status(req, 414, 'query too large');
+      return this.#query(msg, req);
     }
     if (req.method === 'POST') {
-      const type = String(req.headers['content-type'] ?? '')
-        .split(';')[0]!
-        .trim()
-        .toLowerCase();
-      if (type !== DNS_MESSAGE) return this.status(res, 415, `Content-Type must be ${DNS_MESSAGE}`);
+      const type = (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== DNS_MESSAGE) return this.status(req, 415, `Content-Type must be ${DNS_MESSAGE}`);
       const max = this.settings.maxQueryBytes;
-      const declared = Number(req.headers['content-length'] ?? -1);
-      if (declared > max) return this.status(res, 413, 'body too large', true);
+      if (Number(req.header('content-length') ?? -1) > max) return this.status(req, 413, 'body too large', true);
       const chunks: Buffer[] = [];
       let size = 0;
       let over = false;
-      req.on('data', (c: Buffer) => {
+      req.body.on('data', (c: Buffer) => {
         if (over) return;
         size += c.length;
         if (size > max) {
           over = true;
-          this.status(res, 413, 'body too large', true);
+          this.status(req, 413, 'body too large', true);
           return;
         }
         chunks.push(c);
       });
-      req.on('end', () => {
-        if (!over) this.#query(Buffer.concat(chunks, size), res, address, port);
+      req.body.on('end', () => {
+        if (!over) this.#query(Buffer.concat(chunks, size), req);
       });
-      req.on('error', () => undefined);
+      req.body.on('error', () => undefined);
       return;
     }
-    res.setHeader('allow', 'GET, POST');
-    return this.status(res, 405, 'only GET and POST');
+    return this.status(req, 405, 'only GET and POST', false, { allow: 'GET, POST' });
   }
 
-  #query(msg: Buffer, res: Response, address: string, port: number): void {
-    if (msg.length < HEADER_BYTES) return this.status(res, 400, 'shorter than a DNS header');
+  #query(msg: Buffer, req: DohRequest): void {
+    if (msg.length < HEADER_BYTES) return this.status(req, 400, 'shorter than a DNS header');
     this.queryStarted();
-    this.handler.handle(msg, new DohClient(this, res, address, port));
+    this.handler.handle(msg, new DohClient(this, req));
   }
 
   /** Ends the request with `code` and a short text (`close`: the connection too, for HTTP/1.1). */
-  status(res: Response, code: number, text: string, close = false): void {
-    try {
-      if (res.headersSent || res.writableEnded) return;
-      const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8' };
-      // HTTP/1.1 only: HTTP/2 has no Connection header (a stream ends alone).
-      if (close && (res as ServerResponse).req?.httpVersionMajor === 1) headers.connection = 'close';
-      res.writeHead(code, headers);
-      res.end(`${text}\n`);
-    } catch {
-      // the client went away
-    }
+  status(req: DohRequest, code: number, text: string, close = false, extra: OutgoingHttpHeaders = {}): void {
+    req.respond(code, { 'content-type': 'text/plain; charset=utf-8', ...extra }, `${text}\n`, close);
   }
 
   /**
@@ -290,17 +373,6 @@ export class DohListener extends QueryCounter {
     this.#sessions.clear();
     this.#sockets.clear();
   }
-}
-
-/**
- * The size of a header list as HTTP/2 counts it for SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 6.5.2: each field's
- * name and value octets plus 32). Node advertises the setting but does not hold a peer to it, so it is checked
- * here (HTTP/1.1's parser has its own cap, maxHeaderSize).
- */
-function headerListBytes(raw: readonly string[]): number {
-  let n = 0;
-  for (const field of raw) n += Buffer.byteLength(field) + 16;
-  return n;
 }
 
 /** The value of the first `dns` parameter of a query string (percent-decoding is not needed: base64url is URI-safe). */

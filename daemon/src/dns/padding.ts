@@ -19,6 +19,9 @@ export const RESPONSE_BLOCK_BYTES = 468;
 export const OPTION_PADDING = 12;
 
 const info = new ResponseInfo();
+/** What padAnswer() scanned last, for lastMaxAge(). */
+let lastAnswer: Buffer | null = null;
+let lastScanOk = false;
 
 /**
  * A new buffer of `prefix` spare octets (a DoT length prefix: 2; DoH: 0) followed by `answer`, padded when it
@@ -27,7 +30,9 @@ const info = new ResponseInfo();
  */
 export function padAnswer(answer: Buffer, prefix: number): Buffer {
   const len = answer.length;
-  const opt = scanResponse(answer, len, info) && info.optEnd === len ? info.optStart : -1;
+  lastAnswer = answer;
+  lastScanOk = scanResponse(answer, len, info);
+  const opt = lastScanOk && info.optEnd === len ? info.optStart : -1;
   // RFC 7830 3: option code, option length, then the padding octets (zeros).
   const total = opt < 0 ? len : Math.ceil((len + 4) / RESPONSE_BLOCK_BYTES) * RESPONSE_BLOCK_BYTES;
   if (opt < 0 || total > MAX_MESSAGE_BYTES) {
@@ -47,12 +52,20 @@ export function padAnswer(answer: Buffer, prefix: number): Buffer {
 }
 
 /**
- * RFC 8484 5.1: the freshness lifetime an HTTP cache may give `answer`: the smallest TTL of its answer section,
+ * RFC 8484 5.1: the freshness lifetime an HTTP cache may give an answer: the smallest TTL of its answer section,
  * or for an answer with none (NXDOMAIN, NODATA) min(SOA TTL, SOA MINIMUM) of the authority section's SOA (RFC 2308
  * 5); 0 when it has neither (an error such as SERVFAIL, or a malformed message).
  */
 export function maxAgeSeconds(answer: Buffer): number {
-  if (!scanResponse(answer, answer.length, info)) return 0;
+  return scanResponse(answer, answer.length, info) ? maxAgeOf(answer) : 0;
+}
+
+/** maxAgeSeconds of the answer padAnswer() was last given, from the same scan (no second walk of the records). */
+export function lastMaxAge(): number {
+  return lastAnswer === null || !lastScanOk ? 0 : maxAgeOf(lastAnswer);
+}
+
+function maxAgeOf(answer: Buffer): number {
   if (info.ancount > 0) {
     // The TTL fields are in message order: the answer section's come first.
     let min = -1;
