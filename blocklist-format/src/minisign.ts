@@ -50,3 +50,13 @@ export {
   type ThresholdResult,
   type TrustPolicy,
 } from './minisign/threshold.js';
+// The Ed25519 primitives with libsodium's encoding checks, and strict base64, for the C2SP signed notes of the
+// release log (@hashwall/tlog), so that both signature formats refuse the same keys and signatures.
+export { decodeBase64Exact, encodeBase64 } from './minisign/bytes.js';
+export {
+  ed25519Sign,
+  ed25519Verify,
+  isAcceptablePublicKey,
+  privateKeyFromSeed,
+  publicKeyObject,
+} from './minisign/ed25519.js';

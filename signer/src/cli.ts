@@ -19,7 +19,10 @@ import * as verify from './commands/verify.js';
 type Command = (argv: readonly string[], io: Io) => Promise<number>;
 
 const COMMANDS: Readonly<Record<string, { run: Command; summary: string }>> = {
-  keygen: { run: keygen.run, summary: 'make a minisign signing key pair, or a list hash key (--list-key)' },
+  keygen: {
+    run: keygen.run,
+    summary: 'make a minisign signing key pair, a list hash key (--list-key) or a release log key (--log-key)',
+  },
   keyring: { run: keyring.run, summary: 'root keys and signing-key rotation: init, next, sign, publish a keyring' },
   build: { run: build.run, summary: 'turn the plaintext source into a hashed FULL' },
   publish: { run: publish.run, summary: 'add a FULL to a release directory: deltas, index, signatures' },

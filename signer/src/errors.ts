@@ -1,10 +1,12 @@
 /**
  * The signer's errors and exit codes. Format problems are `FormatError`s from @hashwall/format with their stable
- * codes; what only a command line has (bad arguments, files, locks) is a `SignerError` with a code of its own.
+ * codes, release log problems `TlogError`s from @hashwall/tlog (codes `LOG_...`); what only a command line has
+ * (bad arguments, files, locks) is a `SignerError` with a code of its own.
  * Every error is printed as `hashwall-signer: CODE: message`; messages never hold a secret, and never an entry of
  * a source list (they name the file and line instead), so a build's log does not leak the list.
  */
 import { FormatError, type ErrorCode } from '@hashwall/format';
+import { TlogError, type TlogErrorCode } from '@hashwall/tlog';
 
 /** Exit codes, documented in README.md ("Exit codes"). */
 export const EXIT_OK = 0;
@@ -63,8 +65,19 @@ const INPUT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'TOO_LARGE',
 ]);
 
+/** Release log codes (@hashwall/tlog) that mean "the input is not usable". */
+const LOG_INPUT_CODES: ReadonlySet<TlogErrorCode> = new Set<TlogErrorCode>([
+  'LOG_MALFORMED',
+  'LOG_KEY_INVALID',
+  'LOG_TOO_LARGE',
+]);
+
 /** The exit code for an error thrown by a command. */
 export function exitCodeFor(err: unknown): number {
+  if (err instanceof TlogError) {
+    if (err.code === 'LOG_FETCH_FAILED') return EXIT_IO;
+    return LOG_INPUT_CODES.has(err.code) ? EXIT_USAGE : EXIT_REFUSED;
+  }
   if (err instanceof FormatError) {
     if (err.code === 'FETCH_FAILED') return EXIT_IO;
     return INPUT_CODES.has(err.code) ? EXIT_USAGE : EXIT_REFUSED;
@@ -114,7 +127,9 @@ export function ioError(err: unknown, what: string, path: string): SignerError {
 
 /** The one-line form of an error for stderr: `CODE: message`. Unexpected errors keep their stack for bug reports. */
 export function describeError(err: unknown): string {
-  if (err instanceof FormatError || err instanceof SignerError) return `${err.code}: ${err.message}`;
+  if (err instanceof FormatError || err instanceof SignerError || err instanceof TlogError) {
+    return `${err.code}: ${err.message}`;
+  }
   if (isSystemError(err)) return `IO: ${err.message}`;
   if (err instanceof Error) return `INTERNAL: ${err.stack ?? err.message}`;
   return `INTERNAL: ${String(err)}`;

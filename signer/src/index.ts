@@ -20,3 +20,5 @@ export { diffLists, type DiffResult } from './commands/diff.js';
 export { writeSigningKeyPair, writeListKey, type KeygenResult } from './commands/keygen.js';
 export { currentKeyring, keyringVersions, signingKeyring, addKeyring } from './keyring-dir.js';
 export { draftKeyring, describeKeyring, DEFAULT_KEYRING_VALIDITY_DAYS } from './commands/keyring.js';
+export { writeLogKey, loadLogConfig, loadLogKey, ReleaseLog, type LogConfig, type Appended } from './log.js';
+export { auditReleaseLog, auditKeysFrom, type LogAuditKeys } from './log-audit.js';

@@ -28,7 +28,7 @@ export const PASSWORD_ENV = 'HASHWALL_SIGNER_PASSWORD';
 const MAX_PASSWORD_FILE_BYTES = 1024;
 
 /** Warns when a file holding a secret can be read by group or others. */
-async function checkPrivate(path: string, what: string, io: Io): Promise<void> {
+export async function checkPrivate(path: string, what: string, io: Io): Promise<void> {
   try {
     const st = await stat(path);
     // Pipes (`<(pass show ...)`) and devices have modes of their own; only a file on disk can be too open.

@@ -36,8 +36,9 @@ import { EXIT_OK, usage } from '../errors.js';
 import { acquireLock, readCapped, removeStaleTemps } from '../files.js';
 import { signingKeyring } from '../keyring-dir.js';
 import { loadSecretKeys } from '../keys.js';
+import { ReleaseLog, loadLogConfig, type LogConfig } from '../log.js';
 import { readCurrentIndex, writeReleaseFiles } from '../release-dir.js';
-import { DEFAULT_INDEX_VALIDITY_HOURS } from './publish.js';
+import { DEFAULT_INDEX_VALIDITY_HOURS, logLine, type PublishReport } from './publish.js';
 
 export interface HeartbeatOptions {
   readonly dir: string;
@@ -49,6 +50,8 @@ export interface HeartbeatOptions {
   /** Default: the current seq + 1. */
   readonly seq?: number;
   readonly now: number;
+  /** The release log (SPEC.md 6): the new index is logged and cosigned before it is published (log.ts). */
+  readonly log?: LogConfig;
   readonly warn: (message: string) => void;
 }
 
@@ -57,6 +60,7 @@ export interface HeartbeatReport {
   readonly serial: number;
   readonly seq: number;
   readonly indexExpires: number;
+  readonly log?: PublishReport['log'];
 }
 
 /** Reads a file the index names and checks it is exactly what the index says. */
@@ -83,15 +87,18 @@ export async function heartbeat(options: HeartbeatOptions): Promise<HeartbeatRep
     if (!current) throw new FormatError('FETCH_FAILED', `${join(dir, INDEX_PATH)} does not exist: publish first`);
     const { index } = current;
     const x = index.header;
+    const log = await ReleaseLog.open(dir, options.log, options.warn);
     const fullBytes = await readListed(dir, index.full);
     const full = parseFull(fullBytes, { maxBytes: HARD_MAX_LIST_BYTES });
     // A FULL past its expiry is refused by every fresh client: a heartbeat cannot help, a new serial must come.
     checkWindow('the FULL', full.header.created, full.header.expires, now);
     const deltas: { baseSerial: number; bytes: Buffer }[] = [];
     for (const ref of index.deltas) deltas.push({ baseSerial: ref.baseSerial, bytes: await readListed(dir, ref) });
-    const seq = options.seq ?? x.seq + 1;
+    let seq = options.seq ?? x.seq + 1;
     if (!(seq > x.seq))
       throw new FormatError('ROLLBACK', `seq ${seq} does not increase over the published seq ${x.seq}`);
+    if (log?.last && options.seq === undefined) seq = Math.max(seq, log.last.index.header.seq + 1);
+    log?.checkSuccessor({ seq, serial: x.serial, full: index.full });
     let expires = now + validity;
     if (expires > full.header.expires) {
       expires = full.header.expires;
@@ -113,8 +120,15 @@ export async function heartbeat(options: HeartbeatOptions): Promise<HeartbeatRep
     const files = new Map<string, Uint8Array>([[INDEX_PATH, next.bytes]]);
     const sigs = signatures(INDEX_PATH, next.bytes, indexTrustedComment(next.index.header), options.signers);
     for (const [name, text] of sigs) files.set(name, Buffer.from(text));
-    await writeReleaseFiles(dir, files, { replaceSignatures: true });
-    return { listId: x.listId, serial: x.serial, seq, indexExpires: expires };
+    const logged = log ? await log.append(files, options.signers) : undefined;
+    await writeReleaseFiles(dir, logged?.files ?? files, { replaceSignatures: true });
+    return {
+      listId: x.listId,
+      serial: x.serial,
+      seq,
+      indexExpires: expires,
+      ...(logged ? { log: { logIndex: logged.logIndex, size: logged.size, cosigners: logged.cosigners } } : {}),
+    };
   } finally {
     await release();
   }
@@ -136,6 +150,8 @@ Options:
   --min-poll SECONDS           a new min-poll (default: keep the current one)
   --seq N                      the new seq (default current + 1)
   --now TIME                   the time to sign at (YYYY-MM-DDTHH:MM:SSZ; default now)
+  --log FILE                   the release log's config, as for publish: the new index is logged and cosigned
+                               before it is published. Required once DIR has a log
   -h, --help                   this help
 
 ${PASSWORD_HELP}
@@ -155,6 +171,7 @@ const SPEC = {
     'min-poll': { type: 'string' },
     seq: { type: 'string' },
     now: { type: 'string' },
+    log: { type: 'string' },
   },
 } as const;
 
@@ -170,6 +187,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const seq = intValue(v.seq, 'seq', 1, Number.MAX_SAFE_INTEGER);
   const now = timeValue(v.now, 'now') ?? io.now();
   const signers = await loadSecretKeys(keyPaths, v['password-file'] ?? [], io);
+  const log = v.log !== undefined ? await loadLogConfig(v.log, io) : undefined;
   const report = await heartbeat({
     dir,
     signers,
@@ -177,10 +195,12 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     ...(minPoll !== undefined ? { minPollSeconds: minPoll } : {}),
     ...(seq !== undefined ? { seq } : {}),
     now,
+    ...(log ? { log } : {}),
     warn: (m) => warn(io, m),
   });
   io.out(
     `heartbeat ${report.listId} serial ${report.serial} as seq ${report.seq}; index expires ${formatTime(report.indexExpires)}`,
   );
+  if (report.log) io.out(logLine(report.log));
   return EXIT_OK;
 }

@@ -2,6 +2,8 @@
  * `hashwall-signer keygen --out NAME`: a minisign Ed25519 key pair, `NAME.key` (mode 0600, password-protected
  * with minisign's own scrypt cost unless --no-password) and `NAME.pub`, readable by the stock `minisign`.
  * `hashwall-signer keygen --list-key --id ID --out FILE`: a new 32-byte list hash key (SPEC.md 1.3), mode 0600.
+ * `hashwall-signer keygen --log-key --origin ORIGIN --out NAME`: the release log's note key (SPEC.md 6), NAME.skey
+ * (mode 0600) and NAME.vkey; the vkey is printed, for ISPs and witnesses.
  * Existing files are never overwritten without --force. Nothing secret is printed.
  */
 import {
@@ -17,6 +19,7 @@ import { EXIT_CODES_HELP, parseCommand, required, type Io } from '../cli-support
 import { EXIT_OK, usage } from '../errors.js';
 import { exists, writeNewFile } from '../files.js';
 import { PASSWORD_ENV, newPassword } from '../keys.js';
+import { writeLogKey } from '../log.js';
 import { SignerError } from '../errors.js';
 
 export interface KeygenResult {
@@ -56,6 +59,7 @@ export async function writeListKey(out: string, id: string, force: boolean): Pro
 
 const HELP = `Usage: hashwall-signer keygen --out NAME [--no-password] [--password-file FILE] [--force]
        hashwall-signer keygen --list-key --id ID --out FILE [--force]
+       hashwall-signer keygen --log-key --origin ORIGIN --out NAME [--force]
 
 The first form makes a minisign Ed25519 signing key pair: NAME.key (secret, mode 0600) and NAME.pub (public).
 The secret key is encrypted with a password (minisign's scrypt cost: about 1 GiB of memory and a few seconds
@@ -65,12 +69,20 @@ Both files work with the stock minisign tool. Print nothing secret; the key id i
 The second form makes a new random 32-byte list hash key (SPEC.md 1.3) named ID (the list's hash-key-id; the
 id "public" makes a public-mode key, which the list then carries in its header). Mode 0600.
 
+The third form makes the release log's key (SPEC.md 6): an Ed25519 note key (c2sp.org/signed-note) named ORIGIN,
+the log's checkpoint origin (for example lists.example/demo; no spaces or "+"). NAME.skey is the secret (mode
+0600, one line, the Go checksum database's format); NAME.vkey and the printed line are the verifier key to give
+ISPs (their daemon's log key) and witnesses. The secret is not password-protected: publish and heartbeat use it
+unattended; keep it mode 0600 on the publishing machine.
+
 Options:
   --out NAME             where to write (NAME.key and NAME.pub; or the list key file)
   --no-password          do not encrypt the secret key
   --password-file FILE   read the new password from FILE (first line) instead of asking twice
   --list-key             make a list hash key instead of a signing key
   --id ID                the list key's id ([a-z0-9][a-z0-9-]{0,62}, or "public")
+  --log-key              make the release log's key instead of a signing key
+  --origin ORIGIN        the log's origin, the log key's name
   --force                replace existing files
   -h, --help             this help
 
@@ -88,6 +100,8 @@ const SPEC = {
     'password-file': { type: 'string' },
     'list-key': { type: 'boolean' },
     id: { type: 'string' },
+    'log-key': { type: 'boolean' },
+    origin: { type: 'string' },
     force: { type: 'boolean' },
   },
 } as const;
@@ -98,6 +112,17 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const v = args.values;
   const out = required(v.out, 'out', 'keygen');
   const force = v.force ?? false;
+  if (v['log-key']) {
+    if (v['list-key'] || v.id !== undefined || v['no-password'] || v['password-file'] !== undefined) {
+      throw usage('keygen --log-key: only --origin, --out and --force apply');
+    }
+    const r = await writeLogKey(out, required(v.origin, 'origin', 'keygen --log-key'), force);
+    io.out(`wrote ${r.secretPath} (secret, mode 0600, not encrypted)`);
+    io.out(`wrote ${r.publicPath}`);
+    io.out(`log key: ${r.vkey}`);
+    return EXIT_OK;
+  }
+  if (v.origin !== undefined) throw usage('keygen: --origin is for --log-key');
   if (v['list-key']) {
     if (v['no-password'] || v['password-file'] !== undefined) {
       throw usage('keygen --list-key: a list key file is not password-protected (keep it mode 0600)');

@@ -22,6 +22,7 @@ import {
   parseFull,
   parseSignatureFileName,
   serializeFull,
+  sha256Hex,
   verifySignature,
   type FullList,
   type MinisignSecretKey,
@@ -42,6 +43,7 @@ import { acquireLock, listDir, readCapped, removeFile, removeStaleTemps } from '
 import { GUARD_CLI_OPTIONS, GUARD_HELP, guardFromCli, runGuards, type GuardOptions } from '../guard.js';
 import { signingKeyring } from '../keyring-dir.js';
 import { loadListKey, loadSecretKeys } from '../keys.js';
+import { ReleaseLog, loadLogConfig, type LogConfig } from '../log.js';
 import { keyForList } from './check.js';
 import { presentFullSerials, readCurrentIndex, readFull, signatureFilesOf, writeReleaseFiles } from '../release-dir.js';
 
@@ -70,6 +72,8 @@ export interface PublishOptions {
   readonly prune?: boolean;
   /** Gates against over-blocking (guard.ts); the command line always sets them. */
   readonly guard?: Omit<GuardOptions, 'previous'>;
+  /** The release log (SPEC.md 6): the index is logged and cosigned before it is published (log.ts). */
+  readonly log?: LogConfig;
   readonly warn: (message: string) => void;
 }
 
@@ -83,6 +87,8 @@ export interface PublishReport {
   /** Release paths written (data files and signatures). */
   readonly written: readonly string[];
   readonly pruned: readonly string[];
+  /** The leaf the index occupies in the release log, and the witnesses that cosigned; absent without a log. */
+  readonly log?: { readonly logIndex: number; readonly size: number; readonly cosigners: readonly string[] };
 }
 
 /** Checks what `buildRelease` made before anything is written: each delta rebuilds the FULL; each signature holds. */
@@ -135,6 +141,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
   try {
     for (const sub of ['', 'full', 'delta']) await removeStaleTemps(join(dir, sub));
     const current = await readCurrentIndex(dir);
+    const log = await ReleaseLog.open(dir, options.log, options.warn);
     const present = await presentFullSerials(dir);
     let seq: number;
     if (current) {
@@ -161,6 +168,8 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       seq = options.seq ?? 1;
     }
     if (!Number.isSafeInteger(seq) || seq < 1) throw usage('--seq must be a positive integer');
+    if (log?.last && options.seq === undefined) seq = Math.max(seq, log.last.index.header.seq + 1);
+    log?.checkSuccessor({ seq, serial: h.serial, full: { size: fullBytes.length, sha256: sha256Hex(fullBytes) } });
 
     if (present.includes(h.serial)) {
       // Left by an interrupted publish: never named by an index (the serial is above the published one).
@@ -200,7 +209,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
           options.warn,
         )
       : [];
-    const { files, index } = buildRelease({
+    const built = buildRelease({
       full,
       bases,
       seq,
@@ -211,6 +220,8 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       ...(keyring === undefined ? {} : { keyring }),
       indexExtensions,
     });
+    const logged = log ? await log.append(built.files, options.signers) : undefined;
+    const { files, index } = logged ? { files: logged.files, index: built.index } : built;
     selfCheck(files, fullBytes, bases, options.signers);
     await writeReleaseFiles(dir, files, { replaceSignatures: true });
 
@@ -236,6 +247,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
       deltaBases: index.deltas.map((d) => d.baseSerial),
       written: [...files.keys()],
       pruned,
+      ...(logged ? { log: { logIndex: logged.logIndex, size: logged.size, cosigners: logged.cosigners } } : {}),
     };
   } finally {
     await release();
@@ -245,6 +257,12 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
 /** The FULL the current index names (the last release), for the change gate. */
 async function publishedFull(dir: string, current: { index: { full: { path: string } } }): Promise<FullList> {
   return (await readFull(dir, current.index.full.path)).full;
+}
+
+/** The line that reports what the release log did. */
+export function logLine(log: NonNullable<PublishReport['log']>): string {
+  const who = log.cosigners.length > 0 ? `cosigned by ${log.cosigners.join(', ')}` : 'not cosigned (no witness needed)';
+  return `logged as leaf ${log.logIndex} of the release log (size ${log.size}), ${who}`;
 }
 
 /** Data files (not signatures, not temp files) in `dir/sub`. */
@@ -274,6 +292,9 @@ Options:
   --prune                      afterwards, delete FULLs and deltas (and signatures) the new index does not need
   --list-key FILE              the list key the FULL is hashed with (a licensed list: without it the popular-name gate
                                is left to build, with a warning)
+  --log FILE                   the release log's config (key, witnesses, threshold; README.md "The release log"):
+                               the index is logged in DIR/log/ and cosigned before it is published. Required once
+                               DIR has a log
   -h, --help                   this help
 
 ${GUARD_HELP}
@@ -300,6 +321,7 @@ const SPEC = {
     prune: { type: 'boolean' },
     'list-key': { type: 'string' },
     ...GUARD_CLI_OPTIONS,
+    log: { type: 'string' },
   },
 } as const;
 
@@ -321,6 +343,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const parsed = parseFull(fullBytes, { maxBytes: HARD_MAX_LIST_BYTES });
   const hashKey = listKey || parsed.header.hashKey.mode === 'public' ? keyForList(parsed, listKey) : undefined;
   const guard = await guardFromCli(v, hashKey);
+  const log = v.log !== undefined ? await loadLogConfig(v.log, io) : undefined;
   const report = await publish({
     dir,
     fullBytes,
@@ -332,6 +355,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     now,
     prune: v.prune ?? false,
     guard,
+    ...(log ? { log } : {}),
     warn: (m) => warn(io, m),
   });
   io.out(
@@ -339,6 +363,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       `${report.deltaBases.length} delta(s)${report.deltaBases.length ? ` from ${report.deltaBases.join(', ')}` : ''}, ` +
       `signed by ${signers.map((k) => k.keyId).join(', ')}; index expires ${formatTime(report.indexExpires)}`,
   );
+  if (report.log) io.out(logLine(report.log));
   if (report.pruned.length > 0) io.out(`pruned ${report.pruned.length} file(s): ${report.pruned.join(', ')}`);
   if (report.indexExpires - now < CLOCK_SKEW_SECONDS * 2) warn(io, 'the index expires within minutes');
   return EXIT_OK;

@@ -43,6 +43,7 @@ import {
 import { EXIT_OK, usage } from '../errors.js';
 import { acquireLock, exists, readCapped } from '../files.js';
 import { loadPublicKeys, loadSecretKeys } from '../keys.js';
+import { refreshIndexSignatures } from '../log.js';
 import { readCurrentIndex, readSignatures, writeReleaseFiles } from '../release-dir.js';
 
 export interface AddSignatureOptions {
@@ -134,6 +135,8 @@ export async function addSignatures(options: AddSignatureOptions): Promise<AddSi
     await signFile(INDEX_PATH, current.bytes);
     // writeReleaseFiles writes the index's signature after every other file.
     if (files.size > 0) await writeReleaseFiles(dir, files, { replaceSignatures: false });
+    // The release log keeps each leaf's signatures for auditors (log.ts): the new one too.
+    if (files.size > 0) await refreshIndexSignatures(dir, index);
     return { listId, seq: index.header.seq, serial: index.header.serial, added, already };
   } finally {
     await release();

@@ -30,6 +30,7 @@ import { sourceFor } from '@hashwall/release-client';
 import { EXIT_CODES_HELP, intValue, parseCommand, timeValue, type Io } from '../cli-support.js';
 import { EXIT_OK, EXIT_REFUSED, usage } from '../errors.js';
 import { loadListKey, loadPublicKeys } from '../keys.js';
+import { auditKeysFrom, logItems, type LogAuditKeys } from '../log-audit.js';
 
 export interface VerifyOptions {
   /** A directory, or an `https://`, `http://` or `file://` URL of the folder holding index.hwl. */
@@ -46,6 +47,8 @@ export interface VerifyOptions {
   readonly hashKeyIds?: readonly string[];
   readonly maxListBytes?: number;
   readonly timeoutMs?: number;
+  /** The release log's keys (SPEC.md 6); without them a release that has a log fails verification. */
+  readonly log?: LogAuditKeys;
 }
 
 export interface VerifyReport {
@@ -99,7 +102,8 @@ export async function verifyRelease(options: VerifyOptions): Promise<VerifyRepor
       maxListBytes: options.maxListBytes ?? DEFAULT_MAX_LIST_BYTES,
       ...(options.hashKeyIds ? { hashKeyIds: options.hashKeyIds } : {}),
     });
-    return { ok: result.ok, location: source.location, listId, items: [...keyrings, ...result.items] };
+    const items = [...keyrings, ...result.items, ...(await logItems(source, options.log, trust, listId))];
+    return { ok: items.every((i) => i.ok), location: source.location, listId, items };
   } finally {
     await source.close?.();
   }
@@ -132,7 +136,10 @@ const HELP = `Usage: hashwall-signer verify DIR|URL --pub KEY.pub [--pub ...] [o
 Checks the release in directory DIR, or at URL (https://, http:// or file://, the folder holding index.hwl),
 exactly as a hashwalld daemon will: index signatures and threshold, trusted comments, validity times, the FULL's
 size and SHA-256 as the index gives them, its signatures and header, and every listed delta applied to its base
-FULL. Prints one line per check; exits 1 when any check fails.
+FULL. With the log's keys, it also audits the whole release log (SPEC.md 6): the checkpoint's signature and
+cosignatures, every leaf an index of this list with valid signatures, log-index, seq and serial in order, the
+tree and tiles rebuilt from the entries, and index.hwl included as a daemon checks it. A release with a log
+fails verification when the log key is not given. Prints one line per check; exits 1 when any check fails.
 
 Options:
   --pub FILE             a trusted public key (repeatable)
@@ -145,6 +152,10 @@ Options:
   --now TIME             check as of this time (YYYY-MM-DDTHH:MM:SSZ; default now)
   --max-list-bytes N     cap for a FULL or delta (default ${DEFAULT_MAX_LIST_BYTES}, at most ${HARD_MAX_LIST_BYTES})
   --timeout-ms MS        deadline per HTTP request (default 30000)
+  --log-key VKEY|FILE    the release log's key (what keygen --log-key printed, or its .vkey file)
+  --witness-key VKEY|FILE  a witness's cosigner key (repeatable)
+  --witness-threshold N  how many of them must have cosigned the checkpoint (default: all given)
+  --log FILE             the publisher's log config instead (its key, witnesses and threshold)
   -h, --help             this help
 
 ${EXIT_CODES_HELP}
@@ -164,6 +175,10 @@ const SPEC = {
     now: { type: 'string' },
     'max-list-bytes': { type: 'string' },
     'timeout-ms': { type: 'string' },
+    'log-key': { type: 'string' },
+    'witness-key': { type: 'string', multiple: true },
+    'witness-threshold': { type: 'string' },
+    log: { type: 'string' },
   },
 } as const;
 
@@ -182,6 +197,17 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const now = timeValue(v.now, 'now') ?? io.now();
   const listKey = v['list-key'] !== undefined ? await loadListKey(v['list-key'], io) : undefined;
   if (listKey?.isPublic) throw usage('verify: --list-key is for licensed keys (a public list carries its key)');
+  const log = await auditKeysFrom(
+    {
+      ...(v.log !== undefined ? { logConfig: v.log } : {}),
+      ...(v['log-key'] !== undefined ? { logKey: v['log-key'] } : {}),
+      witnessKeys: v['witness-key'] ?? [],
+      ...(v['witness-threshold'] !== undefined
+        ? { witnessThreshold: intValue(v['witness-threshold'], 'witness-threshold', 0, 64)! }
+        : {}),
+    },
+    io,
+  );
   const report = await verifyRelease({
     location: args.positionals[0]!,
     trusted,
@@ -192,6 +218,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     ...(listKey ? { hashKeyIds: [listKey.id] } : {}),
     ...(maxListBytes !== undefined ? { maxListBytes } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(log ? { log } : {}),
   });
   io.out(`release ${report.location} (list ${report.listId}), checked as of ${formatTime(now)}`);
   for (const item of report.items) {

@@ -1,0 +1,104 @@
+// Shared helpers of the witness tests: temp dirs, logs (the tlog tests' TestLog), add-checkpoint bodies.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { MemoryTiles, entry } from '../../transparency-log/test/helpers.ts';
+import { ORIGIN, TestLog } from '../../transparency-log/test/log-helpers.ts';
+import { TileHashReader, formatAddCheckpoint, parseLogKey, type Hash } from '@hashwall/tlog';
+import type { Test } from 'tap';
+
+export { ORIGIN, TestLog, entry };
+
+export function tempDir(t: Test, prefix = 'hashwall-witness-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The consistency proof from `oldSize` to the log's current size, read from its tiles. */
+export async function proofFrom(log: TestLog, oldSize: number, size = log.entries.length): Promise<Hash[]> {
+  const tiles = new MemoryTiles();
+  for (const [p, b] of log.files) if (p.startsWith('log/')) tiles.files.set(p.slice(4), b);
+  return oldSize === 0 ? [] : new TileHashReader(tiles, size).consistencyProof(oldSize);
+}
+
+/** An add-checkpoint body for the log's checkpoint of `size` (the latest by default), from `oldSize`. */
+export async function body(log: TestLog, oldSize: number, size = log.entries.length): Promise<Uint8Array> {
+  const checkpoint = log.checkpoints.get(size);
+  if (checkpoint === undefined) throw new Error(`no checkpoint of size ${size}`);
+  return formatAddCheckpoint({ oldSize, proof: await proofFrom(log, oldSize, size), checkpoint });
+}
+
+/** The witness's view of a log: its origin and key. */
+export function logsOf(...logs: TestLog[]): Map<string, { origin: string; keys: ReturnType<typeof parseLogKey>[] }> {
+  return new Map(logs.map((l) => [ORIGIN, { origin: ORIGIN, keys: [parseLogKey(l.key.vkey)] }]));
+}
+
+/** The built witness command. */
+export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+export interface Started {
+  child: ChildProcess;
+  url: string;
+  lines: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+/** Starts `hashwall-witness serve` and waits (at most 20 s) for its "listening" line. */
+export async function startWitness(t: Test, config: string): Promise<Started> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let buffered = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no "listening" line within 20 s')), 20_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+        buffered = buffered.slice(nl + 1);
+        lines.push(line);
+        if (line.msg === 'listening') {
+          clearTimeout(timer);
+          resolve(`http://127.0.0.1:${String(line.port)}/`);
+        }
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code} before listening`)));
+  });
+  return { child, url, lines, exited };
+}
+
+/**
+ * A witness made as an operator would: `keygen` for its key, then a config (listen 127.0.0.1:0, state in its
+ * folder) for the given logs, plus `extra` YAML. Returns the config's path and the witness's cosigner key.
+ */
+export async function newWitness(
+  t: Test,
+  name: string,
+  logs: readonly { origin: string; vkey: string }[],
+  extra = '',
+): Promise<{ dir: string; config: string; vkey: string }> {
+  const dir = tempDir(t);
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    CLI,
+    'keygen',
+    '--name',
+    name,
+    '--out',
+    join(dir, 'w.key'),
+  ]);
+  const vkey = /cosigner key: (\S+)/.exec(stdout)![1]!;
+  const config = join(dir, 'witness.yaml');
+  const list = logs.map((l) => `  - origin: ${l.origin}\n    keys: ["${l.vkey}"]\n`).join('');
+  writeFileSync(config, `listen: 127.0.0.1:0\nkey: w.key\nstateDir: state\nlogs:\n${list}${extra}`);
+  return { dir, config, vkey };
+}
