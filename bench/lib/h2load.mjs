@@ -2,10 +2,11 @@
 // more than one is outstanding (against dnsdist as against hashwalld: `-m doh -c 1 -q 10` times out), so the DoH
 // rows use h2load, with the same query files turned into GET URIs (RFC 8484 4.1: ID 0, base64url, no padding).
 // Its per-request log (--log-file: start, status, microseconds) gives the percentiles.
-import { spawn } from 'node:child_process';
-import { closeSync, createReadStream, createWriteStream, openSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+import { runTimed } from './proc.mjs';
 
 /** The wire form of a query for `name` of type `type` (A, AAAA, ... as dnsperf files name them), ID 0, RD set. */
 function wireQuery(name, type) {
@@ -34,31 +35,9 @@ export async function writeUris(from, to, base, max) {
   return n;
 }
 
-/**
- * Runs h2load pinned to `cpu` under bash (its `times` gives the CPU h2load used), output to `outFile`. Bounded by
- * its -D plus a kill timer. Resolves with { code, cpuSeconds }.
- */
+/** Runs h2load pinned to `cpu` (lib/proc.mjs runTimed), bounded by its -D plus a kill timer. */
 export function runH2load({ cpu, args, outFile, limitSeconds }) {
-  return new Promise((resolve) => {
-    const fd = openSync(outFile, 'w');
-    const quoted = args.map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(' ');
-    const p = spawn('bash', ['-c', `taskset -c ${cpu} h2load ${quoted} >&3 2>&3; rc=$?; times; exit $rc`], {
-      stdio: ['ignore', 'pipe', 'ignore', fd],
-    });
-    let out = '';
-    p.stdout.on('data', (c) => (out += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), (limitSeconds + 30) * 1000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      closeSync(fd);
-      const child = (out.trim().split('\n')[1] ?? '').trim().split(/\s+/);
-      const secs = (s) => {
-        const m = /^(\d+)m([\d.]+)s$/.exec(s ?? '');
-        return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
-      };
-      resolve({ code, cpuSeconds: secs(child[0]) + secs(child[1]) });
-    });
-  });
+  return runTimed({ cpu, cmd: 'h2load', args, outFile, limitSeconds, withStderr: true });
 }
 
 /**

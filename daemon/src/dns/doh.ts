@@ -31,12 +31,11 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 
 import type { Logger } from '../util/log.js';
-import { parseHostPort } from '../util/net.js';
 import type { Client } from './client.js';
 import type { Transport } from './events.js';
-import { QueryCounter, listenShared, type BoundAddress, type QueryHandler, type TcpSettings } from './listeners.js';
+import type { QueryHandler, TcpSettings } from './listeners.js';
 import { lastMaxAge, padAnswer } from './padding.js';
-import { secureContextOptions, type TlsSettings } from './tls.js';
+import { TlsListener, secureContextOptions, type TlsSettings } from './tls.js';
 import { HEADER_BYTES } from './wire.js';
 
 /** RFC 8484 6: the media type of a DNS message. */
@@ -194,14 +193,11 @@ class DohClient implements Client {
 }
 
 /** One DoH address. */
-export class DohListener extends QueryCounter {
-  /** The address as configured. */
-  readonly spec: string;
+export class DohListener extends TlsListener {
   readonly handler: QueryHandler;
   settings: DohSettings;
-  address: BoundAddress | null = null;
   readonly #log: Logger;
-  readonly #server: Http2SecureServer;
+  protected readonly server: Http2SecureServer;
   /** HTTP/2 sessions, to close gracefully (GOAWAY) when stopping. */
   readonly #sessions = new Set<Http2Session>();
   /** Every connection, to destroy at close. */
@@ -215,8 +211,7 @@ export class DohListener extends QueryCounter {
     tls: TlsSettings,
     log: Logger,
   ) {
-    super();
-    this.spec = spec;
+    super(spec);
     this.handler = handler;
     this.settings = settings;
     this.#log = log;
@@ -235,7 +230,7 @@ export class DohListener extends QueryCounter {
     (server as unknown as { maxHeaderSize: number }).maxHeaderSize = settings.maxHeaderBytes;
     server.maxConnections = tcp.maxConnections;
     server.setTimeout(tcp.idleTimeoutMs);
-    this.#server = server;
+    this.server = server;
     server.on('connection', (socket: Socket) => {
       if (this.stopping) {
         socket.destroy();
@@ -264,7 +259,7 @@ export class DohListener extends QueryCounter {
     server.on('error', (err: Error) => this.#log.warn({ err: err.message, listen: spec }, 'DoH listener error'));
   }
 
-  static async open(
+  static open(
     spec: string,
     handler: QueryHandler,
     settings: DohSettings,
@@ -272,20 +267,7 @@ export class DohListener extends QueryCounter {
     tls: TlsSettings,
     log: Logger,
   ): Promise<DohListener> {
-    const hp = parseHostPort(spec, DOH_PORT);
-    const l = new DohListener(spec, handler, settings, tcp, tls, log);
-    try {
-      l.address = await listenShared(l.#server, hp.host, hp.port, hp.family);
-    } catch (err) {
-      l.close();
-      throw err;
-    }
-    return l;
-  }
-
-  /** New connections get `tls`'s certificate and key; open ones keep theirs. */
-  setTls(tls: TlsSettings): void {
-    this.#server.setSecureContext(secureContextOptions(tls));
+    return new DohListener(spec, handler, settings, tcp, tls, log).listenAt(DOH_PORT);
   }
 
   /** Open connections. */
@@ -361,13 +343,13 @@ export class DohListener extends QueryCounter {
   stop(): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.#server.close();
+    this.server.close();
     for (const s of this.#sessions) s.close();
   }
 
-  close(): void {
+  override close(): void {
     this.stopping = true;
-    this.#server.close();
+    this.server.close();
     for (const s of this.#sessions) s.destroy();
     for (const s of this.#sockets) s.destroy();
     this.#sessions.clear();

@@ -39,16 +39,48 @@ export function secureContextOptions(s: TlsSettings): SecureContextOptions {
   return { cert: s.cert, key: s.key, minVersion: s.minVersion, maxVersion: 'TLSv1.3' };
 }
 
-/** One DoT address. */
-export class DotListener extends QueryCounter implements StreamHost {
+/**
+ * What DoT and DoH listeners share: a TLS server (a tls.Server, or node:http2's, which is one) listening on one
+ * configured address, whose certificate a reload replaces for new connections.
+ */
+export abstract class TlsListener extends QueryCounter {
   /** The address as configured. */
   readonly spec: string;
+  address: BoundAddress | null = null;
+  protected abstract readonly server: Server;
+
+  constructor(spec: string) {
+    super();
+    this.spec = spec;
+  }
+
+  /** Listens at `spec` (`defaultPort` when it names none); closes this listener and rejects when it cannot. */
+  protected async listenAt(defaultPort: number): Promise<this> {
+    const hp = parseHostPort(this.spec, defaultPort);
+    try {
+      this.address = await listenShared(this.server, hp.host, hp.port, hp.family);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    return this;
+  }
+
+  /** New connections get `tls`'s certificate and key; open ones keep theirs (a reload drops no connection). */
+  setTls(tls: TlsSettings): void {
+    this.server.setSecureContext(secureContextOptions(tls));
+  }
+
+  abstract close(): void;
+}
+
+/** One DoT address. */
+export class DotListener extends TlsListener implements StreamHost {
   readonly handler: QueryHandler;
   tcp: TcpSettings;
   proxy: ProxyGate | null;
-  address: BoundAddress | null = null;
   readonly #log: Logger;
-  readonly #server: Server;
+  protected readonly server: Server;
   readonly #streams: Streams = new Streams(this, 'dot');
 
   private constructor(
@@ -59,13 +91,12 @@ export class DotListener extends QueryCounter implements StreamHost {
     log: Logger,
     proxy: ProxyGate | null,
   ) {
-    super();
-    this.spec = spec;
+    super(spec);
     this.handler = handler;
     this.tcp = tcp;
     this.proxy = proxy;
     this.#log = log;
-    this.#server = createTlsServer({
+    this.server = createTlsServer({
       ...secureContextOptions(tls),
       ALPNProtocols: [ALPN_DOT],
       // The whole handshake within the idle timeout of a connection (unbound: tcp-idle-timeout does the same).
@@ -73,20 +104,20 @@ export class DotListener extends QueryCounter implements StreamHost {
       allowHalfOpen: true,
       noDelay: true,
     });
-    this.#server.maxConnections = tcp.maxConnections;
-    this.#server.on('connection', (socket: Socket) => {
+    this.server.maxConnections = tcp.maxConnections;
+    this.server.on('connection', (socket: Socket) => {
       if (this.stopping) socket.destroy();
     });
-    this.#server.on('secureConnection', (socket: TLSSocket) => this.#streams.accept(socket));
+    this.server.on('secureConnection', (socket: TLSSocket) => this.#streams.accept(socket));
     // A failed handshake (a plain-TCP client, an old TLS version, a certificate the client refused) costs its
     // connection; no line per client at info.
-    this.#server.on('tlsClientError', (err: Error) =>
+    this.server.on('tlsClientError', (err: Error) =>
       this.#log.debug({ err: err.message, listen: spec }, 'TLS handshake'),
     );
-    this.#server.on('error', (err: Error) => this.#log.warn({ err: err.message, listen: spec }, 'DoT listener error'));
+    this.server.on('error', (err: Error) => this.#log.warn({ err: err.message, listen: spec }, 'DoT listener error'));
   }
 
-  static async open(
+  static open(
     spec: string,
     handler: QueryHandler,
     tcp: TcpSettings,
@@ -94,20 +125,7 @@ export class DotListener extends QueryCounter implements StreamHost {
     log: Logger,
     proxy: ProxyGate | null = null,
   ): Promise<DotListener> {
-    const hp = parseHostPort(spec, DOT_PORT);
-    const l = new DotListener(spec, handler, tcp, tls, log, proxy);
-    try {
-      l.address = await listenShared(l.#server, hp.host, hp.port, hp.family);
-    } catch (err) {
-      l.close();
-      throw err;
-    }
-    return l;
-  }
-
-  /** New sessions get `tls`'s certificate and key; open ones keep theirs (a reload drops no connection). */
-  setTls(tls: TlsSettings): void {
-    this.#server.setSecureContext(secureContextOptions(tls));
+    return new DotListener(spec, handler, tcp, tls, log, proxy).listenAt(DOT_PORT);
   }
 
   /** Open DoT sessions. */
@@ -119,13 +137,13 @@ export class DotListener extends QueryCounter implements StreamHost {
   stop(): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.#server.close();
+    this.server.close();
     this.#streams.stop();
   }
 
-  close(): void {
+  override close(): void {
     this.stopping = true;
-    this.#server.close();
+    this.server.close();
     this.#streams.destroy();
   }
 }
