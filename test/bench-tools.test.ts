@@ -10,6 +10,7 @@ import t from 'tap';
 
 import { categorize } from '../bench/lib/perf.mjs';
 import { emptyAnswer, endsWith, questionEnd, wireSuffix } from '../bench/lib/raw-dns.mjs';
+import { plainNode } from './helpers/tools.ts';
 
 const lib = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'bench', 'lib');
 
@@ -70,7 +71,7 @@ t.test('perf categories: kernel, collector, malloc, runtime, JIT of Node and of 
 
 /** Starts a bench server script and waits for its "listening" line; returns it and the port it listens on. */
 async function startServer(script: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [join(lib, script), '127.0.0.1', '0', ...args], {
+  const proc = spawn(...plainNode(join(lib, script), ['127.0.0.1', '0', ...args]), {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -17,7 +17,6 @@ import {
 } from './entries.js';
 import {
   HeaderReader,
-  MAX_HEADER_BYTES,
   checkValidity,
   formatTime,
   isListId,
@@ -33,19 +32,19 @@ import {
 import {
   FULL_LINE_BYTES,
   MAX_LIST_VALIDITY_DAYS,
-  checkLength,
   checkSize,
   fullBodySha256,
   fullHeaderText,
   hashKeyFields,
-  readFullHeader,
   readHashKey,
+  readerOfFile,
   type FullHeader,
+  type FullReader,
   type FullList,
   type HashKeyRef,
   type ParseOptions,
 } from './full.js';
-import { PIECE_BYTES, fileSha256, readAtOf, type FullFile, type FullSpool } from './spool.js';
+import { PIECE_BYTES, fileSha256, type FullFile, type FullSpool } from './spool.js';
 
 const DELTA_LINE_BYTES = 68;
 const MINUS = 0x2d;
@@ -377,74 +376,60 @@ function notVerified(): FormatError {
 }
 
 function readBase(file: FullFile, options: ApplyFromOptions | undefined, pieceLines: number): BaseReader {
-  // The cap before anything is read, then the header from the first 4 KiB (copied: the view is reused).
-  checkLength(file.size, options, 'FULL');
-  const read = readAtOf(file, pieceLines * FULL_LINE_BYTES);
-  const prefix = Uint8Array.from(read(0, Math.min(file.size, MAX_HEADER_BYTES)));
   const want = options?.baseFileSha256;
-  let head: ReturnType<typeof readFullHeader>;
+  const pieceBytes = pieceLines * FULL_LINE_BYTES;
+  let reader: FullReader;
   try {
-    head = readFullHeader(prefix, file.size, options);
+    reader = readerOfFile(file, { maxBytes: options?.maxBytes, fileSha256: want, pieceBytes });
   } catch (err) {
-    // A header that cannot be read, in a file that is not the verified one, is refused as the latter.
-    if (want !== undefined && err instanceof FormatError && fileSha256(file, pieceLines * FULL_LINE_BYTES) !== want) {
+    // A header that cannot be read, in a file that is not the verified one, is refused as the latter (but a file
+    // over the cap is refused before a byte of it is read).
+    if (
+      want !== undefined &&
+      err instanceof FormatError &&
+      err.code !== 'TOO_LARGE' &&
+      fileSha256(file, pieceBytes) !== want
+    ) {
       throw notVerified();
     }
     throw err;
   }
-  const { header, count, bodySha256, bodyStart } = head;
-  const fileHash = want === undefined ? undefined : createHash('sha256').update(prefix.subarray(0, bodyStart));
-  const bodyHash = createHash('sha256');
   const last = new Uint8Array(HASH_BYTES); // the last hash of the previous piece
-  let line = 0; // lines read
-  let defect: FormatError | undefined;
 
-  const nextBytes = (): Uint8Array => {
-    const lines = Math.min(pieceLines, count - line);
-    const bytes = read(bodyStart + line * FULL_LINE_BYTES, lines * FULL_LINE_BYTES);
-    bodyHash.update(bytes);
-    fileHash?.update(bytes);
-    line += lines;
-    return bytes;
-  };
   const next = (): Entries => {
-    if (defect) throw defect;
-    if (line >= count) return EMPTY_ENTRIES;
-    const first = line;
-    const bytes = nextBytes();
+    if (reader.defect) throw reader.defect;
+    const first = reader.line;
+    const bytes = reader.next();
+    if (bytes.length === 0) return EMPTY_ENTRIES;
     let piece: Entries;
     try {
       piece = decodeLines(bytes, 0, bytes.length / FULL_LINE_BYTES, undefined, 'base FULL body');
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
-      defect = malformed(`${err.message} (of the piece from line ${first + 1})`);
+      const defect = malformed(`${err.message} (of the piece from line ${first + 1})`);
+      reader.fail(defect);
       throw defect;
     }
     if (first > 0 && compareHash(last, 0, piece.hashes, 0) >= 0) {
-      defect = malformed(`base FULL body line ${first + 1}: not sorted or duplicate hash`);
+      const defect = malformed(`base FULL body line ${first + 1}: not sorted or duplicate hash`);
+      reader.fail(defect);
       throw defect;
     }
     last.set(piece.hashes.subarray((piece.count - 1) * HASH_BYTES, piece.count * HASH_BYTES));
     return piece;
   };
   const finish = (): void => {
-    while (line < count) {
-      if (defect) nextBytes();
-      else {
-        try {
-          next();
-        } catch (err) {
-          if (err !== defect) throw err;
-        }
+    // The lines the merge did not reach are checked too (until a defect; after one they are only hashed).
+    while (reader.line < reader.count && !reader.defect) {
+      try {
+        next();
+      } catch (err) {
+        if (err !== reader.defect) throw err;
       }
     }
-    if (fileHash && fileHash.digest('hex') !== want) throw notVerified();
-    if (bodyHash.digest('hex') !== bodySha256) {
-      throw new FormatError('DIGEST_MISMATCH', 'body-sha256 does not match the body');
-    }
-    if (defect) throw defect;
+    reader.finish();
   };
-  return { header, count, bodySha256, next, finish };
+  return { header: reader.header, count: reader.count, bodySha256: reader.bodySha256, next, finish };
 }
 
 /**

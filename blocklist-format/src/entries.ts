@@ -52,9 +52,28 @@ export function decodeLines(
 ): Entries {
   const hashes = new Uint8Array(count * HASH_BYTES);
   const kinds = new Uint8Array(count);
+  decodeLinesInto(bytes, start, count, prefix, what, { count, hashes, kinds }, 0);
+  return { count, hashes, kinds };
+}
+
+/**
+ * {@link decodeLines} into entries `at` to `at + count - 1` of `into` (a list read in pieces, each decoded where it
+ * goes): entry `at` must sort after entry `at - 1`, already there, and errors number the lines from `at + 1`.
+ */
+export function decodeLinesInto(
+  bytes: Uint8Array,
+  start: number,
+  count: number,
+  prefix: number | undefined,
+  what: string,
+  into: Entries,
+  at: number,
+): void {
+  const { hashes, kinds } = into;
+  if (at + count > into.count) throw new RangeError('decodeLinesInto: past the end of the entries');
   const lineLength = prefix === undefined ? 67 : 68;
   let p = start;
-  for (let n = 0; n < count; n++) {
+  for (let n = at; n < at + count; n++) {
     if (prefix !== undefined) {
       if (bytes[p] !== prefix) throw malformed(`${what} line ${n + 1}: bad prefix`);
       p++;
@@ -78,7 +97,6 @@ export function decodeLines(
     }
   }
   if (p !== start + count * lineLength) throw new Error('internal: line length');
-  return { count, hashes, kinds };
 }
 
 /** Encodes entries as body lines into `out` at `offset`; returns the offset after the last line. */

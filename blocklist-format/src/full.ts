@@ -1,8 +1,8 @@
 /** FULL files (SPEC.md 2.1): the complete list of one serial. */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 
 import { FormatError } from './errors.js';
-import { HASH_BYTES, decodeLines, encodeLines, checkEntries, type Entries } from './entries.js';
+import { HASH_BYTES, checkEntries, decodeLinesInto, encodeLines, type Entries } from './entries.js';
 import {
   HeaderReader,
   MAX_HEADER_BYTES,
@@ -19,6 +19,7 @@ import {
   writeHeader,
   type Extension,
 } from './header.js';
+import { PIECE_BYTES, readAtOf, type FullFile, type ReadAt } from './spool.js';
 
 /** SPEC.md 4: a FULL is at most 256 MiB, whatever a caller's cap says. */
 export const HARD_MAX_LIST_BYTES = 256 * 1024 * 1024;
@@ -96,26 +97,10 @@ export function hashKeyFields(ref: HashKeyRef): Extension[] {
 }
 
 /**
- * Everything parseFull checks except the body lines themselves: the size cap, the header, the body length against
- * `entries`, and body-sha256 over the body. For parsers that decode the lines into another layout (fullmatcher.ts).
- */
-export function readFullHead(
-  bytes: Uint8Array,
-  options: ParseOptions | undefined,
-): { header: FullHeader; count: number; bodySha256: string; bodyStart: number } {
-  const head = readFullHeader(bytes.subarray(0, MAX_HEADER_BYTES), bytes.length, options);
-  const body = bytes.subarray(head.bodyStart);
-  if (sha256Hex(body) !== head.bodySha256) {
-    throw new FormatError('DIGEST_MISMATCH', 'body-sha256 does not match the body');
-  }
-  return head;
-}
-
-/**
- * readFullHead's checks before the body digest, from the first bytes of a file of `length` bytes: the size cap,
- * the header, and the body length against `entries`. `prefix` is the file's first min(length, MAX_HEADER_BYTES)
- * bytes (or more): the header ends within them or is refused, exactly as over the whole file. The caller checks
- * body-sha256 over the body (a file read in pieces hashes them as they come: fullmatcher.ts).
+ * The checks of a FULL before its body digest, from the first bytes of a file of `length` bytes: the size cap, the
+ * header, and the body length against `entries`. `prefix` is the file's first min(length, MAX_HEADER_BYTES) bytes
+ * (or more): the header ends within them or is refused, exactly as over the whole file. {@link FullReader} then
+ * checks body-sha256 over the body as it reads it.
  */
 export function readFullHeader(
   prefix: Uint8Array,
@@ -143,11 +128,156 @@ export function readFullHeader(
   return { header: { listId, serial, created, expires, hashKey, extensions }, count, bodySha256, bodyStart };
 }
 
+/** Options of a FULL read back from a file ({@link parseFullFrom}, and the matcher's and the delta base's reads). */
+export interface ReadBackOptions extends ParseOptions {
+  /**
+   * The SHA-256 (hex) the file was verified with (the index's digest of the FULL). The bytes parsed are hashed
+   * again as they are read, and a file that no longer has this digest is refused (DIGEST_MISMATCH): the parse can
+   * only ever return what was verified, even if the storage changed between the check and the read.
+   */
+  readonly fileSha256?: string;
+  /** Bytes read per piece (default ~1 MiB; rounded down to whole lines, at least one). */
+  readonly pieceBytes?: number;
+}
+
+/** Body lines per piece for `pieceBytes` (whole lines, at least one). */
+export function pieceLinesOf(pieceBytes = PIECE_BYTES): number {
+  return Math.max(1, Math.floor(pieceBytes / FULL_LINE_BYTES));
+}
+
+/**
+ * The one reading of a FULL's bytes (SPEC.md 2.1), whatever its entries become (entry arrays here, the matcher's
+ * arrays in fullmatcher.ts, the merge of a delta in delta.ts) and wherever the bytes are (one buffer, or a spool or
+ * a stored file read back in pieces, spool.ts): the size cap before anything is read, the header from the first 4
+ * KiB, then the body a piece of whole lines at a time, each hashed (body-sha256, and the whole file against
+ * `fileSha256` when given) as it is handed to the caller to decode. A defect the caller finds in a piece is
+ * remembered ({@link fail}) while the reading goes on, so that {@link finish} refuses in parseFull's order:
+ * TOO_LARGE, the header's codes, the body length, DIGEST_MISMATCH (the file, then body-sha256), then the defect.
+ */
+export class FullReader {
+  readonly header: FullHeader;
+  /** Entries (body lines) in the file. */
+  readonly count: number;
+  readonly bodySha256: string;
+  readonly #read: ReadAt;
+  readonly #bodyStart: number;
+  readonly #pieceLines: number;
+  readonly #bodyHash = createHash('sha256');
+  readonly #fileHash: Hash | undefined;
+  readonly #fileSha256: string | undefined;
+  #line = 0;
+  #defect: FormatError | undefined;
+
+  /** Reads and checks the header; `read` gives the file's bytes, pieces of `pieceLines` lines at a time. */
+  constructor(read: ReadAt, length: number, options: ReadBackOptions | undefined, pieceLines: number) {
+    checkLength(length, options, 'FULL');
+    // Copied: a file's read gives a view that the next read reuses.
+    const prefix = Uint8Array.from(read(0, Math.min(length, MAX_HEADER_BYTES)));
+    const { header, count, bodySha256, bodyStart } = readFullHeader(prefix, length, options);
+    this.header = header;
+    this.count = count;
+    this.bodySha256 = bodySha256;
+    this.#read = read;
+    this.#bodyStart = bodyStart;
+    this.#pieceLines = pieceLines;
+    this.#fileSha256 = options?.fileSha256;
+    this.#fileHash =
+      this.#fileSha256 === undefined ? undefined : createHash('sha256').update(prefix.subarray(0, bodyStart));
+  }
+
+  /** Lines read so far (the next piece starts at this line, counted from 0). */
+  get line(): number {
+    return this.#line;
+  }
+
+  /** The defect remembered, if any. */
+  get defect(): FormatError | undefined {
+    return this.#defect;
+  }
+
+  /**
+   * The next piece of body lines, hashed; empty at the end. The view is only valid until the next call (a file's
+   * read reuses its buffer).
+   */
+  next(): Uint8Array {
+    const lines = Math.min(this.#pieceLines, this.count - this.#line);
+    if (lines <= 0) return EMPTY;
+    const bytes = this.#read(this.#bodyStart + this.#line * FULL_LINE_BYTES, lines * FULL_LINE_BYTES);
+    this.#bodyHash.update(bytes);
+    this.#fileHash?.update(bytes);
+    this.#line += lines;
+    return bytes;
+  }
+
+  /** Remembers the first defect found in the lines (thrown by {@link finish} once the digests hold). */
+  fail(defect: FormatError): void {
+    this.#defect ??= defect;
+  }
+
+  /** Reads and hashes what is left, then refuses: the file's digest, body-sha256, then the defect remembered. */
+  finish(): void {
+    while (this.next().length > 0) {
+      // hashed by next()
+    }
+    if (this.#fileHash && this.#fileHash.digest('hex') !== this.#fileSha256) {
+      throw new FormatError('DIGEST_MISMATCH', 'the FULL read back is not the file that was verified');
+    }
+    if (this.#bodyHash.digest('hex') !== this.bodySha256) {
+      throw new FormatError('DIGEST_MISMATCH', 'body-sha256 does not match the body');
+    }
+    if (this.#defect) throw this.#defect;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A {@link FullReader} over a FULL held in one buffer: the whole body is one piece, read where it lies (views). */
+export function readerOfBytes(bytes: Uint8Array, options?: ReadBackOptions): FullReader {
+  const read: ReadAt = (position, length) => bytes.subarray(position, position + length);
+  return new FullReader(read, bytes.length, options, Math.max(1, Math.floor(bytes.length / FULL_LINE_BYTES)));
+}
+
+/** A {@link FullReader} over a file read back in pieces of ~1 MiB (`options.pieceBytes`) through one buffer. */
+export function readerOfFile(file: FullFile, options?: ReadBackOptions): FullReader {
+  const pieceLines = pieceLinesOf(options?.pieceBytes);
+  return new FullReader(readAtOf(file, pieceLines * FULL_LINE_BYTES), file.size, options, pieceLines);
+}
+
 /** Parses a FULL strictly. The caller verifies its signatures over these same bytes first (SPEC.md 3). */
 export function parseFull(bytes: Uint8Array, options?: ParseOptions): FullList {
-  const { header, count, bodySha256, bodyStart } = readFullHead(bytes, options);
-  const entries = decodeLines(bytes, bodyStart, count, undefined, 'body');
-  return { header, entries, bodySha256 };
+  return parseEntries(readerOfBytes(bytes, options));
+}
+
+/**
+ * {@link parseFull} over a file read back in pieces of ~1 MiB (a spool or a stored FULL, spool.ts): the same checks
+ * and codes (and DIGEST_MISMATCH when the file is not the one `fileSha256` names), with the entry arrays and one
+ * piece in memory instead of the whole file.
+ */
+export function parseFullFrom(file: FullFile, options?: ReadBackOptions): FullList {
+  return parseEntries(readerOfFile(file, options));
+}
+
+/** The entries of the pieces `reader` gives, each decoded where it goes in one pair of arrays. */
+function parseEntries(reader: FullReader): FullList {
+  const entries: Entries = {
+    count: reader.count,
+    hashes: new Uint8Array(reader.count * HASH_BYTES),
+    kinds: new Uint8Array(reader.count),
+  };
+  for (;;) {
+    const at = reader.line;
+    const bytes = reader.next();
+    if (bytes.length === 0) break;
+    if (reader.defect) continue;
+    try {
+      decodeLinesInto(bytes, 0, bytes.length / FULL_LINE_BYTES, undefined, 'body', entries, at);
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      reader.fail(err);
+    }
+  }
+  reader.finish();
+  return { header: reader.header, entries, bodySha256: reader.bodySha256 };
 }
 
 /** The body bytes of a list: one `<hash> <kind>` line per entry. */

@@ -10,6 +10,7 @@ export {
   MAX_LIST_VALIDITY_DAYS,
   makeFull,
   parseFull,
+  parseFullFrom,
   serializeFull,
   encodeFullBody,
   sha256Hex,

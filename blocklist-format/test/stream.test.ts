@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import t from 'tap';
 
 import { FormatError } from '../dist/errors.js';
-import { serializeFull, type FullList } from '../dist/full.js';
+import { parseFull, parseFullFrom, serializeFull, type FullList } from '../dist/full.js';
 import { parseFullMatcher, parseFullMatcherFrom, type FullMatcher } from '../dist/fullmatcher.js';
 import { fullPath, fullTrustedComment, indexTrustedComment, INDEX_PATH } from '../dist/indexfile.js';
 import {
@@ -359,55 +359,62 @@ t.test('a delta still comes in memory when a spool is offered', async (t) => {
   t.equal(made, 0);
 });
 
-t.test('parseFullMatcherFrom agrees with parseFullMatcher for every piece size and short reads', async (t) => {
-  const base = serializeFull(
-    listFrom(
-      4,
-      Array.from({ length: 80 }, (_, i) => i * 3),
-      1,
-    ),
-  );
-  const bodyStart = base.indexOf('\n\n') + 2;
-  const code = (parse: () => unknown): unknown => {
-    try {
-      return JSON.stringify(parse());
-    } catch (err) {
-      if (err instanceof FormatError) return `code ${err.code}`;
-      throw err;
-    }
-  };
-  fc.assert(
-    fc.property(
-      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
-      fc.boolean(),
-      fc.oneof(fc.constantFrom(1, 67, 134, 4096, 1 << 20), fc.integer({ min: 1, max: 3000 })),
-      fc.oneof(fc.constant(Infinity), fc.integer({ min: 1, max: 500 })),
-      fc.option(fc.integer({ min: 0, max: base.length + 10 })),
-      (edits, keepDigest, pieceBytes, maxRead, cut) => {
-        let bytes: Buffer = Buffer.from(base);
-        for (const [at, value] of edits) bytes[at % bytes.length] = value;
-        if (keepDigest && edits.every(([at]) => at % bytes.length >= bodyStart)) bytes = redigest(bytes);
-        if (cut !== null) bytes = bytes.subarray(0, cut);
-        const a = code(() => parseFullMatcher(bytes));
-        const b = code(() => parseFullMatcherFrom(fileOf(bytes, maxRead), { pieceBytes }));
-        const c = code(() => parseFullMatcherFrom(fileOf(bytes), { pieceBytes, maxBytes: bytes.length }));
-        return a === b && a === c;
-      },
-    ),
-    { numRuns: 500, interruptAfterTimeLimit: 15_000 },
-  );
-  t.equal(
-    (() => {
+t.test(
+  'parseFullMatcherFrom and parseFullFrom agree with the in-memory parses for every piece size and short reads',
+  async (t) => {
+    const base = serializeFull(
+      listFrom(
+        4,
+        Array.from({ length: 80 }, (_, i) => i * 3),
+        1,
+      ),
+    );
+    const bodyStart = base.indexOf('\n\n') + 2;
+    const code = (parse: () => unknown): unknown => {
       try {
-        parseFullMatcherFrom(fileOf(base), { maxBytes: base.length - 1 });
-        return 'accepted';
+        return JSON.stringify(parse());
       } catch (err) {
-        return (err as FormatError).code;
+        if (err instanceof FormatError) return `code ${err.code}`;
+        throw err;
       }
-    })(),
-    'TOO_LARGE',
-  );
-});
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
+        fc.boolean(),
+        fc.oneof(fc.constantFrom(1, 67, 134, 4096, 1 << 20), fc.integer({ min: 1, max: 3000 })),
+        fc.oneof(fc.constant(Infinity), fc.integer({ min: 1, max: 500 })),
+        fc.option(fc.integer({ min: 0, max: base.length + 10 })),
+        (edits, keepDigest, pieceBytes, maxRead, cut) => {
+          let bytes: Buffer = Buffer.from(base);
+          for (const [at, value] of edits) bytes[at % bytes.length] = value;
+          if (keepDigest && edits.every(([at]) => at % bytes.length >= bodyStart)) bytes = redigest(bytes);
+          if (cut !== null) bytes = bytes.subarray(0, cut);
+          const a = code(() => parseFullMatcher(bytes));
+          const b = code(() => parseFullMatcherFrom(fileOf(bytes, maxRead), { pieceBytes }));
+          const c = code(() => parseFullMatcherFrom(fileOf(bytes), { pieceBytes, maxBytes: bytes.length }));
+          // The entry arrays' parse: the same result either way, and the same refusals as the matcher's.
+          const d = code(() => parseFull(bytes));
+          const e = code(() => parseFullFrom(fileOf(bytes, maxRead), { pieceBytes }));
+          const refused = (x: unknown): boolean => typeof x === 'string' && x.startsWith('code ');
+          return a === b && a === c && d === e && (refused(d) ? d === a : !refused(a));
+        },
+      ),
+      { numRuns: 500, interruptAfterTimeLimit: 15_000 },
+    );
+    t.equal(
+      (() => {
+        try {
+          parseFullMatcherFrom(fileOf(base), { maxBytes: base.length - 1 });
+          return 'accepted';
+        } catch (err) {
+          return (err as FormatError).code;
+        }
+      })(),
+      'TOO_LARGE',
+    );
+  },
+);
 
 t.test('a file that changes while it is read back is refused', async (t) => {
   const bytes = serializeFull(listFrom(1, [1, 2, 3, 4, 5, 6], 0));
@@ -418,6 +425,12 @@ t.test('a file that changes while it is read back is refused', async (t) => {
     if (reads === 3) copy[copy.length - 2] = 0x48; // D -> H in the last line, after the header was read
   });
   t.throws(() => parseFullMatcherFrom(changing, { fileSha256, pieceBytes: 67 }), { code: 'DIGEST_MISMATCH' });
+  t.same(parseFullFrom(fileOf(bytes), { fileSha256 }), parseFull(bytes), 'parseFullFrom: unchanged, the same list');
+  const again = Buffer.from(bytes);
+  const changingAgain = fileOf(again, 67, (reads) => {
+    if (reads === 3) again[again.length - 2] = 0x48;
+  });
+  t.throws(() => parseFullFrom(changingAgain, { fileSha256, pieceBytes: 67 }), { code: 'DIGEST_MISMATCH' });
   const short = fileOf(bytes.subarray(0, bytes.length - 67));
   const shrinking = { size: bytes.length, read: (at: number, into: Uint8Array) => short.read(at, into) };
   t.throws(() => parseFullMatcherFrom(shrinking), { code: 'DIGEST_MISMATCH' }, 'a file shorter than its size');

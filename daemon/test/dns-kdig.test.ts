@@ -7,21 +7,13 @@ import { promisify } from 'node:util';
 
 import t from 'tap';
 
+import { needTool } from '../../test/helpers/tools.ts';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.ts';
 
 const run = promisify(execFile);
 
-async function has(tool: string): Promise<boolean> {
-  try {
-    await run(tool, [tool === 'kdig' ? '-V' : '-v'], { timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const kdigMissing = !(await has('kdig'));
-const digMissing = !(await has('dig'));
+const kdigMissing = needTool('kdig');
+const digMissing = needTool('dig');
 
 async function kdig(d: TestDaemon, ...args: string[]): Promise<string> {
   const { stdout } = await run('kdig', ['@127.0.0.1', '-p', String(d.port), '+timeout=2', '+retry=0', ...args], {
@@ -38,7 +30,7 @@ interface KdigJson {
   answerRRs?: { TYPEname: string; rdataA?: string; rdataCNAME?: string }[];
 }
 
-t.test('kdig as a real client', { skip: kdigMissing ? 'kdig (knot-dnsutils) is not installed' : false }, async (t) => {
+t.test('kdig as a real client', { skip: kdigMissing }, async (t) => {
   const d = await startTestDaemon();
   t.teardown(() => d.close());
 
@@ -91,17 +83,13 @@ t.test('kdig as a real client', { skip: kdigMissing ? 'kdig (knot-dnsutils) is n
   });
 });
 
-t.test(
-  'dig: opcode STATUS gets NOTIMP',
-  { skip: digMissing ? 'dig (bind9-dnsutils) is not installed' : false },
-  async (t) => {
-    const d = await startTestDaemon();
-    t.teardown(() => d.close());
-    const { stdout } = await run(
-      'dig',
-      ['@127.0.0.1', '-p', String(d.port), '+opcode=status', '+header-only', '+tries=1', '+time=2', 'a.example.test'],
-      { timeout: 10000, encoding: 'utf8' },
-    );
-    t.match(stdout, /opcode: STATUS, status: NOTIMP/);
-  },
-);
+t.test('dig: opcode STATUS gets NOTIMP', { skip: digMissing }, async (t) => {
+  const d = await startTestDaemon();
+  t.teardown(() => d.close());
+  const { stdout } = await run(
+    'dig',
+    ['@127.0.0.1', '-p', String(d.port), '+opcode=status', '+header-only', '+tries=1', '+time=2', 'a.example.test'],
+    { timeout: 10000, encoding: 'utf8' },
+  );
+  t.match(stdout, /opcode: STATUS, status: NOTIMP/);
+});

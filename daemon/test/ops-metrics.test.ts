@@ -5,18 +5,12 @@ import { join } from 'node:path';
 import { generateListKey } from '@hashwall/format';
 import t from 'tap';
 
+import { needTool } from '../../test/helpers/tools.ts';
 import { Metrics, QTYPE_NAMES, RCODE_NAMES } from '../dist/ops/metrics.js';
 import { ManualClock } from '../dist/util/clock.js';
 import { TYPE, query, rcodeOf, tcpAsk, udpAsk } from './helpers/client.ts';
 import { until } from './helpers/daemon.ts';
-import {
-  hasPromtool,
-  parseExposition,
-  promtoolProblemsOfOurs,
-  samplesOf,
-  sampleKey,
-  startOpsDaemon,
-} from './helpers/ops.ts';
+import { parseExposition, promtoolProblemsOfOurs, samplesOf, sampleKey, startOpsDaemon } from './helpers/ops.ts';
 import { Clock, ReleaseDir, fullOf, harness, settingsWith, tempDir, within } from './lists/helpers.ts';
 
 const qtypeLabel = (t: number): string => QTYPE_NAMES[t] ?? 'other';
@@ -215,19 +209,15 @@ t.test('list metrics follow a scripted sequence of updates', async (t) => {
   t.equal(later.get('hashwall_list_stale{list="demo"}'), 1, 'stale once the index has expired');
 });
 
-t.test(
-  'promtool check metrics finds nothing wrong with our names',
-  { skip: !hasPromtool && 'no promtool' },
-  async (t) => {
-    const d = await startOpsDaemon({ metrics: new Metrics({ processMetrics: true }) });
-    t.teardown(() => d.close());
-    await udpAsk(d.port, query('a.example.test', TYPE.A));
-    await udpAsk(d.port, query('blocked.test', TYPE.A));
-    d.metrics.setCanary('demo', false);
-    d.metrics.stopPageServed('demo');
-    const text = await d.metrics.text();
-    t.match(text, /^hashwall_upstream_latency_seconds_bucket/m, 'the histogram is in');
-    t.match(text, /^process_cpu_user_seconds_total/m, 'and the process metrics');
-    t.same(await promtoolProblemsOfOurs(text), [], 'no problem with a hashwall_ name');
-  },
-);
+t.test('promtool check metrics finds nothing wrong with our names', { skip: needTool('promtool') }, async (t) => {
+  const d = await startOpsDaemon({ metrics: new Metrics({ processMetrics: true }) });
+  t.teardown(() => d.close());
+  await udpAsk(d.port, query('a.example.test', TYPE.A));
+  await udpAsk(d.port, query('blocked.test', TYPE.A));
+  d.metrics.setCanary('demo', false);
+  d.metrics.stopPageServed('demo');
+  const text = await d.metrics.text();
+  t.match(text, /^hashwall_upstream_latency_seconds_bucket/m, 'the histogram is in');
+  t.match(text, /^process_cpu_user_seconds_total/m, 'and the process metrics');
+  t.same(await promtoolProblemsOfOurs(text), [], 'no problem with a hashwall_ name');
+});

@@ -14,7 +14,6 @@ import * as keygen from './commands/keygen.js';
 import * as keyring from './commands/keyring.js';
 import * as publish from './commands/publish.js';
 import * as sign from './commands/sign.js';
-import * as verify from './commands/verify.js';
 
 type Command = (argv: readonly string[], io: Io) => Promise<number>;
 
@@ -28,7 +27,11 @@ const COMMANDS: Readonly<Record<string, { run: Command; summary: string }>> = {
   publish: { run: publish.run, summary: 'add a FULL to a release directory: deltas, index, signatures' },
   heartbeat: { run: heartbeat.run, summary: 're-sign the index with seq + 1 and a new expiry (from a timer)' },
   sign: { run: sign.run, summary: 'sign --add: add your signature to every file of the current release' },
-  verify: { run: verify.run, summary: 'check a release directory or URL exactly as a daemon will' },
+  // Loaded when run: it alone needs the HTTP client (undici), a third of every other command's start-up time.
+  verify: {
+    run: async (argv, io) => (await import('./commands/verify.js')).run(argv, io),
+    summary: 'check a release directory or URL exactly as a daemon will',
+  },
   inspect: { run: inspect.run, summary: "show a file's header, entry counts and signatures" },
   check: { run: check.run, summary: 'say whether and how a name or URL is listed (needs the list key)' },
   diff: { run: diff.run, summary: 'count removals and additions by kind between two FULLs' },

@@ -20,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 
 import type { Test } from 'tap';
 
+import { plainNode } from '../../test/helpers/tools.ts';
+
 export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 export const SIGNER_FIXTURES = join(FIXTURES, 'signer');
@@ -45,15 +47,14 @@ export interface Run {
   readonly stderr: string;
 }
 
-/** Runs `node signer/dist/cli.js ...args` with a deadline. */
+/** Runs `node signer/dist/cli.js ...args` with a deadline, as a user would (plainNode: none of tap's hooks). */
 export function cli(
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = execFile(
-      process.execPath,
-      [CLI, ...args],
+      ...plainNode(CLI, args),
       {
         cwd: options.cwd,
         env: { PATH: process.env.PATH, ...options.env },
@@ -79,7 +80,7 @@ export function cli(
 
 /** Starts the CLI without waiting (for the crash tests). */
 export function spawnCli(args: readonly string[], cwd?: string): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(...plainNode(CLI, args), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Copies a fixture file into `dir` with mode 0600 (git does not keep modes; secrets must not warn). */
@@ -186,17 +187,7 @@ export async function staticServer(t: Test, root: string): Promise<string> {
   return `http://127.0.0.1:${port}/`;
 }
 
-/** Runs the stock minisign binary with a deadline; resolves with its exit code and output. */
-export function minisign(args: readonly string[], input = '', timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('minisign', [...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(new Error(err.message, { cause: err }));
-      resolve({ code: err ? (err.code as number) : 0, signal: null, stdout, stderr });
-    });
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input);
-  });
-}
+export { minisign } from '../../test/helpers/tools.ts';
 
 /** The time the release tests publish and verify at: an hour after the FULLs were built. */
 export const NOW = iso(T0 + 3600);

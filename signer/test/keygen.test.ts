@@ -1,6 +1,6 @@
-// keygen and key loading: files the stock minisign reads, modes, no overwrite, password sources (file, environment,
-// a terminal prompt without echo), and no secret in any output.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+// keygen and key loading: files the stock minisign reads, modes, no overwrite, password sources (file, environment),
+// and no secret in any output. A key at minisign's real scrypt cost and the terminal prompt: keygen.slow.test.ts.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -15,15 +15,17 @@ import {
   serializeSecretKeyFile,
 } from '@hashwall/format';
 
+import { needTool } from '../../test/helpers/tools.ts';
 import { CLI, NOW, buildFull, cli, minisign, tempDir, vectorListKey, writeSource } from './helpers.ts';
 
 const PASSWORD = 'correct horse battery staple';
+const minisignTool = { skip: needTool('minisign') };
 
 function mode(path: string): number {
   return statSync(path).mode & 0o777;
 }
 
-t.test('makes an unencrypted key pair that minisign signs and verifies with', async (t) => {
+t.test('makes an unencrypted key pair that minisign signs and verifies with', minisignTool, async (t) => {
   const dir = tempDir(t);
   const r = await cli(['keygen', '--out', 'alice', '--no-password'], { cwd: dir });
   t.equal(r.code, 0, r.stderr);
@@ -79,25 +81,9 @@ t.test('makes a list key (mode 0600) and never prints it', async (t) => {
   t.notMatch(inspect.stdout, key.keyHex());
 });
 
-t.test('a password-protected key (minisign scrypt cost) from --password-file works with minisign', async (t) => {
-  const dir = tempDir(t);
-  const pw = join(dir, 'pw');
-  writeFileSync(pw, `${PASSWORD}\n`, { mode: 0o600 });
-  const r = await cli(['keygen', '--out', 'locked', '--password-file', pw], { cwd: dir });
-  t.equal(r.code, 0, r.stderr);
-  t.notMatch(r.stdout + r.stderr, PASSWORD);
-  const key = join(dir, 'locked.key');
-  const parsed = parseSecretKeyFile(readFileSync(key), { password: PASSWORD });
-  t.equal(parsed.encrypted, true);
-  const msg = writeSource(dir, 'msg.txt', 'hello\n');
-  const s = await minisign(['-S', '-H', '-s', key, '-m', msg, '-t', 'hwl1 test'], `${PASSWORD}\n`);
-  t.equal(s.code, 0, `minisign opens the key with the password: ${s.stderr}`);
-  t.equal((await minisign(['-V', '-H', '-m', msg, '-p', join(dir, 'locked.pub')])).code, 0);
-});
-
 t.test('reads the password of an encrypted key from a file, the environment, or refuses', async (t) => {
   const dir = tempDir(t);
-  // A cheap scrypt cost keeps this test fast; the real cost is covered above.
+  // A cheap scrypt cost keeps this test fast; the real cost is covered in keygen.slow.test.ts.
   const sk = generateKeyPair();
   const key = writeSource(
     dir,
@@ -125,7 +111,7 @@ t.test('reads the password of an encrypted key from a file, the environment, or 
     'bash',
     [
       '-c',
-      `"$0" "$1" publish "$2" --dir "$3" --key "$4" --now "$5" --password-file <(printf '%s\\n' "$6")`,
+      `env -u NODE_OPTIONS "$0" "$1" publish "$2" --dir "$3" --key "$4" --now "$5" --password-file <(printf '%s\\n' "$6")`,
       process.execPath,
       CLI,
       full,
@@ -162,66 +148,4 @@ t.test('reads the password of an encrypted key from a file, the environment, or 
   writeFileSync(twoLines, `${PASSWORD}\nsecond\n`, { mode: 0o600 });
   t.equal((await publish('r6', ['--password-file', twoLines])).code, 2);
   t.equal((await publish('r7', ['--password-file', pw, '--password-file', pw])).code, 2, 'more files than keys');
-});
-
-let noPty: string | false = false;
-try {
-  execFileSync('script', ['--version'], { stdio: 'pipe', timeout: 5000 });
-} catch {
-  noPty = 'util-linux script (to get a pseudo-terminal) is not installed';
-}
-
-t.test('prompts on a terminal without echo, twice for a new key; Ctrl-C interrupts', { skip: noPty }, async (t) => {
-  const dir = tempDir(t);
-  /** Runs the CLI on a pseudo-terminal, answering each prompt as it appears. */
-  const onPty = (args: string[], answers: [string, string][]): Promise<{ code: number | null; out: string }> =>
-    new Promise((resolve, reject) => {
-      const cmd = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-      const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`no exit within 60 s: ${JSON.stringify(out)}`));
-      }, 60_000);
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        const next = answers[0];
-        if (next && out.includes(next[0])) {
-          answers.shift();
-          child.stdin.write(next[1]);
-        }
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ code, out });
-      });
-    });
-  const secret = 'pty-secret-password';
-  const made = await onPty(
-    ['keygen', '--out', 'p'],
-    [
-      ['Password for the new key: ', `${secret}\r`],
-      ['The same password again: ', `${secret}\r`],
-    ],
-  );
-  t.equal(made.code, 0, made.out);
-  t.notMatch(made.out, secret, 'the password is not echoed');
-  t.equal(parseSecretKeyFile(readFileSync(join(dir, 'p.key')), { password: secret }).encrypted, true);
-
-  const differ = await onPty(
-    ['keygen', '--out', 'q'],
-    [
-      ['Password for the new key: ', 'one\r'],
-      ['The same password again: ', 'two\r'],
-    ],
-  );
-  t.equal(differ.code, 2);
-  t.match(differ.out, /KEY_PASSWORD: the two passwords differ/);
-
-  const interrupted = await onPty(['keygen', '--out', 'r'], [['Password for the new key: ', 'abc\u0003']]);
-  t.equal(interrupted.code, 130);
-  t.match(interrupted.out, /INTERRUPTED/);
-  t.throws(() => statSync(join(dir, 'r.key')), 'nothing written');
 });

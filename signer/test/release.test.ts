@@ -7,6 +7,7 @@ import t from 'tap';
 
 import { parseIndex } from '@hashwall/format';
 
+import { needTool } from '../../test/helpers/tools.ts';
 import {
   NOW,
   T0,
@@ -21,7 +22,9 @@ import {
   world,
 } from './helpers.ts';
 
-t.test('every file of a release verifies with minisign -V -H, and with verify over HTTP', async (t) => {
+const minisignTool = { skip: needTool('minisign') };
+
+t.test('every file of a release verifies with minisign -V -H, and with verify over HTTP', minisignTool, async (t) => {
   const w = world(t);
   await publishSerials(t, w, [1, 2, 3]);
   t.same(dataFiles(w.rel), [

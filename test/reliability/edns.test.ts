@@ -11,20 +11,9 @@ import { promisify } from 'node:util';
 import t from 'tap';
 
 import { startTestDaemon, type TestDaemon } from '../../daemon/test/helpers/daemon.ts';
+import { needTool } from '../helpers/tools.ts';
 
 const run = promisify(execFile);
-
-async function has(tool: string, arg: string): Promise<boolean> {
-  try {
-    await run(tool, [arg], { timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const noKdig = !(await has('kdig', '-V'));
-const noDig = !(await has('dig', '-v'));
 
 async function client(tool: 'kdig' | 'dig', d: TestDaemon, ...args: string[]): Promise<string> {
   const base = tool === 'kdig' ? ['+timeout=2', '+retry=0'] : ['+time=2', '+tries=1'];
@@ -35,7 +24,7 @@ async function client(tool: 'kdig' | 'dig', d: TestDaemon, ...args: string[]): P
   return stdout;
 }
 
-t.test('kdig', { skip: noKdig ? 'kdig (knot-dnsutils) is not installed' : false }, async (t) => {
+t.test('kdig', { skip: needTool('kdig') }, async (t) => {
   const d = await startTestDaemon();
   t.teardown(() => d.close());
   const kdig = (...a: string[]): Promise<string> => client('kdig', d, ...a);
@@ -80,7 +69,7 @@ t.test('kdig', { skip: noKdig ? 'kdig (knot-dnsutils) is not installed' : false 
   });
 });
 
-t.test('dig', { skip: noDig ? 'dig (bind9-dnsutils) is not installed' : false }, async (t) => {
+t.test('dig', { skip: needTool('dig') }, async (t) => {
   const d = await startTestDaemon();
   t.teardown(() => d.close());
   const dig = (...a: string[]): Promise<string> => client('dig', d, ...a);

@@ -1,13 +1,15 @@
 /**
- * Helpers of the reliability suite: an authoritative upstream that can be stopped and started again on the same
- * port, a rate-bounded load client that checks every answer against what it must be, and the built daemon as a
- * child process. Everything on 127.0.0.1, every wait bounded.
+ * Helpers of the reliability suite: an authoritative upstream that can go silent (an outage) and answer again on
+ * the port it keeps, a rate-bounded load client that checks every answer against what it must be, and the built
+ * daemon as a child process. Everything on 127.0.0.1, every wait bounded.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { bindUdpAndTcp } from '../../daemon/test/helpers/upstream.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -59,14 +61,18 @@ export function firstA(msg: Buffer): string | null {
 }
 
 /**
- * An authoritative server for one zone (`*.<zone>` A -> addressOf(name), TTL `ttl`), UDP and TCP on a fixed port
- * once started, which can be stopped and started again on that port (an upstream restart).
+ * An authoritative server for one zone (`*.<zone>` A -> addressOf(name), TTL `ttl`), UDP and TCP on one port from
+ * port 0. An outage is `silent`: the server drops every datagram and closes every TCP connection at once, but keeps
+ * its sockets, so the port stays its own and the same server answers again when `silent` is cleared (a server
+ * closed and bound again could find its port taken by another socket in the meantime).
  */
-export class RestartableUpstream {
+export class ZoneUpstream {
   readonly zone: string;
   ttl: number;
   port = 0;
   queries = 0;
+  /** While true, nothing is answered (an outage); the sockets stay bound. */
+  silent = false;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
   readonly #conns = new Set<Socket>();
@@ -111,44 +117,56 @@ export class RestartableUpstream {
     return Buffer.concat(parts);
   }
 
+  /** UDP on port 0, then TCP on the same port (bindUdpAndTcp), both kept until close(). */
   async start(): Promise<void> {
-    const udp = createSocket('udp4');
-    udp.on('message', (m, r) => {
-      this.queries++;
-      const a = this.answer(m);
-      if (a) udp.send(a, r.port, r.address);
-    });
-    await new Promise<void>((res, rej) => {
-      udp.once('error', rej);
-      udp.bind(this.port, '127.0.0.1', () => res());
-    });
-    this.port = udp.address().port;
-    this.#udp = udp;
-    const tcp = createServer((s) => {
-      this.#conns.add(s);
-      s.on('close', () => this.#conns.delete(s));
-      s.on('error', () => s.destroy());
-      let buf = Buffer.alloc(0);
-      s.on('data', (c: Buffer) => {
-        buf = Buffer.concat([buf, c]);
-        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const a = this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-          buf = buf.subarray(2 + buf.readUInt16BE(0));
-          if (a) s.write(Buffer.concat([Buffer.from([a.length >> 8, a.length & 255]), a]));
-        }
-      });
-    });
-    await new Promise<void>((res, rej) => {
-      tcp.once('error', rej);
-      tcp.listen(this.port, '127.0.0.1', () => res());
-    });
-    this.#tcp = tcp;
+    const bound = await bindUdpAndTcp(
+      '127.0.0.1',
+      (m, r) => {
+        this.queries++;
+        if (this.silent) return;
+        const a = this.answer(m);
+        if (a) bound.udp.send(a, r.port, r.address);
+      },
+      (s) => this.#onTcp(s),
+    );
+    this.#udp = bound.udp;
+    this.#tcp = bound.tcp;
+    this.port = bound.port;
   }
 
-  stop(): void {
-    this.#udp?.close();
+  #onTcp(s: Socket): void {
+    if (this.silent) {
+      s.destroy();
+      return;
+    }
+    this.#conns.add(s);
+    s.on('close', () => this.#conns.delete(s));
+    s.on('error', () => s.destroy());
+    let buf = Buffer.alloc(0);
+    s.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const a = this.silent ? null : this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+        if (a) s.write(Buffer.concat([Buffer.from([a.length >> 8, a.length & 255]), a]));
+      }
+    });
+  }
+
+  /** Goes silent and drops the TCP connections open now (the start of an outage). */
+  goSilent(): void {
+    this.silent = true;
+    for (const s of this.#conns) s.destroy();
+  }
+
+  close(): void {
+    try {
+      this.#udp?.close();
+    } catch {
+      // already closed
+    }
     this.#udp = null;
-    this.#tcp?.close();
+    if (this.#tcp?.listening) this.#tcp.close();
     for (const s of this.#conns) s.destroy();
     this.#tcp = null;
   }
@@ -171,12 +189,17 @@ export interface LoadReport {
   wrongSamples: string[];
   /** Queries that got no answer, by the second (from the start) they were sent in. */
   lostAt: number[];
+  /**
+   * Queries the rate asked for but not sent because `maxInFlight` queries were still unanswered: the daemon, or the
+   * machine it shares with this load, did not keep up with the rate.
+   */
+  throttled: number;
 }
 
 /**
- * Sends queries at `qps` (in 10 ms batches) from `sockets` UDP sockets for `durationMs`, each from `next()` (a name
- * and what it must get, or a function deciding at answer time), and waits up to `timeoutMs` for the last answers.
- * `judge` may return null to accept any answer (e.g. during a list swap).
+ * Sends queries at `qps` from `sockets` UDP sockets for `durationMs` (every 10 ms, what the rate owes by then), each
+ * from `next()` (a name and what it must get, or a function deciding at answer time), and waits up to `timeoutMs`
+ * for the last answers. `judge` may return null to accept any answer (e.g. during a list swap).
  */
 export async function runLoad(o: {
   port: number;
@@ -189,8 +212,23 @@ export async function runLoad(o: {
   edns?: boolean;
   /** Ends the load before durationMs when it returns true (checked every 10 ms). */
   stopWhen?: () => boolean;
+  /**
+   * At most this many queries unanswered at once (default: no limit). A machine too busy to answer at the rate then
+   * gets fewer queries (counted as `throttled`) rather than a backlog that overflows the sockets' buffers.
+   */
+  maxInFlight?: number;
 }): Promise<LoadReport> {
-  const r: LoadReport = { sent: 0, answered: 0, lost: 0, wrong: 0, rcodes: {}, wrongSamples: [], lostAt: [] };
+  const r: LoadReport = {
+    sent: 0,
+    answered: 0,
+    lost: 0,
+    wrong: 0,
+    rcodes: {},
+    wrongSamples: [],
+    lostAt: [],
+    throttled: 0,
+  };
+  let inFlight = 0;
   const n = o.sockets ?? 4;
   const socks: UdpSocket[] = [];
   const pending: Map<number, { judge: (a: Buffer) => string | null; at: number }>[] = [];
@@ -203,6 +241,7 @@ export async function runLoad(o: {
       const p = map.get(m.readUInt16BE(0));
       if (!p) return;
       map.delete(m.readUInt16BE(0));
+      inFlight--;
       r.answered++;
       const rc = m[3]! & 15;
       r.rcodes[rc] = (r.rcodes[rc] ?? 0) + 1;
@@ -214,12 +253,12 @@ export async function runLoad(o: {
     });
     s.on('error', () => undefined);
     await new Promise<void>((res) => s.bind(0, o.bindAddress ?? '127.0.0.1', () => res()));
+    // Room for the answers to a burst (queries owed after a stall of the machine) until this process reads them.
+    s.setRecvBufferSize(4 * 1024 * 1024);
     socks.push(s);
     pending.push(map);
   }
   let id = 1;
-  const perTick = o.qps / 100;
-  let due = 0;
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {
       const elapsed = performance.now() - t0;
@@ -228,9 +267,14 @@ export async function runLoad(o: {
         resolve();
         return;
       }
-      due += perTick;
-      while (due >= 1) {
-        due--;
+      // What the rate asks for by now, from the clock rather than from the ticks: on a busy machine a timer fires
+      // late or not at all for a while, and the queries it owed go out in the next tick (up to maxInFlight).
+      let due = Math.floor((o.qps * elapsed) / 1000) - r.sent - r.throttled;
+      while (due-- > 0) {
+        if (inFlight >= (o.maxInFlight ?? Infinity)) {
+          r.throttled += due + 1;
+          break;
+        }
         const k = r.sent % n;
         const map = pending[k]!;
         id = (id % 65535) + 1;
@@ -238,11 +282,13 @@ export async function runLoad(o: {
           // an ID still pending on this socket (a lost query): it counts as lost now
           const lost = map.get(id)!;
           map.delete(id);
+          inFlight--;
           r.lost++;
           r.lostAt.push(Math.floor(lost.at / 1000));
         }
         const q = o.next(r.sent);
         map.set(id, { judge: q.judge, at: elapsed });
+        inFlight++;
         socks[k]!.send(queryFor(q.name, id, o.edns ?? false), o.port, '127.0.0.1');
         r.sent++;
       }

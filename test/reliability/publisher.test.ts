@@ -22,13 +22,13 @@ import {
   tempDir,
   within,
 } from '../../daemon/test/lists/helpers.ts';
-import { RestartableUpstream, addressOf, judgeAs, runLoad, sleep } from './helpers.ts';
+import { ZoneUpstream, addressOf, judgeAs, runLoad, sleep } from './helpers.ts';
 
 t.test('every publisher fault is refused under load; the list in force stays', async (t) => {
   const dir = tempDir(t, 'hw-publisher-');
-  const upstream = new RestartableUpstream('pub.test', 300);
+  const upstream = new ZoneUpstream('pub.test', 300);
   await upstream.start();
-  t.teardown(() => upstream.stop());
+  t.teardown(() => upstream.close());
   const listKey = generateListKey('pub-key');
   const rel = new ReleaseDir(join(dir, 'release'));
   const server = await new ReleaseServer(rel).listen();

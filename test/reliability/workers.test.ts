@@ -10,7 +10,7 @@ import { generateListKey, publicKeyToString } from '@hashwall/format';
 import t from 'tap';
 
 import { ReleaseDir, fullOf, tempDir } from '../../daemon/test/lists/helpers.ts';
-import { RestartableUpstream, addressOf, judgeAs, runLoad, sleep, startChild } from './helpers.ts';
+import { ZoneUpstream, addressOf, judgeAs, runLoad, sleep, startChild } from './helpers.ts';
 
 function childrenOf(pid: number): number[] {
   try {
@@ -31,9 +31,9 @@ const alive = (pid: number): boolean => {
 
 t.test('two workers: one list sync, updates in every worker, signals, restarts', async (t) => {
   const dir = tempDir(t, 'hw-workers-');
-  const upstream = new RestartableUpstream('w.test', 300);
+  const upstream = new ZoneUpstream('w.test', 300);
   await upstream.start();
-  t.teardown(() => upstream.stop());
+  t.teardown(() => upstream.close());
   const listKey = generateListKey('workers-key');
   const rel = new ReleaseDir(join(dir, 'release'));
   const now = (): number => Math.floor(Date.now() / 1000);

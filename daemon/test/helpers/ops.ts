@@ -3,7 +3,6 @@
  * in-process daemon wired to the real Metrics (as main.ts wires it) against a TestUpstream.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,8 +32,7 @@ import {
 } from '../lists/helpers.ts';
 import { TestUpstream } from './upstream.ts';
 
-export const PROMTOOL = '/usr/bin/promtool';
-export const hasPromtool = existsSync(PROMTOOL);
+export const PROMTOOL = 'promtool';
 
 export interface HttpAnswer {
   readonly status: number;

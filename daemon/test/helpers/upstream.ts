@@ -3,7 +3,7 @@
  * authored with dns2's Packet from a small zone; the server misbehaves on command so the daemon's upstream stage
  * can be tested against every failure it must survive.
  */
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 
 import { Packet } from 'dns2';
@@ -198,6 +198,37 @@ export function appendOpt(
   return out;
 }
 
+/**
+ * A UDP socket bound to port 0 on `host` and a TCP server on the same port, both kept by the caller (never given up
+ * and bound again). When another socket already holds that port for TCP, both are closed and the kernel is asked
+ * for another port, up to ten times.
+ */
+export async function bindUdpAndTcp(
+  host: string,
+  onUdp: (msg: Buffer, rinfo: RemoteInfo) => void,
+  onTcp: (s: Socket) => void,
+): Promise<{ udp: UdpSocket; tcp: Server; port: number }> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const udp = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    udp.on('message', onUdp);
+    await new Promise<void>((resolve) => udp.bind(0, host, resolve));
+    const port = udp.address().port;
+    const tcp = createServer(onTcp);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, host, () => resolve());
+      });
+      return { udp, tcp, port };
+    } catch (err) {
+      last = err;
+      udp.close();
+    }
+  }
+  throw last;
+}
+
 export class TestUpstream {
   readonly host: string;
   port = 0;
@@ -233,33 +264,16 @@ export class TestUpstream {
     return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
   }
 
-  /** UDP on port 0, then TCP on the same port; retried when another process holds that TCP port. */
+  /** UDP on port 0, then TCP on the same port (bindUdpAndTcp), both kept until close(). */
   async #listen(): Promise<void> {
-    let last: unknown;
-    for (let attempt = 0; attempt < 10; attempt++) {
-      try {
-        await this.#bind();
-        return;
-      } catch (err) {
-        last = err;
-        this.close();
-      }
-    }
-    throw last;
-  }
-
-  async #bind(): Promise<void> {
-    const udp = createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
-    this.#udp = udp;
-    udp.on('message', (msg, rinfo) => this.#onUdp(msg, rinfo.address, rinfo.port));
-    await new Promise<void>((resolve) => udp.bind(0, this.host, resolve));
-    this.port = udp.address().port;
-    const tcp = createServer((s) => this.#onTcp(s));
-    this.#tcp = tcp;
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen(this.port, this.host, () => resolve());
-    });
+    const bound = await bindUdpAndTcp(
+      this.host,
+      (msg, rinfo) => this.#onUdp(msg, rinfo.address, rinfo.port),
+      (s) => this.#onTcp(s),
+    );
+    this.#udp = bound.udp;
+    this.#tcp = bound.tcp;
+    this.port = bound.port;
   }
 
   #behaviourFor(q: ReceivedQuery): Behaviour {

@@ -77,6 +77,11 @@ function fullBytes(serial: number, entries: Entries): Buffer {
   );
 }
 
+/** `hashwall-signer publish FULL --dir REL --key KEY --now NOW`. */
+function publishArgs(full: string, rel: string, key: string): string[] {
+  return ['publish', full, '--dir', rel, '--key', key, '--now', iso(NOW)];
+}
+
 function waitExit(child: ReturnType<typeof spawnCli>, timeoutMs: number): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -109,16 +114,7 @@ t.test('a publish killed at any moment leaves a valid release, and the next publ
     }
     return path;
   };
-  const publishArgs = (serial: number): string[] => [
-    'publish',
-    fullFor(serial),
-    '--dir',
-    rel,
-    '--key',
-    alice.key,
-    '--now',
-    iso(NOW),
-  ];
+  const publishSerial = (serial: number): string[] => publishArgs(fullFor(serial), rel, alice.key);
   const serialNow = (): number => parseIndex(readFileSync(join(rel, 'index.hwl'))).header.serial;
   const check = async (what: string): Promise<void> => {
     const report = await verifyRelease({ location: rel, trusted, now: NOW });
@@ -127,7 +123,7 @@ t.test('a publish killed at any moment leaves a valid release, and the next publ
 
   // Serial 1, uninterrupted, timed: the kills below fall anywhere within (and a little beyond) one publish.
   const started = Date.now();
-  t.equal(await waitExit(spawnCli(publishArgs(1)), 60_000), 0, 'the first publish completes');
+  t.equal(await waitExit(spawnCli(publishSerial(1)), 60_000), 0, 'the first publish completes');
   const duration = Date.now() - started;
   t.comment(`one publish of ${ENTRIES} entries takes ${duration} ms`);
   await check('serial 1');
@@ -140,7 +136,7 @@ t.test('a publish killed at any moment leaves a valid release, and the next publ
   const deadline = Date.now() + 35_000;
   for (let attempt = 0; attempt < 16 && Date.now() < deadline; attempt++) {
     const before = serialNow();
-    const child = spawnCli(publishArgs(before + 1));
+    const child = spawnCli(publishSerial(before + 1));
     const delay = Math.floor(rnd() * span * 1.2);
     const timer = setTimeout(() => child.kill('SIGKILL'), delay);
     const code = await waitExit(child, 60_000);
@@ -157,7 +153,7 @@ t.test('a publish killed at any moment leaves a valid release, and the next publ
 
   // A publish after all that: completes, clears temp files and a stale lock, and verifies.
   const last = serialNow() + 1;
-  const final = spawnCli(publishArgs(last));
+  const final = spawnCli(publishSerial(last));
   let stderr = '';
   final.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   t.equal(await waitExit(final, 60_000), 0, `the last publish completes ${stderr}`);
@@ -179,16 +175,7 @@ t.test('a reader polling during a publish never sees a half-written release', as
   for (let serial = 1; serial <= 2; serial++) {
     writeFileSync(join(dir, `f${serial}.hwl`), fullBytes(serial, entries));
     entries = mutate(entries, rnd);
-    const child = spawnCli([
-      'publish',
-      join(dir, `f${serial}.hwl`),
-      '--dir',
-      rel,
-      '--key',
-      alice.key,
-      '--now',
-      iso(NOW),
-    ]);
+    const child = spawnCli(publishArgs(join(dir, `f${serial}.hwl`), rel, alice.key));
     let done = false;
     const exit = waitExit(child, 60_000).finally(() => (done = true));
     const seen = new Map<string, number>();

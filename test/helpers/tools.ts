@@ -1,0 +1,93 @@
+/**
+ * The Debian tools the tests call where they check us from outside (`minisign`, `kdig`, `dig`, `promtool`,
+ * `systemd-analyze`, util-linux's `script`). On a developer's machine a missing tool skips the tests that need it,
+ * with a note saying which package brings it. Under `CI=true` a missing tool fails instead: `.ci/run` installs every
+ * one of them (its PKGS list), so a skip there would only hide a test that never ran.
+ */
+import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+import t from 'tap';
+
+/** Every tool a test calls, with the Debian package that installs it (keep `.ci/run`'s PKGS in step). */
+const TOOLS = {
+  minisign: 'minisign',
+  kdig: 'knot-dnsutils',
+  dig: 'bind9-dnsutils',
+  promtool: 'prometheus',
+  'systemd-analyze': 'systemd',
+  script: 'util-linux',
+} as const;
+
+export type ToolName = keyof typeof TOOLS;
+
+/** True when CI runs the suite (`CI=true`, as CI services and `.ci/run` set it). */
+const inCi = (): boolean => process.env.CI === 'true' || process.env.CI === '1';
+
+/** The path of an executable `name` on PATH, or undefined. */
+function findTool(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const path = join(dir, name);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+const reported = new Set<ToolName>();
+
+/**
+ * What a test that needs `name` passes as tap's `skip` option: false when the tool is installed; otherwise the
+ * reason to skip, and under CI a failure of the test file (once per tool) saying what is missing.
+ */
+export function needTool(name: ToolName): string | false {
+  if (findTool(name) !== undefined) return false;
+  const why = `${name} is not installed (Debian package ${TOOLS[name]})`;
+  if (inCi() && !reported.has(name)) {
+    reported.add(name);
+    t.fail(`${why}: CI installs every tool the tests use (.ci/run), so none may be skipped`);
+  }
+  return why;
+}
+
+/** What a tool printed, and its exit code. */
+export interface ToolRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the stock `minisign` with a deadline, feeding `input` (for example a password line) on stdin. Rejects when
+ * it could not run or was killed at the deadline; resolves with its exit code otherwise.
+ */
+export function minisign(args: readonly string[], input = '', timeoutMs = 60_000): Promise<ToolRun> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('minisign', [...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err === null) return resolve({ code: 0, stdout, stderr });
+      if (err.killed || typeof err.code !== 'number') {
+        return reject(new Error(`minisign ${args.join(' ')}: ${err.message}`, { cause: err }));
+      }
+      resolve({ code: err.code, stdout, stderr });
+    });
+    // minisign may exit before reading stdin (for example when it needs no password): ignore EPIPE there.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
+  });
+}
+
+/**
+ * The file and arguments that run a Node script as a user would, without the test runner's NODE_OPTIONS: tap adds
+ * its process-info hook (which tracks coverage, not collected here) to the environment of every process a test
+ * starts, and in a Node process that hook costs about a third of a second of CPU at start, and as much again in
+ * every worker thread, more than the script's own start.
+ */
+export function plainNode(script: string, args: readonly string[] = []): [file: string, args: string[]] {
+  return ['env', ['-u', 'NODE_OPTIONS', process.execPath, script, ...args]];
+}
