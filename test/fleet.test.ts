@@ -9,6 +9,8 @@ import { promisify } from 'node:util';
 
 import t from 'tap';
 
+import { needTool } from './helpers/tools.ts';
+
 const run = promisify(execFile);
 const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
 
@@ -37,19 +39,7 @@ const fleetModule = (await import(join(root, 'examples', 'fleet', 'fleet.mjs')))
 };
 const { CLIENT, OTHER_CLIENT } = fleetModule;
 
-async function has(cmd: string, args: string[]): Promise<boolean> {
-  try {
-    await run(cmd, args, { timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const missing = !(await has('dnsdist', ['--version']))
-  ? 'dnsdist is not installed'
-  : !(await has('kdig', ['-V']))
-    ? 'kdig (knot-dnsutils) is not installed'
-    : false;
+const missing = needTool('dnsdist') || needTool('kdig') || needTool('openssl');
 
 /** One UDP query from `from` to dnsdist: the answer's rcode, or -1 after 5 s. */
 function udpRcode(port: number, from: string, name: string, id: number): Promise<number> {

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 
 import t, { type Test } from 'tap';
 
+import { needTool } from '../../test/helpers/tools.ts';
 import { TYPE, query, rcodeOf } from './helpers/client.ts';
 import { startChild } from './helpers/child.ts';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.ts';
@@ -21,7 +22,8 @@ import { TestUpstream } from './helpers/upstream.ts';
 
 const run = promisify(execFile);
 
-async function has(cmd: string, args: string[]): Promise<string> {
+/** What `cmd args` prints (its help: which options this version has), or '' when it cannot run. */
+async function helpOf(cmd: string, args: string[]): Promise<string> {
   try {
     const { stdout, stderr } = await run(cmd, args, { timeout: 5000 });
     return `${stdout}${stderr}`;
@@ -30,11 +32,12 @@ async function has(cmd: string, args: string[]): Promise<string> {
   }
 }
 
-const kdigHelp = await has('kdig', ['-h']);
-const kdigMissing = kdigHelp === '' ? 'kdig (knot-dnsutils) is not installed' : false;
-const kdigNoHttps = kdigMissing || (!kdigHelp.includes('+[no]https') && 'this kdig has no +https');
-const curlHelp = await has('curl', ['--help', 'all']);
-const curlNoDoh = !curlHelp.includes('--doh-url') && 'curl with --doh-url is not installed';
+const kdigMissing = needTool('kdig');
+const kdigNoHttps =
+  kdigMissing || (!(await helpOf('kdig', ['-h'])).includes('+[no]https') && 'this kdig has no +https');
+const curlNoDoh =
+  needTool('curl') ||
+  (!(await helpOf('curl', ['--help', 'all'])).includes('--doh-url') && 'this curl has no --doh-url');
 
 const pki: TestPki = await makePki();
 t.teardown(() => pki.remove());
