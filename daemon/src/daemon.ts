@@ -75,6 +75,8 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
     path.events.proxyHeader(t, o);
   const gateOf = (config: Config): ProxyGate | null =>
     config.proxyProtocol.trusted.length === 0 ? null : new ProxyGate(config.proxyProtocol, report);
+  const events = path.events;
+  const clock = options.clock;
   const listeners = new Map<string, Listener>();
   const dots = new Map<string, DotListener>();
   const dohs = new Map<string, DohListener>();
@@ -87,13 +89,15 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
     const opened: Served[] = [];
     try {
       for (const spec of c.listen) {
-        if (!listeners.has(spec)) opened.push(await Listener.open(spec, path, c.tcp, log, proxy));
+        if (!listeners.has(spec)) opened.push(await Listener.open(spec, path, c.tcp, log, { events, clock, proxy }));
       }
       for (const spec of c.dot.listen) {
-        if (!dots.has(spec)) opened.push(await DotListener.open(spec, path, c.tcp, tls!, log, proxy));
+        if (!dots.has(spec))
+          opened.push(await DotListener.open(spec, path, c.tcp, tls!, log, { events, clock, proxy }));
       }
       for (const spec of c.doh.listen) {
-        if (!dohs.has(spec)) opened.push(await DohListener.open(spec, path, c.doh, c.tcp, tls!, log));
+        if (!dohs.has(spec))
+          opened.push(await DohListener.open(spec, path, c.doh, c.tcp, tls!, log, { events, clock }));
       }
     } catch (err) {
       for (const l of opened) l.close();
@@ -184,6 +188,7 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
         l.setTls(tls!);
       });
       reconcile(dohs, c.doh.listen, (l) => {
+        l.tcp = c.tcp;
         l.settings = c.doh;
         l.setTls(tls!);
       });

@@ -2,23 +2,24 @@
  * hashwalld's query path, assembled in one place.
  *
  *   datagram / TCP frame
- *     1. access list           REFUSED (EDE 18 Prohibited) for clients outside access.allow
- *     2. rate limit            per client prefix: UDP dropped, TCP REFUSED
+ *     1. access list           REFUSED (EDE 18 Prohibited) for clients outside access.allow, under a rate limit
+ *     2. rate limit            per client prefix, UDP only: over it dropped, every rateLimitSlip-th answered TC
  *     3. parse                 header + question + OPT only: drop, FORMERR, NOTIMP, BADVERS, REFUSED (non-IN, AXFR)
  *     4. list state            REFUSED (EDE 14 Not Ready) while a list set to `refuse` has none
  *     5. policy                allowlist, then the lists (cached per name and generation): block or steer
- *     6. ANY                   RFC 8482 HINFO
+ *     6. ANY                   like any other type (RFC 8482 4.1: from the cache or the upstream, never made up)
  *     7. packet cache          fresh hit: copy, patch ID/flags/TTLs, re-check CNAME targets if the lists changed
- *     8. upstream              coalesced per cache key; UDP, TCP on TC, failover; the answer's CNAME/DNAME targets
- *                              through the policy; cached; stale answer when every try failed (RFC 8767)
+ *     8. upstream              coalesced per cache key; UDP, TCP on TC, failover; the answer scrubbed (records off
+ *                              the alias chain or out of bailiwick left out); its CNAME/DNAME targets through the
+ *                              policy; cached; stale answer when every try failed (RFC 8767)
  *
  * Why this order. The cheapest checks on the least trusted input come first: the access list and the rate limit
  * look only at the source address, so a client outside the allowed networks or over its rate costs us nothing
  * more (the rate limit sits above everything that allocates or looks anything up, like blocky's chain puts it
  * above the cache). Parsing comes next because every later stage needs the question. The policy sits above the
  * cache so that a block never depends on what the cache holds: a name listed after its answer was cached is
- * blocked on the next query, and the verdict cache is keyed by list generation. ANY is answered after the policy
- * so a blocked name is blocked for every type. The cache sits above the upstream, and the upstream's answer goes
+ * blocked on the next query, and the verdict cache is keyed by list generation. ANY is decided by the policy
+ * like every type, so a blocked name is blocked for every type. The cache sits above the upstream, and the upstream's answer goes
  * through the policy again for its CNAME/DNAME targets before it is cached or sent.
  *
  * "Verdicts and cache entries never outlive the list generation they were made under": the name's verdict cache
@@ -32,25 +33,19 @@
  * upstream pool.
  */
 import type { Config } from './config/schema.js';
-import { Access } from './dns/access.js';
+import { Access, LIMIT_DROP, LIMIT_PASS, LIMIT_SLIP } from './dns/access.js';
 import { makeEntry, renderEntry, truncate, udpLimit } from './dns/answer.js';
 import { PacketCache, type CacheEntry } from './dns/cache.js';
+import { scrubAnswer } from './dns/scrub.js';
 import type { Client } from './dns/client.js';
 import { CountingEvents, type AnswerSource, type QueryEvents, type Transport } from './dns/events.js';
 import type { QueryHandler } from './dns/listeners.js';
 import { ScratchAnswers } from './dns/scratch.js';
-import {
-  EDE_NOT_READY,
-  EDE_NOT_SUPPORTED,
-  EDE_PROHIBITED,
-  Synth,
-  headerOnly,
-  spliceAnswer,
-  type TailPair,
-} from './dns/synth.js';
+import { EDE_NOT_READY, EDE_NOT_SUPPORTED, EDE_PROHIBITED, Synth, spliceAnswer, type TailPair } from './dns/synth.js';
 import { Job, UpstreamPool, type UpstreamOwner } from './dns/upstream.js';
 import {
   F1_RD,
+  F1_TC,
   F2_AD,
   F2_CD,
   HEADER_BYTES,
@@ -66,6 +61,7 @@ import {
   Q_REFUSED,
   RCODE_BADVERS,
   RCODE_FORMERR,
+  RCODE_NOERROR,
   RCODE_NOTIMP,
   RCODE_REFUSED,
   RCODE_SERVFAIL,
@@ -113,6 +109,10 @@ const SILENT_EVENTS: QueryEvents = {
   aclRefused: () => undefined,
   inFlight: () => undefined,
   proxyHeader: () => undefined,
+  connectionOpened: () => undefined,
+  connectionClosed: () => undefined,
+  connectionRefused: () => undefined,
+  connectionTimedOut: () => undefined,
 };
 
 const NO_POLICY_EVENTS: PolicyEvents = { matched: () => undefined, allowlisted: () => undefined };
@@ -149,6 +149,8 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   readonly #lists: ListProvider;
   /** Not readonly only so that probe() can silence them for its one synchronous query. */
   #events: QueryEvents;
+  /** While probe() asks its question. */
+  #probing = false;
   #policyEvents: PolicyEvents;
   readonly #log: Logger;
   readonly #clock: Clock;
@@ -245,6 +247,11 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     return this.parts.pool.upstreams.map((u) => ({ name: u.name, up: !u.down }));
   }
 
+  /** Stage 1 for a connection, when it is accepted: whether its client is inside access.allow. */
+  accepts(address: string): boolean {
+    return this.parts.access.allowed(address);
+  }
+
   handle(msg: Buffer, client: Client): void {
     try {
       this.#handle(msg, client);
@@ -264,23 +271,28 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const events = this.#events;
     const t = client.transport;
     const q = this.#q;
-    // 1. Access list.
+    // 1. Access list. A REFUSED to a spoofed source is reflected at a victim: bounded per prefix, or none at all.
     if (!p.access.allowed(client.address)) {
-      events.aclRefused(t);
+      const refuse = t !== 'udp' || p.access.refuse(client.address, this.#clock.now());
+      events.aclRefused(t, refuse);
+      if (!refuse) return this.#drop(client, t);
       const st = parseQuery(msg, q);
       if (st === Q_DROP) return this.#drop(client, t);
       q.client = client;
-      if (hasQuestion(st))
-        return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_PROHIBITED), this.#answers), 'local');
-      return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
+      return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_REFUSED, EDE_PROHIBITED), this.#answers), 'local');
     }
-    // 2. Rate limit.
-    if (p.access.limiting && !p.access.take(client.address, this.#clock.now())) {
-      events.rateLimited(t);
-      if (t === 'udp') return this.#drop(client, t); // never feed a reflection flood
-      const st = parseQuery(msg, q);
-      if (st === Q_DROP) return this.#drop(client, t);
-      return this.#sendRaw(client, q, headerOnly(msg, RCODE_REFUSED), RCODE_REFUSED);
+    // 2. Rate limit, UDP only (access.ts says why TCP is not limited by it).
+    if (t === 'udp' && p.access.limiting) {
+      const limit = p.access.take(client.address, this.#clock.now());
+      if (limit !== LIMIT_PASS) {
+        events.rateLimited(t, limit === LIMIT_SLIP);
+        // Never feed a reflection flood: dropped, but for the slip's empty TC answer (no larger than the query).
+        if (limit === LIMIT_DROP || parseQuery(msg, q) !== Q_OK) return this.#drop(client, t);
+        q.client = client;
+        const out = spliceAnswer(q, p.synth.error(RCODE_NOERROR), this.#answers);
+        out[2]! |= F1_TC;
+        return this.#send(p, q, out, 'local');
+      }
     }
     this.#admitted(msg, client);
   }
@@ -288,7 +300,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   /**
    * Asks about `name` in-process (the canary check, the stop page): type ANY, from stage 3 on (the access list and
    * the rate limit are about clients, not names), answered synchronously: a blocked name by the block, any other by
-   * the local RFC 8482 answer, so nothing goes upstream. The reports are silenced but for its own decision: not
+   * an empty NOERROR made right after the policy, so nothing is looked up in the cache or goes upstream. The reports are silenced but for its own decision: not
    * counted in the metrics or the hit report. RangeError for a name that cannot be put in a question.
    */
   probe(name: string): ProbeResult {
@@ -313,9 +325,11 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       drop: () => undefined,
       keep: () => client,
     };
+    this.#probing = true;
     try {
       this.#admitted(msg, client);
     } finally {
+      this.#probing = false;
       this.#events = events;
       this.#policyEvents = policyEvents;
     }
@@ -362,8 +376,12 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     } else if (d.allowlisted) {
       this.#policyEvents.allowlisted(d);
     }
-    // 6. ANY (RFC 8482).
-    if (q.qtype === TYPE_ANY) return this.#send(p, q, spliceAnswer(q, p.synth.any, this.#answers), 'local');
+    // The in-process probe (probe()) ends with the decision: never answered from the cache nor forwarded.
+    if (this.#probing) return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_NOERROR), this.#answers), 'local');
+    // 6. ANY goes on like any other type: RFC 8482 4.1 lets a forwarder answer it from what it has or from its
+    // upstream (which applies RFC 8482 itself), never with records that are not there (a synthesized HINFO breaks
+    // DNSSEC validation, turns NXDOMAIN into NOERROR and hides a CNAME). It was decided by the policy above, so a
+    // blocked name is blocked for ANY too.
     // 7. Cache (the entry was looked up with the policy's memo above).
     if (e !== undefined && now < e.freshUntilMs) {
       events.cacheLookup(true);
@@ -405,15 +423,11 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         this.#events.malformed(t, 'drop');
         return this.#drop(client, t);
       case Q_FORMERR_HEADER:
-        this.#events.malformed(t, 'formerr');
-        return this.#sendRaw(client, q, headerOnly(q.msg, RCODE_FORMERR), RCODE_FORMERR);
       case Q_FORMERR:
+        // The question echoed when it could be read; an OPT when the query's own was sound (RFC 6891 7).
         this.#events.malformed(t, 'formerr');
-        // The question is good but a later record is not: echo the question, no OPT (it may be the broken part).
-        q.edns = false;
         return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_FORMERR), this.#answers), 'local');
       case Q_NOTIMP:
-        return this.#sendRaw(client, q, headerOnly(q.msg, RCODE_NOTIMP), RCODE_NOTIMP);
       case Q_NOTIMP_TYPE:
         return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_NOTIMP), this.#answers), 'local');
       case Q_BADVERS:
@@ -473,9 +487,17 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     return steer;
   }
 
-  upstreamAnswer(job: Job<ParsedQuery>, msg: Buffer, info: ResponseInfo): void {
+  upstreamAnswer(job: Job<ParsedQuery>, answer: Buffer, scanned: ResponseInfo): void {
     if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
     const p = this.parts;
+    // Scrubbed once, here, before it is cached (dns/scrub.ts): a cache hit never pays for it.
+    const scrubbed = this.#scrub(answer, scanned);
+    if (scrubbed === null) {
+      for (const w of job.waiters)
+        this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
+      return;
+    }
+    const { msg, info } = scrubbed;
     const view = this.#lists.view();
     const now = this.#clock.now();
     let aliases: string[] | null = null;
@@ -500,6 +522,14 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     }
   }
 
+  /** `msg` as scrubAnswer leaves it, with its scan (rescanned when records were left out); null if unusable. */
+  #scrub(msg: Buffer, info: ResponseInfo): { msg: Buffer; info: ResponseInfo } | null {
+    const out = scrubAnswer(msg, info);
+    if (out === msg) return { msg, info };
+    if (out === null || !scanResponse(out, out.length, this.#info)) return null;
+    return { msg: out, info: this.#info };
+  }
+
   upstreamFailed(job: Job<ParsedQuery>): void {
     if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
     const p = this.parts;
@@ -520,15 +550,16 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         return;
       }
     }
-    const relay = job.lastRcodeAnswer;
-    if (relay !== null && scanResponse(relay, relay.length, this.#info)) {
-      // The upstream's own SERVFAIL/REFUSED/NOTIMP (it may carry an EDE saying why), never cached.
+    const raw = job.lastRcodeAnswer;
+    const relay = raw !== null && scanResponse(raw, raw.length, this.#info) ? this.#scrub(raw, this.#info) : null;
+    if (relay !== null) {
+      // The upstream's own SERVFAIL/REFUSED/NOTIMP (it may carry an EDE saying why), scrubbed, never cached.
       const view = this.#lists.view();
       const r = makeEntry(
         p.cache.settings,
-        relay,
-        relay.length,
-        this.#info,
+        relay.msg,
+        relay.msg.length,
+        relay.info,
         p.maxResponseBytes,
         now,
         null,
@@ -542,24 +573,15 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
   }
 
-  /** Sends an answer to `q`'s client, truncating it for UDP when it does not fit (RFC 6891 7). */
+  /** Sends an answer to `q`'s client, cut to fit (RFC 2181 9, RFC 6891 7) when it is too large for the transport. */
   #send(p: Parts, q: ParsedQuery, answer: Buffer, source: AnswerSource, rcode = answer[3]! & 0x0f): void {
     const client = q.client!;
     let out = answer;
-    if (client.transport === 'udp') {
-      if (out.length > udpLimit(q, p.maxResponseBytes)) out = truncate(out, q, p.maxResponseBytes);
-    } else if (out.length > MAX_MESSAGE_BYTES) {
-      out = truncate(out, q, p.maxResponseBytes);
-    }
+    const limit = client.transport === 'udp' ? udpLimit(q, p.maxResponseBytes) : MAX_MESSAGE_BYTES;
+    if (out.length > limit) out = truncate(out, q, limit, p.maxResponseBytes);
     this.#events.queryDone(client.transport, q.qtype, rcode, source);
     if (this.#debug) this.#logQuery(q, rcode, source);
     if (client.reply(out)) this.#answers.release(out);
-  }
-
-  /** Sends an answer built without the question (header only). */
-  #sendRaw(client: Client, q: ParsedQuery, answer: Buffer, rcode: number): void {
-    this.#events.queryDone(client.transport, q.qtype, rcode, 'local');
-    client.reply(answer);
   }
 
   #drop(client: Client, t: Transport): void {
@@ -589,10 +611,6 @@ function waiterOf(q: ParsedQuery): ParsedQuery {
   const w = new ParsedQuery().copyFrom(q);
   w.client = q.client!.keep();
   return w;
-}
-
-function hasQuestion(st: number): boolean {
-  return st === Q_OK || st === Q_FORMERR || st === Q_BADVERS || st === Q_REFUSED || st === Q_NOTIMP_TYPE;
 }
 
 /**

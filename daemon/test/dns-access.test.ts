@@ -1,11 +1,15 @@
 import t from 'tap';
 
-import { Access } from '../dist/dns/access.js';
+import { Access, LIMIT_DROP, LIMIT_PASS, LIMIT_SLIP } from '../dist/dns/access.js';
 
 const base = {
   allow: ['10.0.0.0/8', '192.168.1.0/24', 'fc00::/7', '2001:db8:1::/48'],
+  outside: 'refuse' as const,
+  refusedRateLimitQps: 1,
+  refusedRateLimitBurst: 2,
   rateLimitQps: 0,
   rateLimitBurst: 2,
+  rateLimitSlip: 0,
   rateLimitIpv4Prefix: 24,
   rateLimitIpv6Prefix: 56,
   rateLimitMaxPrefixes: 100,
@@ -29,15 +33,48 @@ t.test('allowed networks: IPv4, IPv4-mapped IPv6, IPv6 prefixes', async (t) => {
 
 t.test('the rate limit is per prefix, with a burst, refilled over time', async (t) => {
   const a = new Access({ ...base, rateLimitQps: 10 });
-  t.ok(a.take('10.0.0.1', 0));
-  t.ok(a.take('10.0.0.2', 0), 'same /24');
-  t.notOk(a.take('10.0.0.3', 0), 'burst of 2 spent for the /24');
-  t.ok(a.take('10.0.1.1', 0), 'another /24 has its own bucket');
-  t.ok(a.take('10.0.0.1', 100), 'one token back after 100 ms at 10 q/s');
-  t.notOk(a.take('10.0.0.1', 100));
-  t.ok(a.take('2001:db8:1:aa00::1', 0));
-  t.ok(a.take('2001:db8:1:aaff::2', 0), 'same /56');
-  t.notOk(a.take('2001:db8:1:aa00::3', 0));
-  t.ok(a.take('2001:db8:1:ab00::1', 0), 'another /56');
-  t.ok(new Access(base).take('10.0.0.1', 0), 'no limit when rateLimitQps is 0');
+  const ok = (address: string, at: number): boolean => a.take(address, at) === LIMIT_PASS;
+  t.ok(ok('10.0.0.1', 0));
+  t.ok(ok('10.0.0.2', 0), 'same /24');
+  t.notOk(ok('10.0.0.3', 0), 'burst of 2 spent for the /24');
+  t.ok(ok('10.0.1.1', 0), 'another /24 has its own bucket');
+  t.ok(ok('10.0.0.1', 100), 'one token back after 100 ms at 10 q/s');
+  t.notOk(ok('10.0.0.1', 100));
+  t.ok(ok('2001:db8:1:aa00::1', 0));
+  t.ok(ok('2001:db8:1:aaff::2', 0), 'same /56');
+  t.notOk(ok('2001:db8:1:aa00::3', 0));
+  t.ok(ok('2001:db8:1:ab00::1', 0), 'another /56');
+  t.equal(new Access(base).take('10.0.0.1', 0), LIMIT_PASS, 'no limit when rateLimitQps is 0');
 });
+
+t.test('over the rate, every rateLimitSlip-th query slips (TC), the rest are dropped', async (t) => {
+  const a = new Access({ ...base, rateLimitQps: 1, rateLimitSlip: 3 });
+  t.equal(a.take('10.0.0.1', 0), LIMIT_PASS);
+  t.equal(a.take('10.0.0.1', 0), LIMIT_PASS);
+  const over = Array.from({ length: 9 }, () => a.take('10.0.0.1', 0));
+  t.same(
+    over,
+    [1, 1, 2, 1, 1, 2, 1, 1, 2].map((k) => (k === 2 ? LIMIT_SLIP : LIMIT_DROP)),
+  );
+  const never = new Access({ ...base, rateLimitQps: 1, rateLimitBurst: 1, rateLimitSlip: 0 });
+  never.take('10.0.0.1', 0);
+  t.same(
+    Array.from({ length: 4 }, () => never.take('10.0.0.1', 0)),
+    [LIMIT_DROP, LIMIT_DROP, LIMIT_DROP, LIMIT_DROP],
+    'slip 0: all dropped',
+  );
+});
+
+t.test(
+  'REFUSED to clients outside access.allow: a burst, then the rate per prefix; none with outside: drop',
+  async (t) => {
+    const a = new Access(base);
+    t.ok(a.refuse('203.0.113.1', 0));
+    t.ok(a.refuse('203.0.113.2', 0));
+    t.notOk(a.refuse('203.0.113.3', 0), 'the /24 spent its burst');
+    t.ok(a.refuse('198.51.100.1', 0), 'another /24');
+    t.notOk(a.refuse('203.0.113.3', 999));
+    t.ok(a.refuse('203.0.113.3', 1000), 'one a second');
+    t.notOk(new Access({ ...base, outside: 'drop' }).refuse('203.0.113.1', 0), 'outside: drop');
+  },
+);

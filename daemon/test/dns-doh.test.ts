@@ -231,24 +231,26 @@ t.test('HTTP/1.1 (ALPN http/1.1) serves GET and POST as HTTP/2 does; doh.http1: 
   t.equal((await (await h2(t, only2.doh)).get(q)).status, 200, 'HTTP/2 still is');
 });
 
-t.test('the access list and the rate limit apply by the client address, as over TCP: REFUSED', async (t) => {
-  const closed = await daemon(t, { config: { access: { allow: ['10.0.0.0/8'] } } });
-  const a = await (await h2(t, closed.doh)).get(query('a.example.test', TYPE.A, { id: 0, edns: {} }));
-  t.equal(a.status, 200);
-  t.equal(rcodeOf(a.body), 5, 'REFUSED');
-  t.same(edeOf(a.body), [18], 'EDE 18 Prohibited');
-  t.equal(closed.events.aclRefusedQueries.doh, 1);
-  // A clock that never moves: the bucket never refills, so the third query is over the rate for certain.
-  const limited = await daemon(t, {
-    clock: new ManualClock(),
-    config: { access: { rateLimitQps: 1, rateLimitBurst: 2 } },
-  });
-  const c = await h2(t, limited.doh);
-  const rcodes: number[] = [];
-  for (let i = 0; i < 3; i++) rcodes.push(rcodeOf((await c.get(query('a.example.test', TYPE.A, { id: 0 }))).body));
-  t.same(rcodes, [0, 0, 5], 'the burst, then REFUSED');
-  t.equal(limited.events.rateLimitedQueries.doh, 1);
-});
+t.test(
+  'the access list closes a connection from outside it when accepted; the UDP rate limit does not apply',
+  async (t) => {
+    const closed = await daemon(t, { config: { access: { allow: ['10.0.0.0/8'] } } });
+    await t.rejects(DohClient.connect(closed.doh, pki.ca), 'closed before any TLS handshake');
+    t.equal(closed.events.connectionsRefused.acl, 1, 'counted as a refused connection');
+    t.equal(closed.events.queries.doh, 0, 'nothing reached the query path');
+    // A clock that never moves: the bucket never refills, so a UDP client's third query would be over the rate.
+    const limited = await daemon(t, {
+      clock: new ManualClock(),
+      config: { access: { rateLimitQps: 1, rateLimitBurst: 2 } },
+    });
+    const c = await h2(t, limited.doh);
+    const rcodes: number[] = [];
+    for (let i = 0; i < 3; i++) rcodes.push(rcodeOf((await c.get(query('a.example.test', TYPE.A, { id: 0 }))).body));
+    t.same(rcodes, [0, 0, 0], 'every query answered: a DoH client cannot be spoofed (stream.ts caps what it holds)');
+    t.equal(limited.events.rateLimitedQueries.doh, 0);
+    t.equal(limited.events.connectionsOpen, 1, 'one connection open');
+  },
+);
 
 t.test('many streams at once on one session, within tcp.maxInFlightPerConnection', async (t) => {
   const d = await daemon(t, { config: { tcp: { maxInFlightPerConnection: 10 } } });

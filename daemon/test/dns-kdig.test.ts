@@ -75,6 +75,41 @@ t.test('kdig as a real client', { skip: kdigMissing }, async (t) => {
     t.match(full, /flags: do;/, 'DO echoed');
   });
 
+  t.test(
+    '+bufsize=512 +dnssec: an additional section that does not fit is left out, without TC (RFC 2181 9)',
+    async (t) => {
+      const up = d.upstreams[0]!;
+      up.extra.set('a.example.test', {
+        authority: [{ name: 'example.test', type: 2, ttl: 300, ns: 'ns1.example.test' }],
+        additional: Array.from({ length: 24 }, (_, i) => ({
+          name: 'ns1.example.test',
+          type: 28,
+          ttl: 300,
+          address: `2001:db8::${i + 1}`,
+        })),
+      });
+      const out = await kdig(d, '+bufsize=512', '+dnssec', '+ignore', '+norecurse', 'a.example.test', 'AAAA');
+      t.notMatch(out, /Flags: [^;]*\btc\b/, 'no TC');
+      t.match(out, /ANSWER: 2; AUTHORITY: 1; ADDITIONAL: 1/, 'the AAAA and its RRSIG, the NS, the OPT only');
+      t.match(out, /a\.example\.test\.\s+\d+\s+IN\s+AAAA\s+2001:db8::1/);
+      t.match(out, /RRSIG\s+AAAA/);
+      const big = await kdig(d, '+bufsize=512', '+dnssec', '+ignore', 'big.example.test', 'TXT');
+      t.match(big, /Flags: qr tc rd ra/, 'an answer section that does not fit still gets TC');
+      up.extra.delete('a.example.test');
+    },
+  );
+
+  t.test(
+    'ANY is forwarded (RFC 8482 4.1): a name that does not exist is NXDOMAIN, not a synthesized HINFO',
+    async (t) => {
+      const out = await kdig(d, '-t', 'ANY', 'nope.example.test');
+      t.match(out, /status: NXDOMAIN/);
+      t.notMatch(out, /HINFO/);
+      const alias = await kdig(d, '-t', 'ANY', 'alias.example.test');
+      t.match(alias, /alias\.example\.test\.\s+\d+\s+IN\s+CNAME\s+mid\.example\.test\./, 'a CNAME is not hidden');
+    },
+  );
+
   t.test('+cd +dnssec: CD goes upstream and comes back, the RRSIG is passed on', async (t) => {
     const out = await kdig(d, '+cd', '+dnssec', 'txt.example.test', 'TXT');
     t.match(out, /Flags: qr rd ra ad cd/);
@@ -83,13 +118,24 @@ t.test('kdig as a real client', { skip: kdigMissing }, async (t) => {
   });
 });
 
-t.test('dig: opcode STATUS gets NOTIMP', { skip: digMissing }, async (t) => {
+t.test('dig as a real client', { skip: digMissing }, async (t) => {
   const d = await startTestDaemon();
   t.teardown(() => d.close());
-  const { stdout } = await run(
-    'dig',
-    ['@127.0.0.1', '-p', String(d.port), '+opcode=status', '+header-only', '+tries=1', '+time=2', 'a.example.test'],
-    { timeout: 10000, encoding: 'utf8' },
-  );
-  t.match(stdout, /opcode: STATUS, status: NOTIMP/);
+  const dig = async (...args: string[]): Promise<string> => {
+    const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(d.port), '+tries=1', '+time=2', ...args], {
+      timeout: 10000,
+      encoding: 'utf8',
+    });
+    return stdout;
+  };
+
+  t.test('opcode STATUS gets NOTIMP', async (t) => {
+    t.match(await dig('+opcode=status', '+header-only', 'a.example.test'), /opcode: STATUS, status: NOTIMP/);
+  });
+
+  t.test('NOTIFY with EDNS gets NOTIMP with an OPT (RFC 6891 7)', async (t) => {
+    const out = await dig('+opcode=notify', '+edns=0', 'x.test');
+    t.match(out, /opcode: NOTIFY, status: NOTIMP/);
+    t.match(out, /OPT PSEUDOSECTION:\n; EDNS: version: 0/, 'an OPT in the answer');
+  });
 });

@@ -2,7 +2,8 @@
  * PROXY protocol v2 on the listeners (real sockets on 127.0.0.1): from a trusted front end the query path sees the
  * client the header names (the access list, the rate limit, the logs, the metrics); a header from anyone else is
  * dropped; a missing one is dropped or served as the front end's, as configured; over UDP one header per datagram,
- * over TCP and DoT once per connection. Untrusted senders are another loopback address (127.0.0.2).
+ * over TCP and DoT once per connection, whose client is then judged as a connection's is when accepted (the access
+ * list, the cap per prefix). Untrusted senders are another loopback address (127.0.0.2).
  */
 import { createSocket } from 'node:dgram';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -212,13 +213,36 @@ t.test('TCP: one header per connection, then pipelined queries, all as the named
     [proxyHeader({ src: '192.0.2.1' }), frame(query('a.example.test', TYPE.A))],
     1,
   );
-  t.equal(rcodeOf(out.answers[0]!), 5, 'a client outside access.allow: REFUSED');
+  t.same([out.answers.length, out.closed], [0, true], 'a client outside access.allow: closed, as when accepted');
+  t.equal(d.events.connectionsRefused.acl, 1, 'and counted');
+  t.equal(d.events.queries.tcp, 3, 'its query never reached the query path');
+});
+
+t.test('TCP: the cap per client prefix counts the clients the headers name, not the front end', async (t) => {
+  const d = await daemon(t, {}, { config: { tcp: { maxConnectionsPerPrefix: 2 } } });
+  const q = frame(query('a.example.test', TYPE.A));
+  const held: Socket[] = [];
+  t.teardown(() => held.forEach((s) => s.destroy()));
+  // Two connections from the front end for clients of 10.7.0.0/24, held open: that prefix is full.
+  for (const src of ['10.7.0.1', '10.7.0.2']) {
+    const s = netConnect({ port: d.port, host: '127.0.0.1', localAddress: FRONT });
+    s.on('error', () => undefined);
+    s.write(proxyHeader({ src }));
+    held.push(s);
+  }
+  await until(() => proxied(d, 'tcp proxied') === 2, 'both headers read');
+  const third = await tcpFrom(d.port, FRONT, [proxyHeader({ src: '10.7.0.3' }), q], 1);
+  t.same([third.answers.length, third.closed], [0, true], 'a third client of 10.7.0.0/24: closed');
+  t.equal(d.events.connectionsRefused['prefix-limit'], 1, 'by the cap per prefix');
+  const other = await tcpFrom(d.port, FRONT, [proxyHeader({ src: '10.8.0.1' }), q], 1);
+  t.equal(other.answers.length, 1, 'a client of another prefix, through the same front end: served');
 });
 
 t.test(
   'TCP: an untrusted header, a missing or malformed one, and a header too slow close the connection',
   async (t) => {
-    const d = await daemon(t, {}, { config: { tcp: { idleTimeoutMs: 200 } } });
+    const clock = new ManualClock();
+    const d = await daemon(t, {}, { clock, config: { tcp: { frameTimeoutMs: 500 } } });
     const q = frame(query('a.example.test', TYPE.A));
     const spoof = await tcpFrom(d.port, OTHER, [proxyHeader(), q], 1);
     t.same([spoof.answers.length, spoof.closed], [0, true], 'untrusted sender with a header: closed');
@@ -233,8 +257,12 @@ t.test(
     const malformed = await tcpFrom(d.port, FRONT, [bad, q], 1);
     t.same([malformed.answers.length, malformed.closed], [0, true], 'a malformed header: closed');
     t.equal(proxied(d, 'tcp malformed'), 1);
-    const slow = await tcpFrom(d.port, FRONT, [proxyHeader().subarray(0, 10)], 1);
-    t.same([slow.answers.length, slow.closed], [0, true], 'a header not whole within tcp.idleTimeoutMs: closed');
+    const slowly = tcpFrom(d.port, FRONT, [proxyHeader().subarray(0, 10)], 1);
+    await until(() => d.events.connectionsOpen === 1 && clock.pending > 0, 'the header begun');
+    clock.advance(500);
+    const slow = await slowly;
+    t.same([slow.answers.length, slow.closed], [0, true], 'a header not whole within tcp.frameTimeoutMs: closed');
+    t.equal(d.events.connectionsTimedOut['frame-timeout'], 1, 'by the frame deadline');
     t.equal(d.events.queries.tcp, 1, 'only the plain query reached the query path');
     const lax = await daemon(t, { requireHeader: false });
     t.equal((await tcpFrom(lax.port, FRONT, [q], 1)).answers.length, 1, 'requireHeader: false: served');
@@ -253,11 +281,17 @@ t.test('DoT: the header is the first bytes inside the session (as dnsdist sends 
   );
   const c = await DotClient.connect(d.daemon.addresses.dot[0]!.port, { ca: pki.ca });
   t.teardown(() => c.close());
-  c.socket.write(proxyHeader({ src: '192.0.2.44' }));
+  c.socket.write(proxyHeader({ src: '10.9.8.7' }));
   const a = await c.ask(query('a.example.test', TYPE.A, { id: 5 }));
-  t.equal(rcodeOf(a!), 5, 'the named client is outside access.allow: REFUSED');
+  t.equal(rcodeOf(a!), 0, 'the named client is inside access.allow: answered');
   t.equal(proxied(d, 'dot proxied'), 1);
-  t.equal(d.events.aclRefusedQueries.dot, 1);
+  const out = await DotClient.connect(d.daemon.addresses.dot[0]!.port, { ca: pki.ca });
+  t.teardown(() => out.close());
+  out.socket.write(proxyHeader({ src: '192.0.2.44' }));
+  t.equal(await out.ask(query('a.example.test', TYPE.A, { id: 6 })), null, 'one outside it: closed, no answer');
+  t.equal(proxied(d, 'dot proxied'), 2);
+  t.equal(d.events.connectionsRefused.acl, 1, 'refused as a connection from outside access.allow');
+  t.equal(d.events.queries.dot, 1, 'its query never reached the query path');
 });
 
 t.test('hashwall_proxy_headers_total counts by transport and outcome, once a header is seen', async (t) => {

@@ -1,10 +1,10 @@
-/** The upstream pool on its own: IDs, source ports, socket rotation, closing with tries in flight. */
+/** The upstream pool on its own: IDs, source ports, sockets, closing with tries in flight. */
 import { Writable } from 'node:stream';
 
 import t from 'tap';
 
 import { CountingEvents } from '../dist/dns/events.js';
-import { Job, UpstreamPool, type UpstreamOwner } from '../dist/dns/upstream.js';
+import { Job, UpstreamPool, type UpstreamOwner, type UpstreamSettings } from '../dist/dns/upstream.js';
 import type { ResponseInfo } from '../dist/dns/wire.js';
 import { createLogger } from '../dist/util/log.js';
 import { TYPE, query } from './helpers/client.ts';
@@ -36,52 +36,9 @@ class Owner implements UpstreamOwner<number> {
   }
 }
 
-/** The upstream form of a query: RD, AD, the question, an OPT (the query path builds these). */
-function job(name: string): Job<number> {
-  const q = query(name, TYPE.A, { edns: {} });
-  q[3] = 0x20;
-  return new Job<number>(name, q, q.length - 11);
-}
-
-t.test('random IDs, and sockets rotated to fresh ports after triesPerSocket tries', async (t) => {
-  const up = await TestUpstream.start();
-  t.teardown(() => up.close());
-  const owner = new Owner();
-  const pool = new UpstreamPool<number>(
-    {
-      upstreams: [up.address],
-      timeoutMs: 500,
-      tcpTimeoutMs: 500,
-      maxTries: 1,
-      failureThreshold: 3,
-      probeIntervalMs: 1000,
-      triesPerSocket: 3,
-    },
-    owner,
-    new CountingEvents(),
-    logger,
-  );
-  t.teardown(() => pool.close());
-  for (let i = 0; i < 40; i++) {
-    const done = owner.next();
-    pool.start(job('a.example.test'));
-    await done;
-  }
-  t.equal(owner.answers.length, 40);
-  const ids = new Set(up.queries.map((q) => q.raw.readUInt16BE(0)));
-  const ports = new Set(up.queries.map((q) => q.from));
-  t.ok(ids.size >= 38, `IDs are random (${ids.size} distinct of 40)`);
-  t.ok(ports.size >= 12, `source ports move (${ports.size} distinct)`);
-  t.ok(pool.sockets <= 5, `retired sockets are closed once idle (${pool.sockets} open)`);
-  t.equal(pool.inFlight, 0);
-});
-
-t.test('closing the pool fails the tries in flight', async (t) => {
-  const up = await TestUpstream.start();
-  t.teardown(() => up.close());
-  up.behaviour = 'silent';
-  const owner = new Owner();
-  const pool = new UpstreamPool<number>(
+/** A pool over `up` with one try per query and the test's timeouts, `extra` settings on top. */
+function poolFor(up: TestUpstream, owner: Owner, extra: Partial<UpstreamSettings> = {}): UpstreamPool<number> {
+  return new UpstreamPool<number>(
     {
       upstreams: [up.address],
       timeoutMs: 5000,
@@ -89,11 +46,74 @@ t.test('closing the pool fails the tries in flight', async (t) => {
       maxTries: 1,
       failureThreshold: 3,
       probeIntervalMs: 1000,
+      ...extra,
     },
     owner,
     new CountingEvents(),
     logger,
   );
+}
+
+/** The upstream form of a query: RD, AD, the question, an OPT (the query path builds these). */
+function job(name: string): Job<number> {
+  const q = query(name, TYPE.A, { edns: {} });
+  q[3] = 0x20;
+  return new Job<number>(name, q, q.length - 11);
+}
+
+const N = 300;
+
+t.test(`a fresh random source port and ID for each of ${N} upstream queries (RFC 5452 10)`, async (t) => {
+  const up = await TestUpstream.start();
+  t.teardown(() => up.close());
+  const owner = new Owner();
+  const pool = poolFor(up, owner, { timeoutMs: 2000 });
+  t.teardown(() => pool.close());
+  for (let i = 0; i < N; i++) {
+    const done = owner.next();
+    pool.start(job('a.example.test'));
+    await done;
+  }
+  t.equal(owner.answers.length, N);
+  const ids = new Set(up.queries.map((q) => q.raw.readUInt16BE(0)));
+  const ports = new Set(up.queries.map((q) => q.from));
+  // Drawn from 64,512 ports, 300 tries repeat a port about 0.7 times on average (birthday bound).
+  t.ok(ports.size >= N - 6, `a port per query (${ports.size} distinct of ${N})`);
+  t.ok(ids.size >= N - 6, `IDs are random (${ids.size} distinct of ${N})`);
+  const outsideEphemeral = up.queries.filter((q) => q.from < 32768 || q.from > 60999).length;
+  t.ok(
+    outsideEphemeral > N / 4,
+    `ports from all of 1024-65535, not the kernel's ephemeral range (${outsideEphemeral} of ${N} outside it)`,
+  );
+  t.ok(
+    up.queries.every((q) => q.from >= 1024),
+    'never a well-known port',
+  );
+  t.equal(pool.sockets, 0, 'each socket closed when its try ended');
+  t.equal(pool.inFlight, 0);
+});
+
+t.test('at maxSockets, further tries share an open socket; their IDs tell them apart', async (t) => {
+  const up = await TestUpstream.start();
+  t.teardown(() => up.close());
+  up.behaviour = 'slow';
+  up.delayMs = 100;
+  const owner = new Owner();
+  const pool = poolFor(up, owner, { maxSockets: 2 });
+  t.teardown(() => pool.close());
+  for (const n of ['a', 'mx', 'txt', 'alias', 'short']) pool.start(job(`${n}.example.test`));
+  t.equal(pool.sockets, 2, 'two sockets for five tries');
+  while (owner.answers.length < 5) await owner.next(5000);
+  t.equal(owner.answers.length, 5, 'every try answered');
+  t.equal(pool.sockets, 0);
+});
+
+t.test('closing the pool fails the tries in flight', async (t) => {
+  const up = await TestUpstream.start();
+  t.teardown(() => up.close());
+  up.behaviour = 'silent';
+  const owner = new Owner();
+  const pool = poolFor(up, owner);
   pool.start(job('a.example.test'));
   pool.start(job('mx.example.test'));
   t.equal(pool.inFlight, 2);

@@ -39,7 +39,7 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
   t.equal(await ask('udp', 'to-blocked.example.test', TYPE.A), 3, 'blocked through a CNAME');
   t.equal(await ask('udp', 'ok.allowed.test', TYPE.A), 0, 'allowlisted over a D entry');
   t.equal(await ask('udp', 'nothing.example.test', TYPE.MX), 3, "the upstream's NXDOMAIN");
-  t.equal(await ask('udp', 'a.example.test', TYPE.ANY), 0, 'ANY: RFC 8482, local');
+  t.equal(await ask('udp', 'a.example.test', TYPE.ANY), 0, 'ANY: forwarded like any type (RFC 8482 4.1)');
   t.equal(await ask('udp', 'a.example.test', 99), 0, 'a type outside the fixed set');
   // A response (QR set) is dropped; a question cut short is answered FORMERR.
   const response = query('x.example.test', TYPE.A);
@@ -59,9 +59,9 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
       'hashwall_answers_total{source="blocked"}': 4,
       'hashwall_answers_total{source="steered"}': 0,
       'hashwall_answers_total{source="cache"}': 1,
-      'hashwall_answers_total{source="upstream"}': 5,
+      'hashwall_answers_total{source="upstream"}': 6,
       'hashwall_answers_total{source="stale"}': 0,
-      'hashwall_answers_total{source="local"}': 3,
+      'hashwall_answers_total{source="local"}': 2,
     },
     'answers by source (the dropped query counts as local)',
   );
@@ -73,18 +73,18 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
     'hashwall_allowlisted_queries_total{list="demo"}': 1,
   });
   t.equal(s.get('hashwall_cache_hits_total'), 1);
-  t.equal(s.get('hashwall_cache_misses_total'), 6, 'every forwarded query missed once');
+  t.equal(s.get('hashwall_cache_misses_total'), 7, 'every forwarded query missed once');
   const up = d.upstream.address;
   t.same(samplesOf(s, 'hashwall_upstream_queries_total'), {
-    [sampleKey('hashwall_upstream_queries_total', { upstream: up, transport: 'udp' })]: 6,
+    [sampleKey('hashwall_upstream_queries_total', { upstream: up, transport: 'udp' })]: 7,
     [sampleKey('hashwall_upstream_queries_total', { upstream: up, transport: 'tcp' })]: 0,
   });
   t.same(samplesOf(s, 'hashwall_upstream_answers_total'), {
-    [sampleKey('hashwall_upstream_answers_total', { upstream: up, transport: 'udp' })]: 6,
+    [sampleKey('hashwall_upstream_answers_total', { upstream: up, transport: 'udp' })]: 7,
     [sampleKey('hashwall_upstream_answers_total', { upstream: up, transport: 'tcp' })]: 0,
   });
-  t.equal(s.get(sampleKey('hashwall_upstream_latency_seconds_count', { upstream: up })), 6, 'six latencies');
-  t.equal(s.get(sampleKey('hashwall_upstream_latency_seconds_bucket', { upstream: up, le: '+Inf' })), 6);
+  t.equal(s.get(sampleKey('hashwall_upstream_latency_seconds_count', { upstream: up })), 7, 'seven latencies');
+  t.equal(s.get(sampleKey('hashwall_upstream_latency_seconds_bucket', { upstream: up, le: '+Inf' })), 7);
   for (const e of ['timeout', 'malformed', 'unexpected', 'rcode', 'network']) {
     t.equal(s.get(sampleKey('hashwall_upstream_errors_total', { upstream: up, error: e })), 0, `no ${e} error`);
   }
@@ -105,8 +105,8 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
   t.equal(s.get('hashwall_inflight_queries'), 0);
   t.equal(s.get('hashwall_upstream_inflight_queries'), 0);
   t.equal(s.get('hashwall_stale_answers_total'), 0);
-  t.equal(s.get(sampleKey('hashwall_rate_limited_queries_total', { transport: 'udp' })), 0);
-  t.equal(s.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'udp' })), 0);
+  t.equal(s.get(sampleKey('hashwall_rate_limited_queries_total', { transport: 'udp', action: 'drop' })), 0);
+  t.equal(s.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'udp', action: 'refuse' })), 0);
   t.equal(s.get(sampleKey('hashwall_build_info', { version: '0.1.0', node: process.versions.node })), 1);
   const leaks = [...s.keys()].filter((k) => /\.test|127\.0\.0\.1|[0-9a-f]{64}/.test(k.replaceAll(up, '')));
   t.same(leaks, [], 'no query name, client address or entry hash in any label');
@@ -142,17 +142,24 @@ t.test('access-list refusals and rate-limited queries are counted', async (t) =>
   const acl = await startOpsDaemon({ config: { access: { allow: ['10.0.0.0/8'] } } });
   t.teardown(() => acl.close());
   t.equal(rcodeOf((await udpAsk(acl.port, query('a.example.test', TYPE.A)))!), 5, 'REFUSED');
-  t.equal(rcodeOf((await tcpAsk(acl.port, [query('a.example.test', TYPE.A)]))[0]!), 5, 'REFUSED over TCP');
+  t.same(await tcpAsk(acl.port, [query('a.example.test', TYPE.A)]), [], 'a TCP connection closed when accepted');
   const s1 = parseExposition(await acl.metrics.text());
-  t.equal(s1.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'udp' })), 1);
-  t.equal(s1.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'tcp' })), 1);
+  t.equal(s1.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'udp', action: 'refuse' })), 1);
+  t.equal(s1.get(sampleKey('hashwall_connections_refused_total', { transport: 'tcp', reason: 'acl' })), 1);
+  t.equal(s1.get(sampleKey('hashwall_connections_refused_total', { transport: 'tcp', reason: 'limit' })), 0);
+  t.equal(s1.get(sampleKey('hashwall_connections_open', { transport: 'tcp' })), 0);
 
-  const rl = await startOpsDaemon({ config: { access: { rateLimitQps: 0.001, rateLimitBurst: 1 } } });
+  const rl = await startOpsDaemon({
+    config: { access: { rateLimitQps: 0.001, rateLimitBurst: 1, rateLimitSlip: 2 } },
+  });
   t.teardown(() => rl.close());
   t.ok(await udpAsk(rl.port, query('a.example.test', TYPE.A)), 'the first query is answered');
   t.equal(await udpAsk(rl.port, query('a.example.test', TYPE.A), 300), null, 'the second is dropped');
+  const slipped = await udpAsk(rl.port, query('a.example.test', TYPE.A));
+  t.ok(slipped && (slipped[2]! & 0x02) !== 0, 'the third slips: TC');
   const s2 = parseExposition(await rl.metrics.text());
-  t.equal(s2.get(sampleKey('hashwall_rate_limited_queries_total', { transport: 'udp' })), 1);
+  t.equal(s2.get(sampleKey('hashwall_rate_limited_queries_total', { transport: 'udp', action: 'drop' })), 1);
+  t.equal(s2.get(sampleKey('hashwall_rate_limited_queries_total', { transport: 'udp', action: 'slip' })), 1);
 });
 
 t.test('list metrics follow a scripted sequence of updates', async (t) => {

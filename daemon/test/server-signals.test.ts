@@ -66,7 +66,11 @@ t.test('SIGHUP reloads the config without dropping a query', async (t) => {
   await new Promise((r) => setTimeout(r, 100));
   writeFileSync(
     c.configFile,
-    yaml(up.address, join(dirname(c.configFile), 'state'), "access:\n  allow: ['10.0.0.0/8']\n"),
+    yaml(
+      up.address,
+      join(dirname(c.configFile), 'state'),
+      "access:\n  allow: ['10.0.0.0/8']\n  refusedRateLimitBurst: 1000000\n",
+    ),
   );
   c.proc.kill('SIGHUP');
   t.ok(await c.waitForMsg('configuration reloaded'), 'reloaded');

@@ -96,6 +96,44 @@ t.test('EDNS clients get the daemon OPT: its size, DO echoed, upstream EDE kept,
   t.equal(plain.readUInt16BE(10), 0);
 });
 
+t.test(
+  'an upstream answer is scrubbed before it is cached: records off the chain or out of bailiwick go',
+  async (t) => {
+    const d = await daemon(t);
+    d.upstreams[0]!.extra.set('a.example.test', {
+      answer: [{ name: 'victim.test', type: TYPE.A, ttl: 86400, address: '198.51.100.66' }],
+      authority: [
+        { name: 'example.test', type: TYPE.NS, ttl: 300, ns: 'ns.example.test' },
+        { name: 'victim.test', type: TYPE.NS, ttl: 86400, ns: 'ns.victim.test' },
+      ],
+      additional: [
+        { name: 'ns.example.test', type: TYPE.A, ttl: 300, address: '192.0.2.53' },
+        { name: 'ns.victim.test', type: TYPE.A, ttl: 86400, address: '198.51.100.53' },
+      ],
+    });
+    for (const source of ['upstream', 'cache']) {
+      const p = decode(await ask(d, 'a.example.test', TYPE.A));
+      t.same(
+        p.answers.map((r) => [r.name, r.address]),
+        [['a.example.test', '192.0.2.1']],
+        `${source}: the foreign answer record is gone`,
+      );
+      t.same(
+        p.authorities.map((r) => r.name),
+        ['example.test'],
+        `${source}: the foreign NS is gone`,
+      );
+      t.same(
+        p.additionals.map((r) => r.name),
+        ['ns.example.test'],
+        `${source}: and its glue`,
+      );
+    }
+    t.equal(d.upstreams[0]!.queries.length, 1, 'the second answer came from the cache');
+    t.equal(ttlsOf(await ask(d, 'a.example.test', TYPE.A))[0], 300, 'cached for the TTL of what stayed');
+  },
+);
+
 t.test('DNSSEC is transparent: DO and CD go upstream, AD and RRSIGs come back', async (t) => {
   const d = await daemon(t);
   const up = d.upstreams[0]!;
@@ -316,16 +354,31 @@ t.test('P entries pass by default and steer A/AAAA/HTTPS to the proxy when parti
   t.equal(steer.events.blocks.get('demo')?.steer, 3);
 });
 
-t.test('ANY is answered with one HINFO per RFC 8482; a blocked name stays blocked', async (t) => {
-  const d = await daemon(t);
-  const a = await ask(d, 'a.example.test', TYPE.ANY);
-  const p = decode(a);
-  t.equal(p.answers.length, 1);
-  t.equal(p.answers[0]?.type, TYPE.HINFO);
-  t.ok(a.includes(Buffer.from('\x07RFC8482\x00', 'latin1')));
-  t.equal(rcodeOf(await ask(d, 'blocked.test', TYPE.ANY)), 3);
-  t.equal(d.upstreams[0]!.queries.length, 0, 'ANY never goes upstream');
-});
+t.test(
+  'ANY is forwarded and answered as the upstream answers it (RFC 8482 4.1); a blocked name stays blocked',
+  async (t) => {
+    const d = await daemon(t);
+    const types = (answer: Buffer): number[] =>
+      decode(answer)
+        .answers.map((r) => r.type)
+        .sort();
+    let a = await ask(d, 'a.example.test', TYPE.ANY);
+    t.same(types(a), [TYPE.A, TYPE.AAAA], "the upstream's records, no HINFO");
+    t.equal(rcodeOf(await ask(d, 'nope.example.test', TYPE.ANY)), 3, 'a name that does not exist: NXDOMAIN');
+    a = await ask(d, 'alias.example.test', TYPE.ANY);
+    t.equal(decode(a).answers[0]?.type, TYPE.CNAME, 'a CNAME is not hidden');
+    const asked = d.upstreams[0]!.queries.length;
+    t.equal(asked, 3, 'each went upstream');
+    a = await ask(d, 'a.example.test', TYPE.ANY);
+    t.same(types(a), [TYPE.A, TYPE.AAAA], 'and is cached like any answer');
+    t.equal(d.upstreams[0]!.queries.length, asked);
+    t.equal(rcodeOf(await ask(d, 'blocked.test', TYPE.ANY)), 3, 'a blocked name is blocked for ANY too');
+    t.equal(d.upstreams[0]!.queries.length, asked);
+    t.equal(d.daemon.probe('www.blocked.test').decision?.listId, 'demo', 'the in-process probe still sees the block');
+    t.equal(d.daemon.probe('a.example.test').rcode, 0, 'and a name that passes');
+    t.equal(d.upstreams[0]!.queries.length, asked, 'the probe never goes upstream');
+  },
+);
 
 t.test('BADVERS, NOTIMP and REFUSED for what the daemon does not serve', async (t) => {
   const d = await daemon(t);
@@ -344,32 +397,128 @@ t.test('BADVERS, NOTIMP and REFUSED for what the daemon does not serve', async (
   t.equal(d.upstreams[0]!.queries.length, 0);
 });
 
+t.test('every answer the daemon makes carries an OPT when the query had a sound one (RFC 6891 7)', async (t) => {
+  const d = await daemon(t);
+  // NOTIMP for another opcode: the opcode and the question echoed, our OPT with the client's DO.
+  let a = await ask(d, 'a.example.test', TYPE.A, { opcode: 4, edns: { do: true }, id: 41 });
+  t.equal(rcodeOf(a), 4, 'NOTIFY gets NOTIMP');
+  t.equal((a[2]! >> 3) & 15, 4, 'the opcode echoed');
+  t.equal(a.readUInt16BE(4), 1, 'the question echoed');
+  t.equal(optOf(a)?.do, true, 'with an OPT, DO echoed');
+  t.equal(optOf(a)?.size, 1232);
+  a = await ask(d, 'a.example.test', TYPE.A, { opcode: 4 });
+  t.equal(optOf(a), null, 'and none without EDNS');
+  // FORMERR with a sound OPT: a bad query type.
+  a = await ask(d, 'a.example.test', 0, { edns: {} });
+  t.equal(rcodeOf(a), 1);
+  t.ok(optOf(a), 'FORMERR for QTYPE 0 carries an OPT');
+  // FORMERR without a question: QDCOUNT 0 and an OPT.
+  const noQuestion = query('a.example.test', TYPE.A, { edns: {} });
+  const qEnd = 12 + 'a.example.test'.length + 2 + 4;
+  const bare = Buffer.concat([noQuestion.subarray(0, 12), noQuestion.subarray(qEnd)]);
+  bare.writeUInt16BE(0, 4);
+  a = (await udpAsk(d.port, bare))!;
+  t.equal(rcodeOf(a), 1, 'QDCOUNT 0: FORMERR');
+  t.equal(a.readUInt16BE(4), 0, 'no question echoed');
+  t.ok(optOf(a), 'with an OPT');
+  // Two OPT records: the OPT is the broken part, so none comes back.
+  const one = query('a.example.test', TYPE.A, { edns: {} });
+  const two = Buffer.concat([one, one.subarray(qEnd)]);
+  two.writeUInt16BE(2, 10);
+  a = (await udpAsk(d.port, two))!;
+  t.equal(rcodeOf(a), 1, 'two OPTs: FORMERR');
+  t.equal(optOf(a), null, 'without an OPT');
+  // SERVFAIL the daemon makes, and REFUSED to a client outside access.allow.
+  d.upstreams[0]!.behaviour = 'silent';
+  a = await ask(d, 'mx.example.test', TYPE.MX, { edns: {} });
+  t.equal(rcodeOf(a), 2);
+  t.ok(optOf(a), 'SERVFAIL carries an OPT');
+  const closed = await daemon(t, { config: { access: { allow: ['10.0.0.0/8'] } } });
+  a = (await udpAsk(closed.port, query('a.example.test', TYPE.A, { opcode: 2, edns: {} })))!;
+  t.equal(rcodeOf(a), 5, 'REFUSED outside access.allow, whatever the opcode');
+  t.ok(optOf(a), 'with an OPT');
+});
+
 t.test('clients outside access.allow get REFUSED (EDE 18)', async (t) => {
   const d = await daemon(t, { config: { access: { allow: ['10.0.0.0/8', 'fc00::/7'] } } });
   const a = await ask(d, 'a.example.test', TYPE.A, { edns: {} });
   t.equal(rcodeOf(a), 5);
   t.same(edes(a), [[18, '']]);
-  const [tcp] = await tcpAsk(d.port, [query('a.example.test', TYPE.A)]);
-  t.equal(rcodeOf(tcp!), 5, 'over TCP too');
+  t.same(await tcpAsk(d.port, [query('a.example.test', TYPE.A)]), [], 'a TCP connection is closed when accepted');
   t.equal(d.events.aclRefusedQueries.udp, 1);
-  t.equal(d.events.aclRefusedQueries.tcp, 1);
+  t.equal(d.events.connectionsRefused.acl, 1, 'and counted');
+  t.equal(d.events.queries.tcp, 0, 'before it could send a query');
   t.equal(d.upstreams[0]!.queries.length, 0);
 });
 
-t.test('a client prefix over its rate is not served: dropped over UDP, REFUSED over TCP', async (t) => {
+/** Sends `msgs` from a UDP socket bound to `from` and collects answers until `expect` arrived, then `graceMs` more. */
+async function floodFrom(
+  port: number,
+  from: string,
+  msgs: Buffer[],
+  done: () => boolean,
+  graceMs = 200,
+): Promise<Buffer[]> {
+  const { createSocket } = await import('node:dgram');
+  const s = createSocket('udp4');
+  const got: Buffer[] = [];
+  s.on('message', (m) => got.push(m));
+  await new Promise<void>((resolve) => s.bind({ address: from, port: 0 }, resolve));
+  for (const m of msgs) s.send(m, port, '127.0.0.1');
+  await until(done, 'every query handled by the daemon');
+  await new Promise((r) => setTimeout(r, graceMs));
+  s.close();
+  return got;
+}
+
+t.test('REFUSED to sources outside access.allow is rate limited per prefix, or dropped (no reflector)', async (t) => {
   const clock = new ManualClock();
-  const d = await daemon(t, { clock, config: { access: { rateLimitQps: 1, rateLimitBurst: 3 } } });
-  const answers = [];
-  for (let i = 0; i < 5; i++) answers.push(await udpAsk(d.port, query('a.example.test', TYPE.A, { id: i }), 300));
-  t.equal(answers.filter((a) => a !== null).length, 3, 'the burst, then nothing');
-  t.equal(d.events.rateLimitedQueries.udp, 2);
-  const [tcp] = await tcpAsk(d.port, [query('a.example.test', TYPE.A)]);
-  t.equal(rcodeOf(tcp!), 5);
-  clock.advance(999);
-  t.equal(await udpAsk(d.port, query('a.example.test', TYPE.A), 300), null, 'not within the second');
-  clock.advance(1);
-  t.ok(await udpAsk(d.port, query('a.example.test', TYPE.A)), 'served again after a second');
+  const d = await daemon(t, { clock, config: { access: { allow: ['127.0.0.1/32'] } } });
+  const msgs = Array.from({ length: 60 }, (_, i) => query('a.example.test', TYPE.A, { id: i }));
+  let got = await floodFrom(d.port, '127.0.0.9', msgs, () => d.events.aclRefusedQueries.udp === 60);
+  t.equal(got.length, 20, 'the burst (refusedRateLimitBurst 20) is answered');
+  t.ok(got.every((a) => rcodeOf(a) === 5));
+  t.equal(d.events.aclRefusedQueries.dropped, 40, 'the rest dropped and counted');
+  clock.advance(1000);
+  got = await floodFrom(d.port, '127.0.0.9', msgs, () => d.events.aclRefusedQueries.udp === 120);
+  t.equal(got.length, 10, 'then refusedRateLimitQps (10) a second');
+  t.equal(d.upstreams[0]!.queries.length, 0);
+  const drop = await daemon(t, { config: { access: { allow: ['127.0.0.1/32'], outside: 'drop' } } });
+  got = await floodFrom(drop.port, '127.0.0.9', msgs, () => drop.events.aclRefusedQueries.udp === 60);
+  t.equal(got.length, 0, 'outside: drop answers none');
+  t.equal(drop.events.aclRefusedQueries.dropped, 60);
 });
+
+t.test(
+  'a client prefix over its UDP rate: dropped, every rateLimitSlip-th answered TC; TCP still served',
+  async (t) => {
+    const clock = new ManualClock();
+    const d = await daemon(t, { clock, config: { access: { rateLimitQps: 1, rateLimitBurst: 3, rateLimitSlip: 2 } } });
+    const answers = [];
+    for (let i = 0; i < 7; i++)
+      answers.push(await udpAsk(d.port, query('a.example.test', TYPE.A, { id: i, edns: {} }), i < 3 ? 2000 : 300));
+    t.equal(answers.slice(0, 3).filter((a) => a !== null && !flags(a).tc).length, 3, 'the burst is served');
+    const over = answers.slice(3);
+    t.same(
+      over.map((a) => (a === null ? 'dropped' : flags(a).tc ? 'tc' : 'answer')),
+      ['dropped', 'tc', 'dropped', 'tc'],
+      'over the rate: every second one slips',
+    );
+    const slip = over[1]!;
+    t.equal(idOf(slip), 4, 'the slip carries the query ID');
+    t.equal(slip.readUInt16BE(6) + slip.readUInt16BE(8), 0, 'and no records');
+    t.ok(slip.length <= query('a.example.test', TYPE.A, { edns: {} }).length, 'no larger than the query');
+    t.equal(d.events.rateLimitedQueries.udp, 4);
+    t.equal(d.events.rateLimitedQueries.slipped, 2);
+    const [tcp] = await tcpAsk(d.port, [query('a.example.test', TYPE.A)]);
+    t.equal(decode(tcp!).answers[0]?.address, '192.0.2.1', 'TCP from the same prefix is answered');
+    t.equal(d.events.rateLimitedQueries.tcp, 0);
+    clock.advance(999);
+    t.equal(await udpAsk(d.port, query('a.example.test', TYPE.A), 300), null, 'not within the second');
+    clock.advance(1);
+    t.ok(await udpAsk(d.port, query('a.example.test', TYPE.A)), 'served again after a second');
+  },
+);
 
 t.test('REFUSED (EDE 14 Not Ready) while a list set to refuse has none', async (t) => {
   const d = await daemon(t, { refuseAll: true });
@@ -537,6 +686,7 @@ t.test('TCP: idle connections are closed, and connections are capped', async (t)
   const c = await open(capped.port);
   const third = await c.closedAfterMs;
   t.ok(third >= 0, 'the third connection is refused');
+  t.equal(capped.events.connectionsRefused.limit, 1, 'and counted');
   t.notOk(a.isClosed() || b.isClosed(), 'the two within the cap stay open');
   a.end();
   b.end();

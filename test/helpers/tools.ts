@@ -1,6 +1,7 @@
 /**
- * The Debian tools the tests call where they check us from outside (`minisign`, `kdig`, `dig`, `promtool`,
- * `systemd-analyze`, util-linux's `script`, `openssl`, `curl`, `dnsdist`). On a developer's machine a missing tool skips the tests that need it,
+ * The Debian tools the tests call where they check us from outside (`minisign`, `kdig`, `dig`, `delv`, `nsd`,
+ * `dnssec-keygen`, `dnssec-signzone`, `promtool`, `systemd-analyze`, util-linux's `script`, `openssl`, `curl`,
+ * `dnsdist`). On a developer's machine a missing tool skips the tests that need it,
  * with a note saying which package brings it. Under `CI=true` a missing tool fails instead: `.ci/run` installs every
  * one of them (its PKGS list), so a skip there would only hide a test that never ran.
  */
@@ -15,6 +16,10 @@ const TOOLS = {
   minisign: 'minisign',
   kdig: 'knot-dnsutils',
   dig: 'bind9-dnsutils',
+  delv: 'bind9-dnsutils',
+  nsd: 'nsd',
+  'dnssec-keygen': 'bind9-utils',
+  'dnssec-signzone': 'bind9-utils',
   promtool: 'prometheus',
   'systemd-analyze': 'systemd',
   script: 'util-linux',

@@ -133,7 +133,8 @@ t.test('slow, silent and half-open TCP connections are capped and closed when id
 
 t.test('a flood from one /24 is rate-limited; a client in another prefix gets every answer', async (t) => {
   const d = await startTestDaemon({
-    config: { access: { rateLimitQps: 200, rateLimitBurst: 100, rateLimitIpv4Prefix: 24 } },
+    // No slip: every query over the rate is dropped here (the slip's TC answers: daemon/test/server.test.ts).
+    config: { access: { rateLimitQps: 200, rateLimitBurst: 100, rateLimitIpv4Prefix: 24, rateLimitSlip: 0 } },
   });
   t.teardown(() => d.close());
   const name = 'a.example.test';

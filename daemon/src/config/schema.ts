@@ -129,8 +129,16 @@ export const configSchema = z.strictObject({
   listen: z.array(hostPort(53)).min(1).default(['127.0.0.1:53', '[::1]:53']),
   tcp: z
     .strictObject({
+      /** Client connections open at once per listener; more are closed when accepted. */
       maxConnections: z.number().int().min(1).max(100000).default(1000),
+      /** Client connections open at once per client prefix (ipv4Prefix/ipv6Prefix bits) per listener. */
+      maxConnectionsPerPrefix: z.number().int().min(1).max(100000).default(100),
+      ipv4Prefix: z.number().int().min(8).max(32).default(24),
+      ipv6Prefix: z.number().int().min(16).max(128).default(56),
+      /** A connection with nothing in flight for this long is closed (RFC 7766 6.2.3). */
       idleTimeoutMs: ms(100, 600000).default(10000),
+      /** From the first octet of a frame (its length) to its last: a frame not whole by then closes the connection. */
+      frameTimeoutMs: ms(100, 60000).default(2000),
       /** Queries one connection may have in flight at once (RFC 7766 pipelining). */
       maxInFlightPerConnection: z.number().int().min(1).max(1000).default(100),
     })
@@ -229,9 +237,16 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Client networks allowed to query; others get REFUSED. The default keeps a fresh install closed. */
       allow: z.array(cidr).default(DEFAULT_ALLOWED_NETWORKS),
-      /** Queries per second per client prefix (0: no limit), with a burst allowance. */
+      /** Clients outside `allow`: REFUSED under refusedRateLimitQps per prefix (the rest dropped), or all dropped. */
+      outside: z.enum(['refuse', 'drop']).default('refuse'),
+      /** REFUSED answers per second per client prefix outside `allow`, with a burst allowance (reflection bound). */
+      refusedRateLimitQps: z.number().min(0.01).max(1000000).default(10),
+      refusedRateLimitBurst: z.number().int().min(1).max(10000000).default(20),
+      /** UDP queries per second per client prefix (0: no limit), with a burst allowance. TCP is not limited. */
       rateLimitQps: z.number().min(0).max(1000000).default(0),
       rateLimitBurst: z.number().int().min(1).max(10000000).default(200),
+      /** Every n-th UDP query over the rate gets an empty answer with TC set, so real clients retry over TCP (0: none). */
+      rateLimitSlip: z.number().int().min(0).max(100).default(2),
       rateLimitIpv4Prefix: z.number().int().min(8).max(32).default(24),
       rateLimitIpv6Prefix: z.number().int().min(16).max(128).default(56),
       /** Prefixes tracked at once for rate limiting (least recently seen are forgotten). */

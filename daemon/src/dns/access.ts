@@ -1,7 +1,18 @@
 /**
- * Who may query: the allowed client networks (access.allow; the default is loopback and private ranges, so a fresh
- * install is not an open resolver) and a token-bucket rate limit per client prefix (IPv4 /24 and IPv6 /56 by
+ * Who may query, and how much: the allowed client networks (access.allow; the default is loopback and private
+ * ranges, so a fresh install is not an open resolver) and token buckets per client prefix (IPv4 /24 and IPv6 /56 by
  * default), with the least recently seen prefixes forgotten beyond rateLimitMaxPrefixes.
+ *
+ * Two limits, both about reflection: a UDP source address is not checked, so whatever the daemon sends to it may be
+ * aimed at a victim by a spoofer.
+ * - Clients inside access.allow: `rateLimitQps` per prefix over UDP (0: off). Over it, every `rateLimitSlip`-th
+ *   query gets an empty answer with TC set and the rest are dropped (BIND's RRL "slip": a real client behind a
+ *   spoofed flood retries over TCP and is served; a victim gets at most an answer no larger than the query). TCP is
+ *   not limited by it: a TCP client has shown it owns its address (the handshake), so it cannot be spoofed, and
+ *   what it may hold is bounded by the connection caps (tcp.*). BIND's RRL leaves TCP alone for the same reason.
+ * - Clients outside it: REFUSED (EDE 18) at most `refusedRateLimitQps` per prefix, the rest dropped; or all
+ *   dropped (`outside: drop`). Unbound's access-control has the same two actions (refuse, deny); BIND's RRL limits
+ *   its REFUSED answers as "errors-per-second".
  *
  * IPv4 addresses (also IPv4-mapped IPv6 ones from a dual-stack socket) are parsed by hand into a 32-bit number:
  * that is the common case and costs a few dozen nanoseconds; IPv6 goes through util/net.ts.
@@ -12,12 +23,25 @@ import { addressBytes, parseCidr } from '../util/net.js';
 
 export interface AccessSettings {
   readonly allow: readonly string[];
+  /** What clients outside `allow` get: REFUSED (under `refusedRateLimitQps`), or nothing. */
+  readonly outside: 'refuse' | 'drop';
+  readonly refusedRateLimitQps: number;
+  readonly refusedRateLimitBurst: number;
   readonly rateLimitQps: number;
   readonly rateLimitBurst: number;
+  /** Every n-th query over the rate gets TC (0: none). */
+  readonly rateLimitSlip: number;
   readonly rateLimitIpv4Prefix: number;
   readonly rateLimitIpv6Prefix: number;
   readonly rateLimitMaxPrefixes: number;
 }
+
+/** What the rate limit says about one UDP query. */
+export const LIMIT_PASS = 0;
+/** Over the rate: drop it. */
+export const LIMIT_DROP = 1;
+/** Over the rate: answer it with TC set and nothing else (the slip). */
+export const LIMIT_SLIP = 2;
 
 /** An IPv4 dotted quad at s[from..) as an unsigned 32-bit number, or -1. */
 function parseV4(s: string, from: number): number {
@@ -66,6 +90,60 @@ function maskOf(prefix: number): number {
 interface Bucket {
   tokens: number;
   atMs: number;
+  /** Queries over the rate so far (for the slip). */
+  over: number;
+}
+
+/** The key of `address`'s prefix: a number for IPv4 (masked), a string of the masked octets for IPv6; null if unreadable. */
+export function prefixKeyOf(address: string, v4Mask: number, v6Prefix: number): number | string | null {
+  const v4 = v4Of(address);
+  if (v4 >= 0) return (v4 & v4Mask) >>> 0;
+  const b = v6Of(address);
+  return b === null ? null : prefixKey(b, v6Prefix);
+}
+
+/** The IPv4 mask of a prefix length. */
+export function ipv4Mask(prefix: number): number {
+  return maskOf(prefix);
+}
+
+/** Token buckets per client prefix: `qps` refill, `burst` deep, at most `maxPrefixes` remembered. */
+class PrefixBuckets {
+  readonly #qps: number;
+  readonly #burst: number;
+  readonly #v4Mask: number;
+  readonly #v6Prefix: number;
+  readonly #buckets: LRUCache<number | string, Bucket>;
+
+  constructor(qps: number, burst: number, v4Prefix: number, v6Prefix: number, maxPrefixes: number) {
+    this.#qps = qps;
+    this.#burst = burst;
+    this.#v4Mask = maskOf(v4Prefix);
+    this.#v6Prefix = v6Prefix;
+    this.#buckets = new LRUCache({ max: maxPrefixes });
+  }
+
+  /**
+   * Takes a token for `address`'s prefix: -1 when there was one, else how many queries of that prefix have been over
+   * the rate so far, this one included (1, 2, ...).
+   */
+  take(address: string, nowMs: number): number {
+    const key = prefixKeyOf(address, this.#v4Mask, this.#v6Prefix);
+    if (key === null) return -1;
+    const buckets = this.#buckets;
+    let bucket = buckets.get(key);
+    if (bucket === undefined) {
+      bucket = { tokens: this.#burst, atMs: nowMs, over: 0 };
+      buckets.set(key, bucket);
+    } else {
+      const refill = ((nowMs - bucket.atMs) * this.#qps) / 1000;
+      bucket.tokens = Math.min(this.#burst, bucket.tokens + refill);
+      bucket.atMs = nowMs;
+    }
+    if (bucket.tokens < 1) return ++bucket.over;
+    bucket.tokens -= 1;
+    return -1;
+  }
 }
 
 /** A set of networks (CIDR): the access list, the PROXY protocol's trusted front ends. */
@@ -106,22 +184,24 @@ export class NetworkSet {
 
 export class Access {
   readonly #allow: NetworkSet;
-  readonly #qps: number;
-  readonly #burst: number;
-  readonly #v4LimitMask: number;
-  readonly #v6LimitPrefix: number;
-  readonly #buckets: LRUCache<number | string, Bucket> | null;
+  readonly #buckets: PrefixBuckets | null;
+  readonly #slip: number;
+  readonly #refused: PrefixBuckets | null;
 
   constructor(s: AccessSettings) {
     this.#allow = new NetworkSet(s.allow);
-    this.#qps = s.rateLimitQps;
-    this.#burst = s.rateLimitBurst;
-    this.#v4LimitMask = maskOf(s.rateLimitIpv4Prefix);
-    this.#v6LimitPrefix = s.rateLimitIpv6Prefix;
-    this.#buckets = s.rateLimitQps > 0 ? new LRUCache({ max: s.rateLimitMaxPrefixes }) : null;
+    const v4 = s.rateLimitIpv4Prefix;
+    const v6 = s.rateLimitIpv6Prefix;
+    this.#buckets =
+      s.rateLimitQps > 0 ? new PrefixBuckets(s.rateLimitQps, s.rateLimitBurst, v4, v6, s.rateLimitMaxPrefixes) : null;
+    this.#slip = s.rateLimitSlip;
+    this.#refused =
+      s.outside === 'refuse'
+        ? new PrefixBuckets(s.refusedRateLimitQps, s.refusedRateLimitBurst, v4, v6, s.rateLimitMaxPrefixes)
+        : null;
   }
 
-  /** Whether a rate limit is in force (when not, take() always returns true and need not be called). */
+  /** Whether a rate limit is in force (when not, take() always passes and need not be called). */
   get limiting(): boolean {
     return this.#buckets !== null;
   }
@@ -131,31 +211,18 @@ export class Access {
     return this.#allow.has(address);
   }
 
-  /** Takes a token for `address`'s prefix; false when the prefix is over its rate (the query is not served). */
-  take(address: string, nowMs: number): boolean {
+  /** The rate limit for a UDP query from `address`: LIMIT_PASS, LIMIT_DROP or LIMIT_SLIP. */
+  take(address: string, nowMs: number): number {
     const buckets = this.#buckets;
-    if (buckets === null) return true;
-    let key: number | string;
-    const v4 = v4Of(address);
-    if (v4 >= 0) {
-      key = (v4 & this.#v4LimitMask) >>> 0;
-    } else {
-      const b = v6Of(address);
-      if (b === null) return true;
-      key = prefixKey(b, this.#v6LimitPrefix);
-    }
-    let bucket = buckets.get(key);
-    if (bucket === undefined) {
-      bucket = { tokens: this.#burst, atMs: nowMs };
-      buckets.set(key, bucket);
-    } else {
-      const refill = ((nowMs - bucket.atMs) * this.#qps) / 1000;
-      bucket.tokens = Math.min(this.#burst, bucket.tokens + refill);
-      bucket.atMs = nowMs;
-    }
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    if (buckets === null) return LIMIT_PASS;
+    const over = buckets.take(address, nowMs);
+    if (over < 0) return LIMIT_PASS;
+    return this.#slip > 0 && over % this.#slip === 0 ? LIMIT_SLIP : LIMIT_DROP;
+  }
+
+  /** Whether a client outside access.allow gets its REFUSED (false: drop the query). */
+  refuse(address: string, nowMs: number): boolean {
+    return this.#refused !== null && this.#refused.take(address, nowMs) < 0;
   }
 }
 

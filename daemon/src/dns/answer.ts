@@ -37,6 +37,7 @@ import {
   RCODE_NOERROR,
   RCODE_NXDOMAIN,
   TYPE_OPT,
+  skipName,
   type ParsedQuery,
   type ResponseInfo,
 } from './wire.js';
@@ -214,16 +215,21 @@ export function udpLimit(q: ParsedQuery, maxResponseBytes: number): number {
 }
 
 /**
- * RFC 6891 7, RFC 2181 9: an answer too large for UDP becomes header + question (+ OPT for an EDNS client) with
- * TC set, so the client retries over TCP. The rcode and flags of the full answer are kept.
+ * Fits an answer too large for `limit` octets. RFC 2181 9: TC is set only when the answer or authority section
+ * does not fit; the additional section is optional data, so it goes first (RRsets and their RRSIGs together: the
+ * whole section but the OPT), and an answer that then fits goes out without TC. Otherwise, RFC 6891 7: header +
+ * question (+ OPT for an EDNS client) with TC set, so the client retries over TCP; the rcode and flags of the full
+ * answer are kept.
  */
-export function truncate(full: Buffer, q: ParsedQuery, ednsSize: number): Buffer {
+export function truncate(full: Buffer, q: ParsedQuery, limit: number, ednsSize: number): Buffer {
+  const cut = withoutAdditional(full, q.qEnd);
+  if (cut !== null && cut.length <= limit) return cut;
   const qEnd = q.qEnd;
   const out = Buffer.alloc(qEnd + (q.edns ? 11 : 0));
   full.copy(out, 0, 0, HEADER_BYTES);
   out[2]! |= F1_TC;
   out[4] = 0;
-  out[5] = 1;
+  out[5] = qEnd > HEADER_BYTES ? 1 : 0;
   out.fill(0, 6, 12);
   q.msg.copy(out, HEADER_BYTES, HEADER_BYTES, qEnd);
   if (q.edns) {
@@ -232,5 +238,45 @@ export function truncate(full: Buffer, q: ParsedQuery, ednsSize: number): Buffer
     out.writeUInt16BE(ednsSize, qEnd + 3);
     out[qEnd + 7] = q.dnssecOk ? OPT_DO_BYTE : 0;
   }
+  return out;
+}
+
+/**
+ * `msg` with its additional section left out but for the OPT record, or null when it has no additional record
+ * to leave out (or cannot be walked). The answer and authority records are copied as they are: a compression
+ * pointer only ever points backwards, so none of theirs points into what is left out.
+ */
+function withoutAdditional(msg: Buffer, qEnd: number): Buffer | null {
+  const an = (msg[6]! << 8) | msg[7]!;
+  const ns = (msg[8]! << 8) | msg[9]!;
+  const ar = (msg[10]! << 8) | msg[11]!;
+  const len = msg.length;
+  let p = qEnd;
+  for (let i = 0; i < an + ns; i++) {
+    p = skipName(msg, p, len);
+    if (p < 0 || p + 10 > len) return null;
+    p += 10 + ((msg[p + 8]! << 8) | msg[p + 9]!);
+  }
+  const sectionEnd = p;
+  let optStart = -1;
+  let optEnd = -1;
+  for (let i = 0; i < ar; i++) {
+    const owner = p;
+    p = skipName(msg, p, len);
+    if (p < 0 || p + 10 > len) return null;
+    const end = p + 10 + ((msg[p + 8]! << 8) | msg[p + 9]!);
+    if (((msg[p]! << 8) | msg[p + 1]!) === TYPE_OPT) {
+      optStart = owner;
+      optEnd = end;
+    }
+    p = end;
+  }
+  if (ar === (optStart >= 0 ? 1 : 0) || p > len) return null;
+  const optLength = optStart >= 0 ? optEnd - optStart : 0;
+  const out = Buffer.allocUnsafe(sectionEnd + optLength);
+  msg.copy(out, 0, 0, sectionEnd);
+  if (optStart >= 0) msg.copy(out, sectionEnd, optStart, optEnd);
+  out[10] = 0;
+  out[11] = optStart >= 0 ? 1 : 0;
   return out;
 }

@@ -13,11 +13,17 @@
  * method; Allow says which), 400 (no dns=, not base64url, padding, a message shorter than a DNS header, or one the
  * query path drops), 413 (a POST body over doh.maxQueryBytes, by Content-Length or while it streams), 414 (a URI
  * longer than a GET of doh.maxQueryBytes needs), 415 (a POST whose Content-Type is not application/dns-message).
- * A header block over doh.maxHeaderBytes gets 431 (HTTP/1.1: from node:http's parser, as it reads). Each connection takes tcp's limits: tcp.maxConnections, at most tcp.maxInFlightPerConnection
- * streams at once (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without activity.
+ * A header block over doh.maxHeaderBytes gets 431 (HTTP/1.1: from node:http's parser, as it reads).
  *
- * The client's address is the connection's, for the access list and the rate limit as for any transport; a client
- * over its rate gets REFUSED, as over TCP (an answer over an established connection feeds no reflection).
+ * Connections take tcp's limits, as plain TCP and DoT do (stream.ts): the access list when the TCP connection is
+ * accepted (before the handshake; a client outside access.allow is closed at once), tcp.maxConnections and
+ * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs, at most tcp.maxInFlightPerConnection
+ * streams at once (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without activity; opened,
+ * refused and timed-out connections are counted with transport "doh".
+ *
+ * The client's address is the connection's, for the access list as for any transport. The UDP rate limit does not
+ * apply: an answer over an established connection feeds no reflection, and what a client may hold is bounded by the
+ * connection caps.
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import {
@@ -27,14 +33,16 @@ import {
   type IncomingHttpHeaders as Http2Headers,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 
+import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { Client } from './client.js';
 import type { Transport } from './events.js';
-import type { QueryHandler, TcpSettings } from './listeners.js';
+import type { ListenerOptions, QueryHandler, TcpSettings } from './listeners.js';
 import { lastMaxAge, padAnswer } from './padding.js';
+import { StreamGate } from './stream.js';
 import { TlsListener, secureContextOptions, type TlsSettings } from './tls.js';
 import { HEADER_BYTES } from './wire.js';
 
@@ -194,14 +202,12 @@ class DohClient implements Client {
 
 /** One DoH address. */
 export class DohListener extends TlsListener {
-  readonly handler: QueryHandler;
   settings: DohSettings;
-  readonly #log: Logger;
-  protected readonly server: Http2SecureServer;
+  /** The HTTP/2 server (TLS included) the admitted connections are handed to; it does not listen itself. */
+  readonly #h2: Http2SecureServer;
+  protected readonly gate: StreamGate;
   /** HTTP/2 sessions, to close gracefully (GOAWAY) when stopping. */
   readonly #sessions = new Set<Http2Session>();
-  /** Every connection, to destroy at close. */
-  readonly #sockets = new Set<Socket>();
 
   private constructor(
     spec: string,
@@ -210,15 +216,15 @@ export class DohListener extends TlsListener {
     tcp: TcpSettings,
     tls: TlsSettings,
     log: Logger,
+    o: ListenerOptions,
   ) {
-    super(spec);
-    this.handler = handler;
+    super(spec, handler, log);
     this.settings = settings;
-    this.#log = log;
     const server = createSecureServer({
       ...secureContextOptions(tls),
       allowHTTP1: settings.http1,
-      handshakeTimeout: tcp.idleTimeoutMs,
+      // Like a DoT session's (tls.ts): the handshake within a frame's deadline.
+      handshakeTimeout: tcp.frameTimeoutMs,
       // Answers go out as they are written (without it Nagle holds small answers for the client's delayed ACK).
       noDelay: true,
       // HTTP/2 limits of one connection: its streams at once, the uncompressed header block, header pairs.
@@ -228,17 +234,12 @@ export class DohListener extends TlsListener {
     });
     // HTTP/1.1 (allowHTTP1): the header cap of node:http's parser, 431 beyond it.
     (server as unknown as { maxHeaderSize: number }).maxHeaderSize = settings.maxHeaderBytes;
-    server.maxConnections = tcp.maxConnections;
     server.setTimeout(tcp.idleTimeoutMs);
-    this.server = server;
-    server.on('connection', (socket: Socket) => {
-      if (this.stopping) {
-        socket.destroy();
-        return;
-      }
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-    });
+    this.#h2 = server;
+    // The gate admits each TCP connection (stream.ts) and hands it to the HTTP/2 server for its TLS and HTTP.
+    this.gate = new StreamGate('doh', tcp, this, o.events, o.clock ?? systemClock, (socket) =>
+      server.emit('connection', socket),
+    );
     server.on('session', (session: Http2Session) => {
       this.#sessions.add(session);
       session.once('close', () => this.#sessions.delete(session));
@@ -255,8 +256,12 @@ export class DohListener extends TlsListener {
     });
     for (const l of server.listeners('stream'))
       if (l !== onStream) server.off('stream', l as (...a: unknown[]) => void);
-    server.on('tlsClientError', (err: Error) => this.#log.debug({ err: err.message, listen: spec }, 'TLS handshake'));
-    server.on('error', (err: Error) => this.#log.warn({ err: err.message, listen: spec }, 'DoH listener error'));
+    // A failed or timed-out handshake: node:tls leaves the socket open when this event has a listener.
+    server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.gate.timedOut('handshake-timeout');
+      else this.handshakeFailed(err);
+      socket.destroy();
+    });
   }
 
   static open(
@@ -266,13 +271,13 @@ export class DohListener extends TlsListener {
     tcp: TcpSettings,
     tls: TlsSettings,
     log: Logger,
+    options: ListenerOptions,
   ): Promise<DohListener> {
-    return new DohListener(spec, handler, settings, tcp, tls, log).listenAt(DOH_PORT);
+    return new DohListener(spec, handler, settings, tcp, tls, log, options).listenAt(DOH_PORT);
   }
 
-  /** Open connections. */
-  get connections(): number {
-    return this.#sockets.size;
+  setTls(tls: TlsSettings): void {
+    this.#h2.setSecureContext(secureContextOptions(tls));
   }
 
   /** The longest request target a GET of doh.maxQueryBytes needs (the path, "?dns=", the base64url, a margin). */
@@ -340,20 +345,16 @@ export class DohListener extends TlsListener {
    * Stops accepting: HTTP/2 sessions get GOAWAY (their streams in flight finish), a new HTTP/1.1 request gets 503
    * and its connection closed. Answers in flight still go out.
    */
-  stop(): void {
+  override stop(): void {
     if (this.stopping) return;
-    this.stopping = true;
-    this.server.close();
+    super.stop();
     for (const s of this.#sessions) s.close();
   }
 
   override close(): void {
-    this.stopping = true;
-    this.server.close();
     for (const s of this.#sessions) s.destroy();
-    for (const s of this.#sockets) s.destroy();
     this.#sessions.clear();
-    this.#sockets.clear();
+    super.close();
   }
 }
 

@@ -18,6 +18,18 @@ export type Transport = 'udp' | 'tcp' | 'dot' | 'doh';
 /** Where a PROXY v2 header can arrive (dns/proxy.ts): a UDP datagram, a TCP connection, a DoT session. */
 export type ProxyTransport = 'udp' | 'tcp' | 'dot';
 
+/** The transports whose clients hold a connection (dns/stream.ts). */
+export type StreamTransport = Exclude<Transport, 'udp'>;
+
+/** Why a new connection was closed at once: outside access.allow, the cap, the cap per client prefix. */
+export type ConnectionRefusal = 'acl' | 'limit' | 'prefix-limit';
+
+/**
+ * Why the daemon closed a connection: idle (RFC 7766 6.2.3), a frame (or a PROXY header) not whole within
+ * tcp.frameTimeoutMs, or a TLS handshake not done within it (DoT, DoH).
+ */
+export type ConnectionTimeout = 'idle' | 'frame-timeout' | 'handshake-timeout';
+
 /** Where a query's answer came from. */
 export type AnswerSource =
   /** Synthesized for a blocked name (any mode). */
@@ -67,14 +79,21 @@ export interface QueryEvents {
   staleAnswer(): void;
   /** A malformed query, answered FORMERR or dropped. */
   malformed(transport: Transport, reply: MalformedReply): void;
-  /** A query over its client prefix's rate. */
-  rateLimited(transport: Transport): void;
-  /** A query from outside access.allow (answered REFUSED). */
-  aclRefused(transport: Transport): void;
+  /** A query over its client prefix's rate: dropped, or answered with TC (`slipped`). */
+  rateLimited(transport: Transport, slipped: boolean): void;
+  /** A query from outside access.allow: answered REFUSED (`answered`), or dropped (access.outside, its rate limit). */
+  aclRefused(transport: Transport, answered: boolean): void;
   /** Upstream queries in flight changed (coalesced client queries count once). */
   inFlight(count: number): void;
   /** A PROXY v2 header was read (or found missing, or refused): once per datagram, once per connection. */
   proxyHeader(transport: ProxyTransport, outcome: ProxyOutcome): void;
+  /** A client connection was accepted; it is open until connectionClosed. */
+  connectionOpened(transport: StreamTransport): void;
+  connectionClosed(transport: StreamTransport): void;
+  /** A new client connection was closed at once. */
+  connectionRefused(transport: StreamTransport, reason: ConnectionRefusal): void;
+  /** The daemon closed a connection at a deadline. */
+  connectionTimedOut(transport: StreamTransport, reason: ConnectionTimeout): void;
 }
 
 interface UpstreamCounts {
@@ -110,12 +129,20 @@ export class CountingEvents implements QueryEvents {
   readonly upstreams = new Map<string, UpstreamCounts>();
   stale = 0;
   readonly malformedQueries = { udp: 0, tcp: 0, dot: 0, doh: 0, formerr: 0, drop: 0 };
-  readonly rateLimitedQueries: Record<Transport, number> = { udp: 0, tcp: 0, dot: 0, doh: 0 };
-  readonly aclRefusedQueries: Record<Transport, number> = { udp: 0, tcp: 0, dot: 0, doh: 0 };
+  readonly rateLimitedQueries = { udp: 0, tcp: 0, dot: 0, doh: 0, slipped: 0 };
+  readonly aclRefusedQueries = { udp: 0, tcp: 0, dot: 0, doh: 0, dropped: 0 };
   /** PROXY headers per transport and outcome, as `udp proxied`. */
   readonly proxyHeaders = new Map<string, number>();
   inFlightNow = 0;
   inFlightMax = 0;
+  /** Open client connections, and those closed at once or at a deadline, by reason (every stream transport). */
+  connectionsOpen = 0;
+  readonly connectionsRefused: Record<ConnectionRefusal, number> = { acl: 0, limit: 0, 'prefix-limit': 0 };
+  readonly connectionsTimedOut: Record<ConnectionTimeout, number> = {
+    idle: 0,
+    'frame-timeout': 0,
+    'handshake-timeout': 0,
+  };
 
   queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void {
     this.queries[transport]++;
@@ -186,12 +213,14 @@ export class CountingEvents implements QueryEvents {
     this.malformedQueries[reply]++;
   }
 
-  rateLimited(transport: Transport): void {
+  rateLimited(transport: Transport, slipped: boolean): void {
     this.rateLimitedQueries[transport]++;
+    if (slipped) this.rateLimitedQueries.slipped++;
   }
 
-  aclRefused(transport: Transport): void {
+  aclRefused(transport: Transport, answered: boolean): void {
     this.aclRefusedQueries[transport]++;
+    if (!answered) this.aclRefusedQueries.dropped++;
   }
 
   inFlight(count: number): void {
@@ -202,6 +231,22 @@ export class CountingEvents implements QueryEvents {
   proxyHeader(transport: ProxyTransport, outcome: ProxyOutcome): void {
     const k = `${transport} ${outcome}`;
     this.proxyHeaders.set(k, (this.proxyHeaders.get(k) ?? 0) + 1);
+  }
+
+  connectionOpened(): void {
+    this.connectionsOpen++;
+  }
+
+  connectionClosed(): void {
+    this.connectionsOpen--;
+  }
+
+  connectionRefused(_transport: StreamTransport, reason: ConnectionRefusal): void {
+    this.connectionsRefused[reason]++;
+  }
+
+  connectionTimedOut(_transport: StreamTransport, reason: ConnectionTimeout): void {
+    this.connectionsTimedOut[reason]++;
   }
 
   /** Total errors of one kind across upstreams. */

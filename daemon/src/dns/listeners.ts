@@ -2,11 +2,10 @@
  * The DNS listeners: one UDP socket and one TCP server per configured address, on node:dgram and node:net directly
  * (dns2's servers parse every message with its slow codec and never hand over the raw bytes: dns2.md 1, 7).
  *
- * TCP follows RFC 7766: two-octet length framing, pipelined queries answered as they complete (out of order),
- * at most `maxInFlightPerConnection` queries in flight per connection (reading pauses beyond it), an idle timeout
- * when nothing is in flight (6.2.3), half-closed connections answered before they are ended, and a cap on
- * connections (Node refuses beyond `maxConnections`). Nothing here throws into the event loop: socket errors are
- * counted and the connection closed.
+ * TCP connections are served by dns/stream.ts (RFC 7766 framing, the access list at accept, the caps on
+ * connections, the frame deadline and the idle timeout), which DoT and DoH share (tls.ts, doh.ts). With the PROXY
+ * protocol on (dns/proxy.ts), a datagram or a connection from a trusted front end is served as the client its
+ * header names. Nothing here throws into the event loop: socket errors are counted and the connection closed.
  *
  * Every query handed to the handler comes with a Client whose reply() or drop() is called exactly once; the
  * listener counts queries in flight with it, which is what draining on SIGTERM waits for.
@@ -14,23 +13,29 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
+import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { Client } from './client.js';
-import type { ProxyOutcome, ProxyTransport, Transport } from './events.js';
-import { padAnswer } from './padding.js';
-import { P_ABSENT, P_INCOMPLETE, P_LOCAL, P_PROXY, type ProxiedPeer, type ProxyGate } from './proxy.js';
+import type { QueryEvents, Transport } from './events.js';
+import type { ProxyGate } from './proxy.js';
 import { boundSpec, portSharing } from './sharing.js';
+import { StreamGate, type StreamHost, type StreamSettings } from './stream.js';
 import { ipLookup } from './udp-lookup.js';
 
 export interface QueryHandler {
   handle(msg: Buffer, client: Client): void;
+  /** Whether a client at `address` may query (access.allow): a connection from elsewhere is closed when accepted. */
+  accepts(address: string): boolean;
 }
 
-export interface TcpSettings {
-  readonly maxConnections: number;
-  readonly idleTimeoutMs: number;
-  readonly maxInFlightPerConnection: number;
+export type TcpSettings = StreamSettings;
+
+/** What a listener reports its connections to, the clock of their deadlines, the PROXY protocol (absent: off). */
+export interface ListenerOptions {
+  readonly events: QueryEvents;
+  readonly clock?: Clock;
+  readonly proxy?: ProxyGate | null;
 }
 
 export interface BoundAddress {
@@ -38,12 +43,6 @@ export interface BoundAddress {
   readonly port: number;
   readonly family: 4 | 6;
 }
-
-/**
- * Answers queued on a TCP connection (the client is not reading them) beyond which the connection stops reading
- * queries until the queue drains: a client that pipelines and never reads cannot grow our memory.
- */
-const MAX_TCP_QUEUED_BYTES = 256 * 1024;
 
 /** Socket receive buffer asked for (the kernel may cap it): room for bursts while the event loop is busy. */
 const UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -81,144 +80,6 @@ class UdpClient implements Client {
   }
 }
 
-/** What a stream connection reads from and reports to: the connections of its listener (Streams). */
-interface StreamOwner {
-  readonly handler: QueryHandler;
-  readonly tcp: TcpSettings;
-  readonly stopping: boolean;
-  queryStarted(): void;
-  queryDone(): void;
-  connectionClosed(c: TcpConnection): void;
-}
-
-/**
- * One RFC 7766 stream of DNS messages: a TCP connection, or a DoT session (RFC 7858 3.3: the same framing over
- * TLS) whose socket is a TLSSocket. `peer` is the client when a PROXY header named it; `initial`, what arrived
- * after that header.
- */
-class TcpConnection implements Client {
-  readonly transport: Transport;
-  readonly address: string;
-  readonly port: number;
-  readonly #listener: StreamOwner;
-  readonly #socket: Socket;
-  #buffer: Buffer | null = null;
-  #inFlight = 0;
-  #ended = false;
-  #paused = false;
-
-  constructor(listener: StreamOwner, socket: Socket, transport: Transport, peer: ProxiedPeer | null, initial: Buffer) {
-    this.#listener = listener;
-    this.#socket = socket;
-    this.transport = transport;
-    this.address = peer?.address ?? socket.remoteAddress ?? '';
-    this.port = peer?.port ?? socket.remotePort ?? 0;
-    socket.setNoDelay(true);
-    socket.setTimeout(listener.tcp.idleTimeoutMs);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => {
-      this.#ended = true;
-      if (this.#inFlight === 0) socket.end();
-    });
-    socket.on('timeout', () => {
-      // RFC 7766 6.2.3: close an idle connection; one with queries in flight is not idle.
-      if (this.#inFlight === 0) socket.destroy();
-      else socket.setTimeout(listener.tcp.idleTimeoutMs);
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => listener.connectionClosed(this));
-    socket.on('drain', () => this.#resume());
-    if (initial.length > 0) this.#onData(initial);
-  }
-
-  #onData(chunk: Buffer): void {
-    this.#buffer = this.#buffer === null ? chunk : Buffer.concat([this.#buffer, chunk]);
-    this.#process();
-  }
-
-  #process(): void {
-    const max = this.#listener.tcp.maxInFlightPerConnection;
-    let buf = this.#buffer;
-    while (buf !== null && buf.length >= 2) {
-      if (this.#inFlight >= max || this.#listener.stopping || this.#socket.writableLength > MAX_TCP_QUEUED_BYTES) {
-        if (!this.#paused) {
-          this.#paused = true;
-          this.#socket.pause();
-        }
-        break;
-      }
-      const n = (buf[0]! << 8) | buf[1]!;
-      if (buf.length < 2 + n) break;
-      const frame = buf.subarray(2, 2 + n);
-      buf = buf.length === 2 + n ? null : buf.subarray(2 + n);
-      this.#buffer = buf;
-      this.#inFlight++;
-      this.#listener.queryStarted();
-      this.#listener.handler.handle(frame, this);
-      buf = this.#buffer;
-    }
-    this.#buffer = buf !== null && buf.length === 0 ? null : buf;
-  }
-
-  reply(answer: Buffer): boolean {
-    if (!this.#socket.destroyed && this.#socket.writable) {
-      // DoT answers are padded (dns/padding.ts); plain TCP ones never are.
-      const out = this.transport === 'dot' ? padAnswer(answer, 2) : Buffer.allocUnsafe(answer.length + 2);
-      const n = out.length - 2;
-      out[0] = n >> 8;
-      out[1] = n & 0xff;
-      if (this.transport !== 'dot') answer.copy(out, 2);
-      this.#socket.write(out);
-    }
-    this.#done();
-    return false; // copied into the frame
-  }
-
-  drop(): void {
-    this.#done();
-  }
-
-  keep(): Client {
-    return this;
-  }
-
-  #done(): void {
-    this.#inFlight--;
-    this.#listener.queryDone();
-    if (this.#inFlight === 0 && (this.#ended || this.#listener.stopping)) {
-      this.#socket.end();
-      return;
-    }
-    this.#resume();
-  }
-
-  #resume(): void {
-    if (
-      this.#paused &&
-      !this.#listener.stopping &&
-      this.#inFlight < this.#listener.tcp.maxInFlightPerConnection &&
-      this.#socket.writableLength <= MAX_TCP_QUEUED_BYTES
-    ) {
-      this.#paused = false;
-      this.#socket.resume();
-      this.#process();
-    }
-  }
-
-  /** Stops reading new queries; ends the connection once its queries are answered. */
-  stop(): void {
-    if (!this.#paused) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
-    if (this.#inFlight === 0) this.#socket.end();
-  }
-
-  destroy(): void {
-    this.#socket.destroy();
-  }
-}
-
 /** Queries a listener handed to the handler and has not seen answered or dropped; the wait for none (draining). */
 export class QueryCounter {
   /** Queries handed to the handler and not yet answered or dropped. */
@@ -252,152 +113,21 @@ export class QueryCounter {
   }
 }
 
-/** A listener whose streams (Streams) take their settings and count their queries: TCP here, DoT in tls.ts. */
-export interface StreamHost extends QueryCounter {
-  readonly handler: QueryHandler;
-  readonly tcp: TcpSettings;
-  /** The PROXY protocol's front ends and parse (null: off). */
-  readonly proxy: ProxyGate | null;
-}
-
-const EMPTY: Buffer = Buffer.alloc(0);
-
 /**
- * The stream connections of one listener: plain TCP, or DoT's TLS sessions (the same RFC 7766 handling, the same
- * limits). A connection from a trusted PROXY front end first gives its header (within tcp.idleTimeoutMs, whole);
- * from anyone else, a PROXY header instead of a first frame closes the connection.
+ * A TCP server whose connections go to `gate` (stream.ts: the access list and the caps when accepted, before any
+ * TLS handshake; not server.maxConnections, which would neither close connections from outside access.allow nor
+ * count refusals by their reason), listening at host:port as this process shares the port with the other workers
+ * (dns/sharing.ts).
  */
-export class Streams implements StreamOwner {
-  readonly #host: StreamHost;
-  readonly #transport: 'tcp' | 'dot';
-  readonly #connections = new Set<TcpConnection>();
-  /** Connections whose PROXY header is not read yet. */
-  readonly #pending = new Set<Socket>();
-
-  constructor(host: StreamHost, transport: 'tcp' | 'dot') {
-    this.#host = host;
-    this.#transport = transport;
-  }
-
-  get handler(): QueryHandler {
-    return this.#host.handler;
-  }
-
-  get tcp(): TcpSettings {
-    return this.#host.tcp;
-  }
-
-  get stopping(): boolean {
-    return this.#host.stopping;
-  }
-
-  queryStarted(): void {
-    this.#host.queryStarted();
-  }
-
-  queryDone(): void {
-    this.#host.queryDone();
-  }
-
-  /** Open connections (those still giving their PROXY header included). */
-  get size(): number {
-    return this.#connections.size + this.#pending.size;
-  }
-
-  /** Takes a connection the server accepted (for DoT: once its TLS handshake is done). */
-  accept(socket: Socket): void {
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    const gate = this.#host.proxy;
-    if (gate === null) {
-      this.#connections.add(new TcpConnection(this, socket, this.#transport, null, EMPTY));
-      return;
-    }
-    this.#readProxyHeader(socket, gate);
-  }
-
-  #readProxyHeader(socket: Socket, gate: ProxyGate): void {
-    const trusted = gate.trusts(socket.remoteAddress ?? '');
-    const t: ProxyTransport = this.#transport;
-    this.#pending.add(socket);
-    let buf: Buffer = EMPTY;
-    const done = (): void => {
-      clearTimeout(deadline);
-      socket.off('data', onData);
-      socket.off('error', onError);
-      socket.off('close', onClose);
-      this.#pending.delete(socket);
-    };
-    const refuse = (outcome: ProxyOutcome): void => {
-      done();
-      gate.report(t, outcome);
-      socket.destroy();
-    };
-    const serve = (peer: ProxiedPeer | null, rest: Buffer): void => {
-      done();
-      this.#connections.add(new TcpConnection(this, socket, this.#transport, peer, rest));
-    };
-    const onData = (chunk: Buffer): void => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      const h = gate.stream(buf);
-      if (h.status === P_INCOMPLETE) return;
-      if (!trusted) {
-        if (h.status === P_ABSENT) return serve(null, buf);
-        return refuse('untrusted');
-      }
-      switch (h.status) {
-        case P_PROXY:
-          gate.report(t, 'proxied');
-          return serve({ address: h.address, port: h.port }, buf.subarray(h.length));
-        case P_LOCAL:
-          gate.report(t, 'local');
-          return serve(null, buf.subarray(h.length));
-        case P_ABSENT:
-          if (gate.requireHeader) return refuse('missing');
-          gate.report(t, 'missing');
-          return serve(null, buf);
-        default:
-          return refuse('malformed');
-      }
-    };
-    const onError = (): void => {
-      socket.destroy();
-    };
-    const onClose = (): void => done();
-    // The whole header within the idle timeout, however slowly it trickles in.
-    const deadline = setTimeout(() => {
-      done();
-      socket.destroy();
-    }, this.tcp.idleTimeoutMs);
-    socket.on('data', onData);
-    socket.on('error', onError);
-    socket.on('close', onClose);
-  }
-
-  connectionClosed(c: TcpConnection): void {
-    this.#connections.delete(c);
-  }
-
-  /** Stops reading new queries; each connection ends once its queries are answered. */
-  stop(): void {
-    for (const s of this.#pending) s.destroy();
-    for (const c of this.#connections) c.stop();
-  }
-
-  destroy(): void {
-    for (const s of this.#pending) s.destroy();
-    for (const c of this.#connections) c.destroy();
-    this.#connections.clear();
-  }
-}
-
-/**
- * Listens on `server` at host:port as this process shares the port with the other workers (dns/sharing.ts); the
- * bound address.
- */
-export async function listenShared(server: Server, host: string, port: number, family: 4 | 6): Promise<BoundAddress> {
+export async function listenGate(
+  gate: StreamGate,
+  host: string,
+  port: number,
+  family: 4 | 6,
+): Promise<{ server: Server; address: BoundAddress }> {
+  const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket: Socket) =>
+    gate.serve(socket),
+  );
   const sharing = portSharing();
   const reuse = sharing === 'reuseport' ? { reusePort: true } : {};
   await new Promise<void>((resolve, reject) => {
@@ -410,7 +140,7 @@ export async function listenShared(server: Server, host: string, port: number, f
     });
   });
   const a = server.address() as AddressInfo;
-  return { address: a.address, port: a.port, family };
+  return { server, address: { address: a.address, port: a.port, family } };
 }
 
 /** The UDP socket and TCP server of one configured address. */
@@ -418,25 +148,41 @@ export class Listener extends QueryCounter implements StreamHost {
   /** The address as configured. */
   readonly spec: string;
   readonly handler: QueryHandler;
-  tcp: TcpSettings;
   /** The PROXY protocol on this address (UDP and TCP); set anew on reload. */
   proxy: ProxyGate | null;
   readonly #log: Logger;
   #udp: UdpSocket | null = null;
   #server: Server | null = null;
-  readonly #streams: Streams = new Streams(this, 'tcp');
+  readonly #tcp: StreamGate;
   udpAddress: BoundAddress | null = null;
   tcpAddress: BoundAddress | null = null;
   /** The client of the datagram being handled (the query path keeps a copy if it answers later). */
   readonly #udpClient = new UdpClient(this, '', 0);
 
-  private constructor(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger, proxy: ProxyGate | null) {
+  private constructor(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger, o: ListenerOptions) {
     super();
     this.spec = spec;
     this.handler = handler;
-    this.tcp = tcp;
+    this.proxy = o.proxy ?? null;
     this.#log = log;
-    this.proxy = proxy;
+    this.#tcp = new StreamGate('tcp', tcp, this, o.events, o.clock ?? systemClock);
+  }
+
+  /** The TCP limits in force (a reload sets new ones; open connections keep their idle timeout). */
+  get tcp(): TcpSettings {
+    return this.#tcp.settings;
+  }
+
+  set tcp(settings: TcpSettings) {
+    this.#tcp.settings = settings;
+  }
+
+  accepts(address: string): boolean {
+    return this.handler.accepts(address);
+  }
+
+  handle(msg: Buffer, client: Client): void {
+    this.handler.handle(msg, client);
   }
 
   /**
@@ -448,12 +194,12 @@ export class Listener extends QueryCounter implements StreamHost {
     handler: QueryHandler,
     tcp: TcpSettings,
     log: Logger,
-    proxy: ProxyGate | null = null,
+    options: ListenerOptions,
   ): Promise<Listener> {
     const hp = parseHostPort(boundSpec(spec), 53);
     let lastError: unknown;
     for (let attempt = 0; attempt < (hp.port === 0 ? 5 : 1); attempt++) {
-      const l = new Listener(spec, handler, tcp, log, proxy);
+      const l = new Listener(spec, handler, tcp, log, options);
       try {
         await l.#bind(hp.host, hp.port, hp.family);
         return l;
@@ -514,18 +260,15 @@ export class Listener extends QueryCounter implements StreamHost {
     }
     const ua = udp.address();
     this.udpAddress = { address: ua.address, port: ua.port, family };
-    const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket) =>
-      this.#streams.accept(socket),
-    );
+    const { server, address } = await listenGate(this.#tcp, host, ua.port, family);
     this.#server = server;
-    server.maxConnections = this.tcp.maxConnections;
     server.on('error', (err) => this.#log.warn({ err: err.message, listen: this.spec }, 'TCP listener error'));
-    this.tcpAddress = await listenShared(server, host, ua.port, family);
+    this.tcpAddress = address;
   }
 
   /** Open TCP connections. */
   get connections(): number {
-    return this.#streams.size;
+    return this.#tcp.size;
   }
 
   /**
@@ -559,7 +302,7 @@ export class Listener extends QueryCounter implements StreamHost {
     if (this.stopping) return;
     this.stopping = true;
     this.#server?.close();
-    this.#streams.stop();
+    this.#tcp.stop();
   }
 
   close(): void {
@@ -571,6 +314,6 @@ export class Listener extends QueryCounter implements StreamHost {
     }
     this.#udp = null;
     this.#server?.close();
-    this.#streams.destroy();
+    this.#tcp.close();
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Answers the daemon makes itself: blocks in every mode, steering, ANY (RFC 8482) and the error answers.
+ * Answers the daemon makes itself: blocks in every mode, steering and the error answers.
  *
  * Each is authored once with dns2's Packet (so the record encoding is a library's, not ours) for a placeholder
  * question, rendered to bytes, and cut after the question into a "tail": the answer, authority and additional
@@ -27,7 +27,6 @@ import {
   RCODE_REFUSED,
   TYPE_A,
   TYPE_AAAA,
-  TYPE_HINFO,
   TYPE_HTTPS,
   TYPE_OPT,
   TYPE_SOA,
@@ -46,9 +45,6 @@ export const EDE_FILTERED = 17;
 export const EDE_PROHIBITED = 18;
 export const EDE_NOT_SUPPORTED = 21;
 
-/** RFC 8482 4.2: the HINFO answer to ANY, and its TTL. */
-const RFC8482_HINFO = Buffer.from('\x07RFC8482\x00', 'latin1');
-const RFC8482_TTL = 3600;
 /** The owner of the SOA in negative block answers is the query name; this is its RNAME (RFC 2606 reserved). */
 const SOA_RNAME = 'nobody.invalid';
 const PLACEHOLDER = 'hashwall-placeholder';
@@ -196,15 +192,9 @@ export class Synth {
   readonly options: SynthOptions;
   readonly #lists = new Map<string, ListTemplates>();
   readonly #errors = new Map<string, TailPair>();
-  readonly any: TailPair;
 
   constructor(options: SynthOptions) {
     this.options = options;
-    // RFC 8482 4.2: answer ANY with one synthesized HINFO record.
-    this.any = pair(
-      { rcode: RCODE_NOERROR, answers: [{ type: TYPE_HINFO, ttl: RFC8482_TTL, data: RFC8482_HINFO }] },
-      options.ednsSize,
-    );
   }
 
   /** Renders the templates of `listId` now (at start and reload) rather than on its first block. */
@@ -286,9 +276,10 @@ export class Synth {
 }
 
 /**
- * The answer to `q` from a template: the client's ID, RD and CD, the client's question bytes, then the tail.
- * AA is clear (the daemon is not the authority), RA set. The OPT variant is used when the client sent one. Written
- * whole into a buffer from `buffers` (by default a new one).
+ * The answer to `q` from a template: the client's ID, opcode, RD and CD, the client's question bytes (none when
+ * `q.qEnd` is the header's end: QDCOUNT 0), then the tail. AA is clear (the daemon is not the authority), RA set.
+ * The OPT variant is used when the client sent one (RFC 6891 7). Written whole into a buffer from `buffers` (by
+ * default a new one).
  */
 export function spliceAnswer(q: ParsedQuery, pair: TailPair, buffers: AnswerBuffers = NEW_BUFFERS): Buffer {
   const t = q.edns ? pair[1] : pair[0];
@@ -296,23 +287,14 @@ export function spliceAnswer(q: ParsedQuery, pair: TailPair, buffers: AnswerBuff
   const out = buffers.take(qEnd + t.bytes.length);
   out[0] = q.id >> 8;
   out[1] = q.id & 0xff;
-  out[2] = F1_QR | (q.rd ? F1_RD : 0);
+  // RFC 1035 4.1.1: the opcode is copied into the response.
+  out[2] = F1_QR | (q.opcode << 3) | (q.rd ? F1_RD : 0);
   out[3] = F2_RA | (q.cd ? F2_CD : 0) | t.rcode;
   out[4] = 0;
-  out[5] = 1;
+  out[5] = qEnd > HEADER_BYTES ? 1 : 0;
   t.counts.copy(out, 6);
   q.msg.copy(out, HEADER_BYTES, HEADER_BYTES, qEnd);
   t.bytes.copy(out, qEnd);
   if (t.doAt >= 0 && q.dnssecOk) out[qEnd + t.doAt]! |= 0x80;
-  return out;
-}
-
-/** A header-only answer (FORMERR when the question could not be read, NOTIMP): the ID and opcode echoed. */
-export function headerOnly(msg: Buffer, rcode: number): Buffer {
-  const out = Buffer.alloc(HEADER_BYTES);
-  out[0] = msg[0]!;
-  out[1] = msg[1]!;
-  out[2] = F1_QR | (msg[2]! & (0x78 | F1_RD));
-  out[3] = F2_RA | (rcode & 0x0f);
   return out;
 }

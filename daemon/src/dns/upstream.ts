@@ -1,10 +1,10 @@
 /**
  * Forwarding to the configured recursive resolvers.
  *
- * - UDP from a small pool of sockets per address family, each bound to a port the kernel picks at random, with a
- *   random 16-bit ID per try drawn from a batched CSPRNG buffer (crypto.randomFillSync once per 2,048 IDs:
- *   ~3 ns an ID against ~30-55 ns for crypto.randomInt per ID, measured on this project's 2-core VM, Node 20).
- *   Tries wait in a map keyed by socket and ID. Sockets are replaced after TRIES_PER_SOCKET tries (see below).
+ * - UDP from a new socket per try on a random source port (udp-ports.ts, RFC 5452 10), with a random 16-bit ID
+ *   per try drawn from a batched CSPRNG buffer (crypto.randomFillSync once per 1,024 draws: ~3 ns a draw against
+ *   ~30-55 ns for crypto.randomInt, measured on this project's 2-core VM, Node 20). Tries wait in a map keyed by
+ *   socket and ID.
  * - Strict answers: the source address and port must be the upstream's, the ID one we wait on, QR set, opcode
  *   QUERY, exactly our question (case-insensitively), every record well formed (wire.ts scanResponse). Anything
  *   else is dropped and counted, and the try goes on waiting: a spoofed or broken datagram never ends a query, the
@@ -19,15 +19,14 @@
  *   untried upstream but do not count against health (a recursive resolver's SERVFAIL is usually the
  *   authority's fault). When every upstream is down the least recently failed one is still tried.
  */
-import { randomFillSync } from 'node:crypto';
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import type { RemoteInfo } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
 
 import { systemClock, type Clock, type Timer } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { QueryEvents } from './events.js';
-import { ipLookup } from './udp-lookup.js';
+import { UdpPorts } from './udp-ports.js';
 import {
   HEADER_BYTES,
   RCODE_NOTIMP,
@@ -46,28 +45,12 @@ export interface UpstreamSettings {
   readonly maxTries: number;
   readonly failureThreshold: number;
   readonly probeIntervalMs: number;
-  /** Tries per UDP socket before it is replaced (default TRIES_PER_SOCKET; tests use a small number). */
-  readonly triesPerSocket?: number;
+  /** UDP sockets open at once (one per try in flight); beyond it tries share them (default MAX_SOCKETS). */
+  readonly maxSockets?: number;
 }
 
-/** UDP sockets per address family in use at once. */
-const SOCKETS_PER_FAMILY = 4;
-/**
- * Tries a socket carries before it is replaced by one on a fresh random port (the old one closes when its last try
- * ends). With four sockets of fixed ports a blind spoofer would need to guess 16 bits of ID and 2 of socket; the
- * rotation keeps the port part moving, as resolvers that use a port per query do (RFC 5452 9.2).
- */
-const TRIES_PER_SOCKET = 1024;
-
-interface SocketSlot {
-  readonly index: number;
-  readonly socket: Socket;
-  readonly family: 4 | 6;
-  uses: number;
-  /** Tries waiting on this socket. */
-  pending: number;
-  retired: boolean;
-}
+/** UDP sockets open at once: a file descriptor each (the systemd unit allows 65,536). */
+const MAX_SOCKETS = 4096;
 
 export class Upstream {
   readonly index: number;
@@ -147,12 +130,8 @@ export class UpstreamPool<W> {
   readonly #events: QueryEvents;
   readonly #log: Logger;
   readonly #clock: Clock;
-  /** Every open socket by slot number (slot numbers are never reused). */
-  readonly #sockets = new Map<number, SocketSlot>();
-  #nextSlot = 0;
-  /** The slots in use per family. */
-  readonly #byFamily = new Map<4 | 6, number[]>();
-  #nextSocket = 0;
+  /** The tries' sockets, by slot number (never reused). */
+  readonly #ports: UdpPorts;
   readonly #pending = new Map<number, Job<W>>();
   readonly #tcp = new Set<TcpSocket>();
   // FIFO of UDP try deadlines (parallel arrays; `#head` is the first live slot; `#base` the absolute position of
@@ -165,8 +144,6 @@ export class UpstreamPool<W> {
   #head = 0;
   #base = 0;
   #timer: Timer | null = null;
-  readonly #ids = new Uint16Array(2048);
-  #idPos = 2048;
   readonly #info = new ResponseInfo();
   /** Jobs not yet finished. */
   inFlight = 0;
@@ -186,25 +163,11 @@ export class UpstreamPool<W> {
     this.#events = events;
     this.#log = log;
     this.upstreams = Object.freeze(settings.upstreams.map((u, i) => new Upstream(i, u)));
-    for (const family of new Set(this.upstreams.map((u) => u.family))) {
-      const list: number[] = [];
-      for (let i = 0; i < SOCKETS_PER_FAMILY; i++) list.push(this.#openSocket(family));
-      this.#byFamily.set(family, list);
-    }
-  }
-
-  #openSocket(family: 4 | 6): number {
-    const index = this.#nextSlot++;
-    // Upstreams are IP addresses: no lookup, no deferral of each query to the next tick (udp-lookup.ts).
-    const s = createSocket({ type: family === 4 ? 'udp4' : 'udp6', lookup: ipLookup });
-    s.on('message', (msg, rinfo) => this.#onMessage(index, msg, rinfo));
-    s.on('error', (err) => this.#log.warn({ err: err.message, family }, 'upstream socket error'));
-    // Port 0: the kernel picks an ephemeral port at random (Linux randomizes them). Exclusive: in a cluster worker
-    // (workers > 1) a shared bind would hand every worker the primary's one socket for port 0, and answers would
-    // reach whichever worker reads first.
-    s.bind({ port: 0, exclusive: true });
-    this.#sockets.set(index, { index, socket: s, family, uses: 0, pending: 0, retired: false });
-    return index;
+    this.#ports = new UdpPorts(
+      (slot, msg, rinfo) => this.#onMessage(slot, msg, rinfo),
+      log,
+      settings.maxSockets ?? MAX_SOCKETS,
+    );
   }
 
   /** Ends the pending UDP try of `job` (answer, timeout, TC or failure). */
@@ -212,20 +175,8 @@ export class UpstreamPool<W> {
     if (job.pendingKey < 0) return;
     this.#pending.delete(job.pendingKey);
     job.pendingKey = -1;
-    const slot = this.#sockets.get(job.slot);
+    this.#ports.release(job.slot);
     job.slot = -1;
-    if (slot === undefined) return;
-    slot.pending--;
-    if (slot.retired && slot.pending === 0) this.#closeSlot(slot);
-  }
-
-  #closeSlot(slot: SocketSlot): void {
-    this.#sockets.delete(slot.index);
-    try {
-      slot.socket.close();
-    } catch {
-      // already closed
-    }
   }
 
   /** Starts the first try of `job`. */
@@ -233,14 +184,6 @@ export class UpstreamPool<W> {
     this.inFlight++;
     this.#events.inFlight(this.inFlight);
     this.#nextTry(job);
-  }
-
-  #randomId(): number {
-    if (this.#idPos >= this.#ids.length) {
-      randomFillSync(this.#ids);
-      this.#idPos = 0;
-    }
-    return this.#ids[this.#idPos++]!;
   }
 
   /** The upstream for the next try: untried ones that are up or due for a probe, in order; else the best we have. */
@@ -289,19 +232,11 @@ export class UpstreamPool<W> {
     job.seq++;
     job.tryStartedMs = this.#clock.now();
     this.#events.upstreamQuery(u.name, false);
-    const sockets = this.#byFamily.get(u.family)!;
-    const at = this.#nextSocket++ % sockets.length;
-    const si = sockets[at]!;
-    const slot = this.#sockets.get(si)!;
-    if (++slot.uses >= (this.#settings.triesPerSocket ?? TRIES_PER_SOCKET)) {
-      // Rotate: new tries go to a fresh socket; this one closes when its last try ends.
-      slot.retired = true;
-      sockets[at] = this.#openSocket(u.family);
-    }
+    const si = this.#ports.acquire(u.family);
     let key: number;
     let id: number;
     do {
-      id = this.#randomId();
+      id = this.#ports.random16();
       key = si * 65536 + id;
     } while (this.#pending.has(key));
     job.query[0] = id >> 8;
@@ -309,10 +244,8 @@ export class UpstreamPool<W> {
     job.state = UDP;
     job.pendingKey = key;
     job.slot = si;
-    slot.pending++;
     this.#pending.set(key, job);
-    // No callback (no closure per query): a send error is an 'error' event on the socket, and the try times out.
-    slot.socket.send(job.query, u.port, u.host);
+    this.#ports.send(si, job.query, u.port, u.host);
     job.qPos = this.#base + this.#qJobs.length;
     this.#qJobs.push(job);
     this.#qSeq.push(job.seq);
@@ -526,9 +459,9 @@ export class UpstreamPool<W> {
     return true;
   }
 
-  /** Open UDP sockets (in use and retired ones still waiting on a try). */
+  /** Open UDP sockets (one per try waiting for its answer). */
   get sockets(): number {
-    return this.#sockets.size;
+    return this.#ports.size;
   }
 
   /** Closes once no job is in flight (used when a reload replaced this pool). */
@@ -549,6 +482,6 @@ export class UpstreamPool<W> {
     for (const j of jobs) this.#finish(j, false);
     for (const s of this.#tcp) s.destroy();
     this.#tcp.clear();
-    for (const slot of [...this.#sockets.values()]) this.#closeSlot(slot);
+    this.#ports.close();
   }
 }

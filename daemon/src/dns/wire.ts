@@ -27,7 +27,6 @@ export const TYPE_A = 1;
 export const TYPE_NS = 2;
 export const TYPE_CNAME = 5;
 export const TYPE_SOA = 6;
-export const TYPE_HINFO = 13;
 export const TYPE_AAAA = 28;
 export const TYPE_DNAME = 39;
 export const TYPE_OPT = 41;
@@ -71,11 +70,11 @@ export const OPT_DO_BYTE = 0x80;
 export const Q_OK = 0;
 /** Not worth an answer: shorter than a header, or a response (QR=1). */
 export const Q_DROP = 1;
-/** FORMERR with the header only (the question could not be read). */
+/** FORMERR without the question (it could not be read, or there was none or several). */
 export const Q_FORMERR_HEADER = 2;
 /** FORMERR echoing the question. */
 export const Q_FORMERR = 3;
-/** NOTIMP, header only: an opcode other than QUERY. */
+/** NOTIMP: an opcode other than QUERY (the question echoed when there is one that can be read). */
 export const Q_NOTIMP = 4;
 /** BADVERS: an EDNS version above 0 (RFC 6891 6.1.3). */
 export const Q_BADVERS = 5;
@@ -189,6 +188,12 @@ export function skipName(msg: Uint8Array, off: number, end: number): number {
 /**
  * Parses a client query: the header, the one question, and every further record only far enough to find a
  * well-formed OPT. Fills `q` and returns Q_OK or what to do instead. Never throws.
+ *
+ * RFC 6891 7: every answer to a query that carried an OPT carries one too, so the OPT is looked for whatever else
+ * is wrong with the query (another opcode, no question or several, a bad query type): `q.edns` is set only for a
+ * sound OPT (one, in the additional section, owned by the root, its options filling its RDATA exactly); a query
+ * whose OPT is the broken part gets its FORMERR without one. `q.qEnd` stays at the header when the question is not
+ * echoed (then the answer has QDCOUNT 0).
  */
 export function parseQuery(msg: Buffer, q: ParsedQuery): number {
   const len = msg.length;
@@ -210,35 +215,70 @@ export function parseQuery(msg: Buffer, q: ParsedQuery): number {
   q.qEnd = HEADER_BYTES;
   q.qtype = 0;
   q.qclass = 0;
-  if (q.opcode !== 0) return Q_NOTIMP; // RFC 1035 4.1.1: only QUERY
   const qdcount = (msg[4]! << 8) | msg[5]!;
-  if (qdcount !== 1) return Q_FORMERR_HEADER;
-  const nameEnd = skipPlainName(msg, HEADER_BYTES, len);
-  if (nameEnd < 0 || nameEnd + 4 > len) return Q_FORMERR_HEADER;
-  q.nameEnd = nameEnd;
-  q.qEnd = nameEnd + 4;
-  q.qtype = (msg[nameEnd]! << 8) | msg[nameEnd + 1]!;
-  q.qclass = (msg[nameEnd + 2]! << 8) | msg[nameEnd + 3]!;
+  let p = HEADER_BYTES;
+  if (qdcount === 1) {
+    const nameEnd = skipPlainName(msg, HEADER_BYTES, len);
+    if (nameEnd < 0 || nameEnd + 4 > len) return q.opcode !== 0 ? Q_NOTIMP : Q_FORMERR_HEADER;
+    q.nameEnd = nameEnd;
+    p = nameEnd + 4;
+  } else {
+    // No question to echo; the questions are skipped only to find the OPT behind them.
+    for (let i = 0; i < qdcount && p >= 0; i++) {
+      p = skipName(msg, p, len);
+      if (p >= 0) p = p + 4 <= len ? p + 4 : -1;
+    }
+    if (p >= 0) findOpt(msg, p, q);
+    return q.opcode !== 0 ? Q_NOTIMP : Q_FORMERR_HEADER;
+  }
+  const recordsOk = findOpt(msg, p, q);
+  // RFC 1035 4.1.1: only QUERY. The question is echoed (with the opcode) where it could be read.
+  if (q.opcode !== 0) {
+    q.qEnd = p;
+    return Q_NOTIMP;
+  }
+  q.qEnd = p;
+  q.qtype = (msg[q.nameEnd]! << 8) | msg[q.nameEnd + 1]!;
+  q.qclass = (msg[q.nameEnd + 2]! << 8) | msg[q.nameEnd + 3]!;
+  if (!recordsOk) return Q_FORMERR;
+  if (q.ednsVersion > 0) return Q_BADVERS;
+  const qt = q.qtype;
+  if (qt === 0 || qt === TYPE_OPT || qt === TYPE_TSIG) return Q_FORMERR;
+  if (q.qclass !== CLASS_IN) return Q_REFUSED;
+  if (qt === TYPE_AXFR || qt === TYPE_IXFR) return Q_REFUSED;
+  if (qt === TYPE_TKEY || qt === TYPE_MAILA || qt === TYPE_MAILB) return Q_NOTIMP_TYPE;
+  return Q_OK;
+}
 
-  // The other sections: walked record by record; only the OPT in the additional section is read.
+/**
+ * Walks the answer, authority and additional records of a query from `p` and reads its OPT into `q`. False when a
+ * record is malformed or the OPT breaks RFC 6891 6.1.1 (then `q.edns` is false: the OPT is not sound).
+ */
+function findOpt(msg: Buffer, from: number, q: ParsedQuery): boolean {
+  const len = msg.length;
   const an = (msg[6]! << 8) | msg[7]!;
   const ns = (msg[8]! << 8) | msg[9]!;
   const ar = (msg[10]! << 8) | msg[11]!;
-  let p = q.qEnd;
+  let p = from;
   let opts = 0;
   for (let i = 0, n = an + ns + ar; i < n; i++) {
     const owner = p;
     p = skipName(msg, p, len);
-    if (p < 0 || p + 10 > len) return Q_FORMERR;
+    if (p < 0 || p + 10 > len) return false;
     const type = (msg[p]! << 8) | msg[p + 1]!;
     const rdlen = (msg[p + 8]! << 8) | msg[p + 9]!;
     const rdata = p + 10;
-    if (rdata + rdlen > len) return Q_FORMERR;
+    if (rdata + rdlen > len) return false;
     if (type === TYPE_OPT) {
       // RFC 6891 6.1.1: one OPT, in the additional section, owned by the root.
-      if (i < an + ns || opts > 0 || msg[owner] !== 0) return Q_FORMERR;
+      if (i < an + ns || opts > 0 || msg[owner] !== 0 || !optionsWellFormed(msg, rdata, rdata + rdlen)) {
+        q.edns = false;
+        q.ednsVersion = 0;
+        q.dnssecOk = false;
+        q.ednsSize = CLASSIC_UDP_BYTES;
+        return false;
+      }
       opts++;
-      if (!optionsWellFormed(msg, rdata, rdata + rdlen)) return Q_FORMERR;
       const size = (msg[p + 2]! << 8) | msg[p + 3]!;
       q.edns = true;
       q.ednsSize = size < CLASSIC_UDP_BYTES ? CLASSIC_UDP_BYTES : size;
@@ -248,13 +288,7 @@ export function parseQuery(msg: Buffer, q: ParsedQuery): number {
     p = rdata + rdlen;
   }
   // Bytes after the last record are ignored, as most servers do.
-  if (q.ednsVersion > 0) return Q_BADVERS;
-  const qt = q.qtype;
-  if (qt === 0 || qt === TYPE_OPT || qt === TYPE_TSIG) return Q_FORMERR;
-  if (q.qclass !== CLASS_IN) return Q_REFUSED;
-  if (qt === TYPE_AXFR || qt === TYPE_IXFR) return Q_REFUSED;
-  if (qt === TYPE_TKEY || qt === TYPE_MAILA || qt === TYPE_MAILB) return Q_NOTIMP_TYPE;
-  return Q_OK;
+  return true;
 }
 
 /** RFC 6891 6.1.2: OPT RDATA is a sequence of {code, length, data} that exactly fills it. */
@@ -339,7 +373,7 @@ export class ResponseInfo {
   ttlCount = 0;
   /** Smallest TTL among those records, or -1 when there is none. */
   minTtl = -1;
-  /** Answer-section records of the asked type (not CNAME/DNAME). */
+  /** Answer-section records of the asked type (not CNAME/DNAME; of any type for ANY). */
   answersOfType = 0;
   /** RFC 2308 5: min(SOA TTL, SOA MINIMUM) of the first SOA in the authority section, or -1. */
   negativeTtl = -1;
@@ -430,7 +464,9 @@ export function scanResponse(msg: Uint8Array, len: number, r: ResponseInfo): boo
         r.negativeTtl = Math.min(ttl, minimum > 0x7fffffff ? 0 : minimum);
       }
     }
-    if (i < an && type === qtype) r.answersOfType++;
+    // ANY is answered by records of every type (RFC 1035 3.2.3, RFC 8482 4.1).
+    if (i < an && (type === qtype || (qtype === TYPE_ANY && type !== TYPE_CNAME && type !== TYPE_DNAME)))
+      r.answersOfType++;
     p = rdEnd;
   }
   // Trailing bytes after the last record are ignored (they are not part of any record).

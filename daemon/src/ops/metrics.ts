@@ -22,10 +22,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggreg
 import type {
   AnswerSource,
   BlockAction,
+  ConnectionRefusal,
+  ConnectionTimeout,
   MalformedReply,
   ProxyOutcome,
   ProxyTransport,
   QueryEvents,
+  StreamTransport,
   Transport,
   UpstreamError,
 } from '../dns/events.js';
@@ -74,6 +77,10 @@ const SOURCES: readonly AnswerSource[] = ['blocked', 'steered', 'cache', 'upstre
 const ACTIONS: readonly BlockAction[] = ['nxdomain', 'refused', 'nodata', 'stop-page', 'steer'];
 const UPSTREAM_ERRORS: readonly UpstreamError[] = ['timeout', 'malformed', 'unexpected', 'rcode', 'network'];
 const MALFORMED_REPLIES: readonly MalformedReply[] = ['formerr', 'drop'];
+/** The transports whose clients hold connections (every transport but UDP). */
+const STREAM_TRANSPORTS = TRANSPORTS.filter((t): t is StreamTransport => t !== 'udp');
+const REFUSALS: readonly ConnectionRefusal[] = ['acl', 'limit', 'prefix-limit'];
+const TIMEOUTS: readonly ConnectionTimeout[] = ['idle', 'frame-timeout', 'handshake-timeout'];
 
 // Label value tables, resolved once.
 const QTYPE_LABELS: string[] = [...Object.values(QTYPE_NAMES), 'other'];
@@ -169,6 +176,17 @@ export function daemonVersion(): string {
 
 type Labels = Record<string, string>;
 
+/** Counts kept per stream transport and reason (index transport * reasons + reason) as labelled samples. */
+function byTransportAndReason(
+  inc: (labels: Labels, value: number) => void,
+  reasons: readonly string[],
+  counts: Float64Array,
+): void {
+  STREAM_TRANSPORTS.forEach((transport, i) =>
+    reasons.forEach((reason, j) => inc({ transport, reason }, counts[i * reasons.length + j]!)),
+  );
+}
+
 /** Registers counters whose values `fill` sets at scrape time. */
 function defineCounter(r: Registry) {
   return (
@@ -231,12 +249,18 @@ export class Metrics implements QueryEvents, PolicyEvents {
   #cacheMisses = 0;
   #stale = 0;
   readonly #malformed = new Float64Array(NT * MALFORMED_REPLIES.length);
-  readonly #rateLimited = new Float64Array(NT);
-  readonly #aclRefused = new Float64Array(NT);
+  /** [transport * 2 + slipped]. */
+  readonly #rateLimited = new Float64Array(NT * 2);
+  /** [transport * 2 + dropped]. */
+  readonly #aclRefused = new Float64Array(NT * 2);
   /** Per PROXY transport and outcome, registered at the first header seen (the protocol is off by default). */
   readonly #proxy = new Float64Array(PROXY_TRANSPORTS.length * PROXY_OUTCOMES.length);
   #proxyRegistered = false;
   #upstreamInFlight = 0;
+  /** Per stream transport (STREAM_TRANSPORTS order): open connections, refusals and deadline closes by reason. */
+  readonly #connectionsOpen = new Float64Array(STREAM_TRANSPORTS.length);
+  readonly #connectionsRefused = new Float64Array(STREAM_TRANSPORTS.length * REFUSALS.length);
+  readonly #connectionsTimedOut = new Float64Array(STREAM_TRANSPORTS.length * TIMEOUTS.length);
   readonly #upstreams = new Map<string, UpstreamCounts>();
   readonly #latency: Histogram<'upstream'>;
   readonly #canary = new Map<string, boolean>();
@@ -385,12 +409,12 @@ export class Metrics implements QueryEvents, PolicyEvents {
     this.#malformed[TRANSPORT_INDEX[transport] * 2 + (reply === 'formerr' ? 0 : 1)]!++;
   }
 
-  rateLimited(transport: Transport): void {
-    this.#rateLimited[TRANSPORT_INDEX[transport]]!++;
+  rateLimited(transport: Transport, slipped: boolean): void {
+    this.#rateLimited[TRANSPORT_INDEX[transport] * 2 + (slipped ? 1 : 0)]!++;
   }
 
-  aclRefused(transport: Transport): void {
-    this.#aclRefused[TRANSPORT_INDEX[transport]]!++;
+  aclRefused(transport: Transport, answered: boolean): void {
+    this.#aclRefused[TRANSPORT_INDEX[transport] * 2 + (answered ? 0 : 1)]!++;
   }
 
   proxyHeader(transport: ProxyTransport, outcome: ProxyOutcome): void {
@@ -417,6 +441,22 @@ export class Metrics implements QueryEvents, PolicyEvents {
 
   inFlight(count: number): void {
     this.#upstreamInFlight = count;
+  }
+
+  connectionOpened(transport: StreamTransport): void {
+    this.#connectionsOpen[STREAM_TRANSPORTS.indexOf(transport)]!++;
+  }
+
+  connectionClosed(transport: StreamTransport): void {
+    this.#connectionsOpen[STREAM_TRANSPORTS.indexOf(transport)]!--;
+  }
+
+  connectionRefused(transport: StreamTransport, reason: ConnectionRefusal): void {
+    this.#connectionsRefused[STREAM_TRANSPORTS.indexOf(transport) * REFUSALS.length + REFUSALS.indexOf(reason)]!++;
+  }
+
+  connectionTimedOut(transport: StreamTransport, reason: ConnectionTimeout): void {
+    this.#connectionsTimedOut[STREAM_TRANSPORTS.indexOf(transport) * TIMEOUTS.length + TIMEOUTS.indexOf(reason)]!++;
   }
 
   matched(d: Decision): void {
@@ -499,15 +539,23 @@ export class Metrics implements QueryEvents, PolicyEvents {
     );
     counter(
       'hashwall_rate_limited_queries_total',
-      "Queries over their client prefix's rate: dropped (UDP) or refused (TCP).",
-      ['transport'],
-      (inc) => TRANSPORTS.forEach((transport, i) => inc({ transport }, this.#rateLimited[i]!)),
+      "UDP queries over their client prefix's rate: dropped, or answered empty with TC (action slip).",
+      ['transport', 'action'],
+      (inc) => {
+        for (let i = 0; i < this.#rateLimited.length; i++) {
+          inc({ transport: TRANSPORTS[i >> 1]!, action: i & 1 ? 'slip' : 'drop' }, this.#rateLimited[i]!);
+        }
+      },
     );
     counter(
       'hashwall_acl_refused_queries_total',
-      'Queries from clients outside access.allow, answered REFUSED.',
-      ['transport'],
-      (inc) => TRANSPORTS.forEach((transport, i) => inc({ transport }, this.#aclRefused[i]!)),
+      'Queries from clients outside access.allow: answered REFUSED, or dropped (access.outside, its rate limit).',
+      ['transport', 'action'],
+      (inc) => {
+        for (let i = 0; i < this.#aclRefused.length; i++) {
+          inc({ transport: TRANSPORTS[i >> 1]!, action: i & 1 ? 'drop' : 'refuse' }, this.#aclRefused[i]!);
+        }
+      },
     );
     counter(
       'hashwall_upstream_queries_total',
@@ -547,6 +595,21 @@ export class Metrics implements QueryEvents, PolicyEvents {
       (inc) => this.#upstreams.forEach((u, upstream) => inc({ upstream }, u.markedDown)),
     );
     counter(
+      'hashwall_connections_refused_total',
+      'Client connections closed as soon as accepted, by transport and reason: acl (outside access.allow), limit ' +
+        '(tcp.maxConnections), prefix-limit (tcp.maxConnectionsPerPrefix).',
+      ['transport', 'reason'],
+      (inc) => byTransportAndReason(inc, REFUSALS, this.#connectionsRefused),
+    );
+    counter(
+      'hashwall_connections_timed_out_total',
+      'Client connections the daemon closed at a deadline, by transport and reason: idle (tcp.idleTimeoutMs), ' +
+        'frame-timeout (a frame or PROXY header not whole within tcp.frameTimeoutMs), handshake-timeout (a TLS ' +
+        'handshake not done within it).',
+      ['transport', 'reason'],
+      (inc) => byTransportAndReason(inc, TIMEOUTS, this.#connectionsTimedOut),
+    );
+    counter(
       'hashwall_stop_page_requests_total',
       'Stop pages served, by the list that blocks the requested host ("unknown" when none could be told).',
       ['list'],
@@ -561,6 +624,9 @@ export class Metrics implements QueryEvents, PolicyEvents {
       'Questions waiting for an upstream (identical client queries coalesced count once).',
       [],
       (set) => set({}, this.#upstreamInFlight),
+    );
+    gauge('hashwall_connections_open', 'Client connections open, by transport.', ['transport'], (set) =>
+      STREAM_TRANSPORTS.forEach((transport, i) => set({ transport }, this.#connectionsOpen[i]!)),
     );
     gauge('hashwall_inflight_queries', 'Client queries received and not yet answered.', [], (set) =>
       set({}, this.#daemon?.inFlight() ?? 0),

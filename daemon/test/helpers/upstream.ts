@@ -49,15 +49,15 @@ type Rec = Record<string, unknown> & { name: string; type: number; ttl: number }
 const DNAME = 39;
 
 /** Uncompressed wire form of a name (a DNAME's RDATA, which dns2 cannot encode). */
-function wire(name: string): Buffer {
+export function wire(name: string): Buffer {
   return Buffer.concat([
     ...name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')])),
     Buffer.from([0]),
   ]);
 }
 
-/** A well-formed RRSIG RDATA (RFC 4034 3.1) with a dummy signature. */
-function rrsig(covered: number, owner: string): Buffer {
+/** A well-formed RRSIG RDATA (RFC 4034 3.1) with a dummy signature, by `signer` (default: the owner's last two labels). */
+export function rrsig(covered: number, owner: string, signer = owner.split('.').slice(-2).join('.')): Buffer {
   const fixed = Buffer.alloc(18);
   fixed.writeUInt16BE(covered, 0);
   fixed[2] = 13; // ECDSAP256SHA256
@@ -66,7 +66,7 @@ function rrsig(covered: number, owner: string): Buffer {
   fixed.writeUInt32BE(1795000000, 8);
   fixed.writeUInt32BE(1790000000, 12);
   fixed.writeUInt16BE(12345, 16);
-  return Buffer.concat([fixed, wire(owner.split('.').slice(-2).join('.')), Buffer.alloc(64, 7)]);
+  return Buffer.concat([fixed, wire(signer), Buffer.alloc(64, 7)]);
 }
 
 /** Wire form of a TXT RDATA with one string. */
@@ -112,7 +112,7 @@ export function defaultZone(): Rec[] {
 }
 
 /** SOA of the zone holding `name`: its last two labels. */
-function soaFor(name: string): Rec {
+export function soaFor(name: string): Rec {
   const apex = name.split('.').slice(-2).join('.');
   return {
     name: apex,
@@ -238,6 +238,8 @@ export class TestUpstream {
   delayMs = 300;
   readonly queries: ReceivedQuery[] = [];
   readonly zone: Rec[];
+  /** Records put in the authority and additional sections of every answer for a name (lower case). */
+  readonly extra = new Map<string, { authority?: Rec[]; additional?: Rec[]; answer?: Rec[] }>();
   /** Extra EDNS options put in every answer's OPT (the daemon must not pass them on, but for EDE). */
   answerOptions: { code: number; data: Buffer }[] = [
     { code: 10, data: Buffer.from('0123456789abcdef0123456789abcdef', 'hex') }, // COOKIE (client + server)
@@ -412,7 +414,8 @@ export class TestUpstream {
     let found = false;
     for (let i = 0; i < 8; i++) {
       const here = byName(cur);
-      const exact = here.filter((r) => r.type === type);
+      // ANY: every record of the name but a CNAME (RFC 1034 3.7.1: a name with a CNAME has no other data).
+      const exact = here.filter((r) => r.type === type || (type === 255 && r.type !== Packet.TYPE.CNAME));
       if (exact.length > 0) {
         for (const r of exact) p.answers.push({ ...r, class: 1 } as unknown as Packet['answers'][number]);
         found = true;
@@ -461,6 +464,12 @@ export class TestUpstream {
         data: rrsig(type, want),
       } as unknown as Packet['answers'][number]);
     }
+    const extra = this.extra.get(want);
+    for (const r of extra?.answer ?? []) p.answers.push({ ...r, class: 1 } as unknown as Packet['answers'][number]);
+    for (const r of extra?.authority ?? [])
+      p.authorities.push({ ...r, class: 1 } as unknown as Packet['authorities'][number]);
+    for (const r of extra?.additional ?? [])
+      p.additionals.push({ ...r, class: 1 } as unknown as Packet['additionals'][number]);
     const out = p.toBuffer();
     if (q.opt === null) return out;
     const ede = { code: 15, data: Buffer.from([0, 0, ...Buffer.from('upstream says hi')]) }; // EDE 0 Other
