@@ -1,8 +1,9 @@
 /**
  * hashwalld's query path, assembled in one place.
  *
- *   datagram / TCP frame
+ *   datagram / TCP or DoT frame / DoH request
  *     1. access list           REFUSED (EDE 18 Prohibited) for clients outside access.allow, under a rate limit
+ *                              (a TCP, DoT or DoH connection from outside is closed when accepted: dns/stream.ts)
  *     2. rate limit            per client prefix, UDP only: over it dropped, every rateLimitSlip-th answered TC
  *     3. parse                 header + question + OPT only: drop, FORMERR, NOTIMP, BADVERS, REFUSED (non-IN, AXFR)
  *     4. list state            REFUSED (EDE 14 Not Ready) while a list set to `refuse` has none
