@@ -175,6 +175,7 @@ t.test('an idle DoT session is closed after tcp.idleTimeoutMs; tcp.maxConnection
   third.on('error', () => undefined);
   await new Promise<void>((resolve) => third.once('close', () => resolve()));
   t.notOk(handshake, 'a third session at the cap: closed before any handshake');
+  t.equal(d.events.connectionsRefused.limit, 1, 'counted as refused at the cap');
 });
 
 t.test('a reload reads the new certificate: new sessions get it, an open one keeps answering', async (t) => {

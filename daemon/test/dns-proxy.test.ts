@@ -112,6 +112,33 @@ t.test('UDP: the rate limit counts per real client prefix, not per front end', a
   t.ok(await ask('10.0.0.1', 1), 'client A: its burst');
   t.equal(await ask('10.0.0.2', 2), null, 'A again (same /24): over its rate, dropped');
   t.ok(await ask('10.0.1.1', 3), 'client B, another /24, through the same front end: served');
+  const slipped = await ask('10.0.0.3', 4);
+  t.ok(slipped !== null && (slipped[2]! & 0x02) !== 0, "A's next query over the rate slips: TC, to the front end");
+  t.equal(d.events.rateLimitedQueries.slipped, 1);
+});
+
+t.test("UDP: access.outside's REFUSED limit counts per real client prefix, not per front end", async (t) => {
+  const d = await daemon(
+    t,
+    {},
+    {
+      clock: new ManualClock(),
+      config: { access: { allow: ['10.0.0.0/8', '127.0.0.0/8'], refusedRateLimitQps: 1, refusedRateLimitBurst: 1 } },
+    },
+  );
+  const ask = (src: string): Promise<Buffer | null> => {
+    const before = d.events.aclRefusedQueries.udp;
+    return udpFrom(
+      d.port,
+      FRONT,
+      Buffer.concat([proxyHeader({ src }), query('a.example.test', TYPE.A)]),
+      () => d.events.aclRefusedQueries.udp > before,
+    );
+  };
+  t.equal(rcodeOf((await ask('192.0.2.1'))!), 5, 'a client outside access.allow: REFUSED');
+  t.equal(await ask('192.0.2.2'), null, 'its prefix again: over the REFUSED limit, dropped');
+  t.equal(rcodeOf((await ask('198.51.100.1'))!), 5, 'another prefix, through the same front end: REFUSED');
+  t.equal(d.events.aclRefusedQueries.dropped, 1);
 });
 
 t.test('UDP: a header from an untrusted sender is dropped; its plain queries are served', async (t) => {
