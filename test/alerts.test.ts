@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 
+import type { ListStats } from '../daemon/dist/lists/types.js';
 import { Metrics } from '../daemon/dist/ops/metrics.js';
 import { needTool } from './helpers/tools.ts';
 
@@ -53,8 +54,8 @@ const queries = dashboard.panels.flatMap((p) =>
 async function exported(): Promise<Set<string>> {
   const names = new Set<string>();
   const metrics = new Metrics({ processMetrics: false });
-  // A daemon that counts cache evictions, a readiness check and a PROXY header: the metrics registered only then are
-  // listed too.
+  // A daemon that counts cache evictions, a readiness check, workers and a PROXY header: the metrics registered only
+  // then are listed too.
   metrics.attachDaemon({
     inFlight: () => 0,
     cacheSize: () => 0,
@@ -63,12 +64,70 @@ async function exported(): Promise<Set<string>> {
     cacheEvictions: () => 0,
   });
   metrics.attachReadiness(() => true);
+  metrics.attachWorkers(() => 0);
   metrics.proxyHeader('udp', 'proxied');
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     names.add(m.name);
     if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
   }
   return names;
+}
+
+/** A list's figures as the list registry gives them: in force, polled, with these refusals. */
+function listStats(id: string, rejections: Record<string, number>): ListStats {
+  return {
+    id,
+    enforced: true,
+    origin: 'network',
+    entries: 10,
+    serial: 1,
+    seq: 1,
+    fullExpires: 2_000_000_000,
+    indexExpires: 2_000_000_000,
+    minPollSeconds: 900,
+    lastAttemptAt: 1_800_000_000,
+    lastSuccessAt: 1_800_000_000,
+    lastUpdateAt: 1_800_000_000,
+    stale: false,
+    expired: false,
+    consecutiveFailures: 0,
+    outcomes: { updated: 1, heartbeat: 0, unchanged: 0, 'not-modified': 0, held: 0, rejected: 0 },
+    rejections,
+    deltaFallbacks: 0,
+    storeUnusable: 0,
+    heldSerial: null,
+    exemptedEntries: 0,
+    keyringVersion: null,
+    keyringExpires: null,
+    logSize: null,
+    splitViews: 0,
+  };
+}
+
+/**
+ * promtool input series from one exposition text per minute: every sample line's series (with `extra` labels, as
+ * Prometheus adds them to what it scrapes), its value each minute, `_` where a scrape did not have it.
+ */
+function promtoolSeries(
+  minutes: readonly string[],
+  extra: Record<string, string>,
+): { series: string; values: string }[] {
+  const add = Object.entries(extra)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(',');
+  const bySeries = new Map<string, string[]>();
+  minutes.forEach((text, i) => {
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      const at = line.lastIndexOf(' ');
+      const key = line.slice(0, at);
+      const series = key.includes('{') ? key.replace(/}$/, `,${add}}`) : `${key}{${add}}`;
+      const values = bySeries.get(series) ?? Array<string>(minutes.length).fill('_');
+      values[i] = line.slice(at + 1);
+      bySeries.set(series, values);
+    }
+  });
+  return [...bySeries].map(([series, values]) => ({ series, values: values.join(' ') }));
 }
 
 const namesIn = (text: string): string[] => [...new Set(text.match(/\bhashwall_[a-z_]+\b/g) ?? [])];
@@ -95,18 +154,104 @@ t.test('promtool test rules: every alert fires when it should and not before', {
     'each alert has a unit test',
   );
   t.same(alerts.sort(), [
+    'HashwallAbsent',
     'HashwallCanaryFailing',
+    'HashwallDown',
+    'HashwallInFlightCap',
+    'HashwallKeyringExpiring',
     'HashwallListExpired',
+    'HashwallListHeld',
+    'HashwallListKeyringRefused',
+    'HashwallListLogRefused',
+    'HashwallListNotEnforced',
     'HashwallListPollsFailing',
     'HashwallListRejected',
+    'HashwallListSplitView',
     'HashwallListStale',
     'HashwallNoValidList',
     'HashwallNotReady',
+    'HashwallReloadFailed',
+    'HashwallRestarted',
     'HashwallServfailRatio',
     'HashwallUpstreamDown',
     'HashwallUpstreamErrors',
+    'HashwallWorkerRestarts',
   ]);
 });
+
+t.test(
+  'on the series the daemon exports, the first refusal and the first refused reload alert',
+  { skip },
+  async (t) => {
+    // The daemon's own exposition, before and after, scraped once a minute by a Prometheus that adds instance and
+    // job: whatever labels and series the metrics code gives is what the rules see.
+    let rejections: Record<string, number> = {};
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.attachLists({ stats: () => [listStats('demo', rejections)] });
+    const before = await metrics.text();
+    t.match(before, /hashwall_list_updates_total\{list="demo",outcome="ROLLBACK"\} 0/, 'every refusal code from 0');
+    rejections = { ROLLBACK: 1 };
+    metrics.reloadOutcome('invalid');
+    const after = await metrics.text();
+    const dir = mkdtempSync(join(tmpdir(), 'hw-alerts-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'exported.test.yml');
+    const minutes = [...Array<string>(5).fill(before), ...Array<string>(30).fill(after)];
+    writeFileSync(
+      file,
+      JSON.stringify({
+        rule_files: [rulesFile],
+        evaluation_interval: '1m',
+        tests: [
+          {
+            interval: '1m',
+            input_series: promtoolSeries(minutes, { instance: 'a', job: 'hashwall' }),
+            alert_rule_test: [
+              { eval_time: '4m', alertname: 'HashwallListRejected', exp_alerts: [] },
+              {
+                eval_time: '6m',
+                alertname: 'HashwallListRejected',
+                exp_alerts: [
+                  {
+                    exp_labels: {
+                      severity: 'critical',
+                      instance: 'a',
+                      job: 'hashwall',
+                      list: 'demo',
+                      outcome: 'ROLLBACK',
+                    },
+                    exp_annotations: {
+                      summary: 'list demo on a: a mirror served a list refused with ROLLBACK',
+                      description:
+                        'The refused list was not enforced; the last verified one stays in force. Tell the list ' +
+                        'maintainer. See docs/isp.md#hashwalllistrejected.',
+                    },
+                  },
+                ],
+              },
+              { eval_time: '4m', alertname: 'HashwallReloadFailed', exp_alerts: [] },
+              {
+                eval_time: '6m',
+                alertname: 'HashwallReloadFailed',
+                exp_alerts: [
+                  {
+                    exp_labels: { severity: 'warning', instance: 'a', job: 'hashwall', outcome: 'invalid' },
+                    exp_annotations: {
+                      summary: 'hashwalld on a: a configuration reload was refused (invalid)',
+                      description: 'The running configuration stays in force. See docs/isp.md#hashwallreloadfailed.',
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const r = await promtool(['test', 'rules', file], dir);
+    t.equal(r.code, 0, r.out);
+  },
+);
 
 t.test('every dashboard query parses as PromQL', { skip }, async (t) => {
   t.ok(queries.length >= 20, `${queries.length} queries`);

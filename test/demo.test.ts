@@ -187,6 +187,8 @@ t.test('the demo blocks a demo name and stops cleanly on SIGINT', { skip: skipDi
   t.match(metrics.body, /^hashwall_blocked_queries_total\{list="demo",mode="nxdomain",via="name"\} [1-9]/m);
   t.match(metrics.body, /^hashwall_list_canary_ok\{list="demo"\} 1$/m, 'the canary passes');
   t.match(metrics.body, /^hashwall_list_enforced\{list="demo"\} 1$/m);
+  t.match(metrics.body, /^hashwall_list_keyring_version\{list="demo"\} 1$/m, 'under keyring 1 of the root key');
+  t.match(metrics.body, /^hashwall_list_log_size\{list="demo"\} 1$/m, 'in the log the witness cosigned');
   t.match(await get(`http://127.0.0.1:${ports.metrics}/readyz`), { status: 200 });
   const page = await get(`http://127.0.0.1:${ports.stopPage}/`, { host: 'blocked.example' });
   t.equal(page.status, 451);

@@ -2,9 +2,10 @@
 // listener's handler, captured as startDaemon opens it) with a client whose reply() only counts. Per path (a cached
 // name, a listed name, a unique name that goes upstream) it prints the time per query and the bytes the V8 heap
 // allocated per query and kept after a scavenge (GC-free batches: a 64 MiB semi-space, v8.GCProfiler checks that
-// no collection ran inside a batch). Run against the bench's data and upstream (nsd on 127.0.0.1:5330 must be up:
-// the first pass fills the cache from it; `npm run bench -- --targets=upstream` leaves nothing running, so start
-// nsd with bench/work/run/nsd.conf, or run this while a bench runs).
+// no collection ran inside a batch), with the process's CPU time per query beside the wall time. Run against the
+// bench's data and upstream (nsd on 127.0.0.1:5330 must be up: the first pass fills the cache from it;
+// `npm run bench -- --targets=upstream` leaves nothing running, so start nsd with bench/work/run/nsd.conf, or run
+// this while a bench runs).
 //
 //   node bench/lib/query-path-bench.mjs [rounds] [--sites[=many]] [--kept] [--live[=S]] [--paths]
 //   (re-runs itself with --expose-gc and a 64 MiB semi-space, or V8's default with --default-gc; --live alone skips
@@ -129,7 +130,9 @@ async function allocBatch(msgs, run) {
   const prof = new v8.GCProfiler();
   prof.start();
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   await run(msgs);
+  const cpu = process.cpuUsage(cpu0);
   const ns = Number(process.hrtime.bigint() - t0);
   const after = used();
   const gcs = prof.stop().statistics.length;
@@ -139,6 +142,9 @@ async function allocBatch(msgs, run) {
   const afterFull = used();
   return {
     ns: ns / msgs.length,
+    // CPU time (user + system, 1 µs resolution) of this process: on a busy machine the wall time also holds the
+    // time other processes had the core.
+    cpuNs: ((cpu.user + cpu.system) * 1000) / msgs.length,
     alloc: (after - before) / msgs.length,
     scavengeKept: (afterScavenge - before) / msgs.length,
     fullKept: (afterFull - before) / msgs.length,
@@ -213,7 +219,7 @@ for (const [k, batchOf, run] of liveArg === undefined || args.includes('--paths'
   const f = (key, d = 0) => median(out.map((m) => m[key])).toFixed(d);
   console.log(
     `${k.padEnd(13)} ${String(batchOf(0).length).padStart(6)} queries/round: ${f('ns')} ns/query` +
-      `${k === 'unique' ? ' (wall, with the upstream)' : ''}, heap allocated ${f('alloc')} B/query, ` +
+      `${k === 'unique' ? ' (wall, with the upstream)' : ''} (CPU ${f('cpuNs')}), heap allocated ${f('alloc')} B/query, ` +
       `kept after a scavenge ${f('scavengeKept')} B/query, after a full GC ${f('fullKept')} B/query ` +
       `(GCs inside batches: ${out.map((m) => m.gcs).join(' ')})`,
   );

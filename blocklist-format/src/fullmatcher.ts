@@ -24,7 +24,7 @@ import {
 } from './full.js';
 import { malformed } from './header.js';
 import { KIND_D, KIND_H, KIND_P, KIND_U } from './kinds.js';
-import { KEPT_HASH_BYTES, type MatcherParts } from './matcher.js';
+import { KEPT_HASH_BYTES, bucketIndex, type MatcherParts } from './matcher.js';
 import type { FullFile } from './spool.js';
 
 /** A FULL's header facts with its entries as matcher arrays. */
@@ -139,12 +139,7 @@ function parseAt(reader: FullReader): FullMatcher {
     rest = rest.slice(0, size * restWords);
     kinds = kinds.slice(0, size);
   }
-  // About one entry per bucket (as prepareMatcher): the bucket starts on the top `bits` bits of the first word.
-  const bits = Math.min(24, Math.max(1, Math.ceil(Math.log2(Math.max(size, 1)))));
-  const shift = 32 - bits;
-  const index = new Uint32Array((1 << bits) + 1);
-  for (let i = 0; i < size; i++) index[(first[i]! >>> shift) + 1]!++;
-  for (let b = 1; b < index.length; b++) index[b]! += index[b - 1]!;
+  const { index, shift } = bucketIndex(first, size);
   return {
     header,
     count,

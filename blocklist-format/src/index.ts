@@ -34,3 +34,5 @@ export * from './matcher.js';
 export { fullBodySha256 } from './full.js';
 export * from './fullmatcher.js';
 export * from './spool.js';
+export * from './guard.js';
+export * from './key-files.js';

@@ -265,11 +265,6 @@ export function prepareMatcher(hashes: Uint8Array, kinds: Uint8Array): MatcherPa
   const first = new Int32Array(size);
   const rest = new Int32Array(size * REST_WORDS);
   const kept = new Uint8Array(size);
-  // About one entry per bucket, at least 2 buckets and at most 2^24. Measured on 1,000,000 random hashes: a lookup
-  // that misses costs ~40-80 ns with one entry per bucket, ~200 ns with 16 (a smaller index, longer runs).
-  const bits = Math.min(24, Math.max(1, Math.ceil(Math.log2(Math.max(size, 1)))));
-  const shift = 32 - bits;
-  const index = new Uint32Array((1 << bits) + 1);
   let j = 0;
   for (let i = 0; i < n; i++) {
     const o = i * 32;
@@ -285,12 +280,118 @@ export function prepareMatcher(hashes: Uint8Array, kinds: Uint8Array): MatcherPa
         (hashes[b]! << 24) | (hashes[b + 1]! << 16) | (hashes[b + 2]! << 8) | hashes[b + 3]!;
     }
     kept[j] = kinds[i]!;
-    // Count per bucket; turned into starts below.
-    index[(first[j]! >>> shift) + 1]!++;
     j++;
   }
-  for (let b = 1; b < index.length; b++) index[b]! += index[b - 1]!;
+  const { index, shift } = bucketIndex(first, size);
   return { size, counts: Object.freeze({ D: d, H: h, U: u, P: p }), first, rest, kinds: kept, index, shift };
+}
+
+/**
+ * The bucket index of `size` ascending first words (see {@link MatcherParts}): about one entry per bucket, on the
+ * top bits of the first word.
+ */
+export function bucketIndex(first: Int32Array, size: number): { index: Uint32Array<ArrayBuffer>; shift: number } {
+  // At least 2 buckets and at most 2^24. Measured on 1,000,000 random hashes: a lookup that misses costs ~40-80 ns
+  // with one entry per bucket, ~200 ns with 16 (a smaller index, longer runs).
+  const bits = Math.min(24, Math.max(1, Math.ceil(Math.log2(Math.max(size, 1)))));
+  const shift = 32 - bits;
+  const index = new Uint32Array((1 << bits) + 1);
+  for (let i = 0; i < size; i++) index[(first[i]! >>> shift) + 1]!++;
+  for (let b = 1; b < index.length; b++) index[b]! += index[b - 1]!;
+  return { index, shift };
+}
+
+/** The position of the entry whose hash is `words` (as `HashKey.hashInto` writes them) in `parts`, or -1. */
+function entryAt(
+  first: Int32Array,
+  rest: Int32Array,
+  index: Uint32Array,
+  shift: number,
+  words: Int32Array | Uint32Array,
+): number {
+  const w0 = words[0]! | 0;
+  const bucket = w0 >>> shift;
+  for (let i = index[bucket]!, end = index[bucket + 1]!; i < end; i++) {
+    const f = first[i]!;
+    if (f !== w0) {
+      // Ascending within a bucket, and its entries share the sign bit, so a signed compare is the byte order.
+      if (f > w0) return -1;
+      continue;
+    }
+    // REST_WORDS is 3: the first 128 bits decide (KEPT_HASH_BYTES).
+    const o = i * REST_WORDS;
+    if (rest[o] === (words[1]! | 0) && rest[o + 1] === (words[2]! | 0) && rest[o + 2] === (words[3]! | 0)) return i;
+  }
+  return -1;
+}
+
+/** What {@link exemptNames} left out of a list. */
+export interface Exempted {
+  /** The parts without those entries (the same object when none was left out). */
+  readonly parts: MatcherParts;
+  /** Indexes (into the names given) of the names the list blocked. */
+  readonly blocked: readonly number[];
+  /** Entries left out. */
+  readonly entries: number;
+}
+
+/**
+ * A list's parts without the entries that make it block any of `names` (a guard set: names a daemon must never
+ * block). For each name, as long as the list blocks it (a D or H verdict, SPEC.md 1.4), the entry that decides is
+ * left out, so the walk goes on to shorter suffixes as if that entry had never been listed: a `D` on a parent goes
+ * with everything it covers, an `H` or a `D` on the name itself with the name. A steer (P) is no block and stays.
+ * Run it where the parts are built (a worker thread): it copies them when it leaves anything out.
+ */
+export function exemptNames(parts: MatcherParts, key: HashKey, names: readonly string[]): Exempted {
+  const out = new Set<number>();
+  const blocked: number[] = [];
+  if (parts.size > 0) {
+    names.forEach((name, n) => {
+      loadString(name);
+      const count = scan();
+      let hit = false;
+      for (let k = 0; k < count; k++) {
+        const start = CANDIDATES[k]!;
+        key.hashInto(NAME, start, nameLength, Q);
+        const i = entryAt(parts.first, parts.rest, parts.index, parts.shift, Q);
+        if (i < 0 || out.has(i)) continue;
+        const code = parts.kinds[i]!;
+        const itself = start === 0 && nameWhole;
+        // As walk(): the name itself against D, H and P, a parent against D only; a public suffix is inert.
+        if (code !== KIND_D && !(itself && (code === KIND_H || code === KIND_P))) continue;
+        if (isPublicSuffix(nameSlice(start))) continue;
+        if (code === KIND_P) break;
+        out.add(i);
+        hit = true;
+      }
+      if (hit) blocked.push(n);
+    });
+  }
+  if (out.size === 0) return { parts, blocked, entries: 0 };
+  const size = parts.size - out.size;
+  const first = new Int32Array(size);
+  const rest = new Int32Array(size * REST_WORDS);
+  const kinds = new Uint8Array(size);
+  const counts = { ...parts.counts };
+  let j = 0;
+  for (let i = 0; i < parts.size; i++) {
+    const kind = parts.kinds[i]!;
+    if (out.has(i)) {
+      if (kind === KIND_D) counts.D--;
+      else if (kind === KIND_H) counts.H--;
+      continue;
+    }
+    first[j] = parts.first[i]!;
+    rest.set(parts.rest.subarray(i * REST_WORDS, (i + 1) * REST_WORDS), j * REST_WORDS);
+    kinds[j] = kind;
+    j++;
+  }
+  const { index, shift } = bucketIndex(first, size);
+  return {
+    parts: { size, counts: Object.freeze(counts), first, rest, kinds, index, shift },
+    blocked,
+    entries: out.size,
+  };
 }
 
 /** The buffers to transfer with `postMessage(parts, transferList(parts))`. */
@@ -369,24 +470,8 @@ export class ListMatcher implements VerdictSource {
    * writes them), or 0 when there is none.
    */
   lookup(words: Int32Array | Uint32Array): number {
-    const w0 = words[0]! | 0;
-    const bucket = w0 >>> this.#shift;
-    const first = this.#first;
-    for (let i = this.#index[bucket]!, end = this.#index[bucket + 1]!; i < end; i++) {
-      const f = first[i]!;
-      if (f !== w0) {
-        // Ascending within a bucket, and its entries share the sign bit, so a signed compare is the byte order.
-        if (f > w0) return 0;
-        continue;
-      }
-      const rest = this.#rest;
-      // REST_WORDS is 3: the first 128 bits decide (KEPT_HASH_BYTES).
-      const o = i * REST_WORDS;
-      if (rest[o] === (words[1]! | 0) && rest[o + 1] === (words[2]! | 0) && rest[o + 2] === (words[3]! | 0)) {
-        return this.#kinds[i]!;
-      }
-    }
-    return 0;
+    const i = entryAt(this.#first, this.#rest, this.#index, this.#shift, words);
+    return i < 0 ? 0 : this.#kinds[i]!;
   }
 
   verdict(name: string): Verdict | null {

@@ -35,6 +35,18 @@ export interface FullSpool {
   read(position: number, into: Uint8Array): number;
 }
 
+/** A FullFile over bytes held in memory (a FULL a source gave whole). */
+export function bytesFile(bytes: Uint8Array): FullFile {
+  return {
+    size: bytes.length,
+    read: (position, into) => {
+      const n = Math.max(0, Math.min(into.length, bytes.length - position));
+      into.set(bytes.subarray(position, position + n));
+      return n;
+    },
+  };
+}
+
 /** Lines of body per piece read back: 16,384 lines of 67 bytes, ~1 MiB. */
 export const PIECE_LINES = 16_384;
 

@@ -18,6 +18,7 @@ import { ProxyGate } from './dns/proxy.js';
 import { DotListener, type TlsSettings } from './dns/tls.js';
 import { QueryPath, type QueryPathOptions } from './server.js';
 import type { ProbeResult, UpstreamState } from './types/ops.js';
+import { ListenError } from './util/net.js';
 
 export type DaemonOptions = QueryPathOptions;
 
@@ -66,7 +67,16 @@ function tlsOf(settings: Settings): TlsSettings | null {
   return settings.tls === null ? null : { ...settings.tls, minVersion: settings.config.tls.minVersion };
 }
 
-/** Starts listening per `settings` and returns the running daemon. */
+/** Opens one listener of `key` (`listen.0`); a failure is a ListenError naming that key and the address. */
+async function opening<L>(key: string, spec: string, open: () => Promise<L>): Promise<L> {
+  try {
+    return await open();
+  } catch (err) {
+    throw new ListenError(key, spec, err);
+  }
+}
+
+/** Starts listening per `settings` and returns the running daemon; a ListenError if an address cannot be bound. */
 export async function startDaemon(settings: Settings, options: DaemonOptions): Promise<Daemon> {
   const log = options.logger;
   const path = new QueryPath(options);
@@ -88,16 +98,27 @@ export async function startDaemon(settings: Settings, options: DaemonOptions): P
     const tls = tlsOf(next);
     const opened: Served[] = [];
     try {
-      for (const spec of c.listen) {
-        if (!listeners.has(spec)) opened.push(await Listener.open(spec, path, c.tcp, log, { events, clock, proxy }));
+      for (const [i, spec] of c.listen.entries()) {
+        if (listeners.has(spec)) continue;
+        opened.push(
+          await opening(`listen.${i}`, spec, () => Listener.open(spec, path, c.tcp, log, { events, clock, proxy })),
+        );
       }
-      for (const spec of c.dot.listen) {
-        if (!dots.has(spec))
-          opened.push(await DotListener.open(spec, path, c.tcp, tls!, log, { events, clock, proxy }));
+      for (const [i, spec] of c.dot.listen.entries()) {
+        if (dots.has(spec)) continue;
+        opened.push(
+          await opening(`dot.listen.${i}`, spec, () =>
+            DotListener.open(spec, path, c.tcp, tls!, log, { events, clock, proxy }),
+          ),
+        );
       }
-      for (const spec of c.doh.listen) {
-        if (!dohs.has(spec))
-          opened.push(await DohListener.open(spec, path, c.doh, c.tcp, tls!, log, { events, clock }));
+      for (const [i, spec] of c.doh.listen.entries()) {
+        if (dohs.has(spec)) continue;
+        opened.push(
+          await opening(`doh.listen.${i}`, spec, () =>
+            DohListener.open(spec, path, c.doh, c.tcp, tls!, log, { events, clock }),
+          ),
+        );
       }
     } catch (err) {
       for (const l of opened) l.close();

@@ -4,10 +4,12 @@
  *
  *   hashwalld --config /etc/hashwall/hashwalld.yaml      run
  *   hashwalld --config FILE --check                      validate the config and exit (0 valid, 2 invalid)
+ *   hashwalld release-held --list ID --serial N --reason TEXT   release a held list (ops/release.ts)
  *
  * SIGHUP reloads the config and the lists without dropping a query (listeners stay open, new ones open before old
- * ones close); an invalid new config is logged and the running one kept. SIGTERM or SIGINT stop accepting, drain
- * queries in flight (at most shutdown.drainTimeoutMs), stop the list sync, and exit 0.
+ * ones close); an invalid new config is logged and the running one kept. SIGUSR1 polls every list at once
+ * (SPEC.md 4.6; with workers, the primary does). SIGTERM or SIGINT stop accepting, drain queries in flight (at most
+ * shutdown.drainTimeoutMs), stop the list sync, and exit 0.
  *
  * Three roles: one process (workers: 1); with workers > 1 the primary (list sync, operations, no DNS) and its DNS
  * workers (cluster/primary.ts says how they share the port and the lists).
@@ -16,32 +18,41 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 
 import { ConfigError, effectiveConfig, loadSettings, type Settings } from './config/load.js';
+import { checkStateDir } from './config/state-dir.js';
 import { FollowerLists } from './cluster/follower.js';
-import { announceReady, startWorkers, workerCount, type WorkerSet } from './cluster/primary.js';
+import {
+  WorkerStartError,
+  announceReady,
+  startWorkers,
+  workerCount,
+  workerName,
+  type WorkerSet,
+} from './cluster/primary.js';
 import { createListRegistry } from './lists/registry.js';
 import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
 import { createLogger, type Logger } from './util/log.js';
 import { Metrics } from './ops/metrics.js';
 import { Operations } from './ops/runtime.js';
+import { releaseHeld } from './ops/release.js';
 import { startDaemon } from './daemon.js';
+import { ServiceNotifier, servingStatus } from './ops/systemd.js';
+import { ListenError } from './util/net.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
+/**
+ * The exit status of a start that the operator must fix (an invalid config, an address that cannot be listened on):
+ * the systemd unit's RestartPreventExitStatus, so such a start is not retried in a loop.
+ */
+const CONFIG_ERROR_STATUS = 2;
+
+/** The logger of this process once the config is read; before that, one at the default level. */
+let log: Logger | null = null;
 
 function usage(): never {
-  process.stderr.write(`usage: hashwalld [--config FILE] [--check]\n  default config: ${DEFAULT_CONFIG}\n`);
-  process.exit(2);
-}
-
-function load(path: string): Settings {
-  try {
-    return loadSettings(path);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`hashwalld: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  process.stderr.write(
+    `usage: hashwalld [--config FILE] [--check]\n       hashwalld release-held [--config FILE] --list ID --serial N --reason TEXT\n  default config: ${DEFAULT_CONFIG}\n`,
+  );
+  process.exit(CONFIG_ERROR_STATUS);
 }
 
 function exit(logger: Logger, code: number): void {
@@ -50,7 +61,48 @@ function exit(logger: Logger, code: number): void {
   setTimeout(() => process.exit(code), 2000).unref();
 }
 
+/** SIGUSR1's target: every list polled now (SPEC.md 4.6); nothing until the list sync runs, nothing in a worker. */
+let pollNow: (() => void) | undefined;
+
+/**
+ * A start that failed: logged as one JSON line that names the key and the reason (never a bare stack trace), and
+ * the exit status: 2 when the operator must change the config or the host, 1 for anything else.
+ */
+function startFailed(err: unknown): void {
+  const logger = (log ??= createLogger({ level: 'info' }));
+  if (err instanceof ConfigError) {
+    logger.error(
+      { code: err.code, source: err.source, problems: err.problems },
+      'invalid configuration: hashwalld does not start; fix these keys (hashwalld --check validates a file)',
+    );
+    exit(logger, CONFIG_ERROR_STATUS);
+  } else if (err instanceof ListenError) {
+    logger.error(
+      { code: err.code, key: err.key, address: err.address },
+      `cannot listen: ${err.message}; hashwalld does not start`,
+    );
+    exit(logger, CONFIG_ERROR_STATUS);
+  } else if (err instanceof WorkerStartError) {
+    logger.error({ code: err.code, status: err.exitCode }, err.message);
+    exit(logger, err.exitCode === CONFIG_ERROR_STATUS ? CONFIG_ERROR_STATUS : 1);
+  } else {
+    logger.fatal({ err }, 'hashwalld failed to start');
+    exit(logger, 1);
+  }
+}
+
 async function main(): Promise<void> {
+  // Listened to from the start: without a listener, Node opens its inspector on SIGUSR1.
+  process.on('SIGUSR1', () => pollNow?.());
+  if (process.argv[2] === 'release-held') {
+    const io = { out: (l: string) => process.stdout.write(l), err: (l: string) => process.stderr.write(l) };
+    process.exitCode = releaseHeld(
+      process.argv.slice(3),
+      { ...io, now: () => Date.now() / 1000, env: process.env },
+      DEFAULT_CONFIG,
+    );
+    return;
+  }
   let args;
   try {
     args = parseArgs({
@@ -62,17 +114,28 @@ async function main(): Promise<void> {
   }
   if (args.help) usage();
   const configPath = args.config ?? DEFAULT_CONFIG;
-  const settings = load(configPath);
-  if (args.check) {
-    process.stdout.write(`${settings.source}: valid\n`);
-    return;
-  }
-
-  const logger = createLogger(settings.config.logging);
+  if (args.check) return check(configPath);
+  const settings = loadSettings(configPath);
+  // The primary (or the single process) owns the state directory; a DNS worker only reads it.
+  if (!cluster.isWorker) checkStateDir(settings, { keep: true });
+  const logger = (log = createLogger(settings.config.logging));
   if (cluster.isWorker) return runWorker(configPath, settings, logger);
   logger.info({ config: effectiveConfig(settings), source: settings.source, pid: process.pid }, 'hashwalld starting');
   if (workerCount(settings.config) > 1) return runPrimary(configPath, settings, logger);
   return runSingle(configPath, settings, logger);
+}
+
+/** --check: the config's problems, as text for a terminal (or systemd's ExecStartPre), and the exit status. */
+function check(configPath: string): void {
+  try {
+    const settings = loadSettings(configPath);
+    checkStateDir(settings, { keep: false }); // a state directory it had to create is removed
+    process.stdout.write(`${settings.source}: valid\n`);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`hashwalld: ${err.message}\n`);
+    process.exitCode = CONFIG_ERROR_STATUS;
+  }
 }
 
 /** What a running process does on SIGHUP (with the new, valid settings) and on SIGTERM/SIGINT. */
@@ -81,31 +144,89 @@ interface Lifecycle {
   stop(signal: string): Promise<void>;
 }
 
-/** One signal at a time: a reload never overlaps another reload or the shutdown. */
-function handleSignals(configPath: string, logger: Logger, life: Lifecycle): (signal: string) => void {
+/** How a SIGHUP ended: hashwall_config_reloads_total{outcome}. */
+type ReloadOutcome = 'applied' | 'invalid' | 'failed';
+
+/** Where a process reports its reloads and its stop. */
+interface Reporting {
+  /** systemd (Type=notify); absent in a DNS worker, whose primary speaks for the service. */
+  readonly notifier?: ServiceNotifier;
+  /** Counts each reload's outcome (Operations.reloadOutcome, where the operations have it); absent in a worker. */
+  readonly outcomes?: { reloadOutcome?(outcome: ReloadOutcome): void };
+  /** The STATUS= line while serving. */
+  status(): string;
+}
+
+/** What a process that speaks for the service reports through: systemd, and the operations' reload metric. */
+function reportingFor(logger: Logger, ops: Operations, status: () => string): Reporting {
+  return { notifier: new ServiceNotifier({ logger }), outcomes: reloadCounter(ops), status };
+}
+
+/** The process serves: systemd hears READY=1 (with the status line), and the signals are handled from now on. */
+async function serving(configPath: string, logger: Logger, life: Lifecycle, report: Reporting): Promise<void> {
+  await report.notifier?.ready(report.status());
+  handleSignals(configPath, logger, life, report);
+}
+
+/**
+ * Operations.reloadOutcome (hashwall_config_reloads_total{outcome}), where the operations have it; where they do not,
+ * the outcomes are logged only.
+ */
+function reloadCounter(ops: object): Reporting['outcomes'] {
+  const count = (ops as { reloadOutcome?: unknown }).reloadOutcome;
+  if (typeof count !== 'function') return undefined;
+  return { reloadOutcome: (outcome) => (count as (o: ReloadOutcome) => void).call(ops, outcome) };
+}
+
+/**
+ * One signal at a time: a reload never overlaps another reload or the shutdown. Every reload is reported: RELOADING=1
+ * then READY=1 to systemd (READY=1 whatever the outcome: the daemon serves either way), its outcome counted, and a
+ * refusal or a failure logged at error and put in systemd's status line.
+ */
+function handleSignals(
+  configPath: string,
+  logger: Logger,
+  life: Lifecycle,
+  report: Reporting,
+): (signal: string) => void {
   let queue: Promise<void> = Promise.resolve();
   let stopping = false;
+
+  const reload = async (): Promise<ReloadOutcome> => {
+    let next: Settings;
+    try {
+      next = loadSettings(configPath);
+    } catch (err) {
+      logger.error(
+        { problems: err instanceof ConfigError ? err.problems : [(err as Error).message] },
+        'reload refused: the new configuration is invalid; the running one stays in force',
+      );
+      return 'invalid';
+    }
+    try {
+      logger.level = next.config.logging.level;
+      logger.info({ config: effectiveConfig(next), source: next.source }, 'reloading');
+      await life.reload(next);
+      return 'applied';
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'reload failed; the running configuration stays in force');
+      return 'failed';
+    }
+  };
 
   process.on('SIGHUP', () => {
     if (stopping) return;
     queue = queue.then(async () => {
-      let next: Settings;
-      try {
-        next = loadSettings(configPath);
-      } catch (err) {
-        logger.error(
-          { problems: err instanceof ConfigError ? err.problems : [(err as Error).message] },
-          'reload refused: the new configuration is invalid; the running one stays in force',
-        );
-        return;
-      }
-      try {
-        logger.level = next.config.logging.level;
-        logger.info({ config: effectiveConfig(next), source: next.source }, 'reloading');
-        await life.reload(next);
-      } catch (err) {
-        logger.error({ err: (err as Error).message }, 'reload failed; the running configuration stays in force');
-      }
+      await report.notifier?.reloading();
+      const outcome = await reload();
+      report.outcomes?.reloadOutcome?.(outcome);
+      const note =
+        outcome === 'applied'
+          ? ''
+          : outcome === 'invalid'
+            ? '; the last reload was refused (invalid configuration: see the log), the previous one is in force'
+            : '; the last reload failed (see the log), the previous configuration is in force';
+      await report.notifier?.ready(`${report.status()}${note}`);
     });
   });
 
@@ -113,6 +234,7 @@ function handleSignals(configPath: string, logger: Logger, life: Lifecycle): (si
     if (stopping) return;
     stopping = true;
     queue = queue.then(async () => {
+      await report.notifier?.stopping();
       await life.stop(signal);
       logger.info('stopped');
       exit(logger, 0);
@@ -130,22 +252,34 @@ async function runSingle(configPath: string, settings: Settings, logger: Logger)
   const ops = await Operations.start(settings, { logger, lists });
   await lists.start();
   ops.listsStarted();
+  pollNow = () => void lists.pollAll();
   const daemon = await startDaemon(settings, { logger, lists, events: ops.metrics, policyEvents: ops.metrics });
   await ops.attach(daemon);
-  handleSignals(configPath, logger, {
-    async reload(next) {
-      await lists.reload(next);
-      await daemon.reload(next);
-      await ops.reload(next);
+  // The listeners answer and the lists are loaded as the config asks (lists.start() has returned).
+  await serving(
+    configPath,
+    logger,
+    {
+      async reload(next) {
+        await lists.reload(next);
+        await daemon.reload(next);
+        await ops.reload(next);
+      },
+      async stop(signal) {
+        logger.info({ signal, inFlight: daemon.inFlight() }, 'stopping: draining queries in flight');
+        ops.stopping();
+        await daemon.close();
+        await lists.close();
+        await ops.close();
+      },
     },
-    async stop(signal) {
-      logger.info({ signal, inFlight: daemon.inFlight() }, 'stopping: draining queries in flight');
-      ops.stopping();
-      await daemon.close();
-      await lists.close();
-      await ops.close();
-    },
-  });
+    reportingFor(logger, ops, () => {
+      const on = daemon.addresses.udp.map((a) =>
+        a.family === 6 ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`,
+      );
+      return servingStatus(`answering DNS on ${on.join(', ')}`, lists.stats());
+    }),
+  );
 }
 
 /**
@@ -165,55 +299,65 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
     // Each worker checks the canaries through its own query path (ops/cluster.ts); the primary has none.
     canary: false,
   });
+  ops.metrics.attachWorkers(() => workers?.restarts ?? 0);
   await lists.start();
   ops.listsStarted();
+  pollNow = () => void lists.pollAll();
   workers = await startWorkers(settings, { logger, lists });
   await ops.attach(clusterOps.opsDaemon());
   const set = workers;
-  handleSignals(configPath, logger, {
-    async reload(next) {
-      await lists.reload(next);
-      await set.reload(next);
-      clusterOps.reload(next);
-      await ops.reload(next);
+  // Every worker listens, over lists the primary loaded as the config asks.
+  await serving(
+    configPath,
+    logger,
+    {
+      async reload(next) {
+        await lists.reload(next);
+        await set.reload(next);
+        clusterOps.reload(next);
+        await ops.reload(next);
+      },
+      async stop(signal) {
+        logger.info({ signal, workers: set.pids() }, 'stopping: the workers drain their queries in flight');
+        ops.stopping();
+        await set.close();
+        await lists.close();
+        clusterOps.close();
+        await ops.close();
+      },
     },
-    async stop(signal) {
-      logger.info({ signal, workers: set.pids() }, 'stopping: the workers drain their queries in flight');
-      ops.stopping();
-      await set.close();
-      await lists.close();
-      clusterOps.close();
-      await ops.close();
-    },
-  });
+    reportingFor(logger, ops, () => servingStatus(`${set.count} DNS workers answering`, lists.stats())),
+  );
 }
 
 /** workers > 1, one DNS worker: the query path over lists read from the primary's state directory. */
 async function runWorker(configPath: string, settings: Settings, logger: Logger): Promise<void> {
   const lists = new FollowerLists(settings, { logger });
-  const agent = new WorkerOpsAgent(settings, { logger, lists });
+  const agent = new WorkerOpsAgent(settings, { logger, lists, process: workerName() ?? undefined });
   await lists.start();
   const daemon = await startDaemon(settings, { logger, lists, events: agent.metrics, policyEvents: agent.metrics });
   agent.attach(daemon);
   announceReady(daemon.addresses);
-  const stop = handleSignals(configPath, logger, {
-    async reload(next) {
-      await lists.reload(next);
-      await daemon.reload(next);
-      agent.reload(next);
+  const stop = handleSignals(
+    configPath,
+    logger,
+    {
+      async reload(next) {
+        await lists.reload(next);
+        await daemon.reload(next);
+        agent.reload(next);
+      },
+      async stop(signal) {
+        logger.info({ signal, inFlight: daemon.inFlight() }, 'worker stopping: draining queries in flight');
+        await daemon.close();
+        await lists.close();
+        agent.close();
+      },
     },
-    async stop(signal) {
-      logger.info({ signal, inFlight: daemon.inFlight() }, 'worker stopping: draining queries in flight');
-      await daemon.close();
-      await lists.close();
-      agent.close();
-    },
-  });
+    { status: () => '' },
+  );
   // The primary is gone (killed): a worker never outlives it.
   process.on('disconnect', () => stop('disconnect'));
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`hashwalld: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().catch(startFailed);

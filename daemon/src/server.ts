@@ -114,6 +114,8 @@ const SILENT_EVENTS: QueryEvents = {
   connectionClosed: () => undefined,
   connectionRefused: () => undefined,
   connectionTimedOut: () => undefined,
+  answerSent: () => undefined,
+  servfail: () => undefined,
 };
 
 const NO_POLICY_EVENTS: PolicyEvents = { matched: () => undefined, allowlisted: () => undefined };
@@ -190,12 +192,22 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const access = new Access(config.access);
     const policy = new Policy({ allowlist: config.blocking.allowlist, steer: config.blocking.partial === 'steer' });
     const synth =
-      previous && same(previous.config.blocking, config.blocking) && same(previous.config.udp, config.udp)
+      previous &&
+      same(previous.config.blocking, config.blocking) &&
+      same(previous.config.udp, config.udp) &&
+      same(previous.config.stopPage.listNames, config.stopPage.listNames)
         ? previous.synth
         : synthFor(config);
     for (const l of config.lists) synth.prepare(l.id);
+    // An entry records its CNAME/DNAME targets only while cnameInspection is on, and is checked by them only then:
+    // an entry cached under the other setting would be served unchecked (turned on) or blocked (turned off) until
+    // its TTL ran out, so a change of that setting starts a new cache as a change of the cache's own settings does.
     const cache =
-      previous !== null && same(previous.config.cache, config.cache) ? previous.cache : new PacketCache(config.cache);
+      previous !== null &&
+      same(previous.config.cache, config.cache) &&
+      previous.config.blocking.cnameInspection === config.blocking.cnameInspection
+        ? previous.cache
+        : new PacketCache(config.cache);
     const pool =
       previous && same(previous.config.upstreams, config.upstreams) && same(previous.config.upstream, config.upstream)
         ? previous.pool
@@ -272,9 +284,13 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const events = this.#events;
     const t = client.transport;
     const q = this.#q;
+    // The one clock read of a query answered at once: the rate limit's, the cache's lifetimes, and the start of the
+    // latency of an answer that waits for an upstream (kept on the waiter only: a double stored on the scratch query
+    // would be boxed, 16 heap bytes per query).
+    const now = this.#clock.now();
     // 1. Access list. A REFUSED to a spoofed source is reflected at a victim: bounded per prefix, or none at all.
     if (!p.access.allowed(client.address)) {
-      const refuse = t !== 'udp' || p.access.refuse(client.address, this.#clock.now());
+      const refuse = t !== 'udp' || p.access.refuse(client.address, now);
       events.aclRefused(t, refuse);
       if (!refuse) return this.#drop(client, t);
       const st = parseQuery(msg, q);
@@ -284,7 +300,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     }
     // 2. Rate limit, UDP only (access.ts says why TCP is not limited by it).
     if (t === 'udp' && p.access.limiting) {
-      const limit = p.access.take(client.address, this.#clock.now());
+      const limit = p.access.take(client.address, now);
       if (limit !== LIMIT_PASS) {
         events.rateLimited(t, limit === LIMIT_SLIP);
         // Never feed a reflection flood: dropped, but for the slip's empty TC answer (no larger than the query).
@@ -295,7 +311,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         return this.#send(p, q, out, 'local');
       }
     }
-    this.#admitted(msg, client);
+    this.#admitted(msg, client, now);
   }
 
   /**
@@ -328,7 +344,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     };
     this.#probing = true;
     try {
-      this.#admitted(msg, client);
+      this.#admitted(msg, client, this.#clock.now());
     } finally {
       this.#probing = false;
       this.#events = events;
@@ -337,8 +353,8 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     return out;
   }
 
-  /** Stages 3 to 8, for a query the access list and the rate limit let through. */
-  #admitted(msg: Buffer, client: Client): void {
+  /** Stages 3 to 8, for a query the access list and the rate limit let through, taken at `now`. */
+  #admitted(msg: Buffer, client: Client, now: number): void {
     const p = this.parts;
     const events = this.#events;
     const q = this.#q;
@@ -359,7 +375,6 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     // The cache entry of this question (looked up once, used in stage 7) memoizes the name's decision under the
     // generation it was made in: a hit skips the decision map (one string hash and lookup fewer per query; the
     // decision is the policy's all the same, and a new generation or a reload makes it decide again).
-    const now = this.#clock.now();
     const e = p.cache.getWire(kb, klen + 1, now);
     const gen = view.generation + p.epoch * EPOCH;
     let d: Decision;
@@ -403,14 +418,15 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const key = kb.toString('latin1', 0, klen + 1);
     const pending = this.#inflight.get(key);
     if (pending !== undefined && pending.waiters.length < MAX_WAITERS) {
-      pending.waiters.push(waiterOf(q));
+      pending.waiters.push(waiterOf(q, now));
       return;
     }
     if (p.pool.inFlight >= p.config.upstream.maxInFlight) {
+      events.servfail('inflight-cap');
       return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
     }
     const job = new Job<ParsedQuery>(key, upstreamQuery(q), q.qEnd);
-    job.waiters.push(waiterOf(q));
+    job.waiters.push(waiterOf(q, now));
     if (pending === undefined) this.#inflight.set(key, job);
     p.pool.start(job);
   }
@@ -447,12 +463,24 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     }
   }
 
-  /** Answers a block or a steer; false when a steer does not apply to this query type (it then passes). */
-  #decided(p: Parts, q: ParsedQuery, d: Decision, viaAlias: boolean): boolean {
+  /**
+   * Answers a block or a steer; false when a steer does not apply to this query type (it then passes). `nowMs` as
+   * for #send.
+   */
+  #decided(p: Parts, q: ParsedQuery, d: Decision, viaAlias: boolean, nowMs = -1): boolean {
     if (d.action === BLOCK) {
       this.#events.blocked(d.listId, p.config.blocking.mode, viaAlias);
       this.#policyEvents.matched(d);
-      this.#send(p, q, spliceAnswer(q, p.synth.block(d.listId, q.qtype), this.#answers), 'blocked');
+      const variants = p.synth.blocks(d.listId, q.qtype);
+      let answer = spliceAnswer(q, variants[0]!, this.#answers);
+      if (variants.length > 1 && q.client!.transport === 'udp') {
+        // draft-ietf-dnsop-structured-dns-error, "Server Generating Response": a shorter EXTRA-TEXT before TC.
+        const limit = udpLimit(q, p.maxResponseBytes);
+        for (let i = 1; answer.length > limit && i < variants.length; i++) {
+          answer = spliceAnswer(q, variants[i]!, this.#answers);
+        }
+      }
+      this.#send(p, q, answer, 'blocked', undefined, nowMs);
       return true;
     }
     if (d.action === STEER) {
@@ -460,7 +488,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       if (pair === null) return false;
       this.#events.blocked(d.listId, 'steer', viaAlias);
       this.#policyEvents.matched(d);
-      this.#send(p, q, spliceAnswer(q, pair, this.#answers), 'steered');
+      this.#send(p, q, spliceAnswer(q, pair, this.#answers), 'steered', undefined, nowMs);
       return true;
     }
     return false;
@@ -506,8 +534,10 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (p.config.blocking.cnameInspection && (info.aliasCount > 0 || info.aliasOverflow)) {
       if (info.aliasOverflow) {
         // More aliases than any resolver follows: the chain cannot be checked, so it is not served.
-        for (const w of job.waiters)
-          this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
+        for (const w of job.waiters) {
+          this.#events.servfail('alias-overflow');
+          this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local', undefined, now);
+        }
         return;
       }
       aliases = [];
@@ -518,8 +548,8 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const e = makeEntry(p.cache.settings, msg, msg.length, info, p.maxResponseBytes, now, aliases, gen, decision);
     p.cache.set(job.key, e);
     for (const w of job.waiters) {
-      if (decision.action !== PASS && this.#decided(p, w, decision, true)) continue;
-      this.#send(p, w, renderEntry(e, w, now, 0, this.#answers), 'upstream');
+      if (decision.action !== PASS && this.#decided(p, w, decision, true, now)) continue;
+      this.#send(p, w, renderEntry(e, w, now, 0, this.#answers), 'upstream', undefined, now);
     }
   }
 
@@ -544,9 +574,9 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         const d = this.#aliasDecision(p, e, view);
         const staleTtl = fresh ? 0 : p.config.cache.staleAnswerTtlSeconds;
         for (const w of job.waiters) {
-          if (d.action !== PASS && this.#decided(p, w, d, true)) continue;
+          if (d.action !== PASS && this.#decided(p, w, d, true, now)) continue;
           if (!fresh) this.#events.staleAnswer();
-          this.#send(p, w, renderEntry(e, w, now, staleTtl, this.#answers), fresh ? 'cache' : 'stale');
+          this.#send(p, w, renderEntry(e, w, now, staleTtl, this.#answers), fresh ? 'cache' : 'stale', undefined, now);
         }
         return;
       }
@@ -567,20 +597,36 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
         view.generation,
         PASS_DECISION,
       );
-      for (const w of job.waiters) this.#send(p, w, renderEntry(r, w, now, 0, this.#answers), 'upstream');
+      const servfail = relay.info.rcode === RCODE_SERVFAIL;
+      for (const w of job.waiters) {
+        if (servfail) this.#events.servfail('upstream-servfail');
+        this.#send(p, w, renderEntry(r, w, now, 0, this.#answers), 'upstream', undefined, now);
+      }
       return;
     }
-    for (const w of job.waiters)
-      this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
+    for (const w of job.waiters) {
+      this.#events.servfail('upstream-failed');
+      this.#send(p, w, spliceAnswer(w, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local', undefined, now);
+    }
   }
 
-  /** Sends an answer to `q`'s client, cut to fit (RFC 2181 9, RFC 6891 7) when it is too large for the transport. */
-  #send(p: Parts, q: ParsedQuery, answer: Buffer, source: AnswerSource, rcode = answer[3]! & 0x0f): void {
+  /**
+   * Sends an answer to `q`'s client, cut to fit (RFC 2181 9, RFC 6891 7) when it is too large for the transport. `nowMs`: the time, for
+   * an answer that waited for an upstream (-1: an answer given while its query is handled).
+   *
+   * The answer's latency, for the histogram: an answer given while its query is handled (the cache, a block, a local
+   * answer) counts as 0: the handler takes a few microseconds, far below the first bucket (100 µs), and a second
+   * clock read per query would cost about as much as the rest of a cached answer's bookkeeping. An answer that
+   * waited for an upstream is timed from the handling of its query to now. (The time a datagram waits in the
+   * socket's queue before it is handled is in neither: only the kernel sees it.)
+   */
+  #send(p: Parts, q: ParsedQuery, answer: Buffer, source: AnswerSource, rcode = answer[3]! & 0x0f, nowMs = -1): void {
     const client = q.client!;
     let out = answer;
     const limit = client.transport === 'udp' ? udpLimit(q, p.maxResponseBytes) : MAX_MESSAGE_BYTES;
     if (out.length > limit) out = truncate(out, q, limit, p.maxResponseBytes);
     this.#events.queryDone(client.transport, q.qtype, rcode, source);
+    this.#events.answerSent(client.transport, out.length, nowMs < 0 ? 0 : nowMs - q.receivedMs);
     if (this.#debug) this.#logQuery(q, rcode, source);
     if (client.reply(out)) this.#answers.release(out);
   }
@@ -607,10 +653,14 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   }
 }
 
-/** A copy of the scratch query `q` that waits for an upstream, with a client that outlives the datagram's handler. */
-function waiterOf(q: ParsedQuery): ParsedQuery {
+/**
+ * A copy of the scratch query `q` that waits for an upstream, with a client that outlives the datagram's handler, and
+ * the time it was taken.
+ */
+function waiterOf(q: ParsedQuery, receivedMs: number): ParsedQuery {
   const w = new ParsedQuery().copyFrom(q);
   w.client = q.client!.keep();
+  w.receivedMs = receivedMs;
   return w;
 }
 
@@ -645,6 +695,8 @@ function synthFor(c: Config): Synth {
     proxyIpv4: b.proxyIpv4,
     proxyIpv6: b.proxyIpv6,
     ednsSize: c.udp.maxResponseBytes,
+    structuredError: b.structuredError.enabled ? b.structuredError : null,
+    listNames: c.stopPage.listNames,
   });
 }
 

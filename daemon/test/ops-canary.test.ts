@@ -4,6 +4,7 @@
 import t from 'tap';
 
 import { BLOCK } from '../dist/types/decision.js';
+import { ManualClock } from '../dist/util/clock.js';
 import { TYPE, query, udpAsk } from './helpers/client.ts';
 import { httpGet, parseExposition, startStack, type Stack } from './helpers/ops.ts';
 import { fullOf, within } from './lists/helpers.ts';
@@ -25,13 +26,13 @@ t.test('passes while the list blocks its canary, fails after an update that drop
   t.match(s.ops.checkCanaries(), [{ listId: 'demo', ok: true, reason: 'ok', blockedBy: 'demo' }]);
 
   s.rel.publish(fullOf(s.listKey, 2, ['blocked.test']));
-  t.equal(await within(5000, s.h.registry.pollNow('demo')), 'updated', 'serial 2 without the canary');
+  t.equal(await within(s.h.registry.pollNow('demo')), 'updated', 'serial 2 without the canary');
   t.equal(await canaryMetric(s), 0, 'checked after the update: failing');
   t.match(canaryErrors(s), [{ list: 'demo', reason: 'not-listed', rcode: 0, blockedBy: null }]);
   t.match(canaryErrors(s)[0]!.msg, /hash key/, 'the line says what to check');
 
   s.rel.publish(fullOf(s.listKey, 3, ['blocked.test', CANARY]));
-  t.equal(await within(5000, s.h.registry.pollNow('demo')), 'updated', 'serial 3 lists it again');
+  t.equal(await within(s.h.registry.pollNow('demo')), 'updated', 'serial 3 lists it again');
   t.equal(await canaryMetric(s), 1, 'passing again');
   t.ok(s.log.lines.some((l) => l.level === 'info' && l.msg === 'canary check passes again'));
   t.notMatch(s.log.raw.join('\n'), /canary\.hashwall\.test/, 'the canary name is not logged');
@@ -55,9 +56,11 @@ t.test('fails while no list is in force', async (t) => {
 });
 
 t.test('a probe goes through the query path but is no query', async (t) => {
+  const wall = new ManualClock(Date.UTC(2026, 11, 6, 10, 30));
   const s = await startStack(t, {
     names: ['blocked.test'],
-    top: { hitReport: { enabled: true, endpoint: true, minCount: 1 } },
+    top: { hitReport: { enabled: true, endpoint: true, minCount: 5, intervalSeconds: 3600 } },
+    wallClock: wall,
   });
   const p = s.daemon.probe('www.blocked.test');
   t.equal(p.rcode, 3, 'NXDOMAIN, as a client would get');
@@ -68,7 +71,11 @@ t.test('a probe goes through the query path but is no query', async (t) => {
   t.ok(await udpAsk(s.port, query('blocked.test', TYPE.A)), 'one client query');
   const m = parseExposition((await httpGet(`${s.metricsBase}/metrics`)).body);
   t.equal(m.get('hashwall_blocked_queries_total{list="demo",mode="nxdomain",via="name"}'), 1, 'only the client');
-  const report = await s.ops.rollHitReport();
-  t.match(report?.lists[0]?.entries, [{ hits: 1 }], 'and the probes are no hits: one, from the client');
+  for (let i = 0; i < 5; i++) s.daemon.probe('www.blocked.test');
+  for (let i = 1; i < 5; i++) await udpAsk(s.port, query('blocked.test', TYPE.A, { id: i }));
+  wall.advance(1_800_000);
+  await s.ops.hitReportIdle();
+  const report = s.ops.hitReport;
+  t.match(report?.lists[0]?.entries, [{ hits: 5 }], 'and the probes are no hits: five, from the client');
   t.equal(report?.lists[0]?.entries.length, 1);
 });

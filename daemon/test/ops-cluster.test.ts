@@ -25,7 +25,6 @@ async function startWorker(t: { teardown(fn: () => unknown): void }, args: strin
     setTimeout(() => child.kill('SIGKILL'), 2000).unref();
   });
   await within(
-    10000,
     new Promise<void>((resolve, reject) => {
       child.on('message', (m: { test?: string }) => m.test === 'ready' && resolve());
       child.on('exit', (code) => reject(new Error(`worker exited ${code}`)));
@@ -74,3 +73,55 @@ t.test('the primary merges its workers and leaves out a silent one', async (t) =
   t.match(d.probe('www.blocked.test'), { decision: { listId: 'demo', kind: 'D' } }, 'the stop page lookup');
   t.equal(d.probe('a.example.test').decision, null);
 });
+
+t.test(
+  'a worker that dies or misses the deadline never takes its counts with it; process metrics stay apart',
+  async (t) => {
+    const [w0, w1] = await Promise.all([startWorker(t, ['2', 'worker-0']), startWorker(t, ['3', 'worker-1'])]);
+    let channels: OpsChannel[] = [w0, w1];
+    const log = new LogSink();
+    const cluster = new ClusterOps(() => channels, {
+      logger: createLogger({ level: 'info' }, log),
+      lists: new StaticListProvider([demoMatcher()]),
+      settings: settingsFrom({}, tmpdir()),
+      timeoutMs: 2000,
+      statusIntervalMs: 3_600_000,
+    });
+    t.teardown(() => cluster.close());
+    const primary = new Metrics({ processMetrics: true });
+    const queries = 'hashwall_queries_total{qtype="A",rcode="NXDOMAIN",transport="udp"}';
+    const processes = (s: Map<string, number>, name: string): string[] =>
+      [...s.keys()]
+        .filter((k) => k.startsWith(`${name}{`))
+        .map((k) => /process="([^"]+)"/.exec(k)?.[1] ?? 'none')
+        .sort();
+
+    let s = parseExposition(await cluster.metricsText(primary));
+    t.equal(s.get(queries), 5, 'summed over the workers');
+    t.same(processes(s, 'process_start_time_seconds'), ['primary', 'worker-0', 'worker-1'], 'a start time per process');
+    t.same(processes(s, 'process_max_fds'), ['primary', 'worker-0', 'worker-1'], 'fds per process, never summed');
+    t.same(processes(s, 'hashwall_queries_total'), ['none'], 'hashwall_ series are merged, with no process label');
+    const started1 = s.get('process_start_time_seconds{process="worker-1"}');
+
+    // Worker 1's channel refuses the request (a full pipe): its last reply stands in.
+    channels = [w0, { send: () => false, on: (e, fn) => w1.on(e, fn), off: (e, fn) => w1.off(e, fn) }];
+    s = parseExposition(await cluster.metricsText(primary));
+    t.equal(s.get(queries), 5, 'a worker that did not answer is counted with its last reply');
+
+    // Worker 1 dies; another takes its slot with a count of its own.
+    w1.kill('SIGKILL');
+    const w1b = await startWorker(t, ['1', 'worker-1']);
+    channels = [w0];
+    s = parseExposition(await cluster.metricsText(primary));
+    t.equal(s.get(queries), 5, "a dead worker's counts stay in the sum");
+    t.same(processes(s, 'process_start_time_seconds'), ['primary', 'worker-0'], 'its process series go with it');
+    channels = [w0, w1b];
+    s = parseExposition(await cluster.metricsText(primary));
+    t.equal(s.get(queries), 6, 'and its replacement adds its own');
+    t.ok(
+      s.get('process_start_time_seconds{process="worker-1"}')! >= started1!,
+      "the replacement's start time, under the same label",
+    );
+    t.equal(s.get('hashwall_upstream_up{upstream="127.0.0.1:9"}'), 1, "the dead worker's gauges are gone");
+  },
+);

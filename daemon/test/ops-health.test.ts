@@ -1,16 +1,19 @@
 // /healthz and /readyz over HTTP, flipping with the list state (a real list sync and mirror) and the upstream
 // state (a real upstream that stops answering), as main.ts wires them.
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { generateListKey } from '@hashwall/format';
 import t from 'tap';
 
+import { settingsFrom } from '../dist/config/load.js';
+import { StaticListProvider } from '../dist/lists/static.js';
 import { createLogger } from '../dist/util/log.js';
 import { readiness } from '../dist/ops/health.js';
 import { Operations } from '../dist/ops/runtime.js';
 import { startDaemon } from '../dist/daemon.js';
 import { ManualClock } from '../dist/util/clock.js';
-import { TYPE, query, udpAsk } from './helpers/client.ts';
+import { TYPE, query, rcodeOf, udpAsk } from './helpers/client.ts';
 import { until } from './helpers/daemon.ts';
 import { httpGet, parseExposition } from './helpers/ops.ts';
 import { TestUpstream } from './helpers/upstream.ts';
@@ -18,6 +21,7 @@ import { Clock, LogSink, ReleaseDir, fullOf, harness, settingsWith, tempDir, wit
 
 interface ReadyBody {
   ready: boolean;
+  status: 'ready' | 'degraded' | 'not-ready';
   checks: Record<'listening' | 'lists' | 'upstreams', { ok: boolean; reason: string }>;
 }
 
@@ -29,29 +33,77 @@ t.test('readiness says why, check by check', async (t) => {
     refuseAll: false,
     upstreams: [{ name: '192.0.2.1:53', up: true }],
   };
-  t.equal(readiness(base).ready, true);
-  t.match(readiness({ ...base, listening: false }), { ready: false, checks: { listening: { ok: false } } });
+  t.match(readiness(base), { ready: true, status: 'ready', lists: [{ id: 'demo', inForce: true, required: false }] });
+  t.match(readiness({ ...base, listening: false }), {
+    ready: false,
+    status: 'not-ready',
+    checks: { listening: { ok: false } },
+  });
   t.match(readiness({ ...base, stopping: true }), { ready: false, checks: { listening: { reason: /stopping/ } } });
   const none = { ...base, lists: [{ id: 'demo', enforced: false }] };
   t.match(readiness({ ...none, starting: true }), { ready: false, checks: { lists: { reason: /wait/ } } });
   t.match(readiness({ ...none, refuseAll: true }), { ready: false, checks: { lists: { reason: /refuse/ } } });
-  t.match(readiness(none), { ready: true, checks: { lists: { reason: /unfiltered/ } } }, 'the start policy is met');
+  t.match(
+    readiness(none),
+    { ready: true, status: 'degraded', checks: { lists: { degraded: true, reason: /unfiltered/ } } },
+    'the start policy is met: ready, and it says what is missing',
+  );
   t.match(readiness({ ...base, lists: [] }), { ready: true, checks: { lists: { reason: /no lists/ } } });
   t.match(readiness({ ...base, upstreams: [{ name: '192.0.2.1:53', up: false }] }), {
     ready: false,
     checks: { upstreams: { ok: false, reason: /marked down/ } },
   });
-  t.equal(
+  t.match(
     readiness({
       ...base,
       upstreams: [
         { name: 'a', up: false },
         { name: 'b', up: true },
       ],
-    }).ready,
-    true,
+    }),
+    { ready: true, status: 'degraded', checks: { upstreams: { ok: true, degraded: true, reason: /marked down: a/ } } },
     'one upstream up is enough',
   );
+  t.match(
+    readiness({ ...base, upstreams: [{ name: '192.0.2.1:53', up: false }], staleServable: true }),
+    { ready: true, status: 'degraded', checks: { upstreams: { ok: true, reason: /stale/ } } },
+    'every upstream down, but stale answers can be served: ready, and degraded',
+  );
+});
+
+t.test('readiness.requireLists: a missing list makes the node not ready only when required', async (t) => {
+  const base = {
+    listening: true,
+    starting: false,
+    lists: [
+      { id: 'iwf', enforced: true },
+      { id: 'other', enforced: false },
+    ],
+    refuseAll: false,
+    upstreams: [{ name: '192.0.2.1:53', up: true }],
+  };
+  t.match(readiness(base), {
+    ready: true,
+    status: 'degraded',
+    checks: { lists: { ok: true, reason: /not in force: other/ } },
+    lists: [
+      { id: 'iwf', inForce: true, required: false },
+      { id: 'other', inForce: false, required: false },
+    ],
+  });
+  t.match(readiness({ ...base, requireLists: 'all' }), {
+    ready: false,
+    status: 'not-ready',
+    checks: { lists: { ok: false, reason: /not in force: other, which readiness.requireLists requires/ } },
+    lists: [{ required: true }, { required: true }],
+  });
+  t.match(readiness({ ...base, requireLists: ['other'] }), { ready: false, lists: [{ required: false }, {}] });
+  t.match(readiness({ ...base, requireLists: ['iwf'] }), { ready: true, status: 'degraded' });
+  t.match(readiness({ ...base, lists: [{ id: 'iwf', enforced: true }], requireLists: 'all' }), {
+    ready: true,
+    status: 'ready',
+    checks: { lists: { reason: /every configured list/ } },
+  });
 });
 
 t.test('/readyz flips with the list state and the upstream state', async (t) => {
@@ -66,7 +118,14 @@ t.test('/readyz flips with the list state and the upstream state', async (t) => 
     {
       listen: ['127.0.0.1:0'],
       upstreams: [upstream.address],
-      upstream: { timeoutMs: 100, maxTries: 1, failureThreshold: 1, probeIntervalMs: 300 },
+      upstream: {
+        timeoutMs: 100,
+        maxTries: 1,
+        failureThreshold: 2,
+        recoveryThreshold: 1,
+        probe: { intervalMs: 1000 },
+      },
+      cache: { serveStale: false },
       metrics: { listen: '127.0.0.1:0', processMetrics: false },
       shutdown: { drainTimeoutMs: 200 },
     },
@@ -87,7 +146,7 @@ t.test('/readyz flips with the list state and the upstream state', async (t) => 
   t.equal(r.status, 503, 'not ready before the DNS listeners are open');
   t.match(r.body.checks.listening, { ok: false });
 
-  await within(5000, h.registry.start());
+  await within(h.registry.start());
   ops.listsStarted();
   const clock = new ManualClock();
   const daemon = await startDaemon(settings, {
@@ -97,34 +156,48 @@ t.test('/readyz flips with the list state and the upstream state', async (t) => 
     policyEvents: ops.metrics,
     clock,
   });
-  t.teardown(() => within(5000, daemon.close(), 'daemon close'));
+  t.teardown(() => within(daemon.close(), 'daemon close'));
   await ops.attach(daemon);
   r = await ready();
   t.equal(r.status, 503, 'listening, but the list set to refuse has none yet');
   t.match(r.body.checks, { listening: { ok: true }, lists: { ok: false, reason: /refuse/ }, upstreams: { ok: true } });
 
   rel.publish(fullOf(listKey, 1, ['blocked.example']));
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated');
+  t.equal(await within(h.registry.pollNow('demo')), 'updated');
   r = await ready();
   t.equal(r.status, 200, 'ready once the list is in force');
   t.match(r.body, { ready: true, checks: { lists: { ok: true, reason: /demo/ } } });
 
-  upstream.behaviour = 'silent';
-  const unanswered = udpAsk(daemon.addresses.udp[0]!.port, query('a.example.test', TYPE.A), 5000);
+  // One name the upstream never answers: SERVFAIL for it, and the node stays ready.
+  upstream.byName.set('drop.example.test', 'silent');
+  const t0 = clock.now();
+  const unanswered = udpAsk(daemon.addresses.udp[0]!.port, query('drop.example.test', TYPE.A), 5000);
   await until(() => upstream.queries.length === 1, 'the query upstream');
   clock.advance(100);
-  await unanswered;
+  t.equal(rcodeOf((await unanswered)!), 2, 'SERVFAIL for the name never answered');
+  t.equal((await ready()).status, 200, 'one unanswered name leaves /readyz at 200');
+  t.ok(await udpAsk(daemon.addresses.udp[0]!.port, query('a.example.test', TYPE.A), 1000), 'other names answer');
+
+  // The upstream dies, and no client asks anything: the probes find it, then find it back.
+  upstream.behaviour = 'silent';
+  for (const [i, at] of [1000, 2000].entries()) {
+    clock.advance(t0 + at - clock.now());
+    await until(() => upstream.queries.length === 3 + i, `probe ${i + 1}`);
+    clock.advance(100);
+  }
   r = await ready();
-  t.equal(r.status, 503, 'not ready with every upstream marked down');
+  t.equal(r.status, 503, 'not ready with every upstream marked down and no stale answer to give');
   t.match(r.body.checks.upstreams, { ok: false, reason: /marked down/ });
   const m = parseExposition((await httpGet(`${base}/metrics`)).body);
   t.equal(m.get('hashwall_ready'), 0, 'hashwall_ready says the same');
 
   upstream.behaviour = 'normal';
-  clock.advance(300); // probeIntervalMs
-  t.ok(await udpAsk(daemon.addresses.udp[0]!.port, query('a.example.test', TYPE.A), 1000), 'the probe query');
+  clock.advance(t0 + 3000 - clock.now());
+  await until(() => upstream.queries.length === 5, 'probe 3');
+  await until(() => daemon.upstreamHealth()[0]!.up, 'the probe answered');
   r = await ready();
-  t.equal(r.status, 200, 'ready again once the upstream answers');
+  t.equal(r.status, 200, 'ready again once a probe finds the upstream back, with no client traffic');
+  t.equal(upstream.queries.length, 5, 'only probes were sent');
 
   ops.stopping();
   r = await ready();
@@ -148,8 +221,55 @@ t.test('a taken metrics address fails clearly', async (t) => {
   const taken = settingsWith(join(root, 'state'), [], {
     metrics: { listen: `127.0.0.1:${first.metricsAddress!.port}` },
   });
-  await t.rejects(
-    Operations.start(taken, { logger, lists: h.registry }),
-    /metrics\.listen 127\.0\.0\.1:\d+: the address is in use/,
+  await t.rejects(Operations.start(taken, { logger, lists: h.registry }), {
+    code: 'LISTEN_FAILED',
+    key: 'metrics.listen',
+    message: /^metrics\.listen: 127\.0\.0\.1:\d+: address in use/,
+  });
+});
+
+t.test('every upstream down while the cache can answer stale: /readyz 200, degraded, and says so', async (t) => {
+  const upstream = await TestUpstream.start();
+  t.teardown(() => upstream.close());
+  const settings = settingsFrom(
+    {
+      listen: ['127.0.0.1:0'],
+      upstreams: [upstream.address],
+      upstream: { timeoutMs: 100, maxTries: 1, failureThreshold: 1, probe: { intervalMs: 3_600_000 } },
+      cache: { maxTtlSeconds: 1 },
+      metrics: { listen: '127.0.0.1:0', processMetrics: false },
+      shutdown: { drainTimeoutMs: 200 },
+    },
+    tmpdir(),
   );
+  const logger = createLogger({ level: 'error' }, new LogSink());
+  const matchers = new StaticListProvider([]);
+  const lists = { stats: () => [], view: () => matchers.view(), on: matchers.on.bind(matchers) };
+  const ops = await Operations.start(settings, { logger, lists });
+  t.teardown(() => ops.close());
+  ops.listsStarted();
+  const clock = new ManualClock();
+  const daemon = await startDaemon(settings, { logger, lists: matchers, events: ops.metrics, clock });
+  t.teardown(() => within(daemon.close(), 'daemon close'));
+  await ops.attach(daemon);
+  const port = daemon.addresses.udp[0]!.port;
+  const base = `http://127.0.0.1:${ops.metricsAddress!.port}`;
+
+  t.ok(await udpAsk(port, query('a.example.test', TYPE.A), 1000), 'an answer in the cache');
+  upstream.behaviour = 'silent';
+  clock.advance(1000);
+  const failing = udpAsk(port, query('mx.example.test', TYPE.A), 5000);
+  await until(() => upstream.queries.length === 2, 'the query upstream');
+  clock.advance(100);
+  t.equal(rcodeOf((await failing)!), 2);
+  t.same(daemon.upstreamHealth(), [{ name: upstream.address, up: false }], 'the upstream is down');
+  const r = await httpGet(`${base}/readyz`);
+  t.equal(r.status, 200, 'still ready: stale answers can be served');
+  t.match(JSON.parse(r.body), {
+    ready: true,
+    status: 'degraded',
+    checks: { upstreams: { ok: true, degraded: true, reason: /every upstream is marked down.*stale/ } },
+  });
+  const stale = await udpAsk(port, query('a.example.test', TYPE.A), 1000);
+  t.equal(stale && rcodeOf(stale), 0, 'and they are');
 });

@@ -6,6 +6,7 @@ import { generateListKey } from '@hashwall/format';
 import t from 'tap';
 
 import { needTool } from '../../test/helpers/tools.ts';
+import { SYNC_ERROR_CODES } from '../dist/lists/types.js';
 import { Metrics, QTYPE_NAMES, RCODE_NAMES } from '../dist/ops/metrics.js';
 import { ManualClock } from '../dist/util/clock.js';
 import { TYPE, query, rcodeOf, tcpAsk, udpAsk } from './helpers/client.ts';
@@ -20,10 +21,12 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
   const d = await startOpsDaemon({ config: { blocking: { allowlist: ['ok.allowed.test'] } } });
   t.teardown(() => d.close());
   const expected = new Map<string, number>();
+  const sizes = { udp: [] as number[], tcp: [] as number[] };
   const ask = async (transport: 'udp' | 'tcp', name: string, qtype: number): Promise<number> => {
     const msg = query(name, qtype);
     const answer = transport === 'udp' ? await udpAsk(d.port, msg) : ((await tcpAsk(d.port, [msg]))[0] ?? null);
     if (answer === null) throw new Error(`no answer for ${name}`);
+    sizes[transport].push(answer.length);
     const rcode = rcodeOf(answer);
     const k = sampleKey('hashwall_queries_total', { transport, qtype: qtypeLabel(qtype), rcode: rcodeLabel(rcode) });
     expected.set(k, (expected.get(k) ?? 0) + 1);
@@ -49,6 +52,7 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
   const cut = query('x.example.test', TYPE.A).subarray(0, 20);
   const formerr = await udpAsk(d.port, cut);
   t.equal(formerr && rcodeOf(formerr), 1, 'a cut question: FORMERR');
+  sizes.udp.push(formerr!.length);
   expected.set(sampleKey('hashwall_queries_total', { transport: 'udp', qtype: 'other', rcode: 'FORMERR' }), 1);
 
   const s = parseExposition(await d.metrics.text());
@@ -108,6 +112,30 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
   t.equal(s.get(sampleKey('hashwall_rate_limited_queries_total', { transport: 'udp', action: 'drop' })), 0);
   t.equal(s.get(sampleKey('hashwall_acl_refused_queries_total', { transport: 'udp', action: 'refuse' })), 0);
   t.equal(s.get(sampleKey('hashwall_build_info', { version: '0.1.0', node: process.versions.node })), 1);
+  for (const transport of ['udp', 'tcp'] as const) {
+    const n = sizes[transport].length;
+    const sum = sizes[transport].reduce((a, b) => a + b, 0);
+    const labels = { transport };
+    t.equal(s.get(sampleKey('hashwall_response_size_bytes_count', labels)), n, `${transport}: ${n} answers sized`);
+    t.equal(s.get(sampleKey('hashwall_response_size_bytes_sum', labels)), sum, `${transport}: their octets`);
+    t.equal(
+      s.get(sampleKey('hashwall_response_size_bytes_bucket', { transport, le: '512' })),
+      sizes[transport].filter((x) => x <= 512).length,
+      `${transport}: the 512-octet bucket`,
+    );
+    t.equal(s.get(sampleKey('hashwall_request_duration_seconds_count', labels)), n, `${transport}: ${n} answers timed`);
+    t.equal(
+      s.get(sampleKey('hashwall_request_duration_seconds_bucket', { transport, le: '+Inf' })),
+      n,
+      `${transport}: the +Inf bucket holds them all`,
+    );
+  }
+  t.same(samplesOf(s, 'hashwall_servfail_answers_total'), {
+    'hashwall_servfail_answers_total{reason="upstream-failed"}': 0,
+    'hashwall_servfail_answers_total{reason="upstream-servfail"}': 0,
+    'hashwall_servfail_answers_total{reason="inflight-cap"}': 0,
+    'hashwall_servfail_answers_total{reason="alias-overflow"}': 0,
+  });
   const leaks = [...s.keys()].filter((k) => /\.test|127\.0\.0\.1|[0-9a-f]{64}/.test(k.replaceAll(up, '')));
   t.same(leaks, [], 'no query name, client address or entry hash in any label');
 });
@@ -116,7 +144,7 @@ t.test('upstream failures, health and stale answers are counted', async (t) => {
   const clock = new ManualClock();
   const d = await startOpsDaemon({
     clock,
-    config: { upstream: { maxTries: 2, failureThreshold: 2, probeIntervalMs: 60000 }, cache: { minTtlSeconds: 0 } },
+    config: { upstream: { maxTries: 2, failureThreshold: 1 }, cache: { minTtlSeconds: 0 } },
   });
   t.teardown(() => d.close());
   t.equal(rcodeOf((await udpAsk(d.port, query('short.example.test', TYPE.A)))!), 0, 'cached with TTL 2');
@@ -136,6 +164,35 @@ t.test('upstream failures, health and stale answers are counted', async (t) => {
   t.equal(s.get(sampleKey('hashwall_upstream_up', { upstream: up })), 0, 'and down now');
   t.equal(s.get('hashwall_stale_answers_total'), 1);
   t.equal(s.get(sampleKey('hashwall_answers_total', { source: 'stale' })), 1);
+});
+
+t.test('SERVFAILs are counted by reason, the in-flight cap apart; an answer that waited is timed', async (t) => {
+  const clock = new ManualClock();
+  const d = await startOpsDaemon({ clock, config: { upstream: { maxTries: 1, maxInFlight: 1 } } });
+  t.teardown(() => d.close());
+  d.upstream.behaviour = 'silent';
+  const waiting = udpAsk(d.port, query('a.example.test', TYPE.A), 5000);
+  await until(() => d.upstream.queries.length === 1, 'the query upstream');
+  const capped = await udpAsk(d.port, query('mx.example.test', TYPE.A), 5000);
+  t.equal(capped && rcodeOf(capped), 2, 'over upstream.maxInFlight: SERVFAIL at once');
+  clock.advance(200);
+  t.equal(rcodeOf((await waiting)!), 2, 'every try failed: SERVFAIL');
+  d.upstream.behaviour = 'servfail';
+  const relayed = udpAsk(d.port, query('txt.example.test', TYPE.A), 5000);
+  t.equal(rcodeOf((await relayed)!), 2, "the upstream's SERVFAIL");
+  const s = parseExposition(await d.metrics.text());
+  t.same(samplesOf(s, 'hashwall_servfail_answers_total'), {
+    'hashwall_servfail_answers_total{reason="upstream-failed"}': 1,
+    'hashwall_servfail_answers_total{reason="upstream-servfail"}': 1,
+    'hashwall_servfail_answers_total{reason="inflight-cap"}': 1,
+    'hashwall_servfail_answers_total{reason="alias-overflow"}': 0,
+  });
+  const bucket = (le: string): number | undefined =>
+    s.get(sampleKey('hashwall_request_duration_seconds_bucket', { transport: 'udp', le }));
+  t.equal(bucket('0.0001'), 2, 'the capped answer and the relayed one: at once (the clock did not move)');
+  t.equal(bucket('0.1'), 2, 'the answer that waited 200 ms is not in the 100 ms bucket');
+  t.equal(bucket('0.25'), 3, 'but in the 250 ms one');
+  t.equal(s.get(sampleKey('hashwall_request_duration_seconds_sum', { transport: 'udp' })), 0.2);
 });
 
 t.test('access-list refusals and rate-limited queries are counted', async (t) => {
@@ -173,26 +230,33 @@ t.test('list metrics follow a scripted sequence of updates', async (t) => {
   metrics.attachLists(h.registry);
 
   rel.publish(fullOf(listKey, 1, ['one.example', 'two.example']));
-  await within(5000, h.registry.start());
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated', 'serial 1');
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'unchanged');
+  await within(h.registry.start());
+  t.equal(await within(h.registry.pollNow('demo')), 'updated', 'serial 1');
+  t.equal(await within(h.registry.pollNow('demo')), 'unchanged');
   rel.publish(fullOf(listKey, 1, ['one.example', 'two.example']), { seq: 2 });
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'heartbeat', 'seq 2, same serial');
+  t.equal(await within(h.registry.pollNow('demo')), 'heartbeat', 'seq 2, same serial');
   rel.publish(fullOf(listKey, 2, ['one.example', 'two.example', 'three.example']));
   rel.tamper('index.hwl', 30);
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'rejected', 'a tampered index');
+  t.equal(await within(h.registry.pollNow('demo')), 'rejected', 'a tampered index');
   rel.publish(fullOf(listKey, 2, ['one.example', 'two.example', 'three.example']), { seq: 4 });
-  t.equal(await within(5000, h.registry.pollNow('demo')), 'updated', 'serial 2');
+  t.equal(await within(h.registry.pollNow('demo')), 'updated', 'serial 2');
   metrics.setCanary('demo', true);
 
   const s = parseExposition(await metrics.text());
-  t.same(samplesOf(s, 'hashwall_list_updates_total'), {
-    'hashwall_list_updates_total{list="demo",outcome="updated"}': 2,
-    'hashwall_list_updates_total{list="demo",outcome="heartbeat"}': 1,
-    'hashwall_list_updates_total{list="demo",outcome="unchanged"}': 1,
-    'hashwall_list_updates_total{list="demo",outcome="not-modified"}': 0,
-    'hashwall_list_updates_total{list="demo",outcome="SIGNATURE_INVALID"}': 1,
-  });
+  const updates = samplesOf(s, 'hashwall_list_updates_total');
+  t.same(
+    Object.fromEntries(Object.entries(updates).filter(([, n]) => n > 0)),
+    {
+      'hashwall_list_updates_total{list="demo",outcome="updated"}': 2,
+      'hashwall_list_updates_total{list="demo",outcome="heartbeat"}': 1,
+      'hashwall_list_updates_total{list="demo",outcome="unchanged"}': 1,
+      'hashwall_list_updates_total{list="demo",outcome="SIGNATURE_INVALID"}': 1,
+    },
+    'the outcomes seen',
+  );
+  for (const outcome of ['not-modified', ...SYNC_ERROR_CODES.filter((c) => c !== 'SIGNATURE_INVALID')]) {
+    t.equal(updates[`hashwall_list_updates_total{list="demo",outcome="${outcome}"}`], 0, `${outcome} from 0`);
+  }
   const st = h.registry.stats()[0]!;
   t.equal(s.get('hashwall_list_serial{list="demo"}'), 2);
   t.equal(s.get('hashwall_list_seq{list="demo"}'), 4);
@@ -227,4 +291,29 @@ t.test('promtool check metrics finds nothing wrong with our names', { skip: need
   t.match(text, /^hashwall_upstream_latency_seconds_bucket/m, 'the histogram is in');
   t.match(text, /^process_cpu_user_seconds_total/m, 'and the process metrics');
   t.same(await promtoolProblemsOfOurs(text), [], 'no problem with a hashwall_ name');
+});
+
+t.test('configuration reloads are counted by outcome, every outcome from 0', async (t) => {
+  const metrics = new Metrics({ processMetrics: false });
+  const before = parseExposition(await metrics.text());
+  t.same(samplesOf(before, 'hashwall_config_reloads_total'), {
+    'hashwall_config_reloads_total{outcome="applied"}': 0,
+    'hashwall_config_reloads_total{outcome="invalid"}': 0,
+    'hashwall_config_reloads_total{outcome="failed"}': 0,
+  });
+  metrics.reloadOutcome('applied');
+  metrics.reloadOutcome('invalid');
+  metrics.reloadOutcome('applied');
+  const after = parseExposition(await metrics.text());
+  t.same(samplesOf(after, 'hashwall_config_reloads_total'), {
+    'hashwall_config_reloads_total{outcome="applied"}': 2,
+    'hashwall_config_reloads_total{outcome="invalid"}': 1,
+    'hashwall_config_reloads_total{outcome="failed"}': 0,
+  });
+  const worker = new Metrics({ processMetrics: false, buildInfo: false });
+  worker.reloadOutcome('failed');
+  t.notOk(
+    (await worker.text()).includes('hashwall_config_reloads_total'),
+    "a DNS worker's registry leaves reloads to the process that serves /metrics",
+  );
 });

@@ -71,15 +71,17 @@ t.test('the page names the blocking list, escapes every value, and is counted', 
   t.match(r.body, 'Write to &lt;appeals@isp.example&gt; &amp; quote the address.');
   t.notMatch(r.body, '<appeals@', 'nothing unescaped');
 
-  const other = await httpGet(url, { headers: { host: 'not-listed.example' } });
-  t.equal(other.status, 451, 'any host gets the page');
-  t.match(other.body, '<strong>Demo &amp; Hotline</strong>', 'naming every configured list when none blocks it');
+  for (const host of ['not-listed.example', 'harmless.test', '127.0.0.1', undefined]) {
+    const other = await httpGet(url, { headers: host === undefined ? {} : { host } });
+    t.equal(other.status, 404, `${host ?? 'no Host'}: a host no list blocks gets the neutral 404`);
+    t.notMatch(other.body, /Demo|demo|abuse|blocked|list/i, 'it names no list and claims nothing');
+  }
   t.equal((await httpGet(url, { method: 'HEAD', headers: { host: 'blocked.test' } })).body, '');
   t.equal((await httpGet(url, { method: 'POST' })).status, 405);
 
   const m = parseExposition((await httpGet(`${s.metricsBase}/metrics`)).body);
   t.equal(m.get('hashwall_stop_page_requests_total{list="demo"}'), 2, 'pages for a host the list blocks');
-  t.equal(m.get('hashwall_stop_page_requests_total{list="unknown"}'), 1);
+  t.equal(m.get('hashwall_stop_page_requests_total{list="unknown"}'), 4);
   t.equal(m.get('hashwall_queries_total{qtype="A",rcode="NOERROR",transport="udp"}'), 1, 'lookups are no queries');
   t.notMatch(s.log.raw.join('\n'), /blocked\.test|not-listed/, 'the host is never logged');
 });
@@ -130,16 +132,17 @@ t.test('a reload moves the stop page and changes its texts without a gap', async
   const s = await startStack(t, { names: ['blocked.test'], top: top('127.0.0.1:0', 'old@isp.example') });
   const before = s.ops.stopPageAddresses[0]!.port;
   const url = (port: number, host = '127.0.0.1'): string => `http://${host}:${port}/`;
-  t.match((await httpGet(url(before))).body, 'Contact: old@isp.example');
+  const blocked = { headers: { host: 'blocked.test' } };
+  t.match((await httpGet(url(before), blocked)).body, 'Contact: old@isp.example');
 
   await s.ops.reload(s.settingsWith(top('127.0.0.1:0', 'new@isp.example')));
   t.equal(s.ops.stopPageAddresses[0]!.port, before, 'the same listener');
-  t.match((await httpGet(url(before))).body, 'Contact: new@isp.example', 'new texts');
+  t.match((await httpGet(url(before), blocked)).body, 'Contact: new@isp.example', 'new texts');
 
   await s.ops.reload(s.settingsWith(top('127.0.0.2:0', 'new@isp.example')));
   const moved = s.ops.stopPageAddresses[0]!;
   t.equal(moved.address, '127.0.0.2', 'moved to the new address');
-  t.match((await httpGet(url(moved.port, '127.0.0.2'))).body, 'Contact: new@isp.example');
+  t.match((await httpGet(url(moved.port, '127.0.0.2'), blocked)).body, 'Contact: new@isp.example');
   await t.rejects(httpGet(url(before)), /ECONNREFUSED/, 'the old address is closed');
 
   const dir = tempDir(t, 'hw-stop-page-');
@@ -151,5 +154,5 @@ t.test('a reload moves the stop page and changes its texts without a gap', async
     config: { ...bad.config, stopPage: { ...bad.config.stopPage, templateFile: join(dir, 'bad.html') } },
   };
   await t.rejects(s.ops.reload(broken), /unknown placeholder/);
-  t.match((await httpGet(url(moved.port, '127.0.0.2'))).body, 'Contact: new@isp.example', 'unchanged');
+  t.match((await httpGet(url(moved.port, '127.0.0.2'), blocked)).body, 'Contact: new@isp.example', 'unchanged');
 });

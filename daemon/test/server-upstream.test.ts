@@ -125,36 +125,54 @@ t.test('TC from upstream and a TCP side that never answers: the TCP deadline, th
   t.equal(d.events.upstreamErrors('timeout'), 1);
 });
 
-t.test('a failing upstream is marked down, skipped, and probed again later', async (t) => {
+t.test('a failing upstream is marked down after distinct names fail, skipped, and probed back up', async (t) => {
   const clock = new ManualClock();
   const d = await daemon(t, {
     upstreams: 2,
     clock,
-    config: { upstream: { failureThreshold: 2, probeIntervalMs: 400, timeoutMs: 200 } },
+    config: {
+      upstream: { failureThreshold: 2, recoveryThreshold: 2, timeoutMs: 200, probe: { intervalMs: 1000 } },
+    },
   });
+  const t0 = clock.now();
   const [first, second] = d.upstreams as [TestUpstream, TestUpstream];
   first.behaviour = 'silent';
-  for (const [i, name] of ['a.example.test', 'mx.example.test'].entries()) {
-    const { answer } = await sent(d, first, i + 1, name);
+  // One name twice (another type, another case): its tries count once.
+  for (const [i, [name, type]] of (
+    [
+      ['a.example.test', TYPE.A],
+      ['A.Example.Test', TYPE.AAAA],
+    ] as const
+  ).entries()) {
+    const answer = udpAsk(d.port, query(name, type), 5000);
+    await until(() => first.queries.length === i + 1, `query ${i + 1} upstream`);
     clock.advance(200);
-    await answer;
+    t.ok(await answer, `${name} answered by the second upstream`);
   }
   const counts = d.events.upstreams.get(first.address)!;
-  t.equal(counts.downs, 1, 'down after failureThreshold failures');
+  t.equal(counts.downs, 0, 'one name that is never answered does not mark the upstream down');
+  const { answer } = await sent(d, first, 3, 'mx.example.test');
+  clock.advance(200);
+  await answer;
+  t.equal(counts.downs, 1, 'down once failureThreshold distinct names failed');
   await ask(d, 'txt.example.test');
-  t.equal(d.events.upstreamErrors('timeout'), 2, 'skipped while down: answered with no timeout');
-  t.equal(first.queries.length, 2);
+  t.equal(d.events.upstreamErrors('timeout'), 3, 'skipped while down: answered with no timeout');
+  t.equal(first.queries.length, 3);
   first.behaviour = 'normal';
-  clock.advance(399);
-  await ask(d, 'aaaa.example.test');
-  t.equal(first.queries.length, 2, 'not probed before probeIntervalMs');
+  clock.advance(t0 + 999 - clock.now());
+  t.equal(first.queries.length, 3, 'no probe before probe.intervalMs');
   clock.advance(1);
-  await ask(d, 'long.example.test');
-  t.equal(first.queries.length, 3, 'probed after probeIntervalMs');
-  t.equal(counts.ups, 1, 'and up again');
+  await until(() => first.queries.length === 4, 'the first probe');
+  t.match(first.queries[3], { name: '', type: 2 }, 'the probe question: . NS');
+  await until(() => d.events.upstreams.get(first.address)!.answers === 1, 'the probe answered');
+  await ask(d, 'aaaa.example.test');
+  t.equal(first.queries.length, 4, 'one good probe is not enough (recoveryThreshold 2): still skipped');
+  t.equal(counts.ups, 0);
+  clock.advance(1000);
+  await until(() => counts.ups === 1, 'up after the second good probe');
   await ask(d, 'short.example.test');
-  t.equal(first.queries.length, 4, 'first in order again');
-  t.ok(second.queries.length >= 4);
+  t.equal(first.queries.length, 6, 'first in order again');
+  t.ok(second.queries.length >= 3);
   t.ok(
     d.logs.some((l) => l.level === 'warn' && String(l.msg).includes('marked down')),
     'the operator is told',
@@ -165,7 +183,7 @@ t.test('every upstream down: still tried (the least recently failed), SERVFAIL w
   const clock = new ManualClock();
   const d = await daemon(t, {
     clock,
-    config: { upstream: { failureThreshold: 1, probeIntervalMs: 60000, maxTries: 1 } },
+    config: { upstream: { failureThreshold: 1, maxTries: 1 } },
   });
   const up = d.upstreams[0]!;
   up.behaviour = 'silent';
@@ -176,11 +194,17 @@ t.test('every upstream down: still tried (the least recently failed), SERVFAIL w
   up.behaviour = 'normal';
   t.equal(rcodeOf(await ask(d, 'a.example.test')), 0, 'answers as soon as it is back');
   t.equal(up.queries.length, 2, 'tried though down');
+  t.equal(rcodeOf(await ask(d, 'mx.example.test')), 0);
+  t.equal(d.events.upstreams.get(up.address)?.ups, 1, 'up again after recoveryThreshold good answers');
 });
 
 t.test('serve-stale: an expired answer is served (TTL 30, EDE 3) when every upstream fails', async (t) => {
   const clock = new ManualClock();
-  const d = await daemon(t, { clock, config: { cache: { maxTtlSeconds: 1 } } });
+  const d = await daemon(t, {
+    clock,
+    config: { cache: { maxTtlSeconds: 1 }, upstream: { recoveryThreshold: 1, probe: { intervalMs: 5000 } } },
+  });
+  const t0 = clock.now();
   const up = d.upstreams[0]!;
   const fresh = await ask(d, 'a.example.test', { edns: {} });
   t.same(ttlsOf(fresh), [1]);
@@ -208,14 +232,22 @@ t.test('serve-stale: an expired answer is served (TTL 30, EDE 3) when every upst
   const plain = await next.answer;
   t.same(ttlsOf(plain), [30], 'and to a client without EDNS');
   t.equal(optOf(plain), null);
-  t.equal(d.events.upstreams.get(up.address)?.downs, 1, 'four timeouts: the upstream is down');
+  t.equal(d.events.upstreams.get(up.address)?.downs, 0, 'four timeouts of one name: not down');
+  for (const [i, name] of ['mx.example.test', 'txt.example.test'].entries()) {
+    const other = await sent(d, up, 6 + 2 * i, name);
+    clock.advance(200);
+    await until(() => up.queries.length === 7 + 2 * i, 'the second try');
+    clock.advance(200);
+    t.equal(rcodeOf(await other.answer), 2, `${name}, with nothing cached: SERVFAIL`);
+  }
+  t.equal(d.events.upstreams.get(up.address)?.downs, 1, 'a third distinct name failed: the upstream is down');
   const quick = await ask(d, 'a.example.test');
   t.same(ttlsOf(quick), [30]);
-  t.equal(up.queries.length, 5, 'while every upstream is down, at once: no try (RFC 8767 5)');
-  t.equal(d.events.upstreamErrors('timeout'), 4);
+  t.equal(up.queries.length, 9, 'while every upstream is down, at once: no try (RFC 8767 5)');
   up.behaviour = 'normal';
-  clock.advance(1000); // probeIntervalMs
-  t.same(ttlsOf(await ask(d, 'a.example.test')), [1], 'fresh again once a probe finds the upstream back');
+  clock.advance(t0 + 5000 - clock.now()); // to the first probe (probe.intervalMs), not past its try's deadline
+  await until(() => d.events.upstreams.get(up.address)?.ups === 1, 'a probe finds the upstream back');
+  t.same(ttlsOf(await ask(d, 'a.example.test')), [1], 'fresh again');
 });
 
 t.test('serve-stale off, or past staleMaxAgeSeconds: SERVFAIL', async (t) => {

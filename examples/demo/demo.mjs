@@ -1,22 +1,26 @@
 #!/usr/bin/env node
 // `npm start`: hashwall end to end on this machine, with no network beyond loopback.
 //
-//   1. throwaway keys (a minisign signing key pair and a list hash key) in a temporary work folder;
-//   2. the list in examples/demo/source.txt built and published as a signed release, as a list maintainer does
-//      with hashwall-signer (its library, the same code as the CLI);
-//   3. that release served over HTTP on 127.0.0.1 (a random port), as a mirror;
-//   4. a demo upstream DNS server for the reserved zones `example` and `test` on 127.0.0.1 (a random port);
-//   5. a throwaway certificate authority and a certificate it signs for 127.0.0.1 (openssl), for DoT and DoH;
-//   6. hashwalld (daemon/dist/main.js, the real daemon) on 127.0.0.1:5353 (UDP and TCP), DNS over TLS on
+//   1. throwaway keys in a temporary work folder: a root key and a signing key (minisign), the list hash key, the
+//      release log's key, and a witness's key;
+//   2. keyring 1 (the signing key, signed by the root: SPEC.md 5), and a witness (hashwall-witness, the real one)
+//      on 127.0.0.1 (a random port) that watches the demo's release log;
+//   3. the list in examples/demo/source.txt built and published as a signed release, logged and cosigned by the
+//      witness (SPEC.md 6), as a list maintainer does with hashwall-signer (its library, the same code as the CLI);
+//   4. that release served over HTTP on 127.0.0.1 (a random port), as a mirror, with its keyring and its log;
+//   5. a demo upstream DNS server for the reserved zones `example` and `test` on 127.0.0.1 (a random port);
+//   6. a throwaway certificate authority and a certificate it signs for 127.0.0.1 (openssl), for DoT and DoH;
+//   7. hashwalld (daemon/dist/main.js, the real daemon) on 127.0.0.1:5353 (UDP and TCP), DNS over TLS on
 //      127.0.0.1:8853, DNS over HTTPS on 127.0.0.1:8443, metrics on 127.0.0.1:9153 and the stop page on
-//      127.0.0.1:8053, with examples/demo/hashwalld.yaml;
-//   7. what to try, once /readyz says the daemon is ready. Ctrl-C (SIGINT) or SIGTERM stops everything and removes
+//      127.0.0.1:8053, with examples/demo/hashwalld.yaml: anchored on the root key, checking every index against the
+//      log and the witness;
+//   8. what to try, once /readyz says the daemon is ready. Ctrl-C (SIGINT) or SIGTERM stops everything and removes
 //      the work folder (the certificates with it).
 //
 // Ports: HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_DOT_PORT, HASHWALL_DEMO_DOH_PORT, HASHWALL_DEMO_METRICS_PORT and
 // HASHWALL_DEMO_STOP_PAGE_PORT override 5353, 8853, 8443, 9153 and 8053. Taken ports are reported before anything
 // starts.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -26,13 +30,15 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { buildRelease, get, makeCertificates, serveRelease } from './parts.mjs';
+import { get, makeCertificates, serveRelease } from './parts.mjs';
 import { startUpstream } from './upstream.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
 const DAEMON = join(root, 'daemon', 'dist', 'main.js');
 const SIGNER = join(root, 'signer', 'dist', 'index.js');
+const FORMAT = join(root, 'blocklist-format', 'dist', 'index.js');
+const WITNESS = join(root, 'witness', 'dist', 'cli.js');
 // The YAML library the daemon itself uses, found from the daemon's package (the demo declares no dependency).
 const { parseDocument } = createRequire(join(root, 'daemon', 'package.json'))('yaml');
 
@@ -60,8 +66,7 @@ function checkFree(kind, p, what) {
       reject(
         new Error(
           `127.0.0.1:${p} (${kind}, ${what}) is not free: ${err.code === 'EADDRINUSE' ? 'another process listens there' : err.message}. ` +
-            'Stop it, or choose other ports with HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_DOT_PORT, HASHWALL_DEMO_DOH_PORT, ' +
-            'HASHWALL_DEMO_METRICS_PORT, HASHWALL_DEMO_STOP_PAGE_PORT',
+            'Stop it, or choose other ports with HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_METRICS_PORT, HASHWALL_DEMO_STOP_PAGE_PORT',
         ),
       );
     if (kind === 'udp') {
@@ -73,6 +78,16 @@ function checkFree(kind, p, what) {
       s.once('error', busy);
       s.listen({ port: p, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolvePort()));
     }
+  });
+}
+
+/** Runs a command to its end: its stdout (and stderr), or a failure of the demo. */
+function run(cmd, args) {
+  return new Promise((done) => {
+    execFile(cmd, args, { timeout: 20000 }, (err, stdout, stderr) => {
+      if (err) fail(`${args.join(' ')}: ${stderr || err.message}`);
+      done(`${stdout}${stderr}`);
+    });
   });
 }
 
@@ -94,7 +109,7 @@ function showLog(line) {
 }
 
 async function main() {
-  if (!existsSync(DAEMON) || !existsSync(SIGNER))
+  if (!existsSync(DAEMON) || !existsSync(SIGNER) || !existsSync(WITNESS))
     fail('the packages are not built: run `npm install` (or `npx tsc -b`)');
   const dnsPort = port('HASHWALL_DEMO_DNS_PORT', 5353);
   const dotPort = port('HASHWALL_DEMO_DOT_PORT', 8853);
@@ -113,13 +128,22 @@ async function main() {
   }
 
   const signer = await import(SIGNER);
+  const format = await import(FORMAT);
   const work = mkdtempSync(join(tmpdir(), 'hashwall-demo-'));
-  const running = { release: null, upstream: null, daemon: null };
+  const running = { release: null, upstream: null, daemon: null, witness: null };
   let stopping = false;
   const cleanup = async () => {
     running.release?.closeAllConnections();
     await new Promise((done) => (running.release ? running.release.close(() => done()) : done()));
     await running.upstream?.close();
+    const w = running.witness;
+    if (w !== null && w.exitCode === null && w.signalCode === null) {
+      const gone = new Promise((done) => w.once('exit', done));
+      w.kill('SIGTERM');
+      const timer = setTimeout(() => w.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(timer);
+    }
     rmSync(work, { recursive: true, force: true });
   };
   const stop = async (signal) => {
@@ -143,16 +167,109 @@ async function main() {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   try {
-    // 1. Keys, 2. the list built and published (examples/demo/parts.mjs).
-    const { releaseDir, pair, listKeyFile } = await buildRelease(work, signer, say);
+    // 1. Keys, as `hashwall-signer keygen` writes them (throwaway: no password, deleted at the end).
+    const io = signer.processIo();
+    const pair = await signer.writeSigningKeyPair(join(work, 'demo-signer'), undefined, false);
+    const rootPair = await signer.writeSigningKeyPair(join(work, 'demo-root'), undefined, false);
+    const listKeyFile = join(work, 'demo.listkey');
+    await signer.writeListKey(listKeyFile, 'demo-key', false);
+    const secretKey = await signer.loadSecretKey(pair.secretPath, undefined, io);
+    const rootKey = await signer.loadSecretKey(rootPair.secretPath, undefined, io);
+    const listKey = await signer.loadListKey(listKeyFile, io);
+    const logKey = await signer.writeLogKey(join(work, 'log'), 'demo.test/demo', false);
+    const witnessKey = await run(process.execPath, [
+      WITNESS,
+      'keygen',
+      '--name',
+      'witness.demo.test/w1',
+      '--out',
+      join(work, 'w.key'),
+    ]);
+    const cosigner = /cosigner key: (\S+)/.exec(witnessKey)?.[1];
+    if (cosigner === undefined) fail(`hashwall-witness keygen: ${witnessKey}`);
 
-    // 3. The mirror, 4. the upstream.
+    // 2. Keyring 1 (keyring init, sign by the root holder, publish), and the witness.
+    const now = Math.floor(Date.now() / 1000);
+    const releaseDir = join(work, 'release');
+    const keyring = signer.draftKeyring({
+      listId: 'demo',
+      version: 1,
+      roots: [rootKey.publicKey],
+      rootThreshold: 1,
+      signKeys: [secretKey.publicKey],
+      signThreshold: 1,
+      created: now - 60,
+    });
+    const keyringBytes = format.serializeKeyring(keyring);
+    const rootSignature = format.sign(keyringBytes, rootKey, format.keyringTrustedComment(keyring.header));
+    await signer.addKeyring(releaseDir, { bytes: keyringBytes, signatures: [Buffer.from(rootSignature)] }, now);
+    writeFileSync(
+      join(work, 'witness.yaml'),
+      `listen: 127.0.0.1:0\nkey: w.key\nstateDir: witness-state\nlogs:\n  - origin: demo.test/demo\n    keys: ['${logKey.vkey}']\n`,
+    );
+    running.witness = spawn(process.execPath, [WITNESS, 'serve', '--config', join(work, 'witness.yaml')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const witnessPort = await new Promise((done, reject) => {
+      const timer = setTimeout(() => reject(new Error('hashwall-witness did not listen within 20 s')), 20000);
+      createInterface({ input: running.witness.stdout }).on('line', (line) => {
+        try {
+          const o = JSON.parse(line);
+          if (o.msg === 'listening') {
+            clearTimeout(timer);
+            done(o.port);
+          }
+        } catch {
+          // not a log line
+        }
+      });
+      running.witness.once('exit', (code) => reject(new Error(`hashwall-witness exited (${code})`)));
+    });
+    const logYaml = join(work, 'log.yaml');
+    writeFileSync(
+      logYaml,
+      `key: log.skey\nwitnesses:\n  - url: http://127.0.0.1:${witnessPort}/\n    key: ${cosigner}\nthreshold: 1\n`,
+    );
+    const log = await signer.loadLogConfig(logYaml, io);
+    say(
+      `demo: keyring 1 signed by root ${rootPair.keyId}; witness ${cosigner.split('+')[0]} on 127.0.0.1:${witnessPort}`,
+    );
+
+    // 3. Build and publish, as `hashwall-signer build` and `publish --log` do: logged, cosigned, then visible.
+    const serial = Number(new Date(now * 1000).toISOString().slice(0, 13).replace(/\D/g, ''));
+    const built = signer.buildFromSource(readFileSync(join(here, 'source.txt')), {
+      listId: 'demo',
+      serial,
+      created: now - 60,
+      expires: now + 14 * 86400,
+      key: listKey,
+    });
+    if (built.bytes === undefined) fail(`examples/demo/source.txt: ${JSON.stringify(built.errors)}`);
+    const c = built.counts;
+    const publishWith = (o) =>
+      signer.publish({
+        dir: releaseDir,
+        signers: [secretKey],
+        now,
+        minPollSeconds: 60,
+        log,
+        ...o,
+        warn: (m) => say(`signer: ${m}`),
+      });
+    const report = await publishWith({ fullBytes: built.bytes });
+    say(
+      `demo: built and signed list "demo" serial ${report.serial} (D ${c.D}, H ${c.H}, U ${c.U}, P ${c.P}) ` +
+        `with key ${pair.keyId} under keyring 1, published as seq ${report.seq}, logged as leaf ` +
+        `${report.log?.logIndex} and cosigned by ${report.log?.cosigners.join(', ')}`,
+    );
+
+    // 4. The mirror, 5. the upstream.
     running.release = await serveRelease(releaseDir);
     const mirror = `http://127.0.0.1:${running.release.address().port}/demo/`;
     running.upstream = await startUpstream();
     say(`demo: mirror ${mirror}, demo upstream DNS 127.0.0.1:${running.upstream.port}`);
 
-    // 5. The certificates, 6. the daemon, with the demo config filled in.
+    // 6. The certificates, 7. the daemon, with the demo config filled in.
     const tls = await makeCertificates(work);
     const doc = parseDocument(readFileSync(join(here, 'hashwalld.yaml'), 'utf8'));
     doc.setIn(['listen'], [`127.0.0.1:${dnsPort}`]);
@@ -162,7 +279,9 @@ async function main() {
     doc.setIn(['tls', 'keyFile'], tls.key);
     doc.setIn(['upstreams'], [`127.0.0.1:${running.upstream.port}`]);
     doc.setIn(['lists', 0, 'mirrors'], [mirror]);
-    doc.setIn(['lists', 0, 'keyFiles'], [pair.publicPath]);
+    doc.setIn(['lists', 0, 'rootKeyFiles'], [rootPair.publicPath]);
+    doc.setIn(['lists', 0, 'log', 'key'], logKey.vkey);
+    doc.setIn(['lists', 0, 'log', 'witnesses'], [cosigner]);
     doc.setIn(['lists', 0, 'hashKeyFile'], listKeyFile);
     doc.setIn(['stateDir'], join(work, 'state'));
     doc.setIn(['metrics', 'listen'], `127.0.0.1:${metricsPort}`);
@@ -181,7 +300,7 @@ async function main() {
       void cleanup().then(() => process.exit(1));
     });
 
-    // 7. Ready?
+    // 8. Ready?
     const deadline = Date.now() + 30000;
     for (;;) {
       const r = await get(metricsPort, '/readyz');
@@ -210,9 +329,11 @@ async function main() {
         'curl: no such host',
       ],
       [`curl -s ${m}/metrics | grep '^hashwall_'`, 'the metrics'],
+      [`curl -s ${m}/metrics | grep -E '^hashwall_list_(keyring|log)'`, 'keyring 1, and the log checkpoint accepted'],
+      [`kill -USR1 ${running.daemon.pid}`, 'poll the list now (SPEC.md 4.6)'],
       [`curl -s ${m}/readyz`, 'ready, and why'],
       [`curl -s -H 'Host: blocked.example' http://127.0.0.1:${stopPagePort}/`, 'the stop page'],
-      [`curl -s ${m}/hit-report`, 'hits per listed entry, every minute'],
+      [`curl -s ${m}/hit-report`, 'hits per listed entry, hourly (404 until the first full hour)'],
     ];
     const width = Math.max(...tries.map(([cmd]) => cmd.length));
     say('');

@@ -129,15 +129,20 @@ export async function makeCertificates(dir) {
   return { ca: join(dir, 'ca.pem'), cert: join(dir, 'demo-dns.pem'), key: join(dir, 'demo-dns.key') };
 }
 
-/** A static file server for the release folder: GET /demo/<path>, nothing else. */
+/**
+ * A static file server for the release folder: GET /demo/<path>, nothing else: index.hwl, full/, delta/, keyring/
+ * and log/ (the release log's checkpoint, tiles and entry bundles, SPEC.md 6), names of [A-Za-z0-9._-] only.
+ */
 export function serveRelease(dir) {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
-    const m = /^\/demo\/((?:full|delta)\/)?([A-Za-z0-9._-]+)$/.exec(path);
+    const parts = path.startsWith('/demo/') ? path.slice('/demo/'.length).split('/') : [];
+    const top = parts.length === 1 || ['full', 'delta', 'keyring', 'log'].includes(parts[0]);
+    const safe = parts.length > 0 && parts.every((p) => /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(p));
     let body = null;
-    if ((req.method === 'GET' || req.method === 'HEAD') && m && !m[2].startsWith('.')) {
+    if ((req.method === 'GET' || req.method === 'HEAD') && top && safe) {
       try {
-        body = readFileSync(join(dir, m[1] ?? '', m[2]));
+        body = readFileSync(join(dir, ...parts));
       } catch {
         body = null;
       }

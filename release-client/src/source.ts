@@ -18,6 +18,8 @@ import {
 } from '@hashwall/format';
 import { Agent, request } from 'undici';
 
+import { maskUrl } from './mask.js';
+
 export interface HttpSourceOptions {
   /** TCP and TLS connect timeout. Default 5000. */
   readonly connectTimeoutMs?: number;
@@ -91,14 +93,6 @@ async function deliver(onChunk: ChunkSink, chunk: Uint8Array): Promise<void> {
   }
 }
 
-/** Strips credentials from a URL for logs. */
-export function redactUrl(url: URL): string {
-  const u = new URL(url.href);
-  u.username = '';
-  u.password = '';
-  return u.href;
-}
-
 /** A release served over HTTP or HTTPS from `baseUrl` (the folder that holds `index.hwl`). */
 export class HttpSource implements ReleaseSource {
   readonly location: string;
@@ -109,16 +103,30 @@ export class HttpSource implements ReleaseSource {
   private readonly userAgent: string;
   /** Validators of the last `ok` answer per path, for conditional requests. */
   private readonly validators: Map<string, Validators>;
+  /** From the base URL's user and password; never logged. */
+  private readonly authorization: string | undefined;
+  /** The base URL's query ("" or "?..."), sent with every file's request; never logged. */
+  private readonly query: string;
 
   constructor(baseUrl: string | URL, options: HttpSourceOptions = {}) {
     const base = new URL(baseUrl);
     if (base.protocol !== 'http:' && base.protocol !== 'https:')
       throw new RangeError(`not an HTTP URL: ${base.protocol}`);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
+    // The user and password go as HTTP Basic authentication (RFC 7617), the query with every file's request; the
+    // files' own URLs are made from what is left.
+    if (base.username !== '' || base.password !== '') {
+      const user = decodeURIComponent(base.username);
+      const password = decodeURIComponent(base.password);
+      this.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    }
+    this.query = base.search;
+    this.location = maskUrl(base).replace(/[?#].*$/, '');
+    base.username = '';
+    base.password = '';
     base.search = '';
     base.hash = '';
     this.base = base;
-    this.location = redactUrl(base);
     this.ownAgent = options.dispatcher === undefined;
     this.agent =
       options.dispatcher ??
@@ -164,7 +172,9 @@ export class HttpSource implements ReleaseSource {
   private async fetch(path: string, options: GetOptions, onChunk: ChunkSink | undefined): Promise<Fetched> {
     const url = new URL(path, this.base);
     if (!url.href.startsWith(this.base.href)) throw new RangeError(`path leaves the release: ${path}`);
+    url.search = this.query;
     const headers: Record<string, string> = { 'user-agent': this.userAgent, 'accept-encoding': 'identity' };
+    if (this.authorization !== undefined) headers.authorization = this.authorization;
     const known = this.validators.get(path);
     if (options.conditional && known) {
       if (known.etag !== undefined) headers['if-none-match'] = known.etag;
@@ -289,8 +299,10 @@ export class FileSource implements ReleaseSource {
 
   constructor(baseUrl: string | URL) {
     const base = new URL(baseUrl);
-    if (base.protocol !== 'file:') throw new RangeError(`not a file URL: ${base.href}`);
+    if (base.protocol !== 'file:') throw new RangeError(`not a file URL: ${maskUrl(base)}`);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
+    base.search = '';
+    base.hash = '';
     this.base = base;
     this.location = base.href;
   }

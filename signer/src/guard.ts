@@ -6,17 +6,21 @@
  * Popular names are tested the way a daemon tests a query (SPEC.md 1.4), by the daemon's own matcher over the
  * hashed FULL: a D entry on the name or on any parent that is not a public suffix, or an H entry on the name,
  * blocks it; a U entry on the bare host (`name/`) or a parent's blocks the whole site at a filtering proxy. P
- * entries only steer and never count. Names come canonical (SPEC.md 1.1) from the bundled `data/top-sites.txt`
- * and from the maintainer's own files; errors name a list and a line, never a listed name.
+ * entries only steer and never count. Names come canonical (SPEC.md 1.1) from the bundled top-sites list of
+ * @hashwall/format (`data/top-sites.txt`, which hashwalld guards too) and from the maintainer's own files; errors
+ * name a list and a line, never a listed name. The change counts are the format's, as a daemon counts them.
  */
 import {
   FormatError,
   ListMatcher,
-  canonicalHost,
-  compareHash,
+  TOP_SITES_URL,
+  changeAllowance,
+  changeCounts,
+  parseGuardNames,
   testedSuffixes,
   type Extension,
   type FullList,
+  type GuardName,
   type HashKey,
 } from '@hashwall/format';
 
@@ -32,37 +36,24 @@ export const DEFAULT_MAX_CHANGE_COUNT = 100;
 /** The longest override reason (it is a header value: printable ASCII, at most this long). */
 export const MAX_OVERRIDE_REASON = 200;
 
-/** A name not to block, and where it comes from (for messages: `top-sites.txt:12`, never the name). */
-export interface GuardName {
-  readonly name: string;
-  readonly from: string;
-}
-
-const BUNDLED = new URL('../data/top-sites.txt', import.meta.url);
+export type { GuardName };
 
 /** Reads a file of names: one a line, `#` comments and blank lines ignored, each canonicalized (SPEC.md 1.1). */
 export async function loadGuardNames(path: string | URL, label?: string): Promise<GuardName[]> {
   const text = (await readCapped(path instanceof URL ? path.pathname : path, 4 * 1024 * 1024, 'guard names')).toString(
     'utf8',
   );
-  const what = label ?? String(path);
-  const out: GuardName[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    try {
-      out.push({ name: canonicalHost(line), from: `${what}:${i + 1}` });
-    } catch (err) {
-      if (!(err instanceof FormatError)) throw err;
-      throw new SignerError('USAGE', `${what}:${i + 1}: not a host name: ${err.message}`);
-    }
-  });
-  return out;
+  try {
+    return parseGuardNames(text, label ?? String(path));
+  } catch (err) {
+    if (!(err instanceof FormatError)) throw err;
+    throw new SignerError('USAGE', err.message);
+  }
 }
 
-/** The bundled popular names (`data/top-sites.txt`) and the maintainer's own files. */
+/** The bundled popular names (@hashwall/format's `data/top-sites.txt`) and the maintainer's own files. */
 export async function guardNames(files: readonly string[], bundled = true): Promise<GuardName[]> {
-  const out = bundled ? await loadGuardNames(BUNDLED, 'top-sites.txt') : [];
+  const out = bundled ? await loadGuardNames(TOP_SITES_URL, 'top-sites.txt') : [];
   for (const f of files) out.push(...(await loadGuardNames(f)));
   return out;
 }
@@ -87,34 +78,6 @@ export function popularHits(
     }
   }
   return hits;
-}
-
-/** Additions and removals from `previous` to `next`, as a delta counts them (a changed kind is one of each). */
-export function changeCounts(previous: FullList, next: FullList): { added: number; removed: number } {
-  const a = previous.entries;
-  const b = next.entries;
-  let i = 0;
-  let j = 0;
-  let added = 0;
-  let removed = 0;
-  while (i < a.count || j < b.count) {
-    const c = i >= a.count ? 1 : j >= b.count ? -1 : compareHash(a.hashes, i, b.hashes, j);
-    if (c < 0) {
-      removed++;
-      i++;
-    } else if (c > 0) {
-      added++;
-      j++;
-    } else {
-      if (a.kinds[i] !== b.kinds[j]) {
-        added++;
-        removed++;
-      }
-      i++;
-      j++;
-    }
-  }
-  return { added, removed };
 }
 
 export interface GuardOptions {
@@ -153,8 +116,8 @@ export function runGuards(full: FullList, options: GuardOptions, warn: (message:
   if (options.previous) {
     const prev = options.previous.entries.count;
     const pct = options.maxChangePercent ?? DEFAULT_MAX_CHANGE_PERCENT;
-    const allowed = Math.max(options.maxChangeCount ?? DEFAULT_MAX_CHANGE_COUNT, Math.floor((prev * pct) / 100));
-    const { added, removed } = changeCounts(options.previous, full);
+    const allowed = changeAllowance(prev, pct, options.maxChangeCount ?? DEFAULT_MAX_CHANGE_COUNT);
+    const { added, removed } = changeCounts(options.previous.entries, full.entries);
     for (const [n, verb] of [
       [added, 'adds'],
       [removed, 'removes'],

@@ -7,12 +7,14 @@ import { stat } from 'node:fs/promises';
 
 import {
   FormatError,
+  keyFileKind,
   MAX_LIST_KEY_FILE_BYTES,
   MAX_PUBLIC_KEY_FILE_BYTES,
   MAX_SECRET_KEY_FILE_BYTES,
   parseListKey,
   parsePublicKeyFile,
   parseSecretKeyFile,
+  type KeyFileKind,
   type ListKey,
   type MinisignPublicKey,
   type MinisignSecretKey,
@@ -151,7 +153,7 @@ export async function loadSecretKey(
     try {
       return parseSecretKeyFile(text).secretKey;
     } catch (err) {
-      if (!(err instanceof FormatError && err.code === 'KEY_PASSWORD')) throw prefixed(err, path);
+      if (!(err instanceof FormatError && err.code === 'KEY_PASSWORD')) throw keyError(err, path, text, 'secret-key');
     }
     const password = await passwordFor(path, passwordFile, io);
     try {
@@ -195,7 +197,9 @@ export async function loadPublicKeys(paths: readonly string[]): Promise<Minisign
     try {
       key = parsePublicKeyFile(bytes).publicKey;
     } catch (err) {
-      throw prefixed(err, path);
+      throw keyError(err, path, bytes, 'public-key');
+    } finally {
+      bytes.fill(0);
     }
     if (keys.some((k) => k.keyId === key.keyId)) throw new SignerError('USAGE', `key ${key.keyId} is given twice`);
     keys.push(key);
@@ -210,10 +214,29 @@ export async function loadListKey(path: string, io: Io): Promise<ListKey> {
   try {
     return parseListKey(bytes);
   } catch (err) {
-    throw prefixed(err, path);
+    throw keyError(err, path, bytes, 'list-key');
   } finally {
     bytes.fill(0);
   }
+}
+
+const KIND_NAMES = {
+  'list-key': 'a list hash key (NAME.listkey)',
+  'public-key': 'a minisign public key (NAME.pub)',
+  'secret-key': 'a minisign SECRET signing key (NAME.key)',
+} as const;
+
+/**
+ * The error for a file that did not parse as `wanted`: when it is another kind of key, KEY_INVALID saying which
+ * (the three are easy to mix up by name); otherwise the parse error with the file named.
+ */
+function keyError(err: unknown, path: string, bytes: Uint8Array, wanted: KeyFileKind): unknown {
+  const kind = keyFileKind(bytes);
+  if (kind === 'unknown' || kind === wanted) return prefixed(err, path);
+  return new FormatError(
+    'KEY_INVALID',
+    `${path} is ${KIND_NAMES[kind]}, not ${KIND_NAMES[wanted as keyof typeof KIND_NAMES]}`,
+  );
 }
 
 /** The same error with the file named in front of its message (codes kept; messages never hold key material). */

@@ -1,8 +1,9 @@
 /**
  * `verify`'s audit of a release log (SPEC.md 6), over any release source (a directory, an HTTP mirror): the
  * checkpoint's signature and cosignatures; every leaf an INDEX of this list, with valid signatures (kept under
- * `log/index-signatures/<N>`), `log-index` equal to its position, seq strictly increasing, serial never falling
- * and one FULL per serial; the tree and every tile rebuilt from the entries; and the current index checked exactly
+ * `log/index-signatures/<N>`, each checked under the keyring it names for a list anchored on root keys),
+ * `log-index` equal to its position, seq strictly increasing, serial and keyring never falling and one FULL per
+ * serial; the tree and every tile rebuilt from the entries; and the current index checked exactly
  * as a daemon does (`checkLeafInLog`: inclusion read from tiles). Every finding is an item; nothing throws a
  * format or log error.
  */
@@ -12,11 +13,13 @@ import {
   MAX_INDEX_BYTES,
   formatTime,
   indexTrustedComment,
+  keyringTrustStore,
   parseIndex,
   verifyThreshold,
   type CheckItem,
   type IndexList,
   type ReleaseSource,
+  type SignedKeyring,
   type TrustStore,
 } from '@hashwall/format';
 import {
@@ -74,6 +77,10 @@ function leafProblems(i: number, index: IndexList, listId: string, prev: IndexLi
     const p = prev.header;
     if (h.seq <= p.seq) out.push(`ROLLBACK: seq ${h.seq} after seq ${p.seq}`);
     if (h.serial < p.serial) out.push(`ROLLBACK: serial ${h.serial} after serial ${p.serial}`);
+    // SPEC.md 5.3: an index under an older keyring than one already shown is a rollback to a daemon.
+    if (h.keyring !== undefined && p.keyring !== undefined && h.keyring < p.keyring) {
+      out.push(`ROLLBACK: keyring ${h.keyring} after keyring ${p.keyring}`);
+    }
     if (h.serial === p.serial && (index.full.size !== prev.full.size || index.full.sha256 !== prev.full.sha256)) {
       out.push(`EQUIVOCATION: serial ${h.serial} names two different FULLs`);
     }
@@ -81,14 +88,33 @@ function leafProblems(i: number, index: IndexList, listId: string, prev: IndexLi
   return out;
 }
 
+/**
+ * The keys a leaf's signatures are checked under: `trust` for a list trusted by plain signing keys; for a list
+ * anchored on root keys, those of the keyring the leaf names (SPEC.md 5.3), as the walk accepted it (an index
+ * logged before a rotation was signed by the keys of its own keyring, not the current one's). A problem otherwise.
+ */
+function leafTrust(
+  index: IndexList,
+  trust: TrustStore,
+  keyrings: readonly SignedKeyring[] | undefined,
+): TrustStore | string {
+  if (keyrings === undefined) return trust;
+  const v = index.header.keyring;
+  if (v === undefined) return 'KEYRING_REQUIRED: the leaf names no keyring';
+  const k = keyrings.find((x) => x.keyring.header.version === v);
+  if (k === undefined) return `KEYRING_WITHHELD: the leaf names keyring ${v}, which the walk did not reach`;
+  return keyringTrustStore(k.keyring);
+}
+
 async function leafSignatureProblem(
   reader: TileReader,
   i: number,
   leaf: Uint8Array,
   index: IndexList,
-  trust: TrustStore,
+  trust: TrustStore | string,
   listId: string,
 ): Promise<string | undefined> {
+  if (typeof trust === 'string') return trust;
   try {
     const sigs = await readIndexSignatures(reader, i);
     if (sigs === undefined) return 'UNTRUSTED_KEY: no signatures kept for this leaf';
@@ -101,13 +127,18 @@ async function leafSignatureProblem(
   }
 }
 
-/** Audits the log under `log/` of a release (see the file header). `indexBytes`: the current index.hwl. */
+/**
+ * Audits the log under `log/` of a release (see the file header). `indexBytes`: the current index.hwl. `keyrings`:
+ * for a list anchored on root keys, the keyrings the walk accepted (each leaf is checked under the one it names);
+ * absent, every leaf is checked under `trust`.
+ */
 export async function auditReleaseLog(
   source: ReleaseSource,
   keys: LogAuditKeys,
   trust: TrustStore,
   listId: string,
   indexBytes: Uint8Array | undefined,
+  keyrings?: readonly SignedKeyring[],
 ): Promise<CheckItem[]> {
   const reader = tileReaderFromSource(source, `${LOG_DIR}/`);
   const logTrust: LogTrust = {
@@ -142,7 +173,7 @@ export async function auditReleaseLog(
         try {
           index = parseIndex(leaf);
           problems = leafProblems(i, index, listId, prev);
-          const sig = await leafSignatureProblem(reader, i, leaf, index, trust, listId);
+          const sig = await leafSignatureProblem(reader, i, leaf, index, leafTrust(index, trust, keyrings), listId);
           if (sig !== undefined) problems.push(sig);
         } catch (err) {
           if (!(err instanceof FormatError)) throw err;
@@ -318,6 +349,7 @@ export async function logItems(
   keys: LogAuditKeys | undefined,
   trust: TrustStore,
   listId: string,
+  keyrings?: readonly SignedKeyring[],
 ): Promise<CheckItem[]> {
   let indexBytes: Uint8Array | undefined;
   try {
@@ -326,5 +358,7 @@ export async function logItems(
   } catch {
     // checkRelease reported it
   }
-  return keys ? auditReleaseLog(source, keys, trust, listId, indexBytes) : unauditedLogItems(source, indexBytes);
+  return keys
+    ? auditReleaseLog(source, keys, trust, listId, indexBytes, keyrings)
+    : unauditedLogItems(source, indexBytes);
 }

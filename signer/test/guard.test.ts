@@ -7,11 +7,11 @@ import { fileURLToPath } from 'node:url';
 
 import t, { type Test } from 'tap';
 
-import { parseDelta, parseFull, parseIndex } from '@hashwall/format';
+import { TOP_SITES_URL, parseDelta, parseFull, parseIndex } from '@hashwall/format';
 
 import { NOW, T0, cli, iso, publishSerials, world, writeSource, type World } from './helpers.ts';
 
-const TOP_SITES = fileURLToPath(new URL('../data/top-sites.txt', import.meta.url));
+const TOP_SITES = fileURLToPath(TOP_SITES_URL);
 
 async function build(w: World, source: string, out: string, extra: string[] = [], serial = 1) {
   return cli([

@@ -66,19 +66,68 @@ t.test('refuses to overwrite key files unless --force', async (t) => {
 
 t.test('makes a list key (mode 0600) and never prints it', async (t) => {
   const dir = tempDir(t);
-  const r = await cli(['keygen', '--list-key', '--id', 'demo-2026b', '--out', 'list.key'], { cwd: dir });
+  const r = await cli(['keygen', '--list-key', '--id', 'demo-2026b', '--out', 'demo-2026b.listkey'], { cwd: dir });
   t.equal(r.code, 0, r.stderr);
-  const path = join(dir, 'list.key');
+  t.match(r.stdout, /wrote list hash key "demo-2026b" to demo-2026b\.listkey \(mode 0600\): for licensed ISPs/);
+  const path = join(dir, 'demo-2026b.listkey');
   t.equal(mode(path), 0o600);
   const key = parseListKey(readFileSync(path));
   t.equal(key.id, 'demo-2026b');
   t.notMatch(r.stdout + r.stderr, key.keyHex());
-  t.equal((await cli(['keygen', '--list-key', '--id', 'demo-2026b', '--out', 'list.key'], { cwd: dir })).code, 1);
-  t.equal((await cli(['keygen', '--list-key', '--id', 'Bad_Id', '--out', 'x.key'], { cwd: dir })).code, 2);
-  t.equal((await cli(['keygen', '--list-key', '--out', 'x.key'], { cwd: dir })).code, 2, '--id is required');
+  t.equal(
+    (await cli(['keygen', '--list-key', '--id', 'demo-2026b', '--out', 'demo-2026b.listkey'], { cwd: dir })).code,
+    1,
+  );
+  t.equal((await cli(['keygen', '--list-key', '--id', 'Bad_Id', '--out', 'x.listkey'], { cwd: dir })).code, 2);
+  t.equal((await cli(['keygen', '--list-key', '--out', 'x.listkey'], { cwd: dir })).code, 2, '--id is required');
   const inspect = await cli(['inspect', path]);
   t.match(inspect.stdout, /hash-key-id demo-2026b \(the key itself is not shown\)/);
   t.notMatch(inspect.stdout, key.keyHex());
+});
+
+t.test('the names keep the secret signing key, its public half and the list hash key apart', async (t) => {
+  const dir = tempDir(t);
+  const pair = await cli(['keygen', '--out', 'maint', '--no-password'], { cwd: dir });
+  t.match(pair.stdout, /wrote maint\.key \(SECRET signing key, mode 0600, NOT encrypted: it never leaves you\)/);
+  t.match(pair.stdout, /wrote maint\.pub \(public signing key: give it to every ISP\)/);
+  for (const out of ['demo.key', 'demo.pub']) {
+    const r = await cli(['keygen', '--list-key', '--id', 'demo-2026a', '--out', out], { cwd: dir });
+    t.equal(r.code, 2, `a list hash key named ${out} is refused`);
+    t.match(r.stderr, /USAGE: .*name a list hash key FILE\.listkey/);
+  }
+  for (const out of ['other.key', 'other.pub', 'other.listkey']) {
+    const r = await cli(['keygen', '--out', out, '--no-password'], { cwd: dir });
+    t.equal(r.code, 2, `a key pair named ${out} is refused`);
+  }
+  t.equal((await cli(['keygen', '--list-key', '--id', 'demo-2026a', '--out', 'demo.listkey'], { cwd: dir })).code, 0);
+  writeSource(dir, 's.txt', 'domain example.com\n');
+  // Each kind where another is asked for: said plainly, KEY_INVALID (exit 2).
+  const asList = await cli(
+    ['build', 's.txt', '--list-key', 'maint.key', '--list-id', 'demo', '--serial', '1', '--out', 'o.hwl'],
+    { cwd: dir },
+  );
+  t.equal(asList.code, 2);
+  t.match(asList.stderr, /KEY_INVALID: maint\.key is a minisign SECRET signing key \(NAME\.key\), not a list hash key/);
+  const asPub = await cli(['verify', dir, '--pub', 'demo.listkey'], { cwd: dir });
+  t.match(asPub.stderr, /demo\.listkey is a list hash key \(NAME\.listkey\), not a minisign public key/);
+  const asSecret = await cli(['heartbeat', '--dir', dir, '--key', 'maint.pub'], { cwd: dir });
+  t.match(asSecret.stderr, /maint\.pub is a minisign public key \(NAME\.pub\), not a minisign SECRET signing key/);
+});
+
+t.test('a password-protected key (minisign scrypt cost) from --password-file works with minisign', async (t) => {
+  const dir = tempDir(t);
+  const pw = join(dir, 'pw');
+  writeFileSync(pw, `${PASSWORD}\n`, { mode: 0o600 });
+  const r = await cli(['keygen', '--out', 'locked', '--password-file', pw], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  t.notMatch(r.stdout + r.stderr, PASSWORD);
+  const key = join(dir, 'locked.key');
+  const parsed = parseSecretKeyFile(readFileSync(key), { password: PASSWORD });
+  t.equal(parsed.encrypted, true);
+  const msg = writeSource(dir, 'msg.txt', 'hello\n');
+  const s = await minisign(['-S', '-H', '-s', key, '-m', msg, '-t', 'hwl1 test'], `${PASSWORD}\n`);
+  t.equal(s.code, 0, `minisign opens the key with the password: ${s.stderr}`);
+  t.equal((await minisign(['-V', '-H', '-m', msg, '-p', join(dir, 'locked.pub')])).code, 0);
 });
 
 t.test('reads the password of an encrypted key from a file, the environment, or refuses', async (t) => {

@@ -17,7 +17,13 @@ const MAX_IN_FLIGHT = 64;
 t.test('every upstream fault ends in the stale answer or SERVFAIL, with bounded state', async (t) => {
   const d = await startTestDaemon({
     config: {
-      upstream: { timeoutMs: 150, tcpTimeoutMs: 300, maxTries: 2, maxInFlight: MAX_IN_FLIGHT, probeIntervalMs: 300 },
+      upstream: {
+        timeoutMs: 150,
+        tcpTimeoutMs: 300,
+        maxTries: 2,
+        maxInFlight: MAX_IN_FLIGHT,
+        probe: { intervalMs: 300 },
+      },
       cache: { serveStale: true },
     },
   });

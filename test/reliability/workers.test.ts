@@ -11,6 +11,7 @@ import t from 'tap';
 
 import { ReleaseDir, fullOf, tempDir } from '../../daemon/test/lists/helpers.ts';
 import { ZoneUpstream, addressOf, judgeAs, runLoad, sleep, startChild } from './helpers.ts';
+import { HANG_MS } from '../helpers/within.ts';
 
 function childrenOf(pid: number): number[] {
   try {
@@ -70,7 +71,7 @@ t.test('two workers: one list sync, updates in every worker, signals, restarts',
   const child = startChild(file);
   t.teardown(() => child.stop());
 
-  const ready = await child.waitFor((l) => l.msg === 'DNS workers listening', 30_000);
+  const ready = await child.waitFor((l) => l.msg === 'DNS workers listening', HANG_MS);
   t.ok(ready, 'the workers listen');
   const pids = (ready?.pids as number[] | undefined) ?? [];
   t.equal(pids.length, 2, 'two workers');
@@ -117,7 +118,7 @@ t.test('two workers: one list sync, updates in every worker, signals, restarts',
   publish(2);
   writeFileSync(file, config(1));
   child.proc.kill('SIGHUP');
-  const updated = await child.waitFor((l) => l.msg === 'list updated' && l.serial === 2, 20_000);
+  const updated = await child.waitFor((l) => l.msg === 'list updated' && l.serial === 2, HANG_MS);
   t.ok(updated, 'the primary polled serial 2');
   const readBoth = async (): Promise<number> => {
     for (let i = 0; i < 100; i++) {
@@ -144,7 +145,7 @@ t.test('two workers: one list sync, updates in every worker, signals, restarts',
 
   // A worker killed: the primary starts another, which reads the current list.
   process.kill(pids[0]!, 'SIGKILL');
-  const restarted = await child.waitFor((l) => String(l.msg).includes('a DNS worker exited'), 10_000);
+  const restarted = await child.waitFor((l) => String(l.msg).includes('a DNS worker exited'), HANG_MS);
   t.ok(restarted, 'the primary saw the worker exit');
   let next: number[] = [];
   for (let i = 0; i < 100; i++) {

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 
 import { ListMatcher } from '@hashwall/format';
 
-import type { ResolvedList, Settings } from '../config/load.js';
+import type { GuardSet, ResolvedList, Settings } from '../config/load.js';
 import { ViewPublisher, dropped, hashKeyFor, listFingerprint, listTrust, refusing } from '../lists/view.js';
 import type { ListProvider, ListView } from '../types/lists.js';
 import type { Logger } from '../util/log.js';
@@ -44,11 +44,11 @@ class FollowedList {
   #reading: Promise<void> | null = null;
   #again = false;
 
-  constructor(resolved: ResolvedList, stateDir: string, log: Logger) {
+  constructor(resolved: ResolvedList, stateDir: string, guard: GuardSet, log: Logger) {
     this.id = resolved.config.id;
     this.resolved = resolved;
-    this.#config = listTrust(resolved, stateDir);
-    this.fingerprint = listFingerprint(resolved, stateDir);
+    this.#config = listTrust(resolved, stateDir, guard);
+    this.fingerprint = listFingerprint(resolved, stateDir, guard);
     this.#log = log.child({ list: this.id });
   }
 
@@ -111,7 +111,10 @@ class FollowedList {
     this.bodySha256 = reply.bodySha256;
     this.expires = reply.expires;
     this.hadList = true;
-    this.#log.info({ serial: reply.serial, entries: reply.entries.size }, 'list read from the state directory');
+    this.#log.info(
+      { serial: reply.serial, entries: reply.entries.size, exempted: reply.exempted },
+      'list read from the state directory',
+    );
     changed();
   }
 
@@ -160,7 +163,7 @@ export class FollowerLists extends EventEmitter<{ swap: [ListView] }> implements
     this.#log = options.logger;
     this.#clock = options.clock ?? (() => Date.now() / 1000);
     this.#stateDir = settings.config.stateDir;
-    this.#lists = settings.lists.map((r) => new FollowedList(r, this.#stateDir, this.#log));
+    this.#lists = settings.lists.map((r) => new FollowedList(r, this.#stateDir, settings.guard, this.#log));
     this.#publisher = new ViewPublisher(
       this.#lists.some((l) => l.refusing),
       (view) => this.emit('swap', view),
@@ -204,7 +207,7 @@ export class FollowerLists extends EventEmitter<{ swap: [ListView] }> implements
     const old = new Map(this.#lists.map((l) => [l.id, l]));
     this.#stateDir = stateDir;
     this.#lists = settings.lists.map((r) => {
-      const fresh = new FollowedList(r, stateDir, this.#log);
+      const fresh = new FollowedList(r, stateDir, settings.guard, this.#log);
       const prev = old.get(r.config.id);
       if (prev === undefined) return fresh;
       return prev.fingerprint === fresh.fingerprint ? prev : fresh.inherit(prev);

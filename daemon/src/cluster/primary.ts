@@ -34,6 +34,19 @@ import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { PrimaryMessage, WorkerMessage } from './types.js';
 
+/** A DNS worker exited before it listened; its own log line says why (a `listen` key it could not bind, say). */
+export class WorkerStartError extends Error {
+  override readonly name = 'WorkerStartError';
+  readonly code = 'WORKER_START_FAILED';
+  /** The worker's exit status: 2 for a configuration or listen error, which the primary exits with too. */
+  readonly exitCode: number;
+
+  constructor(exitCode: number) {
+    super(`a DNS worker exited with status ${exitCode} before it listened (its log line above says why)`);
+    this.exitCode = exitCode;
+  }
+}
+
 /** The number of DNS processes `config.workers` asks for. */
 export function workerCount(config: Pick<Config, 'workers'>): number {
   return config.workers === 'auto' ? availableParallelism() : config.workers;
@@ -118,6 +131,16 @@ export interface WorkerSet {
   close(): Promise<void>;
 }
 
+/** The environment variable that gives a worker its slot (0 .. N-1; a restarted worker takes the dead one's). */
+export const ENV_WORKER_SLOT = 'HASHWALL_WORKER_SLOT';
+
+/** This worker's name for its process metrics' `process` label: `worker-<slot>` (null outside a worker). */
+export function workerName(): string | null {
+  if (!cluster.isWorker) return null;
+  const slot = Number(process.env[ENV_WORKER_SLOT]);
+  return Number.isInteger(slot) && slot >= 0 ? `worker-${slot}` : 'worker';
+}
+
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 30_000;
 /** A worker that ran this long before it exited resets the restart delay. */
@@ -135,17 +158,25 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
   const sharing = options.sharing ?? ((await reusePortWorks()) ? 'reuseport' : 'cluster');
   let drainMs = settings.config.shutdown.drainTimeoutMs;
   let stopping = false;
+  /** Until the first workers listen, an exit fails the start (WorkerStartError) rather than being restarted. */
+  let starting = true;
   let restarts = 0;
   let delayMs = RESTART_MIN_MS;
   const started = new Map<Worker, number>();
+  const slots = new Map<Worker, number>();
   // The worker runs the same entry script (main.js) with the same Node flags.
   cluster.setupPrimary({ silent: false });
 
   // Port 0 (tests): every worker must bind the same port, so the primary picks it once.
   const ports = await resolvePorts(settings.config.listen);
-  const fork = (): Worker => {
-    const w = cluster.fork({ [ENV_SHARE]: sharing, [ENV_LISTEN]: JSON.stringify(ports) });
+  const fork = (slot: number): Worker => {
+    const w = cluster.fork({
+      [ENV_SHARE]: sharing,
+      [ENV_LISTEN]: JSON.stringify(ports),
+      [ENV_WORKER_SLOT]: String(slot),
+    });
     started.set(w, performance.now());
+    slots.set(w, slot);
     return w;
   };
 
@@ -159,8 +190,10 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
   cluster.on('exit', (w, code, signal) => {
     const began = started.get(w);
     if (began === undefined) return;
+    const slot = slots.get(w) ?? 0;
     started.delete(w);
-    if (stopping) return;
+    slots.delete(w);
+    if (stopping || starting) return;
     const ran = performance.now() - began;
     if (ran > STABLE_MS) delayMs = RESTART_MIN_MS;
     log.error(
@@ -172,7 +205,7 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
     setTimeout(() => {
       if (stopping) return;
       restarts++;
-      fork();
+      fork(slot);
     }, wait);
   });
 
@@ -194,16 +227,17 @@ export async function startWorkers(settings: Settings, options: WorkerSetOptions
       const onExit = (code: number): void => {
         clearTimeout(timer);
         w.off('message', onMsg);
-        reject(new Error(`a DNS worker exited with code ${code} before it listened`));
+        reject(new WorkerStartError(code));
       };
       w.on('message', onMsg);
       w.once('exit', onExit);
     });
 
-  const first = Array.from({ length: count }, fork);
+  const first = Array.from({ length: count }, (_, slot) => fork(slot));
   let addresses: unknown[];
   try {
     addresses = await Promise.all(first.map(ready));
+    starting = false;
   } catch (err) {
     stopping = true;
     for (const w of started.keys()) w.process.kill('SIGKILL');

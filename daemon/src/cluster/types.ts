@@ -16,7 +16,9 @@ export type ReaderReply =
       /** The FULL's expiry (SPEC.md 4.5), for onExpired: drop. */
       readonly expires: number;
       readonly hashKey: HashKeyRef;
+      /** The matcher's parts, the entries that block a guard name left out (lists/hold.ts). */
       readonly entries: MatcherParts;
+      readonly exempted: number;
     };
 
 /**

@@ -13,6 +13,22 @@ import { parseCidr, parseHostPort } from '../util/net.js';
 
 const LIST_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** A BCP 47 language tag, as far as a config needs to check one (en, de, pt-BR). */
+const languageTag = z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'not a language tag (en, de, pt-BR)');
+
+/** A contact URI of the structured DNS error: the draft's registry holds mailto: (RFC 6068) and tel: (RFC 3966). */
+const contactUri = z
+  .string()
+  .max(100)
+  .regex(
+    /^(mailto:[^\s@]+@[^\s@]+|tel:\+?[0-9][0-9.()-]*)$/,
+    'a mailto: or tel: URI (mailto:abuse@isp.example, tel:+1-555-0100)',
+  );
+
+/** The hit report's floors (ops/hits.ts): windows of an hour or more, and entries hit at least this often. */
+export const HIT_REPORT_MIN_INTERVAL_SECONDS = 3600;
+export const HIT_REPORT_MIN_COUNT = 5;
+
 const hostPort = (defaultPort: number) =>
   z.string().superRefine((s, ctx) => {
     try {
@@ -40,7 +56,8 @@ const hostName = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, 'not a host name (letters, digits, "-", "_" and dots)');
+  .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, 'not a host name (letters, digits, "-", "_" and dots)')
+  .refine((s) => s.split('.').every((l) => l.length <= 63), 'a label is longer than 63 characters');
 
 export const DEFAULT_ALLOWED_NETWORKS = [
   '127.0.0.0/8',
@@ -54,7 +71,7 @@ export const DEFAULT_ALLOWED_NETWORKS = [
   'fe80::/10',
 ];
 
-const listSchema = z.strictObject({
+export const listSchema = z.strictObject({
   /** The list-id the publisher signs for (SPEC.md 2.1). */
   id: z.string().regex(LIST_ID, 'a list id is [a-z0-9][a-z0-9-]{0,62}'),
   /** Release base URLs (the folder holding index.hwl), tried in order: https://, http:// or file://. */
@@ -73,8 +90,29 @@ const listSchema = z.strictObject({
   keys: z.array(z.string()).default([]),
   /** Trusted minisign public key files (`.pub`). */
   keyFiles: z.array(z.string()).default([]),
-  /** How many distinct trusted keys must sign each file. */
-  threshold: z.number().int().min(1).max(8).default(1),
+  /** How many distinct trusted keys must sign each file (default 1). Not with rootKeys. */
+  threshold: z.number().int().min(1).max(8).optional(),
+  /**
+   * Instead of keys: the list's root keys (SPEC.md 5), inline (`RW...`) or as files. The signing keys then come
+   * from the keyrings the maintainer publishes, checked from these roots on: rotations need no config change.
+   */
+  rootKeys: z.array(z.string()).default([]),
+  rootKeyFiles: z.array(z.string()).default([]),
+  /** How many distinct root keys must sign keyring 1 (default 1). */
+  rootThreshold: z.number().int().min(1).max(8).optional(),
+  /** The list's release log (SPEC.md 6): an index is accepted only in a checkpoint enough witnesses cosigned. */
+  log: z
+    .strictObject({
+      /** The log's verifier key (`origin+keyid+base64`, what `hashwall-signer keygen --log-key` printed). */
+      key: z.string().min(1),
+      /** The checkpoint origin line (default: the log key's name). */
+      origin: z.string().min(1).max(1024).optional(),
+      /** The witnesses' cosigner keys. */
+      witnesses: z.array(z.string()).max(32).default([]),
+      /** How many distinct witnesses must have cosigned a checkpoint (default: all of them). */
+      witnessThreshold: z.number().int().min(0).max(32).optional(),
+    })
+    .optional(),
   /** The list hash key file (hwl1-list-key), readable only by the daemon's user. */
   hashKeyFile: z.string().optional(),
   /** The list hash key inline: prefer hashKeyFile. */
@@ -110,7 +148,11 @@ const blockingSchema = z.strictObject({
   /** TTL of blocked answers (and of the SOA in NXDOMAIN/NODATA). */
   ttlSeconds: seconds(0, 86400).default(300),
   /** RFC 8914 Extended DNS Error: 16 Censored (default), 15 Blocked, 17 Filtered, or 0 for none. */
-  edeCode: z.union([z.literal(0), z.literal(15), z.literal(16), z.literal(17)]).default(16),
+  edeCode: z
+    .union([z.literal(0), z.literal(15), z.literal(16), z.literal(17)], {
+      error: 'one of 16 (Censored), 15 (Blocked), 17 (Filtered), or 0 for no extended error (RFC 8914 4)',
+    })
+    .default(16),
   /** Addresses of the stop page, for mode stop-page. */
   stopPageIpv4: z.array(ipv4).default([]),
   stopPageIpv6: z.array(ipv6).default([]),
@@ -122,6 +164,36 @@ const blockingSchema = z.strictObject({
   allowlist: z.array(hostName).default([]),
   /** Block when an upstream answer's CNAME/DNAME chain reaches a listed name. */
   cnameInspection: z.boolean().default(true),
+  /**
+   * The EDE's EXTRA-TEXT as the JSON of draft-ietf-dnsop-structured-dns-error ("I-JSON in EXTRA-TEXT Field"):
+   * contact URIs, a justification and the organization, so that a user whose browser shows no page (HTTPS) can
+   * learn why. Off: the EXTRA-TEXT is `list <id>`.
+   */
+  structuredError: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** "c": how to report a wrong block; the draft allows mailto: and tel: URIs only. */
+      contact: z.array(contactUri).max(4).default([]),
+      /** "j": why the name is blocked; {list} is replaced by the list's display name (stopPage.listNames, or its id). */
+      justification: z.string().max(200).default(''),
+      /** "o": who blocked it. */
+      organization: z.string().max(100).default(''),
+      /** "l": the language of "j" and "o" (BCP 47). */
+      language: languageTag.default('en'),
+    })
+    .prefault({}),
+});
+
+/** Guards against over-blocking (SPEC.md has no say: the ISP's own check before a list is put in force). */
+const guardSchema = z.strictObject({
+  /** Hold a list that blocks a name of the bundled popular-domain list (@hashwall/format's top-sites.txt). */
+  topSites: z.boolean().default(true),
+  /** Your own critical names, one a line (# comments): a list that blocks one is held. */
+  namesFiles: z.array(z.string()).default([]),
+  /** Hold a list that adds, or removes, more than this share of the entries in force ... */
+  maxChangePercent: z.number().int().min(0).max(100000).default(25),
+  /** ... or this many entries, whichever is larger. */
+  maxChangeCount: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(100),
 });
 
 export const configSchema = z.strictObject({
@@ -205,10 +277,22 @@ export const configSchema = z.strictObject({
       tcpTimeoutMs: ms(50, 30000).default(3000),
       /** Tries per query across the upstreams, the first included. */
       maxTries: z.number().int().min(1).max(10).default(3),
-      /** Failures in a row that mark an upstream down. */
+      /**
+       * Distinct questions (names or probes) whose tries failed, each sent after the upstream's last good answer,
+       * that mark it down. The tries of one name count once (dns/health.ts).
+       */
       failureThreshold: z.number().int().min(1).max(100).default(3),
-      /** How long a down upstream is skipped before it is tried again. */
-      probeIntervalMs: ms(100, 600000).default(5000),
+      /** Good answers in a row (probes, or queries when every upstream is down) that bring it back up. */
+      recoveryThreshold: z.number().int().min(1).max(100).default(2),
+      /** The question each upstream is asked on a timer, whatever the client traffic, and how often. */
+      probe: z
+        .strictObject({
+          /** A name every upstream answers: "." (the root's NS, from any recursive resolver's priming). */
+          name: z.union([z.literal('.'), hostName]).default('.'),
+          type: z.enum(['A', 'AAAA', 'NS', 'SOA', 'TXT', 'MX', 'PTR']).default('NS'),
+          intervalMs: ms(100, 3600000).default(2000),
+        })
+        .prefault({}),
       /** Queries in flight to all upstreams at once; beyond this, SERVFAIL. */
       maxInFlight: z.number().int().min(1).max(1000000).default(10000),
     })
@@ -255,14 +339,34 @@ export const configSchema = z.strictObject({
     .prefault({}),
   blocking: blockingSchema.prefault({}),
   lists: z.array(listSchema).default([]),
+  /** What a new list is checked against before it is put in force; a list that fails is held (lists/hold.ts). */
+  guard: guardSchema.prefault({}),
+  /** What /readyz (and hashwall_ready) asks for beyond listening and being able to answer. */
+  readiness: z
+    .strictObject({
+      /**
+       * Lists without which the node is not ready: "none" (a missing list is reported, the node stays in service,
+       * unfiltered for that list), "all", or a list of ids. For fleets that must fail closed.
+       */
+      requireLists: z.union([z.enum(['none', 'all']), z.array(z.string().regex(LIST_ID, 'a list id'))]).default('none'),
+    })
+    .prefault({}),
   /** Where verified lists and their state are kept across restarts. */
   stateDir: z.string().min(1).default('/var/lib/hashwall'),
   /** Workers sharing the DNS port: 1, or "auto" for one per core. */
-  workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
+  workers: z
+    .union([z.number().int().min(1).max(256), z.literal('auto')], {
+      error: 'a whole number of processes from 1 to 256, or "auto" (one per core)',
+    })
+    .default(1),
   metrics: z
     .strictObject({
       /** HTTP listener for /metrics, /healthz and /readyz; empty to disable. */
-      listen: z.union([hostPort(9153), z.literal('')]).default('127.0.0.1:9153'),
+      listen: z
+        .union([hostPort(9153), z.literal('')], {
+          error: 'an IP address with an optional port ("127.0.0.1:9153", "[::1]:9153"), or "" for no listener',
+        })
+        .default('127.0.0.1:9153'),
       /** Node.js process metrics (CPU, memory, event loop, GC) beside the hashwall_ ones. */
       processMetrics: z.boolean().default(true),
     })
@@ -275,10 +379,7 @@ export const configSchema = z.strictObject({
       /** An HTML template (UTF-8, placeholders {{lang}} {{list}} {{operator}} {{contact}} {{appeal}} {{host}}). */
       templateFile: z.string().default(''),
       /** The page's language (BCP 47), for <html lang> and Content-Language. */
-      language: z
-        .string()
-        .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, 'not a language tag (en, de, pt-BR)')
-        .default('en'),
+      language: languageTag.default('en'),
       /** Who blocked the site, as the page names them. */
       operator: z.string().max(200).default('Your Internet service provider'),
       /** How to reach the operator about a block. */
@@ -286,19 +387,28 @@ export const configSchema = z.strictObject({
       /** What to do if the block is wrong. */
       appeal: z.string().max(2000).default(''),
       /** Display names of lists by id ("iwf: Internet Watch Foundation"); a list without one is named by its id. */
-      listNames: z.record(z.string().regex(LIST_ID, 'a list id'), z.string().min(1).max(200)).default({}),
+      listNames: z
+        .record(z.string().regex(LIST_ID), z.string().min(1).max(200), {
+          error: (issue) => (issue.code === 'invalid_key' ? 'not a list id ([a-z0-9][a-z0-9-]{0,62})' : undefined),
+        })
+        .default({}),
     })
     .prefault({}),
   /** Hits per listed entry for the list maintainers (ops/hits.ts). */
   hitReport: z
     .strictObject({
       enabled: z.boolean().default(false),
-      /** Window length; windows are aligned to multiples of it since the epoch (86400: days from 00:00 UTC). */
-      intervalSeconds: seconds(60, 31 * 86400).default(86400),
-      /** Entries hit fewer times than this in a window are left out of its report. */
-      minCount: z.number().int().min(1).max(1000000000).default(10),
-      /** Where each window's report is written (JSON, atomically); empty for no file. */
-      file: z.string().default(''),
+      /**
+       * Window length; windows are aligned to multiples of it since the epoch (86400: days from 00:00 UTC). At least
+       * an hour, so that a report cannot tell when one person looked a name up.
+       */
+      intervalSeconds: seconds(HIT_REPORT_MIN_INTERVAL_SECONDS, 31 * 86400).default(86400),
+      /** Entries hit fewer times than this in a window are left out of its report (at least 5, for the same reason). */
+      minCount: z.number().int().min(HIT_REPORT_MIN_COUNT).max(1000000000).default(10),
+      /** Where each window's report is written, one file a window (JSON, atomically); empty for no files. */
+      directory: z.string().default(''),
+      /** Window files kept in the directory; the oldest beyond this are removed. */
+      keepWindows: z.number().int().min(1).max(100000).default(90),
       /** Serve the last window's report at /hit-report on the metrics listener. */
       endpoint: z.boolean().default(false),
       /** Distinct entries counted per window at most (memory bound). */
@@ -336,3 +446,4 @@ type DeepReadonly<T> = T extends (infer U)[]
 export type Config = DeepReadonly<Parsed>;
 export type ListConfig = Config['lists'][number];
 export type BlockingConfig = Config['blocking'];
+export type GuardConfig = Config['guard'];

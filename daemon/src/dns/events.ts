@@ -61,6 +61,17 @@ export type UpstreamError =
 
 export type MalformedReply = 'formerr' | 'drop';
 
+/** Why the daemon itself answered SERVFAIL. */
+export type ServfailReason =
+  /** Every try to the upstreams failed (timeouts, network errors, malformed answers), and no stale answer. */
+  | 'upstream-failed'
+  /** The upstreams answered SERVFAIL, and that answer was relayed. */
+  | 'upstream-servfail'
+  /** `upstream.maxInFlight` questions were waiting for the upstreams: refused at once. */
+  | 'inflight-cap'
+  /** An answer's CNAME/DNAME chain was too long to check against the lists. */
+  | 'alias-overflow';
+
 export interface QueryEvents {
   /** A query was answered (or dropped: rcode -1). */
   queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void;
@@ -94,6 +105,13 @@ export interface QueryEvents {
   connectionRefused(transport: StreamTransport, reason: ConnectionRefusal): void;
   /** The daemon closed a connection at a deadline. */
   connectionTimedOut(transport: StreamTransport, reason: ConnectionTimeout): void;
+  /**
+   * An answer of `bytes` octets was sent to a client, `latencyMs` after its query was handled (0 for an answer
+   * given while the query was handled: see server.ts).
+   */
+  answerSent(transport: Transport, bytes: number, latencyMs: number): void;
+  /** The daemon answered SERVFAIL itself, or relayed an upstream's, for `reason`. */
+  servfail(reason: ServfailReason): void;
 }
 
 interface UpstreamCounts {
@@ -142,6 +160,14 @@ export class CountingEvents implements QueryEvents {
     idle: 0,
     'frame-timeout': 0,
     'handshake-timeout': 0,
+  };
+  /** Answers sent, their octets and their latencies (ms), per transport. */
+  readonly sent = { udp: 0, tcp: 0, dot: 0, doh: 0, bytes: 0, latencyMs: [] as number[] };
+  readonly servfails: Record<ServfailReason, number> = {
+    'upstream-failed': 0,
+    'upstream-servfail': 0,
+    'inflight-cap': 0,
+    'alias-overflow': 0,
   };
 
   queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void {
@@ -247,6 +273,16 @@ export class CountingEvents implements QueryEvents {
 
   connectionTimedOut(_transport: StreamTransport, reason: ConnectionTimeout): void {
     this.connectionsTimedOut[reason]++;
+  }
+
+  answerSent(transport: Transport, bytes: number, latencyMs: number): void {
+    this.sent[transport]++;
+    this.sent.bytes += bytes;
+    if (this.sent.latencyMs.length < 10_000) this.sent.latencyMs.push(latencyMs);
+  }
+
+  servfail(reason: ServfailReason): void {
+    this.servfails[reason]++;
   }
 
   /** Total errors of one kind across upstreams. */

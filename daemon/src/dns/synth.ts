@@ -173,14 +173,51 @@ export interface SynthOptions {
   readonly proxyIpv6: readonly string[];
   /** The UDP size our OPT records advertise (udp.maxResponseBytes). */
   readonly ednsSize: number;
+  /** The EXTRA-TEXT of a block as draft-ietf-dnsop-structured-dns-error's JSON; null for `list <id>`. */
+  readonly structuredError?: StructuredError | null;
+  /** Display names of lists by id, for the structured error's "j" ({list}); a list without one is its id. */
+  readonly listNames?: Readonly<Record<string, string>>;
+}
+
+/** What the structured error says (blocking.structuredError). */
+export interface StructuredError {
+  readonly contact: readonly string[];
+  readonly justification: string;
+  readonly organization: string;
+  readonly language: string;
+}
+
+/**
+ * The EXTRA-TEXTs of a block by `listId`, fullest first. RFC 8914 2: the EXTRA-TEXT names the list that blocked,
+ * never the entry: `list <id>`. With a structured error, draft-ietf-dnsop-structured-dns-error ("I-JSON in
+ * EXTRA-TEXT Field"): minified JSON with "c" (contact URIs), "j" (justification), "o" (organization) and "l" (their
+ * language, required with "j" or "o"); no "s", whose sub-errors do not apply to Censored. "Server Generating
+ * Response": when the UDP answer would not fit, "j" and "o" go first ("c" alone, if there is one), then the
+ * EXTRA-TEXT itself ('').
+ */
+export function blockExtraTexts(listId: string, o: Pick<SynthOptions, 'structuredError' | 'listNames'>): string[] {
+  const sde = o.structuredError;
+  if (sde === null || sde === undefined) return [`list ${listId}`];
+  const name = o.listNames?.[listId] ?? listId;
+  const full: Record<string, unknown> = {};
+  if (sde.contact.length > 0) full.c = sde.contact;
+  if (sde.justification !== '') full.j = sde.justification.replaceAll('{list}', name);
+  if (sde.organization !== '') full.o = sde.organization;
+  if (full.j !== undefined || full.o !== undefined) full.l = sde.language;
+  const texts = [JSON.stringify(full)];
+  if (sde.contact.length > 0 && (full.j !== undefined || full.o !== undefined)) {
+    texts.push(JSON.stringify({ c: sde.contact }));
+  }
+  texts.push('');
+  return texts;
 }
 
 /** The templates of one list (block and steer), per query type class. */
 interface ListTemplates {
-  /** Block: A, AAAA and every other type. */
-  readonly blockA: TailPair;
-  readonly blockAAAA: TailPair;
-  readonly blockOther: TailPair;
+  /** Block: A, AAAA and every other type; each with its EXTRA-TEXTs, fullest first (blockExtraTexts). */
+  readonly blockA: readonly TailPair[];
+  readonly blockAAAA: readonly TailPair[];
+  readonly blockOther: readonly TailPair[];
   /** Steer: A and AAAA to the proxy; HTTPS/SVCB get NODATA (their address hints would bypass the proxy). */
   readonly steerA: TailPair;
   readonly steerAAAA: TailPair;
@@ -207,31 +244,35 @@ export class Synth {
     if (t !== undefined) return t;
     const o = this.options;
     const ttl = o.ttlSeconds;
-    // RFC 8914 2: the EXTRA-TEXT names the list that blocked, never the entry.
-    const ede = o.edeCode === 0 ? undefined : { code: o.edeCode, text: `list ${listId}` };
     const soa = [{ type: TYPE_SOA, ttl, soaMinimum: ttl }];
-    const nodata = pair({ rcode: RCODE_NOERROR, authority: soa, ede }, o.ednsSize);
-    const addresses = (type: number, list: readonly string[], e: typeof ede): TailPair =>
+    const addresses = (type: number, list: readonly string[], e: TemplateSpec['ede']): TailPair =>
       list.length === 0
         ? pair({ rcode: RCODE_NOERROR, authority: soa, ede: e }, o.ednsSize)
         : pair({ rcode: RCODE_NOERROR, answers: list.map((address) => ({ type, ttl, address })), ede: e }, o.ednsSize);
-    let blockA: TailPair;
-    let blockAAAA: TailPair;
-    let blockOther: TailPair;
+    /** One block template per EXTRA-TEXT, fullest first (one, without an EDE). */
+    const each = (make: (ede: TemplateSpec['ede']) => TailPair): TailPair[] =>
+      o.edeCode === 0 ? [make(undefined)] : blockExtraTexts(listId, o).map((text) => make({ code: o.edeCode, text }));
+    const nodata = each((ede) => pair({ rcode: RCODE_NOERROR, authority: soa, ede }, o.ednsSize));
+    let blockA: TailPair[];
+    let blockAAAA: TailPair[];
+    let blockOther: TailPair[];
     switch (o.mode) {
       case 'nxdomain':
         // RFC 2308 3: NXDOMAIN with the SOA whose MINIMUM and TTL bound negative caching.
-        blockA = blockAAAA = blockOther = pair({ rcode: RCODE_NXDOMAIN, authority: soa, ede }, o.ednsSize);
+        blockA =
+          blockAAAA =
+          blockOther =
+            each((ede) => pair({ rcode: RCODE_NXDOMAIN, authority: soa, ede }, o.ednsSize));
         break;
       case 'refused':
-        blockA = blockAAAA = blockOther = pair({ rcode: RCODE_REFUSED, ede }, o.ednsSize);
+        blockA = blockAAAA = blockOther = each((ede) => pair({ rcode: RCODE_REFUSED, ede }, o.ednsSize));
         break;
       case 'nodata':
         blockA = blockAAAA = blockOther = nodata;
         break;
       case 'stop-page':
-        blockA = addresses(TYPE_A, o.stopPageIpv4, ede);
-        blockAAAA = addresses(TYPE_AAAA, o.stopPageIpv6, ede);
+        blockA = each((ede) => addresses(TYPE_A, o.stopPageIpv4, ede));
+        blockAAAA = each((ede) => addresses(TYPE_AAAA, o.stopPageIpv6, ede));
         blockOther = nodata;
         break;
     }
@@ -250,6 +291,11 @@ export class Synth {
 
   /** The block answer of `listId` for a query of type `qtype`. */
   block(listId: string, qtype: number): TailPair {
+    return this.blocks(listId, qtype)[0]!;
+  }
+
+  /** The block answers of `listId` for `qtype`, the fullest EXTRA-TEXT first, each next one shorter. */
+  blocks(listId: string, qtype: number): readonly TailPair[] {
     const t = this.#forList(listId);
     return qtype === TYPE_A ? t.blockA : qtype === TYPE_AAAA ? t.blockAAAA : t.blockOther;
   }

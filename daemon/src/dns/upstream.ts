@@ -13,11 +13,11 @@
  *   TC set is incomplete: that try failed (no TC loop, no empty answer passed on).
  * - Per-try timeout without a timer per try: every UDP try has the same timeout, so deadlines arrive in the order
  *   tries start; one FIFO and one timer for its head serve them all.
- * - Failover with health: upstreams are tried in configuration order; `failureThreshold` failures in a row
- *   (timeouts, network errors, malformed answers ending a TCP try) mark one down; a down upstream is skipped for
- *   `probeIntervalMs`, after which one query probes it. SERVFAIL, REFUSED and NOTIMP move the query to an
- *   untried upstream but do not count against health (a recursive resolver's SERVFAIL is usually the
- *   authority's fault). When every upstream is down the least recently failed one is still tried.
+ * - Failover with health: upstreams are tried in configuration order, skipping those marked down. Health is
+ *   health.ts's: every try's outcome (timeouts, network errors and malformed answers ending a TCP try count against
+ *   it, any answer for it) and probes on a timer, sent here as one-upstream jobs. SERVFAIL, REFUSED and NOTIMP
+ *   move the query to an untried upstream but do not count against health (a recursive resolver's SERVFAIL is
+ *   usually the authority's fault). When every upstream is down the least recently failed one is still tried.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
@@ -26,6 +26,7 @@ import { systemClock, type Clock, type Timer } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { QueryEvents } from './events.js';
+import { HealthMonitor, PROBE_TYPES, UpstreamHealth, nameKey, probeQuery } from './health.js';
 import { UdpPorts } from './udp-ports.js';
 import {
   HEADER_BYTES,
@@ -43,10 +44,14 @@ export interface UpstreamSettings {
   readonly timeoutMs: number;
   readonly tcpTimeoutMs: number;
   readonly maxTries: number;
+  /** Distinct questions whose tries failed, sent after its last good answer, that mark an upstream down (health.ts). */
   readonly failureThreshold: number;
-  readonly probeIntervalMs: number;
   /** UDP sockets open at once (one per try in flight); beyond it tries share them (default MAX_SOCKETS). */
   readonly maxSockets?: number;
+  /** Good answers in a row that bring it back. */
+  readonly recoveryThreshold: number;
+  /** The probe question and how often each upstream is asked it. */
+  readonly probe: { readonly name: string; readonly type: string; readonly intervalMs: number };
 }
 
 /** UDP sockets open at once: a file descriptor each (the systemd unit allows 65,536). */
@@ -59,12 +64,9 @@ export class Upstream {
   readonly host: string;
   readonly port: number;
   readonly family: 4 | 6;
-  failures = 0;
-  down = false;
-  /** When a down upstream may be probed (the pool's clock, ms). */
-  retryAt = 0;
+  readonly health: UpstreamHealth;
 
-  constructor(index: number, name: string) {
+  constructor(index: number, name: string, health: UpstreamHealth) {
     const hp = parseHostPort(name, 53);
     this.index = index;
     this.name = name;
@@ -74,6 +76,12 @@ export class Upstream {
       hp.family === 6 && !hp.host.includes('%') ? new URL(`dns://[${hp.host}]`).hostname.slice(1, -1) : hp.host;
     this.port = hp.port;
     this.family = hp.family;
+    this.health = health;
+  }
+
+  /** Marked down (health.ts). */
+  get down(): boolean {
+    return !this.health.up;
   }
 }
 
@@ -108,6 +116,10 @@ export class Job<W = unknown> {
   tryStartedMs = 0;
   /** The last SERVFAIL/REFUSED/NOTIMP answer seen, relayed when nothing better comes. */
   lastRcodeAnswer: Buffer | null = null;
+  /** A probe: every try goes to this upstream, and its end is the health's alone (no owner, not in flight). */
+  pinned: Upstream | null = null;
+  /** A probe's end (answered or failed). */
+  onProbeEnd: (() => void) | null = null;
 
   constructor(key: string, query: Buffer, qEnd: number) {
     this.key = key;
@@ -128,7 +140,6 @@ export class UpstreamPool<W> {
   readonly #settings: UpstreamSettings;
   readonly #owner: UpstreamOwner<W>;
   readonly #events: QueryEvents;
-  readonly #log: Logger;
   readonly #clock: Clock;
   /** The tries' sockets, by slot number (never reused). */
   readonly #ports: UdpPorts;
@@ -149,6 +160,9 @@ export class UpstreamPool<W> {
   inFlight = 0;
   #closed = false;
   #onIdle: (() => void) | null = null;
+  readonly #monitor: HealthMonitor;
+  readonly #probe: Buffer;
+  #probes = 0;
 
   constructor(
     settings: UpstreamSettings,
@@ -161,13 +175,31 @@ export class UpstreamPool<W> {
     this.#clock = clock;
     this.#owner = owner;
     this.#events = events;
-    this.#log = log;
-    this.upstreams = Object.freeze(settings.upstreams.map((u, i) => new Upstream(i, u)));
+    this.upstreams = Object.freeze(settings.upstreams.map((u, i) => new Upstream(i, u, new UpstreamHealth(settings))));
     this.#ports = new UdpPorts(
       (slot, msg, rinfo) => this.#onMessage(slot, msg, rinfo),
       log,
       settings.maxSockets ?? MAX_SOCKETS,
     );
+    this.#probe = probeQuery(settings.probe.name, PROBE_TYPES[settings.probe.type] ?? 2);
+    this.#monitor = new HealthMonitor(this.upstreams, {
+      intervalMs: settings.probe.intervalMs,
+      clock,
+      log,
+      events,
+      probe: (i, done) => this.#sendProbe(this.upstreams[i]!, done),
+    });
+    this.#monitor.start();
+  }
+
+  /** One probe of `u` (health.ts): the probe question, up to maxTries tries, all to `u`. */
+  #sendProbe(u: Upstream, done: () => void): void {
+    if (this.#closed) return done();
+    const query = Buffer.from(this.#probe);
+    const job = new Job<W>(`\0probe:${this.#probes++}`, query, query.length - 11);
+    job.pinned = u;
+    job.onProbeEnd = done;
+    this.#nextTry(job);
   }
 
   /** Ends the pending UDP try of `job` (answer, timeout, TC or failure). */
@@ -186,19 +218,13 @@ export class UpstreamPool<W> {
     this.#nextTry(job);
   }
 
-  /** The upstream for the next try: untried ones that are up or due for a probe, in order; else the best we have. */
+  /** The upstream for the next try: untried ones that are up, in order; else the best we have. */
   #pick(job: Job<W>): Upstream {
     const all = this.upstreams;
-    const now = this.#clock.now();
-    // In configuration order, the first untried upstream that is up or due for a probe. A due probe takes a real
-    // query (one per interval): if the upstream is still dead, that query pays one timeout and moves on.
+    // In configuration order, the first untried upstream that is up (a down one is the probes' until it is back).
     for (const u of all) {
       if ((job.tried & (1 << (u.index & 31))) !== 0) continue;
       if (!u.down) return u;
-      if (now >= u.retryAt) {
-        u.retryAt = now + this.#settings.probeIntervalMs;
-        return u;
-      }
     }
     // Everything tried or down: retry a healthy one, round robin over the tries, else the least recently failed.
     let healthy = 0;
@@ -211,7 +237,7 @@ export class UpstreamPool<W> {
       }
     }
     let best = all[0]!;
-    for (const u of all) if (u.retryAt < best.retryAt) best = u;
+    for (const u of all) if (u.health.lastFailureMs < best.health.lastFailureMs) best = u;
     return best;
   }
 
@@ -225,7 +251,7 @@ export class UpstreamPool<W> {
       this.#finish(job, false);
       return;
     }
-    const u = this.#pick(job);
+    const u = job.pinned ?? this.#pick(job);
     job.tries++;
     job.tried |= 1 << (u.index & 31);
     job.upstream = u;
@@ -278,7 +304,7 @@ export class UpstreamPool<W> {
         job.qPos = -1;
         this.#unpend(job);
         this.#events.upstreamError(job.upstream!.name, 'timeout');
-        this.#failure(job.upstream!);
+        this.#failure(job.upstream!, job);
         this.#nextTry(job);
       }
     }
@@ -340,12 +366,13 @@ export class UpstreamPool<W> {
       this.#events.upstreamError(u.name, 'rcode');
       job.lastRcodeAnswer = msg;
       this.#success(u); // it answered: healthy
-      if (this.#hasUntried(job)) this.#nextTry(job);
+      if (job.pinned === null && this.#hasUntried(job)) this.#nextTry(job);
       else this.#finish(job, false);
       return;
     }
     this.#success(u);
     this.#events.upstreamAnswer(u.name, this.#clock.now() - job.tryStartedMs, tcp);
+    if (job.pinned !== null) return this.#finish(job, true);
     job.state = DONE;
     this.#dequeue(job);
     this.inFlight--;
@@ -380,7 +407,7 @@ export class UpstreamPool<W> {
         return;
       }
       this.#events.upstreamError(u.name, error);
-      this.#failure(u);
+      this.#failure(u, job);
       this.#nextTry(job);
     };
     const timer = this.#clock.setTimeout(() => end(false, 'timeout'), this.#settings.tcpTimeoutMs);
@@ -409,28 +436,13 @@ export class UpstreamPool<W> {
   }
 
   #success(u: Upstream): void {
-    u.failures = 0;
-    if (u.down) {
-      u.down = false;
-      this.#events.upstreamHealth(u.name, true);
-      this.#log.info({ upstream: u.name }, 'upstream answers again');
-    }
+    if (u.health.success(this.#clock.now())) this.#monitor.changed(u.index, true);
   }
 
-  #failure(u: Upstream): void {
-    u.failures++;
-    const now = this.#clock.now();
-    if (!u.down && u.failures >= this.#settings.failureThreshold) {
-      u.down = true;
-      u.retryAt = now + this.#settings.probeIntervalMs;
-      this.#events.upstreamHealth(u.name, false);
-      this.#log.warn(
-        { upstream: u.name, failures: u.failures },
-        'upstream marked down: check that it is reachable and answering; it is probed again later',
-      );
-    } else if (u.down) {
-      u.retryAt = now + this.#settings.probeIntervalMs;
-    }
+  /** A failed try of `job`: its question (a probe, or a name whatever its case and type) counts once. */
+  #failure(u: Upstream, job: Job<W>): void {
+    const key = job.pinned !== null ? job.key : nameKey(job.query, job.qEnd);
+    if (u.health.failure(key, job.tryStartedMs, this.#clock.now())) this.#monitor.changed(u.index, false);
   }
 
   #finish(job: Job<W>, _ok: boolean): void {
@@ -438,6 +450,10 @@ export class UpstreamPool<W> {
     this.#unpend(job);
     job.state = DONE;
     this.#dequeue(job);
+    if (job.pinned !== null) {
+      job.onProbeEnd?.();
+      return;
+    }
     this.inFlight--;
     this.#events.inFlight(this.inFlight);
     this.#owner.upstreamFailed(job);
@@ -452,10 +468,9 @@ export class UpstreamPool<W> {
     }
   }
 
-  /** Every upstream is marked down and none is due for a probe: a query now would only wait for timeouts. */
+  /** Every upstream is marked down: a query now would most likely only wait for timeouts. */
   allDown(): boolean {
-    const now = this.#clock.now();
-    for (const u of this.upstreams) if (!u.down || now >= u.retryAt) return false;
+    for (const u of this.upstreams) if (!u.down) return false;
     return true;
   }
 
@@ -466,6 +481,7 @@ export class UpstreamPool<W> {
 
   /** Closes once no job is in flight (used when a reload replaced this pool). */
   retire(): void {
+    this.#monitor.stop();
     if (this.inFlight === 0) this.close();
     else this.#onIdle = () => this.close();
   }
@@ -474,6 +490,7 @@ export class UpstreamPool<W> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#monitor.stop();
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     const jobs = new Set(this.#pending.values());

@@ -110,6 +110,8 @@ export class ParsedQuery {
   ednsVersion = 0;
   /** The client's DO bit (RFC 3225). */
   dnssecOk = false;
+  /** When the query path took the query (its clock, ms): set on a copy that waits for an upstream, not by parseQuery. */
+  receivedMs = 0;
 
   copyFrom(q: ParsedQuery): this {
     this.client = q.client;

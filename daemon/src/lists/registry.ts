@@ -69,6 +69,7 @@ export class ListRegistry extends EventEmitter<ListEventMap> implements ListProv
   private makeSync(resolved: Settings['lists'][number]): ListSync {
     return new ListSync(resolved, this.settings.config.stateDir, {
       logger: this.logger,
+      guard: this.settings.guard,
       timing: this.timing,
       userAgent: this.userAgent,
       // EventEmitter's generic signature cannot be called with a generic key; the map types each call site.
@@ -147,7 +148,7 @@ export class ListRegistry extends EventEmitter<ListEventMap> implements ListProv
     for (const r of settings.lists) {
       const old = byId.get(r.config.id);
       byId.delete(r.config.id);
-      if (old && old.fingerprint === listFingerprint(r, stateDir)) {
+      if (old && old.fingerprint === listFingerprint(r, stateDir, settings.guard)) {
         next.push(old);
         continue;
       }
@@ -191,6 +192,17 @@ export class ListRegistry extends EventEmitter<ListEventMap> implements ListProv
     const s = this.syncs.find((x) => x.id === listId);
     if (!s) return Promise.reject(new RangeError(`no list ${listId}`));
     return s.pollNow();
+  }
+
+  /**
+   * SPEC.md 4.6: polls every list at once (SIGUSR1), outside the schedule and regardless of min-poll, which bounds
+   * the schedule, not an operator's request. A list with a round in progress joins it. Resolves with each list's
+   * outcome, in configuration order; never rejects.
+   */
+  pollAll(): Promise<{ readonly list: string; readonly outcome: PollOutcome }[]> {
+    if (this.closed) return Promise.resolve([]);
+    this.logger.info({ lists: this.syncs.map((s) => s.id) }, 'polling every list now (an operator asked)');
+    return Promise.all(this.syncs.map(async (s) => ({ list: s.id, outcome: await s.pollNow() })));
   }
 
   /** Re-checks the stale and expired rules of every list now (they are also checked every few seconds). */

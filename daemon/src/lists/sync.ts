@@ -5,9 +5,10 @@
  * rules all come from @hashwall/format through it.
  */
 import { ListMatcher, type HashKey } from '@hashwall/format';
+import { maskUrl } from '@hashwall/release-client/mask';
 import cron from 'node-cron';
 
-import type { ResolvedList } from '../config/load.js';
+import type { GuardSet, ResolvedList } from '../config/load.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { WorkerClient } from './client.js';
@@ -21,6 +22,7 @@ import type {
   PollOutcome,
   PollReply,
   SyncErrorCode,
+  TrustFacts,
 } from './types.js';
 import { hashKeyFor, listFingerprint, listTrust, pastExpiry, refusing } from './view.js';
 
@@ -72,6 +74,8 @@ export interface SyncTiming {
 
 export interface SyncDeps {
   readonly logger: Logger;
+  /** The guard set every new list is checked against (lists/hold.ts). */
+  readonly guard: GuardSet;
   readonly timing: SyncTiming;
   readonly userAgent: string;
   readonly emit: <K extends keyof ListEventMap>(event: K, ...args: ListEventMap[K]) => void;
@@ -79,8 +83,11 @@ export interface SyncDeps {
   readonly changed: () => void;
 }
 
-/** SPEC.md 4 codes that mean a mirror served something forged, older or contradictory: an alarm, not a hiccup. */
-const ALARM_CODES: ReadonlySet<SyncErrorCode> = new Set<SyncErrorCode>([
+/**
+ * SPEC.md 4, 5 and 6 codes that mean a mirror served something forged, older, contradictory or withheld: an alarm,
+ * not a hiccup. Only a log fetch that failed (LOG_FETCH_FAILED) is a network matter.
+ */
+export const ALARM_CODES: ReadonlySet<SyncErrorCode> = new Set<SyncErrorCode>([
   'ROLLBACK',
   'EQUIVOCATION',
   'SIGNATURE_INVALID',
@@ -91,9 +98,28 @@ const ALARM_CODES: ReadonlySet<SyncErrorCode> = new Set<SyncErrorCode>([
   'LIST_MISMATCH',
   'DIGEST_MISMATCH',
   'MALFORMED',
+  // SPEC.md 5: keyrings.
+  'KEYRING_SIGNATURE',
+  'KEYRING_VERSION',
+  'KEYRING_EXPIRED',
+  'KEYRING_WITHHELD',
+  'KEYRING_REQUIRED',
+  // SPEC.md 6: the release log.
+  'LOG_INDEX_REQUIRED',
+  'LOG_MALFORMED',
+  'LOG_TOO_LARGE',
+  'LOG_SIGNATURE_INVALID',
+  'LOG_UNTRUSTED_KEY',
+  'LOG_ORIGIN_MISMATCH',
+  'LOG_WITNESS_THRESHOLD',
+  'LOG_NOT_INCLUDED',
+  'LOG_ROLLBACK',
+  'LOG_TILE_MISMATCH',
+  'LOG_SPLIT_VIEW',
+  'LOG_PROOF_INVALID',
 ]);
 
-const OUTCOMES: readonly PollOutcome[] = ['updated', 'heartbeat', 'unchanged', 'not-modified', 'rejected'];
+const OUTCOMES: readonly PollOutcome[] = ['updated', 'heartbeat', 'unchanged', 'not-modified', 'held', 'rejected'];
 
 /** The delay before the next scheduled poll: jitter, but never sooner than the min-poll interval allows. */
 export function nextPollDelayMs(input: {
@@ -153,22 +179,28 @@ export class ListSync {
     heartbeat: 0,
     unchanged: 0,
     'not-modified': 0,
+    held: 0,
     rejected: 0,
   };
   private readonly rejections: Partial<Record<SyncErrorCode, number>> = {};
   private deltaFallbacks = 0;
   private storeUnusable = 0;
+  /** The serial the guard holds, and since when (its held.json). */
+  private held: { serial: number; fullSha256: string } | undefined;
+  /** The keyring and the release log as the worker last reported them. */
+  private trust: TrustFacts = {};
+  private splitViews = 0;
 
   constructor(resolved: ResolvedList, stateDir: string, deps: SyncDeps) {
     const c = resolved.config;
     this.id = c.id;
     this.resolved = resolved;
-    this.fingerprint = listFingerprint(resolved, stateDir);
+    this.fingerprint = listFingerprint(resolved, stateDir, deps.guard);
     this.deps = deps;
     this.log = deps.logger.child({ list: c.id });
     this.mirrors = c.mirrors;
     const core: CoreConfig = {
-      ...listTrust(resolved, stateDir),
+      ...listTrust(resolved, stateDir, deps.guard),
       mirrors: c.mirrors,
       connectTimeoutMs: c.connectTimeoutMs,
       totalTimeoutMs: c.totalTimeoutMs,
@@ -220,6 +252,7 @@ export class ListSync {
     }
     this.opened = true;
     if (this.stopped) return;
+    this.noteTrust(reply.trust);
     if (reply.status === 'absent') {
       if (!this.enforced) this.log.info('no stored list yet: it will be downloaded from the mirrors');
     } else if (reply.status === 'unusable') {
@@ -262,6 +295,13 @@ export class ListSync {
   /** Builds the matcher for a verified list and swaps it in (one assignment; the registry makes the new view). */
   private install(meta: ListMeta, entries: EntryArrays, origin: 'store' | 'network'): void {
     const matcher = new ListMatcher(this.id, this.hashKey(meta), entries);
+    if (meta.exempted > 0) {
+      this.log.warn(
+        { serial: meta.serial, exempted: meta.exempted, guard: meta.guardPlaces },
+        'entries of this list that block names of the guard set are not enforced (the guard names listed by their ' +
+          'place in the guard set): tell the list maintainer',
+      );
+    }
     this.enforced = { matcher, meta };
     this.origin = origin;
     this.dropped = false;
@@ -451,7 +491,7 @@ export class ListSync {
 
   /** One poll of mirror `i` with one fixed `now` (SPEC.md 4). */
   private async attempt(i: number): Promise<PollOutcome> {
-    const mirror = redact(this.mirrors[i]!);
+    const mirror = maskUrl(this.mirrors[i]!);
     const now = Math.floor(this.now());
     const t0 = this.deps.timing.timers.now();
     let reply: PollReply;
@@ -464,8 +504,26 @@ export class ListSync {
     if (this.stopped) return 'rejected';
     const durationMs = Math.round(this.deps.timing.timers.now() - t0);
     this.outcomes[reply.kind]++;
+    this.noteTrust(reply.trust);
     const base = { listId: this.id, mirror, durationMs };
     switch (reply.kind) {
+      case 'held': {
+        const h = reply.held;
+        const again = this.held?.serial === h.serial && this.held.fullSha256 === h.fullSha256;
+        this.held = { serial: h.serial, fullSha256: h.fullSha256 };
+        if (again) {
+          this.log.debug({ mirror, serial: h.serial }, 'the held list is still held');
+          break;
+        }
+        this.log.error(
+          { mirror, serial: h.serial, heldAt: h.heldAt, reasons: h.reasons, alarm: true },
+          'ALARM: a verified list was HELD, not applied: it blocks names of the guard set or changes more than the ' +
+            'cap at once. The last list stays in force. Check with the list maintainer; to apply it, run ' +
+            `hashwalld release-held --list ${this.id} --serial ${h.serial} --reason TEXT`,
+        );
+        this.emit('held', { listId: this.id, serial: h.serial, reasons: h.reasons });
+        break;
+      }
       case 'not-modified':
         this.log.debug({ mirror }, 'index not modified');
         this.emit('not-modified', base);
@@ -490,6 +548,15 @@ export class ListSync {
           this.emit('delta-fallback', { listId: this.id, ...reply.deltaError });
         }
         const from = this.enforced?.meta.serial;
+        this.held = undefined;
+        if (reply.released) {
+          const r = reply.released;
+          this.log.warn(
+            { mirror, serial: r.serial, releasedBy: r.by, releasedAt: r.at, reason: r.reason },
+            'a held list was released by its operator and is applied; entries that block guard names stay out',
+          );
+          this.emit('released', { listId: this.id, serial: r.serial, by: r.by, reason: r.reason });
+        }
         this.install(reply.meta, reply.entries, 'network');
         this.lastUpdateAt = this.now();
         this.log.info(
@@ -508,10 +575,40 @@ export class ListSync {
       case 'rejected':
         this.rejections[reply.code] = (this.rejections[reply.code] ?? 0) + 1;
         this.logRejection(reply.code, reply.message, mirror);
+        if (reply.code === 'LOG_SPLIT_VIEW') {
+          this.splitViews++;
+          this.log.error(
+            { mirror, evidence: reply.evidence ?? '(not kept: the evidence folder is full)', alarm: true },
+            'ALARM: the release log showed a split view: two signed checkpoints that cannot both be true. Both are ' +
+              "kept in the list's state directory (evidence/): give them to the list maintainer, the witnesses' " +
+              'operators and your oversight',
+          );
+          this.emit('split-view', {
+            listId: this.id,
+            mirror,
+            ...(reply.evidence !== undefined ? { evidence: reply.evidence } : {}),
+          });
+        }
         this.emit('rejected', { ...base, code: reply.code, message: reply.message });
         break;
     }
     return reply.kind;
+  }
+
+  /** What the worker holds of the keyring and the release log; a newer keyring is logged and told. */
+  private noteTrust(facts: TrustFacts | undefined): void {
+    if (facts === undefined) return;
+    const before = this.trust.keyringVersion;
+    this.trust = facts;
+    const v = facts.keyringVersion;
+    if (v !== undefined && before !== undefined && v > before) {
+      const expires = facts.keyringExpires ?? 0;
+      this.log.info(
+        { from: before, version: v, expires: new Date(expires * 1000).toISOString() },
+        'keyring rotated: the list is now checked under a newer keyring (SPEC.md 5)',
+      );
+      this.emit('keyring', { listId: this.id, version: v, expires });
+    }
   }
 
   private pollDeadlineMs(): number {
@@ -522,7 +619,7 @@ export class ListSync {
   private logRejection(code: SyncErrorCode, message: string, mirror: string): void {
     const keeping = this.enforced ? 'the last verified list stays in force' : 'no list is in force yet';
     const fields = { code, reason: message, mirror };
-    if (ALARM_CODES.has(code)) {
+    if (ALARM_CODES.has(code) && code !== 'KEYRING_EXPIRED') {
       this.log.error(
         { ...fields, alarm: true },
         `ALARM: a mirror served a list that fails verification (${code}); it was refused and ${keeping}. ` +
@@ -535,6 +632,12 @@ export class ListSync {
       );
     } else if (code === 'STORE_FAILED') {
       this.log.error(fields, `cannot write the state directory; ${keeping}. Check disk space and permissions`);
+    } else if (code === 'KEYRING_EXPIRED') {
+      this.log.error(
+        { ...fields, alarm: true },
+        `the list's current keyring has expired: no index is accepted under it; ${keeping}. Tell the list ` +
+          "maintainer to publish the next keyring (and check this host's clock)",
+      );
     } else if (code === 'EXPIRED' || code === 'NOT_YET_VALID') {
       this.log.warn(
         fields,
@@ -571,6 +674,12 @@ export class ListSync {
       rejections: { ...this.rejections },
       deltaFallbacks: this.deltaFallbacks,
       storeUnusable: this.storeUnusable,
+      heldSerial: this.held?.serial ?? null,
+      exemptedEntries: this.active ? (m?.exempted ?? 0) : 0,
+      keyringVersion: this.trust.keyringVersion ?? null,
+      keyringExpires: this.trust.keyringExpires ?? null,
+      logSize: this.trust.logSize ?? null,
+      splitViews: this.splitViews,
     };
   }
 
@@ -586,18 +695,5 @@ export class ListSync {
     this.task = undefined;
     for (const w of this.waiters.splice(0)) w();
     await this.client.terminate();
-  }
-}
-
-/** A mirror URL for logs and events: no credentials, no query. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    u.search = '';
-    return u.href;
-  } catch {
-    return '(invalid URL)';
   }
 }

@@ -3,20 +3,37 @@
  * the figures it keeps per list for the metrics. Plain data only: everything here crosses a worker boundary or
  * feeds a metric.
  */
-import type { ErrorCode, HashKeyRef, ListState, MatcherParts } from '@hashwall/format';
+import { ERROR_CODES, type ErrorCode, type HashKeyRef, type MatcherParts } from '@hashwall/format';
 import type { Validators } from '@hashwall/release-client';
+import { TLOG_ERROR_CODES, type TlogErrorCode } from '@hashwall/tlog';
 
 import type { ListView } from '../types/lists.js';
+import type { GuardFacts, HeldRecord, HoldReasons, ReleaseRecord } from './hold.js';
+import type { KeyringFile, StoredState } from './store.js';
 
 /**
- * Why a poll or a stored list was refused: a FormatError code of @hashwall/format, or one of the daemon's own
+ * Why a poll or a stored list was refused: a FormatError code of @hashwall/format (keyrings included, SPEC.md 5),
+ * a release-log code of @hashwall/tlog (`LOG_*`, SPEC.md 6), or one of the daemon's own:
+ * - `LOG_INDEX_REQUIRED`: an index without `log-index` for a list configured with a release log;
  * - `STORE_FAILED`: the verified files could not be written to the state directory (nothing was swapped);
  * - `WORKER_FAILED`: the worker doing the work crashed or missed its deadline (it is replaced).
  */
-export type SyncErrorCode = ErrorCode | 'STORE_FAILED' | 'WORKER_FAILED';
+export type SyncErrorCode = ErrorCode | TlogErrorCode | 'LOG_INDEX_REQUIRED' | 'STORE_FAILED' | 'WORKER_FAILED';
 
-/** What a poll attempt against one mirror ended with. */
-export type PollOutcome = 'updated' | 'heartbeat' | 'unchanged' | 'not-modified' | 'rejected';
+/** Every code a refusal can carry (the metrics count each one from 0). */
+export const SYNC_ERROR_CODES: readonly SyncErrorCode[] = Object.freeze([
+  ...ERROR_CODES,
+  ...TLOG_ERROR_CODES,
+  'LOG_INDEX_REQUIRED',
+  'STORE_FAILED',
+  'WORKER_FAILED',
+]);
+
+/**
+ * What a poll attempt against one mirror ended with. `held`: a verified list the guard held (hold.ts): not
+ * applied, the list in force stays until the operator releases it.
+ */
+export type PollOutcome = 'updated' | 'heartbeat' | 'unchanged' | 'not-modified' | 'held' | 'rejected';
 
 /** The facts of a verified list the main thread needs: from the signed index and the FULL it names. */
 export interface ListMeta {
@@ -33,6 +50,18 @@ export interface ListMeta {
   readonly entries: number;
   readonly bodySha256: string;
   readonly hashKey: HashKeyRef;
+  /** Entries left out of the matcher because they block a guard name (hold.ts), and where those names are. */
+  readonly exempted: number;
+  readonly guardPlaces: readonly string[];
+}
+
+/** The trust a list's core holds now, for the figures: its keyring and its release log's size. */
+export interface TrustFacts {
+  /** SPEC.md 5: the current keyring's version and expiry (a list anchored on root keys). */
+  readonly keyringVersion?: number;
+  readonly keyringExpires?: number;
+  /** SPEC.md 6: the size of the checkpoint last accepted (a list with a release log). */
+  readonly logSize?: number;
 }
 
 /**
@@ -46,6 +75,8 @@ export interface Floor {
   readonly serial: number;
   readonly seq: number;
   readonly fullSha256: string;
+  /** SPEC.md 5.4: the keyring version it was under; a walk that ends lower is a rollback. */
+  readonly keyringVersion?: number;
 }
 
 /** What the list's core remembers of the enforced FULL between polls: its header fields, not its entries. */
@@ -65,36 +96,66 @@ export interface FullFacts {
  * store, and the validators of each HTTP mirror's index (so a poll still sends a conditional GET).
  */
 export interface CoreResume {
-  readonly state?: ListState;
+  /** The last commit's record (the list state, its keyrings and checkpoint). */
+  readonly stored?: StoredState;
   readonly current?: FullFacts;
+  /** The guard names the list in force blocks (left out of its matcher): a later list is held only for new ones. */
+  readonly guarded?: GuardFacts;
   readonly floor?: Floor;
+  /**
+   * The keyrings and checkpoint in force (a few KiB at most), re-opened by the next worker. They may be newer than
+   * `stored`'s: a walk accepted a keyring that is committed with the next list state (no state yet) or was not
+   * written (a disk error: written at the next commit).
+   */
+  readonly keyring?: KeyringFile;
+  readonly indexKeyring?: KeyringFile;
+  readonly checkpoint?: Uint8Array;
+  readonly trustDirty?: boolean;
   readonly validators: readonly (readonly [mirror: number, validators: readonly (readonly [string, Validators])[]])[];
 }
 
-export type OpenReply =
-  | { readonly status: 'absent' }
-  | { readonly status: 'loaded'; readonly meta: ListMeta; readonly entries: EntryArrays }
-  | {
-      readonly status: 'unusable';
-      readonly code: SyncErrorCode;
-      readonly message: string;
-      /** Present when state.json itself was readable. */
-      readonly floor?: Floor;
-    };
+/** Every reply carries the trust the core holds after it (keyring, log size), for the figures. */
+interface WithTrust {
+  readonly trust?: TrustFacts;
+}
 
-export type PollReply =
-  | { readonly kind: 'not-modified' }
-  | { readonly kind: 'unchanged'; readonly meta: ListMeta }
-  | { readonly kind: 'heartbeat'; readonly meta: ListMeta }
-  | {
-      readonly kind: 'updated';
-      readonly meta: ListMeta;
-      readonly entries: EntryArrays;
-      readonly via: 'delta' | 'full';
-      /** Why the delta was not used, when one was listed for the stored serial and failed. */
-      readonly deltaError?: { readonly code: SyncErrorCode; readonly message: string };
-    }
-  | { readonly kind: 'rejected'; readonly code: SyncErrorCode; readonly message: string };
+export type OpenReply = WithTrust &
+  (
+    | { readonly status: 'absent' }
+    | { readonly status: 'loaded'; readonly meta: ListMeta; readonly entries: EntryArrays }
+    | {
+        readonly status: 'unusable';
+        readonly code: SyncErrorCode;
+        readonly message: string;
+        /** Present when state.json itself was readable. */
+        readonly floor?: Floor;
+      }
+  );
+
+export type PollReply = WithTrust &
+  (
+    | { readonly kind: 'not-modified' }
+    | { readonly kind: 'unchanged'; readonly meta: ListMeta }
+    | { readonly kind: 'heartbeat'; readonly meta: ListMeta }
+    | {
+        readonly kind: 'updated';
+        readonly meta: ListMeta;
+        readonly entries: EntryArrays;
+        readonly via: 'delta' | 'full';
+        /** Why the delta was not used, when one was listed for the stored serial and failed. */
+        readonly deltaError?: { readonly code: SyncErrorCode; readonly message: string };
+        /** The operator's release that let a held list through (hold.ts). */
+        readonly released?: ReleaseRecord;
+      }
+    | { readonly kind: 'held'; readonly held: HeldRecord }
+    | {
+        readonly kind: 'rejected';
+        readonly code: SyncErrorCode;
+        readonly message: string;
+        /** LOG_SPLIT_VIEW: where both checkpoints were kept (none when the evidence cap was reached). */
+        readonly evidence?: string;
+      }
+  );
 
 // -------------------------------------------------------------------------------------------------------------
 // Events (consumed by the metrics and by tests). Every event names its list; none carries a list entry.
@@ -149,6 +210,14 @@ export interface ListEventMap {
   'start-timeout': [e: { readonly listId: string; readonly waitedMs: number }];
   /** The configured canary name is not blocked by a newly enforced list. */
   'canary-missing': [e: { readonly listId: string; readonly serial: number }];
+  /** The guard held a verified list (hold.ts): once per held serial. */
+  held: [e: { readonly listId: string; readonly serial: number; readonly reasons: HoldReasons }];
+  /** An operator's release let a held list through; it is in force now. */
+  released: [e: { readonly listId: string; readonly serial: number; readonly by: string; readonly reason: string }];
+  /** The keyring walk reached a newer keyring (SPEC.md 5.1). */
+  keyring: [e: { readonly listId: string; readonly version: number; readonly expires: number }];
+  /** The release log showed a split view (SPEC.md 6): two signed checkpoints that cannot both be true. */
+  'split-view': [e: { readonly listId: string; readonly mirror: string; readonly evidence?: string }];
 }
 
 /** The figures of one list, readable at any time (for /metrics and /readyz). Times are epoch seconds. */
@@ -179,4 +248,15 @@ export interface ListStats {
   readonly rejections: Readonly<Partial<Record<SyncErrorCode, number>>>;
   readonly deltaFallbacks: number;
   readonly storeUnusable: number;
+  /** The serial the guard holds (hold.ts), or null. */
+  readonly heldSerial: number | null;
+  /** Entries of the list in force left out because they block a guard name. */
+  readonly exemptedEntries: number;
+  /** SPEC.md 5: the current keyring's version and expiry, for a list anchored on root keys. */
+  readonly keyringVersion: number | null;
+  readonly keyringExpires: number | null;
+  /** SPEC.md 6: the size of the release log's checkpoint last accepted. */
+  readonly logSize: number | null;
+  /** Split views of the release log seen (each alarmed; the evidence kept in the state directory). */
+  readonly splitViews: number;
 }

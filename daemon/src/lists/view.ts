@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 
-import { CLOCK_SKEW_SECONDS, HashKey, type HashKeyRef, type ListKey, type ListMatcher } from '@hashwall/format';
+import { HashKey, type HashKeyRef, type ListKey, type ListMatcher, type MinisignPublicKey } from '@hashwall/format';
 
-import type { ResolvedList } from '../config/load.js';
+import type { GuardSet, ResolvedList, ResolvedLog } from '../config/load.js';
 import type { ListConfig } from '../config/schema.js';
 import type { ListView } from '../types/lists.js';
 
@@ -50,43 +50,86 @@ export class ViewPublisher {
   }
 }
 
-/**
- * A stable digest of everything that configures a list (its settings, trusted keys, threshold, hash key and state
- * directory): equal on reload means the list is kept as it runs, with its matcher.
- */
-export function listFingerprint(resolved: ResolvedList, stateDir: string): string {
-  const policy = resolved.trust.get(resolved.config.id);
-  const keys = (policy?.keys ?? []).map((k) => `${k.keyId}:${Buffer.from(k.key).toString('hex')}`);
-  const listKey = resolved.listKey ? `${resolved.listKey.id}:${resolved.listKey.keyHex()}` : '';
-  return createHash('sha256')
-    .update(JSON.stringify({ config: resolved.config, keys, threshold: policy?.threshold, listKey, stateDir }))
-    .digest('hex');
+/** A minisign public key as plain data (MinisignPublicKey's fields: TrustStore checks them again). */
+export interface KeyData {
+  readonly keyId: string;
+  readonly keyNum: Uint8Array;
+  readonly key: Uint8Array;
 }
 
-/** What the thread that reads and verifies a list's state directory needs: plain data (structured clone). */
+function keyData(keys: readonly MinisignPublicKey[]): KeyData[] {
+  return keys.map((k) => ({ keyId: k.keyId, keyNum: Uint8Array.from(k.keyNum), key: Uint8Array.from(k.key) }));
+}
+
+/**
+ * What the thread that reads, verifies or polls a list needs: plain data (structured clone). The list's trust
+ * (plain signing keys, or the roots of a list anchored on them), its release log, its hash key, and the guard set
+ * every new list is checked against.
+ */
 export interface ListTrust {
   readonly listId: string;
   readonly stateDir: string;
-  /** Trusted keys for this list-id (MinisignPublicKey fields; TrustStore checks them again). */
-  readonly keys: readonly { readonly keyId: string; readonly keyNum: Uint8Array; readonly key: Uint8Array }[];
+  /** Trusted signing keys for this list-id (none for a list anchored on root keys). */
+  readonly keys: readonly KeyData[];
   readonly threshold: number;
+  /** SPEC.md 5: the roots (version 0) and their threshold, for a list anchored on root keys. */
+  readonly anchor?: { readonly roots: readonly KeyData[]; readonly rootThreshold: number };
+  /** SPEC.md 6: the release log, when one is configured. */
+  readonly log?: ResolvedLog;
   /** Licensed hash-key ids the daemon holds for this list (empty: only public-mode lists can be used). */
   readonly hashKeyIds: readonly string[];
+  /** The licensed hash key itself (hex), which the guard names are hashed with (a public list carries its own). */
+  readonly listKeyHex?: string;
   readonly maxListBytes: number;
+  /** The guard set (lists/hold.ts): names, where each comes from, and the change cap. */
+  readonly guard: {
+    readonly names: readonly string[];
+    readonly from: readonly string[];
+    readonly maxChangePercent: number;
+    readonly maxChangeCount: number;
+  };
 }
 
-export function listTrust(resolved: ResolvedList, stateDir: string): ListTrust {
+export function listTrust(resolved: ResolvedList, stateDir: string, guard: GuardSet): ListTrust {
   const c = resolved.config;
-  const policy = resolved.trust.get(c.id);
-  if (!policy) throw new Error(`internal: no trust policy for list ${c.id}`);
+  const policy = resolved.trust?.get(c.id);
+  if (!policy && !resolved.anchor) throw new Error(`internal: no trust policy for list ${c.id}`);
   return {
     listId: c.id,
     stateDir,
-    keys: policy.keys.map((k) => ({ keyId: k.keyId, keyNum: Uint8Array.from(k.keyNum), key: Uint8Array.from(k.key) })),
-    threshold: policy.threshold,
+    keys: keyData(policy?.keys ?? []),
+    threshold: policy?.threshold ?? 1,
+    ...(resolved.anchor
+      ? { anchor: { roots: keyData(resolved.anchor.roots), rootThreshold: resolved.anchor.rootThreshold } }
+      : {}),
+    ...(resolved.log ? { log: resolved.log } : {}),
     hashKeyIds: resolved.listKey ? [resolved.listKey.id] : [],
+    ...(resolved.listKey ? { listKeyHex: resolved.listKey.keyHex() } : {}),
     maxListBytes: c.maxListBytes,
+    guard: {
+      names: guard.names.map((g) => g.name),
+      from: guard.names.map((g) => g.from),
+      maxChangePercent: guard.maxChangePercent,
+      maxChangeCount: guard.maxChangeCount,
+    },
   };
+}
+
+/**
+ * A stable digest of everything that configures a list (its settings, its trust, hash key, log, the guard set and
+ * the state directory): equal on reload means the list is kept as it runs, with its matcher.
+ */
+export function listFingerprint(resolved: ResolvedList, stateDir: string, guard: GuardSet): string {
+  const t = listTrust(resolved, stateDir, guard);
+  const hex = (keys: readonly KeyData[]) => keys.map((k) => `${k.keyId}:${Buffer.from(k.key).toString('hex')}`);
+  return createHash('sha256')
+    .update(
+      JSON.stringify({
+        config: resolved.config,
+        trust: { ...t, keys: hex(t.keys), anchor: t.anchor && { ...t.anchor, roots: hex(t.anchor.roots) } },
+      }),
+    )
+    .digest('hex');
 }
 
 /** The hash key of a list: the one in its header (public mode), else the licensed key configured for it. */
@@ -100,11 +143,11 @@ export function hashKeyFor(ref: HashKeyRef, listKey: ListKey | undefined): HashK
 }
 
 /**
- * SPEC.md 4.5: whether a time `expires` (an index's, or a FULL's) has passed at `nowSeconds`, with the same 300 s
- * skew as a poll: a stale index, an expired FULL.
+ * SPEC.md 4.5: whether a time `expires` (an index's, or a FULL's) has passed at `nowSeconds`: a stale index, an
+ * expired FULL. At `expires` exactly, never earlier: the 300 s skew only widens what a poll accepts.
  */
 export function pastExpiry(nowSeconds: number, expires: number): boolean {
-  return !(nowSeconds + CLOCK_SKEW_SECONDS < expires);
+  return !(nowSeconds < expires);
 }
 
 /** Whether a list in force whose FULL expires at `expires` is taken out of the view (onExpired: drop). */

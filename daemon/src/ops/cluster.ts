@@ -16,13 +16,21 @@
  *
  * Metrics are merged with prom-client's aggregation (AggregatorRegistry.aggregate over every registry's JSON, the
  * primary's included): counters and most gauges summed, per-list gauges by maximum (or minimum for "in force" and
- * "canary ok": one failing worker shows), `hashwall_upstream_up` and `hashwall_ready` by minimum. A worker that
- * does not answer within the deadline is left out of that scrape (and logged at warn, once per scrape).
+ * "canary ok": one failing worker shows), `hashwall_upstream_up` and `hashwall_ready` by minimum.
+ *
+ * - Sums never go backwards (Prometheus would read a drop as a counter reset and count everything again): the
+ *   primary keeps each worker's last reply; a worker that does not answer within the deadline is counted with that
+ *   reply (and logged at warn, once per scrape), and when a worker is gone (it died, another took its slot) the
+ *   counters and histograms of its last reply are kept, added to every later scrape.
+ * - The process metrics (every name not `hashwall_`: prom-client's `process_*` and `nodejs_*`) are not summed: a sum
+ *   of open file descriptors or of start times means nothing. Each process's are exported with a `process` label:
+ *   `primary`, `worker-0` .. `worker-<N-1>` (a restarted worker takes its slot, so the label set stays bounded).
+ *   A dead worker's process series go with it; its replacement's `process_start_time_seconds` shows the restart.
  *
  * Requests and replies are namespaced (`hashwall: 'ops-request' | 'ops-reply'`) so that other messages on the
  * channel pass by.
  */
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, type Aggregator, type Registry } from 'prom-client';
 
 import type { Settings } from '../config/load.js';
 import type { ListProvider } from '../types/lists.js';
@@ -47,6 +55,7 @@ interface OpsRequest {
 export interface WorkerStatus {
   readonly listening: boolean;
   readonly upstreams: readonly UpstreamState[];
+  readonly cacheEntries?: number;
 }
 
 interface OpsReply {
@@ -73,12 +82,41 @@ function isReply(m: unknown): m is OpsReply {
   return typeof m === 'object' && m !== null && (m as { hashwall?: unknown }).hashwall === 'ops-reply';
 }
 
+/** One registry's metrics as getMetricsAsJSON() gives them (what crosses the IPC channel). */
+export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
+
+/**
+ * `metrics` with the process metrics (every name not `hashwall_`) labelled `process="<name>"` and aggregated as a
+ * sum, which leaves them apart: no two processes share a label set. (prom-client omits `process_start_time_seconds`
+ * from an aggregation and averages or sums the rest.)
+ */
+export function labelProcessMetrics(metrics: readonly MetricJson[], name: string): MetricJson[] {
+  return metrics.map((m) =>
+    m.name.startsWith('hashwall_')
+      ? m
+      : {
+          ...m,
+          aggregator: 'sum' as Aggregator,
+          values: m.values.map((v) => ({ ...v, labels: { ...v.labels, process: name } })),
+        },
+  );
+}
+
+/** What of a dead worker's metrics still counts: its hashwall_ counters and histograms. */
+function monotonic(metrics: readonly MetricJson[]): MetricJson[] {
+  return metrics.filter(
+    (m) => m.name.startsWith('hashwall_') && (String(m.type) === 'counter' || String(m.type) === 'histogram'),
+  );
+}
+
 export interface WorkerOpsOptions {
   readonly logger: Logger;
   /** The worker's lists (a follower of the primary's list sync). */
   readonly lists: ListProvider;
   /** The channel to the primary (default: `process`). */
   readonly channel?: OpsChannel;
+  /** The `process` label of this worker's process metrics (`worker-<slot>`). */
+  readonly process?: string;
 }
 
 /** The operations side of one DNS worker. */
@@ -90,10 +128,12 @@ export class WorkerOpsAgent {
   #daemon: Daemon | null = null;
   readonly #canary: CanaryMonitor;
   readonly #channel: OpsChannel;
+  readonly #process: string;
   readonly #onMessage = (m: unknown): void => this.#answer(m);
 
   constructor(settings: Settings, options: WorkerOpsOptions) {
     this.#settings = settings;
+    this.#process = options.process ?? 'worker';
     this.metrics = new Metrics({ processMetrics: settings.config.metrics.processMetrics, buildInfo: false });
     this.#setHits(settings);
     this.#canary = new CanaryMonitor({
@@ -142,7 +182,7 @@ export class WorkerOpsAgent {
     switch (m.what) {
       case 'metrics':
         this.metrics.registry.getMetricsAsJSON().then(
-          (metrics) => reply({ metrics }),
+          (metrics) => reply({ metrics: labelProcessMetrics(metrics, this.#process) }),
           (err: unknown) => reply({ error: (err as Error).message }),
         );
         return;
@@ -153,7 +193,11 @@ export class WorkerOpsAgent {
       case 'status': {
         const d = this.#daemon;
         return reply({
-          status: { listening: d !== null && d.addresses.udp.length > 0, upstreams: d?.upstreamHealth() ?? [] },
+          status: {
+            listening: d !== null && d.addresses.udp.length > 0,
+            upstreams: d?.upstreamHealth() ?? [],
+            cacheEntries: d?.cacheSize() ?? 0,
+          },
         });
       }
     }
@@ -183,6 +227,10 @@ export class ClusterOps {
   #nextId = 1;
   #status: WorkerStatus[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** Each live worker's last metrics reply. */
+  readonly #last = new Map<OpsChannel, MetricJson[]>();
+  /** The counters and histograms of the workers that are gone, summed. */
+  #retired: MetricJson[] = [];
 
   constructor(workers: () => Iterable<OpsChannel>, options: ClusterOpsOptions) {
     this.#workers = workers;
@@ -194,6 +242,12 @@ export class ClusterOps {
 
   /** Asks every worker; resolves with the replies that came within the deadline. */
   async ask(what: What): Promise<OpsReply[]> {
+    const replies = await this.#askEach(what);
+    return [...replies.values()].filter((r): r is OpsReply => r !== null);
+  }
+
+  /** Asks every worker; each channel's reply, or null when it did not answer in time (or answered an error). */
+  async #askEach(what: What): Promise<Map<OpsChannel, OpsReply | null>> {
     const channels = [...this.#workers()];
     const timeoutMs = this.#o.timeoutMs ?? 3000;
     const replies = await Promise.all(
@@ -223,14 +277,26 @@ export class ClusterOps {
     if (missing > 0) {
       this.#o.logger.warn({ what, missing, workers: channels.length }, 'workers did not answer the primary in time');
     }
-    return replies.filter((r): r is OpsReply => r !== null && r.error === undefined);
+    return new Map(
+      channels.map((ch, i) => [ch, replies[i] !== null && replies[i]?.error === undefined ? replies[i]! : null]),
+    );
   }
 
-  /** The merged exposition text: every worker's registry and the primary's. */
+  /**
+   * The merged exposition text: every worker's registry (its last reply if it did not answer in time), what the
+   * workers that are gone counted, and the primary's (its process metrics labelled `process="primary"`).
+   */
   async metricsText(primary: Metrics): Promise<string> {
-    const replies = await this.ask('metrics');
-    const all = [...replies.map((r) => r.metrics ?? []), await primary.registry.getMetricsAsJSON()];
-    return AggregatorRegistry.aggregate(all).metrics();
+    const replies = await this.#askEach('metrics');
+    for (const [ch, r] of replies) if (r?.metrics !== undefined) this.#last.set(ch, r.metrics as MetricJson[]);
+    const gone = [...this.#last.keys()].filter((ch) => !replies.has(ch));
+    if (gone.length > 0) {
+      const dead = gone.map((ch) => monotonic(this.#last.get(ch)!));
+      for (const ch of gone) this.#last.delete(ch);
+      this.#retired = await AggregatorRegistry.aggregate([this.#retired, ...dead]).getMetricsAsJSON();
+    }
+    const own = labelProcessMetrics(await primary.registry.getMetricsAsJSON(), 'primary');
+    return AggregatorRegistry.aggregate([...this.#last.values(), this.#retired, own]).metrics();
   }
 
   /** Every worker's hits of the window that ends, merged. */
@@ -253,6 +319,7 @@ export class ClusterOps {
         for (const s of this.#status) for (const u of s.upstreams) by.set(u.name, (by.get(u.name) ?? false) || u.up);
         return [...by].map(([name, up]) => ({ name, up }));
       },
+      cacheEntries: () => (this.#status.length === 0 ? 0 : Math.min(...this.#status.map((s) => s.cacheEntries ?? 0))),
       probe: (name) => this.probe(name),
     };
   }

@@ -4,18 +4,26 @@
  *
  * What it holds: per list, the entry's hash (the 64 hex digits of the list's own body line, SPEC.md 2.1: the
  * maintainer can match it, nobody else learns a name from it) and a count. Nothing about clients: no address, no
- * time of a query, no query name (a query below a D entry counts for the entry). Entries hit fewer than
- * `minCount` times in a window are left out, so a report does not show that one person looked up one name.
+ * time of a query, no query name (a query below a D entry counts for the entry). So that a report cannot tell when
+ * one person looked a name up, windows are at least an hour long (`intervalSeconds`, a day by default) and an entry
+ * hit fewer than `minCount` times in a window (at least 5, 10 by default) is left out; the schema holds both floors.
  *
- * Windows are aligned to multiples of `intervalSeconds` since the epoch (daily windows start at 00:00 UTC), so
- * that reports from many ISPs cover the same periods. At the end of each window the report is written to
- * `hitReport.file` (atomically: temporary file, fsync, rename) and/or kept for /hit-report on the metrics listener;
- * on shutdown the partial window is written too (`complete: false`).
+ * Windows are aligned to multiples of `intervalSeconds` since the epoch (daily windows start at 00:00 UTC), so that
+ * reports from many ISPs cover the same periods, and a report is labelled by its window's scheduled boundaries
+ * whenever the timer fires: the next boundary is the last one plus the interval, never the clock's reading floored
+ * (a timer that fired a millisecond early would otherwise end a window at its start and make the next one double).
+ * Each window's report has a file of its own in `hitReport.directory`, named by its start, written atomically, and
+ * the `keepWindows` newest are kept. A window the daemon did not count in whole (it started, stopped or restarted
+ * within it) says so: `complete: false` and `observedSeconds`. At shutdown the window so far is written to its
+ * file, and its counts (all of them, below minCount too) are kept in the state directory, readable by the daemon's
+ * user only, so that a restart within the same window goes on counting from them and the window's file at its end
+ * holds the hits before and after the restart.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+import { wallClock, type Clock, type Timer } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { HitSink } from './metrics.js';
 
@@ -30,11 +38,13 @@ export interface HitCounts {
 
 export interface HitReport {
   readonly format: typeof HIT_REPORT_FORMAT;
-  /** ISO 8601, UTC. */
+  /** The window's scheduled boundaries, ISO 8601, UTC. */
   readonly windowStart: string;
   readonly windowEnd: string;
-  /** False for the partial window written at shutdown. */
+  /** True when the daemon counted the whole window; false when it started, stopped or restarted within it. */
   readonly complete: boolean;
+  /** Seconds of the window the daemon counted (across restarts). */
+  readonly observedSeconds: number;
   readonly minCount: number;
   readonly lists: readonly {
     readonly id: string;
@@ -116,22 +126,34 @@ export function hitCountsFromJson(v: unknown): HitCounts {
   return { lists, uncounted: typeof o.uncounted === 'number' ? o.uncounted : 0 };
 }
 
+/** Seconds since the epoch as ISO 8601 UTC, to the second. */
+function iso(s: number): string {
+  return new Date(s * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The file of the window starting at `windowStart` (seconds): `hit-report-20261206T000000Z.json`. */
+export function hitReportFileName(windowStart: number): string {
+  return `hit-report-${iso(windowStart).replace(/[-:]/g, '')}.json`;
+}
+
+const REPORT_FILE = /^hit-report-\d{8}T\d{6}Z\.json$/;
+
 /** The report for one window: entries at or above `minCount`, most hits first (then by hash, for stable files). */
 export function buildHitReport(input: {
   readonly counts: HitCounts;
   readonly windowStart: number;
   readonly windowEnd: number;
-  readonly complete: boolean;
+  readonly observedSeconds: number;
   readonly minCount: number;
   /** Every configured list, in order, with its serial in force. */
   readonly lists: readonly { readonly id: string; readonly serial: number | null }[];
 }): HitReport {
-  const iso = (s: number): string => new Date(s * 1000).toISOString().replace(/\.000Z$/, 'Z');
   return {
     format: HIT_REPORT_FORMAT,
     windowStart: iso(input.windowStart),
     windowEnd: iso(input.windowEnd),
-    complete: input.complete,
+    complete: input.observedSeconds >= input.windowEnd - input.windowStart,
+    observedSeconds: input.observedSeconds,
     minCount: input.minCount,
     lists: input.lists.map((l) => ({
       id: l.id,
@@ -146,10 +168,10 @@ export function buildHitReport(input: {
 }
 
 /** Writes `text` to `file` atomically: a temporary file beside it, fsync, rename, fsync of the folder. */
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
+export async function writeFileAtomic(file: string, text: string, mode = 0o640): Promise<void> {
   const dir = dirname(file);
   const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o640);
+  const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(text);
     await fh.sync();
@@ -173,32 +195,55 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
 export interface HitReporterOptions {
   readonly intervalSeconds: number;
   readonly minCount: number;
-  /** Where each window's report is written ('' for nowhere). */
-  readonly file: string;
+  /** Where each window's report is written ('' for nowhere), and how many window files are kept there. */
+  readonly directory: string;
+  readonly keepWindows: number;
+  /**
+   * Where the counts of the window in progress are kept at shutdown for the next start ('' for nowhere): in the state
+   * directory, mode 0600, since they include the entries under minCount.
+   */
+  readonly carryFile: string;
   /** The counts of the window that ends (and a fresh one): one process's counter, or every worker's merged. */
   readonly take: () => HitCounts | Promise<HitCounts>;
   /** Every configured list with its serial in force. */
   readonly lists: () => readonly { readonly id: string; readonly serial: number | null }[];
   readonly logger: Logger;
-  /** Seconds since the epoch (tests move it). */
-  readonly clock?: () => number;
+  /** Milliseconds since the epoch, and the window timer (tests pass a ManualClock). */
+  readonly clock?: Clock;
 }
 
-/** Ends a window every `intervalSeconds` (aligned), builds its report, writes it and keeps it for the endpoint. */
+/** The counts of a window in progress, as kept across a restart. */
+interface Carried {
+  readonly format: 'hashwall-hit-counts/1';
+  readonly intervalSeconds: number;
+  readonly windowStart: number;
+  readonly observedSeconds: number;
+  readonly counts: ReturnType<typeof hitCountsToJson>;
+}
+
+/** Ends a window at each scheduled boundary, builds its report, writes it to the window's file, keeps it for the endpoint. */
 export class HitReporter {
   readonly #o: HitReporterOptions;
-  readonly #clock: () => number;
-  #windowStart: number;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  readonly #iv: number;
+  /** The window in progress: its scheduled boundaries (seconds), and since when this process counts it. */
+  #windowStart = 0;
+  #windowEnd = 0;
+  #countingFrom = 0;
+  /** Counted in the window before a restart (from the carry file), and for how long. */
+  #carried: HitCounts | null = null;
+  #carriedSeconds = 0;
+  #timer: Timer | undefined;
   #latest: HitReport | null = null;
+  #started = false;
   #stopped = false;
-  /** Rolls run one at a time. */
+  /** Writes run one at a time. */
   #rolling: Promise<unknown> = Promise.resolve();
 
   constructor(options: HitReporterOptions) {
     this.#o = options;
-    this.#clock = options.clock ?? (() => Date.now() / 1000);
-    this.#windowStart = Math.floor(this.#clock());
+    this.#clock = options.clock ?? wallClock;
+    this.#iv = options.intervalSeconds;
   }
 
   /** The last report built (complete or not), or null. */
@@ -206,72 +251,191 @@ export class HitReporter {
     return this.#latest;
   }
 
-  start(): void {
+  #now(): number {
+    return this.#clock.now() / 1000;
+  }
+
+  /** Opens the window in progress (taking over the counts a stop within it kept) and sets its timer. */
+  async start(): Promise<void> {
+    const now = this.#now();
+    this.#windowStart = Math.floor(now / this.#iv) * this.#iv;
+    this.#windowEnd = this.#windowStart + this.#iv;
+    this.#countingFrom = now;
+    this.#started = true;
+    await this.#takeCarried();
+    if (this.#o.directory !== '') {
+      try {
+        await mkdir(this.#o.directory, { recursive: true, mode: 0o750 });
+      } catch (err) {
+        this.#o.logger.error(
+          { directory: this.#o.directory, err: (err as Error).message },
+          'cannot create the hit report directory: check hitReport.directory and its permissions',
+        );
+      }
+    }
     this.#schedule();
   }
 
   #schedule(): void {
     if (this.#stopped) return;
-    const iv = this.#o.intervalSeconds;
-    const now = this.#clock();
-    const next = (Math.floor(now / iv) + 1) * iv;
-    this.#timer = setTimeout(
-      () => {
-        void this.roll(true, true).finally(() => this.#schedule());
-      },
-      Math.max(0, (next - now) * 1000),
-    );
-    this.#timer.unref();
+    const delayMs = Math.max(0, this.#windowEnd * 1000 - this.#clock.now());
+    this.#timer = this.#clock.setTimeout(() => this.#endWindow(), delayMs);
+    (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  /**
-   * Ends the current window: builds its report, writes the file (if any), keeps it as the latest. The timer ends a
-   * window at its aligned boundary (`atBoundary`); an operator's request or the shutdown ends it now.
-   */
-  roll(complete: boolean, atBoundary = false): Promise<HitReport> {
-    const run = this.#rolling.then(() => this.#roll(complete, atBoundary));
+  /** Resolves once the reports being written are written (tests). */
+  idle(): Promise<void> {
+    return this.#rolling.then(() => undefined);
+  }
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#rolling.then(fn);
     this.#rolling = run.catch(() => undefined);
     return run;
   }
 
-  async #roll(complete: boolean, atBoundary: boolean): Promise<HitReport> {
-    const counts = await this.#o.take();
-    const end = Math.floor(this.#clock());
-    const iv = this.#o.intervalSeconds;
-    // The timer may fire a little late: its window still ends at the boundary.
-    const windowEnd = Math.max(this.#windowStart, atBoundary ? Math.floor(end / iv) * iv : end);
+  /**
+   * The timer: the window ends at its scheduled boundary, whatever the clock read when the timer fired, and the next
+   * timer is set at once (for the boundary after it); the report is built and written in the background, in order.
+   */
+  #endWindow(): void {
+    this.#timer = undefined;
+    const start = this.#windowStart;
+    const end = this.#windowEnd;
+    const from = this.#countingFrom;
+    const now = this.#now();
+    // The next window follows this one; a timer that fired later than a whole window (a suspended machine) skips to
+    // the window of now, which it counts from now: the hits in between went to the window that just ended.
+    if (now < end + this.#iv) {
+      this.#windowStart = end;
+      this.#countingFrom = end;
+    } else {
+      this.#windowStart = Math.floor(now / this.#iv) * this.#iv;
+      this.#countingFrom = now;
+    }
+    this.#windowEnd = this.#windowStart + this.#iv;
+    void this.#enqueue(async () => {
+      const { report } = await this.#collect(start, end, from, end);
+      await this.#write(report);
+    });
+    this.#schedule();
+  }
+
+  /** A window counted from `from` until `until` (seconds): its counts, the seconds counted, its report. */
+  async #collect(
+    start: number,
+    end: number,
+    from: number,
+    until: number,
+  ): Promise<{ counts: HitCounts; observed: number; report: HitReport }> {
+    let counts = await this.#o.take();
+    if (this.#carried !== null) counts = mergeHitCounts(this.#carried, counts);
+    const observed = Math.round(this.#carriedSeconds + Math.max(0, Math.min(until, end) - Math.max(from, start)));
+    this.#carried = null;
+    this.#carriedSeconds = 0;
     const report = buildHitReport({
       counts,
-      windowStart: this.#windowStart,
-      windowEnd,
-      complete,
+      windowStart: start,
+      windowEnd: end,
+      observedSeconds: observed,
       minCount: this.#o.minCount,
       lists: this.#o.lists(),
     });
-    this.#windowStart = windowEnd;
     this.#latest = report;
-    if (this.#o.file !== '') {
-      try {
-        await writeFileAtomic(this.#o.file, `${JSON.stringify(report, null, 2)}\n`);
-        this.#o.logger.info(
-          { file: this.#o.file, windowEnd: report.windowEnd, complete },
-          'hit report written for the list maintainers',
-        );
-      } catch (err) {
-        this.#o.logger.error(
-          { file: this.#o.file, err: (err as Error).message },
-          'cannot write the hit report: check hitReport.file, its folder and permissions',
-        );
-      }
-    }
-    return report;
+    return { counts, observed, report };
   }
 
-  /** Stops the timer and writes the partial window (complete: false). */
+  async #write(report: HitReport): Promise<void> {
+    const dir = this.#o.directory;
+    if (dir === '') return;
+    const file = join(dir, hitReportFileName(Date.parse(report.windowStart) / 1000));
+    try {
+      await writeFileAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
+      this.#o.logger.info(
+        { file, windowEnd: report.windowEnd, complete: report.complete },
+        'hit report written for the list maintainers',
+      );
+      await this.#prune();
+    } catch (err) {
+      this.#o.logger.error(
+        { file, err: (err as Error).message },
+        'cannot write the hit report: check hitReport.directory and its permissions',
+      );
+    }
+  }
+
+  /** Removes the oldest window files beyond keepWindows. */
+  async #prune(): Promise<void> {
+    const names = (await readdir(this.#o.directory)).filter((n) => REPORT_FILE.test(n)).sort();
+    for (const n of names.slice(0, Math.max(0, names.length - this.#o.keepWindows))) {
+      await rm(join(this.#o.directory, n), { force: true });
+    }
+  }
+
+  /** Takes over the counts a stop in this same window kept; a carry file of another window is dropped. */
+  async #takeCarried(): Promise<void> {
+    const file = this.#o.carryFile;
+    if (file === '') return;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      return; // none
+    }
+    try {
+      const c = JSON.parse(text) as Partial<Carried>;
+      if (
+        c.format === 'hashwall-hit-counts/1' &&
+        c.intervalSeconds === this.#iv &&
+        c.windowStart === this.#windowStart &&
+        typeof c.observedSeconds === 'number'
+      ) {
+        this.#carried = hitCountsFromJson(c.counts);
+        this.#carriedSeconds = Math.max(0, Math.min(this.#iv, c.observedSeconds));
+        this.#o.logger.info(
+          { windowStart: iso(this.#windowStart) },
+          'hit report: the counts of this window before the restart are carried on',
+        );
+      }
+    } catch {
+      // unreadable: this window starts from zero
+    }
+    await rm(file, { force: true });
+  }
+
+  /**
+   * Stops the timer and writes the window so far (complete: false) to its file; its counts go to the carry file, for
+   * a start within the same window.
+   */
   async stop(): Promise<void> {
-    if (this.#stopped) return;
+    if (this.#stopped || !this.#started) return;
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.roll(false);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    const start = this.#windowStart;
+    const end = this.#windowEnd;
+    const from = this.#countingFrom;
+    const now = this.#now();
+    await this.#enqueue(async () => {
+      const { counts, observed, report } = await this.#collect(start, end, from, now);
+      await this.#write(report);
+      if (this.#o.carryFile !== '') {
+        const carried: Carried = {
+          format: 'hashwall-hit-counts/1',
+          intervalSeconds: this.#iv,
+          windowStart: start,
+          observedSeconds: observed,
+          counts: hitCountsToJson(counts),
+        };
+        try {
+          await mkdir(dirname(this.#o.carryFile), { recursive: true, mode: 0o700 });
+          await writeFileAtomic(this.#o.carryFile, JSON.stringify(carried), 0o600);
+        } catch (err) {
+          this.#o.logger.warn(
+            { file: this.#o.carryFile, err: (err as Error).message },
+            "cannot keep the hit report window's counts for the next start; that window's report will miss them",
+          );
+        }
+      }
+    });
   }
 }

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { parseHostPort } from '../util/net.js';
+import { ListenError, parseHostPort } from '../util/net.js';
 import type { Readiness } from './health.js';
 
 /** Header bytes a request may send (node's default is 16 KiB). */
@@ -32,21 +32,13 @@ export function limitedServer(handler: (req: IncomingMessage, res: ServerRespons
   return server;
 }
 
-/** Listens on "host:port" (IP literal), rejecting with a message that names the address and the reason. */
-export async function listenOn(server: Server, spec: string, defaultPort: number, what: string): Promise<AddressInfo> {
+/** Listens on "host:port" (IP literal); rejects with a ListenError naming the configuration `key` and the reason. */
+export async function listenOn(server: Server, spec: string, defaultPort: number, key: string): Promise<AddressInfo> {
   const hp = parseHostPort(spec, defaultPort);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
-      const why =
-        err.code === 'EADDRINUSE'
-          ? 'the address is in use (another process listens there)'
-          : err.code === 'EACCES'
-            ? 'permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)'
-            : err.code === 'EADDRNOTAVAIL'
-              ? 'no interface has this address'
-              : err.message;
-      reject(new Error(`${what} ${spec}: ${why}`, { cause: err }));
+      reject(new ListenError(key, spec, err));
     };
     const onListening = (): void => {
       server.off('error', onError);

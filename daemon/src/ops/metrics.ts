@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggregator } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggregator, type Metric } from 'prom-client';
 
 import type {
   AnswerSource,
@@ -29,10 +29,11 @@ import type {
   ProxyTransport,
   QueryEvents,
   StreamTransport,
+  ServfailReason,
   Transport,
   UpstreamError,
 } from '../dns/events.js';
-import type { ListStats } from '../lists/types.js';
+import { SYNC_ERROR_CODES, type ListStats } from '../lists/types.js';
 import type { Decision, PolicyEvents } from '../types/decision.js';
 
 /** Query types with their own label value; every other type is `other`. */
@@ -81,6 +82,18 @@ const MALFORMED_REPLIES: readonly MalformedReply[] = ['formerr', 'drop'];
 const STREAM_TRANSPORTS = TRANSPORTS.filter((t): t is StreamTransport => t !== 'udp');
 const REFUSALS: readonly ConnectionRefusal[] = ['acl', 'limit', 'prefix-limit'];
 const TIMEOUTS: readonly ConnectionTimeout[] = ['idle', 'frame-timeout', 'handshake-timeout'];
+const SERVFAIL_REASONS: readonly ServfailReason[] = [
+  'upstream-failed',
+  'upstream-servfail',
+  'inflight-cap',
+  'alias-overflow',
+];
+const SERVFAIL_INDEX: Readonly<Record<ServfailReason, number>> = {
+  'upstream-failed': 0,
+  'upstream-servfail': 1,
+  'inflight-cap': 2,
+  'alias-overflow': 3,
+};
 
 // Label value tables, resolved once.
 const QTYPE_LABELS: string[] = [...Object.values(QTYPE_NAMES), 'other'];
@@ -122,8 +135,89 @@ export const LATENCY_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ] as const;
 
+/**
+ * What a configuration reload (SIGHUP) came to: put in force; refused because the new file is invalid (the running
+ * configuration stays); or valid but failed while being applied (a listener that cannot open, a template that
+ * cannot be read: the running configuration stays too).
+ */
+export const RELOAD_OUTCOMES = ['applied', 'invalid', 'failed'] as const;
+export type ReloadOutcome = (typeof RELOAD_OUTCOMES)[number];
+
+/**
+ * Client answer latency buckets, seconds: from 100 µs (an answer from the cache, a block) to 5 s (every try of a
+ * query spent: maxTries x timeoutMs by default is 4.5 s).
+ */
+export const ANSWER_LATENCY_BUCKETS_SECONDS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+] as const;
+
+/** Answer size buckets, octets: 512 (no EDNS), 1232 (the UDP cap's default), 1500 (Ethernet), up to TCP's 65535. */
+export const RESPONSE_SIZE_BUCKETS_BYTES = [
+  64, 128, 256, 512, 768, 1024, 1232, 1500, 2048, 4096, 8192, 16384, 32768, 65535,
+] as const;
+
+const LATENCY_BOUNDS_MS = Float64Array.from(ANSWER_LATENCY_BUCKETS_SECONDS, (s) => s * 1000);
+const SIZE_BOUNDS = Float64Array.from(RESPONSE_SIZE_BUCKETS_BYTES);
+
+/**
+ * A histogram per transport counted into a typed array (one slot per bucket, the last for +Inf) and exported as
+ * Prometheus histogram series at scrape time. Not prom-client's Histogram: its observe() costs ~470 ns (a label
+ * lookup and a walk of the buckets through objects, measured on this project's 2-core VM), over half a cached
+ * answer's whole cost in the query path, for a figure taken once per query.
+ */
+class TransportHistogram {
+  readonly counts: Float64Array;
+  readonly sums = new Float64Array(TRANSPORTS.length);
+  readonly #bounds: Float64Array;
+
+  constructor(bounds: Float64Array) {
+    this.#bounds = bounds;
+    this.counts = new Float64Array(TRANSPORTS.length * (bounds.length + 1));
+  }
+
+  /** Counts `value` (in the bounds' unit) for transport index `ti`. */
+  observe(ti: number, value: number): void {
+    const bounds = this.#bounds;
+    let b = 0;
+    while (b < bounds.length && value > bounds[b]!) b++;
+    this.counts[ti * (bounds.length + 1) + b]!++;
+    this.sums[ti]! += value;
+  }
+
+  /** The Prometheus series (cumulative buckets, sum and count), with the bounds and the sums times `scale`. */
+  values(name: string, scale: number): { value: number; labels: Labels; metricName: string }[] {
+    const out: { value: number; labels: Labels; metricName: string }[] = [];
+    const n = this.#bounds.length + 1;
+    TRANSPORTS.forEach((transport, ti) => {
+      let cumulative = 0;
+      for (let b = 0; b < n; b++) {
+        cumulative += this.counts[ti * n + b]!;
+        const le = b < n - 1 ? String(Number((this.#bounds[b]! * scale).toPrecision(12))) : '+Inf';
+        out.push({ value: cumulative, labels: { transport, le }, metricName: `${name}_bucket` });
+      }
+      out.push({ value: this.sums[ti]! * scale, labels: { transport }, metricName: `${name}_sum` });
+      out.push({ value: cumulative, labels: { transport }, metricName: `${name}_count` });
+    });
+    return out;
+  }
+}
+
+/** Registers a TransportHistogram under `name` (prom-client's Metric interface: get() gives the series). */
+function defineHistogram(r: Registry, name: string, help: string, h: TransportHistogram, scale: number): void {
+  const metric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum' as Aggregator,
+    get: () => Promise.resolve({ name, help, type: 'histogram', aggregator: 'sum', values: h.values(name, scale) }),
+    reset: () => undefined,
+  };
+  // prom-client's Metric is its classes' type; a registry needs only name, get() and reset() of what it holds.
+  r.registerMetric(metric as unknown as Metric);
+}
+
 /** The outcomes of list polls other than a refusal; a refusal counts under its code (SIGNATURE_INVALID, ...). */
-const LIST_OUTCOMES = ['updated', 'heartbeat', 'unchanged', 'not-modified'] as const;
+const LIST_OUTCOMES = ['updated', 'heartbeat', 'unchanged', 'not-modified', 'held'] as const;
 
 /** What the metrics read at scrape time from the running daemon (daemon.ts's Daemon has all of these). */
 export interface DaemonFigures {
@@ -148,7 +242,10 @@ export interface HitSink {
 export interface MetricsOptions {
   /** Node.js process metrics (CPU, memory, event loop, GC), unprefixed as prom-client names them. */
   readonly processMetrics?: boolean;
-  /** Register `hashwall_build_info` (only in the process that serves /metrics when several are merged). */
+  /**
+   * Register `hashwall_build_info` and `hashwall_config_reloads_total` (only in the process that serves /metrics when
+   * several are merged).
+   */
   readonly buildInfo?: boolean;
 }
 
@@ -256,6 +353,9 @@ export class Metrics implements QueryEvents, PolicyEvents {
   /** Per PROXY transport and outcome, registered at the first header seen (the protocol is off by default). */
   readonly #proxy = new Float64Array(PROXY_TRANSPORTS.length * PROXY_OUTCOMES.length);
   #proxyRegistered = false;
+  readonly #answerLatency = new TransportHistogram(LATENCY_BOUNDS_MS);
+  readonly #answerBytes = new TransportHistogram(SIZE_BOUNDS);
+  readonly #servfails = new Float64Array(SERVFAIL_REASONS.length);
   #upstreamInFlight = 0;
   /** Per stream transport (STREAM_TRANSPORTS order): open connections, refusals and deadline closes by reason. */
   readonly #connectionsOpen = new Float64Array(STREAM_TRANSPORTS.length);
@@ -265,8 +365,11 @@ export class Metrics implements QueryEvents, PolicyEvents {
   readonly #latency: Histogram<'upstream'>;
   readonly #canary = new Map<string, boolean>();
   readonly #stopPage = new Map<string, number>();
+  readonly #reloads = new Float64Array(RELOAD_OUTCOMES.length);
   #evictionsRegistered = false;
   #readyRegistered = false;
+  #restarts: (() => number) | null = null;
+  #restartsRegistered = false;
 
   constructor(options: MetricsOptions = {}) {
     const r = this.registry;
@@ -279,6 +382,15 @@ export class Metrics implements QueryEvents, PolicyEvents {
         registers: [r],
         aggregator: 'first',
       }).set({ version: daemonVersion(), node: process.versions.node }, 1);
+      // Reloads are the daemon's, not a DNS worker's: counted once, where the build info is (every outcome from 0,
+      // so that the first failure is an increase).
+      defineCounter(r)(
+        'hashwall_config_reloads_total',
+        'Configuration reloads (SIGHUP) by outcome: applied, invalid (the new file was refused) or failed (valid, ' +
+          'but it could not be put in force); the running configuration stays unless applied.',
+        ['outcome'],
+        (inc) => RELOAD_OUTCOMES.forEach((outcome, i) => inc({ outcome }, this.#reloads[i]!)),
+      );
     }
     this.#queryMetrics(r);
     this.#latency = new Histogram({
@@ -334,10 +446,31 @@ export class Metrics implements QueryEvents, PolicyEvents {
     }
   }
 
+  /**
+   * The primary's count of DNS workers restarted (workers > 1), behind `hashwall_worker_restarts_total`, registered
+   * with the first call: a single process has no workers to restart.
+   */
+  attachWorkers(restarts: () => number): void {
+    this.#restarts = restarts;
+    if (this.#restartsRegistered) return;
+    this.#restartsRegistered = true;
+    defineCounter(this.registry)(
+      'hashwall_worker_restarts_total',
+      'DNS worker processes that exited and were started again by the primary (workers > 1).',
+      [],
+      (inc) => inc({}, this.#restarts?.() ?? 0),
+    );
+  }
+
   /** The canary check's result for a list (null: no canary configured for it any more). */
   setCanary(listId: string, ok: boolean | null): void {
     if (ok === null) this.#canary.delete(listId);
     else this.#canary.set(listId, ok);
+  }
+
+  /** A configuration reload ended with `outcome` (counted in `hashwall_config_reloads_total`). */
+  reloadOutcome(outcome: ReloadOutcome): void {
+    this.#reloads[RELOAD_OUTCOMES.indexOf(outcome)]!++;
   }
 
   /** A stop page was served, for `list` (a configured list id, or `unknown`). */
@@ -459,6 +592,16 @@ export class Metrics implements QueryEvents, PolicyEvents {
     this.#connectionsTimedOut[STREAM_TRANSPORTS.indexOf(transport) * TIMEOUTS.length + TIMEOUTS.indexOf(reason)]!++;
   }
 
+  answerSent(transport: Transport, bytes: number, latencyMs: number): void {
+    const ti = TRANSPORT_INDEX[transport];
+    this.#answerLatency.observe(ti, latencyMs);
+    this.#answerBytes.observe(ti, bytes);
+  }
+
+  servfail(reason: ServfailReason): void {
+    this.#servfails[SERVFAIL_INDEX[reason]]!++;
+  }
+
   matched(d: Decision): void {
     this.hits?.record(d.listId, d.entry);
   }
@@ -538,6 +681,29 @@ export class Metrics implements QueryEvents, PolicyEvents {
       },
     );
     counter(
+      'hashwall_servfail_answers_total',
+      'SERVFAIL answers by reason: upstream-failed (every try failed, nothing stale), upstream-servfail (the ' +
+        "upstreams' own, relayed), inflight-cap (upstream.maxInFlight reached), alias-overflow (a CNAME chain too " +
+        'long to check).',
+      ['reason'],
+      (inc) => SERVFAIL_REASONS.forEach((reason, i) => inc({ reason }, this.#servfails[i]!)),
+    );
+    defineHistogram(
+      r,
+      'hashwall_request_duration_seconds',
+      'Time from taking a client query to sending its answer, by transport: 0 for answers given at once (cache, ' +
+        'blocks, local answers; they take microseconds), the wait for an upstream otherwise.',
+      this.#answerLatency,
+      0.001,
+    );
+    defineHistogram(
+      r,
+      'hashwall_response_size_bytes',
+      'Size of the answers sent to clients, by transport (after truncation for UDP).',
+      this.#answerBytes,
+      1,
+    );
+    counter(
       'hashwall_rate_limited_queries_total',
       "UDP queries over their client prefix's rate: dropped, or answered empty with TC (action slip).",
       ['transport', 'action'],
@@ -590,7 +756,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
     );
     counter(
       'hashwall_upstream_marked_down_total',
-      'Times an upstream was marked down (failureThreshold failures in a row).',
+      'Times an upstream was marked down (failureThreshold distinct questions failed and it answered nothing).',
       ['upstream'],
       (inc) => this.#upstreams.forEach((u, upstream) => inc({ upstream }, u.markedDown)),
     );
@@ -699,7 +865,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
     );
     perList(
       'hashwall_list_index_expiry_timestamp_seconds',
-      'When the index in force expires: from 300 s before it the list is stale (SPEC.md 4.5).',
+      'When the index in force expires: from then on the list is stale (SPEC.md 4.5).',
       (s) => s.indexExpires,
     );
     perList(
@@ -725,17 +891,52 @@ export class Metrics implements QueryEvents, PolicyEvents {
       (set) => this.#canary.forEach((ok, list) => set({ list }, ok ? 1 : 0)),
       'min',
     );
+    // Trust over time (SPEC.md 5, 6) and the guard (lists/hold.ts).
+    perList(
+      'hashwall_list_held',
+      'Whether the guard holds a verified list (1): it blocks a guard name or changes more than the cap; the last ' +
+        'list stays in force until an operator releases it (hashwalld release-held).',
+      (s) => flag(s.heldSerial !== null),
+    );
+    perList('hashwall_list_held_serial', 'The serial the guard holds (absent when none).', (s) => s.heldSerial);
+    perList(
+      'hashwall_list_guard_exempted_entries',
+      'Entries of the list in force left out of the matcher because they block a guard name.',
+      (s) => s.exemptedEntries,
+    );
+    perList(
+      'hashwall_list_keyring_version',
+      'The current keyring version of a list anchored on root keys (SPEC.md 5).',
+      (s) => s.keyringVersion,
+    );
+    perList(
+      'hashwall_list_keyring_expiry_timestamp_seconds',
+      'When the current keyring expires: no index is accepted under it from then (SPEC.md 5.2).',
+      (s) => s.keyringExpires,
+    );
+    perList(
+      'hashwall_list_log_size',
+      'The size of the release log checkpoint last accepted (SPEC.md 6).',
+      (s) => s.logSize,
+    );
+    counter(
+      'hashwall_list_split_views_total',
+      'Split views of the release log seen (SPEC.md 6): two signed checkpoints that cannot both be true; both are ' +
+        "kept in the list's state directory.",
+      ['list'],
+      (inc) => stats().forEach((s) => inc({ list: s.id }, s.splitViews)),
+    );
+    // Every outcome and every refusal code from 0, for every list: a series first seen at 1 has no increase, so an
+    // alert on increase() would miss the first refusal of its kind.
     counter(
       'hashwall_list_updates_total',
-      'List polls by outcome: updated, heartbeat, unchanged, not-modified, or the code a refusal carried ' +
-        '(SIGNATURE_INVALID, ROLLBACK, FETCH_FAILED, ...).',
+      'List polls by outcome: updated, heartbeat, unchanged, not-modified, held, or the code a refusal carried ' +
+        '(SIGNATURE_INVALID, ROLLBACK, FETCH_FAILED, KEYRING_WITHHELD, LOG_NOT_INCLUDED, ...).',
       ['list', 'outcome'],
       (inc) => {
         for (const s of stats()) {
           for (const outcome of LIST_OUTCOMES) inc({ list: s.id, outcome }, s.outcomes[outcome]);
-          for (const [outcome, n] of Object.entries(s.rejections)) {
-            if (n !== undefined && n > 0) inc({ list: s.id, outcome }, n);
-          }
+          for (const outcome of SYNC_ERROR_CODES) inc({ list: s.id, outcome }, s.rejections[outcome] ?? 0);
         }
       },
     );

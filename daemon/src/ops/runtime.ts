@@ -12,19 +12,23 @@
  * that gather from the workers, attaches ClusterOps.opsDaemon() instead of a Daemon, and leaves the canaries to
  * the workers (`canary: false`).
  */
+import { join } from 'node:path';
+
 import type { Settings } from '../config/load.js';
 import { readTemplate } from '../config/stop-page-template.js';
 import type { Config } from '../config/schema.js';
 import type { ListStats } from '../lists/types.js';
 import type { ListView } from '../types/lists.js';
 import type { Daemon } from '../daemon.js';
+import { BLOCK } from '../types/decision.js';
 import type { ProbeResult, UpstreamState } from '../types/ops.js';
 import { CanaryMonitor } from './canary.js';
 import { readiness, type Readiness } from './health.js';
 import { HitCounter, HitReporter, type HitCounts, type HitReport } from './hits.js';
 import { OpsServer, type OpsRoutes } from './http.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type ReloadOutcome } from './metrics.js';
 import { DEFAULT_STOP_PAGE_TEMPLATE, StopPage, type StopPageOptions } from './stop-page.js';
 
 /** What the operations read from the list registry (ListRegistry has all of it). */
@@ -39,6 +43,8 @@ export interface OpsDaemon {
   /** DNS listeners open. */
   listening(): boolean;
   upstreamHealth(): readonly UpstreamState[];
+  /** Answers in the packet cache (with several workers, the fewest any of them holds). */
+  cacheEntries(): number;
   probe(name: string): ProbeResult;
 }
 
@@ -52,13 +58,19 @@ export interface OperationsOptions {
   readonly takeHits?: () => Promise<HitCounts>;
   /** Check the canaries here (default); false in a primary whose workers check them (ops/cluster.ts). */
   readonly canary?: boolean;
+  /** The hit report's calendar clock and window timer (tests pass a ManualClock); the system's by default. */
+  readonly wallClock?: Clock;
 }
+
+/** In the state directory: the counts of the hit report window in progress, kept at shutdown for the next start. */
+export const HIT_CARRY_FILE = 'hit-report-window.json';
 
 /** The Daemon as OpsDaemon. */
 export function opsDaemon(daemon: Daemon): OpsDaemon {
   return {
     listening: () => daemon.addresses.udp.length > 0,
     upstreamHealth: () => daemon.upstreamHealth(),
+    cacheEntries: () => daemon.cacheSize(),
     probe: (name) => daemon.probe(name),
   };
 }
@@ -103,12 +115,11 @@ export class Operations {
     const c = settings.config;
     if (c.metrics.listen !== '') {
       ops.#server = await OpsServer.start(c.metrics.listen, ops.#routes(c));
-      // The bound address (a port 0 resolved), for whoever reads the log to find it.
       const a = ops.#server.address;
-      const bound = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-      options.logger.info({ address: bound }, 'serving /metrics, /healthz and /readyz');
+      const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+      options.logger.info({ address }, 'serving /metrics, /healthz and /readyz');
     }
-    ops.#startHits(c);
+    await ops.#startHits(c);
     return ops;
   }
 
@@ -127,9 +138,9 @@ export class Operations {
     return this.#reporter?.latest ?? null;
   }
 
-  /** The hit report, now: ends the current window (for an operator's request, and tests). */
-  async rollHitReport(): Promise<HitReport | null> {
-    return this.#reporter === null ? null : this.#reporter.roll(true);
+  /** Resolves once the hit reports being written are written (tests). */
+  async hitReportIdle(): Promise<void> {
+    await this.#reporter?.idle();
   }
 
   #routes(c: Config): OpsRoutes {
@@ -141,7 +152,7 @@ export class Operations {
     };
   }
 
-  #startHits(c: Config): void {
+  async #startHits(c: Config): Promise<void> {
     const h = c.hitReport;
     if (!h.enabled) {
       this.metrics.hits = null;
@@ -153,12 +164,15 @@ export class Operations {
     this.#reporter = new HitReporter({
       intervalSeconds: h.intervalSeconds,
       minCount: h.minCount,
-      file: h.file,
+      directory: h.directory,
+      keepWindows: h.keepWindows,
+      carryFile: join(c.stateDir, HIT_CARRY_FILE),
+      ...(this.#o.wallClock !== undefined ? { clock: this.#o.wallClock } : {}),
       take: this.#o.takeHits ?? (() => counter.take()),
       lists: () => this.#o.lists.stats().map((s) => ({ id: s.id, serial: s.enforced ? s.serial : null })),
       logger: this.#log,
     });
-    this.#reporter.start();
+    await this.#reporter.start();
   }
 
   /** lists.start() has returned: the start policy is met from now on. */
@@ -185,8 +199,9 @@ export class Operations {
       appeal: sp.appeal,
       lists: c.lists.map((l) => ({ id: l.id, name: sp.listNames[l.id] ?? l.id })),
       lookup: (host) => {
-        const r = this.#daemon?.probe(host);
-        return r?.decision ? r.decision.listId : null;
+        // A block only: a steered host (P entries) is not a blocked one.
+        const d = this.#daemon?.probe(host).decision;
+        return d?.action === BLOCK ? d.listId : null;
       },
       served: (list) => this.metrics.stopPageServed(list),
     };
@@ -196,6 +211,14 @@ export class Operations {
     if (c.stopPage.listen.length === 0) return;
     this.#stopPage = await StopPage.start(this.#stopPageOptions(c));
     this.#log.info({ addresses: c.stopPage.listen }, 'serving the stop page');
+  }
+
+  /**
+   * What a configuration reload came to, for `hashwall_config_reloads_total`: the signal handler calls it once per
+   * SIGHUP, with `invalid` when the new file is refused, `failed` when applying it threw, else `applied`.
+   */
+  reloadOutcome(outcome: ReloadOutcome): void {
+    this.metrics.reloadOutcome(outcome);
   }
 
   /** The daemon is stopping: /readyz says so from now on. */
@@ -213,6 +236,8 @@ export class Operations {
       lists: this.#o.lists.stats(),
       refuseAll: view.refuseAll,
       upstreams: d?.upstreamHealth() ?? [],
+      staleServable: this.#config.cache.serveStale && (d?.cacheEntries() ?? 0) > 0,
+      requireLists: this.#config.readiness.requireLists,
     });
   }
 
@@ -255,7 +280,7 @@ export class Operations {
       await this.#reporter?.stop();
       this.#reporter = null;
       this.#hits = null;
-      this.#startHits(c);
+      await this.#startHits(c);
     }
     if (this.#server !== null) this.#server.routes = this.#routes(c);
     this.#checkCanaries();

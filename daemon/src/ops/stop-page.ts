@@ -12,13 +12,15 @@
  * `templateFile`, `language` and the texts in the same language.
  *
  * Which list: the page cannot see the DNS query, only the Host header. The host is asked of the daemon's own query
- * path in-process (Daemon.probe: nothing is logged or counted as a query), and the list that blocks it names the
- * page; failing that (no Host, a host no list blocks, an HTTPS-only site's IP typed by hand), the page names every
- * configured list. The host is never logged.
+ * path in-process (Daemon.probe: the policy decision a DNS query for it gets; nothing is logged or counted as a
+ * query), and only a host a list blocks gets the 451 page, naming that list. Any other request (no Host, a host no
+ * list blocks, a name blocked only through its CNAME target, an address typed by hand) gets a neutral 404 that
+ * says nothing about any list: the page must never tell someone that a site is listed as abuse material when no
+ * list says so. The host is never logged.
  *
  * HTTP status 451 (RFC 7725, Unavailable For Legal Reasons), no caching, a Content-Security-Policy that allows
- * inline styles and nothing else. HTTPS cannot be answered (there is no certificate for the blocked name):
- * browsers show their own error for https:// addresses.
+ * inline styles and nothing else. Only plain HTTP is served: nothing listens on port 443, so a browser that asks
+ * for https:// gets a connection error (no certificate error, since no TLS connection is made).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,6 +29,21 @@ import { TEMPLATE_PLACEHOLDER, type StopPagePlaceholder } from '../config/stop-p
 import { closeServer, limitedServer, listenOn } from './http.js';
 
 /** The built-in page: the same bytes as examples/stop-page.en.html (a test keeps them equal). */
+/** The answer to a request for a host no list blocks: 404, and nothing about any list. */
+export const NEUTRAL_PAGE = `<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="robots" content="noindex" />
+    <title>Not found</title>
+  </head>
+  <body>
+    <h1>Not found</h1>
+    <p>There is nothing at this address.</p>
+  </body>
+</html>
+`;
+
 export const DEFAULT_STOP_PAGE_TEMPLATE = `<!doctype html>
 <html lang="{{lang}}">
   <head>
@@ -97,9 +114,9 @@ export interface StopPageOptions {
   readonly appeal: string;
   /** Configured list ids, in order, with their display names. */
   readonly lists: readonly { readonly id: string; readonly name: string }[];
-  /** The list that blocks `host` through the query path, or null. Must not log the host. */
+  /** The list that blocks `host` through the query path (a block, not a steer), or null. Must not log the host. */
   readonly lookup: (host: string) => string | null;
-  /** Counts a page served (`list`: the list id, or "unknown"). */
+  /** Counts a page served (`list`: the list id, or "unknown" for the neutral 404). */
   readonly served?: (list: string) => void;
 }
 
@@ -117,10 +134,10 @@ export class StopPage {
   static async start(options: StopPageOptions): Promise<StopPage> {
     const page = new StopPage(options);
     try {
-      for (const spec of options.listen) {
+      for (const [i, spec] of options.listen.entries()) {
         const server = limitedServer((req, res) => page.handle(req, res));
         page.#servers.push(server);
-        page.addresses.push(await listenOn(server, spec, 80, 'stopPage.listen'));
+        page.addresses.push(await listenOn(server, spec, 80, `stopPage.listen.${i}`));
       }
     } catch (err) {
       await page.close();
@@ -134,8 +151,11 @@ export class StopPage {
     this.#options = options;
   }
 
-  /** The page for a request with this Host header, and the list it names ("unknown" if none was found). */
-  render(hostHeader: string | undefined): { html: string; list: string } {
+  /**
+   * The answer to a request with this Host header: 451 and the page naming the list that blocks the host, or the
+   * neutral 404 ("unknown") when no configured list does.
+   */
+  render(hostHeader: string | undefined): { status: number; html: string; list: string } {
     const o = this.#options;
     const host = hostFromHeader(hostHeader);
     let id: string | null = null;
@@ -147,16 +167,17 @@ export class StopPage {
       }
     }
     const known = id === null ? undefined : o.lists.find((l) => l.id === id);
-    const name = known !== undefined ? known.name : o.lists.map((l) => l.name).join(', ');
+    if (known === undefined) return { status: 404, html: NEUTRAL_PAGE, list: 'unknown' };
     const html = renderStopPage(o.template, {
       lang: o.language,
-      list: name,
+      list: known.name,
       operator: o.operator,
       contact: o.contact,
       appeal: o.appeal,
       host,
     });
-    return { html, list: known !== undefined ? known.id : 'unknown' };
+    // RFC 7725: 451 Unavailable For Legal Reasons.
+    return { status: 451, html, list: known.id };
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -168,12 +189,11 @@ export class StopPage {
       res.end();
       return;
     }
-    const { html, list } = this.render(req.headers.host);
+    const { status, html, list } = this.render(req.headers.host);
     this.#options.served?.(list);
-    // RFC 7725: 451 Unavailable For Legal Reasons.
-    res.statusCode = 451;
+    res.statusCode = status;
     res.setHeader('content-type', 'text/html; charset=utf-8');
-    res.setHeader('content-language', this.#options.language);
+    res.setHeader('content-language', status === 451 ? this.#options.language : 'en');
     res.setHeader('cache-control', 'no-store');
     res.setHeader('x-content-type-options', 'nosniff');
     res.setHeader('referrer-policy', 'no-referrer');

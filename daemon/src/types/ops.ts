@@ -12,6 +12,6 @@ export interface ProbeResult {
 export interface UpstreamState {
   /** As configured ("192.0.2.1:53"). */
   readonly name: string;
-  /** Not marked down (failureThreshold failures in a row mark it down until a probe succeeds). */
+  /** Not marked down (dns/health.ts: distinct failed questions with nothing answered, until it answers again). */
   readonly up: boolean;
 }

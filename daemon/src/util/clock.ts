@@ -2,7 +2,7 @@
  * Time as a parameter. What reads the time or waits for it on the query path (the rate limit, the packet cache's
  * lifetimes, the upstream tries' deadlines, health and latency) takes a Clock, so that a test moves time instead of
  * sleeping and nothing it checks depends on how busy the machine is. The daemon runs on `systemClock`; tests pass a
- * `ManualClock`. (The list sync's wall clock, in seconds, is its own SyncTiming.clock.)
+ * `ManualClock`. (The list sync's wall clock, in seconds, is its own SyncTiming.clock; `wallClock` is the calendar's.)
  */
 
 /** What setTimeout returned, to cancel it with. */
@@ -19,6 +19,16 @@ export interface Clock {
 /** The process's own clock: performance.now() and Node's timers. */
 export const systemClock: Clock = {
   now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+};
+
+/**
+ * The calendar's clock: now() is milliseconds since the epoch (Date.now()), for what aligns to UTC boundaries (the
+ * hit report's windows). Tests pass a ManualClock started at an epoch time.
+ */
+export const wallClock: Clock = {
+  now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
 };

@@ -83,3 +83,37 @@ export function addressBytes(address: string): Uint8Array {
   if (v4) out.set(tail, 12);
   return out;
 }
+
+/** Why a socket could not be bound, in an operator's words (EADDRINUSE, EACCES, EADDRNOTAVAIL, else the message). */
+export function bindFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return 'address in use (another process listens there: `ss -lunp` and `ss -ltnp` name it)';
+    case 'EACCES':
+      return 'permission denied (ports below 1024 need CAP_NET_BIND_SERVICE, which the systemd unit grants)';
+    case 'EADDRNOTAVAIL':
+      return 'no interface has this address';
+    default:
+      return e.message;
+  }
+}
+
+/**
+ * A configured address that could not be listened on, named by its configuration key (`listen.0`,
+ * `metrics.listen`, `stopPage.listen.1`): a start-up error the operator fixes in the config or on the host, so the
+ * daemon exits with the configuration error status.
+ */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  readonly code = 'LISTEN_FAILED';
+  /** The configuration key, e.g. `listen.0`. */
+  readonly key: string;
+  readonly address: string;
+
+  constructor(key: string, address: string, cause: unknown) {
+    super(`${key}: ${address}: ${bindFailure(cause)}`, { cause });
+    this.key = key;
+    this.address = address;
+  }
+}

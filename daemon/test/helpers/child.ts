@@ -17,9 +17,14 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** The built daemon (`node daemon/dist/main.js --config FILE`) as a child process, its JSON log lines collected. */
-export function startChild(configFile: string, node = process.execPath): Child {
-  const proc = spawn(node, [MAIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * The built daemon (`node daemon/dist/main.js --config FILE`) as a child process, its JSON log lines collected. It
+ * runs as a user runs it: without the test runner's NODE_OPTIONS (test/helpers/tools.ts, plainNode, says what tap
+ * adds there and what it costs a process at start and in each of its worker threads).
+ */
+export function startChild(configFile: string, node = process.execPath, env: NodeJS.ProcessEnv = process.env): Child {
+  const { NODE_OPTIONS: _runner, ...plain } = env;
+  const proc = spawn(node, [MAIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: plain });
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
     [];

@@ -72,7 +72,8 @@ async function startWith(ups: TestUpstream[], o: TestDaemonOptions): Promise<Tes
       tcpTimeoutMs: 400,
       maxTries: 2,
       failureThreshold: 3,
-      probeIntervalMs: 1000,
+      // Probes only when a test moves its clock an hour (or asks for them).
+      probe: { intervalMs: 3_600_000 },
       ...(c.upstream as object),
     },
     shutdown: { drainTimeoutMs: 1000, ...(c.shutdown as object) },

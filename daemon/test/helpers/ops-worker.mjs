@@ -1,6 +1,7 @@
 // A forked process playing one DNS worker for daemon/test/ops-cluster.test.ts: the real WorkerOpsAgent and the
 // real query path (on 127.0.0.1 port 0), answering the primary over the real IPC channel. It counts the queries
-// it is told to count (argv[2]) so that the merged figures are known, then says "ready".
+// it is told to count (argv[2]) so that the merged figures are known, then says "ready". argv[3]: `silent` (never
+// answers), or `worker-<slot>` (with its process metrics, labelled so).
 import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 
@@ -12,19 +13,21 @@ import { startDaemon } from '../../dist/daemon.js';
 
 const n = Number(process.argv[2] ?? 1);
 const silent = process.argv[3] === 'silent';
+// argv[3] = 'worker-<slot>': with process metrics, labelled so.
+const name = process.argv[3]?.startsWith('worker-') ? process.argv[3] : undefined;
 const settings = settingsFrom(
   {
     listen: ['127.0.0.1:0'],
     upstreams: ['127.0.0.1:9'],
-    metrics: { processMetrics: false },
-    hitReport: { enabled: true, endpoint: true, minCount: 1 },
+    metrics: { processMetrics: name !== undefined },
+    hitReport: { enabled: true, endpoint: true, minCount: 5 },
   },
   tmpdir(),
 );
 const logger = createLogger({ level: 'error' }, new Writable({ write: (_c, _e, cb) => cb() }));
 const lists = new StaticListProvider([]);
 if (!silent) {
-  const agent = new WorkerOpsAgent(settings, { logger, lists });
+  const agent = new WorkerOpsAgent(settings, { logger, lists, process: name });
   const daemon = await startDaemon(settings, { logger, lists, events: agent.metrics, policyEvents: agent.metrics });
   agent.attach(daemon);
   for (let i = 0; i < n; i++) {

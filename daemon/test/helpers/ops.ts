@@ -140,7 +140,8 @@ export async function startOpsDaemon(
           timeoutMs: 200,
           maxTries: 2,
           failureThreshold: 3,
-          probeIntervalMs: 1000,
+          // Probes only when a test moves its clock an hour (or asks for them).
+          probe: { intervalMs: 3_600_000 },
           ...(c.upstream as object),
         },
         shutdown: { drainTimeoutMs: 500 },
@@ -203,7 +204,14 @@ export interface Stack {
  */
 export async function startStack(
   t: { teardown(fn: () => unknown): void },
-  o: { names: readonly string[]; top?: Record<string, unknown>; list?: Record<string, unknown>; publish?: boolean },
+  o: {
+    names: readonly string[];
+    top?: Record<string, unknown>;
+    list?: Record<string, unknown>;
+    publish?: boolean;
+    /** The hit report's calendar clock (a ManualClock started at an epoch time). */
+    wallClock?: QueryClock;
+  },
 ): Promise<Stack> {
   const root = tempDir(t, 'hw-ops-');
   const listKey = generateListKey('demo-2026a');
@@ -224,11 +232,15 @@ export async function startStack(
   const h = harness(t, settings, clock);
   const log = new LogSink();
   const logger = createLogger({ level: 'debug' }, log);
-  const ops = await Operations.start(settings, { logger, lists: h.registry });
+  const ops = await Operations.start(settings, {
+    logger,
+    lists: h.registry,
+    ...(o.wallClock ? { wallClock: o.wallClock } : {}),
+  });
   t.teardown(() => ops.close());
   if (o.publish !== false) rel.publish(fullOf(listKey, 1, o.names));
-  await within(5000, h.registry.start());
-  if (o.publish !== false && (await within(5000, h.registry.pollNow('demo'))) !== 'updated') {
+  await within(h.registry.start());
+  if (o.publish !== false && (await within(h.registry.pollNow('demo'))) !== 'updated') {
     throw new Error('setup: serial 1 not in force');
   }
   ops.listsStarted();
@@ -238,7 +250,7 @@ export async function startStack(
     events: ops.metrics,
     policyEvents: ops.metrics,
   });
-  t.teardown(() => within(5000, daemon.close(), 'daemon close'));
+  t.teardown(() => within(daemon.close(), 'daemon close'));
   await ops.attach(daemon);
   return {
     ops,

@@ -236,6 +236,10 @@ export class TestUpstream {
   /** Behaviour per lower-case query name, over `behaviour`. */
   readonly byName = new Map<string, Behaviour>();
   delayMs = 300;
+  /** Leave every n-th UDP query unanswered (0: none), whatever the behaviour; counted in `dropped`. */
+  dropEvery = 0;
+  dropped = 0;
+  #udpCount = 0;
   readonly queries: ReceivedQuery[] = [];
   readonly zone: Rec[];
   /** Records put in the authority and additional sections of every answer for a name (lower case). */
@@ -286,6 +290,10 @@ export class TestUpstream {
     const q = parseRaw(msg, 'udp', port);
     if (q === null) return;
     this.queries.push(q);
+    if (this.dropEvery > 0 && ++this.#udpCount % this.dropEvery === 0) {
+      this.dropped++;
+      return;
+    }
     const b = this.#behaviourFor(q);
     const send = (out: Buffer): void => {
       this.#udp?.send(out, port, address);

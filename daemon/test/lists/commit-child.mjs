@@ -1,8 +1,11 @@
 // A process that gets killed with SIGKILL in the middle of its work, for the crash tests (lists-lifecycle.test.ts).
 //   node commit-child.mjs store <stateDir> <inputsDir>   commits the prepared updates a, b, a, b, ... forever, every
-//                                                        other one streamed through a spool as a download is
+//                                                        other one streamed through a spool as a download is; an
+//                                                        update with a keyring and a checkpoint (<name>.keyring,
+//                                                        .keyring.sig, .keyring.version, .checkpoint) commits them
+//                                                        with its list state
 //   node commit-child.mjs daemon <settings.json>         starts a registry and polls once, then idles
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { settingsFrom } from '../../dist/config/load.js';
@@ -16,11 +19,25 @@ if (mode === 'store') {
   const [stateDir, inputs] = args;
   const load = (name) => {
     const state = JSON.parse(readFileSync(join(inputs, `${name}.state.json`), 'utf8'));
+    const file = (ext) => join(inputs, `${name}.${ext}`);
+    const trust = existsSync(file('keyring'))
+      ? {
+          trust: {
+            keyring: {
+              bytes: readFileSync(file('keyring')),
+              signatures: [readFileSync(file('keyring.sig'))],
+              version: Number(readFileSync(file('keyring.version'), 'utf8')),
+            },
+            checkpoint: readFileSync(file('checkpoint')),
+          },
+        }
+      : {};
     return {
       state,
-      indexBytes: readFileSync(join(inputs, `${name}.index`)),
-      indexSignatures: [readFileSync(join(inputs, `${name}.sig`))],
-      fullBytes: readFileSync(join(inputs, `${name}.full`)),
+      indexBytes: readFileSync(file('index')),
+      indexSignatures: [readFileSync(file('sig'))],
+      fullBytes: readFileSync(file('full')),
+      ...trust,
     };
   };
   const updates = [load('a'), load('b')];
@@ -38,7 +55,8 @@ if (mode === 'store') {
     // As a download: the FULL written to a spool in 64 KiB chunks, then committed by renaming the spool.
     const spool = store.createSpool();
     for (let at = 0; at < u.fullBytes.length; at += 65536) spool.write(u.fullBytes.subarray(at, at + 65536));
-    store.commit({ state: u.state, indexBytes: u.indexBytes, indexSignatures: u.indexSignatures, fullSpool: spool });
+    const { fullBytes: _, ...rest } = u;
+    store.commit({ ...rest, fullSpool: spool });
   }
 } else if (mode === 'daemon') {
   const raw = JSON.parse(readFileSync(args[0], 'utf8'));

@@ -1,5 +1,6 @@
 // Test helpers for the list sync: a release directory written with @hashwall/format's publisher, a real HTTP
 // server on 127.0.0.1 serving it (with hooks to misbehave), settings, a clock, and a registry with a captured log.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -7,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import {
   INDEX_PATH,
@@ -29,6 +30,7 @@ import type { ListEventMap } from '../../dist/lists/types.js';
 import type { ListView } from '../../dist/types/lists.js';
 import { startDaemon } from '../../dist/daemon.js';
 import { TestUpstream } from '../helpers/upstream.ts';
+import { HANG_MS, within } from '../../../test/helpers/within.ts';
 
 /** 2026-11-22T06:00:00Z, the format's test epoch. */
 export const T0 = Date.UTC(2026, 10, 22, 6, 0, 0) / 1000;
@@ -167,6 +169,20 @@ export class ReleaseDir {
   }
 }
 
+/**
+ * A release in `dir` of serial 1 with `names`, valid now: for tests of the built daemon, which reads the real clock
+ * (the other helpers publish at T0).
+ */
+export function currentRelease(dir: string, listKey: ListKey, names: readonly string[]): ReleaseDir {
+  const now = Math.floor(Date.now() / 1000);
+  const release = new ReleaseDir(dir);
+  release.publish(fullOf(listKey, 1, names, { created: now - 3600, expires: now + 7 * DAY }), {
+    created: now - 3600,
+    expires: now + 2 * DAY,
+  });
+  return release;
+}
+
 function readdirSyncSafe(dir: string): Dirent[] {
   try {
     return readdirSync(dir, { withFileTypes: true });
@@ -237,7 +253,7 @@ export class ReleaseServer {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
-    return within(5000, closed, 'release server close');
+    return within(closed, 'release server close');
   }
 }
 
@@ -333,6 +349,10 @@ const EVENT_NAMES: (keyof ListEventMap)[] = [
   'store-unusable',
   'start-timeout',
   'canary-missing',
+  'held',
+  'released',
+  'keyring',
+  'split-view',
 ];
 
 /** A registry with a captured log and event record; closed at teardown. */
@@ -390,7 +410,7 @@ export async function withDns(t: { teardown(fn: () => unknown): void }, h: Harne
     lists: h.registry,
   });
   t.teardown(async () => {
-    await within(5000, daemon.close(), 'daemon close');
+    await within(daemon.close(), 'daemon close');
     upstream.close();
   });
   h.dns = { port: daemon.addresses.udp[0]!.port, upstream };
@@ -403,13 +423,24 @@ export function verdictOf(view: ListView, name: string): string | null {
   return v ? `${v.kind}:${v.listId}` : null;
 }
 
-/** Rejects after `ms`: every await in these tests is bounded. */
-export function within<T>(ms: number, p: Promise<T>, what = 'operation'): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+export { HANG_MS, within };
+
+/** The crash child (commit-child.mjs): what the kill -9 tests run and kill. */
+const CHILD = fileURLToPath(new URL('./commit-child.mjs', import.meta.url));
+
+/** Runs the crash child with `args` and SIGKILLs it `afterMs` after it printed `marker`. */
+export function killDuring(args: string[], marker: string, afterMs: number): Promise<string> {
+  return within(
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes(marker)) setTimeout(() => child.kill('SIGKILL'), afterMs);
+      });
+      child.on('error', reject);
+      child.on('exit', (_code, signal) => resolve(`${signal ?? ''} ${out}`));
     }),
-  ]).finally(() => clearTimeout(timer));
+    'crash child',
+  );
 }

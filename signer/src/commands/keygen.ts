@@ -1,7 +1,10 @@
 /**
  * `hashwall-signer keygen --out NAME`: a minisign Ed25519 key pair, `NAME.key` (mode 0600, password-protected
  * with minisign's own scrypt cost unless --no-password) and `NAME.pub`, readable by the stock `minisign`.
- * `hashwall-signer keygen --list-key --id ID --out FILE`: a new 32-byte list hash key (SPEC.md 1.3), mode 0600.
+ * `hashwall-signer keygen --list-key --id ID --out FILE.listkey`: a new 32-byte list hash key (SPEC.md 1.3), mode
+ * 0600. The names keep the three kinds apart: `.key` is only ever the secret signing key (which never leaves the
+ * maintainer), `.pub` its public half (for every ISP), `.listkey` the list hash key (for licensed ISPs); a list key
+ * named `.key` or `.pub`, or a key pair NAME that already ends in one, is refused.
  * `hashwall-signer keygen --log-key --origin ORIGIN --out NAME`: the release log's note key (SPEC.md 6), NAME.skey
  * (mode 0600) and NAME.vkey; the vkey is printed, for ISPs and witnesses.
  * Existing files are never overwritten without --force. Nothing secret is printed.
@@ -58,16 +61,18 @@ export async function writeListKey(out: string, id: string, force: boolean): Pro
 }
 
 const HELP = `Usage: hashwall-signer keygen --out NAME [--no-password] [--password-file FILE] [--force]
-       hashwall-signer keygen --list-key --id ID --out FILE [--force]
+       hashwall-signer keygen --list-key --id ID --out FILE.listkey [--force]
        hashwall-signer keygen --log-key --origin ORIGIN --out NAME [--force]
 
-The first form makes a minisign Ed25519 signing key pair: NAME.key (secret, mode 0600) and NAME.pub (public).
-The secret key is encrypted with a password (minisign's scrypt cost: about 1 GiB of memory and a few seconds
-to open) unless --no-password is given, which is meant for automation on a machine that is itself protected.
-Both files work with the stock minisign tool. Print nothing secret; the key id is shown.
+The first form makes a minisign Ed25519 signing key pair: NAME.key, the SECRET signing key (mode 0600), which
+never leaves you, and NAME.pub, the public key every ISP needs. The secret key is encrypted with a password
+(minisign's scrypt cost: about 1 GiB of memory and a few seconds to open) unless --no-password is given, which
+is meant for automation on a machine that is itself protected. Both files work with the stock minisign tool.
+Print nothing secret; the key id is shown.
 
 The second form makes a new random 32-byte list hash key (SPEC.md 1.3) named ID (the list's hash-key-id; the
-id "public" makes a public-mode key, which the list then carries in its header). Mode 0600.
+id "public" makes a public-mode key, which the list then carries in its header). Mode 0600. Name it
+FILE.listkey: it is what licensed ISPs get (over a channel you trust); .key is only ever the secret signing key.
 
 The third form makes the release log's key (SPEC.md 6): an Ed25519 note key (c2sp.org/signed-note) named ORIGIN,
 the log's checkpoint origin (for example lists.example/demo; no spaces or "+"). NAME.skey is the secret (mode
@@ -76,7 +81,7 @@ ISPs (their daemon's log key) and witnesses. The secret is not password-protecte
 unattended; keep it mode 0600 on the publishing machine.
 
 Options:
-  --out NAME             where to write (NAME.key and NAME.pub; or the list key file)
+  --out NAME             where to write (NAME.key and NAME.pub; or the list key file, FILE.listkey)
   --no-password          do not encrypt the secret key
   --password-file FILE   read the new password from FILE (first line) instead of asking twice
   --list-key             make a list hash key instead of a signing key
@@ -129,11 +134,23 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     }
     const id = required(v.id, 'id', 'keygen --list-key');
     if (!isListId(id)) throw usage('--id: not [a-z0-9][a-z0-9-]{0,62}');
+    if (/\.(key|pub|skey|vkey)$/.test(out)) {
+      throw usage(
+        `--out ${out}: name a list hash key FILE.listkey (.key is the secret signing key, .pub its public half)`,
+      );
+    }
     const r = await writeListKey(out, id, force);
-    io.out(`wrote list key "${r.id}" to ${r.path} (mode 0600)${r.id === 'public' ? ' for a public-mode list' : ''}`);
+    io.out(
+      r.id === 'public'
+        ? `wrote list hash key "${r.id}" to ${r.path} (mode 0600) for a public-mode list`
+        : `wrote list hash key "${r.id}" to ${r.path} (mode 0600): for licensed ISPs, over a channel you trust`,
+    );
     return EXIT_OK;
   }
   if (v.id !== undefined) throw usage('keygen: --id is for --list-key');
+  if (/\.(key|pub|listkey|skey|vkey)$/.test(out)) {
+    throw usage(`--out ${out}: give NAME without an extension; keygen writes NAME.key and NAME.pub`);
+  }
   if (v['no-password'] && v['password-file'] !== undefined) {
     throw usage('keygen: --no-password and --password-file exclude each other');
   }
@@ -145,8 +162,11 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   const password = v['no-password'] ? undefined : await newPassword(v['password-file'], io);
   try {
     const r = await writeSigningKeyPair(out, password, force);
-    io.out(`wrote ${r.secretPath} (secret, mode 0600${r.encrypted ? ', password-protected' : ', NOT encrypted'})`);
-    io.out(`wrote ${r.publicPath} (public)`);
+    io.out(
+      `wrote ${r.secretPath} (SECRET signing key, mode 0600${r.encrypted ? ', password-protected' : ', NOT encrypted'}: ` +
+        'it never leaves you)',
+    );
+    io.out(`wrote ${r.publicPath} (public signing key: give it to every ISP)`);
     io.out(`key id ${r.keyId}`);
     return EXIT_OK;
   } finally {

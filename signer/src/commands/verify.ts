@@ -24,6 +24,7 @@ import {
   type KeyringAnchor,
   type MinisignPublicKey,
   type ReleaseSource,
+  type SignedKeyring,
 } from '@hashwall/format';
 import { sourceFor } from '@hashwall/release-client';
 
@@ -85,12 +86,14 @@ export async function verifyRelease(options: VerifyOptions): Promise<VerifyRepor
     }
     const keyrings: CheckItem[] = [];
     let trust: TrustStore;
+    let accepted: readonly SignedKeyring[] | undefined;
     if (options.anchor) {
       // SPEC.md 5.1-5.3: the daemon's own walk, then the index, FULL and DELTAs under the current keyring.
       const walked = await walkKeyrings(source, { listId, ...options.anchor }, options.now);
       keyrings.push(...walked.items);
       if (walked.trust === undefined) return { ok: false, location: source.location, listId, items: keyrings };
       trust = walked.trust;
+      accepted = walked.accepted;
     } else {
       trust = new TrustStore([[listId, { keys: options.trusted, threshold: options.threshold ?? 1 }]]);
     }
@@ -102,7 +105,9 @@ export async function verifyRelease(options: VerifyOptions): Promise<VerifyRepor
       maxListBytes: options.maxListBytes ?? DEFAULT_MAX_LIST_BYTES,
       ...(options.hashKeyIds ? { hashKeyIds: options.hashKeyIds } : {}),
     });
-    const items = [...keyrings, ...result.items, ...(await logItems(source, options.log, trust, listId))];
+    // The log's leaves are checked each under the keyring it names (those of the walk), not the current one.
+    const logged = await logItems(source, options.log, trust, listId, accepted);
+    const items = [...keyrings, ...result.items, ...logged];
     return { ok: items.every((i) => i.ok), location: source.location, listId, items };
   } finally {
     await source.close?.();
@@ -114,7 +119,7 @@ async function walkKeyrings(
   source: ReleaseSource,
   anchor: KeyringAnchor,
   now: number,
-): Promise<{ items: CheckItem[]; trust?: TrustStore }> {
+): Promise<{ items: CheckItem[]; trust?: TrustStore; accepted: readonly SignedKeyring[] }> {
   const walk = await followKeyrings({ source, anchor, now });
   const items: CheckItem[] = walk.accepted.map((k) => ({
     what: keyringPath(k.keyring.header.version),
@@ -122,12 +127,12 @@ async function walkKeyrings(
     detail: `signed by ${k.keyring.header.rootThreshold} of its ${k.keyring.roots.length} roots and by the roots before it; expires ${formatTime(k.keyring.header.expires)}`,
   }));
   try {
-    return { items, trust: currentKeyringTrust(walk, now) };
+    return { items, trust: currentKeyringTrust(walk, now), accepted: walk.accepted };
   } catch (err) {
     if (!(err instanceof FormatError)) throw err;
     const v = (walk.current?.keyring.header.version ?? 0) + (walk.error ? 1 : 0);
     items.push({ what: keyringPath(Math.max(v, 1)), ok: false, detail: err.message, code: err.code });
-    return { items };
+    return { items, accepted: walk.accepted };
   }
 }
 
