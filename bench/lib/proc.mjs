@@ -2,7 +2,8 @@
 // memory from /proc, and probe a DNS server until it gives the expected rcode.
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { openSync, readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
 
 /** Every child this process started and has not yet seen exit. */
 const started = new Set();
@@ -173,9 +174,15 @@ export function probe(port, name, rcode, timeoutMs) {
   });
 }
 
-/** Whether UDP `port` on 127.0.0.1 can be bound (nothing of anyone else's is there). */
-export function portFree(port) {
+/** Whether `port` on 127.0.0.1 can be bound over UDP (or TCP): nothing of anyone else's is there. */
+export function portFree(port, kind = 'udp') {
   return new Promise((resolve) => {
+    if (kind === 'tcp') {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+      return;
+    }
     const s = createSocket('udp4');
     s.once('error', () => resolve(false));
     s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
@@ -183,3 +190,33 @@ export function portFree(port) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `cmd args` pinned to `cpu` under bash, whose `times` reports the CPU the command used (user + system seconds
+ * of bash's children) after it exits; its output (stdout, and stderr with `withStderr`) goes to `outFile`. Bounded
+ * by a kill timer `limitSeconds` + 30 s. Resolves with { code, cpuSeconds }.
+ */
+export function runTimed({ cpu, cmd, args, outFile, limitSeconds, withStderr = false }) {
+  return new Promise((resolve) => {
+    const fd = openSync(outFile, 'w');
+    const quoted = args.map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(' ');
+    const redirect = withStderr ? '>&3 2>&3' : '>&3';
+    const p = spawn('bash', ['-c', `taskset -c ${cpu} ${cmd} ${quoted} ${redirect}; rc=$?; times; exit $rc`], {
+      stdio: ['ignore', 'pipe', 'ignore', fd],
+    });
+    let out = '';
+    p.stdout.on('data', (c) => (out += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), (limitSeconds + 30) * 1000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      closeSync(fd);
+      // `times` prints two lines: the shell's own user/sys, then its children's ("0m1.234s 0m0.567s").
+      const child = (out.trim().split('\n')[1] ?? '').trim().split(/\s+/);
+      const secs = (x) => {
+        const m = /^(\d+)m([\d.]+)s$/.exec(x ?? '');
+        return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
+      };
+      resolve({ code, cpuSeconds: secs(child[0]) + secs(child[1]) });
+    });
+  });
+}

@@ -80,7 +80,7 @@ async function startWith(ups: TestUpstream[], o: TestDaemonOptions): Promise<Tes
   };
   const settings = settingsFrom(raw, tmpdir());
   const logs = captureLogs();
-  const logger = createLogger({ level: o.level ?? 'info' }, logs.stream);
+  const logger = createLogger({ ...settings.config.logging, level: o.level ?? 'info' }, logs.stream);
   const lists = new StaticListProvider(o.matchers ?? [demoMatcher()], o.refuseAll ?? false);
   const daemon = await startDaemon(settings, { logger, lists, clock: o.clock });
   return {
