@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 
 import { ManualClock } from '../dist/util/clock.js';
 import { TYPE, decode, idOf, optOf, query, rcodeOf } from './helpers/client.ts';
-import { startTestDaemon, type TestDaemon, type TestDaemonOptions } from './helpers/daemon.ts';
+import { startTestDaemon, until, type TestDaemon, type TestDaemonOptions } from './helpers/daemon.ts';
 import { DohClient, TLS_NAME, makePki, pem, type DohAnswer, type TestPki } from './helpers/tls.ts';
 
 const run = promisify(execFile);
@@ -186,6 +186,34 @@ t.test('a POST body streamed past maxQueryBytes without Content-Length gets 413'
     req.end();
   });
   t.equal(res, 413);
+});
+
+t.test('a POST body that trickles past tcp.frameTimeoutMs gets 408; the session serves on', async (t) => {
+  const clock = new ManualClock();
+  const d = await daemon(t, { clock, config: { tcp: { frameTimeoutMs: 2000 } } });
+  const c = await h2(t, d.doh);
+  const q = query('a.example.test', TYPE.A, { id: 0 });
+  const before = clock.pending;
+  const status = new Promise<number>((resolve, reject) => {
+    const req = c.session.request({
+      ':method': 'POST',
+      ':path': '/dns-query',
+      'content-type': 'application/dns-message',
+      'content-length': String(q.length),
+    });
+    req.on('response', (h) => resolve(Number(h[':status'])));
+    req.on('error', reject);
+    req.write(q.subarray(0, 5)); // and the rest never comes
+  });
+  await until(() => clock.pending > before, 'the request reaches the daemon and its body deadline is set');
+  clock.advance(1999);
+  t.equal(clock.pending, before + 1, 'the body deadline has not run before its time');
+  clock.advance(1);
+  t.equal(clock.pending, before, 'it runs at tcp.frameTimeoutMs');
+  t.equal(await status, 408, 'the body did not arrive in time');
+  const a = await c.post(q);
+  t.equal(a.status, 200, 'the same session is served on');
+  t.equal(rcodeOf(a.body), 0);
 });
 
 t.test('header blocks over doh.maxHeaderBytes get 431, over HTTP/2 (curl) and HTTP/1.1', async (t) => {

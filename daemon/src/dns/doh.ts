@@ -17,7 +17,8 @@
  *
  * Connections take tcp's limits, as plain TCP and DoT do (stream.ts): the access list when the TCP connection is
  * accepted (before the handshake; a client outside access.allow is closed at once), tcp.maxConnections and
- * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs, at most tcp.maxInFlightPerConnection
+ * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs, a POST body too (408 when it is not in by then, so a trickled
+ * body cannot hold a stream), at most tcp.maxInFlightPerConnection
  * streams at once (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without activity; opened,
  * refused and timed-out connections are counted with transport "doh".
  *
@@ -36,7 +37,7 @@ import {
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 
-import { systemClock } from '../util/clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { Client } from './client.js';
 import type { Transport } from './events.js';
@@ -208,6 +209,7 @@ export class DohListener extends TlsListener {
   protected readonly gate: StreamGate;
   /** HTTP/2 sessions, to close gracefully (GOAWAY) when stopping. */
   readonly #sessions = new Set<Http2Session>();
+  readonly #clock: Clock;
 
   private constructor(
     spec: string,
@@ -220,6 +222,7 @@ export class DohListener extends TlsListener {
   ) {
     super(spec, handler, log);
     this.settings = settings;
+    this.#clock = o.clock ?? systemClock;
     const server = createSecureServer({
       ...secureContextOptions(tls),
       allowHTTP1: settings.http1,
@@ -237,9 +240,7 @@ export class DohListener extends TlsListener {
     server.setTimeout(tcp.idleTimeoutMs);
     this.#h2 = server;
     // The gate admits each TCP connection (stream.ts) and hands it to the HTTP/2 server for its TLS and HTTP.
-    this.gate = new StreamGate('doh', tcp, this, o.events, o.clock ?? systemClock, (socket) =>
-      server.emit('connection', socket),
-    );
+    this.gate = new StreamGate('doh', tcp, this, o.events, this.#clock, (socket) => server.emit('connection', socket));
     server.on('session', (session: Http2Session) => {
       this.#sessions.add(session);
       session.once('close', () => this.#sessions.delete(session));
@@ -311,20 +312,35 @@ export class DohListener extends TlsListener {
       const chunks: Buffer[] = [];
       let size = 0;
       let over = false;
+      // The whole body within the deadline, however it trickles (as a frame over TCP: stream.ts).
+      const deadline = this.#clock.setTimeout(() => {
+        if (over) return;
+        over = true;
+        this.status(req, 408, 'the body did not arrive in time', true);
+      }, this.tcp.frameTimeoutMs);
+      const end = (): void => {
+        over = true;
+        this.#clock.clearTimeout(deadline);
+      };
       req.body.on('data', (c: Buffer) => {
         if (over) return;
         size += c.length;
         if (size > max) {
-          over = true;
+          end();
           this.status(req, 413, 'body too large', true);
           return;
         }
         chunks.push(c);
       });
       req.body.on('end', () => {
-        if (!over) this.#query(Buffer.concat(chunks, size), req);
+        if (over) return;
+        end();
+        this.#query(Buffer.concat(chunks, size), req);
       });
       req.body.on('error', () => undefined);
+      req.body.on('close', () => {
+        if (!over) end();
+      });
       return;
     }
     return this.status(req, 405, 'only GET and POST', false, { allow: 'GET, POST' });
