@@ -21,14 +21,17 @@ import { parseArgs } from 'node:util';
 
 import { hashwalldConf, nsdConf, unboundConf, dnsdistConf } from './lib/configs.mjs';
 import { buildHwl1, generate } from './lib/data.mjs';
-import { FIFO_PRIORITY, readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
+import { readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
+import { readH2load, runH2load, writeUris } from './lib/h2load.mjs';
 import { loopSummary, markLoop } from './lib/loop.mjs';
 import { summarize, summaryText } from './lib/profile-summary.mjs';
+import { makeTls, measureTlsSetup } from './lib/tls.mjs';
 import { perfFigures, perfMarkdown, perfReport, perfUnavailable, recordPerf, removePerfMaps } from './lib/perf.mjs';
 import {
   cpuDiff,
   cpuSnap,
   descendants,
+  FIFO_PRIORITY,
   killAll,
   portFree,
   probe,
@@ -44,7 +47,26 @@ import {
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
 
-const ALL_TARGETS = ['echo', 'forward', 'upstream', 'unbound', 'dnsdist', 'hashwalld', 'hashwalld-w2'];
+const ALL_TARGETS = [
+  'echo',
+  'forward',
+  'upstream',
+  'unbound',
+  'dnsdist',
+  'hashwalld',
+  'hashwalld-w2',
+  'dnsdist-dot',
+  'hashwalld-dot',
+  'dnsdist-doh',
+  'hashwalld-doh',
+];
+/** The encrypted rows: the server, and the transport its loads use (dnsperf -m dot; h2load for DoH). */
+const ENCRYPTED = {
+  'dnsdist-dot': { base: 'dnsdist', mode: 'dot' },
+  'hashwalld-dot': { base: 'hashwalld', mode: 'dot' },
+  'dnsdist-doh': { base: 'dnsdist', mode: 'doh' },
+  'hashwalld-doh': { base: 'hashwalld', mode: 'doh' },
+};
 const { values: o } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -109,7 +131,13 @@ const PORTS = {
   hashwalld: 5334,
   'hashwalld-w2': 5335,
   forward: 5336,
+  'dnsdist-dot': 5337,
+  'hashwalld-dot': 5338,
+  'dnsdist-doh': 5339,
+  'hashwalld-doh': 5340,
 };
+/** The DoT or DoH port of each encrypted row (its plain port above answers the readiness probe). */
+const TLS_PORTS = { 'dnsdist-dot': 8531, 'hashwalld-dot': 8532, 'dnsdist-doh': 4431, 'hashwalld-doh': 4432 };
 const PERF = o.perf;
 // --perf: perf record samples each saturation load for PERF_S seconds, started PERF_AT seconds in, on the
 // generator's CPU: from 2 s in for DUR-4 s, at least 2 s. perf takes ~0.6 s from its start to its first sample
@@ -189,12 +217,15 @@ async function firstLine(file) {
   return '';
 }
 
-for (const [name, port] of Object.entries(PORTS)) {
-  if (!(await portFree(port))) {
+for (const [name, port] of [...Object.entries(PORTS), ...Object.entries(TLS_PORTS)]) {
+  if (!(await portFree(port, name in TLS_PORTS ? 'tcp' : 'udp'))) {
     log(`port 127.0.0.1:${port} (${name}) is in use by something this bench did not start: stopping`);
     process.exit(1);
   }
 }
+
+// A throwaway certificate for the DoT and DoH rows (openssl; the load generators do not verify it).
+const tls = TARGETS.some((t) => t in ENCRYPTED) ? await makeTls(join(WORK, 'tls')) : null;
 
 // ---------------------------------------------------------------- versions
 {
@@ -212,6 +243,8 @@ for (const [name, port] of Object.entries(PORTS)) {
     unbound: v('sh', ['-c', 'unbound -V | head -1']),
     dnsdist: v('dnsdist', ['--version']),
     nsd: v('sh', ['-c', 'nsd -v 2>&1 | head -1']),
+    h2load: v('sh', ['-c', 'h2load --version 2>&1 | head -1']),
+    openssl: v('openssl', ['version']),
     kernel: v('uname', ['-r']),
     cpus: availableParallelism(),
   };
@@ -250,7 +283,9 @@ const nodeFlags = [...perfFlags, '--import', join(here, 'lib', 'loop-delay.mjs')
  */
 function targetSpec(t, round) {
   const port = PORTS[t];
-  switch (t) {
+  const enc = ENCRYPTED[t];
+  const extra = enc === undefined ? {} : { [enc.mode]: TLS_PORTS[t], tls };
+  switch (enc?.base ?? t) {
     case 'echo':
       return {
         port,
@@ -281,13 +316,14 @@ function targetSpec(t, round) {
       return { port, cpus: SRV_CPU, cmd: 'unbound', args: ['-d', '-c', conf], block: true };
     }
     case 'dnsdist': {
-      const conf = join(RUN, 'dnsdist.conf');
+      const conf = join(RUN, `${t}.conf`);
       writeFileSync(
         conf,
-        dnsdistConf({ port, upstreamPort: PORTS.upstream, blocklistFile: join(DATA, 'blocklist.txt') }),
+        dnsdistConf({ port, upstreamPort: PORTS.upstream, blocklistFile: join(DATA, 'blocklist.txt'), ...extra }),
       );
       return {
         port,
+        ...(enc && { mode: enc.mode, loadPort: TLS_PORTS[t] }),
         cpus: SRV_CPU,
         cmd: 'dnsdist',
         args: ['--supervised', '--disable-syslog', '-C', conf],
@@ -296,15 +332,16 @@ function targetSpec(t, round) {
     }
     case 'hashwalld':
     case 'hashwalld-w2': {
-      const workers = t === 'hashwalld' ? 1 : 2;
+      const workers = t === 'hashwalld-w2' ? 2 : 1;
       const stateDir = join(RUN, `state-${t}`);
       rmSync(stateDir, { recursive: true, force: true });
       const conf = join(RUN, `${t}.yaml`);
-      writeFileSync(conf, hashwalldConf({ port, upstreamPort: PORTS.upstream, stateDir, release, workers }));
+      writeFileSync(conf, hashwalldConf({ port, upstreamPort: PORTS.upstream, stateDir, release, workers, ...extra }));
       const flags = [...nodeFlags, ...o['node-flags'].split(' ').filter(Boolean)];
       if (o.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(RES, `prof-${t}-r${round}`)}`);
       return {
         port,
+        ...(enc && { mode: enc.mode, loadPort: TLS_PORTS[t] }),
         // One process: the server core. Two workers: both cores (shared with dnsperf and the upstream).
         cpus: workers === 1 ? SRV_CPU : BOTH_CPUS,
         cmd: process.execPath,
@@ -321,17 +358,48 @@ function targetSpec(t, round) {
 const rows = [];
 const isBlocked = (name) => /\.blk\d+\.test\.?$/.test(name);
 
-/** One dnsperf load; with `blocking`, per-query rcodes are checked (listed names NXDOMAIN, others NOERROR). */
-async function load(t, round, attempt, mode, port, pids, blocking, node) {
-  const file = join(DATA, mode === 'lat' ? 'queries-lat.txt' : 'queries-sat.txt');
+/** Where the loads of `spec` go: dnsperf's arguments for plain DNS and DoT; DoH goes to h2load (lib/h2load.mjs). */
+function dnsperfTarget(spec) {
+  return spec.mode === 'dot'
+    ? ['-m', 'dot', '-s', '127.0.0.1', '-p', spec.loadPort]
+    : ['-s', '127.0.0.1', '-p', spec.port];
+}
+
+/** The DoH URIs of query file `file` for `spec` (made once per target and file, at most `max` of them). */
+async function urisFor(spec, file, max) {
+  const out = join(RUN, `uris-${spec.loadPort}-${file.replace(/\W/g, '')}.txt`);
+  await writeUris(join(DATA, file), out, `https://127.0.0.1:${spec.loadPort}/dns-query`, max);
+  return out;
+}
+
+/**
+ * One load: dnsperf (plain and DoT), h2load (DoH: -c 1, -m the outstanding queries, --rps the fixed rate). With
+ * `blocking`, dnsperf's per-query rcodes are checked (listed names NXDOMAIN, others NOERROR); h2load sees HTTP only.
+ */
+async function load(t, round, attempt, mode, spec, pids, blocking, node) {
+  const file = mode === 'lat' ? 'queries-lat.txt' : 'queries-sat.txt';
   const out = join(RES, `${t}-r${round}a${attempt}-${mode}.out`);
-  const args = ['-s', '127.0.0.1', '-p', port, '-d', file, '-l', DUR, '-t', 2];
-  if (mode === 'lat') args.push('-Q', LAT_QPS, '-q', 500, '-c', 1, '-v');
-  else args.push('-q', o.outstanding, '-c', o.clients);
   const groups = { srv: pids, upstream: t === 'upstream' ? [] : nsdPids };
   // --fifo: the latency load's processes under SCHED_FIFO (every thread), back to SCHED_OTHER after it.
   const fifo = FIFO && mode === 'lat';
   const rtPids = [...pids, ...(t === 'upstream' ? [] : nsdPids)];
+  let run;
+  let logFile = null;
+  if (spec.mode === 'doh') {
+    const rate = mode === 'lat' ? LAT_QPS : 0;
+    const uris = await urisFor(spec, file, Math.min(400_000, Math.ceil(DUR * (rate || 40_000) * 1.2)));
+    const args = ['-i', uris, '-c', 1, '-D', DUR, '-m', mode === 'lat' ? 500 : o.outstanding];
+    if (mode === 'lat') {
+      logFile = join(RES, `${t}-r${round}a${attempt}-lat.h2log`);
+      args.push('--rps', LAT_QPS, `--log-file=${logFile}`);
+    }
+    run = () => runH2load({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR });
+  } else {
+    const args = [...dnsperfTarget(spec), '-d', join(DATA, file), '-l', DUR, '-t', 2];
+    if (mode === 'lat') args.push('-Q', LAT_QPS, '-q', 500, '-c', 1, '-v');
+    else args.push('-q', o.outstanding, '-c', o.clients);
+    run = () => runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR, fifo });
+  }
   if (fifo) for (const p of rtPids) await chrt(p, true);
   // A Node row's event-loop delay and collections: from here to the end of the load.
   if (node) await markLoop(pids, LOOP_DIR);
@@ -340,7 +408,7 @@ async function load(t, round, attempt, mode, port, pids, blocking, node) {
   const sampling = PERF && mode === 'sat' ? perfWindow(t, round, pids) : null;
   // The load's window on the monotonic clock in microseconds, the clock of a --cpu-prof profile's timestamps.
   const fromUs = Number(process.hrtime.bigint() / 1000n);
-  const { cpuSeconds } = await runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR, fifo });
+  const { cpuSeconds } = await run();
   const toUs = Number(process.hrtime.bigint() / 1000n);
   const b = cpuSnap(groups);
   const threads = node ? threadDiff(ta, threadSnap(pids)) : null;
@@ -350,8 +418,13 @@ async function load(t, round, attempt, mode, port, pids, blocking, node) {
   const perf = sampling === null ? null : await sampling;
   // perf's own CPU (on the generator's core) is not the machine's other work.
   const cpu = cpuDiff(a, b, cpuSeconds + (perf?.perfCpuS ?? 0));
-  const r = await readDnsperf(out, mode === 'lat' && blocking ? (n) => (isBlocked(n) ? 'NXDOMAIN' : 'NOERROR') : null);
-  if (mode === 'lat') rmSync(out); // per-query lines: large; the figures are kept in results.jsonl
+  const r =
+    spec.mode === 'doh'
+      ? await readH2load(out, logFile)
+      : await readDnsperf(out, mode === 'lat' && blocking ? (n) => (isBlocked(n) ? 'NXDOMAIN' : 'NOERROR') : null);
+  // Per-query lines: large; the figures are kept in results.jsonl.
+  if (mode === 'lat') rmSync(out);
+  if (logFile !== null) rmSync(logFile, { force: true });
   return {
     ...r,
     srvCpu: cpu.srv,
@@ -418,39 +491,45 @@ async function runTarget(t, round, attempt) {
   // Warm-up, the same for every target: the latency load's rate and mix (its own unique names) for WARM seconds,
   // so the figures are of a running server (caches filled, code compiled), not of its first seconds.
   if (WARM > 0) {
-    await runDnsperf({
-      cpu: GEN_CPU,
-      args: [
-        '-s',
-        '127.0.0.1',
-        '-p',
-        spec.port,
-        '-d',
-        join(DATA, 'queries-warm.txt'),
-        '-l',
-        WARM,
-        '-Q',
-        LAT_QPS,
-        '-q',
-        500,
-      ],
-      outFile: join(RES, 'warm.out'),
-      limitSeconds: WARM,
-    });
+    if (spec.mode === 'doh') {
+      const uris = await urisFor(spec, 'queries-warm.txt', Math.ceil(WARM * LAT_QPS * 1.2));
+      await runH2load({
+        cpu: GEN_CPU,
+        args: ['-i', uris, '-c', 1, '-D', WARM, '-m', 500, '--rps', LAT_QPS],
+        outFile: join(RES, 'warm.out'),
+        limitSeconds: WARM,
+      });
+    } else {
+      await runDnsperf({
+        cpu: GEN_CPU,
+        args: [...dnsperfTarget(spec), '-d', join(DATA, 'queries-warm.txt'), '-l', WARM, '-Q', LAT_QPS, '-q', 500],
+        outFile: join(RES, 'warm.out'),
+        limitSeconds: WARM,
+      });
+    }
   }
   const node = spec.node === true;
-  const lat = await load(t, round, attempt, 'lat', spec.port, pids, spec.block === true, node);
+  const lat = await load(t, round, attempt, 'lat', spec, pids, spec.block === true, node);
   log(
     `    lat@${LAT_QPS}: avg ${lat.avgMs.toFixed(3)} p50 ${lat.p50Ms.toFixed(3)} p99 ${lat.p99Ms.toFixed(3)} ` +
       `p99.9 ${lat.p999Ms.toFixed(3)} ms, lost ${lat.lost}, wrong ${lat.wrong ?? '-'}, srv ${lat.srvCpu.toFixed(0)}% ` +
       `foreign ${lat.foreignCpu.toFixed(0)}%${loopText(lat.loop)}`,
   );
-  const sat = await load(t, round, attempt, 'sat', spec.port, pids, spec.block === true, node);
+  const sat = await load(t, round, attempt, 'sat', spec, pids, spec.block === true, node);
   log(
     `    sat: ${sat.qps.toFixed(0)} q/s, avg ${sat.avgMs.toFixed(3)} ms, lost ${sat.lost}, NX ${sat.nxPct.toFixed(1)}%, ` +
       `srv ${sat.srvCpu.toFixed(0)}% foreign ${sat.foreignCpu.toFixed(0)}%${loopText(sat.loop)}`,
   );
   const allPids = t === 'upstream' ? pids : descendants(proc.pid);
+  // DoT and DoH: what a new TLS session costs the server (full handshakes, s_time -new).
+  const setup = spec.mode
+    ? await measureTlsSetup({ cpu: GEN_CPU, port: spec.loadPort, seconds: Math.min(DUR, 5), pids: allPids })
+    : null;
+  if (setup !== null) {
+    log(
+      `    TLS set-up: ${setup.perSecond.toFixed(0)} new sessions/s, ${setup.serverCpuUs.toFixed(0)} µs of server CPU each`,
+    );
+  }
   const peak = sumMb(allPids, 'VmHWM');
   // What the RSS is made of at the end of the saturation load (where the peak usually is: caches full): anonymous
   // memory (heaps, the list, caches) and file-backed pages (the executable and libraries, shared between processes
@@ -458,7 +537,7 @@ async function runTarget(t, round, attempt) {
   const rssEnd = { anonMb: sumMb(allPids, 'RssAnon'), fileMb: sumMb(allPids, 'RssFile') };
   if (t === 'upstream') for (const p of nsdPids) await taskset(p, GEN_CPU);
   else await stop(proc);
-  const row = { target: t, round, attempt, loadS, rssReadyMb: rssReady, peakRssMb: peak, rssEnd, lat, sat };
+  const row = { target: t, round, attempt, loadS, rssReadyMb: rssReady, peakRssMb: peak, rssEnd, lat, sat, setup };
   if (o.profile && t === 'hashwalld') profileWindow(t, round, proc.pid, lat, sat);
   if (PERF) {
     // After the server stopped (the report takes a few seconds of the generator's CPU), before its maps go.
@@ -721,6 +800,57 @@ if (nodeRows.length > 0) {
     lines.push(
       `| ${t} | ${l(rs, 'lat', 'p99Ms')} | ${l(rs, 'lat', 'p999Ms')} | ${l(rs, 'lat', 'maxMs')} | ${g(rs, 'lat')} | ` +
         `${gmax(rs, 'lat')} | ${th(rs, 'lat', 'otherPct')} | ${th(rs, 'lat', 'mainWaitMsPerS')} | ${l(rs, 'sat', 'p99Ms')} | ${l(rs, 'sat', 'maxMs')} | ${g(rs, 'sat')} | ${gmax(rs, 'sat')} |`,
+    );
+  }
+}
+// DoT and DoH: each row against dnsdist's on the same transport and against its own server over UDP, same round.
+const encrypted = TARGETS.filter((t) => t in ENCRYPTED && by(t).length > 0);
+if (encrypted.length > 0) {
+  const ratioTo = (t, other) =>
+    by(t).map((r) => {
+      const q = qpsOf(other, r.round);
+      return q ? r.sat.qps / q : NaN;
+    });
+  // On a machine shared with other work a server may not get its whole core: q/s per second of its own CPU.
+  const perCore = (r) => (r.sat.srvCpu > 0 ? r.sat.qps / (r.sat.srvCpu / 100) : NaN);
+  const perCoreRatio = (t, other) =>
+    by(t).map((r) => {
+      const o = rows.find((x) => x.target === other && x.round === r.round);
+      return o ? perCore(r) / perCore(o) : NaN;
+    });
+  lines.push(
+    '',
+    `Encrypted transports (r1 / r2; DoT loads by dnsperf -m dot, DoH by h2load -c 1; latency at ${LAT_QPS} q/s; ` +
+      'TLS set-up: openssl s_time -new, full handshakes one after another):',
+    '',
+    '| target | sat q/s | / dnsdist, same transport | / itself over UDP | q/s per server core | / dnsdist per core | ' +
+      'lat p50 ms | lat p99 ms | lost | peak RSS MiB | new sessions/s | server CPU µs per new session |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const t of encrypted) {
+    const rs = by(t);
+    const { base, mode } = ENCRYPTED[t];
+    lines.push(
+      `| ${t} | ${f(rs.map((r) => r.sat.qps))} | ${f(ratioTo(t, `dnsdist-${mode}`), 2)} | ${f(ratioTo(t, base), 2)} | ` +
+        `${f(rs.map(perCore))} | ${f(perCoreRatio(t, `dnsdist-${mode}`), 2)} | ` +
+        `${f(
+          rs.map((r) => r.lat.p50Ms),
+          3,
+        )} | ${f(
+          rs.map((r) => r.lat.p99Ms),
+          3,
+        )} | ${f(rs.map((r) => r.sat.lost + r.lat.lost))} | ${f(rs.map((r) => r.peakRssMb))} | ` +
+        `${f(rs.map((r) => r.setup?.perSecond ?? NaN))} | ${f(rs.map((r) => r.setup?.serverCpuUs ?? NaN))} |`,
+    );
+  }
+  for (const mode of ['dot', 'doh']) {
+    if (by(`hashwalld-${mode}`).length === 0 || by(`dnsdist-${mode}`).length === 0) continue;
+    const x = ratioTo(`hashwalld-${mode}`, `dnsdist-${mode}`);
+    const y = perCoreRatio(`hashwalld-${mode}`, `dnsdist-${mode}`);
+    lines.push(
+      '',
+      `- hashwalld over ${mode === 'dot' ? 'DoT' : 'DoH'} >= 0.5 x dnsdist's, same round, one core: ${f(x, 2)} ` +
+        `${x.every((v) => v >= 0.5) ? 'MET' : 'NOT MET'} (per second of server CPU: ${f(y, 2)})`,
     );
   }
 }

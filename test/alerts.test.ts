@@ -54,7 +54,8 @@ const queries = dashboard.panels.flatMap((p) =>
 async function exported(): Promise<Set<string>> {
   const names = new Set<string>();
   const metrics = new Metrics({ processMetrics: false });
-  // A daemon that counts cache evictions, and a readiness check: the metrics registered only then are listed too.
+  // A daemon that counts cache evictions, a readiness check, workers and a PROXY header: the metrics registered only
+  // then are listed too.
   metrics.attachDaemon({
     inFlight: () => 0,
     cacheSize: () => 0,
@@ -64,6 +65,7 @@ async function exported(): Promise<Set<string>> {
   });
   metrics.attachReadiness(() => true);
   metrics.attachWorkers(() => 0);
+  metrics.proxyHeader('udp', 'proxied');
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     names.add(m.name);
     if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);

@@ -43,12 +43,14 @@ function ephemeralRange(): { low: number; high: number } {
 
 interface DemoPorts {
   readonly dns: number;
+  readonly dot: number;
+  readonly doh: number;
   readonly metrics: number;
   readonly stopPage: number;
 }
 
 /**
- * Three distinct ports for the demo, which is a separate process and takes its ports by number: drawn at random
+ * Five distinct ports for the demo, which is a separate process and takes its ports by number: drawn at random
  * from 10000 up to the ephemeral range, where no socket bound to port 0 (this suite's, or another process's) is
  * ever given one. One that another process holds all the same is reported by the demo before it starts anything,
  * and the test draws again ({@link runDemo}).
@@ -57,9 +59,9 @@ function drawPorts(): DemoPorts {
   const { low, high } = ephemeralRange();
   const [bottom, top] = low > 11000 ? [10000, low] : [high + 1, 65536];
   const picked = new Set<number>();
-  while (picked.size < 3) picked.add(bottom + Math.floor(Math.random() * (top - bottom)));
-  const [dns, metrics, stopPage] = [...picked] as [number, number, number];
-  return { dns, metrics, stopPage };
+  while (picked.size < 5) picked.add(bottom + Math.floor(Math.random() * (top - bottom)));
+  const [dns, dot, doh, metrics, stopPage] = [...picked] as [number, number, number, number, number];
+  return { dns, dot, doh, metrics, stopPage };
 }
 
 /** The demo's environment: the shell's, without the test runner's NODE_OPTIONS (plainNode drops what tap adds). */
@@ -68,6 +70,8 @@ function demoEnv(ports: DemoPorts): NodeJS.ProcessEnv {
   return {
     ...shell,
     HASHWALL_DEMO_DNS_PORT: String(ports.dns),
+    HASHWALL_DEMO_DOT_PORT: String(ports.dot),
+    HASHWALL_DEMO_DOH_PORT: String(ports.doh),
     HASHWALL_DEMO_METRICS_PORT: String(ports.metrics),
     HASHWALL_DEMO_STOP_PAGE_PORT: String(ports.stopPage),
   };
@@ -171,6 +175,13 @@ t.test('the demo blocks a demo name and stops cleanly on SIGINT', { skip: skipDi
   await t.test('kdig shows the EDE', { skip: needTool('kdig') }, async (t) => {
     const k = await run('kdig', ['@127.0.0.1', '-p', p, '+edns', '+retry=0', '+time=3', 'abuse.test']);
     t.match(k, /EDE: 16 \(Censored\): 'list demo'/);
+    const ca = /^\s*CA=(\S+)/m.exec(out())?.[1] ?? '';
+    t.match(out(), `kdig @127.0.0.1 -p ${ports.dot} +tls +tls-ca=$CA +edns blocked.example`, 'it says how to try DoT');
+    const tls = ['+edns', '+retry=0', '+time=3', `+tls-ca=${ca}`, 'blocked.example'];
+    const dot = await run('kdig', ['@127.0.0.1', '-p', String(ports.dot), '+tls', ...tls]);
+    t.match(dot, /EDE: 16 \(Censored\): 'list demo'/, 'the block over DoT, its certificate verified');
+    const doh = await run('kdig', ['@127.0.0.1', '-p', String(ports.doh), '+https', ...tls]);
+    t.match(doh, /EDE: 16 \(Censored\): 'list demo'/, 'and over DoH');
   });
   const metrics = await get(`http://127.0.0.1:${ports.metrics}/metrics`);
   t.match(metrics.body, /^hashwall_blocked_queries_total\{list="demo",mode="nxdomain",via="name"\} [1-9]/m);
@@ -194,10 +205,11 @@ t.test('the demo blocks a demo name and stops cleanly on SIGINT', { skip: skipDi
   t.ok(await free('tcp', ports.dns), 'and TCP');
   t.ok(await free('tcp', ports.metrics), 'the metrics port is free');
   t.ok(await free('tcp', ports.stopPage), 'the stop page port is free');
+  t.ok((await free('tcp', ports.dot)) && (await free('tcp', ports.doh)), 'the DoT and DoH ports are free');
 });
 
 t.test('the demo says which port is taken, and starts nothing', async (t) => {
-  // The metrics port is one this test holds (bound to port 0 and kept until the end); the other two are drawn, and
+  // The metrics port is one this test holds (bound to port 0 and kept until the end); the others are drawn, and
   // drawn again if another process holds one of them.
   const held = createServer();
   const port = await new Promise<number>((resolve) =>

@@ -65,11 +65,23 @@ forward-zone:
 `;
 }
 
-/** dnsdist: a packet cache, and the blocklist as a SuffixMatchNode answered NXDOMAIN. */
-export function dnsdistConf({ port, upstreamPort, blocklistFile }) {
+/**
+ * dnsdist: a packet cache, and the blocklist as a SuffixMatchNode answered NXDOMAIN. With `dot` or `doh` (a port)
+ * and `tls` ({ cert, key }), a DoT or DoH front end too (OpenSSL, TLS 1.2 and 1.3; DoH at /dns-query).
+ */
+export function dnsdistConf({ port, upstreamPort, blocklistFile, dot, doh, tls }) {
+  const encrypted = [
+    dot
+      ? `addTLSLocal("127.0.0.1:${dot}", "${tls.cert}", "${tls.key}", {provider="openssl", minTLSVersion="tls1.2"})`
+      : '',
+    doh ? `addDOHLocal("127.0.0.1:${doh}", "${tls.cert}", "${tls.key}", "/dns-query", {minTLSVersion="tls1.2"})` : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
   return `-- no security polling: nothing leaves the machine
 setSecurityPollSuffix("")
 setLocal("127.0.0.1:${port}")
+${encrypted}
 setACL({"127.0.0.0/8"})
 newServer({address="127.0.0.1:${upstreamPort}", name="upstream", checkName="h0.hot.test.", checkInterval=5})
 getPool(""):setCache(newPacketCache(500000, {maxTTL=86400, minTTL=0, temporaryFailureTTL=60, staleTTL=60}))
@@ -84,9 +96,20 @@ infolog("blocklist: " .. n .. " names")
 `;
 }
 
-/** hashwalld: the HWL1 release from a file:// mirror, a fresh state directory, metrics off, warn-level logs. */
-export function hashwalldConf({ port, upstreamPort, stateDir, release, workers }) {
+/**
+ * hashwalld: the HWL1 release from a file:// mirror, a fresh state directory, metrics off, warn-level logs. With
+ * `dot` or `doh` (a port) and `tls` ({ cert, key }), a DoT or DoH listener too.
+ */
+export function hashwalldConf({ port, upstreamPort, stateDir, release, workers, dot, doh, tls }) {
+  const encrypted = [
+    dot ? `dot:\n  listen: ['127.0.0.1:${dot}']` : '',
+    doh ? `doh:\n  listen: ['127.0.0.1:${doh}']` : '',
+    dot || doh ? `tls:\n  certFile: '${tls.cert}'\n  keyFile: '${tls.key}'` : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
   return `listen: ['127.0.0.1:${port}']
+${encrypted}
 upstreams: ['127.0.0.1:${upstreamPort}']
 workers: ${workers}
 stateDir: '${stateDir}'

@@ -1,42 +1,17 @@
 // Running dnsperf 2.10 and reading what it prints. dnsperf 2.10 reports only the average latency, so the
 // percentiles come from its per-query lines (`-v`: "> RCODE NAME TYPE SECONDS", or "> T NAME TYPE" for a query that
 // timed out), read as a stream.
-import { spawn } from 'node:child_process';
-import { createReadStream, openSync, closeSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-/** The real-time priority of --fifo (bench/README.md): above every ordinary process, below the kernel's threads. */
-export const FIFO_PRIORITY = 50;
+import { runTimed } from './proc.mjs';
 
 /**
- * Runs dnsperf pinned to `cpu` under bash, whose `times` reports the CPU dnsperf used (user + system seconds of
- * bash's children) after it exits. Resolves with { code, cpuSeconds }. Bounded: dnsperf's own -l plus a kill
- * timer. With `fifo`, under SCHED_FIFO (run.mjs --fifo).
+ * Runs dnsperf pinned to `cpu` (lib/proc.mjs runTimed: its CPU from bash's `times`). Resolves with
+ * { code, cpuSeconds }. Bounded: dnsperf's own -l plus a kill timer. With `fifo`, under SCHED_FIFO (--fifo).
  */
 export function runDnsperf({ cpu, args, outFile, limitSeconds, fifo = false }) {
-  return new Promise((resolve) => {
-    const fd = openSync(outFile, 'w');
-    const quoted = args.map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(' ');
-    const rt = fifo ? `chrt -f ${FIFO_PRIORITY} ` : '';
-    const p = spawn('bash', ['-c', `${rt}taskset -c ${cpu} dnsperf ${quoted} >&3; rc=$?; times; exit $rc`], {
-      stdio: ['ignore', 'pipe', 'ignore', fd],
-    });
-    let out = '';
-    p.stdout.on('data', (c) => (out += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), (limitSeconds + 30) * 1000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      closeSync(fd);
-      // `times` prints two lines: the shell's own user/sys, then its children's ("0m1.234s 0m0.567s").
-      const lines = out.trim().split('\n');
-      const child = (lines[1] ?? '').trim().split(/\s+/);
-      const secs = (s) => {
-        const m = /^(\d+)m([\d.]+)s$/.exec(s ?? '');
-        return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
-      };
-      resolve({ code, cpuSeconds: secs(child[0]) + secs(child[1]) });
-    });
-  });
+  return runTimed({ cpu, cmd: 'dnsperf', args, outFile, limitSeconds, fifo });
 }
 
 /**

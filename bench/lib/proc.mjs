@@ -2,7 +2,8 @@
 // memory from /proc, and probe a DNS server until it gives the expected rcode.
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { openSync, readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
 
 /** Every child this process started and has not yet seen exit. */
 const started = new Set();
@@ -183,9 +184,15 @@ export function probe(port, name, rcode, timeoutMs) {
   });
 }
 
-/** Whether UDP `port` on 127.0.0.1 can be bound (nothing of anyone else's is there). */
-export function portFree(port) {
+/** Whether `port` on 127.0.0.1 can be bound over UDP (or TCP): nothing of anyone else's is there. */
+export function portFree(port, kind = 'udp') {
   return new Promise((resolve) => {
+    if (kind === 'tcp') {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+      return;
+    }
     const s = createSocket('udp4');
     s.once('error', () => resolve(false));
     s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
@@ -193,6 +200,9 @@ export function portFree(port) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The real-time priority of --fifo (bench/README.md): above every ordinary process, below the kernel's threads. */
+export const FIFO_PRIORITY = 50;
 
 /**
  * Per-thread CPU of `pids`: ticks per thread, the main threads' (a thread whose id is its process's) apart from
@@ -240,4 +250,36 @@ export function threadDiff(a, b) {
     mainWaitMsPerS: (b.mainWaitNs - a.mainWaitNs) / 1e6 / secs,
     majorFaults: b.majorFaults - a.majorFaults,
   };
+}
+
+/**
+ * Runs `cmd args` pinned to `cpu` under bash, whose `times` reports the CPU the command used (user + system seconds
+ * of bash's children) after it exits; its output (stdout, and stderr with `withStderr`) goes to `outFile`. Bounded
+ * by a kill timer `limitSeconds` + 30 s. With `fifo`, under SCHED_FIFO at FIFO_PRIORITY (run.mjs --fifo). Resolves
+ * with { code, cpuSeconds }.
+ */
+export function runTimed({ cpu, cmd, args, outFile, limitSeconds, withStderr = false, fifo = false }) {
+  return new Promise((resolve) => {
+    const fd = openSync(outFile, 'w');
+    const quoted = args.map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(' ');
+    const redirect = withStderr ? '>&3 2>&3' : '>&3';
+    const rt = fifo ? `chrt -f ${FIFO_PRIORITY} ` : '';
+    const p = spawn('bash', ['-c', `${rt}taskset -c ${cpu} ${cmd} ${quoted} ${redirect}; rc=$?; times; exit $rc`], {
+      stdio: ['ignore', 'pipe', 'ignore', fd],
+    });
+    let out = '';
+    p.stdout.on('data', (c) => (out += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), (limitSeconds + 30) * 1000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      closeSync(fd);
+      // `times` prints two lines: the shell's own user/sys, then its children's ("0m1.234s 0m0.567s").
+      const child = (out.trim().split('\n')[1] ?? '').trim().split(/\s+/);
+      const secs = (x) => {
+        const m = /^(\d+)m([\d.]+)s$/.exec(x ?? '');
+        return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
+      };
+      resolve({ code, cpuSeconds: secs(child[0]) + secs(child[1]) });
+    });
+  });
 }

@@ -1,8 +1,9 @@
 /**
  * hashwalld's query path, assembled in one place.
  *
- *   datagram / TCP frame
+ *   datagram / TCP or DoT frame / DoH request
  *     1. access list           REFUSED (EDE 18 Prohibited) for clients outside access.allow, under a rate limit
+ *                              (a TCP, DoT or DoH connection from outside is closed when accepted: dns/stream.ts)
  *     2. rate limit            per client prefix, UDP only: over it dropped, every rateLimitSlip-th answered TC
  *     3. parse                 header + question + OPT only: drop, FORMERR, NOTIMP, BADVERS, REFUSED (non-IN, AXFR)
  *     4. list state            REFUSED (EDE 14 Not Ready) while a list set to `refuse` has none
@@ -38,7 +39,7 @@ import { makeEntry, renderEntry, truncate, udpLimit } from './dns/answer.js';
 import { PacketCache, type CacheEntry } from './dns/cache.js';
 import { scrubAnswer } from './dns/scrub.js';
 import type { Client } from './dns/client.js';
-import { CountingEvents, type AnswerSource, type QueryEvents } from './dns/events.js';
+import { CountingEvents, type AnswerSource, type QueryEvents, type Transport } from './dns/events.js';
 import type { QueryHandler } from './dns/listeners.js';
 import { ScratchAnswers } from './dns/scratch.js';
 import { EDE_NOT_READY, EDE_NOT_SUPPORTED, EDE_PROHIBITED, Synth, spliceAnswer, type TailPair } from './dns/synth.js';
@@ -108,6 +109,7 @@ const SILENT_EVENTS: QueryEvents = {
   rateLimited: () => undefined,
   aclRefused: () => undefined,
   inFlight: () => undefined,
+  proxyHeader: () => undefined,
   connectionOpened: () => undefined,
   connectionClosed: () => undefined,
   connectionRefused: () => undefined,
@@ -629,7 +631,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     if (client.reply(out)) this.#answers.release(out);
   }
 
-  #drop(client: Client, t: 'udp' | 'tcp'): void {
+  #drop(client: Client, t: Transport): void {
     this.#events.queryDone(t, 0, -1, 'local');
     client.drop();
   }

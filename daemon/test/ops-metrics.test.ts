@@ -97,6 +97,10 @@ t.test('queries, blocks, the cache and the upstream are counted exactly', async 
     'hashwall_malformed_queries_total{reply="drop",transport="udp"}': 1,
     'hashwall_malformed_queries_total{reply="formerr",transport="tcp"}': 0,
     'hashwall_malformed_queries_total{reply="drop",transport="tcp"}': 0,
+    'hashwall_malformed_queries_total{reply="formerr",transport="dot"}': 0,
+    'hashwall_malformed_queries_total{reply="drop",transport="dot"}': 0,
+    'hashwall_malformed_queries_total{reply="formerr",transport="doh"}': 0,
+    'hashwall_malformed_queries_total{reply="drop",transport="doh"}': 0,
   });
   t.equal(s.get(sampleKey('hashwall_upstream_up', { upstream: up })), 1);
   t.equal(s.get('hashwall_cache_entries'), d.daemon.cacheSize(), 'cache entries from the daemon');

@@ -9,18 +9,20 @@
 //      witness (SPEC.md 6), as a list maintainer does with hashwall-signer (its library, the same code as the CLI);
 //   4. that release served over HTTP on 127.0.0.1 (a random port), as a mirror, with its keyring and its log;
 //   5. a demo upstream DNS server for the reserved zones `example` and `test` on 127.0.0.1 (a random port);
-//   6. hashwalld (daemon/dist/main.js, the real daemon) on 127.0.0.1:5353 (UDP and TCP), metrics on 127.0.0.1:9153
-//      and the stop page on 127.0.0.1:8053, with examples/demo/hashwalld.yaml: anchored on the root key, checking
-//      every index against the log and the witness;
-//   7. what to try, once /readyz says the daemon is ready. Ctrl-C (SIGINT) or SIGTERM stops everything and removes
-//      the work folder.
+//   6. a throwaway certificate authority and a certificate it signs for 127.0.0.1 (openssl), for DoT and DoH;
+//   7. hashwalld (daemon/dist/main.js, the real daemon) on 127.0.0.1:5353 (UDP and TCP), DNS over TLS on
+//      127.0.0.1:8853, DNS over HTTPS on 127.0.0.1:8443, metrics on 127.0.0.1:9153 and the stop page on
+//      127.0.0.1:8053, with examples/demo/hashwalld.yaml: anchored on the root key, checking every index against the
+//      log and the witness;
+//   8. what to try, once /readyz says the daemon is ready. Ctrl-C (SIGINT) or SIGTERM stops everything and removes
+//      the work folder (the certificates with it).
 //
-// Ports: HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_METRICS_PORT and HASHWALL_DEMO_STOP_PAGE_PORT override 5353, 9153
-// and 8053. Taken ports are reported before anything starts.
+// Ports: HASHWALL_DEMO_DNS_PORT, HASHWALL_DEMO_DOT_PORT, HASHWALL_DEMO_DOH_PORT, HASHWALL_DEMO_METRICS_PORT and
+// HASHWALL_DEMO_STOP_PAGE_PORT override 5353, 8853, 8443, 9153 and 8053. Taken ports are reported before anything
+// starts.
 import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,6 +30,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+import { get, makeCertificates, serveRelease } from './parts.mjs';
 import { startUpstream } from './upstream.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -78,52 +81,6 @@ function checkFree(kind, p, what) {
   });
 }
 
-/** GET http://127.0.0.1:port/path: { status, body }, or null on a connection error or after 2 s. */
-function get(p, path) {
-  return new Promise((done) => {
-    const req = request({ host: '127.0.0.1', port: p, path, timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => done({ status: res.statusCode, body }));
-      res.on('error', () => done(null));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => done(null));
-    req.end();
-  });
-}
-
-/**
- * A static file server for the release folder: GET /demo/<path>, nothing else: index.hwl, full/, delta/, keyring/
- * and log/ (the release log's checkpoint, tiles and entry bundles, SPEC.md 6), names of [A-Za-z0-9._-] only.
- */
-function serveRelease(dir) {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    const parts = path.startsWith('/demo/') ? path.slice('/demo/'.length).split('/') : [];
-    const top = parts.length === 1 || ['full', 'delta', 'keyring', 'log'].includes(parts[0]);
-    const safe = parts.length > 0 && parts.every((p) => /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(p));
-    let body = null;
-    if ((req.method === 'GET' || req.method === 'HEAD') && top && safe) {
-      try {
-        body = readFileSync(join(dir, ...parts));
-      } catch {
-        body = null;
-      }
-    }
-    if (body === null) {
-      res.statusCode = 404;
-      res.end('not found\n');
-      return;
-    }
-    res.setHeader('content-type', 'application/octet-stream');
-    res.setHeader('content-length', body.length);
-    res.end(req.method === 'HEAD' ? undefined : body);
-  });
-  return new Promise((done) => server.listen(0, '127.0.0.1', () => done(server)));
-}
-
 /** Runs a command to its end: its stdout (and stderr), or a failure of the demo. */
 function run(cmd, args) {
   return new Promise((done) => {
@@ -155,11 +112,15 @@ async function main() {
   if (!existsSync(DAEMON) || !existsSync(SIGNER) || !existsSync(WITNESS))
     fail('the packages are not built: run `npm install` (or `npx tsc -b`)');
   const dnsPort = port('HASHWALL_DEMO_DNS_PORT', 5353);
+  const dotPort = port('HASHWALL_DEMO_DOT_PORT', 8853);
+  const dohPort = port('HASHWALL_DEMO_DOH_PORT', 8443);
   const metricsPort = port('HASHWALL_DEMO_METRICS_PORT', 9153);
   const stopPagePort = port('HASHWALL_DEMO_STOP_PAGE_PORT', 8053);
   try {
     await checkFree('udp', dnsPort, 'DNS');
     await checkFree('tcp', dnsPort, 'DNS');
+    await checkFree('tcp', dotPort, 'DNS over TLS');
+    await checkFree('tcp', dohPort, 'DNS over HTTPS');
     await checkFree('tcp', metricsPort, 'metrics');
     await checkFree('tcp', stopPagePort, 'stop page');
   } catch (err) {
@@ -308,9 +269,14 @@ async function main() {
     running.upstream = await startUpstream();
     say(`demo: mirror ${mirror}, demo upstream DNS 127.0.0.1:${running.upstream.port}`);
 
-    // 6. The daemon, with the demo config filled in.
+    // 6. The certificates, 7. the daemon, with the demo config filled in.
+    const tls = await makeCertificates(work);
     const doc = parseDocument(readFileSync(join(here, 'hashwalld.yaml'), 'utf8'));
     doc.setIn(['listen'], [`127.0.0.1:${dnsPort}`]);
+    doc.setIn(['dot', 'listen'], [`127.0.0.1:${dotPort}`]);
+    doc.setIn(['doh', 'listen'], [`127.0.0.1:${dohPort}`]);
+    doc.setIn(['tls', 'certFile'], tls.cert);
+    doc.setIn(['tls', 'keyFile'], tls.key);
     doc.setIn(['upstreams'], [`127.0.0.1:${running.upstream.port}`]);
     doc.setIn(['lists', 0, 'mirrors'], [mirror]);
     doc.setIn(['lists', 0, 'rootKeyFiles'], [rootPair.publicPath]);
@@ -334,7 +300,7 @@ async function main() {
       void cleanup().then(() => process.exit(1));
     });
 
-    // 7. Ready?
+    // 8. Ready?
     const deadline = Date.now() + 30000;
     for (;;) {
       const r = await get(metricsPort, '/readyz');
@@ -355,6 +321,13 @@ async function main() {
       [`dig @127.0.0.1${p} www.exact-host.example`, 'this one passes'],
       [`dig @127.0.0.1${p} allowed.example`, 'passes: the demo upstream answers 192.0.2.1'],
       [`kdig @127.0.0.1${p} +edns abuse.test`, 'kdig prints the extended DNS error'],
+      [`CA=${tls.ca}`, "the demo's throwaway CA, for the next three"],
+      [`kdig @127.0.0.1 -p ${dotPort} +tls +tls-ca=$CA +edns blocked.example`, 'the block over TLS (RFC 7858)'],
+      [`kdig @127.0.0.1 -p ${dohPort} +https +tls-ca=$CA +edns blocked.example`, 'and over HTTPS (RFC 8484)'],
+      [
+        `curl --doh-url https://127.0.0.1:${dohPort}/dns-query --cacert $CA http://blocked.example/`,
+        'curl: no such host',
+      ],
       [`curl -s ${m}/metrics | grep '^hashwall_'`, 'the metrics'],
       [`curl -s ${m}/metrics | grep -E '^hashwall_list_(keyring|log)'`, 'keyring 1, and the log checkpoint accepted'],
       [`kill -USR1 ${running.daemon.pid}`, 'poll the list now (SPEC.md 4.6)'],

@@ -1,7 +1,8 @@
 // The demo's upstream: a tiny authoritative DNS server on 127.0.0.1 (UDP and TCP, one random port) for the
 // reserved zones `example` and `test`, standing in for an ISP's recursive resolver so that the demo needs no
 // network. Every name in those zones exists (A 192.0.2.1, AAAA 2001:db8::1, a TXT for about.example), except
-// names under nxdomain.example; anything outside them is REFUSED.
+// names under nxdomain.example; anything outside them is REFUSED. health.example is answered with TTL 0, so that a
+// forwarder never caches it: the fleet recipe's health checks (examples/fleet) ask it to reach the upstream each time.
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 
@@ -41,11 +42,11 @@ function wireName(name) {
   ]);
 }
 
-function record(owner, type, data) {
+function record(owner, type, data, ttl = TTL) {
   const fixed = Buffer.alloc(10);
   fixed.writeUInt16BE(type, 0);
   fixed.writeUInt16BE(1, 2);
-  fixed.writeUInt32BE(TTL, 4);
+  fixed.writeUInt32BE(ttl, 4);
   fixed.writeUInt16BE(data.length, 8);
   return Buffer.concat([owner, fixed, data]);
 }
@@ -76,7 +77,8 @@ export function answer(msg) {
     authority.push(soa(zone));
   } else {
     const here = Buffer.from([0xc0, 0x0c]); // the question's name
-    if (q.qtype === 1) answers.push(record(here, 1, Buffer.from([192, 0, 2, 1])));
+    const ttl = q.name === 'health.example' ? 0 : TTL;
+    if (q.qtype === 1) answers.push(record(here, 1, Buffer.from([192, 0, 2, 1]), ttl));
     else if (q.qtype === 28) answers.push(record(here, 28, Buffer.from('20010db8000000000000000000000001', 'hex')));
     else if (q.qtype === 16 && q.name === 'about.example') {
       const text = Buffer.from('hashwall demo upstream', 'latin1');

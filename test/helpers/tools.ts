@@ -1,6 +1,7 @@
 /**
  * The Debian tools the tests call where they check us from outside (`minisign`, `kdig`, `dig`, `delv`, `nsd`,
- * `dnssec-keygen`, `dnssec-signzone`, `promtool`, `systemd-analyze`, util-linux's `script`). On a developer's machine a missing tool skips the tests that need it,
+ * `dnssec-keygen`, `dnssec-signzone`, `promtool`, `systemd-analyze`, util-linux's `script`, `openssl`, `curl`,
+ * `dnsdist`). On a developer's machine a missing tool skips the tests that need it,
  * with a note saying which package brings it. Under `CI=true` a missing tool fails instead: `.ci/run` installs every
  * one of them (its PKGS list), so a skip there would only hide a test that never ran.
  */
@@ -22,6 +23,9 @@ const TOOLS = {
   promtool: 'prometheus',
   'systemd-analyze': 'systemd',
   script: 'util-linux',
+  openssl: 'openssl',
+  curl: 'curl',
+  dnsdist: 'dnsdist',
 } as const;
 
 export type ToolName = keyof typeof TOOLS;

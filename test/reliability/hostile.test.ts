@@ -110,8 +110,9 @@ t.test('slow, silent and half-open TCP connections are capped and closed when id
     });
   const kinds = ['silent', 'partial', 'trickle', 'half-closed'] as const;
   for (let i = 0; i < 60; i++) await open(kinds[i % kinds.length]!);
-  // Node closes connections beyond maxConnections at once; the half-closed ones end at once too. "At once": before
-  // the idle timeout (600 ms from its start) could have closed them, however long the 60 connects took.
+  // The gate (dns/stream.ts) closes connections beyond maxConnections at once; the half-closed ones end at once too.
+  // "At once": before the idle timeout (600 ms from its start) could have closed them, however long the 60 connects
+  // took.
   const early = (): number => openFor.filter((x) => x < 500).length;
   for (let i = 0; i < 50 && early() < 40; i++) await sleep(100);
   t.ok(early() >= 40, `connections beyond the cap (and half-closed ones) closed at once (${early()} of 60)`);

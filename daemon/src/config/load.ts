@@ -5,6 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 
 import {
   FormatError,
@@ -27,6 +28,7 @@ import { parseDocument } from 'yaml';
 
 import { z } from 'zod';
 
+import { parseHostPort } from '../util/net.js';
 import { configSchema, listSchema, type Config, type ListConfig, type ListConfigParsed } from './schema.js';
 import { readTemplate } from './stop-page-template.js';
 
@@ -72,6 +74,12 @@ export interface ResolvedList {
   readonly listKey?: ListKey;
 }
 
+/** The encrypted listeners' certificate chain and key (PEM), as read when the settings were loaded. */
+export interface TlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
 /** The names no list may block without being held (lists/hold.ts), each with where it comes from. */
 export interface GuardSet {
   readonly names: readonly GuardName[];
@@ -84,6 +92,8 @@ export interface Settings {
   readonly lists: readonly ResolvedList[];
   /** The guard set: the bundled popular names, the operator's files, the allowlist. */
   readonly guard: GuardSet;
+  /** Read from tls.certFile and tls.keyFile when dot or doh listens; null otherwise. */
+  readonly tls: TlsMaterial | null;
   /** The file the settings came from, or "<inline>". */
   readonly source: string;
 }
@@ -263,6 +273,24 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
   if (config.listen !== undefined && new Set(config.listen).size !== config.listen.length) {
     at('listen', 'an address is listed twice');
   }
+  // TCP ports: plain TCP, DoT and DoH may not share one.
+  const streamPorts = new Map<string, string>();
+  const claim = (key: string, specs: readonly string[] | undefined, defaultPort: number): void => {
+    (specs ?? []).forEach((spec, i) => {
+      const hp = parseHostPort(spec, defaultPort);
+      const id = `${hp.host}:${hp.port}`;
+      const other = streamPorts.get(id);
+      if (hp.port !== 0 && other !== undefined) at(`${key}.${i}`, `${spec} is already used by ${other}`);
+      else streamPorts.set(id, key);
+      if (hp.port === 0 && key !== 'listen' && (config.workers ?? 1) !== 1) {
+        at(`${key}.${i}`, 'port 0 with several workers: give the port (every worker must bind the same one)');
+      }
+    });
+  };
+  claim('listen', config.listen, 53);
+  claim('dot.listen', config.dot?.listen, 853);
+  claim('doh.listen', config.doh?.listen, 443);
+  const tls = readTls(config, baseDir, at);
   const cache = config.cache ?? {};
   if (cache.minTtlSeconds !== undefined && cache.maxTtlSeconds !== undefined) {
     if (cache.minTtlSeconds > cache.maxTtlSeconds) at('cache.minTtlSeconds', 'is above maxTtlSeconds');
@@ -383,7 +411,56 @@ export function settingsFrom(raw: unknown, baseDir: string, source = '<inline>')
   const whole = config as Parsed;
   deepFreeze(whole);
   deepFreeze(guard);
-  return Object.freeze({ config: whole, lists: Object.freeze(lists), guard, source });
+  return Object.freeze({ config: whole, lists: Object.freeze(lists), guard, tls, source });
+}
+
+/**
+ * The certificate chain and key for dot and doh, checked the way the listeners will use them (a TLS context is
+ * made from them: a key that does not match the certificate fails here, with its key path). Null when neither
+ * listens.
+ */
+function readTls(config: PartConfig, baseDir: string, at: (path: string, message: string) => void): TlsMaterial | null {
+  const t = config.tls ?? {};
+  if (t.certFile !== undefined && t.certFile !== '') t.certFile = resolve(baseDir, t.certFile);
+  if (t.keyFile !== undefined && t.keyFile !== '') t.keyFile = resolve(baseDir, t.keyFile);
+  if ((config.dot?.listen?.length ?? 0) + (config.doh?.listen?.length ?? 0) === 0) return null;
+  if (t.certFile === '') at('tls.certFile', 'dot or doh listens: a certificate chain (PEM) is needed');
+  if (t.keyFile === '') at('tls.keyFile', 'dot or doh listens: a private key (PEM) is needed');
+  // Absent: it did not parse, and that is reported already.
+  if (t.certFile === undefined || t.certFile === '' || t.keyFile === undefined || t.keyFile === '') return null;
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    cert = readCapped(t.certFile);
+  } catch (err) {
+    at('tls.certFile', `cannot read ${t.certFile}: ${(err as Error).message}`);
+    return null;
+  }
+  try {
+    if ((statSync(t.keyFile).mode & 0o007) !== 0) {
+      at('tls.keyFile', `${t.keyFile} is readable by others: chmod o-rwx it`);
+      return null;
+    }
+    key = readCapped(t.keyFile);
+  } catch (err) {
+    at('tls.keyFile', `cannot read ${t.keyFile}: ${(err as Error).message}`);
+    return null;
+  }
+  try {
+    createSecureContext({ cert, key, minVersion: t.minVersion });
+  } catch (err) {
+    at('tls.certFile', `the certificate and key cannot be used together: ${(err as Error).message}`);
+    return null;
+  }
+  return { cert, key };
+}
+
+/** A PEM file larger than this is refused (a long chain is a few KiB). */
+const MAX_PEM_BYTES = 1024 * 1024;
+
+function readCapped(path: string): Buffer {
+  if (statSync(path).size > MAX_PEM_BYTES) throw new Error(`over ${MAX_PEM_BYTES} bytes`);
+  return readFileSync(path);
 }
 
 /** Minisign public keys given inline (`RW...`) and as files (already resolved), each problem at its path. */

@@ -215,6 +215,53 @@ export const configSchema = z.strictObject({
       maxInFlightPerConnection: z.number().int().min(1).max(1000).default(100),
     })
     .prefault({}),
+  /** The certificate and key of the encrypted listeners (dot, doh); read at start and again on SIGHUP. */
+  tls: z
+    .strictObject({
+      /** PEM: the server's certificate chain, leaf first. */
+      certFile: z.string().default(''),
+      /** PEM: its private key (not readable by others). */
+      keyFile: z.string().default(''),
+      /** The oldest TLS version accepted (TLS 1.3 is always offered). */
+      minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    })
+    .prefault({}),
+  /** DNS over TLS (RFC 7858): RFC 7766 streams over TLS, with tcp's limits. */
+  dot: z
+    .strictObject({
+      /** Addresses to serve DoT on ("0.0.0.0:853", "[::]:853"); empty: none. */
+      listen: z.array(hostPort(853)).default([]),
+    })
+    .prefault({}),
+  /** DNS over HTTPS (RFC 8484), HTTP/2 and HTTP/1.1, with tcp's connection limits. */
+  doh: z
+    .strictObject({
+      /** Addresses to serve DoH on ("0.0.0.0:443", "[::]:443"); empty: none. */
+      listen: z.array(hostPort(443)).default([]),
+      /** The URI path of the DoH endpoint. */
+      path: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/, 'an absolute URI path without query or fragment')
+        .default('/dns-query'),
+      /** Accept HTTP/1.1 besides HTTP/2. */
+      http1: z.boolean().default(true),
+      /** The largest DNS query accepted, as a POST body (413 beyond) or decoded from GET's dns= (414 beyond). */
+      maxQueryBytes: z.number().int().min(512).max(65535).default(4096),
+      /** The largest request header block (HTTP/2: uncompressed; HTTP/1.1: as sent), 431 beyond. */
+      maxHeaderBytes: z.number().int().min(1024).max(65536).default(8192),
+    })
+    .prefault({}),
+  /** PROXY protocol v2 from front ends (dnsdist useProxyProtocol=true) on listen (UDP and TCP) and dot.listen. */
+  proxyProtocol: z
+    .strictObject({
+      /** Front-end networks whose PROXY headers are believed; empty: off. Anyone else's header is dropped. */
+      trusted: z.array(cidr).default([]),
+      /** From a trusted front end, drop a query (or connection) without a header; false: serve it as the front end's. */
+      requireHeader: z.boolean().default(true),
+      /** The longest header accepted, all of it (dnsdist's default cap is 512). */
+      maxHeaderBytes: z.number().int().min(52).max(65551).default(512),
+    })
+    .prefault({}),
   udp: z
     .strictObject({
       /** Largest UDP answer whatever the client advertises (DNS Flag Day 2020: 1232). */

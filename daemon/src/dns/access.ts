@@ -146,16 +146,14 @@ class PrefixBuckets {
   }
 }
 
-export class Access {
+/** A set of networks (CIDR): the access list, the PROXY protocol's trusted front ends. */
+export class NetworkSet {
   readonly #v4Net: number[] = [];
   readonly #v4Mask: number[] = [];
   readonly #v6: { bytes: Uint8Array; prefix: number }[] = [];
-  readonly #buckets: PrefixBuckets | null;
-  readonly #slip: number;
-  readonly #refused: PrefixBuckets | null;
 
-  constructor(s: AccessSettings) {
-    for (const n of s.allow) {
+  constructor(networks: readonly string[]) {
+    for (const n of networks) {
       const c = parseCidr(n);
       if (c.family === 4) {
         const mask = maskOf(c.prefix);
@@ -165,6 +163,33 @@ export class Access {
         this.#v6.push({ bytes: addressBytes(c.address), prefix: c.prefix });
       }
     }
+  }
+
+  /** Whether `address` (IPv4, IPv6, or IPv4-mapped IPv6) is inside one of the networks. */
+  has(address: string): boolean {
+    const v4 = v4Of(address);
+    if (v4 >= 0) {
+      const nets = this.#v4Net;
+      const masks = this.#v4Mask;
+      for (let i = 0; i < nets.length; i++) if ((v4 & masks[i]!) >>> 0 === nets[i]) return true;
+      return false;
+    }
+    if (this.#v6.length === 0) return false;
+    const b = v6Of(address);
+    if (b === null) return false;
+    for (const n of this.#v6) if (samePrefix(b, n.bytes, n.prefix)) return true;
+    return false;
+  }
+}
+
+export class Access {
+  readonly #allow: NetworkSet;
+  readonly #buckets: PrefixBuckets | null;
+  readonly #slip: number;
+  readonly #refused: PrefixBuckets | null;
+
+  constructor(s: AccessSettings) {
+    this.#allow = new NetworkSet(s.allow);
     const v4 = s.rateLimitIpv4Prefix;
     const v6 = s.rateLimitIpv6Prefix;
     this.#buckets =
@@ -183,18 +208,7 @@ export class Access {
 
   /** Whether `address` is inside access.allow. */
   allowed(address: string): boolean {
-    const v4 = v4Of(address);
-    if (v4 >= 0) {
-      const nets = this.#v4Net;
-      const masks = this.#v4Mask;
-      for (let i = 0; i < nets.length; i++) if ((v4 & masks[i]!) >>> 0 === nets[i]) return true;
-      return false;
-    }
-    if (this.#v6.length === 0) return false;
-    const b = v6Of(address);
-    if (b === null) return false;
-    for (const n of this.#v6) if (samePrefix(b, n.bytes, n.prefix)) return true;
-    return false;
+    return this.#allow.has(address);
   }
 
   /** The rate limit for a UDP query from `address`: LIMIT_PASS, LIMIT_DROP or LIMIT_SLIP. */

@@ -8,7 +8,15 @@
  * `CountingEvents` is the default: it counts into plain numbers and maps, and the tests assert on it.
  */
 
-export type Transport = 'udp' | 'tcp';
+import type { ProxyOutcome } from './proxy.js';
+
+export type { ProxyOutcome };
+
+/** How a client query arrived: plain UDP or TCP, DNS over TLS (RFC 7858), DNS over HTTPS (RFC 8484). */
+export type Transport = 'udp' | 'tcp' | 'dot' | 'doh';
+
+/** Where a PROXY v2 header can arrive (dns/proxy.ts): a UDP datagram, a TCP connection, a DoT session. */
+export type ProxyTransport = 'udp' | 'tcp' | 'dot';
 
 /** The transports whose clients hold a connection (dns/stream.ts). */
 export type StreamTransport = Exclude<Transport, 'udp'>;
@@ -16,8 +24,11 @@ export type StreamTransport = Exclude<Transport, 'udp'>;
 /** Why a new connection was closed at once: outside access.allow, the cap, the cap per client prefix. */
 export type ConnectionRefusal = 'acl' | 'limit' | 'prefix-limit';
 
-/** Why the daemon closed a connection: idle (RFC 7766 6.2.3), or a frame not whole within tcp.frameTimeoutMs. */
-export type ConnectionTimeout = 'idle' | 'frame-timeout';
+/**
+ * Why the daemon closed a connection: idle (RFC 7766 6.2.3), a frame (or a PROXY header) not whole within
+ * tcp.frameTimeoutMs, or a TLS handshake not done within it (DoT, DoH).
+ */
+export type ConnectionTimeout = 'idle' | 'frame-timeout' | 'handshake-timeout';
 
 /** Where a query's answer came from. */
 export type AnswerSource =
@@ -85,6 +96,8 @@ export interface QueryEvents {
   aclRefused(transport: Transport, answered: boolean): void;
   /** Upstream queries in flight changed (coalesced client queries count once). */
   inFlight(count: number): void;
+  /** A PROXY v2 header was read (or found missing, or refused): once per datagram, once per connection. */
+  proxyHeader(transport: ProxyTransport, outcome: ProxyOutcome): void;
   /** A client connection was accepted; it is open until connectionClosed. */
   connectionOpened(transport: StreamTransport): void;
   connectionClosed(transport: StreamTransport): void;
@@ -114,7 +127,7 @@ interface UpstreamCounts {
 
 /** Counts every event into plain numbers. Reading the fields is the whole API. */
 export class CountingEvents implements QueryEvents {
-  readonly queries = { udp: 0, tcp: 0 };
+  readonly queries: Record<Transport, number> = { udp: 0, tcp: 0, dot: 0, doh: 0 };
   /** Dropped queries (no answer at all) are under rcode -1. */
   readonly byRcode = new Map<number, number>();
   readonly bySource: Record<AnswerSource, number> = {
@@ -133,17 +146,23 @@ export class CountingEvents implements QueryEvents {
   cacheMisses = 0;
   readonly upstreams = new Map<string, UpstreamCounts>();
   stale = 0;
-  readonly malformedQueries = { udp: 0, tcp: 0, formerr: 0, drop: 0 };
-  readonly rateLimitedQueries = { udp: 0, tcp: 0, slipped: 0 };
-  readonly aclRefusedQueries = { udp: 0, tcp: 0, dropped: 0 };
+  readonly malformedQueries = { udp: 0, tcp: 0, dot: 0, doh: 0, formerr: 0, drop: 0 };
+  readonly rateLimitedQueries = { udp: 0, tcp: 0, dot: 0, doh: 0, slipped: 0 };
+  readonly aclRefusedQueries = { udp: 0, tcp: 0, dot: 0, doh: 0, dropped: 0 };
+  /** PROXY headers per transport and outcome, as `udp proxied`. */
+  readonly proxyHeaders = new Map<string, number>();
   inFlightNow = 0;
   inFlightMax = 0;
   /** Open client connections, and those closed at once or at a deadline, by reason (every stream transport). */
   connectionsOpen = 0;
   readonly connectionsRefused: Record<ConnectionRefusal, number> = { acl: 0, limit: 0, 'prefix-limit': 0 };
-  readonly connectionsTimedOut: Record<ConnectionTimeout, number> = { idle: 0, 'frame-timeout': 0 };
+  readonly connectionsTimedOut: Record<ConnectionTimeout, number> = {
+    idle: 0,
+    'frame-timeout': 0,
+    'handshake-timeout': 0,
+  };
   /** Answers sent, their octets and their latencies (ms), per transport. */
-  readonly sent = { udp: 0, tcp: 0, bytes: 0, latencyMs: [] as number[] };
+  readonly sent = { udp: 0, tcp: 0, dot: 0, doh: 0, bytes: 0, latencyMs: [] as number[] };
   readonly servfails: Record<ServfailReason, number> = {
     'upstream-failed': 0,
     'upstream-servfail': 0,
@@ -233,6 +252,11 @@ export class CountingEvents implements QueryEvents {
   inFlight(count: number): void {
     this.inFlightNow = count;
     if (count > this.inFlightMax) this.inFlightMax = count;
+  }
+
+  proxyHeader(transport: ProxyTransport, outcome: ProxyOutcome): void {
+    const k = `${transport} ${outcome}`;
+    this.proxyHeaders.set(k, (this.proxyHeaders.get(k) ?? 0) + 1);
   }
 
   connectionOpened(): void {

@@ -3,20 +3,22 @@
  * (dns2's servers parse every message with its slow codec and never hand over the raw bytes: dns2.md 1, 7).
  *
  * TCP connections are served by dns/stream.ts (RFC 7766 framing, the access list at accept, the caps on
- * connections, the frame deadline and the idle timeout), which any stream transport shares. Nothing here throws
- * into the event loop: socket errors are counted and the connection closed.
+ * connections, the frame deadline and the idle timeout), which DoT and DoH share (tls.ts, doh.ts). With the PROXY
+ * protocol on (dns/proxy.ts), a datagram or a connection from a trusted front end is served as the client its
+ * header names. Nothing here throws into the event loop: socket errors are counted and the connection closed.
  *
  * Every query handed to the handler comes with a Client whose reply() or drop() is called exactly once; the
  * listener counts queries in flight with it, which is what draining on SIGTERM waits for.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { Client } from './client.js';
 import type { QueryEvents, Transport } from './events.js';
+import type { ProxyGate } from './proxy.js';
 import { boundSpec, portSharing } from './sharing.js';
 import { StreamGate, type StreamHost, type StreamSettings } from './stream.js';
 import { ipLookup } from './udp-lookup.js';
@@ -29,10 +31,11 @@ export interface QueryHandler {
 
 export type TcpSettings = StreamSettings;
 
-/** What a listener reports its connections to, and the clock of their deadlines. */
+/** What a listener reports its connections to, the clock of their deadlines, the PROXY protocol (absent: off). */
 export interface ListenerOptions {
   readonly events: QueryEvents;
   readonly clock?: Clock;
+  readonly proxy?: ProxyGate | null;
 }
 
 export interface BoundAddress {
@@ -52,19 +55,24 @@ class UdpClient implements Client {
   /** Not readonly: the listener's scratch client is set anew for each datagram. */
   address: string;
   port: number;
+  /** Where the answer goes: the datagram's source (a PROXY front end, or the client itself). */
+  fromAddress: string;
+  fromPort: number;
 
-  constructor(listener: Listener, address: string, port: number) {
+  constructor(listener: Listener, address: string, port: number, fromAddress = address, fromPort = port) {
     this.listener = listener;
     this.address = address;
     this.port = port;
+    this.fromAddress = fromAddress;
+    this.fromPort = fromPort;
   }
 
   keep(): Client {
-    return new UdpClient(this.listener, this.address, this.port);
+    return new UdpClient(this.listener, this.address, this.port, this.fromAddress, this.fromPort);
   }
 
   reply(answer: Buffer): boolean {
-    return this.listener.udpSend(answer, this.port, this.address);
+    return this.listener.udpSend(answer, this.fromPort, this.fromAddress);
   }
 
   drop(): void {
@@ -72,27 +80,90 @@ class UdpClient implements Client {
   }
 }
 
+/** Queries a listener handed to the handler and has not seen answered or dropped; the wait for none (draining). */
+export class QueryCounter {
+  /** Queries handed to the handler and not yet answered or dropped. */
+  inFlight = 0;
+  stopping = false;
+  #idleWaiters: (() => void)[] = [];
+
+  queryStarted(): void {
+    this.inFlight++;
+  }
+
+  queryDone(): void {
+    this.inFlight--;
+    if (this.inFlight === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const fn of waiters) fn();
+    }
+  }
+
+  /** Resolves when no query is in flight, or after `timeoutMs`; true if drained. */
+  drained(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}
+
+/**
+ * A TCP server whose connections go to `gate` (stream.ts: the access list and the caps when accepted, before any
+ * TLS handshake; not server.maxConnections, which would neither close connections from outside access.allow nor
+ * count refusals by their reason), listening at host:port as this process shares the port with the other workers
+ * (dns/sharing.ts).
+ */
+export async function listenGate(
+  gate: StreamGate,
+  host: string,
+  port: number,
+  family: 4 | 6,
+): Promise<{ server: Server; address: BoundAddress }> {
+  const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket: Socket) =>
+    gate.serve(socket),
+  );
+  const sharing = portSharing();
+  const reuse = sharing === 'reuseport' ? { reusePort: true } : {};
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    // `reusePort` is not in @types/node 20's types (Node 22.12, 23.1 on); older Nodes never get here with it.
+    const opts = { port, host, ipv6Only: family === 6, exclusive: sharing !== 'cluster', ...reuse };
+    server.listen(opts as Parameters<typeof server.listen>[0], () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  return { server, address: { address: a.address, port: a.port, family } };
+}
+
 /** The UDP socket and TCP server of one configured address. */
-export class Listener implements StreamHost {
+export class Listener extends QueryCounter implements StreamHost {
   /** The address as configured. */
   readonly spec: string;
   readonly handler: QueryHandler;
+  /** The PROXY protocol on this address (UDP and TCP); set anew on reload. */
+  proxy: ProxyGate | null;
   readonly #log: Logger;
   #udp: UdpSocket | null = null;
   #server: Server | null = null;
   readonly #tcp: StreamGate;
   udpAddress: BoundAddress | null = null;
   tcpAddress: BoundAddress | null = null;
-  /** Queries handed to the handler and not yet answered or dropped. */
-  inFlight = 0;
-  stopping = false;
-  #idleWaiters: (() => void)[] = [];
   /** The client of the datagram being handled (the query path keeps a copy if it answers later). */
   readonly #udpClient = new UdpClient(this, '', 0);
 
   private constructor(spec: string, handler: QueryHandler, tcp: TcpSettings, log: Logger, o: ListenerOptions) {
+    super();
     this.spec = spec;
     this.handler = handler;
+    this.proxy = o.proxy ?? null;
     this.#log = log;
     this.#tcp = new StreamGate('tcp', tcp, this, o.events, o.clock ?? systemClock);
   }
@@ -156,13 +227,22 @@ export class Listener implements StreamHost {
     this.#udp = udp;
     udp.on('message', (msg, rinfo) => {
       if (this.stopping) return;
-      this.inFlight++;
       // One scratch client for every datagram (handle() is synchronous; waiters keep() their own): ~56 heap bytes a
       // query fewer (query-path-bench --live --sites).
       const c = this.#udpClient;
-      c.address = rinfo.address;
-      c.port = rinfo.port;
-      this.handler.handle(msg, c);
+      c.fromAddress = rinfo.address;
+      c.fromPort = rinfo.port;
+      let query: Buffer = msg;
+      if (this.proxy === null) {
+        c.address = rinfo.address;
+        c.port = rinfo.port;
+      } else {
+        const payload = this.proxy.datagram(msg, rinfo.address, rinfo.port, c);
+        if (payload === null) return;
+        query = payload;
+      }
+      this.inFlight++;
+      this.handler.handle(query, c);
     });
     udp.on('error', (err) => this.#log.debug({ err: err.message, listen: this.spec }, 'UDP socket error'));
     await new Promise<void>((resolve, reject) => {
@@ -180,41 +260,15 @@ export class Listener implements StreamHost {
     }
     const ua = udp.address();
     this.udpAddress = { address: ua.address, port: ua.port, family };
-    // The connection caps are the gate's (stream.ts), not server.maxConnections: it also closes connections from
-    // outside access.allow, and counts every refusal by its reason.
-    const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket) =>
-      this.#tcp.serve(socket),
-    );
+    const { server, address } = await listenGate(this.#tcp, host, ua.port, family);
     this.#server = server;
     server.on('error', (err) => this.#log.warn({ err: err.message, listen: this.spec }, 'TCP listener error'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const opts = { port: ua.port, host, ipv6Only: family === 6, exclusive: sharing !== 'cluster', ...reuse };
-      server.listen(opts as Parameters<typeof server.listen>[0], () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const ta = server.address() as AddressInfo;
-    this.tcpAddress = { address: ta.address, port: ta.port, family };
+    this.tcpAddress = address;
   }
 
   /** Open TCP connections. */
   get connections(): number {
     return this.#tcp.size;
-  }
-
-  queryStarted(): void {
-    this.inFlight++;
-  }
-
-  queryDone(): void {
-    this.inFlight--;
-    if (this.inFlight === 0 && this.#idleWaiters.length > 0) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const fn of waiters) fn();
-    }
   }
 
   /**
@@ -249,18 +303,6 @@ export class Listener implements StreamHost {
     this.stopping = true;
     this.#server?.close();
     this.#tcp.stop();
-  }
-
-  /** Resolves when no query is in flight, or after `timeoutMs`; true if drained. */
-  drained(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.#idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
   }
 
   close(): void {

@@ -20,10 +20,32 @@ export interface OpsRoutes {
   hitReport?: () => unknown;
 }
 
-/** An HTTP server with the limits every listener of the daemon uses. */
-export function limitedServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 10_000 }, handler);
-  server.headersTimeout = 5_000;
+/** Milliseconds a client has to send a request's headers, and the whole request. */
+export interface HttpLimits {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export const HTTP_LIMITS: HttpLimits = Object.freeze({ headersTimeoutMs: 5_000, requestTimeoutMs: 10_000 });
+
+/**
+ * An HTTP server with the limits every listener of the daemon uses. Node checks the header and request deadlines
+ * only every connectionsCheckingInterval (30 s by default), so a client trickling headers would hold its connection
+ * six times longer than headersTimeout says; the check runs at least twice per deadline here.
+ */
+export function limitedServer(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  limits: HttpLimits = HTTP_LIMITS,
+): Server {
+  const server = createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 2))),
+    },
+    handler,
+  );
   server.keepAliveTimeout = 5_000;
   server.maxRequestsPerSocket = 100;
   server.maxConnections = 1_000;

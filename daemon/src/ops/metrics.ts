@@ -25,6 +25,8 @@ import type {
   ConnectionRefusal,
   ConnectionTimeout,
   MalformedReply,
+  ProxyOutcome,
+  ProxyTransport,
   QueryEvents,
   StreamTransport,
   ServfailReason,
@@ -65,7 +67,13 @@ export const RCODE_NAMES: Readonly<Record<number, string>> = Object.freeze({
   16: 'BADVERS',
 });
 
-const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
+const TRANSPORTS: readonly Transport[] = ['udp', 'tcp', 'dot', 'doh'];
+const TRANSPORT_INDEX: Readonly<Record<Transport, number>> = { udp: 0, tcp: 1, dot: 2, doh: 3 };
+const NT = TRANSPORTS.length;
+/** How the daemon reaches an upstream. */
+const UPSTREAM_TRANSPORTS = ['udp', 'tcp'] as const;
+const PROXY_TRANSPORTS: readonly ProxyTransport[] = ['udp', 'tcp', 'dot'];
+const PROXY_OUTCOMES: readonly ProxyOutcome[] = ['proxied', 'local', 'missing', 'untrusted', 'malformed'];
 const SOURCES: readonly AnswerSource[] = ['blocked', 'steered', 'cache', 'upstream', 'stale', 'local'];
 const ACTIONS: readonly BlockAction[] = ['nxdomain', 'refused', 'nodata', 'stop-page', 'steer'];
 const UPSTREAM_ERRORS: readonly UpstreamError[] = ['timeout', 'malformed', 'unexpected', 'rcode', 'network'];
@@ -73,7 +81,7 @@ const MALFORMED_REPLIES: readonly MalformedReply[] = ['formerr', 'drop'];
 /** The transports whose clients hold connections (every transport but UDP). */
 const STREAM_TRANSPORTS = TRANSPORTS.filter((t): t is StreamTransport => t !== 'udp');
 const REFUSALS: readonly ConnectionRefusal[] = ['acl', 'limit', 'prefix-limit'];
-const TIMEOUTS: readonly ConnectionTimeout[] = ['idle', 'frame-timeout'];
+const TIMEOUTS: readonly ConnectionTimeout[] = ['idle', 'frame-timeout', 'handshake-timeout'];
 const SERVFAIL_REASONS: readonly ServfailReason[] = [
   'upstream-failed',
   'upstream-servfail',
@@ -329,7 +337,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
   hits: HitSink | null = null;
 
   // Hot counters, copied into prom-client at scrape time.
-  readonly #queries = new Float64Array(2 * NQ * NR);
+  readonly #queries = new Float64Array(NT * NQ * NR);
   readonly #answers = new Float64Array(SOURCES.length);
   /** Per list: [action * 2 + viaAlias]. */
   readonly #blocks = new Map<string, Float64Array>();
@@ -337,11 +345,14 @@ export class Metrics implements QueryEvents, PolicyEvents {
   #cacheHits = 0;
   #cacheMisses = 0;
   #stale = 0;
-  readonly #malformed = new Float64Array(2 * MALFORMED_REPLIES.length);
+  readonly #malformed = new Float64Array(NT * MALFORMED_REPLIES.length);
   /** [transport * 2 + slipped]. */
-  readonly #rateLimited = new Float64Array(4);
+  readonly #rateLimited = new Float64Array(NT * 2);
   /** [transport * 2 + dropped]. */
-  readonly #aclRefused = new Float64Array(4);
+  readonly #aclRefused = new Float64Array(NT * 2);
+  /** Per PROXY transport and outcome, registered at the first header seen (the protocol is off by default). */
+  readonly #proxy = new Float64Array(PROXY_TRANSPORTS.length * PROXY_OUTCOMES.length);
+  #proxyRegistered = false;
   readonly #answerLatency = new TransportHistogram(LATENCY_BOUNDS_MS);
   readonly #answerBytes = new TransportHistogram(SIZE_BOUNDS);
   readonly #servfails = new Float64Array(SERVFAIL_REASONS.length);
@@ -472,7 +483,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
   // ----------------------------------------------------------------------------------------------------------
 
   queryDone(transport: Transport, qtype: number, rcode: number, source: AnswerSource): void {
-    const ti = transport === 'udp' ? 0 : 1;
+    const ti = TRANSPORT_INDEX[transport];
     const qi = QTYPE_INDEX[qtype & 0xffff]!;
     const ri = rcode < 0 ? RCODE_DROPPED : RCODE_INDEX[rcode & 0xfff]!;
     this.#queries[(ti * NQ + qi) * NR + ri]!++;
@@ -528,15 +539,37 @@ export class Metrics implements QueryEvents, PolicyEvents {
   }
 
   malformed(transport: Transport, reply: MalformedReply): void {
-    this.#malformed[(transport === 'udp' ? 0 : 2) + (reply === 'formerr' ? 0 : 1)]!++;
+    this.#malformed[TRANSPORT_INDEX[transport] * 2 + (reply === 'formerr' ? 0 : 1)]!++;
   }
 
   rateLimited(transport: Transport, slipped: boolean): void {
-    this.#rateLimited[(transport === 'udp' ? 0 : 2) + (slipped ? 1 : 0)]!++;
+    this.#rateLimited[TRANSPORT_INDEX[transport] * 2 + (slipped ? 1 : 0)]!++;
   }
 
   aclRefused(transport: Transport, answered: boolean): void {
-    this.#aclRefused[(transport === 'udp' ? 0 : 2) + (answered ? 0 : 1)]!++;
+    this.#aclRefused[TRANSPORT_INDEX[transport] * 2 + (answered ? 0 : 1)]!++;
+  }
+
+  proxyHeader(transport: ProxyTransport, outcome: ProxyOutcome): void {
+    if (!this.#proxyRegistered) this.#registerProxy();
+    this.#proxy[PROXY_TRANSPORTS.indexOf(transport) * PROXY_OUTCOMES.length + PROXY_OUTCOMES.indexOf(outcome)]!++;
+  }
+
+  #registerProxy(): void {
+    this.#proxyRegistered = true;
+    defineCounter(this.registry)(
+      'hashwall_proxy_headers_total',
+      'PROXY v2 headers by transport and outcome: proxied (the client named), local (the front end itself), ' +
+        'missing, untrusted (from an address not in proxyProtocol.trusted: dropped) or malformed (dropped); once ' +
+        'per datagram, once per connection.',
+      ['transport', 'outcome'],
+      (inc) => {
+        for (let i = 0; i < this.#proxy.length; i++) {
+          const transport = PROXY_TRANSPORTS[Math.floor(i / PROXY_OUTCOMES.length)]!;
+          inc({ transport, outcome: PROXY_OUTCOMES[i % PROXY_OUTCOMES.length]! }, this.#proxy[i]!);
+        }
+      },
+    );
   }
 
   inFlight(count: number): void {
@@ -560,7 +593,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
   }
 
   answerSent(transport: Transport, bytes: number, latencyMs: number): void {
-    const ti = transport === 'udp' ? 0 : 1;
+    const ti = TRANSPORT_INDEX[transport];
     this.#answerLatency.observe(ti, latencyMs);
     this.#answerBytes.observe(ti, bytes);
   }
@@ -642,7 +675,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
       'Malformed client queries, by transport and whether they were answered FORMERR or dropped.',
       ['transport', 'reply'],
       (inc) => {
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < this.#malformed.length; i++) {
           inc({ transport: TRANSPORTS[i >> 1]!, reply: MALFORMED_REPLIES[i & 1]! }, this.#malformed[i]!);
         }
       },
@@ -675,7 +708,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
       "UDP queries over their client prefix's rate: dropped, or answered empty with TC (action slip).",
       ['transport', 'action'],
       (inc) => {
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < this.#rateLimited.length; i++) {
           inc({ transport: TRANSPORTS[i >> 1]!, action: i & 1 ? 'slip' : 'drop' }, this.#rateLimited[i]!);
         }
       },
@@ -685,7 +718,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
       'Queries from clients outside access.allow: answered REFUSED, or dropped (access.outside, its rate limit).',
       ['transport', 'action'],
       (inc) => {
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < this.#aclRefused.length; i++) {
           inc({ transport: TRANSPORTS[i >> 1]!, action: i & 1 ? 'drop' : 'refuse' }, this.#aclRefused[i]!);
         }
       },
@@ -696,7 +729,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
       ['upstream', 'transport'],
       (inc) => {
         for (const [upstream, u] of this.#upstreams) {
-          TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.queries[i]!));
+          UPSTREAM_TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.queries[i]!));
         }
       },
     );
@@ -706,7 +739,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
       ['upstream', 'transport'],
       (inc) => {
         for (const [upstream, u] of this.#upstreams) {
-          TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.answers[i]!));
+          UPSTREAM_TRANSPORTS.forEach((transport, i) => inc({ upstream, transport }, u.answers[i]!));
         }
       },
     );
@@ -737,7 +770,8 @@ export class Metrics implements QueryEvents, PolicyEvents {
     counter(
       'hashwall_connections_timed_out_total',
       'Client connections the daemon closed at a deadline, by transport and reason: idle (tcp.idleTimeoutMs), ' +
-        'frame-timeout (a frame not whole within tcp.frameTimeoutMs).',
+        'frame-timeout (a frame or PROXY header not whole within tcp.frameTimeoutMs), handshake-timeout (a TLS ' +
+        'handshake not done within it).',
       ['transport', 'reason'],
       (inc) => byTransportAndReason(inc, TIMEOUTS, this.#connectionsTimedOut),
     );

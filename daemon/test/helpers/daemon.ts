@@ -12,6 +12,7 @@ import type { Matcher } from '../../dist/types/lists.js';
 import { startDaemon, type Daemon } from '../../dist/daemon.js';
 import { demoMatcher } from './lists.ts';
 import { TestUpstream } from './upstream.ts';
+import { HANG_MS } from '../../../test/helpers/within.ts';
 
 export interface TestDaemon {
   readonly daemon: Daemon;
@@ -80,7 +81,7 @@ async function startWith(ups: TestUpstream[], o: TestDaemonOptions): Promise<Tes
   };
   const settings = settingsFrom(raw, tmpdir());
   const logs = captureLogs();
-  const logger = createLogger({ level: o.level ?? 'info' }, logs.stream);
+  const logger = createLogger({ ...settings.config.logging, level: o.level ?? 'info' }, logs.stream);
   const lists = new StaticListProvider(o.matchers ?? [demoMatcher()], o.refuseAll ?? false);
   const daemon = await startDaemon(settings, { logger, lists, clock: o.clock });
   return {
@@ -102,7 +103,7 @@ async function startWith(ups: TestUpstream[], o: TestDaemonOptions): Promise<Tes
  * Resolves once `cond()` holds (checked every few ms): for waiting on something the daemon does in answer to a
  * socket event. Rejects after `timeoutMs`, naming `what`.
  */
-export async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function until(cond: () => boolean, what: string, timeoutMs = HANG_MS): Promise<void> {
   const start = performance.now();
   while (!cond()) {
     if (performance.now() - start > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
