@@ -14,12 +14,10 @@ import type { ConfigError } from '../dist/config/load.js';
 import { settingsFromYaml } from '../dist/config/load.js';
 import { TYPE, optOf, query, rcodeOf, tcpAsk, udpAsk } from './helpers/client.ts';
 import { startTestDaemon, type TestDaemon } from './helpers/daemon.ts';
+import { needTool } from '../../test/helpers/tools.ts';
 
 const run = promisify(execFile);
-const kdigMissing = await run('kdig', ['-V'], { timeout: 5000 }).then(
-  () => false,
-  () => true,
-);
+const kdigMissing = needTool('kdig');
 
 const CONTACT = ['mailto:abuse@isp.example', 'tel:+1-555-0100'];
 const FULL = {
@@ -58,23 +56,19 @@ const sde = {
   language: 'en',
 };
 
-t.test(
-  'kdig shows the structured EXTRA-TEXT of a block',
-  { skip: kdigMissing && 'kdig is not installed' },
-  async (t) => {
-    const d = await daemon(t, sde);
-    const { stdout } = await run(
-      'kdig',
-      ['@127.0.0.1', '-p', String(d.port), '+timeout=2', '+retry=0', '+edns', 'www.blocked.test', 'A'],
-      { timeout: 10000, encoding: 'utf8' },
-    );
-    t.match(stdout, /status: NXDOMAIN/);
-    const m = /;; EDE: 16 \(Censored\): '(.*)'$/m.exec(stdout);
-    t.ok(m, `kdig prints the EDE:\n${stdout}`);
-    t.same(JSON.parse(m?.[1] ?? 'null'), FULL, 'the draft\'s names, the list named in "j"');
-    t.equal(m?.[1], JSON.stringify(FULL), 'minified, in the order c, j, o, l');
-  },
-);
+t.test('kdig shows the structured EXTRA-TEXT of a block', { skip: kdigMissing }, async (t) => {
+  const d = await daemon(t, sde);
+  const { stdout } = await run(
+    'kdig',
+    ['@127.0.0.1', '-p', String(d.port), '+timeout=2', '+retry=0', '+edns', 'www.blocked.test', 'A'],
+    { timeout: 10000, encoding: 'utf8' },
+  );
+  t.match(stdout, /status: NXDOMAIN/);
+  const m = /;; EDE: 16 \(Censored\): '(.*)'$/m.exec(stdout);
+  t.ok(m, `kdig prints the EDE:\n${stdout}`);
+  t.same(JSON.parse(m?.[1] ?? 'null'), FULL, 'the draft\'s names, the list named in "j"');
+  t.equal(m?.[1], JSON.stringify(FULL), 'minified, in the order c, j, o, l');
+});
 
 t.test('over UDP, "j" and "o" go first when the answer would not fit, then the text', async (t) => {
   const d = await daemon(t, { ...sde, justification: `${'x'.repeat(180)} {list}` });

@@ -4,7 +4,7 @@
  * list loaded (the mirror holds the index until the test lets it go: no READY=1 before); a SIGHUP is RELOADING=1
  * with MONOTONIC_USEC, then READY=1, for an invalid config too (with the refusal in STATUS=); SIGTERM is STOPPING=1.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,9 +18,10 @@ import { TYPE, query, rcodeOf, udpAsk } from './helpers/client.ts';
 import { startChild } from './helpers/child.ts';
 import { TestUpstream } from './helpers/upstream.ts';
 import { currentRelease, rawSettings, tempDir, within } from './lists/helpers.ts';
+import { needTool } from '../../test/helpers/tools.ts';
+import { HANG_MS } from '../../test/helpers/within.ts';
 
-const missing = ['systemd-notify', 'python3'].filter((c) => spawnSync(c, ['--version']).error !== undefined);
-const skip = missing.length > 0 && `${missing.join(' and ')} not installed (Debian packages systemd, python3)`;
+const skip = needTool('systemd-notify') || needTool('python3');
 
 /** Binds a unix datagram socket at argv[1] and prints each datagram as JSON with the receiver's CLOCK_MONOTONIC. */
 const RECEIVER = `
@@ -34,7 +35,6 @@ while True:
     data = s.recv(4096)
     print(json.dumps({"at": time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000, "message": data.decode()}), flush=True)
 `;
-import { HANG_MS } from '../../test/helpers/within.ts';
 
 interface Notification {
   readonly at: number;

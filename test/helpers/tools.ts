@@ -26,6 +26,8 @@ const TOOLS = {
   openssl: 'openssl',
   curl: 'curl',
   dnsdist: 'dnsdist',
+  'systemd-notify': 'systemd',
+  python3: 'python3',
 } as const;
 
 export type ToolName = keyof typeof TOOLS;

@@ -1,6 +1,6 @@
 /** A raw DNS client for tests: queries built byte by byte, sent over UDP or TCP, every wait bounded. */
 import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 import { Packet } from 'dns2';
 
@@ -220,4 +220,26 @@ export function maskTtls(buf: Buffer): Buffer {
     off += 10 + out.readUInt16BE(off + 8);
   }
   return out;
+}
+
+export interface Hostile {
+  readonly socket: Socket;
+  closed: boolean;
+}
+
+/** A connection from `localAddress` that sends the first octet of a length prefix and nothing more. */
+export function hostile(port: number, localAddress: string): Promise<Hostile> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
+    const h: Hostile = { socket, closed: false };
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      h.closed = true;
+      resolve(h);
+    });
+    socket.on('connect', () => {
+      socket.write(Buffer.from([0]));
+      resolve(h);
+    });
+  });
 }

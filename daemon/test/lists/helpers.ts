@@ -367,12 +367,13 @@ export function harness(
   const registry = new ListRegistry(settings, {
     logger,
     ...extra,
-    // Worker deadlines far below tap's timeout: a stuck poll fails the test with WORKER_FAILED instead of hanging.
+    // Worker deadlines below the tests' hang bound (HANG_MS): a stuck poll fails the test with WORKER_FAILED, and
+    // a poll slowed by a busy machine still ends in time.
     timing: {
       clock: clock.read,
       checkIntervalMs: 3_600_000,
-      pollDeadlineMs: 20_000,
-      openDeadlineMs: 20_000,
+      pollDeadlineMs: HANG_MS * 0.75,
+      openDeadlineMs: HANG_MS * 0.75,
       ...extra.timing,
     },
   });
