@@ -4,6 +4,8 @@
 //
 //   npm run bench                       full run (2 rounds of 10 s per load; about 10 minutes)
 //   npm run bench -- --quick            1 round of 4 s per load, for development
+//   npm run bench -- --quick --targets=echo,hashwalld          the gate: PASS or FAIL per target, exit 1 on a FAIL
+//   npm run bench -- --quick --targets=echo,unbound,hashwalld --fifo   the same on a machine others are using
 //   npm run bench -- --targets=echo,hashwalld --rounds=1 --dur=5
 //   npm run bench -- --perf             also where each server's CPU goes per query (perf record; perf.md)
 //   npm run bench -- --help
@@ -11,7 +13,7 @@
 // Every server is started here, pinned with taskset, and stopped here by PID. Every load is bounded by dnsperf's
 // -l and a kill timer. Results go to bench/results/<date-time>/ (table.md, results.jsonl, the logs).
 import { createSocket } from 'node:dgram';
-import { mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,12 +23,15 @@ import { hashwalldConf, nsdConf, unboundConf, dnsdistConf } from './lib/configs.
 import { buildHwl1, generate } from './lib/data.mjs';
 import { readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
 import { readH2load, runH2load, writeUris } from './lib/h2load.mjs';
+import { loopSummary, markLoop } from './lib/loop.mjs';
+import { summarize, summaryText } from './lib/profile-summary.mjs';
 import { makeTls, measureTlsSetup } from './lib/tls.mjs';
 import { perfFigures, perfMarkdown, perfReport, perfUnavailable, recordPerf, removePerfMaps } from './lib/perf.mjs';
 import {
   cpuDiff,
   cpuSnap,
   descendants,
+  FIFO_PRIORITY,
   killAll,
   portFree,
   probe,
@@ -35,6 +40,8 @@ import {
   startPinned,
   stop,
   sumMb,
+  threadDiff,
+  threadSnap,
 } from './lib/proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -78,9 +85,15 @@ const { values: o } = parseArgs({
     // "Memory"); --node-flags replaces that.
     'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '--max-semi-space-size=4' },
     profile: { type: 'boolean', default: process.env.PROFILE === '1' },
+    fifo: { type: 'boolean', default: process.env.FIFO === '1' },
     perf: { type: 'boolean', default: process.env.PERF === '1' },
     'foreign-max': { type: 'string', default: process.env.FOREIGN_MAX ?? '15' },
     attempts: { type: 'string', default: process.env.MAX_ATTEMPTS ?? '3' },
+    // The gate's references when the run has no Unbound row: Unbound's p99 at the latency rate, its peak RSS and
+    // its anonymous memory, as measured on this machine kind (bench/README.md, "The gate").
+    'p99-ref': { type: 'string', default: process.env.P99_REF_MS ?? '0.15' },
+    'rss-ref': { type: 'string', default: process.env.RSS_REF_MB ?? '431' },
+    'anon-ref': { type: 'string', default: process.env.ANON_REF_MB ?? '422' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -89,10 +102,10 @@ if (o.help) {
     [
       'usage: npm run bench -- [--quick] [--targets=a,b] [--rounds=N] [--dur=S] [--warm=S] [--lat-qps=Q] [--outstanding=N]',
       '       [--clients=N] [--seed=N] [--block=N] [--srv-cpu=C] [--gen-cpu=C] [--node-flags="..."] [--profile]',
-      '       [--perf] [--foreign-max=PCT] [--attempts=N]',
+      '       [--perf] [--fifo] [--foreign-max=PCT] [--attempts=N] [--p99-ref=MS] [--rss-ref=MIB] [--anon-ref=MIB]',
       `targets: ${ALL_TARGETS.join(', ')}`,
       'env: TARGETS ROUNDS DUR WARM LAT_QPS OUTSTANDING CLIENTS SEED NBLOCK SRV_CPU GEN_CPU NODE_FLAGS PROFILE=1',
-      '     PERF=1 FOREIGN_MAX MAX_ATTEMPTS',
+      '     PERF=1 FIFO=1 FOREIGN_MAX MAX_ATTEMPTS P99_REF_MS RSS_REF_MB ANON_REF_MB',
       '',
     ].join('\n'),
   );
@@ -102,7 +115,9 @@ if (o.help) {
 const ROUNDS = Number(o.rounds ?? (o.quick ? 1 : 2));
 const DUR = Number(o.dur ?? (o.quick ? 4 : 10));
 const LAT_QPS = Number(o['lat-qps']);
-const WARM = Number(o.warm ?? (o.quick ? 3 : 5));
+// The warm-up covers hashwalld's start-up transients (code compiled, the young generation sized, the collections
+// after the list load, the list worker's exit: about 8 s from exec, bench/README.md), the same for every target.
+const WARM = Number(o.warm ?? 8);
 const SRV_CPU = o['srv-cpu'];
 const GEN_CPU = o['gen-cpu'];
 const TARGETS = o.targets.split(',').filter(Boolean);
@@ -130,6 +145,19 @@ const PERF = o.perf;
 // ends inside the load.
 const PERF_S = Math.max(2, DUR - 4);
 const PERF_AT = Math.max(0, Math.min(2, DUR - PERF_S - 1));
+// --fifo: the latency loads under SCHED_FIFO (dnsperf, the upstream and each server's main thread), so that other
+// work on a shared machine cannot preempt them (bench/README.md, "On a busy machine").
+const FIFO = o.fifo;
+if (FIFO) {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('chrt', ['-f', String(FIFO_PRIORITY), 'true'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stderr.write(
+      `bench: --fifo needs chrt and the right to use SCHED_FIFO (root or CAP_SYS_NICE): ${r.stderr}\n`,
+    );
+    process.exit(2);
+  }
+}
 if (PERF) {
   const why = perfUnavailable();
   if (why !== null) {
@@ -242,6 +270,12 @@ log(`upstream nsd ready in ${nsdLoad.toFixed(2)} s (pids ${nsdPids.join(' ')})`)
 const perfFlags = PERF
   ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(RES, 'v8-events.log')}`]
   : [];
+// Every Node row: the event-loop delay and the collector's pauses per load (lib/loop-delay.mjs; the children
+// inherit the folder through the environment, cluster workers the flag through execArgv).
+const LOOP_DIR = join(RES, 'loop');
+mkdirSync(LOOP_DIR, { recursive: true });
+process.env.HW_BENCH_LOOP_DIR = LOOP_DIR;
+const nodeFlags = [...perfFlags, '--import', join(here, 'lib', 'loop-delay.mjs')];
 
 /**
  * How each target is started; `block` is true when it must answer NXDOMAIN for listed names, `node` when it is a
@@ -257,7 +291,7 @@ function targetSpec(t, round) {
         port,
         cpus: SRV_CPU,
         cmd: process.execPath,
-        args: [...perfFlags, join(here, 'lib', 'echo.mjs'), '127.0.0.1', port],
+        args: [...nodeFlags, join(here, 'lib', 'echo.mjs'), '127.0.0.1', port],
         node: true,
       };
     case 'forward':
@@ -265,7 +299,7 @@ function targetSpec(t, round) {
         port,
         cpus: SRV_CPU,
         cmd: process.execPath,
-        args: [...perfFlags, join(here, 'lib', 'forward.mjs'), '127.0.0.1', port, '127.0.0.1', PORTS.upstream],
+        args: [...nodeFlags, join(here, 'lib', 'forward.mjs'), '127.0.0.1', port, '127.0.0.1', PORTS.upstream],
         node: true,
       };
     case 'unbound': {
@@ -303,7 +337,7 @@ function targetSpec(t, round) {
       rmSync(stateDir, { recursive: true, force: true });
       const conf = join(RUN, `${t}.yaml`);
       writeFileSync(conf, hashwalldConf({ port, upstreamPort: PORTS.upstream, stateDir, release, workers, ...extra }));
-      const flags = [...perfFlags, ...o['node-flags'].split(' ').filter(Boolean)];
+      const flags = [...nodeFlags, ...o['node-flags'].split(' ').filter(Boolean)];
       if (o.profile) flags.push('--cpu-prof', `--cpu-prof-dir=${join(RES, `prof-${t}-r${round}`)}`);
       return {
         port,
@@ -342,10 +376,13 @@ async function urisFor(spec, file, max) {
  * One load: dnsperf (plain and DoT), h2load (DoH: -c 1, -m the outstanding queries, --rps the fixed rate). With
  * `blocking`, dnsperf's per-query rcodes are checked (listed names NXDOMAIN, others NOERROR); h2load sees HTTP only.
  */
-async function load(t, round, attempt, mode, spec, pids, blocking) {
+async function load(t, round, attempt, mode, spec, pids, blocking, node) {
   const file = mode === 'lat' ? 'queries-lat.txt' : 'queries-sat.txt';
   const out = join(RES, `${t}-r${round}a${attempt}-${mode}.out`);
   const groups = { srv: pids, upstream: t === 'upstream' ? [] : nsdPids };
+  // --fifo: the latency load's processes under SCHED_FIFO (every thread), back to SCHED_OTHER after it.
+  const fifo = FIFO && mode === 'lat';
+  const rtPids = [...pids, ...(t === 'upstream' ? [] : nsdPids)];
   let run;
   let logFile = null;
   if (spec.mode === 'doh') {
@@ -361,12 +398,23 @@ async function load(t, round, attempt, mode, spec, pids, blocking) {
     const args = [...dnsperfTarget(spec), '-d', join(DATA, file), '-l', DUR, '-t', 2];
     if (mode === 'lat') args.push('-Q', LAT_QPS, '-q', 500, '-c', 1, '-v');
     else args.push('-q', o.outstanding, '-c', o.clients);
-    run = () => runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR });
+    run = () => runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR, fifo });
   }
+  if (fifo) for (const p of rtPids) await chrt(p, true);
+  // A Node row's event-loop delay and collections: from here to the end of the load.
+  if (node) await markLoop(pids, LOOP_DIR);
   const a = cpuSnap(groups);
+  const ta = node ? threadSnap(pids) : null;
   const sampling = PERF && mode === 'sat' ? perfWindow(t, round, pids) : null;
+  // The load's window on the monotonic clock in microseconds, the clock of a --cpu-prof profile's timestamps.
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
   const { cpuSeconds } = await run();
+  const toUs = Number(process.hrtime.bigint() / 1000n);
   const b = cpuSnap(groups);
+  const threads = node ? threadDiff(ta, threadSnap(pids)) : null;
+  const loopLines = node ? loopSummary(await markLoop(pids, LOOP_DIR)) : null;
+  const loop = loopLines === null ? null : { ...loopLines, threads };
+  if (fifo) for (const p of rtPids) await chrt(p, false);
   const perf = sampling === null ? null : await sampling;
   // perf's own CPU (on the generator's core) is not the machine's other work.
   const cpu = cpuDiff(a, b, cpuSeconds + (perf?.perfCpuS ?? 0));
@@ -377,7 +425,14 @@ async function load(t, round, attempt, mode, spec, pids, blocking) {
   // Per-query lines: large; the figures are kept in results.jsonl.
   if (mode === 'lat') rmSync(out);
   if (logFile !== null) rmSync(logFile, { force: true });
-  return { ...r, srvCpu: cpu.srv, foreignCpu: cpu.foreign, ...(perf === null ? {} : { perfWindow: perf }) };
+  return {
+    ...r,
+    srvCpu: cpu.srv,
+    foreignCpu: cpu.foreign,
+    loop,
+    window: { fromUs, toUs },
+    ...(perf === null ? {} : { perfWindow: perf }),
+  };
 }
 
 /**
@@ -453,16 +508,17 @@ async function runTarget(t, round, attempt) {
       });
     }
   }
-  const lat = await load(t, round, attempt, 'lat', spec, pids, spec.block === true);
+  const node = spec.node === true;
+  const lat = await load(t, round, attempt, 'lat', spec, pids, spec.block === true, node);
   log(
     `    lat@${LAT_QPS}: avg ${lat.avgMs.toFixed(3)} p50 ${lat.p50Ms.toFixed(3)} p99 ${lat.p99Ms.toFixed(3)} ` +
       `p99.9 ${lat.p999Ms.toFixed(3)} ms, lost ${lat.lost}, wrong ${lat.wrong ?? '-'}, srv ${lat.srvCpu.toFixed(0)}% ` +
-      `foreign ${lat.foreignCpu.toFixed(0)}%`,
+      `foreign ${lat.foreignCpu.toFixed(0)}%${loopText(lat.loop)}`,
   );
-  const sat = await load(t, round, attempt, 'sat', spec, pids, spec.block === true);
+  const sat = await load(t, round, attempt, 'sat', spec, pids, spec.block === true, node);
   log(
     `    sat: ${sat.qps.toFixed(0)} q/s, avg ${sat.avgMs.toFixed(3)} ms, lost ${sat.lost}, NX ${sat.nxPct.toFixed(1)}%, ` +
-      `srv ${sat.srvCpu.toFixed(0)}% foreign ${sat.foreignCpu.toFixed(0)}%`,
+      `srv ${sat.srvCpu.toFixed(0)}% foreign ${sat.foreignCpu.toFixed(0)}%${loopText(sat.loop)}`,
   );
   const allPids = t === 'upstream' ? pids : descendants(proc.pid);
   // DoT and DoH: what a new TLS session costs the server (full handshakes, s_time -new).
@@ -482,6 +538,7 @@ async function runTarget(t, round, attempt) {
   if (t === 'upstream') for (const p of nsdPids) await taskset(p, GEN_CPU);
   else await stop(proc);
   const row = { target: t, round, attempt, loadS, rssReadyMb: rssReady, peakRssMb: peak, rssEnd, lat, sat, setup };
+  if (o.profile && t === 'hashwalld') profileWindow(t, round, proc.pid, lat, sat);
   if (PERF) {
     // After the server stopped (the report takes a few seconds of the generator's CPU), before its maps go.
     const w = sat.perfWindow;
@@ -505,6 +562,58 @@ async function runTarget(t, round, attempt) {
   return row;
 }
 
+/**
+ * --profile: the latency and the saturated windows of one hashwalld process's --cpu-prof profile, summarized
+ * (lib/profile-summary.mjs) into prof-<target>-r<round>-<lat|sat>.txt: whose code the busy time went to, in ns per
+ * answered query, and per function.
+ */
+function profileWindow(t, round, pid, lat, sat) {
+  const dir = join(RES, `prof-${t}-r${round}`);
+  const file = readdirSync(dir).find((f) => f.includes(`.${pid}.`) && f.endsWith('.cpuprofile'));
+  if (file === undefined) {
+    log(`    no profile of ${pid} in ${dir}`);
+    return;
+  }
+  const prof = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+  for (const [mode, load, qps] of [
+    ['lat', lat, LAT_QPS],
+    ['sat', sat, sat.qps],
+  ]) {
+    // The load's first and last second left out: dnsperf starting and stopping.
+    const s = summarize(prof, { fromUs: load.window.fromUs + 1e6, toUs: load.window.toUs - 1e6 });
+    const text = summaryText(s, { top: 40, qps });
+    writeFileSync(join(RES, `prof-${t}-r${round}-${mode}.txt`), `${file}, ${mode} window\n${text}`);
+    const own = (100 * s.categories.own) / s.busyUs;
+    const nsq = (us) => (us * 1000) / (qps * (s.totalUs / 1e6));
+    log(
+      `    profile (${mode} window, prof-${t}-r${round}-${mode}.txt): busy ${nsq(s.busyUs).toFixed(0)} ns/query, ` +
+        `own JS ${own.toFixed(1)}% of it, ` +
+        Object.entries(s.features)
+          .map(([k, us]) => `${k.replace(/ \(.*/, '')} ${((100 * us) / s.busyUs).toFixed(1)}%`)
+          .join(', '),
+    );
+    load.profile = {
+      ownPct: own,
+      categories: s.categories,
+      features: s.features,
+      busyUs: s.busyUs,
+      totalUs: s.totalUs,
+    };
+  }
+}
+
+/** A load's event-loop delay and collections, for the log line ('' for a row that is not a Node process). */
+function loopText(l) {
+  if (!l) return '';
+  return (
+    `; loop delay p99 ${l.p99Ms.toFixed(2)} p99.9 ${l.p999Ms.toFixed(2)} max ${l.maxMs.toFixed(2)} ms, ` +
+    `GC ${l.gc.minor} minor ${l.gc.major} major, longest ${l.gc.maxMs.toFixed(2)} ms (${l.gc.maxKind || '-'}); ` +
+    `main thread ${l.threads.mainPct.toFixed(0)}%, other threads ${l.threads.otherPct.toFixed(1)}%` +
+    `${l.threads.ended ? ` (${l.threads.ended} ended)` : ''}, main thread ` +
+    `waiting for the core ${l.threads.mainWaitMsPerS.toFixed(1)} ms/s, ${l.threads.majorFaults} major page faults`
+  );
+}
+
 /** Whether a question for `name` (A) at 127.0.0.1:`port` gets an answer with at least one record in time. */
 function answersWithRecords(port, name, timeoutMs) {
   return new Promise((resolve) => {
@@ -521,6 +630,19 @@ function answersWithRecords(port, name, timeoutMs) {
     s.on('error', () => undefined);
     s.send(queryFor(name, 0x1234), port, '127.0.0.1', () => undefined);
   });
+}
+
+/**
+ * --fifo on (`on`) or off for the process `pid`: its main thread SCHED_FIFO at FIFO_PRIORITY and every other thread
+ * one above, or all SCHED_OTHER. The helpers above the main thread: a main thread that waits for one of them (a
+ * scavenge's parallel tasks) must not wait while other work holds that one, and one that spins for a helper on
+ * its own core must not keep it from running (all at one priority, V8's main thread spun at 94% of the core).
+ */
+async function chrt(pid, on) {
+  const run = async (args) => (await startPinned(GEN_CPU, 'chrt', args).exited).code;
+  if (!on) return run(['-a', '-o', '-p', '0', String(pid)]);
+  await run(['-a', '-f', '-p', String(FIFO_PRIORITY + 1), String(pid)]);
+  return run(['-f', '-p', String(FIFO_PRIORITY), String(pid)]);
 }
 
 async function taskset(pid, cpus) {
@@ -558,7 +680,8 @@ const forwardQps = (round) => qpsOf('forward', round);
 const lines = [];
 lines.push(
   `hashwall bench ${stamp} UTC: ${ROUNDS} round(s), ${DUR} s per load, latency at ${LAT_QPS} q/s, ` +
-    `${o.block} blocked names, seed ${o.seed}; figures per round (r1 / r2)`,
+    `${o.block} blocked names, seed ${o.seed}, ${WARM} s warm-up` +
+    `${FIFO ? ', latency loads under SCHED_FIFO (--fifo)' : ''}; figures per round (r1 / r2)`,
   '',
   '| target | load s | RSS ready MiB | peak RSS MiB | sat q/s | sat q/s mean | / echo (same round) | / forward (same round) | ' +
     'sat avg ms | sat lost | lat avg ms | lat p50 ms | lat p99 ms | lat p99.9 ms | lat lost | wrong answers | NX % | ' +
@@ -642,50 +765,43 @@ if (u.length > 0) {
     );
   }
 }
-const h = by('hashwalld');
-if (h.length > 0) {
-  const e = by('echo');
-  const ratioEcho = h.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
-  const p99 = mean(h.map((r) => r.lat.p99Ms));
-  const loadS = mean(h.map((r) => r.loadS));
-  const peak = mean(h.map((r) => r.peakRssMb));
-  const uPeak = mean(u.map((r) => r.peakRssMb));
-  const w2 = by('hashwalld-w2');
+// The event-loop delay and the collector's pauses of each Node row, per load (lib/loop-delay.mjs).
+const nodeRows = TARGETS.filter((t) => by(t).some((r) => r.lat.loop || r.sat.loop));
+if (nodeRows.length > 0) {
+  const l = (rs, mode, k, d = 2) =>
+    f(
+      rs.map((r) => r[mode].loop?.[k] ?? NaN),
+      d,
+    );
+  const g = (rs, mode) =>
+    rs.map((r) => (r[mode].loop ? `${r[mode].loop.gc.minor}+${r[mode].loop.gc.major}` : 'NA')).join(' / ');
+  const th = (rs, mode, k, d = 1) =>
+    f(
+      rs.map((r) => r[mode].loop?.threads?.[k] ?? NaN),
+      d,
+    );
+  const gmax = (rs, mode) =>
+    f(
+      rs.map((r) => r[mode].loop?.gc.maxMs ?? NaN),
+      2,
+    );
   lines.push(
     '',
-    'Targets (hashwalld, one process):',
+    'Event-loop delay (ms beyond a 1 ms timer tick; the worst process of the row), collections (minor+major, ' +
+      "the longest pause in ms), and at the latency rate the CPU of the processes' other threads (V8's helpers, " +
+      'worker threads; % of a core) and how long their main threads waited, runnable, for a core (ms per second), per load:',
     '',
-    `- saturated q/s >= 0.80 x the raw node:dgram echo in the same round: ${f(ratioEcho, 2)} ` +
-      `(${e.length ? 'echo ' + f(e.map((r) => r.sat.qps)) + ' q/s' : 'no echo row'}) ` +
-      `${ratioEcho.every((x) => x >= 0.8) ? 'MET' : 'NOT MET'}`,
-    `- p99 at ${LAT_QPS} q/s < 1 ms: ${f(
-      h.map((r) => r.lat.p99Ms),
-      3,
-    )} ms ${h.every((r) => r.lat.p99Ms < 1) ? 'MET' : 'NOT MET'}`,
-    `- 1M-entry list load < 2 s: ${f(
-      h.map((r) => r.loadS),
-      2,
-    )} s ${h.every((r) => r.loadS < 2) ? 'MET' : 'NOT MET'}`,
-    `- peak RSS < 1/4 of Unbound's: ${peak.toFixed(0)} MiB vs ${Number.isFinite(uPeak) ? (uPeak / 4).toFixed(0) : 'NA'} MiB ` +
-      `${Number.isFinite(uPeak) ? (peak < uPeak / 4 ? 'MET' : 'NOT MET') : '(no Unbound row)'}`,
+    '| target | lat loop p99 | lat loop p99.9 | lat loop max | lat GCs | lat longest GC | lat other threads % | ' +
+      'lat main wait ms/s | sat loop p99 | sat loop max | sat GCs | sat longest GC |',
+    '|' + '---|'.repeat(12),
   );
-  const fw = by('forward');
-  if (fw.length > 0) {
-    const ratioFwd = h.map((r) => (forwardQps(r.round) ? r.sat.qps / forwardQps(r.round) : NaN));
-    const fwEcho = fw.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
+  for (const t of nodeRows) {
+    const rs = by(t);
     lines.push(
-      `- (not a target) hashwalld to the raw forwarder of the same round, the ceiling with the mix's upstream ` +
-        `traffic: ${f(ratioFwd, 2)} (forward ${f(fw.map((r) => r.sat.qps))} q/s, ${f(fwEcho, 2)}x the echo)`,
+      `| ${t} | ${l(rs, 'lat', 'p99Ms')} | ${l(rs, 'lat', 'p999Ms')} | ${l(rs, 'lat', 'maxMs')} | ${g(rs, 'lat')} | ` +
+        `${gmax(rs, 'lat')} | ${th(rs, 'lat', 'otherPct')} | ${th(rs, 'lat', 'mainWaitMsPerS')} | ${l(rs, 'sat', 'p99Ms')} | ${l(rs, 'sat', 'maxMs')} | ${g(rs, 'sat')} | ${gmax(rs, 'sat')} |`,
     );
   }
-  if (w2.length > 0) {
-    lines.push(
-      `- workers = 2 (both cores, shared with dnsperf and nsd): ${f(w2.map((r) => r.sat.qps))} q/s, ` +
-        `${(mean(w2.map((r) => r.sat.qps)) / mean(h.map((r) => r.sat.qps))).toFixed(2)}x one process`,
-    );
-  }
-  void p99;
-  void loadS;
 }
 // DoT and DoH: each row against dnsdist's on the same transport and against its own server over UDP, same round.
 const encrypted = TARGETS.filter((t) => t in ENCRYPTED && by(t).length > 0);
@@ -738,8 +854,12 @@ if (encrypted.length > 0) {
     );
   }
 }
+
+// The gate: each target of hashwalld in one process, PASS or FAIL (bench/README.md, "The gate"), printed last.
+const gate = gateLines();
+
 lines.push('', `bench wall time ${((performance.now() - benchStart) / 60000).toFixed(1)} min`);
-writeFileSync(join(RES, 'table.md'), [...lines, ...unboundLines].join('\n') + '\n');
+writeFileSync(join(RES, 'table.md'), [...lines, ...unboundLines, ...gate.lines].join('\n') + '\n');
 process.stdout.write('\n' + lines.join('\n') + '\n');
 if (PERF) {
   const measured = rows.filter((r) => r.perf);
@@ -749,5 +869,119 @@ if (PERF) {
   if (measured.length < rows.length)
     log(`perf: ${rows.length - measured.length} row(s) without perf figures (see log.txt)`);
 }
-// Last: the ratios against Unbound.
+// Last: the ratios against Unbound, then the gate.
 if (unboundLines.length > 0) process.stdout.write(unboundLines.join('\n') + '\n');
+process.stdout.write(gate.lines.join('\n') + '\n');
+if (gate.failed) process.exitCode = 1;
+
+/**
+ * PASS or FAIL for each target of hashwalld (one process), every round judged: p99 at the latency rate at most
+ * twice Unbound's (this run's Unbound row, else --p99-ref) and p99.9 under 1 ms; saturated q/s at least 0.8x the
+ * echo of the same round; peak RSS at most a quarter of Unbound's, or anonymous memory at most a fifth (this run's
+ * Unbound row, else --rss-ref and --anon-ref); the list loaded in under 2 s; no wrong answer. A target that needs a
+ * row the run does not have is "not judged"; a verdict on a noisy row says so.
+ */
+function gateLines() {
+  const h = by('hashwalld');
+  const out = ['', 'Gate (hashwalld, one process; every round must pass):', ''];
+  if (h.length === 0) return { lines: [...out, '- no hashwalld row: nothing judged'], failed: false };
+  let failed = false;
+  const noisy = h.some((r) => r.noisy) ? ' (noisy: other work on the machine passed --foreign-max)' : '';
+  const verdict = (name, pass, detail) => {
+    if (pass === null) {
+      out.push(`- NOT JUDGED  ${name}: ${detail}`);
+      return;
+    }
+    if (!pass) failed = true;
+    out.push(`- ${pass ? 'PASS' : 'FAIL'}  ${name}: ${detail}${pass ? '' : noisy}`);
+  };
+  const u = by('unbound');
+  const uP99 = u.length ? mean(u.map((r) => r.lat.p99Ms)) : Number(o['p99-ref']);
+  const uSrc = u.length ? `Unbound ${uP99.toFixed(3)} ms in this run` : `--p99-ref ${uP99} ms, no Unbound row`;
+  const p99s = h.map((r) => r.lat.p99Ms);
+  verdict(
+    `p99 at ${LAT_QPS} q/s <= 2x Unbound's`,
+    p99s.every((x) => x <= 2 * uP99),
+    `${f(p99s, 3)} ms, ${f(
+      p99s.map((x) => x / uP99),
+      2,
+    )}x (${uSrc})`,
+  );
+  const p999s = h.map((r) => r.lat.p999Ms);
+  verdict(
+    `p99.9 at ${LAT_QPS} q/s < 1 ms`,
+    p999s.every((x) => x < 1),
+    `${f(p999s, 3)} ms`,
+  );
+  const loops = h.map((r) => r.lat.loop);
+  if (loops.every(Boolean)) {
+    out.push(
+      `- (shown)     event-loop delay at ${LAT_QPS} q/s: p99 ${f(
+        loops.map((x) => x.p99Ms),
+        2,
+      )} ms, max ${f(
+        loops.map((x) => x.maxMs),
+        2,
+      )} ms; longest collection ${f(
+        loops.map((x) => x.gc.maxMs),
+        2,
+      )} ms`,
+    );
+  }
+  const ratio = h.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
+  const own = h.map((r) => r.sat.profile?.ownPct ?? NaN);
+  const ownText = own.every(Number.isNaN) ? '' : `; own JS ${f(own, 1)}% of the busy time (--profile)`;
+  verdict(
+    "saturated q/s >= 0.8x the echo of the same round, or the server's own JS < 10% of a query (--profile)",
+    ratio.every(Number.isNaN) && own.every(Number.isNaN) ? null : h.every((r, i) => ratio[i] >= 0.8 || own[i] < 10),
+    (ratio.every(Number.isNaN) ? 'no echo row' : `${f(ratio, 2)}x (hashwalld ${f(h.map((r) => r.sat.qps))} q/s)`) +
+      ownText,
+  );
+  const uPeak = u.length ? mean(u.map((r) => r.peakRssMb)) : Number(o['rss-ref']);
+  const uAnon = u.length ? mean(u.map((r) => r.rssEnd.anonMb)) : Number(o['anon-ref']);
+  const peaks = h.map((r) => r.peakRssMb);
+  const anons = h.map((r) => r.rssEnd.anonMb);
+  verdict(
+    "peak RSS <= 1/4 of Unbound's, or anonymous memory <= 1/5",
+    h.every((r) => r.peakRssMb <= uPeak / 4 || r.rssEnd.anonMb <= uAnon / 5),
+    `peak ${f(peaks)} MiB (${f(
+      peaks.map((x) => x / uPeak),
+      2,
+    )}x), anonymous ${f(anons)} MiB (${f(
+      anons.map((x) => x / uAnon),
+      2,
+    )}x) against Unbound's ${uPeak.toFixed(0)} / ${uAnon.toFixed(0)} MiB` +
+      (u.length ? '' : ' (--rss-ref / --anon-ref, no Unbound row)'),
+  );
+  verdict(
+    '1M-entry list loaded in < 2 s',
+    h.every((r) => r.loadS < 2),
+    `${f(
+      h.map((r) => r.loadS),
+      2,
+    )} s`,
+  );
+  verdict(
+    'no wrong answer',
+    h.every((r) => (r.lat.wrong ?? 0) === 0),
+    `${h.map((r) => r.lat.wrong ?? '-').join(' / ')}`,
+  );
+  const fw = by('forward');
+  if (fw.length > 0) {
+    const ratioFwd = h.map((r) => (forwardQps(r.round) ? r.sat.qps / forwardQps(r.round) : NaN));
+    out.push(`- (shown)     saturated q/s against the raw forwarder of the same round: ${f(ratioFwd, 2)}x`);
+  }
+  const w2 = by('hashwalld-w2');
+  if (w2.length > 0) {
+    out.push(
+      `- (shown)     workers = 2 (both cores, shared with dnsperf and nsd): ${f(w2.map((r) => r.sat.qps))} q/s, ` +
+        `${(mean(w2.map((r) => r.sat.qps)) / mean(h.map((r) => r.sat.qps))).toFixed(2)}x one process, ` +
+        `p99 ${f(
+          w2.map((r) => r.lat.p99Ms),
+          3,
+        )} ms`,
+    );
+  }
+  out.push(`- ${failed ? 'FAIL' : 'PASS'}  overall`);
+  return { lines: out, failed };
+}

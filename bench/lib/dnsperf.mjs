@@ -8,10 +8,10 @@ import { runTimed } from './proc.mjs';
 
 /**
  * Runs dnsperf pinned to `cpu` (lib/proc.mjs runTimed: its CPU from bash's `times`). Resolves with
- * { code, cpuSeconds }. Bounded: dnsperf's own -l plus a kill timer.
+ * { code, cpuSeconds }. Bounded: dnsperf's own -l plus a kill timer. With `fifo`, under SCHED_FIFO (--fifo).
  */
-export function runDnsperf({ cpu, args, outFile, limitSeconds }) {
-  return runTimed({ cpu, cmd: 'dnsperf', args, outFile, limitSeconds });
+export function runDnsperf({ cpu, args, outFile, limitSeconds, fifo = false }) {
+  return runTimed({ cpu, cmd: 'dnsperf', args, outFile, limitSeconds, fifo });
 }
 
 /**

@@ -52,13 +52,7 @@ export function descendants(pid) {
   const out = [];
   const walk = (p) => {
     out.push(p);
-    let tasks = [];
-    try {
-      tasks = readdirSync(`/proc/${p}/task`);
-    } catch {
-      return;
-    }
-    for (const t of tasks) {
+    for (const t of tasksOf(p)) {
       let kids = '';
       try {
         kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
@@ -87,16 +81,32 @@ export function sumMb(pids, field) {
   return pids.reduce((a, p) => a + statusKb(p, field), 0) / 1024;
 }
 
-/** utime + stime of a process in clock ticks (0 when gone). */
-function ticksOf(pid) {
+/** The thread ids of a process ([] when gone). */
+function tasksOf(pid) {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
+    return readdirSync(`/proc/${pid}/task`);
   } catch {
-    return 0;
+    return [];
   }
 }
+
+/** The fields of a /proc stat file after the command's name (state first), or null when gone. */
+function statFields(path) {
+  try {
+    const s = readFileSync(path, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime in clock ticks of a process (`/proc/PID/stat`) or a thread (`/proc/PID/task/TID/stat`). */
+function ticksIn(path) {
+  const f = statFields(path);
+  return f === null ? 0 : Number(f[11]) + Number(f[12]);
+}
+
+const ticksOf = (pid) => ticksIn(`/proc/${pid}/stat`);
 
 /** Busy ticks of the whole machine (user + nice + system; interrupts and steal are left out). */
 function machineTicks() {
@@ -191,17 +201,70 @@ export function portFree(port, kind = 'udp') {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The real-time priority of --fifo (bench/README.md): above every ordinary process, below the kernel's threads. */
+export const FIFO_PRIORITY = 50;
+
+/**
+ * Per-thread CPU of `pids`: ticks per thread, the main threads' (a thread whose id is its process's) apart from
+ * the others (V8's helpers, worker threads, libuv's pool), and the nanoseconds the main threads waited on a run
+ * queue while runnable (/proc/PID/schedstat: time the scheduler gave the core to something else, ours or not), and
+ * the processes' major page faults (a page read back from disk: the thread sleeps, a stall no profile shows).
+ */
+export function threadSnap(pids) {
+  const ticks = new Map();
+  let mainWaitNs = 0;
+  let majorFaults = 0;
+  for (const pid of pids) {
+    majorFaults += Number(statFields(`/proc/${pid}/stat`)?.[9] ?? 0);
+    for (const tid of tasksOf(pid)) {
+      const main = Number(tid) === pid;
+      ticks.set(`${pid}/${tid}`, { main, ticks: ticksIn(`/proc/${pid}/task/${tid}/stat`) });
+      if (!main) continue;
+      try {
+        mainWaitNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // gone
+      }
+    }
+  }
+  return { t: performance.now(), ticks, mainWaitNs, majorFaults };
+}
+
+/**
+ * Between two threadSnaps: the main and the other threads' CPU in % of a core (a thread started in between counts
+ * from 0; one that ended in between is counted in `ended`, its CPU unknown), and the main threads' run-queue wait.
+ */
+export function threadDiff(a, b) {
+  const secs = (b.t - a.t) / 1000;
+  let main = 0;
+  let other = 0;
+  for (const [k, x] of b.ticks) {
+    const d = x.ticks - (a.ticks.get(k)?.ticks ?? 0);
+    if (x.main) main += d;
+    else other += d;
+  }
+  return {
+    mainPct: (100 * main) / HZ / secs,
+    otherPct: (100 * other) / HZ / secs,
+    ended: [...a.ticks.keys()].filter((k) => !b.ticks.has(k)).length,
+    mainWaitMsPerS: (b.mainWaitNs - a.mainWaitNs) / 1e6 / secs,
+    majorFaults: b.majorFaults - a.majorFaults,
+  };
+}
+
 /**
  * Runs `cmd args` pinned to `cpu` under bash, whose `times` reports the CPU the command used (user + system seconds
  * of bash's children) after it exits; its output (stdout, and stderr with `withStderr`) goes to `outFile`. Bounded
- * by a kill timer `limitSeconds` + 30 s. Resolves with { code, cpuSeconds }.
+ * by a kill timer `limitSeconds` + 30 s. With `fifo`, under SCHED_FIFO at FIFO_PRIORITY (run.mjs --fifo). Resolves
+ * with { code, cpuSeconds }.
  */
-export function runTimed({ cpu, cmd, args, outFile, limitSeconds, withStderr = false }) {
+export function runTimed({ cpu, cmd, args, outFile, limitSeconds, withStderr = false, fifo = false }) {
   return new Promise((resolve) => {
     const fd = openSync(outFile, 'w');
     const quoted = args.map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(' ');
     const redirect = withStderr ? '>&3 2>&3' : '>&3';
-    const p = spawn('bash', ['-c', `taskset -c ${cpu} ${cmd} ${quoted} ${redirect}; rc=$?; times; exit $rc`], {
+    const rt = fifo ? `chrt -f ${FIFO_PRIORITY} ` : '';
+    const p = spawn('bash', ['-c', `${rt}taskset -c ${cpu} ${cmd} ${quoted} ${redirect}; rc=$?; times; exit $rc`], {
       stdio: ['ignore', 'pipe', 'ignore', fd],
     });
     let out = '';

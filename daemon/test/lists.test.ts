@@ -210,3 +210,33 @@ t.test('logs say what happened without any list entry or hash', async (t) => {
   t.ok(h.log.lines.some((l) => l.msg === 'list updated' && l.level === 'info' && l.list === 'demo'));
   t.ok(h.log.lines.some((l) => l.level === 'error' && l.alarm === true && l.code === 'DIGEST_MISMATCH'));
 });
+
+/** The nice value of every thread of this process, by thread id (Linux /proc). */
+function threadNices(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+t.test(
+  "the list's worker thread runs ten nice steps below the process, the query thread keeps its priority",
+  { skip: process.platform === 'linux' ? false : 'per-thread nice is read from /proc' },
+  async (t) => {
+    const { clock, settings } = await setup(t);
+    const base = threadNices().get(process.pid)!;
+    const before = new Set(threadNices().keys());
+    const h = harness(t, settings, clock);
+    // Nothing published: the worker opens an empty state and loads nothing, so it is kept (no idle exit).
+    await within(h.registry.start(), "the registry's start");
+    const lowered = [...threadNices()].filter(([tid, nice]) => !before.has(tid) && nice === Math.min(19, base + 10));
+    t.equal(lowered.length, 1, 'one new thread, the worker, at the lower priority');
+    t.equal(threadNices().get(process.pid), base, 'the main thread is untouched');
+  },
+);
