@@ -196,7 +196,7 @@ t.test(
     const dir = mkdtempSync(join(tmpdir(), 'hw-alerts-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'exported.test.yml');
-    const minutes = [...Array<string>(5).fill(before), ...Array<string>(30).fill(after)];
+    const minutes = [...Array<string>(5).fill(before), ...Array<string>(3).fill(after)];
     writeFileSync(
       file,
       JSON.stringify({

@@ -17,6 +17,8 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+import { seeded } from './data.mjs';
+
 const here = dirname(fileURLToPath(import.meta.url));
 const opts = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -30,23 +32,8 @@ const qps = Number(opts.qps ?? 2000);
 const seconds = Number(opts.seconds ?? 20);
 const seed = Number(opts.seed ?? 1);
 
-// sfc32: the same drops for every run with the same seed.
-function sfc32(a, b, c, d) {
-  return () => {
-    a |= 0;
-    b |= 0;
-    c |= 0;
-    d |= 0;
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-}
-const random = sfc32(0x9e3779b9, 0x243f6a88, 0xb7e15162, seed);
+// The bench's seeded generator (data.mjs): the same drops for every run with the same seed.
+const random = seeded(seed);
 
 /** Header and question of `msg` with QR and RA set, and one A record (192.0.2.1) for an A question. */
 function answer(msg) {

@@ -114,22 +114,6 @@ t.test('the names keep the secret signing key, its public half and the list hash
   t.match(asSecret.stderr, /maint\.pub is a minisign public key \(NAME\.pub\), not a minisign SECRET signing key/);
 });
 
-t.test('a password-protected key (minisign scrypt cost) from --password-file works with minisign', async (t) => {
-  const dir = tempDir(t);
-  const pw = join(dir, 'pw');
-  writeFileSync(pw, `${PASSWORD}\n`, { mode: 0o600 });
-  const r = await cli(['keygen', '--out', 'locked', '--password-file', pw], { cwd: dir });
-  t.equal(r.code, 0, r.stderr);
-  t.notMatch(r.stdout + r.stderr, PASSWORD);
-  const key = join(dir, 'locked.key');
-  const parsed = parseSecretKeyFile(readFileSync(key), { password: PASSWORD });
-  t.equal(parsed.encrypted, true);
-  const msg = writeSource(dir, 'msg.txt', 'hello\n');
-  const s = await minisign(['-S', '-H', '-s', key, '-m', msg, '-t', 'hwl1 test'], `${PASSWORD}\n`);
-  t.equal(s.code, 0, `minisign opens the key with the password: ${s.stderr}`);
-  t.equal((await minisign(['-V', '-H', '-m', msg, '-p', join(dir, 'locked.pub')])).code, 0);
-});
-
 t.test('reads the password of an encrypted key from a file, the environment, or refuses', async (t) => {
   const dir = tempDir(t);
   // A cheap scrypt cost keeps this test fast; the real cost is covered in keygen.slow.test.ts.

@@ -11,6 +11,8 @@ import { ORIGIN, TestLog } from '../../transparency-log/test/log-helpers.ts';
 import { TileHashReader, formatAddCheckpoint, parseLogKey, type Hash } from '@hashwall/tlog';
 import type { Test } from 'tap';
 
+import { plainNode } from '../../test/helpers/tools.ts';
+
 export { ORIGIN, TestLog, entry };
 
 export function tempDir(t: Test, prefix = 'hashwall-witness-'): string {
@@ -50,7 +52,7 @@ export interface Started {
 
 /** Starts `hashwall-witness serve` and waits (at most 20 s) for its "listening" line. */
 export async function startWitness(t: Test, config: string): Promise<Started> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...plainNode(CLI, ['serve', '--config', config]), { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => {
@@ -88,14 +90,9 @@ export async function newWitness(
   extra = '',
 ): Promise<{ dir: string; config: string; vkey: string }> {
   const dir = tempDir(t);
-  const { stdout } = await promisify(execFile)(process.execPath, [
-    CLI,
-    'keygen',
-    '--name',
-    name,
-    '--out',
-    join(dir, 'w.key'),
-  ]);
+  const { stdout } = await promisify(execFile)(
+    ...plainNode(CLI, ['keygen', '--name', name, '--out', join(dir, 'w.key')]),
+  );
   const vkey = /cosigner key: (\S+)/.exec(stdout)![1]!;
   const config = join(dir, 'witness.yaml');
   const list = logs.map((l) => `  - origin: ${l.origin}\n    keys: ["${l.vkey}"]\n`).join('');

@@ -1,4 +1,5 @@
-// A process that gets killed with SIGKILL in the middle of its work, for the crash tests (lists-lifecycle.test.ts).
+// A process that gets killed with SIGKILL in the middle of its work, for the crash tests (lists-crash.slow.test.ts,
+// lists-trust-crash.slow.test.ts).
 //   node commit-child.mjs store <stateDir> <inputsDir>   commits the prepared updates a, b, a, b, ... forever, every
 //                                                        other one streamed through a spool as a download is; an
 //                                                        update with a keyring and a checkpoint (<name>.keyring,

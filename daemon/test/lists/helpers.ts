@@ -30,6 +30,7 @@ import type { ListEventMap } from '../../dist/lists/types.js';
 import type { ListView } from '../../dist/types/lists.js';
 import { startDaemon } from '../../dist/daemon.js';
 import { TestUpstream } from '../helpers/upstream.ts';
+import { plainNode } from '../../../test/helpers/tools.ts';
 import { HANG_MS, within } from '../../../test/helpers/within.ts';
 
 /** 2026-11-22T06:00:00Z, the format's test epoch. */
@@ -433,7 +434,7 @@ const CHILD = fileURLToPath(new URL('./commit-child.mjs', import.meta.url));
 export function killDuring(args: string[], marker: string, afterMs: number): Promise<string> {
   return within(
     new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(...plainNode(CHILD, args), { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();

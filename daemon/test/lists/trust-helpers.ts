@@ -26,6 +26,7 @@ import {
 // The signer has no package entry point (it is a command): its library, as the demo loads it.
 import { addKeyring, draftKeyring, publish, type LogConfig } from '../../../signer/dist/index.js';
 
+import { plainNode } from '../../../test/helpers/tools.ts';
 import { DAY, T0, fullOf } from './helpers.ts';
 
 /** The maintainer's clock in these tests: an hour after T0 (the daemon's test Clock starts there too). */
@@ -42,7 +43,7 @@ export function runNode(
   args: readonly string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [file, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
+    execFile(...plainNode(file, args), { timeout: 60_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });

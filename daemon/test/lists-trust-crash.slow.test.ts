@@ -1,6 +1,6 @@
 // The keyring and the release log's checkpoint are committed with the list state, atomically: a process killed
 // with SIGKILL at any point of commits that alternate two lists, each with its own keyring and checkpoint (the
-// crash child of lists-lifecycle.test.ts, with both), leaves a state directory a restart opens with one list and
+// crash child of lists-crash.slow.test.ts, with both), leaves a state directory a restart opens with one list and
 // the keyring and checkpoint committed with that list, never the other's (store.ts: state.json is the commit point).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
