@@ -91,7 +91,9 @@ t.test('two workers: one list sync, updates in every worker, signals, restarts',
       timeoutMs: 1500,
       next: () => ({ name, judge: judgeAs(name, rcode === 0 ? { rcode, address: addressOf(name) } : { rcode }) }),
     });
-    return { wrong: r.wrong, lost: r.lost, ran: r.sent >= 500 };
+    // The load ran: two queries per source port at least (the kernel spreads ports over the workers). A machine too
+    // busy for the rate sends fewer than its 1,000 in the 500 ms, and that is not a failure of the daemon.
+    return { wrong: r.wrong, lost: r.lost, ran: r.sent >= 64 };
   };
 
   t.same(await allAnswer('listed1.w.test', 3), { wrong: 0, lost: 0, ran: true }, 'serial 1 blocked by every worker');
