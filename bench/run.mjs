@@ -81,9 +81,9 @@ const { values: o } = parseArgs({
     block: { type: 'string', default: process.env.NBLOCK ?? '1000000' },
     'srv-cpu': { type: 'string', default: process.env.SRV_CPU ?? '1' },
     'gen-cpu': { type: 'string', default: process.env.GEN_CPU ?? '0' },
-    // hashwalld runs with the young generation the systemd unit and the hashwalld command give it (daemon/README.md,
+    // hashwalld runs with the V8 flags the systemd unit and the hashwalld command give it (daemon/README.md,
     // "Memory"); --node-flags replaces that.
-    'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '--max-semi-space-size=4' },
+    'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '--max-semi-space-size=4 --single-threaded-gc' },
     profile: { type: 'boolean', default: process.env.PROFILE === '1' },
     fifo: { type: 'boolean', default: process.env.FIFO === '1' },
     perf: { type: 'boolean', default: process.env.PERF === '1' },

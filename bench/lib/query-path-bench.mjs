@@ -7,13 +7,16 @@
 // `npm run bench -- --targets=upstream` leaves nothing running, so start nsd with bench/work/run/nsd.conf, or run
 // this while a bench runs).
 //
-//   node bench/lib/query-path-bench.mjs [rounds] [--sites[=many]] [--kept] [--live[=S]] [--paths]
-//   (re-runs itself with --expose-gc and a 64 MiB semi-space, or V8's default with --default-gc; --live alone skips
-//   the per-path batches unless --paths)
+//   node bench/lib/query-path-bench.mjs [rounds] [--sites[=many]] [--kept] [--promoted] [--live[=S]] [--paths]
+//     [--semi=S]
+//   (re-runs itself with --expose-gc and a 64 MiB semi-space, V8's default with --default-gc, at most S MiB with
+//   --semi=S; --live alone skips the per-path batches unless --paths)
 //
 // --sites: also samples the heap's allocations (the inspector's sampling heap profiler, one sample per 128 bytes)
 // during one more batch per path and prints the functions that allocated most, so "who allocates" has an answer;
-// --kept: only the objects still alive at the end of that batch (who the survivors are).
+// --kept: only the objects still alive at the end of that batch (who the survivors are); --promoted: only those no
+// scavenge freed (still alive, or freed by a full collection: what reached the old generation), with --semi=4 and
+// --live as hashwalld runs.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -25,10 +28,15 @@ import { ListKey, ListMatcher, parseFull } from '@hashwall/format';
 
 import { queryFor } from './proc.mjs';
 
-// --default-gc: V8's own semi-space sizes (as hashwalld runs), for --live's collector figures.
-const FLAGS = process.argv.includes('--default-gc')
-  ? ['--expose-gc']
-  : ['--expose-gc', '--max-semi-space-size=64', '--min-semi-space-size=64'];
+// --default-gc: V8's own semi-space sizes, for --live's collector figures; --semi=S: a semi-space of at most S MiB
+// (hashwalld runs with 4: daemon/README.md, "Memory").
+const semiArg = process.argv.find((a) => a.startsWith('--semi='));
+const FLAGS =
+  semiArg !== undefined
+    ? ['--expose-gc', `--max-semi-space-size=${semiArg.split('=')[1]}`]
+    : process.argv.includes('--default-gc')
+      ? ['--expose-gc']
+      : ['--expose-gc', '--max-semi-space-size=64', '--min-semi-space-size=64'];
 if (typeof globalThis.gc !== 'function') {
   const r = spawnSync(process.execPath, [...FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
@@ -113,7 +121,8 @@ console.log(`cache: ${daemon.cacheSize()} entries`);
 
 const args = process.argv.slice(2);
 const kept = args.includes('--kept');
-const sites = args.includes('--sites=many') ? 'many' : args.includes('--sites') || kept;
+const promotedOnly = args.includes('--promoted');
+const sites = args.includes('--sites=many') ? 'many' : args.includes('--sites') || kept || promotedOnly;
 const liveArg = args.find((a) => a.startsWith('--live'));
 const liveSeconds = liveArg === undefined ? 0 : Number(liveArg.split('=')[1] ?? 5);
 const rounds = Number(args.find((a) => /^\d+$/.test(a)) ?? 5);
@@ -170,9 +179,10 @@ async function sampledSites(work, count) {
   gc();
   await session.post('HeapProfiler.startSampling', {
     samplingInterval: 128,
-    // --kept: only what is still alive when sampling stops (who the survivors are), else everything allocated.
+    // --kept: only what is still alive when sampling stops (who the survivors are), else everything allocated;
+    // --promoted: what no scavenge freed (still alive, or freed by a full collection: what was promoted).
     includeObjectsCollectedByMajorGC: !kept,
-    includeObjectsCollectedByMinorGC: !kept,
+    includeObjectsCollectedByMinorGC: !kept && !promotedOnly,
   });
   await work();
   if (kept) gc(); // the survivors only: what a collection now leaves
@@ -272,6 +282,14 @@ async function live(seconds) {
   const out = await runDnsperf('queries-lat.txt');
   const end = spaces();
   const stats = prof.stop().statistics;
+  // ArrayBuffers (their backing stores, process.memoryUsage().arrayBuffers) that no scavenge frees: after two
+  // scavenges, less after a full collection. Those reached the old generation and died there: the ones a full
+  // collection's ArrayBuffer sweep frees.
+  gc({ type: 'minor' });
+  gc({ type: 'minor' });
+  const abYoungSwept = process.memoryUsage().arrayBuffers;
+  gc();
+  const abOldGarbage = abYoungSwept - process.memoryUsage().arrayBuffers;
   const alloc = {};
   let last = start;
   let promoted = 0;
@@ -312,6 +330,11 @@ async function live(seconds) {
         .filter((g) => g.gcType !== 'Scavenge')
         .map((g) => `${g.gcType} ${(g.cost / 1000).toFixed(1)} ms`)
         .join(', ')})`,
+  );
+  console.log(
+    `live: ArrayBuffer bytes promoted and dead at the end (freed by a full collection, not by two scavenges): ` +
+      `${abOldGarbage} (${(abOldGarbage / n).toFixed(2)} B/query; a full collection ran in the load: ` +
+      `${stats.some((g) => g.gcType !== 'Scavenge') ? 'yes' : 'no'})`,
   );
   if (sites) {
     let m = 0;

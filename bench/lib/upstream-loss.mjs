@@ -92,9 +92,13 @@ writeFileSync(
   ].join('\n'),
 );
 
-const proc = spawn(process.execPath, ['--max-semi-space-size=4', daemonMain, '--config', config], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const proc = spawn(
+  process.execPath,
+  ['--max-semi-space-size=4', '--single-threaded-gc', daemonMain, '--config', config],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 const lines = [];
 let dnsPort = 0;
 const ready = new Promise((resolveReady) => {

@@ -672,7 +672,11 @@ function waiterOf(q: ParsedQuery, receivedMs: number): ParsedQuery {
  */
 function upstreamQuery(q: ParsedQuery): Buffer {
   const qEnd = q.qEnd;
-  const out = Buffer.alloc(qEnd + 11);
+  // A slice of Node's shared pool, not an ArrayBuffer of its own (Buffer.alloc makes one per query, which V8 tracks
+  // and sweeps one by one); every octet is written below.
+  const out = Buffer.allocUnsafe(qEnd + 11);
+  out.fill(0, 0, HEADER_BYTES);
+  out.fill(0, qEnd, qEnd + 11);
   out[2] = F1_RD;
   out[3] = F2_AD | (q.cd ? F2_CD : 0);
   out[5] = 1;

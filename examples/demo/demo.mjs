@@ -288,9 +288,13 @@ async function main() {
     doc.setIn(['stopPage', 'listen'], [`127.0.0.1:${stopPagePort}`]);
     const config = join(work, 'hashwalld.yaml');
     writeFileSync(config, doc.toString());
-    const daemon = spawn(process.execPath, ['--max-semi-space-size=4', DAEMON, '--config', config], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const daemon = spawn(
+      process.execPath,
+      ['--max-semi-space-size=4', '--single-threaded-gc', DAEMON, '--config', config],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     running.daemon = daemon;
     createInterface({ input: daemon.stdout }).on('line', showLog);
     daemon.once('exit', (code, signal) => {

@@ -70,9 +70,13 @@ const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 /** Starts one hashwalld node with `configFile`; resolves once it listens, with its DNS and metrics ports. */
 function startNode(name, configFile) {
-  const proc = spawn(process.execPath, ['--max-semi-space-size=4', DAEMON, '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--max-semi-space-size=4', '--single-threaded-gc', DAEMON, '--config', configFile],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const lines = [];
   let stderr = '';
   proc.stderr.on('data', (c) => (stderr += c));
