@@ -163,7 +163,11 @@ t.test('/readyz flips with the list state and the upstream state', async (t) => 
   t.match(r.body.checks, { listening: { ok: true }, lists: { ok: false, reason: /refuse/ }, upstreams: { ok: true } });
 
   rel.publish(fullOf(listKey, 1, ['blocked.example']));
-  t.equal(await within(h.registry.pollNow('demo')), 'updated');
+  t.equal(
+    await within(h.registry.pollNow('demo')),
+    'updated',
+    `updated, not ${JSON.stringify(h.of('rejected').at(-1))}`,
+  );
   r = await ready();
   t.equal(r.status, 200, 'ready once the list is in force');
   t.match(r.body, { ready: true, checks: { lists: { ok: true, reason: /demo/ } } });
