@@ -162,10 +162,15 @@ function reportingFor(logger: Logger, ops: Operations, status: () => string): Re
   return { notifier: new ServiceNotifier({ logger }), outcomes: reloadCounter(ops), status };
 }
 
-/** The process serves: systemd hears READY=1 (with the status line), and the signals are handled from now on. */
+/**
+ * The process serves: the signals are handled from now on, and systemd hears READY=1 (with the status line). The
+ * handlers come first: systemd-notify takes a while to return, and a SIGTERM in that window (a stop right after
+ * the start) would otherwise end the process at once, undrained. A signal that arrives meanwhile waits for READY=1.
+ */
 async function serving(configPath: string, logger: Logger, life: Lifecycle, report: Reporting): Promise<void> {
-  await report.notifier?.ready(report.status());
-  handleSignals(configPath, logger, life, report);
+  const ready = report.notifier?.ready(report.status()) ?? Promise.resolve();
+  handleSignals(configPath, logger, life, report, ready);
+  await ready;
 }
 
 /**
@@ -188,8 +193,9 @@ function handleSignals(
   logger: Logger,
   life: Lifecycle,
   report: Reporting,
+  after: Promise<void> = Promise.resolve(),
 ): (signal: string) => void {
-  let queue: Promise<void> = Promise.resolve();
+  let queue: Promise<void> = after.catch(() => undefined);
   let stopping = false;
 
   const reload = async (): Promise<ReloadOutcome> => {

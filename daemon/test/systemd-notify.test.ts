@@ -4,8 +4,8 @@
  * list loaded (the mirror holds the index until the test lets it go: no READY=1 before); a SIGHUP is RELOADING=1
  * with MONOTONIC_USEC, then READY=1, for an invalid config too (with the refusal in STATUS=); SIGTERM is STOPPING=1.
  */
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -225,4 +225,28 @@ t.test('with workers: 2, the primary sends READY=1 once every worker listens', {
   t.equal(await within(child.exited, 'exit'), 0);
   t.equal(ready().length, 1, 'one READY=1: the workers send none');
   t.equal(r.notes.at(-1)?.fields.STOPPING, '1');
+});
+
+t.test('a SIGTERM while systemd-notify still waits for the manager drains and exits 0', { skip }, async (t) => {
+  const dir = tempDir(t, 'hw-notify-slow-');
+  const r = await notifyReceiver(t, join(dir, 'notify.sock'));
+  // A manager slow to answer: the real systemd-notify sends, then its caller waits a while longer for it to return.
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  const real = spawnSync('sh', ['-c', 'command -v systemd-notify'], { encoding: 'utf8' }).stdout.trim();
+  writeFileSync(join(bin, 'systemd-notify'), `#!/bin/sh\n"${real}" "$@"\nstatus=$?\nsleep 3\nexit $status\n`, {
+    mode: 0o755,
+  });
+  const up = await TestUpstream.start();
+  t.teardown(() => up.close());
+  const file = join(dir, 'hashwalld.yaml');
+  writeFileSync(file, `listen: ['127.0.0.1:0']\nupstreams: ['${up.address}']\nstateDir: ${join(dir, 'state')}\n`);
+  const env = { ...process.env, NOTIFY_SOCKET: r.path, PATH: `${bin}:${process.env.PATH ?? ''}` };
+  const child = startChild(file, process.execPath, env);
+  t.teardown(() => child.stop());
+  await r.until(() => r.notes.some((n) => n.fields.READY === '1'), 'READY=1');
+  // READY=1 has reached the manager; the daemon's systemd-notify has not returned yet.
+  child.proc.kill('SIGTERM');
+  t.equal(await within(child.exited, 'exit'), 0, 'handled: drained and exited 0, not ended by the signal');
+  t.equal(r.notes.at(-1)?.fields.STOPPING, '1', 'STOPPING=1 after READY=1');
 });
