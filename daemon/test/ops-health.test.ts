@@ -162,6 +162,9 @@ t.test('/readyz flips with the list state and the upstream state', async (t) => 
   t.equal(r.status, 503, 'listening, but the list set to refuse has none yet');
   t.match(r.body.checks, { listening: { ok: true }, lists: { ok: false, reason: /refuse/ }, upstreams: { ok: true } });
 
+  // start() polled at once and found nothing; a poll asked for while that round runs joins it (sync.ts), so wait
+  // for it to end before publishing (a busy machine can still be in it here).
+  await until(() => h.registry.stats()[0]?.consecutiveFailures === 1, 'the first poll, with nothing published');
   rel.publish(fullOf(listKey, 1, ['blocked.example']));
   t.equal(
     await within(h.registry.pollNow('demo')),
