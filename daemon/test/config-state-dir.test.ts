@@ -127,13 +127,18 @@ t.test('--check refuses a state directory this user cannot write', async (t) => 
   mkdirSync(state, { mode: 0o755 });
   const file = config(dir, state);
   chmodSync(file, 0o644);
-  // Root writes anywhere: as root, the check runs as nobody (65534), who cannot write a directory root owns.
-  const asRoot = process.getuid?.() === 0;
-  if (!asRoot) chmodSync(state, 0o555);
+  chmodSync(state, 0o555);
   t.teardown(() => chmodSync(state, 0o755));
-  // (through env -u: the test runner puts its hooks in every child's NODE_OPTIONS, and they cannot write as nobody)
+  // Root writes anywhere: as root, the check runs without CAP_DAC_OVERRIDE (util-linux's setpriv), so the mode
+  // binds it as it binds any user. (Not as another user: a checkout in a 0700 folder, as `mktemp -d` makes, would
+  // be unreadable to it.) Through env -u: the test runner's NODE_OPTIONS hooks cannot write there either.
+  const asRoot = process.getuid?.() === 0;
   const r = asRoot
-    ? await run([MAIN, '--config', file, '--check'], { uid: 65534, gid: 65534 }, 20_000, '/usr/bin/env', [
+    ? await run([MAIN, '--config', file, '--check'], {}, 20_000, 'setpriv', [
+        '--bounding-set',
+        '-dac_override,-dac_read_search',
+        '--',
+        'env',
         '-u',
         'NODE_OPTIONS',
         process.execPath,
