@@ -30,7 +30,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { get, makeCertificates, serveRelease } from './parts.mjs';
+import { buildDemoFull, get, makeCertificates, serveRelease } from './parts.mjs';
 import { startUpstream } from './upstream.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -236,15 +236,7 @@ async function main() {
     );
 
     // 3. Build and publish, as `hashwall-signer build` and `publish --log` do: logged, cosigned, then visible.
-    const serial = Number(new Date(now * 1000).toISOString().slice(0, 13).replace(/\D/g, ''));
-    const built = signer.buildFromSource(readFileSync(join(here, 'source.txt')), {
-      listId: 'demo',
-      serial,
-      created: now - 60,
-      expires: now + 14 * 86400,
-      key: listKey,
-    });
-    if (built.bytes === undefined) fail(`examples/demo/source.txt: ${JSON.stringify(built.errors)}`);
+    const built = buildDemoFull(signer, listKey, now);
     const c = built.counts;
     const publishWith = (o) =>
       signer.publish({

@@ -23,15 +23,7 @@ export async function buildRelease(work, signer, say) {
   const secretKey = await signer.loadSecretKey(pair.secretPath, undefined, io);
   const listKey = await signer.loadListKey(listKeyFile, io);
   const now = Math.floor(Date.now() / 1000);
-  const serial = Number(new Date(now * 1000).toISOString().slice(0, 13).replace(/\D/g, ''));
-  const built = signer.buildFromSource(readFileSync(join(here, 'source.txt')), {
-    listId: 'demo',
-    serial,
-    created: now - 60,
-    expires: now + 14 * 86400,
-    key: listKey,
-  });
-  if (built.bytes === undefined) throw new Error(`examples/demo/source.txt: ${JSON.stringify(built.errors)}`);
+  const built = buildDemoFull(signer, listKey, now);
   const c = built.counts;
   const releaseDir = join(work, 'release');
   const report = await signer.publish({
@@ -47,6 +39,23 @@ export async function buildRelease(work, signer, say) {
       `with key ${pair.keyId}, published as seq ${report.seq}`,
   );
   return { releaseDir, pair, listKeyFile };
+}
+
+/**
+ * examples/demo/source.txt hashed into list "demo" as `hashwall-signer build` does: serial YYYYMMDDHH of `now`,
+ * valid for 14 days. Returns buildFromSource's result (`bytes`, `counts`); throws on a bad source line.
+ */
+export function buildDemoFull(signer, listKey, now) {
+  const serial = Number(new Date(now * 1000).toISOString().slice(0, 13).replace(/\D/g, ''));
+  const built = signer.buildFromSource(readFileSync(join(here, 'source.txt')), {
+    listId: 'demo',
+    serial,
+    created: now - 60,
+    expires: now + 14 * 86400,
+    key: listKey,
+  });
+  if (built.bytes === undefined) throw new Error(`examples/demo/source.txt: ${JSON.stringify(built.errors)}`);
+  return built;
 }
 
 /** GET http://127.0.0.1:port/path: { status, body }, or null on a connection error or after 2 s. */
