@@ -396,8 +396,10 @@ export class DohListener extends TlsListener {
 
 /** The value of the first `dns` parameter of a query string (percent-decoding is not needed: base64url is URI-safe). */
 function dnsParam(query: string): string | null {
-  for (const part of query.split('&')) {
-    if (part.startsWith('dns=')) return part.slice(4);
+  for (let at = 0; ;) {
+    const end = query.indexOf('&', at);
+    if (query.startsWith('dns=', at)) return query.slice(at + 4, end < 0 ? query.length : end);
+    if (end < 0) return null;
+    at = end + 1;
   }
-  return null;
 }
