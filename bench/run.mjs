@@ -538,7 +538,9 @@ async function runTarget(t, round, attempt) {
   if (t === 'upstream') for (const p of nsdPids) await taskset(p, GEN_CPU);
   else await stop(proc);
   const row = { target: t, round, attempt, loadS, rssReadyMb: rssReady, peakRssMb: peak, rssEnd, lat, sat, setup };
-  if (o.profile && t === 'hashwalld') profileWindow(t, round, proc.pid, lat, sat);
+  // One hashwalld process (its plain, DoT and DoH rows): the profile's windows.
+  if (o.profile && (t === 'hashwalld' || ENCRYPTED[t]?.base === 'hashwalld'))
+    profileWindow(t, round, proc.pid, lat, sat);
   if (PERF) {
     // After the server stopped (the report takes a few seconds of the generator's CPU), before its maps go.
     const w = sat.perfWindow;

@@ -124,6 +124,19 @@ t.test('DoH answers to EDNS queries are padded to 468-octet blocks; others are n
   t.equal(optOf(plain.body), null, 'no EDNS: no OPT, no padding');
 });
 
+t.test('GET: the dns parameter is found among others, not by a name that only ends in dns', async (t) => {
+  const d = await daemon(t);
+  const c = await h2(t, d.doh);
+  const q = query('a.example.test', TYPE.A, { id: 0 }).toString('base64url');
+  for (const search of [`ct=application/dns-message&dns=${q}`, `xdns=AAAA&dns=${q}&z=1`, `dns=${q}&dns=AAAA`]) {
+    const a = await c.request('GET', `/dns-query?${search}`);
+    t.equal(a.status, 200, search);
+    t.equal(rcodeOf(a.body), 0);
+  }
+  t.equal((await c.request('GET', `/dns-query?xdns=${q}`)).status, 400, 'xdns= is not dns=');
+  t.equal((await c.request('GET', `/dns-query?a=1&dns=`)).status, 400, 'an empty dns=');
+});
+
 t.test('malformed requests get a clear 4xx before the query path sees them', async (t) => {
   const d = await daemon(t, { config: { doh: { maxQueryBytes: 512 } } });
   const c = await h2(t, d.doh);

@@ -112,6 +112,24 @@ t.test('pipelined queries on one DoT session are answered out of order, each wit
   t.equal(ids.size, 50, 'fifty pipelined queries, fifty answers, every ID once');
 });
 
+t.test('a pipelined burst the query path answers at once leaves in one TLS record, not one per answer', async (t) => {
+  const d = await daemon(t);
+  const c = await client(t, d.dot);
+  // Cached first, so that every answer of the burst is given while its frames are read.
+  t.equal(rcodeOf((await c.ask(query('a.example.test', TYPE.A, { id: 1 })))!), 0);
+  const burst = Array.from({ length: 20 }, (_, i) =>
+    query(i % 2 === 0 ? 'a.example.test' : 'www.blocked.test', TYPE.A, { id: 100 + i }),
+  );
+  let records = 0;
+  c.socket.on('data', () => records++);
+  // One write: one TLS record, so the server reads the twenty frames at once.
+  c.send(burst);
+  const ids = new Set<number>();
+  for (let i = 0; i < burst.length; i++) ids.add(idOf((await c.next())!));
+  t.equal(ids.size, 20, 'twenty answers, every ID once');
+  t.equal(records, 1, 'all of them in one TLS record (one read on the client)');
+});
+
 t.test('a frame split across TLS records, and a frame of garbage, as over TCP', async (t) => {
   const d = await daemon(t);
   const c = await client(t, d.dot);

@@ -91,6 +91,24 @@ function headerListBytes(headers: IncomingHttpHeaders | Http2Headers): number {
   return n;
 }
 
+/**
+ * RFC 9113 6.5.2 over the fields as received (node:http2's raw list: name, value, name, value, ...). node:http2
+ * gives each name and value as a one-byte string, one character per octet, so a length is the octet count.
+ */
+function rawHeaderListBytes(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) n += raw[i]!.length;
+  return n + (raw.length >> 1) * 32;
+}
+
+/** The client of an HTTP/2 session, read once when it opens (not through node:http2's socket proxy per request). */
+interface Peer {
+  readonly address: string;
+  readonly port: number;
+}
+
+const NO_PEER: Peer = { address: '', port: 0 };
+
 /** An HTTP/2 request on the raw stream API. */
 class H2Request implements DohRequest {
   readonly method: string;
@@ -101,15 +119,14 @@ class H2Request implements DohRequest {
   readonly #stream: ServerHttp2Stream;
   readonly #headers: Http2Headers;
 
-  constructor(stream: ServerHttp2Stream, headers: Http2Headers) {
+  constructor(stream: ServerHttp2Stream, headers: Http2Headers, raw: string[] | undefined, peer: Peer) {
     this.#stream = stream;
     this.#headers = headers;
     this.method = String(headers[':method'] ?? '');
     this.target = String(headers[':path'] ?? '');
-    this.headerBytes = headerListBytes(headers);
-    const socket = stream.session?.socket;
-    this.address = socket?.remoteAddress ?? '';
-    this.port = socket?.remotePort ?? 0;
+    this.headerBytes = raw === undefined ? headerListBytes(headers) : rawHeaderListBytes(raw);
+    this.address = peer.address;
+    this.port = peer.port;
   }
 
   get body(): Readable {
@@ -207,8 +224,8 @@ export class DohListener extends TlsListener {
   /** The HTTP/2 server (TLS included) the admitted connections are handed to; it does not listen itself. */
   readonly #h2: Http2SecureServer;
   protected readonly gate: StreamGate;
-  /** HTTP/2 sessions, to close gracefully (GOAWAY) when stopping. */
-  readonly #sessions = new Set<Http2Session>();
+  /** HTTP/2 sessions and their clients; the sessions to close gracefully (GOAWAY) when stopping. */
+  readonly #sessions = new Map<Http2Session, Peer>();
   readonly #clock: Clock;
 
   private constructor(
@@ -242,15 +259,18 @@ export class DohListener extends TlsListener {
     // The gate admits each TCP connection (stream.ts) and hands it to the HTTP/2 server for its TLS and HTTP.
     this.gate = new StreamGate('doh', tcp, this, o.events, this.#clock, (socket) => server.emit('connection', socket));
     server.on('session', (session: Http2Session) => {
-      this.#sessions.add(session);
+      const socket = session.socket;
+      this.#sessions.set(session, { address: socket?.remoteAddress ?? '', port: socket?.remotePort ?? 0 });
       session.once('close', () => this.#sessions.delete(session));
       session.on('error', () => session.destroy());
     });
     // HTTP/2 streams on the raw API. HTTP/1.1 (allowHTTP1) arrives as 'request' events, and a 'request' listener
     // also makes node:http2 build its compatibility objects for every HTTP/2 stream ('stream' listener of its own):
     // that one is removed again, so each stream is handled once, here.
-    const onStream = (stream: ServerHttp2Stream, headers: Http2Headers): void =>
-      this.#request(new H2Request(stream, headers));
+    const onStream = (stream: ServerHttp2Stream, headers: Http2Headers, _flags: number, raw?: string[]): void => {
+      const session = stream.session;
+      this.#request(new H2Request(stream, headers, raw, (session && this.#sessions.get(session)) ?? NO_PEER));
+    };
     server.on('stream', onStream);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (req.httpVersionMajor === 1) this.#request(h1Request(req, res));
@@ -364,11 +384,11 @@ export class DohListener extends TlsListener {
   override stop(): void {
     if (this.stopping) return;
     super.stop();
-    for (const s of this.#sessions) s.close();
+    for (const s of this.#sessions.keys()) s.close();
   }
 
   override close(): void {
-    for (const s of this.#sessions) s.destroy();
+    for (const s of this.#sessions.keys()) s.destroy();
     this.#sessions.clear();
     super.close();
   }
@@ -376,8 +396,10 @@ export class DohListener extends TlsListener {
 
 /** The value of the first `dns` parameter of a query string (percent-decoding is not needed: base64url is URI-safe). */
 function dnsParam(query: string): string | null {
-  for (const part of query.split('&')) {
-    if (part.startsWith('dns=')) return part.slice(4);
+  for (let at = 0; ;) {
+    const end = query.indexOf('&', at);
+    if (query.startsWith('dns=', at)) return query.slice(at + 4, end < 0 ? query.length : end);
+    if (end < 0) return null;
+    at = end + 1;
   }
-  return null;
 }

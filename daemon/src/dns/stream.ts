@@ -362,11 +362,16 @@ export class StreamConnection implements Client {
     const max = this.#gate.settings.maxInFlightPerConnection;
     let buf = this.#buffer;
     let waiting = false;
+    // The answers the query path gives while the frames of this read are handled (from the cache, blocked names)
+    // leave in one write when the loop ends: one TLS record and one send for the batch, not one per answer. Nothing
+    // waits for more input or a timer: the batch is written before this returns.
+    const socket = this.#socket;
+    socket.cork();
     while (buf !== null && buf.length >= 2) {
-      if (this.#inFlight >= max || host.stopping || this.#socket.writableLength > MAX_QUEUED_BYTES) {
+      if (this.#inFlight >= max || host.stopping || socket.writableLength > MAX_QUEUED_BYTES) {
         if (!this.#paused) {
           this.#paused = true;
-          this.#socket.pause();
+          socket.pause();
         }
         // Not read while paused: a frame's deadline runs only while its octets can arrive (re-armed on resume).
         this.#clearFrameTimer();
@@ -386,6 +391,7 @@ export class StreamConnection implements Client {
       host.handle(frame, this);
       buf = this.#buffer;
     }
+    socket.uncork();
     this.#buffer = buf !== null && buf.length === 0 ? null : buf;
     // A frame begun and not finished (one octet of its length counts): its deadline runs from now, and more octets
     // of it do not move it.
