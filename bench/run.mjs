@@ -83,7 +83,7 @@ const { values: o } = parseArgs({
     'gen-cpu': { type: 'string', default: process.env.GEN_CPU ?? '0' },
     // hashwalld runs with the V8 flags the systemd unit and the hashwalld command give it (daemon/README.md,
     // "Memory"); --node-flags replaces that.
-    'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '--max-semi-space-size=1 --single-threaded-gc' },
+    'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '--max-semi-space-size=4 --single-threaded-gc' },
     profile: { type: 'boolean', default: process.env.PROFILE === '1' },
     fifo: { type: 'boolean', default: process.env.FIFO === '1' },
     perf: { type: 'boolean', default: process.env.PERF === '1' },

@@ -94,7 +94,7 @@ writeFileSync(
 
 const proc = spawn(
   process.execPath,
-  ['--max-semi-space-size=1', '--single-threaded-gc', daemonMain, '--config', config],
+  ['--max-semi-space-size=4', '--single-threaded-gc', daemonMain, '--config', config],
   {
     stdio: ['ignore', 'pipe', 'inherit'],
   },
