@@ -5,7 +5,7 @@
 // the latency load from V8's --trace-gc-nvp lines (count, pause, the copy and the ArrayBuffer sweep in it, bytes
 // that survived and were promoted), the major collections, and the peak and anonymous RSS at the end.
 //
-//   node bench/lib/young-gen.mjs [--rounds=N] [--seconds=S] [--fifo] [--dist=DIR] "FLAGS" ["FLAGS" ...]
+//   node bench/lib/young-gen.mjs [--rounds=N] [--seconds=S] [--settle=S] [--fifo] [--dist=DIR] "FLAGS" ...
 //   e.g. node bench/lib/young-gen.mjs --fifo --rounds=2 "--max-semi-space-size=1 --single-threaded-gc" \
 //          "--max-semi-space-size=4 --single-threaded-gc"
 //
@@ -29,11 +29,13 @@ const args = process.argv.slice(2);
 const opt = (name, dflt) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt;
 const rounds = Number(opt('rounds', '1'));
 const seconds = Number(opt('seconds', '8'));
+// Seconds to leave the daemon idle once its list is in force, before the warm-up (its start-up transients pass).
+const settle = Number(opt('settle', '0'));
 const dist = resolve(opt('dist', join(here, '..', '..', 'daemon', 'dist')));
 const fifo = args.includes('--fifo');
 const srvCpu = opt('srv-cpu', '1');
 const genCpu = opt('gen-cpu', '0');
-const OPTIONS = /^--(rounds|seconds|dist|srv-cpu|gen-cpu)=|^--fifo$/;
+const OPTIONS = /^--(rounds|seconds|settle|dist|srv-cpu|gen-cpu)=|^--fifo$/;
 const flagSets = args.filter((a) => !OPTIONS.test(a));
 if (flagSets.length === 0) {
   console.error('usage: node bench/lib/young-gen.mjs [--rounds=N] [--seconds=S] [--fifo] [--dist=DIR] "FLAGS" ...');
@@ -107,6 +109,7 @@ for (let r = 1; r <= rounds; r++) {
     const hw = startPinned(srvCpu, process.execPath, nodeArgs, { log });
     if ((await probe(port, listed, 3, 120_000)) === null) throw new Error('hashwalld did not block in 120 s');
     if (fifo) chrt(hw.pid);
+    await sleep(settle * 1000);
     const load = (file, extra, l, outFile, rt) =>
       runDnsperf({
         cpu: genCpu,
