@@ -94,6 +94,34 @@ t.test(`a fresh random source port and ID for each of ${N} upstream queries (RFC
   t.equal(pool.inFlight, 0);
 });
 
+t.test('sockets are bound ahead of need, each used for one try, and closed with the pool', async (t) => {
+  const up = await TestUpstream.start();
+  t.teardown(() => up.close());
+  const owner = new Owner();
+  const pool = poolFor(up, owner, { timeoutMs: 2000 });
+  t.teardown(() => pool.close());
+  t.equal(pool.spareSockets, 0, 'none before the first try');
+  const done = owner.next();
+  pool.start(job('a.example.test'));
+  await done;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const spares = pool.spareSockets;
+  t.ok(spares > 0, `spares bound after the first try (${spares})`);
+  // Two tries in flight at once take two different spares: a socket is never shared while maxSockets allows.
+  up.behaviour = 'slow';
+  up.delayMs = 50;
+  pool.start(job('mx.example.test'));
+  pool.start(job('txt.example.test'));
+  t.equal(pool.sockets, 2, 'a socket per try');
+  t.equal(pool.spareSockets, spares - 2, 'both from the spares');
+  while (owner.answers.length < 3) await owner.next(5000);
+  const ports = up.queries.map((q) => q.from);
+  t.equal(new Set(ports).size, 3, `a port per try (${ports.join(' ')})`);
+  pool.close();
+  t.equal(pool.sockets, 0);
+  t.equal(pool.spareSockets, 0, 'the spares closed with the pool');
+});
+
 t.test('at maxSockets, further tries share an open socket; their IDs tell them apart', async (t) => {
   const up = await TestUpstream.start();
   t.teardown(() => up.close());

@@ -66,7 +66,9 @@ export class UpstreamHealth {
   /** A good answer at `nowMs`. True when it brings the upstream back up. */
   success(nowMs: number): boolean {
     this.#lastGoodMs = nowMs;
-    this.#failed.clear();
+    // Set.clear() makes a new table even for an empty set: once per upstream answer, young garbage that survives
+    // a scavenge when it is the one in use.
+    if (this.#failed.size > 0) this.#failed.clear();
     if (this.up) return false;
     if (++this.#good < this.#s.recoveryThreshold) return false;
     this.up = true;

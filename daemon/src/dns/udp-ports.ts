@@ -10,6 +10,11 @@
  * each), a further try shares an open socket picked at random; its own random ID still tells the answers apart.
  *
  * The bind is synchronous (an IP literal through udp-lookup.ts's lookup), so a taken port is known at once.
+ *
+ * Sockets are bound ahead of need: a try takes a spare one (bound on its own random port after an earlier try, in a
+ * setImmediate once the datagrams at hand are handled) and never shares it with another try, so the ports are as
+ * fresh as before and the socket, bind and poll registration (~13 µs) are off the query's path. At most SPARES per
+ * family wait, and only for a family a try has used; a try that finds none binds its own at once.
  */
 import { randomFillSync } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
@@ -21,8 +26,11 @@ import { ipLookup } from './udp-lookup.js';
 const FIRST_PORT = 1024;
 /** Draws before giving up on a free port (each taken with the probability of the ports in use). */
 const MAX_DRAWS = 32;
+/** Sockets bound ahead of need, per family. */
+const SPARES = 4;
 
 interface Slot {
+  readonly index: number;
   readonly socket: Socket;
   readonly family: 4 | 6;
   /** Tries using this socket. */
@@ -33,7 +41,14 @@ export class UdpPorts {
   readonly #onMessage: (slot: number, msg: Buffer, rinfo: RemoteInfo) => void;
   readonly #log: Logger;
   readonly #maxSockets: number;
+  /** Sockets in use by tries, by slot number. */
   readonly #slots = new Map<number, Slot>();
+  /** Bound, not yet used: [IPv4, IPv6]. */
+  readonly #spares: [Slot[], Slot[]] = [[], []];
+  /** How many spares each family is kept at (0 until a try of that family has been made). */
+  readonly #spareTarget = [0, 0];
+  #refill: NodeJS.Immediate | null = null;
+  #closed = false;
   #next = 0;
   readonly #random = new Uint16Array(1024);
   #randomAt = 1024;
@@ -44,9 +59,14 @@ export class UdpPorts {
     this.#maxSockets = maxSockets;
   }
 
-  /** Open sockets. */
+  /** Sockets in use by tries. */
   get size(): number {
     return this.#slots.size;
+  }
+
+  /** Sockets bound ahead of need. */
+  get spares(): number {
+    return this.#spares[0].length + this.#spares[1].length;
   }
 
   /** 16 random bits from a CSPRNG batch. */
@@ -58,9 +78,18 @@ export class UdpPorts {
     return this.#random[this.#randomAt++]!;
   }
 
-  /** A socket for one try (a new one on a random port, or, at maxSockets, an open one): its slot number. */
+  /** A socket for one try (a spare or a new one on a random port, or, at maxSockets, an open one): its slot number. */
   acquire(family: 4 | 6): number {
-    if (this.#slots.size >= this.#maxSockets) {
+    const f = family === 4 ? 0 : 1;
+    this.#spareTarget[f] = SPARES;
+    const spare = this.#spares[f].pop();
+    if (spare !== undefined) {
+      spare.users = 1;
+      this.#slots.set(spare.index, spare);
+      this.#refillSoon();
+      return spare.index;
+    }
+    if (this.#slots.size + this.spares >= this.#maxSockets) {
       const open = [...this.#slots.keys()].filter((k) => this.#slots.get(k)!.family === family);
       if (open.length > 0) {
         const k = open[this.random16() % open.length]!;
@@ -68,6 +97,32 @@ export class UdpPorts {
         return k;
       }
     }
+    const slot = this.#open(family);
+    slot.users = 1;
+    this.#slots.set(slot.index, slot);
+    this.#refillSoon();
+    return slot.index;
+  }
+
+  /** Binds the spares used since the last refill, once the event loop is done with the datagrams at hand. */
+  #refillSoon(): void {
+    if (this.#refill !== null || this.#closed) return;
+    this.#refill = setImmediate(() => {
+      this.#refill = null;
+      for (const family of [4, 6] as const) {
+        const f = family === 4 ? 0 : 1;
+        const spares = this.#spares[f];
+        while (spares.length < this.#spareTarget[f]! && this.#slots.size + this.spares < this.#maxSockets) {
+          spares.push(this.#open(family));
+        }
+      }
+    });
+    // A spare pending must not keep the process alive.
+    this.#refill.unref();
+  }
+
+  /** A new socket on a random port, not yet used by any try. */
+  #open(family: 4 | 6): Slot {
     const index = this.#next++;
     const socket = createSocket({ type: family === 4 ? 'udp4' : 'udp6', lookup: ipLookup });
     socket.on('message', (msg, rinfo) => this.#onMessage(index, msg, rinfo));
@@ -92,8 +147,7 @@ export class UdpPorts {
       }
     }
     binding = false;
-    this.#slots.set(index, { socket, family, users: 1 });
-    return index;
+    return { index, socket, family, users: 0 };
   }
 
   send(slot: number, msg: Buffer, port: number, host: string): void {
@@ -114,7 +168,10 @@ export class UdpPorts {
   }
 
   close(): void {
-    for (const s of this.#slots.values()) {
+    this.#closed = true;
+    if (this.#refill !== null) clearImmediate(this.#refill);
+    this.#refill = null;
+    for (const s of [...this.#slots.values(), ...this.#spares[0], ...this.#spares[1]]) {
       try {
         s.socket.close();
       } catch {
@@ -122,5 +179,7 @@ export class UdpPorts {
       }
     }
     this.#slots.clear();
+    this.#spares[0].length = 0;
+    this.#spares[1].length = 0;
   }
 }

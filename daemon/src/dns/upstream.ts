@@ -1,7 +1,7 @@
 /**
  * Forwarding to the configured recursive resolvers.
  *
- * - UDP from a new socket per try on a random source port (udp-ports.ts, RFC 5452 10), with a random 16-bit ID
+ * - UDP from a new socket per try on a random source port (udp-ports.ts, RFC 5452 10; bound ahead of need), with a random 16-bit ID
  *   per try drawn from a batched CSPRNG buffer (crypto.randomFillSync once per 1,024 draws: ~3 ns a draw against
  *   ~30-55 ns for crypto.randomInt, measured on this project's 2-core VM, Node 20). Tries wait in a map keyed by
  *   socket and ID.
@@ -477,6 +477,11 @@ export class UpstreamPool<W> {
   /** Open UDP sockets (one per try waiting for its answer). */
   get sockets(): number {
     return this.#ports.size;
+  }
+
+  /** UDP sockets bound ahead of need, each for one try to come (udp-ports.ts). */
+  get spareSockets(): number {
+    return this.#ports.spares;
   }
 
   /** Closes once no job is in flight (used when a reload replaced this pool). */

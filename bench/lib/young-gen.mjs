@@ -1,0 +1,139 @@
+// The young generation against the latency tail: one hashwalld process per set of V8 flags, placed as the bench
+// places it (the server on --srv-cpu, nsd and dnsperf on --gen-cpu), an 8 s warm-up and a latency load at 10,000 q/s
+// (`dnsperf -Q 10000 -v`), then a 4 s saturation load for the peak RSS. Per flag set and round it prints the latency
+// percentiles by kind of query (a cached name, a listed name, a unique name that goes upstream), the scavenges of
+// the latency load from V8's --trace-gc-nvp lines (count, pause, the copy and the ArrayBuffer sweep in it, bytes
+// that survived and were promoted), the major collections, and the peak and anonymous RSS at the end.
+//
+//   node bench/lib/young-gen.mjs [--rounds=N] [--seconds=S] [--settle=S] [--fifo] [--dist=DIR] "FLAGS" ...
+//   e.g. node bench/lib/young-gen.mjs --fifo --rounds=2 "--max-semi-space-size=1 --single-threaded-gc" \
+//          "--max-semi-space-size=4 --single-threaded-gc"
+//
+// The flag sets are run in turn, round after round. Needs what `npm run bench` leaves in bench/work (the data and
+// the configs of nsd and hashwalld under run/); --dist runs another build's daemon/dist. --fifo: the latency load
+// under SCHED_FIFO (dnsperf, nsd and the server's main thread), as `npm run bench -- --fifo`. Run it as the bench
+// is run on a shared machine: `flock -x /tmp/hashwall-measure.lock node bench/lib/young-gen.mjs ...`.
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+
+import { runDnsperf } from './dnsperf.mjs';
+import { FIFO_PRIORITY, descendants, killAll, probe, sleep, startPinned, statusKb, stop } from './proc.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const work = join(here, '..', 'work');
+const run = join(work, 'run');
+const data = join(work, 'data');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt;
+const rounds = Number(opt('rounds', '1'));
+const seconds = Number(opt('seconds', '8'));
+// Seconds to leave the daemon idle once its list is in force, before the warm-up (its start-up transients pass).
+const settle = Number(opt('settle', '0'));
+const dist = resolve(opt('dist', join(here, '..', '..', 'daemon', 'dist')));
+const fifo = args.includes('--fifo');
+const srvCpu = opt('srv-cpu', '1');
+const genCpu = opt('gen-cpu', '0');
+const OPTIONS = /^--(rounds|seconds|settle|dist|srv-cpu|gen-cpu)=|^--fifo$/;
+const flagSets = args.filter((a) => !OPTIONS.test(a));
+if (flagSets.length === 0) {
+  console.error('usage: node bench/lib/young-gen.mjs [--rounds=N] [--seconds=S] [--fifo] [--dist=DIR] "FLAGS" ...');
+  process.exit(2);
+}
+const conf = join(run, 'hashwalld.yaml');
+const port = Number(/127\.0\.0\.1:(\d+)/.exec(readFileSync(conf, 'utf8'))[1]);
+// A listed name (NXDOMAIN once the list is in force), as the bench probes.
+const listed = `www.${readFileSync(join(data, 'blocklist.txt'), 'utf8').split('\n', 1)[0]}`;
+const stateDir = /stateDir: '([^']+)'/.exec(readFileSync(conf, 'utf8'))[1];
+process.on('exit', killAll);
+process.on('SIGINT', () => process.exit(130));
+
+const chrt = (pid) => execFileSync('chrt', ['-f', '-p', String(FIFO_PRIORITY), String(pid)]);
+const nsd = startPinned(genCpu, 'nsd', ['-d', '-c', join(run, 'nsd.conf')], { log: '/dev/null' });
+await sleep(1000);
+if (fifo) for (const pid of descendants(nsd.pid)) chrt(pid);
+
+/** Latency percentiles (ms) per kind of query from dnsperf -v's per-query lines. */
+function byKind(file) {
+  const kinds = { all: [], cached: [], listed: [], upstream: [] };
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.startsWith('> ') || line[2] === 'T') continue;
+    const f = line.split(' ');
+    const ms = Number(f[f.length - 1]) * 1000;
+    const name = f[2];
+    kinds.all.push(ms);
+    kinds[name.includes('.dyn.') ? 'upstream' : /\.blk\d+\./.test(name) ? 'listed' : 'cached'].push(ms);
+  }
+  const out = [];
+  for (const [k, xs] of Object.entries(kinds)) {
+    xs.sort((a, b) => a - b);
+    const p = (q) => (xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN).toFixed(3);
+    out.push(`${k} p50 ${p(0.5)} p99 ${p(0.99)} p99.9 ${p(0.999)} max ${p(1)}`);
+  }
+  return out.join(' | ');
+}
+
+/** The collections in `text` (--trace-gc-nvp lines). */
+function collections(text) {
+  const field = (line, k) => Number(new RegExp(`(?:^| )${k.replace('.', '\\.')}=([\\d.]+)`).exec(line)?.[1] ?? 0);
+  const s = [];
+  const major = [];
+  for (const line of text.split('\n')) {
+    if (line.includes(' gc=s ')) {
+      s.push({
+        pause: field(line, 'pause'),
+        copy: field(line, 'scavenge.parallel'),
+        sweep: field(line, 'scavenge.sweep_array_buffers'),
+        survived: field(line, 'new_space_survived'),
+        promoted: field(line, 'promoted'),
+      });
+    } else if (/ gc=(mc|ms) /.test(line)) major.push(field(line, 'pause'));
+  }
+  const mean = (k) => (s.reduce((a, x) => a + x[k], 0) / Math.max(1, s.length)).toFixed(2);
+  const kb = (k) => (s.reduce((a, x) => a + x[k], 0) / Math.max(1, s.length) / 1024).toFixed(0);
+  return (
+    `${s.length} scavenges, pause mean ${mean('pause')} ms (copy ${mean('copy')}, ArrayBuffer sweep ${mean('sweep')}), ` +
+    `longest ${Math.max(0, ...s.map((x) => x.pause)).toFixed(2)} ms, total ${s.reduce((a, x) => a + x.pause, 0).toFixed(1)} ms, ` +
+    `survived ${kb('survived')} KB and promoted ${kb('promoted')} KB each; ${major.length} major ` +
+    `(longest ${Math.max(0, ...major).toFixed(2)} ms)`
+  );
+}
+
+for (let r = 1; r <= rounds; r++) {
+  for (const flags of flagSets) {
+    rmSync(stateDir, { recursive: true, force: true });
+    const log = join(work, `young-gen-${process.pid}.log`);
+    rmSync(log, { force: true });
+    const nodeArgs = [...flags.split(' ').filter(Boolean), '--trace-gc-nvp', join(dist, 'main.js'), '--config', conf];
+    const hw = startPinned(srvCpu, process.execPath, nodeArgs, { log });
+    if ((await probe(port, listed, 3, 120_000)) === null) throw new Error('hashwalld did not block in 120 s');
+    if (fifo) chrt(hw.pid);
+    await sleep(settle * 1000);
+    const load = (file, extra, l, outFile, rt) =>
+      runDnsperf({
+        cpu: genCpu,
+        args: ['-s', '127.0.0.1', '-p', port, '-d', join(data, file), '-l', l, ...extra],
+        outFile,
+        limitSeconds: l,
+        fifo: rt,
+      });
+    const out = join(work, `young-gen-${process.pid}.out`);
+    await load('queries-warm.txt', ['-Q', 10000, '-q', 500], 8, out, false);
+    const from = statSync(log).size;
+    await load('queries-lat.txt', ['-Q', 10000, '-q', 500, '-c', 1, '-v'], seconds, out, fifo);
+    const gcText = readFileSync(log, 'utf8').slice(from);
+    const latency = byKind(out);
+    await load('queries-sat.txt', ['-q', 200, '-c', 4], 4, out, false);
+    const peak = statusKb(hw.pid, 'VmHWM') / 1024;
+    const anon = statusKb(hw.pid, 'RssAnon') / 1024;
+    await stop(hw);
+    console.log(`[round ${r}] ${flags}`);
+    console.log(`  latency at 10,000 q/s, ms: ${latency}`);
+    console.log(`  ${collections(gcText)}`);
+    console.log(`  peak RSS ${peak.toFixed(0)} MiB, anonymous at the end ${anon.toFixed(0)} MiB`);
+    rmSync(log, { force: true });
+    rmSync(out, { force: true });
+  }
+}
+await stop(nsd);
