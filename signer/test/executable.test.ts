@@ -10,12 +10,11 @@ import { needTool } from '../../test/helpers/tools.ts';
 import {
   CLI,
   NOW,
+  buildArgs,
   cliOnPty,
   cliProcess,
   copyFixture,
   fixtureKey,
-  iso,
-  T0,
   tempDir,
   vectorListKey,
   writeSource,
@@ -48,20 +47,7 @@ t.test('exit codes and the split of stdout and stderr, as a shell sees them', as
   const dir = tempDir(t);
   const key = vectorListKey(dir);
   const build = (source: string, serial: number) =>
-    cliProcess([
-      'build',
-      source,
-      '--list-key',
-      key,
-      '--list-id',
-      'demo',
-      '--serial',
-      String(serial),
-      '--created',
-      iso(T0),
-      '--out',
-      join(dir, `f${serial}.hwl`),
-    ]);
+    cliProcess(buildArgs(source, key, serial, join(dir, `f${serial}.hwl`)));
   const warned = await build(writeSource(dir, 's.txt', 'domain a.example\ndomain a.example\n'), 1);
   t.equal(warned.code, 0, warned.stderr);
   t.match(warned.stdout, /^built demo serial 1: 1 entries/, 'the result on stdout');

@@ -205,18 +205,9 @@ export function writeSource(dir: string, name: string, text: string | Uint8Array
   return path;
 }
 
-/** Builds a FULL with the CLI, failing the test on a non-zero exit. */
-export async function buildFull(
-  t: Test,
-  dir: string,
-  source: string,
-  listKey: string,
-  serial: number,
-  out: string,
-  created = T0,
-  extra: string[] = [],
-): Promise<string> {
-  const r = await cli([
+/** The command line that builds `source` into a FULL of list demo at `out`. */
+export function buildArgs(source: string, listKey: string, serial: number, out: string, created = T0): string[] {
+  return [
     'build',
     source,
     '--list-key',
@@ -229,8 +220,21 @@ export async function buildFull(
     iso(created),
     '--out',
     out,
-    ...extra,
-  ]);
+  ];
+}
+
+/** Builds a FULL with the CLI, failing the test on a non-zero exit. */
+export async function buildFull(
+  t: Test,
+  dir: string,
+  source: string,
+  listKey: string,
+  serial: number,
+  out: string,
+  created = T0,
+  extra: string[] = [],
+): Promise<string> {
+  const r = await cli([...buildArgs(source, listKey, serial, out, created), ...extra]);
   t.equal(r.code, 0, `build serial ${serial}: ${r.stderr}`);
   return out;
 }
