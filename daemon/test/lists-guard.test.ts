@@ -29,9 +29,9 @@ import {
   verdictOf,
   within,
 } from './lists/helpers.ts';
-import { NOW_ISO, SIGNER_CLI, runNode } from './lists/trust-helpers.ts';
+import { NOW_ISO, runNode } from './lists/trust-helpers.ts';
+import { cli as signer } from '../../signer/test/helpers.ts';
 
-const SIGNER = SIGNER_CLI;
 const NOW = NOW_ISO;
 const run = runNode;
 
@@ -63,7 +63,7 @@ async function world(t: Test, mirror: (rel: string) => Promise<string>): Promise
     ['keygen', '--out', key, '--no-password'],
     ['keygen', '--list-key', '--id', 'demo-2026a', '--out', listKey],
   ]) {
-    const r = await run(SIGNER, args);
+    const r = await signer(args);
     t.equal(r.code, 0, r.stderr);
   }
   const critical = join(dir, 'critical.txt');
@@ -88,8 +88,7 @@ async function world(t: Test, mirror: (rel: string) => Promise<string>): Promise
       writeFileSync(source, names.map((n) => `domain ${n}\n`).join(''));
       const full = join(dir, `f${serial}.hwl`);
       const common = ['--list-key', listKey, ...extra];
-      const b = await run(
-        SIGNER,
+      const b = await signer(
         ['build', source, '--list-id', 'demo', '--serial', String(serial)].concat([
           '--created',
           NOW,
@@ -99,7 +98,7 @@ async function world(t: Test, mirror: (rel: string) => Promise<string>): Promise
         ]),
       );
       t.equal(b.code, 0, `build ${serial}: ${b.stderr}`);
-      const p = await run(SIGNER, ['publish', full, '--dir', rel, '--key', `${key}.key`, '--now', NOW, ...common]);
+      const p = await signer(['publish', full, '--dir', rel, '--key', `${key}.key`, '--now', NOW, ...common]);
       t.equal(p.code, 0, `publish ${serial}: ${p.stderr}`);
     },
   };
@@ -125,7 +124,7 @@ t.test('a list that blocks a popular name is held, released by the operator, app
   // The signer refuses it (GUARD_POPULAR) unless overridden; the override is what lets a mistake through.
   writeFileSync(join(w.dir, 'x.txt'), `domain ${parent}\n`);
   const x = ['build', join(w.dir, 'x.txt'), '--list-id', 'demo', '--serial', '2', '--list-key', w.listKey];
-  const refusedBuild = await run(SIGNER, [...x, '--out', join(w.dir, 'x.hwl')]);
+  const refusedBuild = await signer([...x, '--out', join(w.dir, 'x.hwl')]);
   t.equal(refusedBuild.code, 1, "the signer's own gate");
   t.match(refusedBuild.stderr, /GUARD_POPULAR/);
   await w.publish(t, 2, ['one.example', 'two.example', parent], ['--override', 'a wrong file, for the test']);

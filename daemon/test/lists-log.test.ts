@@ -28,12 +28,13 @@ import {
   within,
   type Harness,
 } from './lists/helpers.ts';
-import { NOW_ISO, SIGNER_CLI, runNode } from './lists/trust-helpers.ts';
+import { NOW_ISO } from './lists/trust-helpers.ts';
+import { cli } from '../../signer/test/helpers.ts';
 
 const ORIGIN = 'lists.example/demo';
 const NOW = NOW_ISO;
 const listKey = generateListKey('demo-2026a');
-const signer = (args: string[]) => runNode(SIGNER_CLI, args);
+const signer = (args: string[]) => cli(args);
 
 interface Witness {
   readonly dir: string;
@@ -53,7 +54,7 @@ interface World {
     names: string[],
     dir: string,
     threshold?: number,
-  ): Promise<{ code: number; stderr: string }>;
+  ): Promise<{ code: number | null; stderr: string }>;
 }
 
 async function world(t: Test): Promise<World> {

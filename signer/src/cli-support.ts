@@ -8,12 +8,29 @@ import { MAX_LIST_VALIDITY_DAYS, parseTime } from '@hashwall/format';
 
 import { usage } from './errors.js';
 
-/** Where a command writes: results to `out` (stdout), diagnostics to `err` (stderr). One line per call. */
+/** The terminal a password prompt reads from: stdin, which has `setRawMode` only when it is a TTY. */
+export type Terminal = NodeJS.ReadableStream & {
+  readonly isTTY?: boolean;
+  readonly isRaw?: boolean;
+  setRawMode?(raw: boolean): unknown;
+};
+
+/**
+ * Everything a command takes from its process, so that main.ts can run one in a process of its own (cli.ts,
+ * processIo) or inside another (a script, the tests). Results go to `out` (stdout), diagnostics to `err` (stderr),
+ * one line per call.
+ */
 export interface Io {
   out(line: string): void;
   err(line: string): void;
+  /** Writes to stderr without a line end (a password prompt). */
+  errText(text: string): void;
+  /** Where passwords are read from when a command has to ask. */
+  readonly stdin: Terminal;
   /** The environment (for HASHWALL_SIGNER_PASSWORD). */
   readonly env: NodeJS.ProcessEnv;
+  /** The directory relative paths resolve against. */
+  readonly cwd: string;
   /** Seconds since the epoch, whole. */
   now(): number;
 }
@@ -22,7 +39,13 @@ export function processIo(): Io {
   return {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
+    errText: (text) => process.stderr.write(text),
+    // A getter: process.stdin is made on first use, and only a command that prompts needs it.
+    get stdin() {
+      return process.stdin;
+    },
     env: process.env,
+    cwd: process.cwd(),
     now: () => Math.floor(Date.now() / 1000),
   };
 }

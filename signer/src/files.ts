@@ -3,11 +3,12 @@
  * file in the same directory, fsync, rename, fsync of the directory), exclusive creation of key files, and the
  * lock that keeps a heartbeat timer and a manual publish from writing one directory at once.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import { FormatError } from '@hashwall/format';
 
@@ -18,6 +19,25 @@ export const TEMP_PREFIX = '.hwtmp-';
 /** The lock file of a release directory. */
 export const LOCK_FILE = '.hashwall-signer.lock';
 
+const workingDir = new AsyncLocalStorage<string>();
+
+/**
+ * Runs `fn` (a command) with `cwd` as the directory its relative paths resolve against, without changing the
+ * process's own: so a script or a test can run commands in one process, each in its own directory (Io.cwd).
+ */
+export function inWorkingDir<T>(cwd: string, fn: () => T): T {
+  return workingDir.run(cwd, fn);
+}
+
+/**
+ * `path` as the file system should see it: resolved against the running command's working directory. Commands keep
+ * paths as the user spelt them, for their messages; every call into the file system goes through this.
+ */
+export function fsPath(path: string): string {
+  const cwd = workingDir.getStore();
+  return cwd === undefined ? path : resolve(cwd, path);
+}
+
 /**
  * Reads a whole file, refusing (TOO_LARGE) one larger than `maxBytes`: a regular file by its size before reading,
  * anything else (a pipe such as `<(pass show ...)`, a character device) once more than `maxBytes` arrive.
@@ -25,7 +45,7 @@ export const LOCK_FILE = '.hashwall-signer.lock';
 export async function readCapped(path: string, maxBytes: number, what: string): Promise<Buffer> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    handle = await open(fsPath(path), 'r');
   } catch (err) {
     throw ioError(err, `cannot open ${what}`, path);
   }
@@ -73,7 +93,7 @@ export async function readOptional(path: string, maxBytes: number, what: string)
 export async function fsyncDir(dir: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {
-    handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    handle = await open(fsPath(dir), constants.O_RDONLY | constants.O_DIRECTORY);
     await handle.sync();
   } catch (err) {
     throw ioError(err, 'cannot sync directory', dir);
@@ -91,7 +111,7 @@ async function writeTemp(path: string, data: Uint8Array | string, mode: number):
   const tmp = tempName(path);
   let handle: FileHandle | undefined;
   try {
-    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+    handle = await open(fsPath(tmp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
     await handle.chmod(mode); // the umask may have taken bits away; set exactly what was asked
     await handle.writeFile(data);
     await handle.sync();
@@ -100,7 +120,7 @@ async function writeTemp(path: string, data: Uint8Array | string, mode: number):
     return tmp;
   } catch (err) {
     await handle?.close().catch(() => undefined);
-    await rm(tmp, { force: true }).catch(() => undefined);
+    await rm(fsPath(tmp), { force: true }).catch(() => undefined);
     throw ioError(err, 'cannot write', tmp);
   }
 }
@@ -123,9 +143,9 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const tmp = await writeTemp(path, data, options.mode ?? 0o644);
   try {
-    await rename(tmp, path);
+    await rename(fsPath(tmp), fsPath(path));
   } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
+    await rm(fsPath(tmp), { force: true }).catch(() => undefined);
     throw ioError(err, 'cannot rename into place', path);
   }
   if (options.syncDir ?? true) await fsyncDir(dirname(path));
@@ -144,15 +164,15 @@ export async function writeFilesAtomic(
   try {
     for (const [path, data] of entries) temps.push([await writeTemp(path, data, options.mode ?? 0o644), path]);
   } catch (err) {
-    await Promise.all(temps.map(([tmp]) => rm(tmp, { force: true }).catch(() => undefined)));
+    await Promise.all(temps.map(([tmp]) => rm(fsPath(tmp), { force: true }).catch(() => undefined)));
     throw err;
   }
   for (let i = 0; i < temps.length; i++) {
     const [tmp, path] = temps[i]!;
     try {
-      await rename(tmp, path);
+      await rename(fsPath(tmp), fsPath(path));
     } catch (err) {
-      await Promise.all(temps.slice(i).map(([t]) => rm(t, { force: true }).catch(() => undefined)));
+      await Promise.all(temps.slice(i).map(([t]) => rm(fsPath(t), { force: true }).catch(() => undefined)));
       throw ioError(err, 'cannot rename into place', path);
     }
   }
@@ -171,14 +191,14 @@ export async function writeNewFile(path: string, data: string, mode: number, for
   const tmp = await writeTemp(path, data, mode);
   try {
     // link() fails with EEXIST when the name is taken: an exclusive create of a complete, synced file.
-    await link(tmp, path);
+    await link(fsPath(tmp), fsPath(path));
   } catch (err) {
     if (isSystemError(err) && err.code === 'EEXIST') {
       throw new SignerError('EXISTS', `${path} exists; refusing to overwrite it (use --force to replace it)`);
     }
     throw ioError(err, 'cannot create', path);
   } finally {
-    await unlink(tmp).catch(() => undefined);
+    await unlink(fsPath(tmp)).catch(() => undefined);
   }
   await fsyncDir(dirname(path));
 }
@@ -186,7 +206,7 @@ export async function writeNewFile(path: string, data: string, mode: number, for
 /** Whether a path exists (any type). */
 export async function exists(path: string): Promise<boolean> {
   try {
-    await stat(path);
+    await stat(fsPath(path));
     return true;
   } catch (err) {
     if (isSystemError(err) && err.code === 'ENOENT') return false;
@@ -197,17 +217,26 @@ export async function exists(path: string): Promise<boolean> {
 /** Names in a directory, or [] when it does not exist. */
 export async function listDir(dir: string): Promise<string[]> {
   try {
-    return await readdir(dir);
+    return await readdir(fsPath(dir));
   } catch (err) {
     if (isSystemError(err) && err.code === 'ENOENT') return [];
     throw ioError(err, 'cannot list', dir);
   }
 }
 
+/** Creates a directory and any missing parents; an existing one is fine. */
+export async function ensureDir(dir: string): Promise<void> {
+  try {
+    await mkdir(fsPath(dir), { recursive: true });
+  } catch (err) {
+    throw ioError(err, 'cannot create', dir);
+  }
+}
+
 /** Deletes a file; an absent file is fine. */
 export async function removeFile(path: string): Promise<void> {
   try {
-    await unlink(path);
+    await unlink(fsPath(path));
   } catch (err) {
     if (isSystemError(err) && err.code === 'ENOENT') return;
     throw ioError(err, 'cannot delete', path);
@@ -251,7 +280,7 @@ export async function acquireLock(dir: string, warn: (message: string) => void):
   const info: LockInfo = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+      const handle = await open(fsPath(path), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
       try {
         await handle.writeFile(`${JSON.stringify(info)}\n`);
       } finally {
@@ -265,7 +294,7 @@ export async function acquireLock(dir: string, warn: (message: string) => void):
     }
     let held: Partial<LockInfo> = {};
     try {
-      held = JSON.parse(await readFile(path, 'utf8')) as Partial<LockInfo>;
+      held = JSON.parse(await readFile(fsPath(path), 'utf8')) as Partial<LockInfo>;
     } catch {
       // An empty or torn lock file: its writer died between creating and writing it, or is writing it now.
     }

@@ -1,9 +1,10 @@
 /**
- * @hashwall/signer: the list maintainer's tool (`hashwall-signer`). The command line is cli.ts; these are the
- * pieces behind it, for scripts and tests.
+ * @hashwall/signer: the list maintainer's tool (`hashwall-signer`). The command line is main.ts (run by cli.ts, the
+ * executable); these are the pieces behind it, for scripts and tests.
  */
 export * from './errors.js';
-export { processIo, type Io } from './cli-support.js';
+export { processIo, type Io, type Terminal } from './cli-support.js';
+export { main } from './main.js';
 export * from './source.js';
 export * from './lookup.js';
 export { readCurrentIndex, presentFullSerials, writeReleaseFiles } from './release-dir.js';

@@ -4,7 +4,6 @@
  * signing keys must be its `sign` keys). Every check is @hashwall/format's: a new version is accepted here by
  * `acceptKeyring`, the function a daemon's walk runs, before it is written.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
@@ -21,8 +20,7 @@ import {
   type SignedKeyring,
 } from '@hashwall/format';
 
-import { ioError } from './errors.js';
-import { listDir, readCapped } from './files.js';
+import { ensureDir, listDir, readCapped } from './files.js';
 import { readSignatures, writeReleaseFiles } from './release-dir.js';
 
 /** Versions of the keyrings present in `dir/keyring/`, ascending. */
@@ -129,11 +127,7 @@ export async function addKeyring(
   accepted.signatures.forEach((sig, i) => {
     files.set(i === 0 ? `${path}.minisig` : signatureFileName(path, parseSignatureFile(sig).keyId), sig);
   });
-  try {
-    await mkdir(join(dir, 'keyring'), { recursive: true });
-  } catch (err) {
-    throw ioError(err, 'cannot create', join(dir, 'keyring'));
-  }
+  await ensureDir(join(dir, 'keyring'));
   // The keyring file last: writeReleaseFiles writes files in map order (the index has its own place).
   files.set(path, accepted.bytes);
   await writeReleaseFiles(dir, files, { replaceSignatures: false });

@@ -22,7 +22,7 @@ import {
 
 import { warn, type Io } from './cli-support.js';
 import { SignerError, isSystemError } from './errors.js';
-import { readCapped } from './files.js';
+import { fsPath, readCapped } from './files.js';
 
 /** The environment variable a password may come from (automation; see README.md on its risks). */
 export const PASSWORD_ENV = 'HASHWALL_SIGNER_PASSWORD';
@@ -32,7 +32,7 @@ const MAX_PASSWORD_FILE_BYTES = 1024;
 /** Warns when a file holding a secret can be read by group or others. */
 export async function checkPrivate(path: string, what: string, io: Io): Promise<void> {
   try {
-    const st = await stat(path);
+    const st = await stat(fsPath(path));
     // Pipes (`<(pass show ...)`) and devices have modes of their own; only a file on disk can be too open.
     if (st.isFile() && (st.mode & 0o077) !== 0) {
       warn(io, `${what} ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
@@ -61,19 +61,20 @@ export async function readPasswordFile(path: string, io: Io): Promise<Buffer> {
  * Reads a password from the terminal without echo (stdin must be a TTY). Prints `prompt` on stderr. Ctrl-C
  * aborts (INTERRUPTED), Ctrl-D on an empty line too; backspace deletes.
  */
-export async function promptPassword(prompt: string): Promise<Buffer> {
-  const stdin = process.stdin;
-  if (!stdin.isTTY) {
+export async function promptPassword(prompt: string, io: Io): Promise<Buffer> {
+  const stdin = io.stdin;
+  if (!stdin.isTTY || stdin.setRawMode === undefined) {
     throw new FormatError(
       'KEY_PASSWORD',
       `a password is needed and there is no terminal to ask on: use --password-file or ${PASSWORD_ENV}`,
     );
   }
   // Echo off before the prompt appears, so nothing typed after it is ever shown.
-  const wasRaw = stdin.isRaw;
-  stdin.setRawMode(true);
+  const setRawMode = stdin.setRawMode.bind(stdin);
+  const wasRaw = stdin.isRaw ?? false;
+  setRawMode(true);
   stdin.resume();
-  process.stderr.write(prompt);
+  io.errText(prompt);
   const chars: string[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
@@ -103,9 +104,9 @@ export async function promptPassword(prompt: string): Promise<Buffer> {
       stdin.on('data', onData);
     });
   } finally {
-    stdin.setRawMode(wasRaw);
+    setRawMode(wasRaw);
     stdin.pause();
-    process.stderr.write('\n');
+    io.errText('\n');
   }
   const pw = Buffer.from(chars.join(''), 'utf8');
   chars.fill('');
@@ -117,7 +118,7 @@ async function passwordFor(keyPath: string, passwordFile: string | undefined, io
   if (passwordFile !== undefined) return readPasswordFile(passwordFile, io);
   const env = io.env[PASSWORD_ENV];
   if (env !== undefined && env !== '') return Buffer.from(env, 'utf8');
-  return promptPassword(`Password for ${keyPath}: `);
+  return promptPassword(`Password for ${keyPath}: `, io);
 }
 
 /** A password for a new key: the given file, else the environment, else a prompt asked twice. */
@@ -125,8 +126,8 @@ export async function newPassword(passwordFile: string | undefined, io: Io): Pro
   if (passwordFile !== undefined) return readPasswordFile(passwordFile, io);
   const env = io.env[PASSWORD_ENV];
   if (env !== undefined && env !== '') return Buffer.from(env, 'utf8');
-  const first = await promptPassword('Password for the new key: ');
-  const again = await promptPassword('The same password again: ');
+  const first = await promptPassword('Password for the new key: ', io);
+  const again = await promptPassword('The same password again: ', io);
   const same = first.equals(again);
   again.fill(0);
   if (!same) {

@@ -20,7 +20,7 @@
  * The index's signatures are kept next to the log (`log/index-signatures/<N>`, the signature files concatenated)
  * because a leaf is the index alone (SPEC.md 6), and an auditor checks every leaf's signatures (`verify`).
  */
-import { mkdir, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -35,7 +35,6 @@ import {
   type IndexList,
   type MinisignSecretKey,
 } from '@hashwall/format';
-import { FileSource } from '@hashwall/release-client';
 import {
   LogAppender,
   NoteSecretKey,
@@ -61,7 +60,9 @@ import { parseDocument } from 'yaml';
 import type { Io } from './cli-support.js';
 import { SignerError, usage } from './errors.js';
 import {
+  ensureDir,
   exists,
+  fsPath,
   fsyncDir,
   listDir,
   readCapped,
@@ -180,7 +181,7 @@ export async function loadLogConfig(path: string, io: Io): Promise<LogConfig> {
     problems.push('key: the log key file (hashwall-signer keygen --log-key)');
   else {
     try {
-      key = await loadLogKey(resolve(dirname(path), c.key), io);
+      key = await loadLogKey(resolve(fsPath(dirname(path)), c.key), io);
     } catch (err) {
       problems.push(`key: ${(err as Error).message}`);
     }
@@ -236,9 +237,13 @@ export interface Appended {
   readonly cosigners: readonly string[];
 }
 
-/** A tile reader over `DIR/log/`, through the same file source `verify` uses. */
-export function logReader(dir: string): TileReader {
-  return tileReaderFromSource(new FileSource(pathToFileURL(`${resolve(dir)}/`)), `${LOG_DIR}/`);
+/**
+ * A tile reader over `DIR/log/`, through the same file source `verify` uses. The release client is loaded here, when
+ * a log is opened: it brings the HTTP client (undici), which no other part of publish or heartbeat needs.
+ */
+export async function logReader(dir: string): Promise<TileReader> {
+  const { FileSource } = await import('@hashwall/release-client');
+  return tileReaderFromSource(new FileSource(pathToFileURL(`${resolve(fsPath(dir))}/`)), `${LOG_DIR}/`);
 }
 
 /** `log/index-signatures/<N>` (under the log's prefix). */
@@ -267,7 +272,7 @@ async function lastLeaf(reader: TileReader, size: number): Promise<LeafIndex | u
 
 /** Removes temp files a crashed write left anywhere under `dir` (while holding the release lock). */
 async function removeTempsUnder(dir: string): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+  for (const entry of await readdir(fsPath(dir), { withFileTypes: true }).catch(() => [])) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) await removeTempsUnder(path);
     else if (entry.name.startsWith(TEMP_PREFIX)) await removeFile(path);
@@ -280,7 +285,7 @@ async function writeLogFiles(dir: string, files: ReadonlyMap<string, Uint8Array>
   const folders = new Set<string>();
   for (const [path, bytes] of files) {
     const full = join(root, path);
-    await mkdir(dirname(full), { recursive: true });
+    await ensureDir(dirname(full));
     await writeFileAtomic(full, bytes, { syncDir: false });
     for (let d = dirname(full); d.length >= dir.length; d = dirname(d)) {
       folders.add(d);
@@ -302,10 +307,10 @@ export class ReleaseLog {
   #root: Hash;
   #last: LeafIndex | undefined;
 
-  private constructor(dir: string, config: LogConfig, size: number, root: Hash) {
+  private constructor(dir: string, config: LogConfig, reader: TileReader, size: number, root: Hash) {
     this.#dir = dir;
     this.#config = config;
-    this.#reader = logReader(dir);
+    this.#reader = reader;
     this.#size = size;
     this.#root = root;
   }
@@ -359,7 +364,13 @@ export class ReleaseLog {
       }
     };
     const current = published === undefined ? undefined : open(published, `${LOG_DIR}/checkpoint`).checkpoint;
-    const log = new ReleaseLog(dir, config, current?.size ?? 0, current?.root ?? LogAppender.empty().root());
+    const log = new ReleaseLog(
+      dir,
+      config,
+      await logReader(dir),
+      current?.size ?? 0,
+      current?.root ?? LogAppender.empty().root(),
+    );
     if (pending !== undefined) {
       const staged = open(pending, PENDING_FILE);
       await log.#finishPending(staged, warn);

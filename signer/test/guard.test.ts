@@ -9,26 +9,12 @@ import t, { type Test } from 'tap';
 
 import { TOP_SITES_URL, parseDelta, parseFull, parseIndex } from '@hashwall/format';
 
-import { NOW, T0, cli, iso, publishSerials, world, writeSource, type World } from './helpers.ts';
+import { NOW, buildArgs, cli, publishSerials, world, writeSource, type World } from './helpers.ts';
 
 const TOP_SITES = fileURLToPath(TOP_SITES_URL);
 
 async function build(w: World, source: string, out: string, extra: string[] = [], serial = 1) {
-  return cli([
-    'build',
-    source,
-    '--list-key',
-    w.listKey,
-    '--list-id',
-    'demo',
-    '--serial',
-    String(serial),
-    '--created',
-    iso(T0),
-    '--out',
-    out,
-    ...extra,
-  ]);
+  return cli([...buildArgs(source, w.listKey, serial, out), ...extra]);
 }
 
 function guardFile(w: World, lines: string): string {

@@ -1,4 +1,5 @@
-// Shared test helpers: temp dirs, the built CLI as a child process, test keys, a static HTTP server, minisign.
+// Shared test helpers: temp dirs, the built CLI (in process, or as a child process on a pipe or a pseudo-terminal),
+// test keys, a static HTTP server, minisign.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import {
   appendFileSync,
@@ -16,11 +17,14 @@ import { readFile, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, normalize, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 import type { Test } from 'tap';
 
 import { plainNode } from '../../test/helpers/tools.ts';
+import type { Io } from '../dist/cli-support.js';
+import { main } from '../dist/main.js';
 
 export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
@@ -47,11 +51,52 @@ export interface Run {
   readonly stderr: string;
 }
 
+export interface CliOptions {
+  /** The working directory (default: the test's). */
+  readonly cwd?: string;
+  /** The environment, besides PATH (nothing else of the test's own is passed on). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** What stdin holds (not a terminal). */
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Runs `hashwall-signer ...args` in this process: the dispatcher cli.ts runs (main.ts), with an Io that captures
+ * stdout and stderr and gives the command `options`' stdin, environment and working directory, as the executable
+ * would get them from its process. cliProcess runs the executable itself (a child process, as a user would) for
+ * what only a process shows: exit codes, the shebang, real pipes and terminals.
+ */
+export async function cli(args: readonly string[], options: CliOptions = {}): Promise<Run> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const io: Io = {
+    out: (line) => stdout.push(`${line}\n`),
+    err: (line) => stderr.push(`${line}\n`),
+    errText: (text) => stderr.push(text),
+    stdin: Readable.from([Buffer.from(options.input ?? '')]),
+    env: { PATH: process.env.PATH, ...options.env },
+    cwd: options.cwd ?? process.cwd(),
+    now: () => Math.floor(Date.now() / 1000),
+  };
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`hashwall-signer ${args.join(' ')}: no exit within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    const code = await Promise.race([main(args, io), deadline]);
+    return { code, signal: null, stdout: stdout.join(''), stderr: stderr.join('') };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs `node signer/dist/cli.js ...args` with a deadline, as a user would (plainNode: none of tap's hooks). */
-export function cli(
-  args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
-): Promise<Run> {
+export function cliProcess(args: readonly string[], options: CliOptions = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       ...plainNode(CLI, args),
@@ -75,6 +120,43 @@ export function cli(
     );
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(options.input ?? '');
+  });
+}
+
+/**
+ * Runs the executable on a pseudo-terminal (util-linux's `script`) in `dir`, answering each prompt as it appears:
+ * `answers` are [prompt, what to type] pairs. Resolves with the exit code and everything the terminal showed.
+ */
+export function cliOnPty(
+  dir: string,
+  args: readonly string[],
+  answers: [string, string][],
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const cmd = plainNode(CLI, args)
+      .flat()
+      .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+      .join(' ');
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no exit within 60 s: ${JSON.stringify(out)}`));
+    }, 60_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const next = answers[0];
+      if (next && out.includes(next[0])) {
+        answers.shift();
+        child.stdin.write(next[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
   });
 }
 
@@ -123,18 +205,9 @@ export function writeSource(dir: string, name: string, text: string | Uint8Array
   return path;
 }
 
-/** Builds a FULL with the CLI, failing the test on a non-zero exit. */
-export async function buildFull(
-  t: Test,
-  dir: string,
-  source: string,
-  listKey: string,
-  serial: number,
-  out: string,
-  created = T0,
-  extra: string[] = [],
-): Promise<string> {
-  const r = await cli([
+/** The command line that builds `source` into a FULL of list demo at `out`. */
+export function buildArgs(source: string, listKey: string, serial: number, out: string, created = T0): string[] {
+  return [
     'build',
     source,
     '--list-key',
@@ -147,8 +220,21 @@ export async function buildFull(
     iso(created),
     '--out',
     out,
-    ...extra,
-  ]);
+  ];
+}
+
+/** Builds a FULL with the CLI, failing the test on a non-zero exit. */
+export async function buildFull(
+  t: Test,
+  dir: string,
+  source: string,
+  listKey: string,
+  serial: number,
+  out: string,
+  created = T0,
+  extra: string[] = [],
+): Promise<string> {
+  const r = await cli([...buildArgs(source, listKey, serial, out, created), ...extra]);
   t.equal(r.code, 0, `build serial ${serial}: ${r.stderr}`);
   return out;
 }

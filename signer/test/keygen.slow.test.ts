@@ -1,7 +1,6 @@
 // keygen at minisign's real scrypt cost (about 1 GiB of memory and seconds of CPU per key, by design): a key made
 // from a password file that the stock minisign opens, and the password prompt on a terminal. The other keygen tests
 // (keygen.test.ts) use unencrypted keys or libsodium's cheapest cost.
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -9,8 +8,8 @@ import t from 'tap';
 
 import { parseSecretKeyFile } from '@hashwall/format';
 
-import { needTool, plainNode } from '../../test/helpers/tools.ts';
-import { CLI, cli, minisign, tempDir, writeSource } from './helpers.ts';
+import { needTool } from '../../test/helpers/tools.ts';
+import { cli, cliOnPty, minisign, tempDir, writeSource } from './helpers.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const minisignTool = { skip: needTool('minisign') };
@@ -40,34 +39,7 @@ const noPty = needTool('script');
 
 t.test('prompts on a terminal without echo, twice for a new key; Ctrl-C interrupts', { skip: noPty }, async (t) => {
   const dir = tempDir(t);
-  /** Runs the CLI on a pseudo-terminal, answering each prompt as it appears. */
-  const onPty = (args: string[], answers: [string, string][]): Promise<{ code: number | null; out: string }> =>
-    new Promise((resolve, reject) => {
-      const cmd = plainNode(CLI, args)
-        .flat()
-        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
-        .join(' ');
-      const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`no exit within 60 s: ${JSON.stringify(out)}`));
-      }, 60_000);
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        const next = answers[0];
-        if (next && out.includes(next[0])) {
-          answers.shift();
-          child.stdin.write(next[1]);
-        }
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ code, out });
-      });
-    });
+  const onPty = (args: string[], answers: [string, string][]) => cliOnPty(dir, args, answers);
   const secret = 'pty-secret-password';
   const made = await onPty(
     ['keygen', '--out', 'p'],

@@ -3,7 +3,8 @@
  * `add-checkpoint` endpoint and gathers the cosignatures (undici, with a deadline per request and a cap on every
  * answer). A 409 names the size the witness holds; the request is then made again with a proof from that size.
  */
-import { Agent, request } from 'undici';
+// undici is loaded on the first request: a program that only reads logs or checks checkpoints never needs it.
+import type { Agent } from 'undici';
 
 import { addSignatures } from './checkpoint.js';
 import { TlogError } from './errors.js';
@@ -71,6 +72,7 @@ export async function postAddCheckpoint(
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), timeoutMs);
   try {
+    const { request } = await import('undici');
     const res = await request(endpointUrl(witness.url), {
       method: 'POST',
       body: formatAddCheckpoint(req),
@@ -215,7 +217,9 @@ export async function collectCosignatures(options: CosignOptions): Promise<Cosig
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const start = now();
-  const agent = options.dispatcher ?? new Agent({ connect: { timeout: options.timeoutMs ?? 10_000 }, connections: 2 });
+  const agent =
+    options.dispatcher ??
+    new (await import('undici')).Agent({ connect: { timeout: options.timeoutMs ?? 10_000 }, connections: 2 });
   const results = new Map<WitnessEndpoint, AddCheckpointOutcome>();
   try {
     for (;;) {

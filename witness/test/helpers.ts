@@ -1,6 +1,6 @@
 // Shared helpers of the witness tests: temp dirs, logs (the tlog tests' TestLog), add-checkpoint bodies.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,9 +79,13 @@ export async function startWitness(t: Test, config: string): Promise<Started> {
   return { child, url, lines, exited };
 }
 
+/** Witness keys by name: each made once per test file by `keygen`, then copied (a process start saved each time). */
+const witnessKeys = new Map<string, Promise<{ secret: Buffer; vkey: string }>>();
+
 /**
- * A witness made as an operator would: `keygen` for its key, then a config (listen 127.0.0.1:0, state in its
- * folder) for the given logs, plus `extra` YAML. Returns the config's path and the witness's cosigner key.
+ * A witness made as an operator would: `keygen` for its key (the first witness of that name in this test file;
+ * later ones get a copy of that key), then a config (listen 127.0.0.1:0, state in its own folder) for the given
+ * logs, plus `extra` YAML. Returns the config's path and the witness's cosigner key.
  */
 export async function newWitness(
   t: Test,
@@ -90,10 +94,17 @@ export async function newWitness(
   extra = '',
 ): Promise<{ dir: string; config: string; vkey: string }> {
   const dir = tempDir(t);
-  const { stdout } = await promisify(execFile)(
-    ...plainNode(CLI, ['keygen', '--name', name, '--out', join(dir, 'w.key')]),
-  );
-  const vkey = /cosigner key: (\S+)/.exec(stdout)![1]!;
+  const keyFile = join(dir, 'w.key');
+  let made = witnessKeys.get(name);
+  if (made === undefined) {
+    made = promisify(execFile)(...plainNode(CLI, ['keygen', '--name', name, '--out', keyFile])).then(({ stdout }) => ({
+      secret: readFileSync(keyFile),
+      vkey: /cosigner key: (\S+)/.exec(stdout)![1]!,
+    }));
+    witnessKeys.set(name, made);
+  }
+  const { secret, vkey } = await made;
+  if (!existsSync(keyFile)) writeFileSync(keyFile, secret, { mode: 0o600 });
   const config = join(dir, 'witness.yaml');
   const list = logs.map((l) => `  - origin: ${l.origin}\n    keys: ["${l.vkey}"]\n`).join('');
   writeFileSync(config, `listen: 127.0.0.1:0\nkey: w.key\nstateDir: state\nlogs:\n${list}${extra}`);

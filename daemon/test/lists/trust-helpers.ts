@@ -5,7 +5,6 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import {
   buildRelease,
@@ -33,9 +32,6 @@ import { DAY, T0, fullOf } from './helpers.ts';
 export const NOW = T0 + 3600;
 /** NOW as the signer's `--now` takes it. */
 export const NOW_ISO = new Date(NOW * 1000).toISOString().replace('.000Z', 'Z');
-
-/** The signer's command line, built. */
-export const SIGNER_CLI = fileURLToPath(new URL('../../../signer/dist/cli.js', import.meta.url));
 
 /** Runs `node file ...args` (a built command) to its end, within 60 s: its exit code and output. */
 export function runNode(

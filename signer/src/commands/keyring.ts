@@ -7,7 +7,6 @@
  * once the walk a daemon runs accepts it (the previous version's root threshold and its own). A draft that lacks
  * signatures is never published: daemons would refuse it and alarm.
  */
-import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import {
@@ -37,8 +36,8 @@ import {
   timeValue,
   type Io,
 } from '../cli-support.js';
-import { EXIT_OK, ioError, usage } from '../errors.js';
-import { acquireLock, listDir, readCapped, readOptional, writeFileAtomic } from '../files.js';
+import { EXIT_OK, usage } from '../errors.js';
+import { acquireLock, ensureDir, listDir, readCapped, readOptional, writeFileAtomic } from '../files.js';
 import { addKeyring, currentKeyring } from '../keyring-dir.js';
 import { loadPublicKeys, loadSecretKeys } from '../keys.js';
 
@@ -275,11 +274,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       const signatures = await draftSignatures(path);
       const anchorKeys = await keysOf(v.anchor);
       const anchorThreshold = intValue(v['anchor-threshold'], 'anchor-threshold', 1, 8) ?? 1;
-      try {
-        await mkdir(dir, { recursive: true });
-      } catch (err) {
-        throw ioError(err, 'cannot create', dir);
-      }
+      await ensureDir(dir);
       const release = await acquireLock(dir, (m) => io.err(`warning: ${m}`));
       try {
         const listId = parseKeyring(bytes).header.listId;

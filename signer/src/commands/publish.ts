@@ -4,7 +4,6 @@
  * signed by every key (the first key writes `X.minisig`, the others `X.<KEYID>.minisig`, SPEC.md 3). The write
  * order keeps the previous release readable at every moment (release-dir.ts).
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
@@ -38,8 +37,8 @@ import {
   warn,
   type Io,
 } from '../cli-support.js';
-import { EXIT_OK, SignerError, ioError, usage } from '../errors.js';
-import { acquireLock, listDir, readCapped, removeFile, removeStaleTemps } from '../files.js';
+import { EXIT_OK, SignerError, usage } from '../errors.js';
+import { acquireLock, ensureDir, listDir, readCapped, removeFile, removeStaleTemps } from '../files.js';
 import { GUARD_CLI_OPTIONS, GUARD_HELP, guardFromCli, runGuards, type GuardOptions } from '../guard.js';
 import { signingKeyring } from '../keyring-dir.js';
 import { loadListKey, loadSecretKeys } from '../keys.js';
@@ -130,13 +129,7 @@ export async function publish(options: PublishOptions): Promise<PublishReport> {
   const validity = options.indexValiditySeconds ?? DEFAULT_INDEX_VALIDITY_HOURS * 3600;
   if (!(validity > 0 && validity <= MAX_INDEX_VALIDITY_DAYS * 86400)) throw new RangeError('bad index validity');
 
-  for (const sub of ['full', 'delta']) {
-    try {
-      await mkdir(join(dir, sub), { recursive: true });
-    } catch (err) {
-      throw ioError(err, 'cannot create', join(dir, sub));
-    }
-  }
+  for (const sub of ['full', 'delta']) await ensureDir(join(dir, sub));
   const release = await acquireLock(dir, options.warn);
   try {
     for (const sub of ['', 'full', 'delta']) await removeStaleTemps(join(dir, sub));

@@ -30,6 +30,7 @@ import { sourceFor } from '@hashwall/release-client';
 
 import { EXIT_CODES_HELP, intValue, parseCommand, timeValue, type Io } from '../cli-support.js';
 import { EXIT_OK, EXIT_REFUSED, usage } from '../errors.js';
+import { fsPath } from '../files.js';
 import { loadListKey, loadPublicKeys } from '../keys.js';
 import { auditKeysFrom, logItems, type LogAuditKeys } from '../log-audit.js';
 
@@ -63,7 +64,7 @@ export interface VerifyReport {
 export function releaseUrl(location: string): string {
   if (/^(https?|file):\/\//i.test(location)) return location;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) throw usage(`verify: only https, http and file URLs: ${location}`);
-  return pathToFileURL(resolve(location) + '/').href;
+  return pathToFileURL(resolve(fsPath(location)) + '/').href;
 }
 
 export async function verifyRelease(options: VerifyOptions): Promise<VerifyReport> {
