@@ -7,7 +7,6 @@
  * read, every query is refused, as in a single process.
  */
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
 
 import { ListMatcher } from '@hashwall/format';
 
@@ -15,6 +14,7 @@ import type { GuardSet, ResolvedList, Settings } from '../config/load.js';
 import { ViewPublisher, dropped, hashKeyFor, listFingerprint, listTrust, refusing } from '../lists/view.js';
 import type { ListProvider, ListView } from '../types/lists.js';
 import type { Logger } from '../util/log.js';
+import { ownCodeWorker } from '../util/worker.js';
 import type { PrimaryMessage, ReaderConfig, ReaderReply } from './types.js';
 
 const READER_URL = new URL('./store-reader.js', import.meta.url);
@@ -70,7 +70,7 @@ class FollowedList {
 
   async #readOnce(changed: () => void): Promise<void> {
     let reply: ReaderReply;
-    const w = new Worker(READER_URL, { workerData: this.#config, name: `hashwall-read-${this.id}`, execArgv: [] });
+    const w = ownCodeWorker(READER_URL, { workerData: this.#config, name: `hashwall-read-${this.id}` });
     try {
       reply = await new Promise<ReaderReply>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no answer within ${READ_DEADLINE_MS} ms`)), READ_DEADLINE_MS);

@@ -13,9 +13,10 @@
  * the FULL's header fields, the mirrors' validators), and the next request starts a new worker from that, so it
  * is not `fresh` (no re-open from the state directory).
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 import { systemClock, type Clock, type Timer } from '../util/clock.js';
+import { ownCodeWorker } from '../util/worker.js';
 import type { CoreConfig } from './core.js';
 import type { CoreResume, OpenReply, PollReply } from './types.js';
 import type { WorkerReady, WorkerRequest, WorkerResponse, WorkerStart } from './worker.js';
@@ -96,12 +97,7 @@ export class WorkerClient {
 
   private spawn(): Worker {
     const start: WorkerStart = { config: this.config, ...(this.resume ? { resume: this.resume } : {}) };
-    const w = new Worker(WORKER_URL, {
-      workerData: start,
-      name: `hashwall-list-${this.config.listId}`,
-      // The worker runs only our built JavaScript: none of the parent's loaders or --import hooks.
-      execArgv: [],
-    });
+    const w = ownCodeWorker(WORKER_URL, { workerData: start, name: `hashwall-list-${this.config.listId}` });
     this.started++;
     this.ready = false;
     this.loaded = false;
