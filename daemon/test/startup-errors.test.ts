@@ -12,6 +12,8 @@ import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
 
+import { HANG_MS } from '../../test/helpers/within.ts';
+import { plainNode } from '../../test/helpers/tools.ts';
 import { MAIN, startChild } from './helpers/child.ts';
 
 function dir(t: Test): string {
@@ -136,7 +138,7 @@ t.test('--check prints the same problems as text and exits 2; a valid file exits
   const bad = join(d, 'bad.yaml');
   writeFileSync(bad, 'workers: many\nblocking:\n  mode: stop-page\n');
   const res = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [MAIN, '--config', bad, '--check'], { timeout: 20_000 }, (err, stdout, stderr) =>
+    execFile(...plainNode(MAIN, ['--config', bad, '--check']), { timeout: HANG_MS }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
     );
   });
@@ -146,7 +148,7 @@ t.test('--check prints the same problems as text and exits 2; a valid file exits
   const good = join(d, 'good.yaml');
   writeFileSync(good, `stateDir: ${d}\n`);
   const ok = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-    execFile(process.execPath, [MAIN, '--config', good, '--check'], { timeout: 20_000 }, (err, stdout) =>
+    execFile(...plainNode(MAIN, ['--config', good, '--check']), { timeout: HANG_MS }, (err, stdout) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout }),
     );
   });

@@ -101,3 +101,9 @@ export function minisign(args: readonly string[], input = '', timeoutMs = 60_000
 export function plainNode(script: string, args: readonly string[] = []): [file: string, args: string[]] {
   return ['env', ['-u', 'NODE_OPTIONS', process.execPath, script, ...args]];
 }
+
+/** This process's environment without NODE_OPTIONS, for a child started with fork() (see plainNode). */
+export function plainEnv(): NodeJS.ProcessEnv {
+  const { NODE_OPTIONS: _hooks, ...env } = process.env;
+  return env;
+}
