@@ -43,6 +43,9 @@ function sourceText(state: ReadonlyMap<number, Keyword>): string {
   return lines.join('\n') + '\n';
 }
 
+/** Random histories per run: what a quiet 2-core machine checked in the 10 s this test once had. */
+const HISTORIES = 20;
+
 t.test('every delta applied to its base gives the FULL byte for byte (serials 1..10, random changes)', async (t) => {
   let runs = 0;
   await fc.assert(
@@ -89,7 +92,8 @@ t.test('every delta applied to its base gives the FULL byte for byte (serials 1.
         if (!report.ok) throw new Error(JSON.stringify(report.items));
       },
     ),
-    { numRuns: 40, interruptAfterTimeLimit: 10_000, markInterruptAsFailure: false },
+    // A fixed count, not a time limit: a busy machine checks as many histories as a quiet one.
+    { numRuns: HISTORIES },
   );
-  t.ok(runs >= 1, `${runs} random histories of 10 serials`);
+  t.ok(runs >= HISTORIES, `${runs} random histories of 10 serials`);
 });
