@@ -9,53 +9,33 @@ import { inWorkingDir } from './files.js';
 
 type Command = (argv: readonly string[], io: Io) => Promise<number>;
 
-// Each command module is loaded when it runs: a command needs only its own code (verify alone needs the HTTP
-// client, undici; publish and heartbeat the release log), and `--help` none of them.
-const COMMANDS: Readonly<Record<string, { load: () => Promise<{ run: Command }>; summary: string }>> = {
-  keygen: {
-    load: () => import('./commands/keygen.js'),
-    summary: 'make a minisign signing key pair, a list hash key (--list-key) or a release log key (--log-key)',
-  },
-  keyring: {
-    load: () => import('./commands/keyring.js'),
-    summary: 'root keys and signing-key rotation: init, next, sign, publish a keyring',
-  },
-  build: { load: () => import('./commands/build.js'), summary: 'turn the plaintext source into a hashed FULL' },
-  publish: {
-    load: () => import('./commands/publish.js'),
-    summary: 'add a FULL to a release directory: deltas, index, signatures',
-  },
-  heartbeat: {
-    load: () => import('./commands/heartbeat.js'),
-    summary: 're-sign the index with seq + 1 and a new expiry (from a timer)',
-  },
-  sign: {
-    load: () => import('./commands/sign.js'),
-    summary: 'sign --add: add your signature to every file of the current release',
-  },
-  verify: {
-    load: () => import('./commands/verify.js'),
-    summary: 'check a release directory or URL exactly as a daemon will',
-  },
-  inspect: {
-    load: () => import('./commands/inspect.js'),
-    summary: "show a file's header, entry counts and signatures",
-  },
-  check: {
-    load: () => import('./commands/check.js'),
-    summary: 'say whether and how a name or URL is listed (needs the list key)',
-  },
-  diff: {
-    load: () => import('./commands/diff.js'),
-    summary: 'count removals and additions by kind between two FULLs',
-  },
+/** The commands, each in ./commands/NAME.js, with the line `--help` gives it. */
+const COMMANDS: Readonly<Record<string, string>> = {
+  keygen: 'make a minisign signing key pair, a list hash key (--list-key) or a release log key (--log-key)',
+  keyring: 'root keys and signing-key rotation: init, next, sign, publish a keyring',
+  build: 'turn the plaintext source into a hashed FULL',
+  publish: 'add a FULL to a release directory: deltas, index, signatures',
+  heartbeat: 're-sign the index with seq + 1 and a new expiry (from a timer)',
+  sign: 'sign --add: add your signature to every file of the current release',
+  verify: 'check a release directory or URL exactly as a daemon will',
+  inspect: "show a file's header, entry counts and signatures",
+  check: 'say whether and how a name or URL is listed (needs the list key)',
+  diff: 'count removals and additions by kind between two FULLs',
 };
+
+/**
+ * A command's module, loaded when it runs: a command needs only its own code (verify alone needs the HTTP client,
+ * undici; publish and heartbeat the release log), and `--help` none of them.
+ */
+function load(name: string): Promise<{ run: Command }> {
+  return import(`./commands/${name}.js`) as Promise<{ run: Command }>;
+}
 
 const VERSION = '0.1.0';
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, summary]) => `  ${name.padEnd(width)}  ${summary}`);
   return `Usage: hashwall-signer COMMAND [options]   (hashwall-signer COMMAND --help for each)
 
 Turns a confidential plaintext blocklist into a hashed, signed HWL1 release directory, and checks releases.
@@ -78,13 +58,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.out(`hashwall-signer ${VERSION}`);
     return EXIT_OK;
   }
-  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (command === undefined) {
+  if (!Object.hasOwn(COMMANDS, name)) {
     io.err(`hashwall-signer: USAGE: unknown command "${name}" (see hashwall-signer --help)`);
     return EXIT_USAGE;
   }
   try {
-    const { run } = await command.load();
+    const { run } = await load(name);
     return await inWorkingDir(io.cwd, () => run(rest, io));
   } catch (err) {
     io.err(`hashwall-signer ${name}: ${describeError(err)}`);

@@ -17,10 +17,10 @@
  *
  * Connections take tcp's limits, as plain TCP and DoT do (stream.ts): the access list when the TCP connection is
  * accepted (before the handshake; a client outside access.allow is closed at once), tcp.maxConnections and
- * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs, a POST body too (408 when it is not in by then, so a trickled
- * body cannot hold a stream), at most tcp.maxInFlightPerConnection
- * streams at once (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without activity; opened,
- * refused and timed-out connections are counted with transport "doh".
+ * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs, a POST body too (408 when it is not in by
+ * then, so a trickled body cannot hold a stream), at most tcp.maxInFlightPerConnection streams at once
+ * (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without activity; opened, refused and timed-out
+ * connections are counted with transport "doh".
  *
  * The client's address is the connection's, for the access list as for any transport. The UDP rate limit does not
  * apply: an answer over an established connection feeds no reflection, and what a client may hold is bounded by the

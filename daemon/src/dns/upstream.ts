@@ -1,10 +1,10 @@
 /**
  * Forwarding to the configured recursive resolvers.
  *
- * - UDP from a new socket per try on a random source port (udp-ports.ts, RFC 5452 10; bound ahead of need), with a random 16-bit ID
- *   per try drawn from a batched CSPRNG buffer (crypto.randomFillSync once per 1,024 draws: ~3 ns a draw against
- *   ~30-55 ns for crypto.randomInt, measured on this project's 2-core VM, Node 20). Tries wait in a map keyed by
- *   socket and ID.
+ * - UDP from a new socket per try on a random source port (udp-ports.ts, RFC 5452 10; bound ahead of need), with a
+ *   random 16-bit ID per try drawn from a batched CSPRNG buffer (crypto.randomFillSync once per 1,024 draws: ~3 ns a
+ *   draw against ~30-55 ns for crypto.randomInt, measured on this project's 2-core VM, Node 20). Tries wait in a map
+ *   keyed by socket and ID.
  * - Strict answers: the source address and port must be the upstream's, the ID one we wait on, QR set, opcode
  *   QUERY, exactly our question (case-insensitively), every record well formed (wire.ts scanResponse). Anything
  *   else is dropped and counted, and the try goes on waiting: a spoofed or broken datagram never ends a query, the
