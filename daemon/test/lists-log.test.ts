@@ -158,8 +158,9 @@ t.test('an index is accepted only in a witnessed log; a fork is refused, a split
   t.equal(fork.code, 1, 'the witnesses refuse to cosign the fork');
   t.match(fork.stderr, /LOG_WITNESS_FAILED: 0 of 2 witnesses cosigned.*HTTP 422/);
   for (const x of w.witnesses) {
-    t.ok(
-      x.running.lines.some((l) => l.outcome === 'fork'),
+    t.match(
+      await x.running.line((l) => l.outcome === 'fork', 'the fork'),
+      { status: 422 },
       'each witness logs the fork',
     );
   }

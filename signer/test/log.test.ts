@@ -241,10 +241,7 @@ t.test(
       };
       t.equal(e.cosigned.split('\n\n')[0], honestText, 'the checkpoint the witness had cosigned');
       t.not(e.submitted.split('\n\n')[0], honestText, 'and the fork');
-      t.match(
-        x.running.lines.find((l) => l.outcome === 'fork'),
-        { status: 422, level: 'error' },
-      );
+      t.match(await x.running.line((l) => l.outcome === 'fork', 'the fork'), { status: 422, level: 'error' });
     }
     // A daemon that stored the honest checkpoint refuses the fork: no cosignatures, and with no witness trusted, a
     // split view with both notes.

@@ -12,6 +12,7 @@ import { TileHashReader, formatAddCheckpoint, parseLogKey, type Hash } from '@ha
 import type { Test } from 'tap';
 
 import { plainNode } from '../../test/helpers/tools.ts';
+import { HANG_MS, within } from '../../test/helpers/within.ts';
 
 export { ORIGIN, TestLog, entry };
 
@@ -46,37 +47,57 @@ export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 export interface Started {
   child: ChildProcess;
   url: string;
+  /** The JSON lines it has printed so far: a line printed while answering may arrive after the answer. */
   lines: Record<string, unknown>[];
+  /** The first line `match` accepts, once the witness has printed it (bounded by HANG_MS). */
+  line(match: (l: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>>;
   exited: Promise<number | null>;
 }
 
-/** Starts `hashwall-witness serve` and waits (at most 20 s) for its "listening" line. */
+/** Starts `hashwall-witness serve` and waits (bounded by HANG_MS) for its "listening" line. */
 export async function startWitness(t: Test, config: string): Promise<Started> {
   const child = spawn(...plainNode(CLI, ['serve', '--config', config]), { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const waiting = new Set<() => void>();
+  const line = (match: (l: Record<string, unknown>) => boolean, what: string) =>
+    within(
+      new Promise<Record<string, unknown>>((resolve) => {
+        const check = () => {
+          const found = lines.find(match);
+          if (found === undefined) return;
+          waiting.delete(check);
+          resolve(found);
+        };
+        waiting.add(check);
+        check();
+      }),
+      `the witness's line: ${what}`,
+    );
+  // 'close', not 'exit': after 'exit' the last lines may still be in the pipe.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
   let buffered = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no "listening" line within 20 s')), 20_000);
+    const timer = setTimeout(() => reject(new Error(`no "listening" line within ${HANG_MS} ms`)), HANG_MS);
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
       let nl;
       while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+        const parsed = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
         buffered = buffered.slice(nl + 1);
-        lines.push(line);
-        if (line.msg === 'listening') {
+        lines.push(parsed);
+        for (const check of waiting) check();
+        if (parsed.msg === 'listening') {
           clearTimeout(timer);
-          resolve(`http://127.0.0.1:${String(line.port)}/`);
+          resolve(`http://127.0.0.1:${String(parsed.port)}/`);
         }
       }
     });
     child.on('exit', (code) => reject(new Error(`exited ${code} before listening`)));
   });
-  return { child, url, lines, exited };
+  return { child, url, lines, line, exited };
 }
 
 /** Witness keys by name: each made once per test file by `keygen`, then copied (a process start saved each time). */

@@ -12,6 +12,7 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 
 import { originHash } from '../dist/index.js';
+import { HANG_MS } from '../../test/helpers/within.ts';
 import { CLI, ORIGIN, TestLog, body, entry, newWitness, startWitness, tempDir } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -139,7 +140,7 @@ t.test('serves add-checkpoint and the monitoring endpoint with caps and deadline
     const timer = setTimeout(() => {
       s.destroy();
       resolve(false);
-    }, 15_000);
+    }, HANG_MS);
     s.on('close', () => {
       clearTimeout(timer);
       resolve(true);
@@ -148,7 +149,7 @@ t.test('serves add-checkpoint and the monitoring endpoint with caps and deadline
     s.on('error', () => undefined);
   });
   t.ok(closed, 'the slow client was disconnected');
-  const cosigned = w.lines.find((l) => l.msg === 'add-checkpoint cosigned');
+  const cosigned = await w.line((l) => l.msg === 'add-checkpoint cosigned', 'cosigned');
   t.match(cosigned, { level: 'info', status: 200, outcome: 'cosigned', origin: ORIGIN, oldSize: 0, size: 3 });
   t.ok(
     w.lines.every((l) => typeof l.time === 'string' && typeof l.level === 'string'),
@@ -194,10 +195,10 @@ t.test('SIGTERM lets a request in flight finish, then exits 0', async (t) => {
     s.on('data', (c: Buffer) => (got += c.toString('utf8')));
     s.on('close', () => resolve(got));
     s.on('error', reject);
-    setTimeout(() => reject(new Error('no answer within 20 s')), 20_000).unref();
+    setTimeout(() => reject(new Error(`no answer within ${HANG_MS} ms`)), HANG_MS).unref();
   });
   t.match(await answer, /HTTP\/1\.1 200 OK/);
   t.match(await answer, /^HTTP\/1\.1 100 Continue/);
   t.equal(await w.exited, 0);
-  t.ok(w.lines.some((l) => l.msg === 'stopped'));
+  t.ok(await w.line((l) => l.msg === 'stopped', 'stopped'));
 });
