@@ -11,6 +11,8 @@ import t from 'tap';
 import { stateDirProblem } from '../dist/config/state-dir.js';
 import { MAIN } from './helpers/child.ts';
 import { tempDir } from './lists/helpers.ts';
+import { plainEnv } from '../../test/helpers/tools.ts';
+import { HANG_MS } from '../../test/helpers/within.ts';
 
 interface Run {
   code: number | null;
@@ -22,7 +24,7 @@ interface Run {
 function run(
   args: string[],
   options: { uid?: number; gid?: number } = {},
-  timeoutMs = 20_000,
+  timeoutMs = HANG_MS,
   command = process.execPath,
   before: string[] = [],
 ): Promise<Run> {
@@ -30,7 +32,8 @@ function run(
     execFile(
       command,
       [...before, ...args],
-      { timeout: timeoutMs, killSignal: 'SIGKILL', ...options },
+      // Run as a user runs it, without the test runner's hooks (plainEnv).
+      { timeout: timeoutMs, killSignal: 'SIGKILL', env: plainEnv(), ...options },
       (err, stdout, stderr) => {
         const e = err as (Error & { code?: unknown; killed?: boolean }) | null;
         resolve({
@@ -134,13 +137,10 @@ t.test('--check refuses a state directory this user cannot write', async (t) => 
   // be unreadable to it.) Through env -u: the test runner's NODE_OPTIONS hooks cannot write there either.
   const asRoot = process.getuid?.() === 0;
   const r = asRoot
-    ? await run([MAIN, '--config', file, '--check'], {}, 20_000, 'setpriv', [
+    ? await run([MAIN, '--config', file, '--check'], {}, HANG_MS, 'setpriv', [
         '--bounding-set',
         '-dac_override,-dac_read_search',
         '--',
-        'env',
-        '-u',
-        'NODE_OPTIONS',
         process.execPath,
       ])
     : await run([MAIN, '--config', file, '--check']);
@@ -154,7 +154,7 @@ t.test('a list store on procfs fails with an error instead of spinning', async (
     `const { ListStore } = await import(${JSON.stringify(store)});` +
     `try { new ListStore('/proc/hashwall-state', 'demo').createSpool(); console.log('created'); }` +
     `catch (err) { console.log(err.code); }`;
-  const r = await run(['--input-type=module', '-e', script], {}, 15_000);
+  const r = await run(['--input-type=module', '-e', script]);
   t.notOk(r.timedOut, 'it returns');
   t.equal(r.stdout.trim(), 'ENOENT', "procfs's answer, as an error");
 });

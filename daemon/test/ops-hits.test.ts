@@ -29,6 +29,8 @@ import { TYPE, query, tcpAsk, udpAsk } from './helpers/client.ts';
 import { TEST_KEY, demoMatcher } from './helpers/lists.ts';
 import { httpGet, startStack } from './helpers/ops.ts';
 import { LogSink, tempDir } from './lists/helpers.ts';
+import { plainEnv } from '../../test/helpers/tools.ts';
+import { HANG_MS } from '../../test/helpers/within.ts';
 
 t.test("a decision carries the matched entry's hash; an allowlisted one too", async (t) => {
   const hk = TEST_KEY.hashKey();
@@ -295,7 +297,7 @@ t.test("examples/hit-report/match.mjs matches a report to the maintainer's sourc
         'demo',
         ...files,
       ],
-      { timeout: 20000 },
+      { timeout: HANG_MS, env: plainEnv() },
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
     );
   });

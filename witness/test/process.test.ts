@@ -12,6 +12,7 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 
 import { originHash } from '../dist/index.js';
+import { plainNode } from '../../test/helpers/tools.ts';
 import { HANG_MS } from '../../test/helpers/within.ts';
 import { CLI, ORIGIN, TestLog, body, entry, newWitness, startWitness, tempDir } from './helpers.ts';
 
@@ -29,8 +30,8 @@ function raw(port: number, parts: string[]): Promise<string> {
     s.on('close', () => resolve(got));
     setTimeout(() => {
       s.destroy();
-      reject(new Error('no close within 15 s'));
-    }, 15_000).unref();
+      reject(new Error(`no close within ${HANG_MS} ms`));
+    }, HANG_MS).unref();
   });
 }
 
@@ -55,12 +56,12 @@ t.test(
   async (t) => {
     const dir = tempDir(t);
     const out = join(dir, 'w.key');
-    const { stdout } = await run(process.execPath, [CLI, 'keygen', '--name', 'witness.example/w1', '--out', out]);
+    const { stdout } = await run(...plainNode(CLI, ['keygen', '--name', 'witness.example/w1', '--out', out]));
     t.equal(statSync(out).mode & 0o777, 0o600);
     const vkey = /cosigner key: (\S+)/.exec(stdout)![1]!;
     t.equal(parseCosignerKey(vkey).type, 4, 'a cosignature/v1 key (type 0x04)');
-    t.equal((await run(process.execPath, [CLI, 'vkey', '--key', out])).stdout.trim(), vkey);
-    const again = await run(process.execPath, [CLI, 'keygen', '--name', 'w', '--out', out]).catch(
+    t.equal((await run(...plainNode(CLI, ['vkey', '--key', out]))).stdout.trim(), vkey);
+    const again = await run(...plainNode(CLI, ['keygen', '--name', 'w', '--out', out])).catch(
       (e: { code: number; stderr: string }) => e,
     );
     t.equal((again as { code: number }).code, 1);
@@ -71,13 +72,13 @@ t.test(
 t.test('a bad configuration is refused at start, naming the key', async (t) => {
   const log = new TestLog();
   const { config } = await writeConfig(t, log, 'bogus: 1\n');
-  const res = await run(process.execPath, [CLI, 'serve', '--config', config, '--check']).catch(
+  const res = await run(...plainNode(CLI, ['serve', '--config', config, '--check'])).catch(
     (e: { code: number; stderr: string }) => e,
   );
   t.equal((res as { code: number }).code, 2);
   t.match((res as { stderr: string }).stderr, /\(top level\)\.bogus: unknown key|bogus: unknown key/);
   const { config: good } = await writeConfig(t, log);
-  t.match((await run(process.execPath, [CLI, 'serve', '--config', good, '--check'])).stdout, /valid/);
+  t.match((await run(...plainNode(CLI, ['serve', '--config', good, '--check']))).stdout, /valid/);
 });
 
 t.test('serves add-checkpoint and the monitoring endpoint with caps and deadlines, and logs JSON', async (t) => {
