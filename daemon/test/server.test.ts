@@ -19,6 +19,7 @@ import {
 } from './helpers/client.ts';
 import { ManualClock } from '../dist/util/clock.js';
 import { startTestDaemon, until, type TestDaemon, type TestDaemonOptions } from './helpers/daemon.ts';
+import { HANG_MS } from '../../test/helpers/within.ts';
 import { demoMatcher, matcherFor } from './helpers/lists.ts';
 
 const EDE = 15;
@@ -624,7 +625,7 @@ t.test('TCP: frames split across writes, a garbage frame dropped, the next one a
     const timer = setTimeout(() => {
       s.destroy();
       resolve();
-    }, 2000);
+    }, HANG_MS);
     let buf = Buffer.alloc(0);
     s.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
@@ -709,6 +710,8 @@ t.test('TCP: a client that pipelines and never reads stops being read', async (t
   const frame = Buffer.concat([Buffer.from([0, q.length]), q]);
   await new Promise<void>((resolve) => s.on('connect', resolve));
   s.write(Buffer.concat(Array.from({ length: 3000 }, () => frame)));
+  // Once answering has begun, time to answer them all, were reading not paused.
+  await until(() => d.events.queries.tcp > 1, 'the first pipelined query answered');
   await new Promise((r) => setTimeout(r, 800));
   const served = d.events.queries.tcp - 1;
   t.ok(served > 0 && served < 3000, `reading paused with answers queued (${served} of 3000 answered)`);
