@@ -400,7 +400,7 @@ t.test(
           return a === b && a === c && d === e && (refused(d) ? d === a : !refused(a));
         },
       ),
-      { numRuns: 1000 },
+      { numRuns: 500 },
     );
     t.equal(
       (() => {

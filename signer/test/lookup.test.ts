@@ -44,7 +44,7 @@ t.test('the walk gives the same verdict as the daemon matcher', async (t) => {
         }
       },
     ),
-    { numRuns: 2300 },
+    { numRuns: 2000 },
   );
   t.ok(runs > 0, `${runs} random lists`);
 });
