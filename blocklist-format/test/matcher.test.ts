@@ -362,7 +362,7 @@ t.test('tests exactly the suffixes that queryNameIsListable accepts (property)',
       const got = testedSuffixes(s);
       if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${s}: ${got.join(' ')} != ${want.join(' ')}`);
     }),
-    { interruptAfterTimeLimit: 2000, numRuns: 20_000 },
+    { numRuns: 20_000 },
   );
   t.pass('no counterexample');
 });
@@ -385,7 +385,7 @@ t.test('the bytes variant agrees with the string variant on random names (proper
       const shifted = w && { ...w, matchStart: w.matchStart - pad };
       if (JSON.stringify(v) !== JSON.stringify(shifted)) throw new Error(`${s}: ${JSON.stringify([v, w])}`);
     }),
-    { interruptAfterTimeLimit: 3000, numRuns: 20_000 },
+    { numRuns: 20_000 },
   );
   t.ok(hits > 100, `${hits} hits among the runs`);
 });
@@ -398,7 +398,7 @@ t.test('never throws on arbitrary strings and bytes (property)', async (t) => {
       const w = m.verdictBytes(b, 0, b.length);
       return (v === null || v.kind === 'D') && (w === null || w.kind === 'D');
     }),
-    { interruptAfterTimeLimit: 2000, numRuns: 10_000 },
+    { numRuns: 10_000 },
   );
   t.pass('no exception');
 });

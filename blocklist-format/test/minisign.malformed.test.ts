@@ -511,7 +511,7 @@ t.test('threshold verification with hostile signature lists', async (t) => {
   );
 });
 
-t.test('random and mutated inputs never raise anything but a FormatError (bounded in time)', async (t) => {
+t.test('random and mutated inputs never raise anything but a FormatError (property)', async (t) => {
   const sigCodes = new Set(['MALFORMED', 'TOO_LARGE', 'LEGACY_SIGNATURE', 'UNTRUSTED_KEY', 'SIGNATURE_INVALID']);
   const firstLf = SIG.indexOf(0x0a);
   fc.assert(
@@ -521,7 +521,7 @@ t.test('random and mutated inputs never raise anything but a FormatError (bounde
       const c = codeOf(() => parseSecretKeyFile(junk));
       return a !== undefined && sigCodes.has(a) && b !== undefined && c !== undefined;
     }),
-    { numRuns: 2000, interruptAfterTimeLimit: 4_000 },
+    { numRuns: 2000 },
   );
   const mutation = fc.record({
     at: fc.nat({ max: SIG.length - 1 }),
@@ -547,7 +547,7 @@ t.test('random and mutated inputs never raise anything but a FormatError (bounde
       }
       return sigCodes.has(code);
     }),
-    { numRuns: 3000, interruptAfterTimeLimit: 6_000 },
+    { numRuns: 3000 },
   );
   t.pass('no other exception');
 });

@@ -91,7 +91,7 @@ t.test('public keys', async (t) => {
         const id = keyIdFromKeyNum(num);
         return /^[0-9A-F]{16}$/.test(id) && Buffer.compare(Buffer.from(keyNumFromKeyId(id)), Buffer.from(num)) === 0;
       }),
-      { numRuns: 500, interruptAfterTimeLimit: 5_000 },
+      { numRuns: 500 },
     );
   });
 
@@ -411,7 +411,7 @@ t.test('signing and verifying', async (t) => {
     );
   });
 
-  t.test('signs and verifies any message and comment (property, bounded in time)', async (t) => {
+  t.test('signs and verifies any message and comment (property)', async (t) => {
     const sk = generateKeyPair();
     const other = generateKeyPair();
     fc.assert(
@@ -427,7 +427,7 @@ t.test('signing and verifying', async (t) => {
           return ok && other1 && tampered;
         },
       ),
-      { numRuns: 300, interruptAfterTimeLimit: 5_000 },
+      { numRuns: 300 },
     );
     t.pass('round trips held');
   });

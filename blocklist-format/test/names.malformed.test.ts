@@ -172,7 +172,7 @@ t.test('never throws anything but INVALID_NAME on arbitrary strings (property)',
       }
       return queryNameIsListable(out) && canonicalHost(out) === out;
     }),
-    { numRuns: 1_000_000, interruptAfterTimeLimit: 2000 },
+    { numRuns: 20_000 },
   );
   t.ok(refused > 0, 'hostile strings were refused');
 });
@@ -183,7 +183,9 @@ t.test('queryNameIsListable never throws and refuses what does not follow the ru
       const ok = queryNameIsListable(name);
       return !ok || (/^[a-z0-9_.-]+$/.test(name) && name.length <= 253 && name.includes('.'));
     }),
-    { numRuns: 1_000_000, interruptAfterTimeLimit: 1000 },
+    // Many cases, each cheap: a random string that follows the rules but for one character is rare, and it is the
+    // one that shows a rule gone lax.
+    { numRuns: 700_000 },
   );
   t.notOk(queryNameIsListable('a'.repeat(10_000_000)), 'a huge name is refused at once');
 });

@@ -183,7 +183,7 @@ t.test('canonicalHost is idempotent and its output is always listable (property)
       accepted++;
       return canonicalHost(out) === out && queryNameIsListable(out) && /^[a-z0-9_.-]+$/.test(out) && out.length <= 253;
     }),
-    { numRuns: 1_000_000, interruptAfterTimeLimit: 2000 },
+    { numRuns: 30_000 },
   );
   t.ok(accepted > 100, `the generator produced valid names (${accepted})`);
 });
@@ -197,7 +197,7 @@ t.test('queryNameIsListable agrees with canonicalHost on ASCII lower-case names 
       const expected = canonical !== null && !name.endsWith('.');
       return queryNameIsListable(name) === expected;
     }),
-    { numRuns: 1_000_000, interruptAfterTimeLimit: 1000 },
+    { numRuns: 50_000 },
   );
   t.pass('agreed');
 });

@@ -246,7 +246,7 @@ t.test('random releases and tampered ones: the streamed path agrees with the in-
         return r.streamed === r.inMemory;
       },
     ),
-    { numRuns: 300, interruptAfterTimeLimit: 20_000 },
+    { numRuns: 100 },
   );
   t.pass('every run agreed');
   t.comment(`outcomes seen: ${[...seen].sort().join(', ')}`);
@@ -400,7 +400,7 @@ t.test(
           return a === b && a === c && d === e && (refused(d) ? d === a : !refused(a));
         },
       ),
-      { numRuns: 500, interruptAfterTimeLimit: 15_000 },
+      { numRuns: 500 },
     );
     t.equal(
       (() => {

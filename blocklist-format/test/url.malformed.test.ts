@@ -223,7 +223,7 @@ t.test('never throws anything but INVALID_NAME on arbitrary strings (property)',
         return err instanceof FormatError && err.code === 'INVALID_NAME' && err.message.startsWith('URL ');
       }
     }),
-    { numRuns: 1_000_000, interruptAfterTimeLimit: 2000 },
+    { numRuns: 13_000 },
   );
   t.ok(refusedCount > 0, 'hostile strings were refused');
 });

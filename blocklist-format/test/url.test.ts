@@ -155,7 +155,7 @@ t.test('unescapeRepeatedly reaches the fixed point of repeated single passes', a
       fc.string({ unit: fc.constantFrom('%', '2', '5', 'a', 'F', '3', '7', 'g', '/', '\u00ff'), maxLength: 40 }),
       (s) => unescapeRepeatedly(s) === naive(s),
     ),
-    { numRuns: 1_000_000, interruptAfterTimeLimit: 1000 },
+    { numRuns: 250_000 },
   );
 });
 
@@ -235,7 +235,7 @@ t.test('canonicalUrl is idempotent and its expressions are well formed (property
         (/^\d+\.\d+\.\d+\.\d+$/.test(host) || queryNameIsListable(host))
       );
     }),
-    { numRuns: 1_000_000, interruptAfterTimeLimit: 2000 },
+    { numRuns: 14_000 },
   );
   t.ok(accepted > 100, `the generator produced valid URLs (${accepted})`);
 });

@@ -96,7 +96,7 @@ t.test(
           return idOf(a) === idOf(msg) && a.length <= 1232 && (a[2]! & 0x80) !== 0;
         },
       ),
-      { interruptAfterTimeLimit: 3000, numRuns: 5000 },
+      { numRuns: 100 },
     );
     t.ok(sent > 20, `${sent} datagrams sent`);
     const ok = await udpAsk(d.port, query('a.example.test', TYPE.A), 2000);

@@ -242,7 +242,7 @@ t.test('parseQuery and scanResponse never throw on random bytes (bounded propert
       scanResponse(b, b.length, r);
       return st >= Q_OK && st <= Q_NOTIMP_TYPE;
     }),
-    { interruptAfterTimeLimit: 2000, numRuns: 200000 },
+    { numRuns: 200_000 },
   );
   // Mutations of a valid query, which reach deeper than random bytes.
   const base = query('www.example.test', 1, { edns: { do: true, options: [{ code: 10, data: Buffer.alloc(8) }] } });
@@ -256,7 +256,7 @@ t.test('parseQuery and scanResponse never throw on random bytes (bounded propert
         return st >= Q_OK && st <= Q_NOTIMP_TYPE;
       },
     ),
-    { interruptAfterTimeLimit: 2000, numRuns: 200000 },
+    { numRuns: 200_000 },
   );
   t.pass('no throw');
 });

@@ -156,7 +156,7 @@ t.test('random headers behind a valid signature never throw, and a PROXY result 
       if (st === P_PROXY || st === P_LOCAL) return h.length <= cap && h.length <= 12 + tail.length;
       return st === P_MALFORMED || st === P_INCOMPLETE;
     }),
-    { numRuns: 20000, interruptAfterTimeLimit: 10000 },
+    { numRuns: 20_000 },
   );
   // Well-formed headers mutated in one octet: still no throw, and a PROXY result still names an IP.
   fc.assert(
@@ -167,7 +167,7 @@ t.test('random headers behind a valid signature never throw, and a PROXY result 
       const st = parseProxyHeader(b, CAP, h);
       return st !== P_PROXY || isIP(h.address) !== 0;
     }),
-    { numRuns: 5000, interruptAfterTimeLimit: 10000 },
+    { numRuns: 5000 },
   );
   t.pass(`no throw (${proxies} random tails parsed as PROXY)`);
 });

@@ -1,5 +1,6 @@
 // Publishing serials 1..10 with random changes: every delta in the directory, applied to its base FULL, gives
-// the target FULL byte for byte, and every release verifies as a daemon sees it. Bounded in time (fast-check).
+// the target FULL byte for byte, and every release verifies as a daemon sees it. A fixed number of random histories
+// (fast-check).
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 

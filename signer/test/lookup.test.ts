@@ -1,5 +1,5 @@
 // `check`'s own walk agrees with the daemon's matcher (ListMatcher of @hashwall/format) on random lists and names,
-// so the details an auditor is shown match what a daemon does. Bounded in time (fast-check).
+// so the details an auditor is shown match what a daemon does. A fixed number of random lists (fast-check).
 import fc from 'fast-check';
 import t from 'tap';
 
@@ -44,7 +44,7 @@ t.test('the walk gives the same verdict as the daemon matcher', async (t) => {
         }
       },
     ),
-    { numRuns: 2000, interruptAfterTimeLimit: 10_000, markInterruptAsFailure: false },
+    { numRuns: 2000 },
   );
   t.ok(runs > 0, `${runs} random lists`);
 });
