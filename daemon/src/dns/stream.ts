@@ -367,31 +367,34 @@ export class StreamConnection implements Client {
     // waits for more input or a timer: the batch is written before this returns.
     const socket = this.#socket;
     socket.cork();
-    while (buf !== null && buf.length >= 2) {
-      if (this.#inFlight >= max || host.stopping || socket.writableLength > MAX_QUEUED_BYTES) {
-        if (!this.#paused) {
-          this.#paused = true;
-          socket.pause();
+    try {
+      while (buf !== null && buf.length >= 2) {
+        if (this.#inFlight >= max || host.stopping || socket.writableLength > MAX_QUEUED_BYTES) {
+          if (!this.#paused) {
+            this.#paused = true;
+            socket.pause();
+          }
+          // Not read while paused: a frame's deadline runs only while its octets can arrive (re-armed on resume).
+          this.#clearFrameTimer();
+          break;
         }
-        // Not read while paused: a frame's deadline runs only while its octets can arrive (re-armed on resume).
-        this.#clearFrameTimer();
-        break;
+        const n = (buf[0]! << 8) | buf[1]!;
+        if (buf.length < 2 + n) {
+          waiting = true;
+          break;
+        }
+        const frame = buf.subarray(2, 2 + n);
+        buf = buf.length === 2 + n ? null : buf.subarray(2 + n);
+        this.#buffer = buf;
+        this.#clearFrameTimer(); // this frame is whole; the next one has its own deadline
+        this.#inFlight++;
+        host.queryStarted();
+        host.handle(frame, this);
+        buf = this.#buffer;
       }
-      const n = (buf[0]! << 8) | buf[1]!;
-      if (buf.length < 2 + n) {
-        waiting = true;
-        break;
-      }
-      const frame = buf.subarray(2, 2 + n);
-      buf = buf.length === 2 + n ? null : buf.subarray(2 + n);
-      this.#buffer = buf;
-      this.#clearFrameTimer(); // this frame is whole; the next one has its own deadline
-      this.#inFlight++;
-      host.queryStarted();
-      host.handle(frame, this);
-      buf = this.#buffer;
+    } finally {
+      socket.uncork(); // also if the query path throws: a corked socket would hold every later answer
     }
-    socket.uncork();
     this.#buffer = buf !== null && buf.length === 0 ? null : buf;
     // A frame begun and not finished (one octet of its length counts): its deadline runs from now, and more octets
     // of it do not move it.
