@@ -209,8 +209,14 @@ export class DotListener extends TlsListener {
 
   /** The TLS session over an admitted connection; once it is up, the stream of queries. */
   #handshake(socket: Socket, slot: Slot, gate: StreamGate): void {
-    this.startTls(socket, slot, gate, this.#context, [ALPN_DOT], (fn) => gate.deadline(fn), (session) =>
-      gate.stream(session, slot),
+    this.startTls(
+      socket,
+      slot,
+      gate,
+      this.#context,
+      [ALPN_DOT],
+      (fn) => gate.deadline(fn),
+      (session) => gate.stream(session, slot),
     );
   }
 }

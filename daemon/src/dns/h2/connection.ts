@@ -540,7 +540,8 @@ export class H2Connection {
     // RFC 9113 8.1.1: more than its content-length is malformed.
     if (stream.contentLength >= 0 && stream.received > stream.contentLength) return this.#reset(stream, PROTOCOL_ERROR);
     if (n > 0) stream.sink?.data(buf.subarray(q, dataEnd));
-    else if ((flags & FLAG_END_STREAM) === 0 && !this.#idleFrames.take()) return this.#connectionError(ENHANCE_YOUR_CALM);
+    else if ((flags & FLAG_END_STREAM) === 0 && !this.#idleFrames.take())
+      return this.#connectionError(ENHANCE_YOUR_CALM);
     if (stream.closed) return;
     if ((flags & FLAG_END_STREAM) !== 0) return this.#remoteEnd(stream);
     if (stream.recvWindow <= STREAM_WINDOW / 2 && !stream.answered) {
@@ -768,7 +769,8 @@ export class H2Connection {
           break;
         }
         case SETTINGS_MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_MAX_FRAME_SIZE) return this.#connectionError(PROTOCOL_ERROR);
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > MAX_MAX_FRAME_SIZE)
+            return this.#connectionError(PROTOCOL_ERROR);
           this.#peerMaxFrame = value;
           break;
         default:
