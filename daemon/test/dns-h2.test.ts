@@ -391,8 +391,9 @@ t.test('a header block and a frame left unfinished are closed at tcp.frameTimeou
   t.equal(d.events.connectionsTimedOut['frame-timeout'], 1, 'an open header block');
   const half = await raw(t, d.doh);
   await half.next((f) => f.type === T.SETTINGS && f.flags === ACK);
+  const idle = clock.pending;
   half.write(frame(T.PING, 0, 0, Buffer.alloc(8)).subarray(0, 12));
-  await until(() => clock.pending > before, 'the deadline of the partial frame');
+  await until(() => clock.pending > idle, 'the deadline of the partial frame');
   clock.advance(2000);
   await half.closed;
   t.equal(d.events.connectionsTimedOut['frame-timeout'], 2, 'a frame cut short');
@@ -490,9 +491,9 @@ t.test('a client window of a few octets still gets whole answers (flow control, 
       req.end();
     });
   const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => ask(`w${i}.example.test`)));
-  for (const a of answers) {
+  for (const [i, a] of answers.entries()) {
     t.equal(a.length % 468, 0, 'a padded answer of 468 octets, sent 7 at a time');
-    t.equal(rcodeOf(a), 0);
+    t.equal(decode(a).questions[0]?.name, `w${i}.example.test`, 'whole, on its own stream');
   }
   // A larger window by SETTINGS while answers wait: they go on.
   const more = Promise.all(Array.from({ length: 5 }, (_, i) => ask(`v${i}.example.test`)));

@@ -178,8 +178,17 @@ for (const [i, [name, value]] of STATIC_TABLE.entries()) {
 }
 
 /** The header block of a response, written into `block` from 0; its length. Literals without indexing, no Huffman. */
-function encodeResponse(block: Buffer, status: number, headers: ResponseHeaders, contentLength: number): number {
+function encodeResponse(
+  block: Buffer,
+  status: number,
+  headers: ResponseHeaders,
+  contentLength: number,
+  sizeUpdate: boolean,
+): number {
   let at = 0;
+  // RFC 7541 4.2, 6.3: after the peer changed SETTINGS_HEADER_TABLE_SIZE, the next block starts with the table's
+  // size; ours is 0, whatever the peer allows (the encoder keeps no dynamic table).
+  if (sizeUpdate) block[at++] = 0x20;
   const index = STATUS_INDEX.get(status);
   if (index !== undefined) {
     block[at++] = 0x80 | index; // RFC 7541 6.1
@@ -339,6 +348,8 @@ export class H2Connection {
   #sendWindow = DEFAULT_WINDOW;
   #peerInitialWindow = DEFAULT_WINDOW;
   #peerMaxFrame = DEFAULT_MAX_FRAME_SIZE;
+  /** The next response block starts with a dynamic table size update (RFC 7541 4.2). */
+  #sizeUpdate = false;
   #recvWindow = CONNECTION_WINDOW;
   /** Streams whose answer waits for window, in order. */
   #waiting: H2Stream[] = [];
@@ -752,7 +763,8 @@ export class H2Connection {
       const value = buf.readUInt32BE(q + 2);
       switch (setting) {
         case SETTINGS_HEADER_TABLE_SIZE:
-          break; // our encoder uses no dynamic table: any size does
+          this.#sizeUpdate = true; // our encoder keeps no dynamic table, and says so in the next block
+          break;
         case SETTINGS_ENABLE_PUSH:
           if (value > 1) return this.#connectionError(PROTOCOL_ERROR);
           break;
@@ -831,7 +843,8 @@ export class H2Connection {
     let blockLength: number;
     for (;;) {
       try {
-        blockLength = encodeResponse(block, status, headers, bodyLength);
+        blockLength = encodeResponse(block, status, headers, bodyLength, this.#sizeUpdate);
+        this.#sizeUpdate = false;
         break;
       } catch {
         // RangeError: the scratch is too small for these headers.
