@@ -75,7 +75,7 @@ t.test('the Huffman code is the RFC 7541 Appendix B table: spot checks of its co
   t.equal(HUFFMAN_CODES[256], 0x3fffffff, 'EOS: 30 ones');
 });
 
-t.test('any octet string survives Huffman coding and decoding', async (t) => {
+t.test('any octet string survives Huffman coding and decoding', async () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
       const s = Buffer.from(bytes).toString('latin1');
@@ -125,7 +125,7 @@ const options = fc.record({
   indexing: fc.constantFrom<'none' | 'never' | 'incremental'>('none', 'never', 'incremental'),
 });
 
-t.test('random header lists round-trip through one encoder and decoder pair, block after block', async (t) => {
+t.test('random header lists round-trip through one encoder and decoder pair, block after block', async () => {
   fc.assert(
     fc.property(
       fc.constantFrom(0, 64, 256, 4096),

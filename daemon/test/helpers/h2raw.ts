@@ -124,7 +124,7 @@ export class RawH2 {
         if (o.preface !== false) c.write(PREFACE, settings());
         resolve(c);
       });
-      s.once('error', (err) => {
+      s.once('error', (err: Error) => {
         clearTimeout(timer);
         reject(err);
       });
