@@ -1,6 +1,8 @@
 /**
- * DNS over HTTPS (RFC 8484): HTTP/2 (node:http2), and HTTP/1.1 on the same port when `doh.http1` (ALPN decides),
- * over the same TLS settings as DoT. One endpoint path (`doh.path`, /dns-query by default):
+ * DNS over HTTPS (RFC 8484): HTTP/2 on a connection layer made for it (dns/h2/, not node:http2: measured, node:http2
+ * alone cost most of what a DoH query may cost), and HTTP/1.1 on node:http on the same port when `doh.http1` (ALPN
+ * decides; without it, a client that does not offer h2 gets 403 and the close), over the same TLS settings as DoT.
+ * One endpoint path (`doh.path`, /dns-query by default):
  *
  *   GET  ?dns=<base64url, no padding>     RFC 8484 4.1; the message decoded from the URI
  *   POST body application/dns-message     RFC 8484 4.1; the body, read to a cap
@@ -13,14 +15,14 @@
  * method; Allow says which), 400 (no dns=, not base64url, padding, a message shorter than a DNS header, or one the
  * query path drops), 413 (a POST body over doh.maxQueryBytes, by Content-Length or while it streams), 414 (a URI
  * longer than a GET of doh.maxQueryBytes needs), 415 (a POST whose Content-Type is not application/dns-message).
- * A header block over doh.maxHeaderBytes gets 431 (HTTP/1.1: from node:http's parser, as it reads).
+ * A header list over doh.maxHeaderBytes gets 431 (HTTP/2: counted as it is decoded; HTTP/1.1: node:http's parser).
  *
  * Connections take tcp's limits, as plain TCP and DoT do (stream.ts): the access list when the TCP connection is
  * accepted (before the handshake; a client outside access.allow is closed at once), tcp.maxConnections and
- * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs, a POST body too (408 when it is not in by
- * then, so a trickled body cannot hold a stream), at most tcp.maxInFlightPerConnection streams at once
- * (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without activity; opened, refused and timed-out
- * connections are counted with transport "doh".
+ * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs (on the process clock), a POST body too (408
+ * when it is not in by then, so a trickled body cannot hold a stream), at most tcp.maxInFlightPerConnection streams
+ * at once (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without a stream open; opened, refused
+ * and timed-out connections are counted with transport "doh".
  *
  * The client's address is the connection's, for the access list as for any transport. The UDP rate limit does not
  * apply: an answer over an established connection feeds no reflection, and what a client may hold is bounded by the
