@@ -77,9 +77,8 @@ import {
   COMPRESSION_ERROR,
   goawayFrame,
   pingAck,
-  rstStreamFrame,
   settingsFrame,
-  windowUpdateFrame,
+  u32Frame,
   writeFrameHeader,
 } from './frames.js';
 import { HpackDecoder, HpackError, STATIC_TABLE } from './hpack.js';
@@ -534,7 +533,7 @@ export class H2Connection {
     }
     // The connection's window is given back as DATA is taken (each stream's body goes to its sink, or nowhere).
     if (this.#recvWindow <= CONNECTION_WINDOW / 2) {
-      this.#push(windowUpdateFrame(0, CONNECTION_WINDOW - this.#recvWindow));
+      this.#push(u32Frame(WINDOW_UPDATE, 0, CONNECTION_WINDOW - this.#recvWindow));
       this.#recvWindow = CONNECTION_WINDOW;
     }
     const stream = this.#streams.get(id);
@@ -556,7 +555,7 @@ export class H2Connection {
     if (stream.closed) return;
     if ((flags & FLAG_END_STREAM) !== 0) return this.#remoteEnd(stream);
     if (stream.recvWindow <= STREAM_WINDOW / 2 && !stream.answered) {
-      this.#push(windowUpdateFrame(id, STREAM_WINDOW - stream.recvWindow));
+      this.#push(u32Frame(WINDOW_UPDATE, id, STREAM_WINDOW - stream.recvWindow));
       stream.recvWindow = STREAM_WINDOW;
     }
   }
@@ -925,7 +924,7 @@ export class H2Connection {
     stream.localEnded = true;
     if (stream.remoteEnded) return this.#close(stream);
     // RFC 9113 8.1: answered before the request was whole: the client may stop sending it.
-    this.#push(rstStreamFrame(stream.id, NO_ERROR));
+    this.#push(u32Frame(RST_STREAM, stream.id, NO_ERROR));
     this.#close(stream);
   }
 
@@ -949,7 +948,7 @@ export class H2Connection {
 
   /** RST_STREAM for a stream we hold nothing of; each draws on the reset budget. */
   #resetId(id: number, code: number): void {
-    this.#push(rstStreamFrame(id, code));
+    this.#push(u32Frame(RST_STREAM, id, code));
     if (!this.#resets.take()) this.#connectionError(ENHANCE_YOUR_CALM);
   }
 

@@ -100,11 +100,11 @@ export function pingAck(payload: Buffer, at: number): Buffer {
   return out;
 }
 
-/** RFC 9113 6.4. */
-export function rstStreamFrame(streamId: number, code: number): Buffer {
+/** A frame whose payload is one 32-bit value: RST_STREAM (RFC 9113 6.4, its error code), WINDOW_UPDATE (6.9). */
+export function u32Frame(type: number, streamId: number, value: number): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 4);
-  writeFrameHeader(out, 0, 4, RST_STREAM, 0, streamId);
-  out.writeUInt32BE(code, FRAME_HEADER_BYTES);
+  writeFrameHeader(out, 0, 4, type, 0, streamId);
+  out.writeUInt32BE(value, FRAME_HEADER_BYTES);
   return out;
 }
 
@@ -114,13 +114,5 @@ export function goawayFrame(lastStreamId: number, code: number): Buffer {
   writeFrameHeader(out, 0, 8, GOAWAY, 0, 0);
   out.writeUInt32BE(lastStreamId & MAX_WINDOW, FRAME_HEADER_BYTES);
   out.writeUInt32BE(code, FRAME_HEADER_BYTES + 4);
-  return out;
-}
-
-/** RFC 9113 6.9. */
-export function windowUpdateFrame(streamId: number, increment: number): Buffer {
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 4);
-  writeFrameHeader(out, 0, 4, WINDOW_UPDATE, 0, streamId);
-  out.writeUInt32BE(increment, FRAME_HEADER_BYTES);
   return out;
 }
