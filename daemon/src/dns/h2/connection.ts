@@ -979,7 +979,11 @@ export class H2Connection {
       this.#socket.destroy(); // a peer that never closes its side after ours
       return;
     }
-    if (this.#streams.size > 0) return; // RFC 7766 6.2.3 in spirit: a connection with requests in flight is not idle
+    // A connection with requests in flight is not idle (as RFC 7766 6.2.3 has it for DNS over TCP): looked at again.
+    if (this.#streams.size > 0) {
+      this.#socket.setTimeout(this.#settings.idleTimeoutMs);
+      return;
+    }
     this.#host.timedOut('idle');
     this.#connectionError(NO_ERROR);
   }
