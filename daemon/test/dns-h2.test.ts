@@ -526,3 +526,42 @@ t.test('stopping sends GOAWAY (NO_ERROR, the last stream) and answers the stream
   await closing;
   await c.closed;
 });
+
+t.test('random frame sequences end in answers, RST_STREAM or GOAWAY, never a crash', async (t) => {
+  const d = await daemon(t, { clock: new ManualClock() });
+  const fc = (await import('fast-check')).default;
+  const block = (fields: [string, string][]): Buffer => enc.encode(fields);
+  const anyFrame = fc.oneof(
+    fc
+      .tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 9 }))
+      .chain(([type, flags, id]) =>
+        fc.uint8Array({ maxLength: 40 }).map((p) => frame(type, flags, id, Buffer.from(p))),
+      ),
+    fc
+      .tuple(fc.integer({ min: 0, max: 4 }), fc.boolean())
+      .map(([n, end]) => frame(T.HEADERS, END_HEADERS | (end ? END_STREAM : 0), 1 + 2 * n, block(getFields(q)))),
+    fc.integer({ min: 0, max: 4 }).map((n) => frame(T.HEADERS, END_HEADERS, 1 + 2 * n, block(postFields()))),
+    fc.integer({ min: 0, max: 4 }).map((n) => frame(T.DATA, END_STREAM, 1 + 2 * n, q)),
+  );
+  let goaways = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(anyFrame, { minLength: 1, maxLength: 12 }), async (frames) => {
+      const c = await RawH2.connect(d.doh, pki.ca);
+      try {
+        c.write(...frames, frame(T.PING, 0, 0, Buffer.from('lastping')));
+        // Either the connection is still served (our PING answered) or it was closed with a GOAWAY.
+        const f = await c.next(
+          (f) => f.type === T.GOAWAY || (f.type === T.PING && f.payload.toString() === 'lastping'),
+          5000,
+        );
+        if (f.type === T.GOAWAY) goaways++;
+        return true;
+      } finally {
+        c.close();
+      }
+    }),
+    { numRuns: 150 },
+  );
+  t.ok(goaways > 0, `some sequences were connection errors (${goaways} of 150)`);
+  await servesOn(t, d.doh);
+});

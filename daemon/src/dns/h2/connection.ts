@@ -805,8 +805,7 @@ export class H2Connection {
   #goaway(id: number, length: number): void {
     if (id !== 0) return this.#connectionError(PROTOCOL_ERROR);
     if (length < 8) return this.#connectionError(FRAME_SIZE_ERROR);
-    this.#goawaySent = true;
-    this.#finishIfDone();
+    if (!this.#goawaySent) this.stop();
   }
 
   /** RFC 9113 6.9. */
