@@ -565,3 +565,44 @@ t.test('random frame sequences end in answers, RST_STREAM or GOAWAY, never a cra
   t.ok(goaways > 0, `some sequences were connection errors (${goaways} of 150)`);
   await servesOn(t, d.doh);
 });
+
+t.test('a request split over HEADERS and CONTINUATIONs, with padding and priority fields, is served', async (t) => {
+  const d = await daemon(t);
+  const c = await raw(t, d.doh);
+  const b = c.block(getFields(q));
+  const third = Math.ceil(b.length / 3);
+  // HEADERS: pad length 5, the priority fields (stream 0, weight 16), the first third, 5 octets of padding.
+  const first = Buffer.concat([Buffer.from([5]), u32(0), Buffer.from([15]), b.subarray(0, third), Buffer.alloc(5)]);
+  c.write(
+    frame(T.HEADERS, END_STREAM | PADDED | PRIORITY_FLAG, 1, first),
+    frame(T.CONTINUATION, 0, 1, b.subarray(third, 2 * third)),
+    frame(T.CONTINUATION, END_HEADERS, 1, b.subarray(2 * third)),
+  );
+  const r = await c.response(1);
+  t.equal(r.status, 200);
+  t.equal(rcodeOf(r.body), 0);
+});
+
+t.test('a POST body with padding: the windows are given back with WINDOW_UPDATE as it is taken', async (t) => {
+  const d = await daemon(t);
+  const c = await raw(t, d.doh);
+  // 130 DATA frames of 255 octets of padding and no data: 33,280 octets of window, more than half of 65,535.
+  const padding = frame(T.DATA, PADDED, 1, Buffer.concat([Buffer.from([255]), Buffer.alloc(255)]));
+  c.write(
+    c.headers(1, postFields(), 0),
+    ...Array.from({ length: 130 }, () => padding),
+    frame(T.DATA, END_STREAM | PADDED, 1, Buffer.concat([Buffer.from([3]), q, Buffer.alloc(3)])),
+  );
+  const r = await c.response(1);
+  t.equal(r.status, 200, 'the body, less its padding, is the query');
+  t.equal(rcodeOf(r.body), 0);
+  const updates = c.frames.filter((f) => f.type === T.WINDOW_UPDATE);
+  t.ok(
+    updates.some((f) => f.id === 0),
+    'the connection window',
+  );
+  t.ok(
+    updates.some((f) => f.id === 1),
+    'the stream window',
+  );
+});
