@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs tap test files as `npm test` and `npm run test:reliability` do: the files a tap config names (.taprc, or
 // the file in TAP_RCFILE), `jobs` at a time, each in its own Node process with the config's `node-arg`, each
-// stopped after `timeout` seconds. Files named on the command line run instead of the config's list.
+// stopped after `timeout` seconds. Files named on the command line run instead of the config's list. `--check
+// SCRIPT` runs `npm run SCRIPT` as one more job, reported like a file (`npm test`: the type check and the linters).
 //
 // Why not tap's own runner: it starts every test file with its process-info hook (`--import` of
 // @tapjs/processinfo, which records what each process loads, for coverage), and the hook also puts itself into
@@ -33,18 +34,22 @@ const timeoutMs = Number(process.env.TAP_TIMEOUT || rc.timeout || 30) * 1000;
 const nodeArgs = ['--enable-source-maps', ...(rc['node-arg'] ?? [])];
 
 // Arguments: files to run, `--include GLOB` (instead of the config's include; a package's `npm test` uses it),
-// `--reporter=tap`.
+// `--check SCRIPT` (an npm script run beside the files, first, as one more of them: `npm test` runs the type check
+// and the linters so, each on a core of its own while the first files start), `--reporter=tap`.
 const named = [];
 const include = [];
+const checks = [];
 let tapOut = process.env.TAP_REPORTER === 'tap';
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--reporter=tap') tapOut = true;
   else if (a === '--include') include.push(process.argv[++i] ?? '');
   else if (a.startsWith('--include=')) include.push(a.slice('--include='.length));
+  else if (a === '--check') checks.push(process.argv[++i] ?? '');
   else if (a.startsWith('-')) {
     console.error(
-      `unknown option ${a} (this runner takes files, --include GLOB and --reporter=tap; npx tap takes the rest)`,
+      `unknown option ${a} (this runner takes files, --include GLOB, --check SCRIPT, --reporter=tap; ` +
+        'npx tap takes the rest)',
     );
     process.exit(2);
   } else named.push(a);
@@ -79,7 +84,7 @@ try {
   // first run in this checkout: by size
 }
 const weight = (f) => lastTimes[f] ?? statSync(join(root, f)).size;
-const queue = [...files].sort((a, b) => weight(b) - weight(a));
+const queue = [...checks.map((c) => `npm run ${c}`), ...[...files].sort((a, b) => weight(b) - weight(a))];
 
 const started = Date.now();
 const running = new Set();
@@ -102,12 +107,34 @@ function tally(parser, n) {
   parser.on('child', (c) => tally(c, n));
 }
 
-/** Runs one file; resolves with its result when the process has exited and its output is read. */
+/**
+ * A check's output as TAP: its lines as comments and one assertion, that it exited 0 (so that CI's summary counts
+ * it as a test, and names it when it fails).
+ */
+function checkTap(name, output, code) {
+  const lines = output.split('\n').filter((l) => l !== '');
+  return [
+    'TAP version 14',
+    ...lines.map((l) => `# ${l}`),
+    `${code === 0 ? 'ok' : 'not ok'} 1 - ${name} exits 0`,
+    '1..1',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Runs one file (or a check: `npm run SCRIPT`); resolves with its result when the process has exited and its
+ * output is read.
+ */
 function runFile(file) {
   return new Promise((done) => {
     const t0 = Date.now();
+    const check = file.startsWith('npm run ');
+    const [cmd, args] = check
+      ? ['npm', ['run', '-s', file.slice('npm run '.length)]]
+      : [process.execPath, [...nodeArgs, file]];
     // Its own process group, so that a timeout stops what it started too.
-    const child = spawn(process.execPath, [...nodeArgs, file], {
+    const child = spawn(cmd, args, {
       cwd: root,
       env: { ...process.env, TAP: '1', TAP_TIMEOUT: String(timeoutMs / 1000) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -123,9 +150,9 @@ function runFile(file) {
     parser.on('complete', (r) => (final = r));
     child.stdout.on('data', (c) => {
       out.push(c);
-      parser.write(c);
+      if (!check) parser.write(c);
     });
-    child.stderr.on('data', (c) => (tapOut ? process.stderr.write(c) : err.push(c)));
+    child.stderr.on('data', (c) => (check ? out.push(c) : tapOut ? process.stderr.write(c) : err.push(c)));
     let timedOut = false;
     const stop = (signal) => {
       try {
@@ -146,9 +173,13 @@ function runFile(file) {
       running.delete(child);
       // What the file started and left behind (a daemon child whose teardown did not run).
       stop('SIGKILL');
+      let text = Buffer.concat(out).toString();
+      if (check) {
+        text = checkTap(file, text, code);
+        parser.write(text);
+      }
       parser.end();
       const ms = Date.now() - t0;
-      const text = Buffer.concat(out).toString();
       const r = { ...(final ?? { ok: false, count: 0, plan: null }), ...n };
       const problems = [];
       if (timedOut) problems.push(`stopped after ${timeoutMs / 1000 + 10} s`);
@@ -175,8 +206,8 @@ function report(res) {
     process.stdout.write(`# Subtest: ${file}\n${body.endsWith('\n') ? body : `${body}\n`}${line}\n`);
     return;
   }
-  const counts = `${r.pass} passed${r.fail ? `, ${r.fail} failed` : ''}${r.skip ? `, ${r.skip} skipped` : ''}${r.todo ? `, ${r.todo} todo` : ''}`;
-  const line = `${ok ? 'ok    ' : 'FAIL  '}${(ms / 1000).toFixed(1).padStart(6)} s  ${file}  (${counts})`;
+  const counts = [`${r.pass} passed`, ...['fail', 'skip', 'todo'].filter((k) => r[k]).map((k) => `${r[k]} ${k}`)];
+  const line = `${ok ? 'ok    ' : 'FAIL  '}${(ms / 1000).toFixed(1).padStart(6)} s  ${file}  (${counts.join(', ')})`;
   if (ok) return console.log(line);
   console.log(`${line}\n${out}${err ? `--- stderr\n${err}` : ''}--- ${file}: ${problems.join(', ')}\n`);
 }
@@ -209,12 +240,14 @@ const sum = (k) => results.reduce((n, x) => n + (x.r[k] ?? 0), 0);
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 if (tapOut) {
   process.stdout.write(
-    `1..${results.length}\n# { total: ${sum('pass') + sum('fail') + sum('skip') + sum('todo')}, pass: ${sum('pass')}, fail: ${sum('fail')} }\n`,
+    `1..${results.length}\n# { total: ${sum('pass') + sum('fail') + sum('skip') + sum('todo')}, ` +
+      `pass: ${sum('pass')}, fail: ${sum('fail')} }\n`,
   );
   process.stdout.write(`# time=${Date.now() - started}ms\n`);
 } else {
   console.log(
-    `\n${results.length} files, ${failed.length} failed; ${sum('pass')} tests passed, ${sum('fail')} failed, ` +
+    `\n${files.length} files${checks.length ? ` and ${checks.length} checks` : ''}, ${failed.length} failed; ` +
+      `${sum('pass')} tests passed, ${sum('fail')} failed, ` +
       `${sum('skip')} skipped, ${sum('todo')} todo; ${seconds} s (jobs ${jobs})`,
   );
   for (const x of failed) console.log(`FAILED ${x.file}: ${x.problems.join(', ')}`);
@@ -223,7 +256,8 @@ if (tapOut) {
 // Keep this run's times for the next run's order (files named on the command line update theirs only).
 try {
   mkdirSync(dirname(timesFile), { recursive: true });
-  writeFileSync(timesFile, JSON.stringify({ ...lastTimes, ...Object.fromEntries(results.map((x) => [x.file, x.ms])) }));
+  const times = results.filter((x) => !x.file.startsWith('npm run ')).map((x) => [x.file, x.ms]);
+  writeFileSync(timesFile, JSON.stringify({ ...lastTimes, ...Object.fromEntries(times) }));
 } catch {
   // a read-only checkout: the next run orders by size
 }
