@@ -16,7 +16,7 @@ for (const file of process.argv.slice(2)) {
   let inFile = '';
   const text = readFileSync(file, 'utf8');
   if (!/^TAP version \d+$/m.test(text)) {
-    // npm test stopped before tap ran (type check or lint failed): that is a failure, not an empty run.
+    // npm test stopped before its tests ran (the build failed): that is a failure, not an empty run.
     failures.push(`${suite}: the test suite did not run (see the type check and lint output above)`);
     failed++;
     continue;

@@ -11,7 +11,7 @@ import t from 'tap';
 import { stateDirProblem } from '../dist/config/state-dir.js';
 import { MAIN } from './helpers/child.ts';
 import { tempDir } from './lists/helpers.ts';
-import { plainEnv } from '../../test/helpers/tools.ts';
+import { plainCommand } from '../../test/helpers/tools.ts';
 import { HANG_MS } from '../../test/helpers/within.ts';
 
 interface Run {
@@ -30,10 +30,9 @@ function run(
 ): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
-      command,
-      [...before, ...args],
-      // Run as a user runs it, without the test runner's hooks (plainEnv).
-      { timeout: timeoutMs, killSignal: 'SIGKILL', env: plainEnv(), ...options },
+      // Run as a user runs it, without the test runner's hooks (plainCommand).
+      ...plainCommand(command, [...before, ...args]),
+      { timeout: timeoutMs, killSignal: 'SIGKILL', ...options },
       (err, stdout, stderr) => {
         const e = err as (Error & { code?: unknown; killed?: boolean }) | null;
         resolve({
@@ -134,7 +133,7 @@ t.test('--check refuses a state directory this user cannot write', async (t) => 
   t.teardown(() => chmodSync(state, 0o755));
   // Root writes anywhere: as root, the check runs without CAP_DAC_OVERRIDE (util-linux's setpriv), so the mode
   // binds it as it binds any user. (Not as another user: a checkout in a 0700 folder, as `mktemp -d` makes, would
-  // be unreadable to it.) Through env -u: the test runner's NODE_OPTIONS hooks cannot write there either.
+  // be unreadable to it.)
   const asRoot = process.getuid?.() === 0;
   const r = asRoot
     ? await run([MAIN, '--config', file, '--check'], {}, HANG_MS, 'setpriv', [

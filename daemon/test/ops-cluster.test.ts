@@ -12,7 +12,7 @@ import { createLogger } from '../dist/util/log.js';
 import { Metrics } from '../dist/ops/metrics.js';
 import { StaticListProvider } from '../dist/lists/static.js';
 import { demoMatcher } from './helpers/lists.ts';
-import { plainEnv } from '../../test/helpers/tools.ts';
+import { plainFork } from '../../test/helpers/tools.ts';
 import { parseExposition } from './helpers/ops.ts';
 import { LogSink, within } from './lists/helpers.ts';
 
@@ -20,7 +20,7 @@ const WORKER = fileURLToPath(new URL('./helpers/ops-worker.mjs', import.meta.url
 
 async function startWorker(t: { teardown(fn: () => unknown): void }, args: string[]): Promise<ChildProcess> {
   // No execArgv and no NODE_OPTIONS: the worker is plain JavaScript and need not load the test runner's hooks.
-  const child = fork(WORKER, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [], env: plainEnv() });
+  const child = fork(WORKER, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...plainFork() });
   t.teardown(() => {
     if (child.connected) child.disconnect();
     setTimeout(() => child.kill('SIGKILL'), 2000).unref();

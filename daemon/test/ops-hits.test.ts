@@ -29,7 +29,7 @@ import { TYPE, query, tcpAsk, udpAsk } from './helpers/client.ts';
 import { TEST_KEY, demoMatcher } from './helpers/lists.ts';
 import { httpGet, startStack } from './helpers/ops.ts';
 import { LogSink, tempDir } from './lists/helpers.ts';
-import { plainEnv } from '../../test/helpers/tools.ts';
+import { plainNode } from '../../test/helpers/tools.ts';
 import { HANG_MS } from '../../test/helpers/within.ts';
 
 t.test("a decision carries the matched entry's hash; an allowlisted one too", async (t) => {
@@ -286,9 +286,7 @@ t.test("examples/hit-report/match.mjs matches a report to the maintainer's sourc
   t.equal(files.length, 2, 'one file a window');
   const out = await new Promise<string>((resolve, reject) => {
     execFile(
-      process.execPath,
-      [
-        script,
+      ...plainNode(script, [
         '--source',
         join(dir, 'source.txt'),
         '--list-key',
@@ -296,8 +294,8 @@ t.test("examples/hit-report/match.mjs matches a report to the maintainer's sourc
         '--list',
         'demo',
         ...files,
-      ],
-      { timeout: HANG_MS, env: plainEnv() },
+      ]),
+      { timeout: HANG_MS },
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
     );
   });

@@ -95,17 +95,22 @@ export function minisign(args: readonly string[], input = '', timeoutMs = 60_000
 }
 
 /**
- * The file and arguments that run a Node script as a user would, without the test runner's NODE_OPTIONS: tap adds
- * its process-info hook (which tracks coverage, not collected here) to the environment of every process a test
- * starts, and in a Node process that hook costs about a third of a second of CPU at start, and as much again in
- * every worker thread, more than the script's own start.
+ * The file and arguments that run `file` as a user would, without the test runner's NODE_OPTIONS: tap adds its
+ * process-info hook (which tracks coverage, not collected here) to every process a test starts, and in a Node
+ * process that hook costs about half a second of CPU at start, and more in every worker thread, more than most
+ * scripts' own start. Taking NODE_OPTIONS out of the environment passed to spawn() is not enough: the hook wraps
+ * spawn() itself and puts itself back; `env -u` removes it after that, and execs the command in the same process.
  */
-export function plainNode(script: string, args: readonly string[] = []): [file: string, args: string[]] {
-  return ['env', ['-u', 'NODE_OPTIONS', process.execPath, script, ...args]];
+export function plainCommand(file: string, args: readonly string[] = []): [file: string, args: string[]] {
+  return ['env', ['-u', 'NODE_OPTIONS', file, ...args]];
 }
 
-/** This process's environment without NODE_OPTIONS, for a child started with fork() (see plainNode). */
-export function plainEnv(): NodeJS.ProcessEnv {
-  const { NODE_OPTIONS: _hooks, ...env } = process.env;
-  return env;
+/** As plainCommand, for `node script args...` with this process's Node. */
+export function plainNode(script: string, args: readonly string[] = []): [file: string, args: string[]] {
+  return plainCommand(process.execPath, [script, ...args]);
+}
+
+/** The fork() options that start the child through `env -u NODE_OPTIONS` (see plainCommand), with no execArgv. */
+export function plainFork(): { execPath: string; execArgv: string[] } {
+  return { execPath: 'env', execArgv: ['-u', 'NODE_OPTIONS', process.execPath] };
 }

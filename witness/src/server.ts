@@ -74,8 +74,14 @@ export async function startServer(
       body = await readBody(req, limits.maxBodyBytes);
     } catch (err) {
       if (err instanceof TooLarge) {
-        res.setHeader('connection', 'close');
+        // A lingering close: the rest of the body is read and dropped, and the connection closed once it is in.
+        // Closed with unread octets in its buffer, the socket would be reset, and the reset can reach the client
+        // before the 413 does (the client is still sending). requestTimeoutMs bounds how long that may take.
         send(res, 413, 'text/plain; charset=utf-8', `request body over ${limits.maxBodyBytes} bytes\n`);
+        const socket = req.socket;
+        if (req.complete) socket.end();
+        else req.once('end', () => socket.end());
+        req.resume();
         logger.info({ status: 413, outcome: 'too-large' }, 'add-checkpoint refused');
         return;
       }

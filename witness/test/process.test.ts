@@ -108,14 +108,15 @@ t.test('serves add-checkpoint and the monitoring endpoint with caps and deadline
   );
   const conflict = await post(await body(log, 0));
   t.same([conflict.status, conflict.type, conflict.text], [409, 'text/x.tlog.size', '3\n']);
-  // The witness answers 413 and closes while the client may still be sending: read the answer off a raw socket.
+  // The witness answers 413 while the client is still sending (bodies 50 times the cap), reads the rest, then
+  // closes: read off a raw socket, the answer must arrive whole (a close with the body unread would reset it).
   const port = Number(new URL(w.url).port);
   const big = await raw(port, [
-    `POST /add-checkpoint HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n`,
-    'x'.repeat(5000),
+    `POST /add-checkpoint HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n`,
+    'x'.repeat(200_000),
   ]);
   t.match(big, /^HTTP\/1\.1 413 /, 'a body over maxBodyBytes');
-  const chunks = Array.from({ length: 10 }, () => `3e8\r\n${'a'.repeat(1000)}\r\n`);
+  const chunks = Array.from({ length: 200 }, () => `3e8\r\n${'a'.repeat(1000)}\r\n`);
   const chunked = await raw(port, [
     `POST /add-checkpoint HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`,
     ...chunks,

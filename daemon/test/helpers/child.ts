@@ -4,6 +4,8 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+import { plainCommand } from '../../../test/helpers/tools.ts';
+
 export const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'main.js');
 
 export interface Child {
@@ -19,12 +21,11 @@ export interface Child {
 
 /**
  * The built daemon (`node daemon/dist/main.js --config FILE`) as a child process, its JSON log lines collected. It
- * runs as a user runs it: without the test runner's NODE_OPTIONS (test/helpers/tools.ts, plainNode, says what tap
+ * runs as a user runs it: without the test runner's NODE_OPTIONS (test/helpers/tools.ts, plainCommand, says what tap
  * adds there and what it costs a process at start and in each of its worker threads).
  */
 export function startChild(configFile: string, node = process.execPath, env: NodeJS.ProcessEnv = process.env): Child {
-  const { NODE_OPTIONS: _runner, ...plain } = env;
-  const proc = spawn(node, [MAIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: plain });
+  const proc = spawn(...plainCommand(node, [MAIN, '--config', configFile]), { stdio: ['ignore', 'pipe', 'pipe'], env });
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
     [];
