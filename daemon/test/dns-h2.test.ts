@@ -609,3 +609,24 @@ t.test('a POST body with padding: the windows are given back with WINDOW_UPDATE 
     'the stream window',
   );
 });
+
+t.test('a pipelined burst the query path answers at once leaves in one TLS record, not one per answer', async (t) => {
+  const d = await daemon(t);
+  const c = await raw(t, d.doh);
+  // Cached first, so that every answer of the burst is given while its frames are read.
+  c.write(c.headers(1, getFields(q)));
+  t.equal((await c.response(1)).status, 200);
+  const blocked = query('www.blocked.test', TYPE.A, { id: 0 });
+  const ids = Array.from({ length: 20 }, (_, i) => 3 + 2 * i);
+  let records = 0;
+  c.socket.on('data', () => records++);
+  // One write: one TLS record, so the server reads the twenty requests at once.
+  c.write(...ids.map((id, i) => c.headers(id, getFields(i % 2 === 0 ? q : blocked))));
+  const answers = await Promise.all(ids.map((id) => c.response(id)));
+  t.same(
+    answers.map((a) => a.status),
+    ids.map(() => 200),
+    'twenty answers',
+  );
+  t.equal(records, 1, 'all of them in one TLS record (one read on the client)');
+});
