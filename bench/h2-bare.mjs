@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createServer } from 'node:tls';
 
+import { makeTls } from './lib/tls.mjs';
+
 const BODY_BYTES = 468;
 const HEADERS = {
   'content-type': 'application/dns-message',
@@ -24,8 +26,8 @@ const HEADERS = {
 };
 
 async function serve(kind, dir) {
-  const cert = readFileSync(join(dir, 'cert.pem'));
-  const key = readFileSync(join(dir, 'key.pem'));
+  const cert = readFileSync(join(dir, 'bench.pem'));
+  const key = readFileSync(join(dir, 'bench.key'));
   const body = Buffer.alloc(BODY_BYTES, 1);
   let n = 0;
   let server;
@@ -102,29 +104,7 @@ if (process.argv[2] === '--serve') {
   const requests = Number(process.argv[2] ?? 300_000);
   const dir = mkdtempSync(join(tmpdir(), 'h2-bare-'));
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    makeTls(dir);
     for (const kind of ['h2', 'node', 'h2', 'node']) await measure(kind, dir, requests);
   } finally {
     rmSync(dir, { recursive: true, force: true });
