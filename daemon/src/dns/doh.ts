@@ -1,6 +1,8 @@
 /**
- * DNS over HTTPS (RFC 8484): HTTP/2 (node:http2), and HTTP/1.1 on the same port when `doh.http1` (ALPN decides),
- * over the same TLS settings as DoT. One endpoint path (`doh.path`, /dns-query by default):
+ * DNS over HTTPS (RFC 8484): HTTP/2 on a connection layer made for it (dns/h2/, not node:http2: measured, node:http2
+ * alone cost most of what a DoH query may cost), and HTTP/1.1 on node:http on the same port when `doh.http1` (ALPN
+ * decides; without it, a client that does not offer h2 gets 403 and the close), over the same TLS settings as DoT.
+ * One endpoint path (`doh.path`, /dns-query by default):
  *
  *   GET  ?dns=<base64url, no padding>     RFC 8484 4.1; the message decoded from the URI
  *   POST body application/dns-message     RFC 8484 4.1; the body, read to a cap
@@ -13,37 +15,38 @@
  * method; Allow says which), 400 (no dns=, not base64url, padding, a message shorter than a DNS header, or one the
  * query path drops), 413 (a POST body over doh.maxQueryBytes, by Content-Length or while it streams), 414 (a URI
  * longer than a GET of doh.maxQueryBytes needs), 415 (a POST whose Content-Type is not application/dns-message).
- * A header block over doh.maxHeaderBytes gets 431 (HTTP/1.1: from node:http's parser, as it reads).
+ * A header list over doh.maxHeaderBytes gets 431 (HTTP/2: counted as it is decoded; HTTP/1.1: node:http's parser).
  *
  * Connections take tcp's limits, as plain TCP and DoT do (stream.ts): the access list when the TCP connection is
  * accepted (before the handshake; a client outside access.allow is closed at once), tcp.maxConnections and
- * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs, a POST body too (408 when it is not in by
- * then, so a trickled body cannot hold a stream), at most tcp.maxInFlightPerConnection streams at once
- * (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without activity; opened, refused and timed-out
- * connections are counted with transport "doh".
+ * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs (on the process clock), a POST body too (408
+ * when it is not in by then, so a trickled body cannot hold a stream), at most tcp.maxInFlightPerConnection streams
+ * at once (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without a stream open; opened, refused
+ * and timed-out connections are counted with transport "doh".
  *
  * The client's address is the connection's, for the access list as for any transport. The UDP rate limit does not
  * apply: an answer over an established connection feeds no reflection, and what a client may hold is bounded by the
  * connection caps.
  */
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import {
-  createSecureServer,
-  type Http2SecureServer,
-  type Http2Session,
-  type IncomingHttpHeaders as Http2Headers,
-  type ServerHttp2Stream,
-} from 'node:http2';
-import type { Readable } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { Client } from './client.js';
 import type { Transport } from './events.js';
+import {
+  H2Connection,
+  H2Stream,
+  RESPONSE_RESERVE,
+  type BodySink,
+  type H2Host,
+  type ResponseHeaders,
+} from './h2/connection.js';
 import type { ListenerOptions, QueryHandler, TcpSettings } from './listeners.js';
 import { lastMaxAge, padAnswer } from './padding.js';
-import { StreamGate } from './stream.js';
+import { StreamGate, type Slot } from './stream.js';
 import { TlsListener, secureContextOptions, type TlsSettings } from './tls.js';
 import { HEADER_BYTES } from './wire.js';
 
@@ -60,10 +63,7 @@ export interface DohSettings {
   readonly maxHeaderBytes: number;
 }
 
-/**
- * One request, whichever HTTP version: HTTP/2 on the raw stream API (no compatibility objects per request: the DoH
- * bench's hot path), HTTP/1.1 through node:http's request and response.
- */
+/** One request, whichever HTTP version: an HTTP/2 stream (h2/connection.ts), or node:http's request and response. */
 interface DohRequest {
   readonly method: string;
   /** The request target: path and query. */
@@ -72,83 +72,15 @@ interface DohRequest {
   header(name: string): string | undefined;
   /** The size of the header list as HTTP/2 counts it (RFC 9113 6.5.2: each name and value plus 32 octets). */
   readonly headerBytes: number;
-  /** The body, as it streams in. */
-  readonly body: Readable;
   readonly address: string;
   readonly port: number;
-  /** Sends the response (once; later calls and a client gone are ignored). `close`: HTTP/1.1 closes the connection. */
-  respond(status: number, headers: OutgoingHttpHeaders, body: Buffer | string, close?: boolean): void;
-}
-
-/** RFC 9113 6.5.2: a header list's size, each name and value octets plus 32. */
-function headerListBytes(headers: IncomingHttpHeaders | Http2Headers): number {
-  let n = 0;
-  for (const k in headers) {
-    const v = headers[k];
-    if (typeof v === 'string') n += k.length + Buffer.byteLength(v) + 32;
-    else if (Array.isArray(v)) for (const x of v) n += k.length + Buffer.byteLength(x) + 32;
-  }
-  return n;
-}
-
-/**
- * RFC 9113 6.5.2 over the fields as received (node:http2's raw list: name, value, name, value, ...). node:http2
- * gives each name and value as a one-byte string, one character per octet, so a length is the octet count.
- */
-function rawHeaderListBytes(raw: string[]): number {
-  let n = 0;
-  for (let i = 0; i < raw.length; i++) n += raw[i]!.length;
-  return n + (raw.length >> 1) * 32;
-}
-
-/** The client of an HTTP/2 session, read once when it opens (not through node:http2's socket proxy per request). */
-interface Peer {
-  readonly address: string;
-  readonly port: number;
-}
-
-const NO_PEER: Peer = { address: '', port: 0 };
-
-/** An HTTP/2 request on the raw stream API. */
-class H2Request implements DohRequest {
-  readonly method: string;
-  readonly target: string;
-  readonly headerBytes: number;
-  readonly address: string;
-  readonly port: number;
-  readonly #stream: ServerHttp2Stream;
-  readonly #headers: Http2Headers;
-
-  constructor(stream: ServerHttp2Stream, headers: Http2Headers, raw: string[] | undefined, peer: Peer) {
-    this.#stream = stream;
-    this.#headers = headers;
-    this.method = String(headers[':method'] ?? '');
-    this.target = String(headers[':path'] ?? '');
-    this.headerBytes = raw === undefined ? headerListBytes(headers) : rawHeaderListBytes(raw);
-    this.address = peer.address;
-    this.port = peer.port;
-  }
-
-  get body(): Readable {
-    return this.#stream;
-  }
-
-  header(name: string): string | undefined {
-    const v = this.#headers[name];
-    return v === undefined ? undefined : String(v);
-  }
-
-  respond(status: number, headers: OutgoingHttpHeaders, body: Buffer | string): void {
-    const stream = this.#stream;
-    try {
-      if (stream.destroyed || stream.headersSent) return;
-      headers[':status'] = status;
-      stream.respond(headers);
-      stream.end(body);
-    } catch {
-      // the stream was reset: nothing to answer
-    }
-  }
+  /** Takes the body as it streams in. */
+  readBody(sink: BodySink): void;
+  /**
+   * Sends the response (once; later calls and a client gone are ignored). `close`: HTTP/1.1 closes the connection.
+   * `bodyAt`: where the body starts in `body` (the octets before it are the response's to use).
+   */
+  respond(status: number, headers: ResponseHeaders, body: Buffer | string, close?: boolean, bodyAt?: number): void;
 }
 
 function h1Request(req: IncomingMessage, res: ServerResponse): DohRequest {
@@ -161,14 +93,19 @@ function h1Request(req: IncomingMessage, res: ServerResponse): DohRequest {
     },
     // node:http's parser already holds the header block to maxHeaderSize (431 beyond).
     headerBytes: 0,
-    body: req,
     address: req.socket.remoteAddress ?? '',
     port: req.socket.remotePort ?? 0,
-    respond(status, h, body, close = false) {
+    readBody(sink) {
+      req.on('data', (c: Buffer) => sink.data(c));
+      req.on('end', () => sink.end());
+      req.on('error', () => undefined);
+      req.on('close', () => sink.close());
+    },
+    respond(status, h, body, close = false, bodyAt = 0) {
       try {
         if (res.headersSent || res.writableEnded) return;
         res.writeHead(status, close ? { ...h, connection: 'close' } : h);
-        res.end(body);
+        res.end(typeof body === 'string' || bodyAt === 0 ? body : body.subarray(bodyAt));
       } catch {
         // the client went away
       }
@@ -197,11 +134,16 @@ class DohClient implements Client {
   reply(answer: Buffer): boolean {
     // Padded into a buffer of its own (the query path reuses `answer`): RFC 8467 4.1, dns/padding.ts. The same
     // scan of the answer gives its lifetime for HTTP caches (RFC 8484 5.1: no longer than its smallest TTL).
-    const body = padAnswer(answer, 0);
-    this.#req.respond(
+    // Over HTTP/2 with room before it for the frames (h2/connection.ts writes them there: one buffer an answer).
+    const req = this.#req;
+    const at = req instanceof H2Stream ? RESPONSE_RESERVE : 0;
+    const body = padAnswer(answer, at);
+    req.respond(
       200,
-      { 'content-type': DNS_MESSAGE, 'content-length': body.length, 'cache-control': `max-age=${lastMaxAge()}` },
+      { 'content-type': DNS_MESSAGE, 'content-length': body.length - at, 'cache-control': `max-age=${lastMaxAge()}` },
       body,
+      false,
+      at,
     );
     this.#listener.queryDone();
     return false;
@@ -221,11 +163,13 @@ class DohClient implements Client {
 /** One DoH address. */
 export class DohListener extends TlsListener {
   settings: DohSettings;
-  /** The HTTP/2 server (TLS included) the admitted connections are handed to; it does not listen itself. */
-  readonly #h2: Http2SecureServer;
+  #context: SecureContext;
   protected readonly gate: StreamGate;
-  /** HTTP/2 sessions and their clients; the sessions to close gracefully (GOAWAY) when stopping. */
-  readonly #sessions = new Map<Http2Session, Peer>();
+  /** HTTP/1.1 (doh.http1): node:http over the TLS sessions ALPN gave to it; it does not listen itself. */
+  readonly #http1: Server;
+  /** HTTP/2 connections, to send GOAWAY when stopping. */
+  readonly #connections = new Set<H2Connection>();
+  readonly #h2: H2Host;
   readonly #clock: Clock;
 
   private constructor(
@@ -240,49 +184,59 @@ export class DohListener extends TlsListener {
     super(spec, handler, log);
     this.settings = settings;
     this.#clock = o.clock ?? systemClock;
-    const server = createSecureServer({
-      ...secureContextOptions(tls),
-      allowHTTP1: settings.http1,
-      // Like a DoT session's (tls.ts): the handshake within a frame's deadline.
-      handshakeTimeout: tcp.frameTimeoutMs,
-      // Answers go out as they are written (without it Nagle holds small answers for the client's delayed ACK).
-      noDelay: true,
-      // HTTP/2 limits of one connection: its streams at once, the uncompressed header block, header pairs.
-      settings: { maxConcurrentStreams: tcp.maxInFlightPerConnection, maxHeaderListSize: settings.maxHeaderBytes },
-      maxHeaderListPairs: 64,
-      peerMaxConcurrentStreams: tcp.maxInFlightPerConnection,
-    });
-    // HTTP/1.1 (allowHTTP1): the header cap of node:http's parser, 431 beyond it.
-    (server as unknown as { maxHeaderSize: number }).maxHeaderSize = settings.maxHeaderBytes;
-    server.setTimeout(tcp.idleTimeoutMs);
-    this.#h2 = server;
-    // The gate admits each TCP connection (stream.ts) and hands it to the HTTP/2 server for its TLS and HTTP.
-    this.gate = new StreamGate('doh', tcp, this, o.events, this.#clock, (socket) => server.emit('connection', socket));
-    server.on('session', (session: Http2Session) => {
-      const socket = session.socket;
-      this.#sessions.set(session, { address: socket?.remoteAddress ?? '', port: socket?.remotePort ?? 0 });
-      session.once('close', () => this.#sessions.delete(session));
-      session.on('error', () => session.destroy());
-    });
-    // HTTP/2 streams on the raw API. HTTP/1.1 (allowHTTP1) arrives as 'request' events, and a 'request' listener
-    // also makes node:http2 build its compatibility objects for every HTTP/2 stream ('stream' listener of its own):
-    // that one is removed again, so each stream is handled once, here.
-    const onStream = (stream: ServerHttp2Stream, headers: Http2Headers, _flags: number, raw?: string[]): void => {
-      const session = stream.session;
-      this.#request(new H2Request(stream, headers, raw, (session && this.#sessions.get(session)) ?? NO_PEER));
+    this.#context = createSecureContext(secureContextOptions(tls));
+    // HTTP/1.1: the header cap of node:http's parser (431 beyond it), the idle timeout.
+    this.#http1 = createHttpServer({ maxHeaderSize: settings.maxHeaderBytes }, (req, res) =>
+      this.#request(h1Request(req, res)),
+    );
+    this.#http1.setTimeout(tcp.idleTimeoutMs);
+    this.#h2 = {
+      request: (stream) => this.#request(stream),
+      timedOut: (reason) => this.gate.timedOut(reason),
+      deadline: (fn) => this.gate.deadline(fn),
+      clock: this.#clock,
     };
-    server.on('stream', onStream);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (req.httpVersionMajor === 1) this.#request(h1Request(req, res));
-    });
-    for (const l of server.listeners('stream'))
-      if (l !== onStream) server.off('stream', l as (...a: unknown[]) => void);
-    // A failed or timed-out handshake: node:tls leaves the socket open when this event has a listener.
-    server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-      if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.gate.timedOut('handshake-timeout');
-      else this.handshakeFailed(err);
-      socket.destroy();
-    });
+    // The gate admits each TCP connection (stream.ts); then its TLS handshake, and HTTP/2 or HTTP/1.1 as ALPN says.
+    this.gate = new StreamGate('doh', tcp, this, o.events, this.#clock, (socket, slot, gate) =>
+      this.#handshake(socket, slot, gate),
+    );
+  }
+
+  /**
+   * The TLS session (ALPN h2, and http/1.1 when doh.http1), whole within tcp.frameTimeoutMs on the process clock.
+   */
+  #handshake(socket: Socket, slot: Slot, gate: StreamGate): void {
+    const alpn = this.settings.http1 ? ['h2', 'http/1.1'] : ['h2'];
+    const deadline = (fn: () => void): (() => void) => {
+      const timer = setTimeout(fn, this.tcp.frameTimeoutMs);
+      return () => clearTimeout(timer);
+    };
+    this.startTls(socket, slot, gate, this.#context, alpn, deadline, (session) => this.#serve(session));
+  }
+
+  #serve(session: TLSSocket): void {
+    if (this.stopping) {
+      session.destroy();
+      return;
+    }
+    if (session.alpnProtocol === 'h2') {
+      const tcp = this.tcp;
+      const c = new H2Connection(session, this.#h2, {
+        maxConcurrentStreams: tcp.maxInFlightPerConnection,
+        maxHeaderListBytes: this.settings.maxHeaderBytes,
+        idleTimeoutMs: tcp.idleTimeoutMs,
+      });
+      this.#connections.add(c);
+      c.onClose = () => this.#connections.delete(c);
+      return;
+    }
+    if (this.settings.http1) {
+      this.#http1.emit('connection', session);
+      return;
+    }
+    // No HTTP/1.1 here: an answer such a client may understand, then the close.
+    session.on('error', () => session.destroy());
+    session.end('HTTP/1.0 403 Forbidden\r\n\r\n');
   }
 
   static open(
@@ -298,7 +252,7 @@ export class DohListener extends TlsListener {
   }
 
   setTls(tls: TlsSettings): void {
-    this.#h2.setSecureContext(secureContextOptions(tls));
+    this.#context = createSecureContext(secureContextOptions(tls));
   }
 
   /** The longest request target a GET of doh.maxQueryBytes needs (the path, "?dns=", the base64url, a margin). */
@@ -338,28 +292,29 @@ export class DohListener extends TlsListener {
         over = true;
         this.status(req, 408, 'the body did not arrive in time', true);
       }, this.tcp.frameTimeoutMs);
-      const end = (): void => {
+      const finish = (): void => {
         over = true;
         this.#clock.clearTimeout(deadline);
       };
-      req.body.on('data', (c: Buffer) => {
-        if (over) return;
-        size += c.length;
-        if (size > max) {
-          end();
-          this.status(req, 413, 'body too large', true);
-          return;
-        }
-        chunks.push(c);
-      });
-      req.body.on('end', () => {
-        if (over) return;
-        end();
-        this.#query(Buffer.concat(chunks, size), req);
-      });
-      req.body.on('error', () => undefined);
-      req.body.on('close', () => {
-        if (!over) end();
+      req.readBody({
+        data: (c) => {
+          if (over) return;
+          size += c.length;
+          if (size > max) {
+            finish();
+            this.status(req, 413, 'body too large', true);
+            return;
+          }
+          chunks.push(c);
+        },
+        end: () => {
+          if (over) return;
+          finish();
+          this.#query(Buffer.concat(chunks, size), req);
+        },
+        close: () => {
+          if (!over) finish();
+        },
       });
       return;
     }
@@ -373,7 +328,7 @@ export class DohListener extends TlsListener {
   }
 
   /** Ends the request with `code` and a short text (`close`: the connection too, for HTTP/1.1). */
-  status(req: DohRequest, code: number, text: string, close = false, extra: OutgoingHttpHeaders = {}): void {
+  status(req: DohRequest, code: number, text: string, close = false, extra: ResponseHeaders = {}): void {
     req.respond(code, { 'content-type': 'text/plain; charset=utf-8', ...extra }, `${text}\n`, close);
   }
 
@@ -384,12 +339,13 @@ export class DohListener extends TlsListener {
   override stop(): void {
     if (this.stopping) return;
     super.stop();
-    for (const s of this.#sessions.keys()) s.close();
+    for (const c of this.#connections) c.stop();
+    this.#http1.closeIdleConnections();
   }
 
   override close(): void {
-    for (const s of this.#sessions.keys()) s.destroy();
-    this.#sessions.clear();
+    for (const c of [...this.#connections]) c.destroy();
+    this.#connections.clear();
     super.close();
   }
 }

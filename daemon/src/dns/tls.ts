@@ -114,6 +114,48 @@ export abstract class TlsListener extends QueryCounter implements StreamHost {
   /** New connections get `tls`'s certificate and key; open ones keep theirs (a reload drops no connection). */
   abstract setTls(tls: TlsSettings): void;
 
+  /**
+   * The TLS session over an admitted connection (ALPN `alpn`), whole within `deadline` (a handshake that does not
+   * finish cannot hold a slot longer than that); `secure` takes it once it is up. A failed handshake, or a client
+   * gone before it is done, closes the connection.
+   */
+  protected startTls(
+    socket: Socket,
+    slot: Slot,
+    gate: StreamGate,
+    context: SecureContext,
+    alpn: string[],
+    deadline: (onTimeout: () => void) => () => void,
+    secure: (session: TLSSocket) => void,
+  ): void {
+    const session = new TLSSocket(socket, { isServer: true, secureContext: context, ALPNProtocols: alpn });
+    slot.stream = session;
+    const cancel = deadline(() => {
+      gate.timedOut('handshake-timeout');
+      session.destroy();
+    });
+    const onError = (err: Error): void => {
+      cancel();
+      this.handshakeFailed(err);
+      session.destroy();
+    };
+    // The client gone before the handshake is done (the session is half-open, as every stream here may be): no
+    // query can follow, nothing to answer.
+    const onEnd = (): void => {
+      cancel();
+      session.destroy();
+    };
+    session.once('secure', () => {
+      cancel();
+      session.off('error', onError);
+      session.off('end', onEnd);
+      secure(session);
+    });
+    session.on('error', onError);
+    session.once('end', onEnd);
+    session.once('close', cancel);
+  }
+
   /** Stops accepting; what the transport does with open connections is the subclass's. */
   stop(): void {
     if (this.stopping) return;
@@ -167,35 +209,14 @@ export class DotListener extends TlsListener {
 
   /** The TLS session over an admitted connection; once it is up, the stream of queries. */
   #handshake(socket: Socket, slot: Slot, gate: StreamGate): void {
-    const session = new TLSSocket(socket, {
-      isServer: true,
-      secureContext: this.#context,
-      ALPNProtocols: [ALPN_DOT],
-    });
-    slot.stream = session;
-    const cancel = gate.deadline(() => {
-      gate.timedOut('handshake-timeout');
-      session.destroy();
-    });
-    const onError = (err: Error): void => {
-      cancel();
-      this.handshakeFailed(err);
-      session.destroy();
-    };
-    // The client gone before the handshake is done (the session is half-open, as every stream here may be): no
-    // query can follow, nothing to answer.
-    const onEnd = (): void => {
-      cancel();
-      session.destroy();
-    };
-    session.once('secure', () => {
-      cancel();
-      session.off('error', onError);
-      session.off('end', onEnd);
-      gate.stream(session, slot);
-    });
-    session.on('error', onError);
-    session.once('end', onEnd);
-    session.once('close', cancel);
+    this.startTls(
+      socket,
+      slot,
+      gate,
+      this.#context,
+      [ALPN_DOT],
+      (fn) => gate.deadline(fn),
+      (session) => gate.stream(session, slot),
+    );
   }
 }
