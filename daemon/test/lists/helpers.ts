@@ -356,7 +356,11 @@ const EVENT_NAMES: (keyof ListEventMap)[] = [
   'split-view',
 ];
 
-/** A registry with a captured log and event record; closed at teardown. */
+/**
+ * A registry with a captured log and event record; closed at teardown. Its lists' cores run on the test's thread
+ * (inlineCore: the sync rules are the same, without a worker's ~0.3 s start per registry); a test of what the
+ * worker itself does (its deadline, its priority, ending it) passes `inlineCore: false`.
+ */
 export function harness(
   t: { teardown(fn: () => unknown): void },
   settings: Settings,
@@ -367,6 +371,7 @@ export function harness(
   const logger = createLogger({ level: 'debug' }, log);
   const registry = new ListRegistry(settings, {
     logger,
+    inlineCore: true,
     ...extra,
     // Worker deadlines below the tests' hang bound (HANG_MS): a stuck poll fails the test with WORKER_FAILED, and
     // a poll slowed by a busy machine still ends in time.
