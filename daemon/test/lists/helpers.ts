@@ -29,6 +29,7 @@ import { ListRegistry, type ListRegistryOptions } from '../../dist/lists/registr
 import type { ListEventMap } from '../../dist/lists/types.js';
 import type { ListView } from '../../dist/types/lists.js';
 import { startDaemon } from '../../dist/daemon.js';
+import { TEST_ACCESS } from '../helpers/daemon.ts';
 import { TestUpstream } from '../helpers/upstream.ts';
 import { plainNode } from '../../../test/helpers/tools.ts';
 import { HANG_MS, within } from '../../../test/helpers/within.ts';
@@ -409,6 +410,7 @@ export async function withDns(t: { teardown(fn: () => unknown): void }, h: Harne
       upstreams: [upstream.address],
       upstream: { timeoutMs: 300, maxTries: 1 },
       shutdown: { drainTimeoutMs: 200 },
+      access: TEST_ACCESS,
     },
     tmpdir(),
   );
