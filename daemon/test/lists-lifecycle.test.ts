@@ -310,7 +310,7 @@ t.test('close cuts a download in flight and returns promptly', async (t) => {
   let cut = false;
   server.routes.set('index.hwl', (_q, res) => res.on('close', () => (cut = true)));
   const settings = settingsWith(stateDir, [{ mirrors: [server.url], keys: [rel.key], listKey, totalTimeoutMs: 60000 }]);
-  const h = harness(t, settings, clock);
+  const h = harness(t, settings, clock, { inlineCore: false });
   await h.registry.start();
   const polling = h.registry.pollNow('demo');
   await until(() => server.count('index.hwl') === 1, 'the download under way');
@@ -328,7 +328,7 @@ t.test('a worker past its deadline is replaced and re-opened from the state dire
   t.teardown(() => server.close());
   const settings = settingsWith(stateDir, [{ mirrors: [server.url], keys: [rel.key], listKey, totalTimeoutMs: 60000 }]);
   const timers = new ManualClock();
-  const h = harness(t, settings, clock, { timing: { pollDeadlineMs: 500, timers } });
+  const h = harness(t, settings, clock, { inlineCore: false, timing: { pollDeadlineMs: 500, timers } });
   await h.registry.start();
   t.equal(await h.registry.pollNow('demo'), 'updated');
   server.routes.set('index.hwl', () => undefined);

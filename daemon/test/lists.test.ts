@@ -232,7 +232,7 @@ t.test(
     const { clock, settings } = await setup(t);
     const base = threadNices().get(process.pid)!;
     const before = new Set(threadNices().keys());
-    const h = harness(t, settings, clock);
+    const h = harness(t, settings, clock, { inlineCore: false });
     // Nothing published: the worker opens an empty state and loads nothing, so it is kept (no idle exit).
     await within(h.registry.start(), "the registry's start");
     const lowered = [...threadNices()].filter(([tid, nice]) => !before.has(tid) && nice === Math.min(19, base + 10));

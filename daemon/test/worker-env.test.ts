@@ -68,7 +68,7 @@ t.test(
     t.teardown(() => server.close());
     rel.publish(fullOf(listKey, 1, ['blocked.example']));
     const settings = settingsWith(join(root, 'state'), [{ mirrors: [server.url], keys: [rel.key], listKey }]);
-    const h = harness(t, settings, new Clock());
+    const h = harness(t, settings, new Clock(), { inlineCore: false });
     await within(h.registry.start());
     t.equal(await within(h.registry.pollNow('demo')), 'updated', 'the list worker loaded and polled the list');
     const follower = new FollowerLists(settings, { logger: createLogger({ level: 'error' }, new LogSink()) });

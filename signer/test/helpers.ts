@@ -37,9 +37,9 @@ export function iso(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-/** A fresh temp dir, removed when the test ends. */
-export function tempDir(t: Test, prefix = 'hashwall-signer-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+/** A fresh temp dir in `base` (MEMORY_TMP for one written to many times), removed when the test ends. */
+export function tempDir(t: Test, prefix = 'hashwall-signer-', base = tmpdir()): string {
+  const dir = mkdtempSync(join(base, prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }

@@ -3,7 +3,8 @@
 // HTTP, the daemon's check (checkLeafInLog) reading tiles through @hashwall/release-client, a witness going down
 // (the publish fails, nothing becomes visible, the next run finishes the append), and a forked log (same origin and
 // key, another leaf) refused by both witnesses, which keep the evidence.
-import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { parseIndex } from '@hashwall/format';
@@ -23,6 +24,8 @@ import { newWitness, startWitness, type Started } from '../../witness/test/helpe
 import { NOW, buildFull, cli, staticServer, world, type World } from './helpers.ts';
 
 const ORIGIN = 'lists.example/demo';
+/** The file's root test: what the tests share is torn down with it. */
+const file = t;
 
 interface Witness {
   config: string;
@@ -33,6 +36,8 @@ interface Witness {
 
 interface Logged {
   w: World;
+  /** The log's origin: each test has its own, so that witnesses shared by tests keep each log apart. */
+  origin: string;
   logVkey: string;
   witnesses: Witness[];
   /** Writes the signer's log config for the witnesses' current URLs. */
@@ -44,17 +49,73 @@ interface Logged {
   ) => Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
-async function setup(t: Test): Promise<Logged> {
-  const w = world(t);
-  const k = await cli(['keygen', '--log-key', '--origin', ORIGIN, '--out', join(w.dir, 'log')]);
-  t.equal(k.code, 0, k.stderr);
-  const logVkey = readFileSync(join(w.dir, 'log.vkey'), 'utf8').trim();
-  t.match(k.stdout, `log key: ${logVkey}`, 'keygen prints the vkey it wrote');
+/** A log key made by `keygen --log-key` for `origin` in `dir` (as log.skey and log.vkey), with what keygen said. */
+interface LogKey {
+  readonly origin: string;
+  readonly dir: string;
+  readonly vkey: string;
+  readonly run: { code: number | null; stdout: string; stderr: string };
+}
+
+async function logKey(dir: string, origin: string): Promise<LogKey> {
+  mkdirSync(dir, { recursive: true });
+  const run = await cli(['keygen', '--log-key', '--origin', origin, '--out', join(dir, 'log')]);
+  const vkey = run.code === 0 ? readFileSync(join(dir, 'log.vkey'), 'utf8').trim() : '';
+  return { origin, dir, vkey, run };
+}
+
+/** Tests that share the file's witnesses (all but the one that stops a witness): one log origin each. */
+const SHARING = 5;
+
+/**
+ * The two witnesses the tests share, started by the first that asks and stopped when the file ends: they know the
+ * log of each sharing test (its own origin and key, made first), since a witness reads its logs at start. A witness
+ * process costs ~0.4 s of CPU to start; each test making its own pair started ten more.
+ */
+let shared: Promise<{ keys: LogKey[]; witnesses: Witness[] }> | undefined;
+let sharedTaken = 0;
+
+async function startWitnesses(t: Test, keys: readonly LogKey[]): Promise<Witness[]> {
   const witnesses: Witness[] = [];
   for (const name of ['witness.example/w1', 'witness.example/w2']) {
-    const made = await newWitness(t, name, [{ origin: ORIGIN, vkey: logVkey }]);
+    const made = await newWitness(
+      t,
+      name,
+      keys.map((k) => ({ origin: k.origin, vkey: k.vkey })),
+    );
     witnesses.push({ ...made, running: await startWitness(t, made.config) });
   }
+  return witnesses;
+}
+
+/**
+ * A world with a release log: its own witnesses when `own` (a test that stops one), else the shared ones. Both ways
+ * the log's key is made by `keygen --log-key`, as a maintainer makes it.
+ */
+async function setup(t: Test, { own = false } = {}): Promise<Logged> {
+  const w = world(t);
+  let key: LogKey;
+  let witnesses: Witness[];
+  if (own) {
+    key = await logKey(w.dir, ORIGIN);
+    witnesses = await startWitnesses(t, [key]);
+  } else {
+    shared ??= (async () => {
+      const root = mkdtempSync(join(tmpdir(), 'hashwall-signer-logs-'));
+      file.teardown(() => rmSync(root, { recursive: true, force: true }));
+      const keys: LogKey[] = [];
+      for (let i = 1; i <= SHARING; i++) keys.push(await logKey(join(root, String(i)), `${ORIGIN}-${i}`));
+      return { keys, witnesses: await startWitnesses(file, keys) };
+    })();
+    const s = await shared;
+    if (sharedTaken >= SHARING) throw new Error(`more than ${SHARING} tests share the witnesses: raise SHARING`);
+    key = s.keys[sharedTaken++]!;
+    witnesses = s.witnesses;
+    for (const f of ['log.skey', 'log.vkey']) cpSync(join(key.dir, f), join(w.dir, f));
+  }
+  t.equal(key.run.code, 0, key.run.stderr);
+  const logVkey = readFileSync(join(w.dir, 'log.vkey'), 'utf8').trim();
+  t.match(key.run.stdout, `log key: ${logVkey}`, 'keygen prints the vkey it wrote');
   const logConfig = (threshold = 2, extra = ''): string => {
     const path = join(w.dir, `log-${threshold}.yaml`);
     const list = witnesses.map((x) => `  - url: ${x.running.url}\n    key: ${x.vkey}\n`).join('');
@@ -66,12 +127,12 @@ async function setup(t: Test): Promise<Logged> {
     const full = await buildFull(t, w.dir, w.source, w.listKey, serial, join(w.dir, `f${serial}-${dir.length}.hwl`));
     return cli(['publish', full, '--dir', dir, '--key', w.alice.key, '--now', NOW, '--log', config]);
   };
-  return { w, logVkey, witnesses, logConfig, publish };
+  return { w, origin: key.origin, logVkey, witnesses, logConfig, publish };
 }
 
 function trustOf(s: Logged, threshold = 2): LogTrust {
   return {
-    origin: ORIGIN,
+    origin: s.origin,
     logKey: parseLogKey(s.logVkey),
     witnesses: s.witnesses.map((x) => parseCosignerKey(x.vkey)),
     witnessThreshold: threshold,
@@ -154,7 +215,7 @@ t.test('publish and heartbeat log every index, two witnesses cosign, verify audi
   // The witnesses serve what they cosigned (tlog-witness monitoring).
   const { createHash } = await import('node:crypto');
   const res = await fetch(
-    `${s.witnesses[0]!.running.url}${createHash('sha256').update(ORIGIN).digest('hex')}/checkpoint`,
+    `${s.witnesses[0]!.running.url}${createHash('sha256').update(s.origin).digest('hex')}/checkpoint`,
   );
   t.equal(
     openCheckpoint(new Uint8Array(await res.arrayBuffer()), { logKeys: [parseLogKey(s.logVkey)] }).checkpoint.size,
@@ -163,7 +224,7 @@ t.test('publish and heartbeat log every index, two witnesses cosign, verify audi
 });
 
 t.test('a witness down: the publish fails and nothing becomes visible; the next run finishes the append', async (t) => {
-  const s = await setup(t);
+  const s = await setup(t, { own: true });
   t.equal((await s.publish(1, s.logConfig(2))).code, 0);
   const before = {
     index: readFileSync(join(s.w.rel, 'index.hwl')),
@@ -325,7 +386,7 @@ t.test('refusals with their codes: no --log for a logged release, bad log config
   ]);
   t.equal(wrongKey.code, 1);
   t.match(wrongKey.stderr, /LOG_ORIGIN_MISMATCH|LOG_UNTRUSTED_KEY/, "another log's key is refused");
-  const again = await cli(['keygen', '--log-key', '--origin', ORIGIN, '--out', join(s.w.dir, 'log')]);
+  const again = await cli(['keygen', '--log-key', '--origin', s.origin, '--out', join(s.w.dir, 'log')]);
   t.equal(again.code, 1);
   t.match(again.stderr, /EXISTS/);
   const space = await cli(['keygen', '--log-key', '--origin', 'has space', '--out', join(s.w.dir, 'sp')]);

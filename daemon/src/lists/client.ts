@@ -45,7 +45,17 @@ type Body = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, '
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
-export class WorkerClient {
+/** What a list's sync asks of its core: the worker (WorkerClient), or the core on the same thread (InlineClient). */
+export interface CoreClient {
+  /** True when the next request starts with an empty state (it must be opened first). */
+  readonly fresh: boolean;
+  open(deadlineMs: number): Promise<OpenReply>;
+  poll(mirror: number, now: number, deadlineMs: number): Promise<PollReply>;
+  /** Stops at once: requests in flight fail, downloads are cut. */
+  terminate(): Promise<void>;
+}
+
+export class WorkerClient implements CoreClient {
   private readonly config: CoreConfig;
   private readonly idleExitMs: number;
   private readonly clock: Clock;

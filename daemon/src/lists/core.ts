@@ -336,6 +336,11 @@ export class SyncCore {
     m?.agent?.destroy().catch(() => undefined);
   }
 
+  /** Cuts every download in flight, as ending a worker does (for a core that runs on the calling thread). */
+  close(): void {
+    for (const n of [...this.mirrors.keys()]) this.resetMirror(n);
+  }
+
   /**
    * SPEC.md 5.1-5.2: the keys this poll checks the index, FULL and DELTA under. A list anchored on root keys walks
    * its keyrings from the stored one first; the versions accepted are kept (and committed with the list state)

@@ -30,6 +30,11 @@ export interface ListRegistryOptions {
   readonly timing?: Partial<SyncTiming>;
   /** Bound on close(): workers still running after it are left to exit with the process. */
   readonly closeTimeoutMs?: number;
+  /**
+   * Each list's core on this thread instead of a worker (lists/inline.ts), for tests of the sync rules: a worker
+   * costs ~0.3 s of CPU to start. The daemon never sets it: its query thread must not wait for a list load.
+   */
+  readonly inlineCore?: boolean;
 }
 
 const DEFAULT_TIMING: SyncTiming = {
@@ -48,6 +53,7 @@ export class ListRegistry extends EventEmitter<ListEventMap> implements ListProv
   private readonly timing: SyncTiming;
   private readonly userAgent: string;
   private readonly closeTimeoutMs: number;
+  private readonly inlineCore: boolean;
   private syncs: ListSync[] = [];
   private readonly publisher: ViewPublisher;
   private started = false;
@@ -62,6 +68,7 @@ export class ListRegistry extends EventEmitter<ListEventMap> implements ListProv
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.userAgent = options.userAgent ?? 'hashwalld';
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+    this.inlineCore = options.inlineCore ?? false;
     this.syncs = settings.lists.map((r) => this.makeSync(r));
     this.publisher = new ViewPublisher(this.refuseAll(this.syncs), (view) => this.emit('swap', view));
   }
@@ -75,6 +82,7 @@ export class ListRegistry extends EventEmitter<ListEventMap> implements ListProv
       // EventEmitter's generic signature cannot be called with a generic key; the map types each call site.
       emit: (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
       changed: () => this.recompute(),
+      inlineCore: this.inlineCore,
     });
   }
 

@@ -11,8 +11,9 @@ import cron from 'node-cron';
 import type { GuardSet, ResolvedList } from '../config/load.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import { WorkerClient } from './client.js';
+import { WorkerClient, type CoreClient } from './client.js';
 import type { CoreConfig } from './core.js';
+import { InlineClient } from './inline.js';
 import type {
   EntryArrays,
   ListEventMap,
@@ -81,6 +82,8 @@ export interface SyncDeps {
   readonly emit: <K extends keyof ListEventMap>(event: K, ...args: ListEventMap[K]) => void;
   /** Called whenever what this list contributes to the view changed. */
   readonly changed: () => void;
+  /** The core on this thread instead of a worker (inline.ts): for tests only. */
+  readonly inlineCore?: boolean;
 }
 
 /**
@@ -148,7 +151,7 @@ export class ListSync {
   readonly fingerprint: string;
   private readonly deps: SyncDeps;
   private readonly log: Logger;
-  private readonly client: WorkerClient;
+  private readonly client: CoreClient;
   private readonly mirrors: readonly string[];
   private hashKeyCache: { ref: string; key: HashKey } | undefined;
 
@@ -206,7 +209,7 @@ export class ListSync {
       totalTimeoutMs: c.totalTimeoutMs,
       userAgent: deps.userAgent,
     };
-    this.client = new WorkerClient(core, { clock: deps.timing.timers });
+    this.client = deps.inlineCore ? new InlineClient(core) : new WorkerClient(core, { clock: deps.timing.timers });
   }
 
   /** The matcher this list puts in the view, if any. */

@@ -5,28 +5,28 @@
 import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 
-import { settingsFrom } from '../../dist/config/load.js';
-import { WorkerOpsAgent } from '../../dist/ops/cluster.js';
-import { createLogger } from '../../dist/util/log.js';
-import { StaticListProvider } from '../../dist/lists/static.js';
-import { startDaemon } from '../../dist/daemon.js';
-
 const n = Number(process.argv[2] ?? 1);
 const silent = process.argv[3] === 'silent';
 // argv[3] = 'worker-<slot>': with process metrics, labelled so.
 const name = process.argv[3]?.startsWith('worker-') ? process.argv[3] : undefined;
-const settings = settingsFrom(
-  {
-    listen: ['127.0.0.1:0'],
-    upstreams: ['127.0.0.1:9'],
-    metrics: { processMetrics: name !== undefined },
-    hitReport: { enabled: true, endpoint: true, minCount: 5 },
-  },
-  tmpdir(),
-);
-const logger = createLogger({ level: 'error' }, new Writable({ write: (_c, _e, cb) => cb() }));
-const lists = new StaticListProvider([]);
 if (!silent) {
+  // The daemon's modules only where they run: a silent worker answers nothing and need not load them.
+  const { settingsFrom } = await import('../../dist/config/load.js');
+  const { WorkerOpsAgent } = await import('../../dist/ops/cluster.js');
+  const { createLogger } = await import('../../dist/util/log.js');
+  const { StaticListProvider } = await import('../../dist/lists/static.js');
+  const { startDaemon } = await import('../../dist/daemon.js');
+  const settings = settingsFrom(
+    {
+      listen: ['127.0.0.1:0'],
+      upstreams: ['127.0.0.1:9'],
+      metrics: { processMetrics: name !== undefined },
+      hitReport: { enabled: true, endpoint: true, minCount: 5 },
+    },
+    tmpdir(),
+  );
+  const logger = createLogger({ level: 'error' }, new Writable({ write: (_c, _e, cb) => cb() }));
+  const lists = new StaticListProvider([]);
   const agent = new WorkerOpsAgent(settings, { logger, lists, process: name });
   const daemon = await startDaemon(settings, { logger, lists, events: agent.metrics, policyEvents: agent.metrics });
   agent.attach(daemon);

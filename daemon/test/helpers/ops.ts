@@ -17,7 +17,7 @@ import { StaticListProvider } from '../../dist/lists/static.js';
 import type { Matcher } from '../../dist/types/lists.js';
 import type { Clock as QueryClock } from '../../dist/util/clock.js';
 import { startDaemon, type Daemon } from '../../dist/daemon.js';
-import { captureLogs } from './daemon.ts';
+import { TEST_ACCESS, captureLogs } from './daemon.ts';
 import { demoMatcher } from './lists.ts';
 import {
   Clock,
@@ -145,6 +145,7 @@ export async function startOpsDaemon(
           ...(c.upstream as object),
         },
         shutdown: { drainTimeoutMs: 500 },
+        access: { ...TEST_ACCESS, ...(c.access as object) },
       },
       tmpdir(),
     );
@@ -224,6 +225,7 @@ export async function startStack(
       upstreams: [upstream.address],
       upstream: { timeoutMs: 200, maxTries: 1 },
       shutdown: { drainTimeoutMs: 200 },
+      access: TEST_ACCESS,
       ...top,
       metrics: { listen: '127.0.0.1:0', processMetrics: false, ...(top.metrics as object) },
     });

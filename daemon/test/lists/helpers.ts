@@ -29,6 +29,7 @@ import { ListRegistry, type ListRegistryOptions } from '../../dist/lists/registr
 import type { ListEventMap } from '../../dist/lists/types.js';
 import type { ListView } from '../../dist/types/lists.js';
 import { startDaemon } from '../../dist/daemon.js';
+import { TEST_ACCESS } from '../helpers/daemon.ts';
 import { TestUpstream } from '../helpers/upstream.ts';
 import { plainNode } from '../../../test/helpers/tools.ts';
 import { HANG_MS, within } from '../../../test/helpers/within.ts';
@@ -356,7 +357,11 @@ const EVENT_NAMES: (keyof ListEventMap)[] = [
   'split-view',
 ];
 
-/** A registry with a captured log and event record; closed at teardown. */
+/**
+ * A registry with a captured log and event record; closed at teardown. Its lists' cores run on the test's thread
+ * (inlineCore: the sync rules are the same, without a worker's ~0.3 s start per registry); a test of what the
+ * worker itself does (its deadline, its priority, ending it) passes `inlineCore: false`.
+ */
 export function harness(
   t: { teardown(fn: () => unknown): void },
   settings: Settings,
@@ -367,6 +372,7 @@ export function harness(
   const logger = createLogger({ level: 'debug' }, log);
   const registry = new ListRegistry(settings, {
     logger,
+    inlineCore: true,
     ...extra,
     // Worker deadlines below the tests' hang bound (HANG_MS): a stuck poll fails the test with WORKER_FAILED, and
     // a poll slowed by a busy machine still ends in time.
@@ -404,6 +410,7 @@ export async function withDns(t: { teardown(fn: () => unknown): void }, h: Harne
       upstreams: [upstream.address],
       upstream: { timeoutMs: 300, maxTries: 1 },
       shutdown: { drainTimeoutMs: 200 },
+      access: TEST_ACCESS,
     },
     tmpdir(),
   );
