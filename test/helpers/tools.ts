@@ -1,9 +1,9 @@
 /**
  * The Debian tools the tests call where they check us from outside (`minisign`, `kdig`, `dig`, `delv`, `nsd`,
  * `dnssec-keygen`, `dnssec-signzone`, `promtool`, `systemd-analyze`, util-linux's `script`, `openssl`, `curl`,
- * `dnsdist`, nghttp2-client's `nghttp` and `h2load`). On a developer's machine a missing tool skips the tests that need it,
- * with a note saying which package brings it. Under `CI=true` a missing tool fails instead: `.ci/run` installs every
- * one of them (its PKGS list), so a skip there would only hide a test that never ran.
+ * `dnsdist`, nghttp2-client's `nghttp` and `h2load`). On a developer's machine a missing tool skips the tests that
+ * need it, with a note saying which package brings it. Under `CI=true` a missing tool fails instead: `.ci/run`
+ * installs every one of them (its PKGS list), so a skip there would only hide a test that never ran.
  */
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
