@@ -2,7 +2,7 @@
  * Hostile clients of the encrypted listeners: DoT sessions and DoH connections get what plain TCP gets (stream.ts):
  * the access list and the caps when the TCP connection is accepted, before any TLS handshake; a handshake that does
  * not finish, and a DoT frame that trickles, closed at tcp.frameTimeoutMs; the connection metrics by transport. Time
- * moves on a ManualClock (DoH's handshake deadline is node:tls's own, on the process clock).
+ * moves on a ManualClock.
  */
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -98,12 +98,16 @@ t.test('connections per client prefix are capped on DoT and DoH; a handshake not
   t.teardown(() => dohHeld.forEach((h) => h.socket.destroy()));
   await until(() => d.events.connectionsRefused['prefix-limit'] === 2, 'the same cap on the DoH listener');
 
-  // Nothing sent: the DoT handshakes' deadline is a frame's, on the daemon's clock.
+  // Nothing sent: a handshake's deadline is a frame's, on the daemon's clock, for DoT and DoH alike.
   clock.advance(FRAME_MS - 1);
   t.equal(d.events.connectionsTimedOut['handshake-timeout'], 0, 'not before the deadline');
   clock.advance(1);
-  t.equal(d.events.connectionsTimedOut['handshake-timeout'], 2, 'both silent DoT connections closed at it');
-  await Promise.all(held.map((h) => h.closed));
+  t.equal(
+    d.events.connectionsTimedOut['handshake-timeout'],
+    4,
+    'both silent DoT connections closed at it, and both silent DoH ones',
+  );
+  await Promise.all([...held, ...dohHeld].map((h) => h.closed));
   t.equal(
     rcodeOf((await c.ask(query('a.example.test', TYPE.A)))!),
     0,

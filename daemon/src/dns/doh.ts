@@ -19,7 +19,7 @@
  *
  * Connections take tcp's limits, as plain TCP and DoT do (stream.ts): the access list when the TCP connection is
  * accepted (before the handshake; a client outside access.allow is closed at once), tcp.maxConnections and
- * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs (on the process clock), a POST body too (408
+ * tcp.maxConnectionsPerPrefix, the handshake within tcp.frameTimeoutMs (as DoT's), a POST body too (408
  * when it is not in by then, so a trickled body cannot hold a stream), at most tcp.maxInFlightPerConnection streams
  * at once (SETTINGS_MAX_CONCURRENT_STREAMS), closed after tcp.idleTimeoutMs without a stream open; opened, refused
  * and timed-out connections are counted with transport "doh".
@@ -202,16 +202,18 @@ export class DohListener extends TlsListener {
     );
   }
 
-  /**
-   * The TLS session (ALPN h2, and http/1.1 when doh.http1), whole within tcp.frameTimeoutMs on the process clock.
-   */
+  /** The TLS session (ALPN h2, and http/1.1 when doh.http1), whole within a frame's deadline as DoT's is. */
   #handshake(socket: Socket, slot: Slot, gate: StreamGate): void {
     const alpn = this.settings.http1 ? ['h2', 'http/1.1'] : ['h2'];
-    const deadline = (fn: () => void): (() => void) => {
-      const timer = setTimeout(fn, this.tcp.frameTimeoutMs);
-      return () => clearTimeout(timer);
-    };
-    this.startTls(socket, slot, gate, this.#context, alpn, deadline, (session) => this.#serve(session));
+    this.startTls(
+      socket,
+      slot,
+      gate,
+      this.#context,
+      alpn,
+      (fn) => gate.deadline(fn),
+      (session) => this.#serve(session),
+    );
   }
 
   #serve(session: TLSSocket): void {
