@@ -25,6 +25,7 @@ import { readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
 import { readH2load, runH2load, writeUris } from './lib/h2load.mjs';
 import { loopSummary, markLoop } from './lib/loop.mjs';
 import { summarize, summaryText } from './lib/profile-summary.mjs';
+import { daemonEnv, shippedFlags } from './lib/shipped.mjs';
 import { makeTls, measureTlsSetup } from './lib/tls.mjs';
 import { perfFigures, perfMarkdown, perfReport, perfUnavailable, recordPerf, removePerfMaps } from './lib/perf.mjs';
 import {
@@ -36,6 +37,7 @@ import {
   portFree,
   probe,
   queryFor,
+  realtime,
   sleep,
   startPinned,
   stop,
@@ -81,9 +83,10 @@ const { values: o } = parseArgs({
     block: { type: 'string', default: process.env.NBLOCK ?? '1000000' },
     'srv-cpu': { type: 'string', default: process.env.SRV_CPU ?? '1' },
     'gen-cpu': { type: 'string', default: process.env.GEN_CPU ?? '0' },
-    // hashwalld runs with the V8 flags the systemd unit and the hashwalld command give it (daemon/README.md,
-    // "Memory"); --node-flags replaces that.
-    'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? '--max-semi-space-size=4 --single-threaded-gc' },
+    // hashwalld runs with the V8 flags and the environment (MALLOC_ARENA_MAX) the hashwalld command and the systemd
+    // unit give it (lib/shipped.mjs; daemon/README.md, "Memory"); --node-flags replaces the flags, a variable set
+    // in the bench's own environment the shipped one.
+    'node-flags': { type: 'string', default: process.env.NODE_FLAGS ?? shippedFlags.join(' ') },
     profile: { type: 'boolean', default: process.env.PROFILE === '1' },
     fifo: { type: 'boolean', default: process.env.FIFO === '1' },
     perf: { type: 'boolean', default: process.env.PERF === '1' },
@@ -346,6 +349,7 @@ function targetSpec(t, round) {
         cpus: workers === 1 ? SRV_CPU : BOTH_CPUS,
         cmd: process.execPath,
         args: [...flags, join(repo, 'daemon', 'dist', 'main.js'), '--config', conf],
+        env: daemonEnv(),
         block: true,
         node: true,
       };
@@ -400,7 +404,7 @@ async function load(t, round, attempt, mode, spec, pids, blocking, node) {
     else args.push('-q', o.outstanding, '-c', o.clients);
     run = () => runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR, fifo });
   }
-  if (fifo) for (const p of rtPids) await chrt(p, true);
+  if (fifo) for (const p of rtPids) realtime(p, true, GEN_CPU);
   // A Node row's event-loop delay and collections: from here to the end of the load.
   if (node) await markLoop(pids, LOOP_DIR);
   const a = cpuSnap(groups);
@@ -414,7 +418,7 @@ async function load(t, round, attempt, mode, spec, pids, blocking, node) {
   const threads = node ? threadDiff(ta, threadSnap(pids)) : null;
   const loopLines = node ? loopSummary(await markLoop(pids, LOOP_DIR)) : null;
   const loop = loopLines === null ? null : { ...loopLines, threads };
-  if (fifo) for (const p of rtPids) await chrt(p, false);
+  if (fifo) for (const p of rtPids) realtime(p, false, GEN_CPU);
   const perf = sampling === null ? null : await sampling;
   // perf's own CPU (on the generator's core) is not the machine's other work.
   const cpu = cpuDiff(a, b, cpuSeconds + (perf?.perfCpuS ?? 0));
@@ -468,7 +472,10 @@ async function runTarget(t, round, attempt) {
     rssReady = sumMb(pids, 'VmRSS');
   } else {
     const t1 = performance.now();
-    proc = startPinned(spec.cpus, spec.cmd, spec.args.map(String), { log: join(RES, `${t}-r${round}.log`) });
+    proc = startPinned(spec.cpus, spec.cmd, spec.args.map(String), {
+      log: join(RES, `${t}-r${round}.log`),
+      env: spec.env,
+    });
     const ok = await probe(spec.port, spec.block ? blocklistFirst : 'h1.hot.test', spec.block ? 3 : 'any', 180_000);
     if (ok === null) {
       log(`  ${t} did not become ready in 180 s (see ${t}-r${round}.log)`);
@@ -632,19 +639,6 @@ function answersWithRecords(port, name, timeoutMs) {
     s.on('error', () => undefined);
     s.send(queryFor(name, 0x1234), port, '127.0.0.1', () => undefined);
   });
-}
-
-/**
- * --fifo on (`on`) or off for the process `pid`: its main thread SCHED_FIFO at FIFO_PRIORITY and every other thread
- * one above, or all SCHED_OTHER. The helpers above the main thread: a main thread that waits for one of them (a
- * scavenge's parallel tasks) must not wait while other work holds that one, and one that spins for a helper on
- * its own core must not keep it from running (all at one priority, V8's main thread spun at 94% of the core).
- */
-async function chrt(pid, on) {
-  const run = async (args) => (await startPinned(GEN_CPU, 'chrt', args).exited).code;
-  if (!on) return run(['-a', '-o', '-p', '0', String(pid)]);
-  await run(['-a', '-f', '-p', String(FIFO_PRIORITY + 1), String(pid)]);
-  return run(['-f', '-p', String(FIFO_PRIORITY), String(pid)]);
 }
 
 async function taskset(pid, cpus) {

@@ -4,12 +4,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import t from 'tap';
 
 import { categorize } from '../bench/lib/perf.mjs';
 import { emptyAnswer, endsWith, questionEnd, wireSuffix } from '../bench/lib/raw-dns.mjs';
+import { daemonEnv, shippedEnv, shippedFlags } from '../bench/lib/shipped.mjs';
 import { plainNode } from './helpers/tools.ts';
 
 const lib = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'bench', 'lib');
@@ -24,6 +26,27 @@ function query(name: string, id: number): Buffer {
   ]);
   return q;
 }
+
+t.test("the bench starts hashwalld as the hashwalld command's first line does", async (t) => {
+  const first = readFileSync(join(lib, '..', '..', 'daemon', 'src', 'main.ts'), 'utf8').split('\n', 1)[0]!;
+  t.equal(
+    first,
+    `#!/usr/bin/env -S ${Object.entries(shippedEnv)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')} node ${shippedFlags.join(' ')}`,
+  );
+  t.ok(shippedFlags.includes('--single-threaded-gc') && shippedEnv.MALLOC_ARENA_MAX !== undefined);
+  const saved = process.env.MALLOC_ARENA_MAX;
+  try {
+    delete process.env.MALLOC_ARENA_MAX;
+    t.equal(daemonEnv().MALLOC_ARENA_MAX, shippedEnv.MALLOC_ARENA_MAX, 'the shipped value by default');
+    process.env.MALLOC_ARENA_MAX = '8';
+    t.equal(daemonEnv().MALLOC_ARENA_MAX, '8', "the bench's own environment wins, to compare");
+  } finally {
+    if (saved === undefined) delete process.env.MALLOC_ARENA_MAX;
+    else process.env.MALLOC_ARENA_MAX = saved;
+  }
+});
 
 t.test('raw-dns finds the question and answers it empty', async (t) => {
   const q = query('Www.Example.test', 0x1234);

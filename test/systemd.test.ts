@@ -67,6 +67,22 @@ t.test('hashwalld.service asks for what the daemon does', async (t) => {
   t.notOk(s.has('ReloadSignal'), 'Type=notify, not notify-reload (systemd 253): Debian 12 has 252');
 });
 
+t.test('the unit runs the daemon as the hashwalld command does', async (t) => {
+  // The command's first line: `#!/usr/bin/env -S NAME=VALUE ... node FLAGS`.
+  const shebang = readFileSync(join(root, 'daemon', 'src', 'main.ts'), 'utf8').split('\n', 1)[0]!;
+  const words = shebang.replace(/^#!\/usr\/bin\/env -S /, '').split(/\s+/);
+  const at = words.indexOf('node');
+  t.ok(at >= 0, `the first line runs node: ${shebang}`);
+  const env = words.slice(0, at).sort();
+  const flags = words.slice(at + 1);
+  t.ok(flags.length > 0 && env.length > 0, 'the first line sets V8 flags and the environment');
+  const s = settings('hashwalld.service');
+  t.same([...(s.get('Environment') ?? [])].flatMap((v) => v.split(/\s+/)).sort(), env, 'the same environment');
+  const start = s.get('ExecStart')![0]!.split(/\s+/);
+  t.same(start.slice(1, 1 + flags.length), flags, 'the same node flags, before main.js');
+  t.match(start[1 + flags.length], /\/daemon\/dist\/main\.js$/);
+});
+
 t.test("the unit's ExecStartPre and ExecReload lines, as systemd runs them", async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'hw-unit-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 // Processes for the bench: start pinned, stop only what was started here (by PID, never by name), read CPU and
 // memory from /proc, and probe a DNS server until it gives the expected rcode.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
@@ -203,6 +203,24 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The real-time priority of --fifo (bench/README.md): above every ordinary process, below the kernel's threads. */
 export const FIFO_PRIORITY = 50;
+
+/**
+ * --fifo on (`on`) or off for the process `pid`, by chrt run on `cpu` (the generator's, not the server's): its main
+ * thread SCHED_FIFO at FIFO_PRIORITY and every other thread one below, or all SCHED_OTHER. The other threads (V8's
+ * helpers, the list worker, libuv's pool) stay ahead of other work but never take the main thread's core: with
+ * `--single-threaded-gc` the main thread waits for none of them, and on a server with a spare core they run beside
+ * it. Above it (as until 2026-12-06), each of their slices was a stall of the query thread: bench/README.md,
+ * "The helpers' priority under --fifo".
+ */
+export function realtime(pid, on, cpu) {
+  const chrt = (args) => execFileSync('taskset', ['-c', String(cpu), 'chrt', ...args, String(pid)]);
+  if (!on) {
+    chrt(['-a', '-o', '-p', '0']);
+    return;
+  }
+  chrt(['-a', '-f', '-p', String(FIFO_PRIORITY - 1)]);
+  chrt(['-f', '-p', String(FIFO_PRIORITY)]);
+}
 
 /**
  * Per-thread CPU of `pids`: ticks per thread, the main threads' (a thread whose id is its process's) apart from

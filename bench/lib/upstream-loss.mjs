@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { seeded } from './data.mjs';
+import { daemonEnv, shippedFlags } from './shipped.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const opts = Object.fromEntries(
@@ -92,13 +93,10 @@ writeFileSync(
   ].join('\n'),
 );
 
-const proc = spawn(
-  process.execPath,
-  ['--max-semi-space-size=4', '--single-threaded-gc', daemonMain, '--config', config],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-);
+const proc = spawn(process.execPath, [...shippedFlags, daemonMain, '--config', config], {
+  env: daemonEnv(),
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 const lines = [];
 let dnsPort = 0;
 const ready = new Promise((resolveReady) => {

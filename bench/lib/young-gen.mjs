@@ -16,10 +16,10 @@
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
 
 import { runDnsperf } from './dnsperf.mjs';
-import { FIFO_PRIORITY, descendants, killAll, probe, sleep, startPinned, statusKb, stop } from './proc.mjs';
+import { daemonEnv } from './shipped.mjs';
+import { descendants, killAll, probe, realtime, sleep, startPinned, statusKb, stop } from './proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const work = join(here, '..', 'work');
@@ -49,10 +49,9 @@ const stateDir = /stateDir: '([^']+)'/.exec(readFileSync(conf, 'utf8'))[1];
 process.on('exit', killAll);
 process.on('SIGINT', () => process.exit(130));
 
-const chrt = (pid) => execFileSync('chrt', ['-f', '-p', String(FIFO_PRIORITY), String(pid)]);
 const nsd = startPinned(genCpu, 'nsd', ['-d', '-c', join(run, 'nsd.conf')], { log: '/dev/null' });
 await sleep(1000);
-if (fifo) for (const pid of descendants(nsd.pid)) chrt(pid);
+if (fifo) for (const pid of descendants(nsd.pid)) realtime(pid, true, genCpu);
 
 /** Latency percentiles (ms) per kind of query from dnsperf -v's per-query lines. */
 function byKind(file) {
@@ -106,9 +105,9 @@ for (let r = 1; r <= rounds; r++) {
     const log = join(work, `young-gen-${process.pid}.log`);
     rmSync(log, { force: true });
     const nodeArgs = [...flags.split(' ').filter(Boolean), '--trace-gc-nvp', join(dist, 'main.js'), '--config', conf];
-    const hw = startPinned(srvCpu, process.execPath, nodeArgs, { log });
+    const hw = startPinned(srvCpu, process.execPath, nodeArgs, { log, env: daemonEnv() });
     if ((await probe(port, listed, 3, 120_000)) === null) throw new Error('hashwalld did not block in 120 s');
-    if (fifo) chrt(hw.pid);
+    if (fifo) realtime(hw.pid, true, genCpu);
     await sleep(settle * 1000);
     const load = (file, extra, l, outFile, rt) =>
       runDnsperf({

@@ -1,0 +1,25 @@
+// How hashwalld runs as shipped: the environment and the node flags of the `hashwalld` command's first line
+// (daemon/src/main.ts, `#!/usr/bin/env -S NAME=VALUE ... node FLAGS`), which the systemd unit repeats
+// (test/systemd.test.ts checks that they agree). The bench's tools start the daemon with these, so that what they
+// measure is what an operator runs.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const main = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'daemon', 'src', 'main.ts');
+const words = readFileSync(main, 'utf8')
+  .split('\n', 1)[0]
+  .replace(/^#!\/usr\/bin\/env -S /, '')
+  .split(/\s+/);
+const at = words.indexOf('node');
+
+/** The node flags (`--max-semi-space-size=4 ...`). */
+export const shippedFlags = words.slice(at + 1);
+
+/** The environment the command sets (MALLOC_ARENA_MAX), as an object. */
+export const shippedEnv = Object.fromEntries(words.slice(0, at).map((w) => w.split('=', 2)));
+
+/** The process environment with the shipped settings for those it does not set itself (it wins, to compare). */
+export function daemonEnv() {
+  return { ...shippedEnv, ...process.env };
+}
