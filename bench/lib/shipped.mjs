@@ -13,7 +13,7 @@ const words = readFileSync(main, 'utf8')
   .split(/\s+/);
 const at = words.indexOf('node');
 
-/** The node flags (`--max-semi-space-size=4 ...`). */
+/** The node flags (`--max-semi-space-size=2 ...`). */
 export const shippedFlags = words.slice(at + 1);
 
 /** The environment the command sets (MALLOC_ARENA_MAX), as an object. */

@@ -282,7 +282,7 @@ async function main() {
     writeFileSync(config, doc.toString());
     const daemon = spawn(
       process.execPath,
-      ['--max-semi-space-size=4', '--single-threaded-gc', DAEMON, '--config', config],
+      ['--max-semi-space-size=2', '--single-threaded-gc', DAEMON, '--config', config],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
       },

@@ -72,7 +72,7 @@ const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 function startNode(name, configFile) {
   const proc = spawn(
     process.execPath,
-    ['--max-semi-space-size=4', '--single-threaded-gc', DAEMON, '--config', configFile],
+    ['--max-semi-space-size=2', '--single-threaded-gc', DAEMON, '--config', configFile],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
