@@ -13,13 +13,16 @@ const words = readFileSync(main, 'utf8')
   .split(/\s+/);
 const at = words.indexOf('node');
 
-/** The node flags (`--max-semi-space-size=2 ...`). */
+/** The node flags (`--max-semi-space-size=2 ...`). @type {string[]} */
 export const shippedFlags = words.slice(at + 1);
 
-/** The environment the command sets (MALLOC_ARENA_MAX), as an object. */
+/** The environment the command sets (MALLOC_ARENA_MAX), as an object. @type {Record<string, string>} */
 export const shippedEnv = Object.fromEntries(words.slice(0, at).map((w) => w.split('=', 2)));
 
-/** The process environment with the shipped settings for those it does not set itself (it wins, to compare). */
+/**
+ * The process environment with the shipped settings for those it does not set itself (it wins, to compare).
+ * @returns {Record<string, string | undefined>}
+ */
 export function daemonEnv() {
   return { ...shippedEnv, ...process.env };
 }
