@@ -37,6 +37,9 @@ export async function stop(p, graceMs = 10_000) {
 }
 
 /** Kills whatever is still running from here (on exit or interrupt). */
+/** Process groups of runTimed's commands still running. */
+const groups = new Set();
+
 export function killAll() {
   for (const p of started) {
     try {
@@ -44,6 +47,15 @@ export function killAll() {
     } catch {
       // already gone
     }
+  }
+  for (const pgid of groups) killGroup(pgid);
+}
+
+function killGroup(pgid) {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // already gone
   }
 }
 
@@ -282,14 +294,21 @@ export function runTimed({ cpu, cmd, args, outFile, limitSeconds, withStderr = f
     const quoted = args.map((a) => `'${String(a).replace(/'/g, `'\\''`)}'`).join(' ');
     const redirect = withStderr ? '>&3 2>&3' : '>&3';
     const rt = fifo ? `chrt -f ${FIFO_PRIORITY} ` : '';
+    // Its own process group, so that the kill timer stops the command too, not only bash (a dnsperf left behind
+    // keeps loading the next rows).
     const p = spawn('bash', ['-c', `${rt}taskset -c ${cpu} ${cmd} ${quoted} ${redirect}; rc=$?; times; exit $rc`], {
       stdio: ['ignore', 'pipe', 'ignore', fd],
+      detached: true,
     });
+    groups.add(p.pid);
     let out = '';
     p.stdout.on('data', (c) => (out += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), (limitSeconds + 30) * 1000);
+    const timer = setTimeout(() => killGroup(p.pid), (limitSeconds + 30) * 1000);
     p.on('close', (code) => {
       clearTimeout(timer);
+      // Whatever of the group outlived bash (a command that ignored the end of its run) goes with it.
+      killGroup(p.pid);
+      groups.delete(p.pid);
       closeSync(fd);
       // `times` prints two lines: the shell's own user/sys, then its children's ("0m1.234s 0m0.567s").
       const child = (out.trim().split('\n')[1] ?? '').trim().split(/\s+/);
