@@ -909,6 +909,20 @@ function gateLines() {
     p999s.every((x) => x < 1),
     `${f(p999s, 3)} ms`,
   );
+  // The echo's own tail: what the machine adds to any Node process in this run (it swung 0.6-5.6 ms at p99.9 on
+  // this project's VM with nothing else running, bench/README.md), to read the two lines above against.
+  const e = by('echo');
+  if (e.length > 0) {
+    out.push(
+      `- (shown)     the echo at ${LAT_QPS} q/s: p99 ${f(
+        e.map((r) => r.lat.p99Ms),
+        3,
+      )} ms, p99.9 ${f(
+        e.map((r) => r.lat.p999Ms),
+        3,
+      )} ms`,
+    );
+  }
   const loops = h.map((r) => r.lat.loop);
   if (loops.every(Boolean)) {
     out.push(
