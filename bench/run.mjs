@@ -38,6 +38,7 @@ import {
   probe,
   queryFor,
   realtime,
+  singleThreadedGc,
   sleep,
   startPinned,
   stop,
@@ -404,7 +405,10 @@ async function load(t, round, attempt, mode, spec, pids, blocking, node) {
     else args.push('-q', o.outstanding, '-c', o.clients);
     run = () => runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR, fifo });
   }
-  if (fifo) for (const p of rtPids) realtime(p, true, GEN_CPU);
+  // A Node server's helper threads below its main thread only when it waits for none of them (lib/proc.mjs).
+  const below = !node || singleThreadedGc(spec.args.map(String));
+  if (fifo) for (const p of pids) realtime(p, true, GEN_CPU, below);
+  if (fifo && t !== 'upstream') for (const p of nsdPids) realtime(p, true, GEN_CPU);
   // A Node row's event-loop delay and collections: from here to the end of the load.
   if (node) await markLoop(pids, LOOP_DIR);
   const a = cpuSnap(groups);

@@ -36,10 +36,10 @@ export async function stop(p, graceMs = 10_000) {
   }
 }
 
-/** Kills whatever is still running from here (on exit or interrupt). */
 /** Process groups of runTimed's commands still running. */
 const groups = new Set();
 
+/** Kills whatever is still running from here (on exit or interrupt). */
 export function killAll() {
   for (const p of started) {
     try {
@@ -218,21 +218,29 @@ export const FIFO_PRIORITY = 50;
 
 /**
  * --fifo on (`on`) or off for the process `pid`, by chrt run on `cpu` (the generator's, not the server's): its main
- * thread SCHED_FIFO at FIFO_PRIORITY and every other thread one below, or all SCHED_OTHER. The other threads (V8's
- * helpers, the list worker, libuv's pool) stay ahead of other work but never take the main thread's core: with
- * `--single-threaded-gc` the main thread waits for none of them, and on a server with a spare core they run beside
- * it. Above it (as until 2026-12-06), each of their slices was a stall of the query thread: bench/README.md,
- * "The helpers' priority under --fifo".
+ * thread SCHED_FIFO at FIFO_PRIORITY and every other thread one below (`helpersBelow`) or one above, or all
+ * SCHED_OTHER.
+ * - Below, for a process whose main thread waits for none of its other threads (a Node process with
+ *   `--single-threaded-gc`, as hashwalld ships, and single-threaded servers): the others (V8's compile jobs, the
+ *   list worker, libuv's pool) stay ahead of other work but never take the main thread's core, as on a server with
+ *   a core to spare for them. Above it, each of their slices was a stall of the query thread (bench/README.md,
+ *   "The helpers' priority under --fifo").
+ * - Above, for a Node process that runs V8's collector helpers (the echo, the forwarder, `--node-flags` without
+ *   `--single-threaded-gc`): its main thread waits for them in every scavenge, and spins for them at times (at one
+ *   priority with them it spun at 94% of the core); below it they would never run while it does.
  */
-export function realtime(pid, on, cpu) {
+export function realtime(pid, on, cpu, helpersBelow = true) {
   const chrt = (args) => execFileSync('taskset', ['-c', String(cpu), 'chrt', ...args, String(pid)]);
   if (!on) {
     chrt(['-a', '-o', '-p', '0']);
     return;
   }
-  chrt(['-a', '-f', '-p', String(FIFO_PRIORITY - 1)]);
+  chrt(['-a', '-f', '-p', String(FIFO_PRIORITY + (helpersBelow ? -1 : 1))]);
   chrt(['-f', '-p', String(FIFO_PRIORITY)]);
 }
+
+/** Whether a Node process started with `args` keeps the collector on its main thread (realtime's `helpersBelow`). */
+export const singleThreadedGc = (args) => args.includes('--single-threaded-gc');
 
 /**
  * Per-thread CPU of `pids`: ticks per thread, the main threads' (a thread whose id is its process's) apart from

@@ -19,7 +19,17 @@ import { fileURLToPath } from 'node:url';
 
 import { runDnsperf } from './dnsperf.mjs';
 import { daemonEnv } from './shipped.mjs';
-import { descendants, killAll, probe, realtime, sleep, startPinned, statusKb, stop } from './proc.mjs';
+import {
+  descendants,
+  killAll,
+  probe,
+  realtime,
+  singleThreadedGc,
+  sleep,
+  startPinned,
+  statusKb,
+  stop,
+} from './proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const work = join(here, '..', 'work');
@@ -107,7 +117,7 @@ for (let r = 1; r <= rounds; r++) {
     const nodeArgs = [...flags.split(' ').filter(Boolean), '--trace-gc-nvp', join(dist, 'main.js'), '--config', conf];
     const hw = startPinned(srvCpu, process.execPath, nodeArgs, { log, env: daemonEnv() });
     if ((await probe(port, listed, 3, 120_000)) === null) throw new Error('hashwalld did not block in 120 s');
-    if (fifo) realtime(hw.pid, true, genCpu);
+    if (fifo) realtime(hw.pid, true, genCpu, singleThreadedGc(nodeArgs));
     await sleep(settle * 1000);
     const load = (file, extra, l, outFile, rt) =>
       runDnsperf({
