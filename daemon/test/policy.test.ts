@@ -84,6 +84,30 @@ t.test('decisions never outlive the list generation they were made under', async
   t.equal(p.decideName('x.new.test', lists.view()).action, PASS);
 });
 
+t.test('a listed name is cached the second time it is decided, not the first (the doorkeeper)', async (t) => {
+  const lists = new StaticListProvider([demoMatcher()]);
+  const p = new Policy({ allowlist: [], steer: false });
+  const first = decide(p, lists, 'blocked.test');
+  const second = decide(p, lists, 'blocked.test');
+  const third = decide(p, lists, 'blocked.test');
+  for (const d of [first, second, third]) t.has(d, { action: BLOCK, listId: 'demo', kind: 'D' });
+  t.not(first, second, 'the first decision is not kept');
+  t.equal(third, second, 'the second is, and answers the third');
+  t.equal(decide(p, lists, 'x1.blocked.test'), second, 'a name below the same entry shares the kept decision');
+  t.equal(second.entry, first.entry, 'and the entry is the same');
+  // Thousands of listed names asked once each, then one of them again: still decided right.
+  const many = new StaticListProvider([
+    matcherFor(
+      'many',
+      Array.from({ length: 3000 }, (_, i) => [`n${i}.test`, 'D'] as const),
+    ),
+  ]);
+  const q = new Policy({ allowlist: [], steer: false });
+  for (let i = 0; i < 3000; i++) t.equal(decide(q, many, `n${i}.test`).action, BLOCK);
+  t.equal(decide(q, many, 'n7.test').action, BLOCK);
+  t.equal(decide(q, many, 'n7.test'), decide(q, many, 'n7.test'), 'kept from the second time on');
+});
+
 t.test('the decision cache is bounded', async (t) => {
   const lists = new StaticListProvider([demoMatcher()]);
   const p = new Policy({ allowlist: [], steer: false, maxCachedDecisions: 10 });
