@@ -12,6 +12,7 @@ const words = readFileSync(main, 'utf8')
   .replace(/^#!\/usr\/bin\/env -S /, '')
   .split(/\s+/);
 const at = words.indexOf('node');
+if (at < 0) throw new Error(`${main}: the first line does not run node through env -S`);
 
 /** The node flags (`--max-semi-space-size=2 ...`). @type {string[]} */
 export const shippedFlags = words.slice(at + 1);
