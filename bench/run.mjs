@@ -437,6 +437,7 @@ async function load(t, round, attempt, mode, spec, pids, blocking, node) {
     ...r,
     srvCpu: cpu.srv,
     foreignCpu: cpu.foreign,
+    stealMs: cpu.stealMs,
     loop,
     window: { fromUs, toUs },
     ...(perf === null ? {} : { perfWindow: perf }),
@@ -524,7 +525,7 @@ async function runTarget(t, round, attempt) {
   log(
     `    lat@${LAT_QPS}: avg ${lat.avgMs.toFixed(3)} p50 ${lat.p50Ms.toFixed(3)} p99 ${lat.p99Ms.toFixed(3)} ` +
       `p99.9 ${lat.p999Ms.toFixed(3)} ms, lost ${lat.lost}, wrong ${lat.wrong ?? '-'}, srv ${lat.srvCpu.toFixed(0)}% ` +
-      `foreign ${lat.foreignCpu.toFixed(0)}%${loopText(lat.loop)}`,
+      `foreign ${lat.foreignCpu.toFixed(0)}% steal ${lat.stealMs.toFixed(0)} ms${loopText(lat.loop)}`,
   );
   const sat = await load(t, round, attempt, 'sat', spec, pids, spec.block === true, node);
   log(
@@ -927,6 +928,15 @@ function gateLines() {
       )} ms`,
     );
   }
+  // Steal: time the hypervisor kept this VM's cores during the latency load. Stalls of 20-50 ms at p99.9 came in
+  // loads with steal, with hashwalld's main thread idle in epoll_wait and dnsperf still sending (bench/README.md,
+  // "Stalls that are not the server's").
+  out.push(
+    `- (shown)     steal during the latency load (the host keeping this VM's cores): ${f(
+      h.map((r) => r.lat.stealMs ?? NaN),
+      0,
+    )} ms`,
+  );
   const loops = h.map((r) => r.lat.loop);
   if (loops.every(Boolean)) {
     out.push(

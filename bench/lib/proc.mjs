@@ -120,10 +120,14 @@ function ticksIn(path) {
 
 const ticksOf = (pid) => ticksIn(`/proc/${pid}/stat`);
 
-/** Busy ticks of the whole machine (user + nice + system; interrupts and steal are left out). */
+/**
+ * Ticks of the whole machine: busy (user + nice + system; interrupts and steal are left out) and steal (time the
+ * hypervisor ran something else while this VM's CPUs wanted to run: a stall of whatever they were doing that no
+ * profile of ours shows).
+ */
 function machineTicks() {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return f[0] + f[1] + f[2];
+  return { busy: f[0] + f[1] + f[2], steal: f[7] ?? 0 };
 }
 
 const HZ = 100; // USER_HZ on Linux
@@ -133,12 +137,14 @@ export function cpuSnap(groups) {
   const g = {};
   for (const [name, pids] of Object.entries(groups)) g[name] = pids.reduce((a, p) => a + ticksOf(p), 0);
   const self = process.cpuUsage();
-  return { t: performance.now(), g, machine: machineTicks(), self: (self.user + self.system) / 1e6 };
+  const m = machineTicks();
+  return { t: performance.now(), g, machine: m.busy, steal: m.steal, self: (self.user + self.system) / 1e6 };
 }
 
 /**
  * CPU between two snapshots, in % of one core: each group's, and `foreign`: what the machine did beyond the
- * groups, `extraSeconds` (dnsperf's CPU, reported after it exited) and this process.
+ * groups, `extraSeconds` (dnsperf's CPU, reported after it exited) and this process; `stealMs`: the milliseconds of
+ * steal, all CPUs together (10 ms a tick).
  */
 export function cpuDiff(a, b, extraSeconds) {
   const secs = (b.t - a.t) / 1000;
@@ -152,6 +158,7 @@ export function cpuDiff(a, b, extraSeconds) {
   ours += extraSeconds + (b.self - a.self);
   const machine = (b.machine - a.machine) / HZ;
   out.foreign = Math.max(0, (100 * (machine - ours)) / secs);
+  out.stealMs = ((b.steal - a.steal) * 1000) / HZ;
   return out;
 }
 

@@ -5,7 +5,7 @@
 // the latency load from V8's --trace-gc-nvp lines (count, pause, the copy and the ArrayBuffer sweep in it, bytes
 // that survived and were promoted), the major collections, and the peak and anonymous RSS at the end.
 //
-//   node bench/lib/young-gen.mjs [--rounds=N] [--seconds=S] [--settle=S] [--fifo] [--dist=DIR] "FLAGS" ...
+//   node bench/lib/young-gen.mjs [--rounds=N] [--seconds=S] [--settle=S] [--fifo] [--keep] [--dist=DIR] "FLAGS" ...
 //   e.g. node bench/lib/young-gen.mjs --fifo --rounds=2 "--max-semi-space-size=1 --single-threaded-gc" \
 //          "--max-semi-space-size=4 --single-threaded-gc"
 //
@@ -43,12 +43,16 @@ const seconds = Number(opt('seconds', '8'));
 const settle = Number(opt('settle', '0'));
 const dist = resolve(opt('dist', join(here, '..', '..', 'daemon', 'dist')));
 const fifo = args.includes('--fifo');
+// --keep: leave each run's daemon log (its --trace-gc-nvp lines) as bench/work/young-gen-<pid>-r<round>-<set>.log.
+const keep = args.includes('--keep');
 const srvCpu = opt('srv-cpu', '1');
 const genCpu = opt('gen-cpu', '0');
-const OPTIONS = /^--(rounds|seconds|settle|dist|srv-cpu|gen-cpu)=|^--fifo$/;
+const OPTIONS = /^--(rounds|seconds|settle|dist|srv-cpu|gen-cpu)=|^--(fifo|keep)$/;
 const flagSets = args.filter((a) => !OPTIONS.test(a));
 if (flagSets.length === 0) {
-  console.error('usage: node bench/lib/young-gen.mjs [--rounds=N] [--seconds=S] [--fifo] [--dist=DIR] "FLAGS" ...');
+  console.error(
+    'usage: node bench/lib/young-gen.mjs [--rounds=N] [--seconds=S] [--fifo] [--keep] [--dist=DIR] "FLAGS" ...',
+  );
   process.exit(2);
 }
 const conf = join(run, 'hashwalld.yaml');
@@ -62,6 +66,9 @@ process.on('SIGINT', () => process.exit(130));
 const nsd = startPinned(genCpu, 'nsd', ['-d', '-c', join(run, 'nsd.conf')], { log: '/dev/null' });
 await sleep(1000);
 if (fifo) for (const pid of descendants(nsd.pid)) realtime(pid, true, genCpu);
+
+/** The machine's steal ticks (10 ms each, all CPUs): time the hypervisor kept this VM's cores. */
+const stealTicks = () => Number(readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)[8] ?? 0);
 
 /** Latency percentiles (ms) per kind of query from dnsperf -v's per-query lines. */
 function byKind(file) {
@@ -88,8 +95,18 @@ function collections(text) {
   const field = (line, k) => Number(new RegExp(`(?:^| )${k.replace('.', '\\.')}=([\\d.]+)`).exec(line)?.[1] ?? 0);
   const s = [];
   const major = [];
+  const others = [];
+  // Each line starts with [pid:isolate]; the main thread's isolate is the one with the scavenges of the load, any
+  // other is the list worker's (its collections are reported apart: they stop only the worker's thread).
+  const isolate = (line) => /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1];
+  const counts = new Map();
+  for (const line of text.split('\n'))
+    if (line.includes(' gc=s ')) counts.set(isolate(line), (counts.get(isolate(line)) ?? 0) + 1);
+  const main = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
   for (const line of text.split('\n')) {
-    if (line.includes(' gc=s ')) {
+    if (isolate(line) !== undefined && main !== undefined && isolate(line) !== main) {
+      if (/ gc=(mc|ms|s) /.test(line)) others.push(field(line, 'pause'));
+    } else if (line.includes(' gc=s ')) {
       s.push({
         pause: field(line, 'pause'),
         copy: field(line, 'scavenge.parallel'),
@@ -105,14 +122,15 @@ function collections(text) {
     `${s.length} scavenges, pause mean ${mean('pause')} ms (copy ${mean('copy')}, ArrayBuffer sweep ${mean('sweep')}), ` +
     `longest ${Math.max(0, ...s.map((x) => x.pause)).toFixed(2)} ms, total ${s.reduce((a, x) => a + x.pause, 0).toFixed(1)} ms, ` +
     `survived ${kb('survived')} KB and promoted ${kb('promoted')} KB each; ${major.length} major ` +
-    `(longest ${Math.max(0, ...major).toFixed(2)} ms)`
+    `(longest ${Math.max(0, ...major).toFixed(2)} ms); other threads' collections ${others.length} ` +
+    `(longest ${Math.max(0, ...others).toFixed(2)} ms)`
   );
 }
 
 for (let r = 1; r <= rounds; r++) {
-  for (const flags of flagSets) {
+  for (const [set, flags] of flagSets.entries()) {
     rmSync(stateDir, { recursive: true, force: true });
-    const log = join(work, `young-gen-${process.pid}.log`);
+    const log = join(work, keep ? `young-gen-${process.pid}-r${r}-${set + 1}.log` : `young-gen-${process.pid}.log`);
     rmSync(log, { force: true });
     const nodeArgs = [...flags.split(' ').filter(Boolean), '--trace-gc-nvp', join(dist, 'main.js'), '--config', conf];
     const hw = startPinned(srvCpu, process.execPath, nodeArgs, { log, env: daemonEnv() });
@@ -130,7 +148,9 @@ for (let r = 1; r <= rounds; r++) {
     const out = join(work, `young-gen-${process.pid}.out`);
     await load('queries-warm.txt', ['-Q', 10000, '-q', 500], 8, out, false);
     const from = statSync(log).size;
+    const steal0 = stealTicks();
     await load('queries-lat.txt', ['-Q', 10000, '-q', 500, '-c', 1, '-v'], seconds, out, fifo);
+    const stealMs = (stealTicks() - steal0) * 10;
     const gcText = readFileSync(log, 'utf8').slice(from);
     const latency = byKind(out);
     await load('queries-sat.txt', ['-q', 200, '-c', 4], 4, out, false);
@@ -138,10 +158,10 @@ for (let r = 1; r <= rounds; r++) {
     const anon = statusKb(hw.pid, 'RssAnon') / 1024;
     await stop(hw);
     console.log(`[round ${r}] ${flags}`);
-    console.log(`  latency at 10,000 q/s, ms: ${latency}`);
+    console.log(`  latency at 10,000 q/s, ms: ${latency}; steal ${stealMs} ms`);
     console.log(`  ${collections(gcText)}`);
     console.log(`  peak RSS ${peak.toFixed(0)} MiB, anonymous at the end ${anon.toFixed(0)} MiB`);
-    rmSync(log, { force: true });
+    if (!keep) rmSync(log, { force: true });
     rmSync(out, { force: true });
   }
 }
