@@ -8,9 +8,12 @@ import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
 /** Every child this process started and has not yet seen exit. */
 const started = new Set();
 
-/** Starts `cmd args` pinned to `cpus` (taskset execs the command, so the PID is the server's), output to `log`. */
+/**
+ * Starts `cmd args` pinned to `cpus` (taskset execs the command, so the PID is the server's), output to `log`, a
+ * file, or with `log: 'pipe'` to the returned process's stdout and stderr for the caller to read.
+ */
 export function startPinned(cpus, cmd, args, { log, env } = {}) {
-  const fd = log ? openSync(log, 'a') : 'ignore';
+  const fd = log === 'pipe' ? 'pipe' : log ? openSync(log, 'a') : 'ignore';
   const p = spawn('taskset', ['-c', String(cpus), cmd, ...args], {
     stdio: ['ignore', fd, fd],
     env: env ?? process.env,

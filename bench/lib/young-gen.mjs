@@ -13,7 +13,7 @@
 // the configs of nsd and hashwalld under run/); --dist runs another build's daemon/dist. --fifo: the latency load
 // under SCHED_FIFO (dnsperf, nsd and the server's main thread), as `npm run bench -- --fifo`. Run it as the bench
 // is run on a shared machine: `flock -x /tmp/hashwall-measure.lock node bench/lib/young-gen.mjs ...`.
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -130,10 +130,17 @@ function collections(text) {
 for (let r = 1; r <= rounds; r++) {
   for (const [set, flags] of flagSets.entries()) {
     rmSync(stateDir, { recursive: true, force: true });
-    const log = join(work, keep ? `young-gen-${process.pid}-r${r}-${set + 1}.log` : `young-gen-${process.pid}.log`);
-    rmSync(log, { force: true });
+    const log = join(work, `young-gen-${process.pid}-r${r}-${set + 1}.log`);
     const nodeArgs = [...flags.split(' ').filter(Boolean), '--trace-gc-nvp', join(dist, 'main.js'), '--config', conf];
-    const hw = startPinned(srvCpu, process.execPath, nodeArgs, { log, env: daemonEnv() });
+    // The daemon's output (the collector's trace) is read through a pipe into memory: the daemon writes no file
+    // during the loads (with or without, the 45-55 ms stalls of bench/README.md, "Stalls that are not the
+    // server's", came alike).
+    const hw = startPinned(srvCpu, process.execPath, nodeArgs, { log: 'pipe', env: daemonEnv() });
+    let text = '';
+    for (const s of [hw.stdout, hw.stderr]) {
+      s.setEncoding('utf8');
+      s.on('data', (d) => (text += d));
+    }
     if ((await probe(port, listed, 3, 120_000)) === null) throw new Error('hashwalld did not block in 120 s');
     if (fifo) realtime(hw.pid, true, genCpu, singleThreadedGc(nodeArgs));
     await sleep(settle * 1000);
@@ -147,11 +154,11 @@ for (let r = 1; r <= rounds; r++) {
       });
     const out = join(work, `young-gen-${process.pid}.out`);
     await load('queries-warm.txt', ['-Q', 10000, '-q', 500], 8, out, false);
-    const from = statSync(log).size;
+    const from = text.length;
     const steal0 = stealTicks();
     await load('queries-lat.txt', ['-Q', 10000, '-q', 500, '-c', 1, '-v'], seconds, out, fifo);
     const stealMs = (stealTicks() - steal0) * 10;
-    const gcText = readFileSync(log, 'utf8').slice(from);
+    const gcText = text.slice(from);
     const latency = byKind(out);
     await load('queries-sat.txt', ['-q', 200, '-c', 4], 4, out, false);
     const peak = statusKb(hw.pid, 'VmHWM') / 1024;
@@ -161,7 +168,7 @@ for (let r = 1; r <= rounds; r++) {
     console.log(`  latency at 10,000 q/s, ms: ${latency}; steal ${stealMs} ms`);
     console.log(`  ${collections(gcText)}`);
     console.log(`  peak RSS ${peak.toFixed(0)} MiB, anonymous at the end ${anon.toFixed(0)} MiB`);
-    if (!keep) rmSync(log, { force: true });
+    if (keep) writeFileSync(log, text);
     rmSync(out, { force: true });
   }
 }
