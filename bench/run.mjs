@@ -928,9 +928,9 @@ function gateLines() {
       )} ms`,
     );
   }
-  // Steal: time the hypervisor kept this VM's cores during the latency load. Stalls of 20-50 ms at p99.9 came in
-  // loads with steal, with hashwalld's main thread idle in epoll_wait and dnsperf still sending (bench/README.md,
-  // "Stalls that are not the server's").
+  // Steal: time the hypervisor kept this VM's cores during the latency load, a stall no profile of the server
+  // shows (1,230 ms of it in one 4 s load with hashwalld's p99 at 5.9 ms; bench/README.md, "Stalls that are not
+  // the server's").
   out.push(
     `- (shown)     steal during the latency load (the host keeping this VM's cores): ${f(
       h.map((r) => r.lat.stealMs ?? NaN),
