@@ -317,3 +317,34 @@ t.test('configuration reloads are counted by outcome, every outcome from 0', asy
     "a DNS worker's registry leaves reloads to the process that serves /metrics",
   );
 });
+
+t.test('the upstream latency histogram puts each answer in its bucket, per upstream', async (t) => {
+  const metrics = new Metrics({ processMetrics: false });
+  const a = '192.0.2.1:53';
+  const b = '[2001:db8::1]:53';
+  // On a bound (0.5 ms) counts in that bucket (le is "less or equal"); 3 ms, 30 ms, 3 s; 10 s is over every bound.
+  for (const ms of [0.5, 3, 30, 3000, 10_000]) metrics.upstreamAnswer(a, ms, false);
+  metrics.upstreamAnswer(b, 0.2, true);
+  const s = parseExposition(await metrics.text());
+  const bucket = (upstream: string, le: string): number | undefined =>
+    s.get(sampleKey('hashwall_upstream_latency_seconds_bucket', { upstream, le }));
+  t.equal(bucket(a, '0.0005'), 1, 'on the bound: in it');
+  t.equal(bucket(a, '0.001'), 1);
+  t.equal(bucket(a, '0.005'), 2);
+  t.equal(bucket(a, '0.05'), 3);
+  t.equal(bucket(a, '2.5'), 3);
+  t.equal(bucket(a, '5'), 4);
+  t.equal(bucket(a, '+Inf'), 5, 'over every bound: only in +Inf');
+  t.equal(s.get(sampleKey('hashwall_upstream_latency_seconds_count', { upstream: a })), 5);
+  t.ok(
+    Math.abs(s.get(sampleKey('hashwall_upstream_latency_seconds_sum', { upstream: a }))! - 13.0335) < 1e-9,
+    'the sum in seconds',
+  );
+  t.equal(bucket(b, '0.0005'), 1, 'the other upstream apart');
+  t.equal(s.get(sampleKey('hashwall_upstream_latency_seconds_count', { upstream: b })), 1);
+  t.equal(
+    s.get(sampleKey('hashwall_upstream_answers_total', { upstream: b, transport: 'tcp' })),
+    1,
+    'the answer counted by transport as well',
+  );
+});

@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggregator, type Metric } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Aggregator, type Metric } from 'prom-client';
 
 import type {
   AnswerSource,
@@ -157,53 +157,80 @@ export const RESPONSE_SIZE_BUCKETS_BYTES = [
 ] as const;
 
 const LATENCY_BOUNDS_MS = Float64Array.from(ANSWER_LATENCY_BUCKETS_SECONDS, (s) => s * 1000);
+const UPSTREAM_LATENCY_BOUNDS_S = Float64Array.from(LATENCY_BUCKETS_SECONDS);
 const SIZE_BOUNDS = Float64Array.from(RESPONSE_SIZE_BUCKETS_BYTES);
 
-/**
- * A histogram per transport counted into a typed array (one slot per bucket, the last for +Inf) and exported as
- * Prometheus histogram series at scrape time. Not prom-client's Histogram: its observe() costs ~470 ns (a label
- * lookup and a walk of the buckets through objects, measured on this project's 2-core VM), over half a cached
- * answer's whole cost in the query path, for a figure taken once per query.
- */
-class TransportHistogram {
+/** One series of a histogram: a count per bucket (the last for +Inf) and the sum. */
+class Buckets {
   readonly counts: Float64Array;
-  readonly sums = new Float64Array(TRANSPORTS.length);
+  sum = 0;
   readonly #bounds: Float64Array;
 
   constructor(bounds: Float64Array) {
     this.#bounds = bounds;
-    this.counts = new Float64Array(TRANSPORTS.length * (bounds.length + 1));
+    this.counts = new Float64Array(bounds.length + 1);
   }
 
-  /** Counts `value` (in the bounds' unit) for transport index `ti`. */
-  observe(ti: number, value: number): void {
+  /** Counts `value` (in the bounds' unit). */
+  observe(value: number): void {
     const bounds = this.#bounds;
     let b = 0;
     while (b < bounds.length && value > bounds[b]!) b++;
-    this.counts[ti * (bounds.length + 1) + b]!++;
-    this.sums[ti]! += value;
+    this.counts[b]!++;
+    this.sum += value;
+  }
+}
+
+/**
+ * A histogram with one label (the transport, the upstream), each label value's series counted into a typed array
+ * (Buckets) and exported as Prometheus histogram series at scrape time. Not prom-client's Histogram: its observe()
+ * costs ~470 ns (a label lookup and a walk of the buckets through objects, measured on this project's 2-core VM),
+ * over half a cached answer's whole cost in the query path, for a figure taken once per query (the transports') or
+ * per upstream answer (the upstreams'; 0.9% of the saturated query path's busy time in a --profile run). A caller
+ * keeps the Buckets of its label value (`series`) and observes into it.
+ */
+class LabeledHistogram {
+  readonly #label: string;
+  readonly #bounds: Float64Array;
+  readonly #series = new Map<string, Buckets>();
+
+  /** `preset`: label values whose series exist (and are exported, at 0) from the start, in this order. */
+  constructor(label: string, bounds: Float64Array, preset: readonly string[] = []) {
+    this.#label = label;
+    this.#bounds = bounds;
+    for (const v of preset) this.series(v);
+  }
+
+  /** The series of label value `value`, made at its first use. */
+  series(value: string): Buckets {
+    let b = this.#series.get(value);
+    if (b === undefined) {
+      b = new Buckets(this.#bounds);
+      this.#series.set(value, b);
+    }
+    return b;
   }
 
   /** The Prometheus series (cumulative buckets, sum and count), with the bounds and the sums times `scale`. */
   values(name: string, scale: number): { value: number; labels: Labels; metricName: string }[] {
     const out: { value: number; labels: Labels; metricName: string }[] = [];
     const n = this.#bounds.length + 1;
-    TRANSPORTS.forEach((transport, ti) => {
+    for (const [value, series] of this.#series) {
       let cumulative = 0;
       for (let b = 0; b < n; b++) {
-        cumulative += this.counts[ti * n + b]!;
+        cumulative += series.counts[b]!;
         const le = b < n - 1 ? String(Number((this.#bounds[b]! * scale).toPrecision(12))) : '+Inf';
-        out.push({ value: cumulative, labels: { transport, le }, metricName: `${name}_bucket` });
+        out.push({ value: cumulative, labels: { [this.#label]: value, le }, metricName: `${name}_bucket` });
       }
-      out.push({ value: this.sums[ti]! * scale, labels: { transport }, metricName: `${name}_sum` });
-      out.push({ value: cumulative, labels: { transport }, metricName: `${name}_count` });
-    });
+      out.push({ value: series.sum * scale, labels: { [this.#label]: value }, metricName: `${name}_sum` });
+      out.push({ value: cumulative, labels: { [this.#label]: value }, metricName: `${name}_count` });
+    }
     return out;
   }
 }
 
-/** Registers a TransportHistogram under `name` (prom-client's Metric interface: get() gives the series). */
-function defineHistogram(r: Registry, name: string, help: string, h: TransportHistogram, scale: number): void {
+/** Registers a LabeledHistogram under `name` (prom-client's Metric interface: get() gives the series). */
+function defineHistogram(r: Registry, name: string, help: string, h: LabeledHistogram, scale: number): void {
   const metric = {
     name,
     help,
@@ -353,8 +380,11 @@ export class Metrics implements QueryEvents, PolicyEvents {
   /** Per PROXY transport and outcome, registered at the first header seen (the protocol is off by default). */
   readonly #proxy = new Float64Array(PROXY_TRANSPORTS.length * PROXY_OUTCOMES.length);
   #proxyRegistered = false;
-  readonly #answerLatency = new TransportHistogram(LATENCY_BOUNDS_MS);
-  readonly #answerBytes = new TransportHistogram(SIZE_BOUNDS);
+  readonly #answerLatency = new LabeledHistogram('transport', LATENCY_BOUNDS_MS, TRANSPORTS);
+  readonly #answerBytes = new LabeledHistogram('transport', SIZE_BOUNDS, TRANSPORTS);
+  /** The series of each transport, by TRANSPORT_INDEX. */
+  readonly #latencyOf = TRANSPORTS.map((t) => this.#answerLatency.series(t));
+  readonly #bytesOf = TRANSPORTS.map((t) => this.#answerBytes.series(t));
   readonly #servfails = new Float64Array(SERVFAIL_REASONS.length);
   #upstreamInFlight = 0;
   /** Per stream transport (STREAM_TRANSPORTS order): open connections, refusals and deadline closes by reason. */
@@ -362,7 +392,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
   readonly #connectionsRefused = new Float64Array(STREAM_TRANSPORTS.length * REFUSALS.length);
   readonly #connectionsTimedOut = new Float64Array(STREAM_TRANSPORTS.length * TIMEOUTS.length);
   readonly #upstreams = new Map<string, UpstreamCounts>();
-  readonly #latency: Histogram<'upstream'>;
+  readonly #latency = new LabeledHistogram('upstream', UPSTREAM_LATENCY_BOUNDS_S);
   readonly #canary = new Map<string, boolean>();
   readonly #stopPage = new Map<string, number>();
   readonly #reloads = new Float64Array(RELOAD_OUTCOMES.length);
@@ -393,13 +423,13 @@ export class Metrics implements QueryEvents, PolicyEvents {
       );
     }
     this.#queryMetrics(r);
-    this.#latency = new Histogram({
-      name: 'hashwall_upstream_latency_seconds',
-      help: 'Time from sending a query to an upstream to its good answer (UDP or TCP), per upstream.',
-      labelNames: ['upstream'],
-      buckets: [...LATENCY_BUCKETS_SECONDS],
-      registers: [r],
-    });
+    defineHistogram(
+      r,
+      'hashwall_upstream_latency_seconds',
+      'Time from sending a query to an upstream to its good answer (UDP or TCP), per upstream.',
+      this.#latency,
+      1,
+    );
     this.#daemonMetrics(r);
     this.#listMetrics(r);
   }
@@ -509,7 +539,7 @@ export class Metrics implements QueryEvents, PolicyEvents {
         answers: new Float64Array(2),
         errors: new Float64Array(UPSTREAM_ERRORS.length),
         markedDown: 0,
-        latency: this.#latency.labels(name),
+        latency: this.#latency.series(name),
       };
       this.#upstreams.set(name, u);
     }
@@ -594,8 +624,8 @@ export class Metrics implements QueryEvents, PolicyEvents {
 
   answerSent(transport: Transport, bytes: number, latencyMs: number): void {
     const ti = TRANSPORT_INDEX[transport];
-    this.#answerLatency.observe(ti, latencyMs);
-    this.#answerBytes.observe(ti, bytes);
+    this.#latencyOf[ti]!.observe(latencyMs);
+    this.#bytesOf[ti]!.observe(bytes);
   }
 
   servfail(reason: ServfailReason): void {
