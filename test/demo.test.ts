@@ -11,6 +11,7 @@ import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
 
+import { shippedEnv, shippedFlags } from '../bench/lib/shipped.mjs';
 import { needTool, plainNode } from './helpers/tools.ts';
 
 const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
@@ -193,6 +194,22 @@ t.test('the demo blocks a demo name and stops cleanly on SIGINT', { skip: skipDi
   const page = await get(`http://127.0.0.1:${ports.stopPage}/`, { host: 'blocked.example' });
   t.equal(page.status, 451);
   t.match(page.body, 'the list <strong>the demo list</strong>');
+
+  await t.test('hashwalld runs as it ships: the node flags and environment of its first line', async (t) => {
+    const children = `/proc/${demo.pid}/task/${demo.pid}/children`;
+    if (!existsSync(children)) return t.skip('no /proc/PID/task/PID/children here');
+    const daemon = readFileSync(children, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map((pid) => ({ pid, argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') }))
+      .find((c) => c.argv.some((a) => a.endsWith(join('daemon', 'dist', 'main.js'))));
+    if (daemon === undefined) return t.fail('no hashwalld among the demo processes');
+    const main = daemon.argv.findIndex((a) => a.endsWith('main.js'));
+    t.same(daemon.argv.slice(1, main), shippedFlags, 'the flags of the command, before the script');
+    const environ = readFileSync(`/proc/${daemon.pid}/environ`, 'utf8').split('\0');
+    for (const [name, value] of Object.entries(shippedEnv))
+      t.ok(environ.includes(`${name}=${value}`), `${name}=${value}`);
+  });
 
   const work = /source=(\S+)\/hashwalld\.yaml/.exec(out())?.[1];
   t.ok(work !== undefined && existsSync(work), 'the work folder exists while the demo runs');

@@ -30,6 +30,8 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+// hashwalld as it ships: the node flags and environment of the `hashwalld` command's first line.
+import { daemonEnv, shippedFlags } from '../../bench/lib/shipped.mjs';
 import { buildDemoFull, get, makeCertificates, serveRelease } from './parts.mjs';
 import { startUpstream } from './upstream.mjs';
 
@@ -280,13 +282,10 @@ async function main() {
     doc.setIn(['stopPage', 'listen'], [`127.0.0.1:${stopPagePort}`]);
     const config = join(work, 'hashwalld.yaml');
     writeFileSync(config, doc.toString());
-    const daemon = spawn(
-      process.execPath,
-      ['--max-semi-space-size=2', '--single-threaded-gc', DAEMON, '--config', config],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+    const daemon = spawn(process.execPath, [...shippedFlags, DAEMON, '--config', config], {
+      env: daemonEnv(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     running.daemon = daemon;
     createInterface({ input: daemon.stdout }).on('line', showLog);
     daemon.once('exit', (code, signal) => {

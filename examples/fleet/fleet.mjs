@@ -19,6 +19,8 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+// hashwalld as it ships: the node flags and environment of the `hashwalld` command's first line.
+import { daemonEnv, shippedFlags } from '../../bench/lib/shipped.mjs';
 import { buildRelease, get, makeCertificates, serveRelease } from '../demo/parts.mjs';
 import { startUpstream } from '../demo/upstream.mjs';
 
@@ -70,13 +72,10 @@ const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 /** Starts one hashwalld node with `configFile`; resolves once it listens, with its DNS and metrics ports. */
 function startNode(name, configFile) {
-  const proc = spawn(
-    process.execPath,
-    ['--max-semi-space-size=2', '--single-threaded-gc', DAEMON, '--config', configFile],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const proc = spawn(process.execPath, [...shippedFlags, DAEMON, '--config', configFile], {
+    env: daemonEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines = [];
   let stderr = '';
   proc.stderr.on('data', (c) => (stderr += c));
