@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
 
-import { shippedEnv, shippedFlags } from '../bench/lib/shipped.mjs';
+import { daemonChild, runsAsShipped } from './helpers/shipped.ts';
 import { needTool, plainNode } from './helpers/tools.ts';
 
 const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
@@ -196,19 +196,10 @@ t.test('the demo blocks a demo name and stops cleanly on SIGINT', { skip: skipDi
   t.match(page.body, 'the list <strong>the demo list</strong>');
 
   await t.test('hashwalld runs as it ships: the node flags and environment of its first line', async (t) => {
-    const children = `/proc/${demo.pid}/task/${demo.pid}/children`;
-    if (!existsSync(children)) return t.skip('no /proc/PID/task/PID/children here');
-    const daemon = readFileSync(children, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .map((pid) => ({ pid, argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') }))
-      .find((c) => c.argv.some((a) => a.endsWith(join('daemon', 'dist', 'main.js'))));
+    if (!existsSync(`/proc/${demo.pid}/task/${demo.pid}/children`)) return t.skip('no /proc/PID/task/PID/children');
+    const daemon = daemonChild(demo.pid!);
     if (daemon === undefined) return t.fail('no hashwalld among the demo processes');
-    const main = daemon.argv.findIndex((a) => a.endsWith('main.js'));
-    t.same(daemon.argv.slice(1, main), shippedFlags, 'the flags of the command, before the script');
-    const environ = readFileSync(`/proc/${daemon.pid}/environ`, 'utf8').split('\0');
-    for (const [name, value] of Object.entries(shippedEnv))
-      t.ok(environ.includes(`${name}=${value}`), `${name}=${value}`);
+    runsAsShipped(t, daemon);
   });
 
   const work = /source=(\S+)\/hashwalld\.yaml/.exec(out())?.[1];

@@ -1,0 +1,43 @@
+// Whether a running hashwalld was started as the `hashwalld` command starts it: the node flags and the environment
+// of the command's first line (bench/lib/shipped.mjs reads them), seen from /proc. The demo and the fleet example
+// start the daemon with `node` themselves and must pass both.
+import { existsSync, readFileSync } from 'node:fs';
+
+import type { Test } from 'tap';
+
+import { shippedEnv, shippedFlags } from '../../bench/lib/shipped.mjs';
+
+/** Checks process `pid`'s argv (the flags before its script) and environment. */
+export function runsAsShipped(t: Test, pid: number): void {
+  if (!existsSync(`/proc/${pid}/cmdline`)) {
+    t.skip('no /proc here');
+    return;
+  }
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const script = argv.findIndex((a) => a.endsWith('main.js'));
+  t.ok(script > 0, `process ${pid} runs hashwalld's main.js`);
+  t.same(argv.slice(1, script), shippedFlags, "the command's node flags, before the script");
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  for (const [name, value] of Object.entries(shippedEnv))
+    t.ok(environ.includes(`${name}=${value}`), `${name}=${value}`);
+}
+
+/** The child of `parent` that runs hashwalld's main.js (Linux's /proc/PID/task/PID/children), if any. */
+export function daemonChild(parent: number): number | undefined {
+  const children = `/proc/${parent}/task/${parent}/children`;
+  if (!existsSync(children)) return undefined;
+  return readFileSync(children, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .find((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+          .split('\0')
+          .some((a) => a.endsWith('main.js'));
+      } catch {
+        return false; // ended meanwhile
+      }
+    });
+}
