@@ -7,12 +7,13 @@ import type { Test } from 'tap';
 
 import { shippedEnv, shippedFlags } from '../../bench/lib/shipped.mjs';
 
-/** Checks process `pid`'s argv (the flags before its script) and environment. */
+/** Why a check of these cannot run here (no Linux /proc with task children), or false. */
+export const noProc: string | false = existsSync(`/proc/${process.pid}/task/${process.pid}/children`)
+  ? false
+  : 'no /proc/PID/task/PID/children here';
+
+/** Checks process `pid`'s argv (the flags before its script) and environment (skip the test with `noProc`). */
 export function runsAsShipped(t: Test, pid: number): void {
-  if (!existsSync(`/proc/${pid}/cmdline`)) {
-    t.skip('no /proc here');
-    return;
-  }
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const script = argv.findIndex((a) => a.endsWith('main.js'));
   t.ok(script > 0, `process ${pid} runs hashwalld's main.js`);
@@ -24,9 +25,7 @@ export function runsAsShipped(t: Test, pid: number): void {
 
 /** The child of `parent` that runs hashwalld's main.js (Linux's /proc/PID/task/PID/children), if any. */
 export function daemonChild(parent: number): number | undefined {
-  const children = `/proc/${parent}/task/${parent}/children`;
-  if (!existsSync(children)) return undefined;
-  return readFileSync(children, 'utf8')
+  return readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8')
     .trim()
     .split(/\s+/)
     .filter(Boolean)
