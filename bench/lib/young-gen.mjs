@@ -11,8 +11,8 @@
 //
 // The flag sets are run in turn, round after round. Needs what `npm run bench` leaves in bench/work (the data and
 // the configs of nsd and hashwalld under run/); --dist runs another build's daemon/dist. --fifo: the latency load
-// under SCHED_FIFO (dnsperf, nsd and the server's main thread), as `npm run bench -- --fifo`. Run it as the bench
-// is run on a shared machine: `flock -x /tmp/hashwall-measure.lock node bench/lib/young-gen.mjs ...`.
+// under SCHED_FIFO (dnsperf, nsd and the server's threads, the load only), as `npm run bench -- --fifo`. Run it as
+// the bench is run on a shared machine: `flock -x /tmp/hashwall-measure.lock node bench/lib/young-gen.mjs ...`.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,7 +65,6 @@ process.on('SIGINT', () => process.exit(130));
 
 const nsd = startPinned(genCpu, 'nsd', ['-d', '-c', join(run, 'nsd.conf')], { log: '/dev/null' });
 await sleep(1000);
-if (fifo) for (const pid of descendants(nsd.pid)) realtime(pid, true, genCpu);
 
 /** The machine's steal ticks (10 ms each, all CPUs): time the hypervisor kept this VM's cores. */
 const stealTicks = () => Number(readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)[8] ?? 0);
@@ -142,7 +141,6 @@ for (let r = 1; r <= rounds; r++) {
       s.on('data', (d) => (text += d));
     }
     if ((await probe(port, listed, 3, 120_000)) === null) throw new Error('hashwalld did not block in 120 s');
-    if (fifo) realtime(hw.pid, true, genCpu, singleThreadedGc(nodeArgs));
     await sleep(settle * 1000);
     const load = (file, extra, l, outFile, rt) =>
       runDnsperf({
@@ -156,7 +154,13 @@ for (let r = 1; r <= rounds; r++) {
     await load('queries-warm.txt', ['-Q', 10000, '-q', 500], 8, out, false);
     const from = text.length;
     const steal0 = stealTicks();
+    // SCHED_FIFO for the latency load only, as the bench does: held longer (it was set from before the warm-up), the
+    // kernel's fair server took the query thread's core for ~50 ms in every second in which a SCHED_OTHER thread
+    // there had waited (bench/README.md, "Stalls that are not the server's").
+    const rtPids = [hw.pid, ...descendants(nsd.pid)];
+    if (fifo) for (const pid of rtPids) realtime(pid, true, genCpu, pid !== hw.pid || singleThreadedGc(nodeArgs));
     await load('queries-lat.txt', ['-Q', 10000, '-q', 500, '-c', 1, '-v'], seconds, out, fifo);
+    if (fifo) for (const pid of rtPids) realtime(pid, false, genCpu);
     const stealMs = (stealTicks() - steal0) * 10;
     const gcText = text.slice(from);
     const latency = byKind(out);
