@@ -133,6 +133,9 @@ function machineTicks() {
   return { busy: f[0] + f[1] + f[2], steal: f[7] ?? 0 };
 }
 
+/** The machine's steal ticks so far (all CPUs, 1/HZ s each; machineTicks). */
+export const stealTicks = () => machineTicks().steal;
+
 const HZ = 100; // USER_HZ on Linux
 
 /** A CPU snapshot: per-pid ticks for `groups` ({name: pids}), machine busy ticks, this process's own CPU. */

@@ -28,6 +28,7 @@ import {
   sleep,
   startPinned,
   statusKb,
+  stealTicks,
   stop,
 } from './proc.mjs';
 
@@ -65,9 +66,6 @@ process.on('SIGINT', () => process.exit(130));
 
 const nsd = startPinned(genCpu, 'nsd', ['-d', '-c', join(run, 'nsd.conf')], { log: '/dev/null' });
 await sleep(1000);
-
-/** The machine's steal ticks (10 ms each, all CPUs): time the hypervisor kept this VM's cores. */
-const stealTicks = () => Number(readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)[8] ?? 0);
 
 /** Latency percentiles (ms) per kind of query from dnsperf -v's per-query lines. */
 function byKind(file) {
