@@ -31,6 +31,7 @@ export * from './hash.js';
 export { canonicalHost, listableHost, queryNameIsListable, MAX_HOST_INPUT_LENGTH } from './names.js';
 export { canonicalUrl, listableUrl, urlExpressions, MAX_URL_LENGTH } from './url.js';
 export * from './matcher.js';
+export { Doorkeeper } from './doorkeeper.js';
 export { fullBodySha256 } from './full.js';
 export * from './fullmatcher.js';
 export * from './spool.js';

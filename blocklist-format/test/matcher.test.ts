@@ -424,3 +424,78 @@ t.test('parts built by prepareMatcher cross a thread boundary and give the same 
   t.throws(() => new ListMatcher('demo', key, { ...moved, size: 4 }), { code: 'MALFORMED' });
   t.throws(() => new ListMatcher('demo', key, { ...moved, shift: 3 }), { code: 'MALFORMED' });
 });
+
+/** A hash key that counts the HMACs it computes (the matcher's only costly step). */
+class CountingKey extends HashKey {
+  calls = 0;
+  override hashInto(bytes: Uint8Array, start: number, end: number, out: Uint32Array | Int32Array | Uint8Array): void {
+    this.calls++;
+    super.hashInto(bytes, start, end, out);
+  }
+}
+
+t.test('a parent found clear twice is remembered: names below it cost one HMAC per list', async (t) => {
+  const key = new CountingKey(Buffer.from(fixture.key, 'hex'));
+  const m = build(
+    'demo',
+    [
+      ['bad.example.test', 'D'],
+      ['host.cdn.example.test', 'H'],
+    ],
+    key,
+  );
+  const set = new MatcherSet([m]);
+  const hashes = (name: string): number => {
+    const before = key.calls;
+    set.verdict(name);
+    return key.calls - before;
+  };
+  t.equal(hashes('a1.cdn.example.test'), 3, 'first walk: the name, cdn.example.test, example.test');
+  t.equal(set.clearParents, 0, 'seen once: not remembered yet');
+  t.equal(hashes('a2.cdn.example.test'), 3, 'second walk finds the parent clear again');
+  t.equal(set.clearParents, 1);
+  t.equal(hashes('a3.cdn.example.test'), 1, 'the name itself only');
+  t.same(set.verdict('host.cdn.example.test'), { kind: 'H', listId: 'demo', matchStart: 0 }, 'the name itself still');
+  t.equal(set.verdict('x.host.cdn.example.test'), null, 'an H entry covers nothing below it');
+  // A parent with a D entry at it or above is never remembered.
+  for (let i = 0; i < 3; i++) t.same(set.verdict(`w${i}.x.bad.example.test`)?.kind, 'D');
+  t.equal(set.clearParents, 1, 'x.bad.example.test is not clear');
+  t.equal(hashes('w9.x.bad.example.test'), 3, 'and costs the whole walk');
+  t.equal(new MatcherSet([m], { clearParents: 0 }).clearParents, 0);
+});
+
+t.test('the memo of clear parents never changes a verdict (property, against a set without it)', async (t) => {
+  // Parents a few labels deep, D entries at some levels, H and P at some names; names asked again and again.
+  const parents = fc.sample(fc.array(fc.stringMatching(/^[a-e]{1,2}$/), { minLength: 1, maxLength: 3 }), {
+    numRuns: 60,
+    seed: 7,
+  });
+  const names = parents.map((p) => [...p, 'example', 'test'].join('.'));
+  const entries = new Map<string, Kind>();
+  names.forEach((n, i) => {
+    if (i % 4 === 0) entries.set(n, 'D');
+    if (i % 5 === 1) entries.set(`h.${n}`, 'H');
+    if (i % 7 === 2) entries.set(`p.${n}`, 'P');
+  });
+  const lists = [build('one', [...entries].slice(0, 30)), build('two', [...entries].slice(20))];
+  const memo = new MatcherSet(lists, { clearParents: 16 }); // small: emptied many times over the run
+  const plain = new MatcherSet(lists, { clearParents: 0 });
+  const query = fc.tuple(fc.constantFrom('h', 'p', 'x', 'www', 'A.b', ''), fc.constantFrom(...names), fc.boolean());
+  let hits = 0;
+  fc.assert(
+    fc.property(fc.array(query, { minLength: 1, maxLength: 40 }), (qs) => {
+      for (const [head, parent, dot] of qs) {
+        const s = (head === '' ? parent : `${head}.${parent}`) + (dot ? '.' : '');
+        const want = JSON.stringify(plain.verdict(s));
+        if (want !== 'null') hits++;
+        const got = JSON.stringify(memo.verdict(s));
+        const bytes = Buffer.from(s, 'latin1');
+        const gotBytes = JSON.stringify(memo.verdictBytes(bytes, 0, bytes.length));
+        if (got !== want || gotBytes !== want) throw new Error(`${s}: ${got} / ${gotBytes} != ${want}`);
+      }
+    }),
+    { numRuns: 2000, seed: 11 },
+  );
+  t.ok(hits > 1000, `${hits} verdicts among the queries`);
+  t.ok(memo.clearParents > 0, 'the memo was used');
+});

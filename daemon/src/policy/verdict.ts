@@ -19,7 +19,7 @@
  * A name at or below an allowlisted name is still walked through the lists on a cache miss, so that a pass the
  * allowlist forced (a list would have blocked or steered) is told apart and counted.
  */
-import { MatcherSet } from '@hashwall/format';
+import { Doorkeeper, MatcherSet } from '@hashwall/format';
 
 import { BLOCK, PASS, PASS_DECISION, STEER, type Decision } from '../types/decision.js';
 import type { ListView } from '../types/lists.js';
@@ -39,11 +39,6 @@ export interface PolicyOptions {
    */
   readonly maxCachedDecisions?: number;
 }
-
-/** The doorkeeper's bits (a power of two; 2^17 bits are 16 KiB). */
-const SEEN_BITS = 1 << 17;
-/** Keys marked before the doorkeeper's bits are cleared: at most 1 bit in 16 set, a new key taken as seen < 6.3%. */
-const SEEN_RESET = SEEN_BITS / 16;
 
 export class Policy {
   readonly #allow: ReadonlySet<string>;
@@ -65,13 +60,11 @@ export class Policy {
   readonly #dotted = Buffer.alloc(512);
   /**
    * The doorkeeper of #byWire and #interned: a listed name (or suffix) is cached the second time it is decided, not
-   * the first. One bit per hash of the key (SEEN_BITS, cleared after SEEN_RESET keys), so a name asked once (a
-   * scanner's random names) costs no cache entry: those entries, kept until the cache is emptied, were half of what
-   * survived each scavenge at 10,000 q/s with one listed name in ten, all different (bench/README.md, "The
-   * decision memo's doorkeeper"). A name asked again is cached as before.
+   * the first, so a name asked once (a scanner's random names) costs no cache entry: those entries, kept until the
+   * cache is emptied, were half of what survived each scavenge at 10,000 q/s with one listed name in ten, all
+   * different (bench/README.md, "The decision memo's doorkeeper"). A name asked again is cached as before.
    */
-  readonly #seen = new Int32Array(SEEN_BITS / 32);
-  #seenCount = 0;
+  readonly #seen = new Doorkeeper();
 
   constructor(options: PolicyOptions) {
     this.#allow = new Set(options.allowlist);
@@ -105,7 +98,7 @@ export class Policy {
     if (cached !== undefined) return cached;
     const n = dottedFromWire(msg, offset, this.#dotted);
     const d = this.#decideBytes(this.#dotted, n);
-    if (d === PASS_DECISION || !this.#seenBefore(key)) return d;
+    if (d === PASS_DECISION || !this.#seen.seenBefore(key)) return d;
     if (this.#byWire.size >= this.#max) this.#byWire.clear();
     this.#byWire.set(key, d);
     return d;
@@ -133,23 +126,6 @@ export class Policy {
       if (dot < 0) return false;
       i = dot + 1;
     }
-  }
-
-  /** Whether `key` was seen since the bits were last cleared (a hash collision says yes); marks it seen. */
-  #seenBefore(key: string): boolean {
-    // FNV-1a over the key's code units (latin1: one octet each).
-    let h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    const bit = h & (SEEN_BITS - 1);
-    const word = bit >>> 5;
-    const mask = 1 << (bit & 31);
-    if ((this.#seen[word]! & mask) !== 0) return true;
-    this.#seen[word]! |= mask;
-    if (++this.#seenCount >= SEEN_RESET) {
-      this.#seen.fill(0);
-      this.#seenCount = 0;
-    }
-    return false;
   }
 
   #decideBytes(bytes: Buffer, n: number): Decision {
@@ -183,7 +159,7 @@ export class Policy {
       return found;
     }
     const d = new ListDecision(action, v.listId, v.kind, allowed, key, suffix);
-    if (found === undefined && !this.#seenBefore(suffix)) return d;
+    if (found === undefined && !this.#seen.seenBefore(suffix)) return d;
     if (this.#interned.size >= this.#max) this.#interned.clear();
     this.#interned.set(suffix, d);
     return d;
