@@ -78,19 +78,23 @@ t.test('raw-dns matches a suffix by whole labels, any case', async (t) => {
   t.notOk(m('test'), 'shorter than the suffix');
 });
 
-t.test('perf categories: kernel, collector, malloc, runtime, JIT of Node and of the server', async (t) => {
-  const cases: [string, string, string][] = [
-    ['[kernel.kallsyms]', '[k] udp_sendmsg', 'kernel'],
-    ['node', '[.] v8::internal::Scavenger::ScavengeObject<v8::internal::FullHeapObjectSlot>', 'gc'],
-    ['node', '[.] Builtins_FindOrderedHashMapEntry', 'runtime'],
-    ['libc.so.6', '[.] malloc_consolidate', 'malloc'],
-    ['libc.so.6', '[.] __libc_sendmsg', 'other'],
-    ['[JIT] tid 123', '[.] JS:*Socket.send node:dgram:586:33', 'jsNode'],
-    ['[JIT] tid 123', '[.] JS:*getWire file:///srv/hashwall/daemon/dist/dns/cache.js:352:12', 'jsServer'],
-    ['unbound', '[.] worker_handle_request', 'other'],
-  ];
-  for (const [dso, sym, want] of cases) t.equal(categorize(dso, sym), want, `${dso} ${sym}`);
-});
+t.test(
+  'perf categories: kernel, collector, malloc, runtime, JIT of Node, of the server and of npm libraries',
+  async (t) => {
+    const cases: [string, string, string][] = [
+      ['[kernel.kallsyms]', '[k] udp_sendmsg', 'kernel'],
+      ['node', '[.] v8::internal::Scavenger::ScavengeObject<v8::internal::FullHeapObjectSlot>', 'gc'],
+      ['node', '[.] Builtins_FindOrderedHashMapEntry', 'runtime'],
+      ['libc.so.6', '[.] malloc_consolidate', 'malloc'],
+      ['libc.so.6', '[.] __libc_sendmsg', 'other'],
+      ['[JIT] tid 123', '[.] JS:*Socket.send node:dgram:586:33', 'jsNode'],
+      ['[JIT] tid 123', '[.] JS:*getWire file:///srv/hashwall/daemon/dist/dns/cache.js:352:12', 'jsServer'],
+      ['[JIT] tid 123', '[.] JS:*parseImpl /srv/hashwall/node_modules/tldts/dist/cjs/index.js:919:19', 'jsLib'],
+      ['unbound', '[.] worker_handle_request', 'other'],
+    ];
+    for (const [dso, sym, want] of cases) t.equal(categorize(dso, sym), want, `${dso} ${sym}`);
+  },
+);
 
 /** Starts a bench server script and waits for its "listening" line; returns it and the port it listens on. */
 async function startServer(script: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {

@@ -113,6 +113,7 @@ export const CATEGORIES = [
   ['runtime', 'node/V8 runtime'],
   ['jsNode', "JIT: Node's JS"],
   ['jsServer', "JIT: server's JS"],
+  ['jsLib', 'JIT: npm libraries'],
   ['other', 'other'],
 ];
 
@@ -131,6 +132,7 @@ export function categorize(dso, sym) {
   const d = base(dso);
   if (d.startsWith('[JIT]') || /^perf-\d+\.map$/.test(d) || /^jitted-\d+-\d+\.so$/.test(d)) {
     if (/ node:\S+$/.test(name)) return 'jsNode';
+    if (/ (?:file:\/\/)?\/\S*\/node_modules\/\S+$/.test(name)) return 'jsLib';
     if (/ (?:file:\/\/)?\/\S+$/.test(name)) return 'jsServer';
     return 'other';
   }
@@ -268,7 +270,7 @@ export function perfMarkdown(rows, { stamp }) {
       "stack, interrupts taken in the process); V8 collector (the node binary's scavenger, mark-compact, marking, " +
       "sweepers, evacuation, heap bookkeeping); malloc/free (libc's allocator); node/V8 runtime (the rest of the " +
       "node binary: V8's builtins and runtime, Node's C++ bindings, libuv; libstdc++); JIT code of Node's own JS " +
-      "(`node:` modules) and of the server's JS (its files); other (the rest of libc, the vdso, JIT stubs and " +
+      "(`node:` modules), of the server's JS (its files) and of npm libraries (files under node_modules); other (the rest of libc, the vdso, JIT stubs and " +
       'regexps; for unbound, dnsdist and nsd, their own code). With the cpu-clock event (no hardware counters, as ' +
       'in most VMs) time the kernel spends with interrupts off is charged to where it turns them back on ' +
       '(`_raw_spin_unlock_irqrestore`): the kernel total holds, that symbol is not its own cost. Sampling costs ' +
