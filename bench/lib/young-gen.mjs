@@ -56,6 +56,18 @@ if (flagSets.length === 0) {
   );
   process.exit(2);
 }
+// The latency load must not wrap around its file: dnsperf would start it again, the unique names would then be in
+// the cache, and the rest of the load would be a lighter mix (no query upstream, fewer bytes and more datagrams per
+// scavenge). The bench sizes the file to its --dur (bench/run.mjs: latQueries).
+const latLines = readFileSync(join(data, 'queries-lat.txt'), 'utf8').split('\n').filter(Boolean).length;
+if (latLines < seconds * 10_000) {
+  console.error(
+    `young-gen: bench/work/data/queries-lat.txt holds ${latLines} queries, ${latLines / 10_000} s at 10,000 q/s, ` +
+      `fewer than --seconds=${seconds} needs: run \`npm run bench -- --quick --targets=echo --dur=${seconds}\` ` +
+      'first (it sizes the file to its loads), or pass a smaller --seconds',
+  );
+  process.exit(2);
+}
 const conf = join(run, 'hashwalld.yaml');
 const port = Number(/127\.0\.0\.1:(\d+)/.exec(readFileSync(conf, 'utf8'))[1]);
 // A listed name (NXDOMAIN once the list is in force), as the bench probes.
