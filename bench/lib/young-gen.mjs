@@ -63,8 +63,8 @@ const latLines = readFileSync(join(data, 'queries-lat.txt'), 'utf8').split('\n')
 if (latLines < seconds * 10_000) {
   console.error(
     `young-gen: bench/work/data/queries-lat.txt holds ${latLines} queries, ${latLines / 10_000} s at 10,000 q/s, ` +
-      `fewer than --seconds=${seconds} needs: run \`npm run bench -- --quick --targets=echo --dur=${seconds}\` ` +
-      'first (it sizes the file to its loads), or pass a smaller --seconds',
+      `fewer than --seconds=${seconds} needs: run \`npm run bench -- --quick --targets=hashwalld --dur=${seconds}\` ` +
+      'first (it sizes the file to its loads and writes the config of the release it signs), or a smaller --seconds',
   );
   process.exit(2);
 }
