@@ -270,9 +270,10 @@ export function perfMarkdown(rows, { stamp }) {
       "stack, interrupts taken in the process); V8 collector (the node binary's scavenger, mark-compact, marking, " +
       "sweepers, evacuation, heap bookkeeping); malloc/free (libc's allocator); node/V8 runtime (the rest of the " +
       "node binary: V8's builtins and runtime, Node's C++ bindings, libuv; libstdc++); JIT code of Node's own JS " +
-      "(`node:` modules), of the server's JS (its files) and of npm libraries (files under node_modules); other (the rest of libc, the vdso, JIT stubs and " +
-      'regexps; for unbound, dnsdist and nsd, their own code). With the cpu-clock event (no hardware counters, as ' +
-      'in most VMs) time the kernel spends with interrupts off is charged to where it turns them back on ' +
+      "(`node:` modules), of the server's JS (its files) and of npm libraries (files under node_modules); other " +
+      '(the rest of libc, the vdso, JIT stubs and regexps; for unbound, dnsdist and nsd, their own code). With ' +
+      'the cpu-clock event (no hardware counters, as in most VMs) time the kernel spends with interrupts off is ' +
+      'charged to where it turns them back on ' +
       '(`_raw_spin_unlock_irqrestore`): the kernel total holds, that symbol is not its own cost. Sampling costs ' +
       "the servers a little and perf shares the generator's CPU: compare rows of one --perf run, not with a run " +
       'without it.',

@@ -16,6 +16,7 @@ export class Doorkeeper {
    */
   constructor(bits = 1 << 17, reset = bits / 16) {
     if (!Number.isInteger(Math.log2(bits)) || bits < 32) throw new RangeError('Doorkeeper: bits must be 2^n >= 32');
+    if (!Number.isInteger(reset) || reset < 1) throw new RangeError('Doorkeeper: reset must be a whole number >= 1');
     this.#bits = new Int32Array(bits / 32);
     this.#mask = bits - 1;
     this.#reset = reset;

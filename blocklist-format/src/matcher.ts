@@ -486,13 +486,6 @@ export class ListMatcher implements VerdictSource {
   }
 }
 
-/**
- * Several lists' matchers as one verdict source. A name that any list blocks (D or H) is blocked, and the verdict
- * names that list; when two lists block it, the first in the given order wins (the configuration order), whatever
- * each list's matched suffix. A P verdict (steer) comes out only when no list blocks, again from the first such
- * list. Within each list the longest match decides (SPEC.md 1.4), so a list holding `P www.example.test` and
- * `D example.test` steers `www.example.test` rather than blocking it. No list gives no verdict.
- */
 export interface MatcherSetOptions {
   /**
    * Parent suffixes the set remembers as clear (see {@link MatcherSet}); 0 turns the memo off. Default 4,096: a
@@ -501,6 +494,13 @@ export interface MatcherSetOptions {
   readonly clearParents?: number;
 }
 
+/**
+ * Several lists' matchers as one verdict source. A name that any list blocks (D or H) is blocked, and the verdict
+ * names that list; when two lists block it, the first in the given order wins (the configuration order), whatever
+ * each list's matched suffix. A P verdict (steer) comes out only when no list blocks, again from the first such
+ * list. Within each list the longest match decides (SPEC.md 1.4), so a list holding `P www.example.test` and
+ * `D example.test` steers `www.example.test` rather than blocking it. No list gives no verdict.
+ */
 export class MatcherSet implements VerdictSource {
   readonly matchers: readonly ListMatcher[];
   /**

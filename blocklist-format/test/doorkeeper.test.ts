@@ -22,8 +22,9 @@ t.test('keys seen once each are rarely let in (a scanner cannot fill a memo behi
   t.ok(admitted < 100_000 * 0.063, `${admitted} of 100,000 new keys taken as seen`);
 });
 
-t.test('refuses a bit count that is not a power of two of at least 32', async (t) => {
+t.test('refuses a bit count that is not a power of two of at least 32, and a reset below 1', async (t) => {
   t.throws(() => new Doorkeeper(1000), RangeError);
   t.throws(() => new Doorkeeper(16), RangeError);
   t.doesNotThrow(() => new Doorkeeper(32));
+  t.throws(() => new Doorkeeper(32, 0), RangeError, 'a reset of 0 would clear the bits at every key');
 });
