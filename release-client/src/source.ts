@@ -5,6 +5,7 @@
  * has a connect timeout and a total deadline.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import {
@@ -16,9 +17,31 @@ import {
   type StreamOptions,
   type StreamResult,
 } from '@hashwall/format';
-import { Agent, request } from 'undici';
+import type * as UndiciModule from 'undici';
+import type { Agent } from 'undici';
 
 import { maskUrl } from './mask.js';
+
+type Undici = typeof UndiciModule;
+let undiciModule: Undici | undefined;
+
+/**
+ * undici, loaded the first time an HTTP source or pool is made: a process whose releases come from `file://` or
+ * from a state directory never loads it. Loading it was ~85-100 ms of a list worker's start (twice that in a
+ * development tree, where each workspace has its own copy), on the way to putting a stored list in force
+ * (bench/README.md, "undici on first use").
+ */
+function undici(): Undici {
+  return (undiciModule ??= createRequire(import.meta.url)('undici') as Undici);
+}
+
+/** A connection pool for {@link HttpSourceOptions.dispatcher}: undici's `Agent`, loaded on first use. */
+export function httpPool(options: { connectTimeoutMs: number; connections?: number }): Agent {
+  const U = undici();
+  return new U.Agent({ connect: { timeout: options.connectTimeoutMs }, connections: options.connections ?? 4 });
+}
+
+export type { Agent as HttpPool };
 
 export interface HttpSourceOptions {
   /** TCP and TLS connect timeout. Default 5000. */
@@ -129,11 +152,7 @@ export class HttpSource implements ReleaseSource {
     this.base = base;
     this.ownAgent = options.dispatcher === undefined;
     this.agent =
-      options.dispatcher ??
-      new Agent({
-        connect: { timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS },
-        connections: 4,
-      });
+      options.dispatcher ?? httpPool({ connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS });
     this.totalTimeoutMs = options.totalTimeoutMs ?? DEFAULT_TOTAL_TIMEOUT_MS;
     this.userAgent = options.userAgent ?? 'hashwall';
     this.validators = new Map(
@@ -202,7 +221,7 @@ export class HttpSource implements ReleaseSource {
   ): Promise<Fetched> {
     let res;
     try {
-      res = await request(url, {
+      res = await undici().request(url, {
         method: 'GET',
         headers,
         dispatcher: this.agent,

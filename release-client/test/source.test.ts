@@ -294,3 +294,27 @@ t.test('file:// sources read with the same caps', async (t) => {
   await t.rejects(src.get('full/1.hwl', { maxBytes: 1000, exactSize: 300 }), { code: 'SIZE_MISMATCH' });
   await t.rejects(src.get('../etc/passwd', { maxBytes: 10 }), RangeError);
 });
+
+t.test('undici is loaded on the first HTTP source, not by the package or a file:// source', async (t) => {
+  // A fresh process: this file's own process has made HTTP sources already.
+  const { execFileSync } = await import('node:child_process');
+  const dir = await mkdtemp(join(tmpdir(), 'hashwall-lazy-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'index.hwl'), payload);
+  const pkg = new URL('../dist/index.js', import.meta.url).href;
+  const script = `
+    import { createRequire } from 'node:module';
+    const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/undici/'));
+    const rc = await import(${JSON.stringify(pkg)});
+    const out = [loaded()];
+    const file = rc.sourceFor(${JSON.stringify(pathToFileURL(dir + '/').href)});
+    await file.get('index.hwl', { maxBytes: 1000 });
+    out.push(loaded());
+    const http = new rc.HttpSource('http://127.0.0.1:9/');
+    out.push(loaded());
+    await http.close();
+    console.log(JSON.stringify(out));
+  `;
+  const got = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  t.same(JSON.parse(got), [false, false, true], 'after the import, after a file:// get, after an HTTP source');
+});

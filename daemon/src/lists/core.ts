@@ -43,7 +43,7 @@ import {
   type SignedKeyring,
   type TrustStore,
 } from '@hashwall/format';
-import { HttpSource, sourceFor, type Validators } from '@hashwall/release-client';
+import { HttpSource, httpPool, sourceFor, type HttpPool, type Validators } from '@hashwall/release-client';
 import {
   TlogError,
   checkLeafInLog,
@@ -53,7 +53,6 @@ import {
   tileReaderFromSource,
   type LogTrust,
 } from '@hashwall/tlog';
-import { Agent } from 'undici';
 
 import {
   MAX_GUARD_PLACES,
@@ -105,7 +104,7 @@ export const MAX_SPLIT_VIEW_EVIDENCE = 16;
 
 interface Mirror {
   readonly source: ReleaseSource;
-  readonly agent?: Agent;
+  readonly agent?: HttpPool;
 }
 
 /** A refusal with one of the daemon's own codes (types.ts, SyncErrorCode). */
@@ -309,7 +308,7 @@ export class SyncCore {
       m = { source: sourceFor(url) };
     } else {
       // Our own pool, so that a failed poll can cut its other requests at once (destroy, not a graceful close).
-      const agent = new Agent({ connect: { timeout: this.config.connectTimeoutMs }, connections: 4 });
+      const agent = httpPool({ connectTimeoutMs: this.config.connectTimeoutMs });
       m = {
         agent,
         source: sourceFor(url, {
