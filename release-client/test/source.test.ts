@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -297,7 +298,6 @@ t.test('file:// sources read with the same caps', async (t) => {
 
 t.test('undici is loaded on the first HTTP source, not by the package or a file:// source', async (t) => {
   // A fresh process: this file's own process has made HTTP sources already.
-  const { execFileSync } = await import('node:child_process');
   const dir = await mkdtemp(join(tmpdir(), 'hashwall-lazy-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'index.hwl'), payload);
