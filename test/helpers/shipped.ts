@@ -12,10 +12,15 @@ export const noProc: string | false = existsSync(`/proc/${process.pid}/task/${pr
   ? false
   : 'no /proc/PID/task/PID/children here';
 
+/** Process `pid`'s argv, and where hashwalld's main.js is in it (-1: not there). */
+function commandOf(pid: number): { argv: string[]; script: number } {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  return { argv, script: argv.findIndex((a) => a.endsWith('main.js')) };
+}
+
 /** Checks process `pid`'s argv (the flags before its script) and environment (skip the test with `noProc`). */
 export function runsAsShipped(t: Test, pid: number): void {
-  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  const script = argv.findIndex((a) => a.endsWith('main.js'));
+  const { argv, script } = commandOf(pid);
   t.ok(script > 0, `process ${pid} runs hashwalld's main.js`);
   t.same(argv.slice(1, script), shippedFlags, "the command's node flags, before the script");
   const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
@@ -32,9 +37,7 @@ export function daemonChild(parent: number): number | undefined {
     .map(Number)
     .find((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-          .split('\0')
-          .some((a) => a.endsWith('main.js'));
+        return commandOf(pid).script >= 0;
       } catch {
         return false; // ended meanwhile
       }
