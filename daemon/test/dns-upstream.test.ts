@@ -6,8 +6,10 @@ import t from 'tap';
 import { CountingEvents } from '../dist/dns/events.js';
 import { Job, UpstreamPool, type UpstreamOwner, type UpstreamSettings } from '../dist/dns/upstream.js';
 import type { ResponseInfo } from '../dist/dns/wire.js';
+import { ManualClock, type Clock } from '../dist/util/clock.js';
 import { createLogger } from '../dist/util/log.js';
 import { TYPE, query } from './helpers/client.ts';
+import { until } from './helpers/daemon.ts';
 import { TestUpstream } from './helpers/upstream.ts';
 
 const logger = createLogger({ level: 'error' }, new Writable({ write: (_c, _e, cb) => cb() }));
@@ -150,4 +152,66 @@ t.test('closing the pool fails the tries in flight', async (t) => {
   t.equal(owner.failures, 2);
   t.equal(pool.inFlight, 0);
   t.equal(pool.sockets, 0);
+});
+
+t.test('each try times out at its own deadline; answered tries leave the deadline FIFO at once', async (t) => {
+  // 100 tries (past the FIFO's first room of 64), one every 5 ms of a manual clock: every other one to a name the
+  // upstream never answers. Each silent try must fail when its own deadline comes (its second try's, maxTries 2),
+  // whatever the answered tries around it, and the pool must arm a timer per deadline that matters, not one per try.
+  const up = await TestUpstream.start();
+  t.teardown(() => up.close());
+  const owner = new Owner();
+  const clock = new ManualClock();
+  let armed = 0;
+  const counting: Clock = {
+    now: () => clock.now(),
+    setTimeout: (fn, ms) => {
+      armed++;
+      return clock.setTimeout(fn, ms);
+    },
+    clearTimeout: (timer) => clock.clearTimeout(timer),
+  };
+  const pool = new UpstreamPool<number>(
+    {
+      upstreams: [up.address],
+      timeoutMs: 1000,
+      tcpTimeoutMs: 500,
+      maxTries: 2,
+      failureThreshold: 1000,
+      recoveryThreshold: 2,
+      probe: { name: '.', type: 'NS', intervalMs: 3_600_000 },
+    },
+    owner,
+    new CountingEvents(),
+    logger,
+    counting,
+  );
+  t.teardown(() => pool.close());
+  const start = clock.now();
+  const armedBefore = armed;
+  for (let i = 0; i < 100; i++) {
+    const silent = i % 2 === 1;
+    const name = `${silent ? 's' : 'n'}${i}.example.test`;
+    if (silent) up.byName.set(name, 'silent');
+    pool.start(job(name));
+    clock.advance(5);
+  }
+  await until(() => owner.answers.length === 50, 'the 50 answered tries');
+  t.equal(pool.inFlight, 50, 'the silent ones still wait');
+  // Silent try i started at start + 5i: its first deadline is start + 5i + 1000, its second 1000 later.
+  clock.advance(start + 5 + 1000 - 1 - clock.now());
+  t.equal(owner.failures, 0, 'no try ends before its deadline');
+  t.equal(up.queries.length, 100, 'no second try yet');
+  clock.advance(1);
+  await until(() => up.queries.length === 101, 'the first silent try timed out at its deadline and was tried again');
+  clock.advance(start + 5 + 2000 - 1 - clock.now());
+  t.equal(owner.failures, 0, 'its second try has not ended before its own deadline');
+  clock.advance(1);
+  t.equal(owner.failures, 1, 'the first silent job failed at its second deadline');
+  clock.advance(start + 5 * 99 + 2000 - clock.now());
+  t.equal(owner.failures, 50, 'every silent job failed, each at its own deadline');
+  t.equal(pool.inFlight, 0);
+  await until(() => up.queries.length === 150, 'one second try per silent job');
+  // A timer per silent try's deadline (two each) and a few more, not one per try answered.
+  t.ok(armed - armedBefore <= 2 * 50 + 4, `timers armed: ${armed - armedBefore}`);
 });
