@@ -31,7 +31,7 @@ import {
 import { createListRegistry } from './lists/registry.js';
 import { ClusterOps, WorkerOpsAgent } from './ops/cluster.js';
 import { createLogger, type Logger } from './util/log.js';
-import { Metrics } from './ops/metrics.js';
+import { Metrics, processMetricsWanted } from './ops/metrics.js';
 import { Operations } from './ops/runtime.js';
 import { releaseHeld } from './ops/release.js';
 import { startDaemon } from './daemon.js';
@@ -299,7 +299,7 @@ async function runPrimary(configPath: string, settings: Settings, logger: Logger
   const ops: Operations = await Operations.start(settings, {
     logger,
     lists,
-    metrics: new Metrics({ processMetrics: settings.config.metrics.processMetrics }),
+    metrics: new Metrics({ processMetrics: processMetricsWanted(settings.config.metrics) }),
     metricsText: () => clusterOps.metricsText(ops.metrics),
     takeHits: () => clusterOps.takeHits(),
     // Each worker checks the canaries through its own query path (ops/cluster.ts); the primary has none.

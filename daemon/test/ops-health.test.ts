@@ -235,6 +235,32 @@ t.test('a taken metrics address fails clearly', async (t) => {
   });
 });
 
+t.test(
+  'process metrics start with a metrics listener, not before: none without one, all once a reload opens it',
+  async (t) => {
+    const logger = createLogger({ level: 'error' }, new LogSink());
+    const root = tempDir(t, 'hw-ops-health-');
+    // processMetrics is true by default: without a listener nothing could read them, so their collectors (a
+    // PerformanceEntry made for every garbage collection, an event-loop delay monitor) are not started.
+    const off = settingsWith(join(root, 'state'), [], { metrics: { listen: '' } });
+    const h = harness(t, off, new Clock());
+    const ops = await Operations.start(off, { logger, lists: h.registry });
+    t.teardown(() => ops.close());
+    t.equal(ops.metricsAddress, null, 'no listener');
+    const names = async (): Promise<string[]> => (await ops.metrics.registry.getMetricsAsJSON()).map((m) => m.name);
+    t.notOk((await names()).includes('nodejs_gc_duration_seconds'), 'no GC observer without a listener');
+    t.notOk((await names()).includes('process_start_time_seconds'), 'no process metrics without a listener');
+    t.ok((await names()).includes('hashwall_build_info'), "the daemon's own metrics are there");
+    await ops.reload(settingsWith(join(root, 'state'), [], { metrics: { listen: '127.0.0.1:0' } }));
+    const text = (await httpGet(`http://127.0.0.1:${ops.metricsAddress!.port}/metrics`)).body;
+    for (const name of ['process_start_time_seconds', 'nodejs_gc_duration_seconds', 'nodejs_eventloop_lag_seconds'])
+      t.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} once the listener is open`);
+    // A second reload keeps them (registered once).
+    await ops.reload(settingsWith(join(root, 'state'), [], { metrics: { listen: '127.0.0.1:0' } }));
+    t.equal((await names()).filter((n) => n === 'process_start_time_seconds').length, 1, 'registered once');
+  },
+);
+
 t.test('every upstream down while the cache can answer stale: /readyz 200, degraded, and says so', async (t) => {
   const upstream = await TestUpstream.start();
   t.teardown(() => upstream.close());

@@ -41,7 +41,7 @@ import type { ProbeResult, UpstreamState } from '../types/ops.js';
 import { CanaryMonitor } from './canary.js';
 import { HitCounter, hitCountsFromJson, hitCountsToJson, mergeHitCounts, type HitCounts } from './hits.js';
 import type { Logger } from '../util/log.js';
-import { Metrics } from './metrics.js';
+import { Metrics, processMetricsWanted } from './metrics.js';
 import type { OpsDaemon } from './runtime.js';
 
 type What = 'metrics' | 'hits' | 'status';
@@ -134,7 +134,7 @@ export class WorkerOpsAgent {
   constructor(settings: Settings, options: WorkerOpsOptions) {
     this.#settings = settings;
     this.#process = options.process ?? 'worker';
-    this.metrics = new Metrics({ processMetrics: settings.config.metrics.processMetrics, buildInfo: false });
+    this.metrics = new Metrics({ processMetrics: processMetricsWanted(settings.config.metrics), buildInfo: false });
     this.#setHits(settings);
     this.#canary = new CanaryMonitor({
       lists: () => this.#settings.config.lists,
@@ -166,6 +166,7 @@ export class WorkerOpsAgent {
   reload(settings: Settings): void {
     const changed = JSON.stringify(settings.config.hitReport) !== JSON.stringify(this.#settings.config.hitReport);
     this.#settings = settings;
+    if (processMetricsWanted(settings.config.metrics)) this.metrics.startProcessMetrics();
     if (changed) this.#setHits(settings);
     if (this.#daemon !== null) this.#canary.check();
   }

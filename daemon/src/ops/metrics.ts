@@ -261,13 +261,24 @@ export interface ListFigures {
   stats(): ListStats[];
 }
 
+/**
+ * Whether `metrics` asks for the process metrics and something can read them: a listener (`metrics.listen`). With
+ * workers each process's metrics reach the scrape through the primary's listener.
+ */
+export function processMetricsWanted(metrics: { readonly listen: string; readonly processMetrics: boolean }): boolean {
+  return metrics.processMetrics && metrics.listen !== '';
+}
+
 /** Receives a block's listed entry (the hit report). */
 export interface HitSink {
   record(listId: string, entry: string): void;
 }
 
 export interface MetricsOptions {
-  /** Node.js process metrics (CPU, memory, event loop, GC), unprefixed as prom-client names them. */
+  /**
+   * Node.js process metrics (CPU, memory, event loop, GC), unprefixed as prom-client names them, from the start;
+   * else from startProcessMetrics().
+   */
   readonly processMetrics?: boolean;
   /**
    * Register `hashwall_build_info` and `hashwall_config_reloads_total` (only in the process that serves /metrics when
@@ -401,9 +412,11 @@ export class Metrics implements QueryEvents, PolicyEvents {
   #restarts: (() => number) | null = null;
   #restartsRegistered = false;
 
+  #processMetrics = false;
+
   constructor(options: MetricsOptions = {}) {
     const r = this.registry;
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: r });
+    if (options.processMetrics ?? true) this.startProcessMetrics();
     if (options.buildInfo ?? true) {
       new Gauge({
         name: 'hashwall_build_info',
@@ -451,6 +464,17 @@ export class Metrics implements QueryEvents, PolicyEvents {
         (inc) => inc({}, this.#daemon?.cacheEvictions?.() ?? 0),
       );
     }
+  }
+
+  /**
+   * Starts the Node.js process metrics (once): prom-client's collectors, among them an observer of every garbage
+   * collection (each one's PerformanceEntry is made for it: ~3 KB more promoted per scavenge) and an event-loop
+   * delay monitor. Only worth their cost where something can scrape them (processMetricsWanted).
+   */
+  startProcessMetrics(): void {
+    if (this.#processMetrics) return;
+    this.#processMetrics = true;
+    collectDefaultMetrics({ register: this.registry });
   }
 
   /** The list registry, for the per-list metrics. */

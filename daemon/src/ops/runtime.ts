@@ -28,7 +28,7 @@ import { HitCounter, HitReporter, type HitCounts, type HitReport } from './hits.
 import { OpsServer, type OpsRoutes } from './http.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import { Metrics, type ReloadOutcome } from './metrics.js';
+import { Metrics, processMetricsWanted, type ReloadOutcome } from './metrics.js';
 import { DEFAULT_STOP_PAGE_TEMPLATE, StopPage, type StopPageOptions } from './stop-page.js';
 
 /** What the operations read from the list registry (ListRegistry has all of it). */
@@ -93,7 +93,7 @@ export class Operations {
     this.#o = options;
     this.#log = options.logger;
     this.#config = settings.config;
-    this.metrics = options.metrics ?? new Metrics({ processMetrics: settings.config.metrics.processMetrics });
+    this.metrics = options.metrics ?? new Metrics({ processMetrics: processMetricsWanted(settings.config.metrics) });
     this.metrics.attachLists(options.lists);
     this.metrics.attachReadiness(() => this.readiness().ready);
     this.#canary = new CanaryMonitor({
@@ -265,6 +265,7 @@ export class Operations {
       }
     }
     this.#config = c;
+    if (processMetricsWanted(c.metrics)) this.metrics.startProcessMetrics();
     if (server !== this.#server) {
       await this.#server?.close();
       this.#server = server;
