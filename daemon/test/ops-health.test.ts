@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { generateListKey } from '@hashwall/format';
-import t from 'tap';
+import t, { type Test } from 'tap';
 
-import { settingsFrom } from '../dist/config/load.js';
+import { settingsFrom, type Settings } from '../dist/config/load.js';
 import { StaticListProvider } from '../dist/lists/static.js';
 import { createLogger } from '../dist/util/log.js';
 import { readiness } from '../dist/ops/health.js';
@@ -218,17 +218,30 @@ t.test('/readyz flips with the list state and the upstream state', async (t) => 
   t.equal(head.body, '', 'HEAD has no body');
 });
 
-t.test('a taken metrics address fails clearly', async (t) => {
+interface OpsAt {
+  /** Operations started with the metrics listener at `listen`, closed with the test. */
+  ops: Operations;
+  /** The same settings with the listener at `listen` (for a reload). */
+  settingsAt: (listen: string) => Settings;
+  /** Starts another Operations over the same lists with the listener at `listen`. */
+  opsAt: (listen: string) => Promise<Operations>;
+}
+
+/** Operations with no lists and the metrics listener at `listen`. */
+async function opsListening(t: Test, listen: string): Promise<OpsAt> {
   const logger = createLogger({ level: 'error' }, new LogSink());
   const root = tempDir(t, 'hw-ops-health-');
-  const settings = settingsWith(join(root, 'state'), [], { metrics: { listen: '127.0.0.1:0' } });
-  const h = harness(t, settings, new Clock());
-  const first = await Operations.start(settings, { logger, lists: h.registry });
-  t.teardown(() => first.close());
-  const taken = settingsWith(join(root, 'state'), [], {
-    metrics: { listen: `127.0.0.1:${first.metricsAddress!.port}` },
-  });
-  await t.rejects(Operations.start(taken, { logger, lists: h.registry }), {
+  const settingsAt = (l: string): Settings => settingsWith(join(root, 'state'), [], { metrics: { listen: l } });
+  const h = harness(t, settingsAt(listen), new Clock());
+  const opsAt = (l: string): Promise<Operations> => Operations.start(settingsAt(l), { logger, lists: h.registry });
+  const ops = await opsAt(listen);
+  t.teardown(() => ops.close());
+  return { ops, settingsAt, opsAt };
+}
+
+t.test('a taken metrics address fails clearly', async (t) => {
+  const { ops: first, opsAt } = await opsListening(t, '127.0.0.1:0');
+  await t.rejects(opsAt(`127.0.0.1:${first.metricsAddress!.port}`), {
     code: 'LISTEN_FAILED',
     key: 'metrics.listen',
     message: /^metrics\.listen: 127\.0\.0\.1:\d+: address in use/,
@@ -238,25 +251,20 @@ t.test('a taken metrics address fails clearly', async (t) => {
 t.test(
   'process metrics start with a metrics listener, not before: none without one, all once a reload opens it',
   async (t) => {
-    const logger = createLogger({ level: 'error' }, new LogSink());
-    const root = tempDir(t, 'hw-ops-health-');
     // processMetrics is true by default: without a listener nothing could read them, so their collectors (a
     // PerformanceEntry made for every garbage collection, an event-loop delay monitor) are not started.
-    const off = settingsWith(join(root, 'state'), [], { metrics: { listen: '' } });
-    const h = harness(t, off, new Clock());
-    const ops = await Operations.start(off, { logger, lists: h.registry });
-    t.teardown(() => ops.close());
+    const { ops, settingsAt } = await opsListening(t, '');
     t.equal(ops.metricsAddress, null, 'no listener');
     const names = async (): Promise<string[]> => (await ops.metrics.registry.getMetricsAsJSON()).map((m) => m.name);
     t.notOk((await names()).includes('nodejs_gc_duration_seconds'), 'no GC observer without a listener');
     t.notOk((await names()).includes('process_start_time_seconds'), 'no process metrics without a listener');
     t.ok((await names()).includes('hashwall_build_info'), "the daemon's own metrics are there");
-    await ops.reload(settingsWith(join(root, 'state'), [], { metrics: { listen: '127.0.0.1:0' } }));
+    await ops.reload(settingsAt('127.0.0.1:0'));
     const text = (await httpGet(`http://127.0.0.1:${ops.metricsAddress!.port}/metrics`)).body;
     for (const name of ['process_start_time_seconds', 'nodejs_gc_duration_seconds', 'nodejs_eventloop_lag_seconds'])
       t.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} once the listener is open`);
     // A second reload keeps them (registered once).
-    await ops.reload(settingsWith(join(root, 'state'), [], { metrics: { listen: '127.0.0.1:0' } }));
+    await ops.reload(settingsAt('127.0.0.1:0'));
     t.equal((await names()).filter((n) => n === 'process_start_time_seconds').length, 1, 'registered once');
   },
 );
