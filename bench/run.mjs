@@ -38,7 +38,7 @@ import {
   probe,
   queryFor,
   realtime,
-  singleThreadedGc,
+  waitsForNoHelper,
   sleep,
   startPinned,
   stop,
@@ -406,7 +406,7 @@ async function load(t, round, attempt, mode, spec, pids, blocking, node) {
     run = () => runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR, fifo });
   }
   // A Node server's helper threads below its main thread only when it waits for none of them (lib/proc.mjs).
-  const below = !node || singleThreadedGc(spec.args.map(String));
+  const below = !node || waitsForNoHelper(spec.args.map(String));
   if (fifo) for (const p of pids) realtime(p, true, GEN_CPU, below);
   if (fifo && t !== 'upstream') for (const p of nsdPids) realtime(p, true, GEN_CPU);
   // A Node row's event-loop delay and collections: from here to the end of the load.

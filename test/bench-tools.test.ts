@@ -1,18 +1,22 @@
 // The bench's raw servers (bench/lib/echo.mjs, bench/lib/forward.mjs) and the DNS and perf helpers they and
 // `npm run bench -- --perf` use: the rows the bench compares hashwalld with must answer what they claim to.
 // Real processes and sockets on 127.0.0.1; the upstream is a dgram socket started here.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 import t from 'tap';
 
 import { categorize } from '../bench/lib/perf.mjs';
+import { waitsForNoHelper } from '../bench/lib/proc.mjs';
 import { emptyAnswer, endsWith, questionEnd, wireSuffix } from '../bench/lib/raw-dns.mjs';
 import { daemonEnv, shippedEnv, shippedFlags } from '../bench/lib/shipped.mjs';
-import { plainNode } from './helpers/tools.ts';
+import { plainCommand, plainNode } from './helpers/tools.ts';
+
+const execFileP = promisify(execFile);
 
 const lib = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'bench', 'lib');
 
@@ -35,7 +39,7 @@ t.test("the bench starts hashwalld as the hashwalld command's first line does", 
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')} node ${shippedFlags.join(' ')}`,
   );
-  t.ok(shippedFlags.includes('--single-threaded-gc') && shippedEnv.MALLOC_ARENA_MAX !== undefined);
+  t.ok(shippedEnv.MALLOC_ARENA_MAX !== undefined);
   const saved = process.env.MALLOC_ARENA_MAX;
   try {
     delete process.env.MALLOC_ARENA_MAX;
@@ -46,6 +50,27 @@ t.test("the bench starts hashwalld as the hashwalld command's first line does", 
     if (saved === undefined) delete process.env.MALLOC_ARENA_MAX;
     else process.env.MALLOC_ARENA_MAX = saved;
   }
+});
+
+t.test("the shipped flags: the collector's helpers sweep, the query thread waits for none of them", async (t) => {
+  // V8 as these flags leave it (--print-flag-values): the scavenge, marking and compaction on the main thread, so
+  // it never waits for a helper that shares its core, but the sweeping (the datagrams' ArrayBuffers among it)
+  // beside it. --single-threaded-gc would turn the sweeping off too, whatever follows it on the command line.
+  const [file, args] = plainCommand(process.execPath, [...shippedFlags, '--print-flag-values', '-e', '0']);
+  const v8 = new Set((await execFileP(file, args)).stdout.split('\n'));
+  for (const f of [
+    '--no-parallel-scavenge',
+    '--no-parallel-marking',
+    '--no-concurrent-marking',
+    '--no-parallel-compaction',
+    '--no-parallel-pointer-update',
+    '--concurrent-sweeping',
+    '--concurrent-array-buffer-sweeping',
+    '--no-single-threaded-gc',
+  ])
+    t.ok(v8.has(f), f);
+  t.ok(waitsForNoHelper(shippedFlags), "under --fifo the bench puts the daemon's helpers below its main thread");
+  t.notOk(waitsForNoHelper(['--max-semi-space-size=2']), "but not those of a process with V8's default flags");
 });
 
 t.test('raw-dns finds the question and answers it empty', async (t) => {

@@ -233,13 +233,13 @@ export const FIFO_PRIORITY = 50;
  * --fifo on (`on`) or off for the process `pid`, by chrt run on `cpu` (the generator's, not the server's): its main
  * thread SCHED_FIFO at FIFO_PRIORITY and every other thread one below (`helpersBelow`) or one above, or all
  * SCHED_OTHER.
- * - Below, for a process whose main thread waits for none of its other threads (a Node process with
- *   `--single-threaded-gc`, as hashwalld ships, and single-threaded servers): the others (V8's compile jobs, the
- *   list worker, libuv's pool) stay ahead of other work but never take the main thread's core, as on a server with
- *   a core to spare for them. Above it, each of their slices was a stall of the query thread (bench/README.md,
+ * - Below, for a process whose main thread waits for none of its other threads in a scavenge (a Node process with
+ *   `--single-threaded-gc` or without the parallel scavenge, as hashwalld ships, and single-threaded servers): the
+ *   others (V8's compile jobs and sweeping, the list worker, libuv's pool) stay ahead of other work but never take
+ *   the main thread's core, as on a server with a core to spare for them. Above it, each of their slices was a stall of the query thread (bench/README.md,
  *   "The helpers' priority under --fifo").
- * - Above, for a Node process that runs V8's collector helpers (the echo, the forwarder, `--node-flags` without
- *   `--single-threaded-gc`): its main thread waits for them in every scavenge, and spins for them at times (at one
+ * - Above, for a Node process whose scavenges run on V8's helpers too (the echo, the forwarder, `--node-flags`
+ *   with V8's defaults): its main thread waits for them in every scavenge, and spins for them at times (at one
  *   priority with them it spun at 94% of the core); below it they would never run while it does.
  */
 export function realtime(pid, on, cpu, helpersBelow = true) {
@@ -252,8 +252,13 @@ export function realtime(pid, on, cpu, helpersBelow = true) {
   chrt(['-f', '-p', String(FIFO_PRIORITY)]);
 }
 
-/** Whether a Node process started with `args` keeps the collector on its main thread (realtime's `helpersBelow`). */
-export const singleThreadedGc = (args) => args.includes('--single-threaded-gc');
+/**
+ * Whether a Node process started with `args` scavenges on its main thread alone (realtime's `helpersBelow`):
+ * `--single-threaded-gc`, or `--no-parallel-scavenge` as hashwalld ships (its helpers sweep beside the main thread;
+ * a full collection that finds a sweep still running waits for it, and below the main thread it then runs at once).
+ */
+export const waitsForNoHelper = (args) =>
+  args.includes('--single-threaded-gc') || args.includes('--no-parallel-scavenge');
 
 /**
  * Per-thread CPU of `pids`: ticks per thread, the main threads' (a thread whose id is its process's) apart from

@@ -24,7 +24,7 @@ import {
   killAll,
   probe,
   realtime,
-  singleThreadedGc,
+  waitsForNoHelper,
   sleep,
   startPinned,
   statusKb,
@@ -168,7 +168,7 @@ for (let r = 1; r <= rounds; r++) {
     // kernel's fair server took the query thread's core for ~50 ms in every second in which a SCHED_OTHER thread
     // there had waited (bench/README.md, "Stalls that are not the server's").
     const rtPids = [hw.pid, ...descendants(nsd.pid)];
-    if (fifo) for (const pid of rtPids) realtime(pid, true, genCpu, pid !== hw.pid || singleThreadedGc(nodeArgs));
+    if (fifo) for (const pid of rtPids) realtime(pid, true, genCpu, pid !== hw.pid || waitsForNoHelper(nodeArgs));
     await load('queries-lat.txt', ['-Q', 10000, '-q', 500, '-c', 1, '-v'], seconds, out, fifo);
     if (fifo) for (const pid of rtPids) realtime(pid, false, genCpu);
     const stealMs = (stealTicks() - steal0) * 10;
