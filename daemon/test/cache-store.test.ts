@@ -263,16 +263,41 @@ t.test('a replaced entry keeps its slot, is the most recently used, and is count
 });
 
 t.test('grows through many doublings, finds every entry, and reuses what delete frees', async (t) => {
-  const cache = new PacketCache({ ...SETTINGS, maxEntries: 20000 });
+  // 64 slots made at once (not all 20,000 it can hold), so that it grows.
+  const cache = new PacketCache({ ...SETTINGS, maxEntries: 20000 }, 64);
+  t.equal(cache.slotCapacity, 64);
   const n = 20000;
   const name = (i: number): string => `u${i}-abcdefgh.dyn.test`;
-  for (let i = 0; i < n; i++) cache.set(asked(name(i)).key, entryOf(cache, upstreamAnswer(name(i)), 0));
+  // Every 1,000th entry has an alias and its decisions set: references in every array of them (4,096 slots each).
+  const blocked: Decision = { ...PASS_DECISION, action: BLOCK, listId: 'l' };
+  for (let i = 0; i < n; i++) {
+    cache.set(
+      asked(name(i)).key,
+      entryOf(cache, upstreamAnswer(name(i)), 0, i % 1000 === 0 ? [`x${i}.dyn.test`] : null),
+    );
+    if (i % 1000 === 0) {
+      const e = cache.get(asked(name(i)).key, 0)!;
+      e.decision = blocked;
+      e.nameDecision = { ...blocked, listId: `l${i}` };
+    }
+  }
   t.equal(cache.size, n);
+  t.equal(cache.slotCapacity, n, 'grown by doubling, to maxEntries');
   t.same(
     cache.keys(),
     Array.from({ length: n }, (_, i) => asked(name(i)).key),
     'the recency order survives the doublings',
   );
+  for (let i = 0; i < n; i += 1000) {
+    const e = cache.get(asked(name(i)).key, 1)!;
+    t.same(
+      [e.aliases, e.decision, e.nameDecision.listId],
+      [[`x${i}.dyn.test`], blocked, `l${i}`],
+      `${name(i)}: its references`,
+    );
+    const next = cache.get(asked(name(i + 1)).key, 1)!;
+    t.same([next.aliases, next.decision], [null, PASS_DECISION], `${name(i + 1)}: its own`);
+  }
   for (let i = 0; i < n; i += 97) {
     const a = asked(name(i));
     const e = cache.get(a.key, 1)!;
@@ -305,6 +330,23 @@ t.test('grows through many doublings, finds every entry, and reuses what delete 
   t.equal(cache.get(asked(name(1)).key, 1), undefined);
   cache.set(asked(name(1)).key, entryOf(cache, upstreamAnswer(name(1)), 0));
   t.ok(cache.get(asked(name(1)).key, 1), 'usable after clear');
+});
+
+t.test('its tables are made with it, for all it can hold: no doubling while it fills', async (t) => {
+  const cache = new PacketCache({ ...SETTINGS, maxEntries: 20000 });
+  t.equal(cache.slotCapacity, 20000, 'maxEntries slots before the first entry');
+  for (let i = 0; i < 20000; i++) {
+    const name = `u${i}-abcdefgh.dyn.test`;
+    cache.set(asked(name).key, entryOf(cache, upstreamAnswer(name), 0));
+  }
+  t.equal(cache.size, 20000);
+  t.equal(cache.slotCapacity, 20000, 'none made since');
+  cache.clear();
+  t.equal(cache.slotCapacity, 20000, 'made again by clear()');
+  // maxBytes allows fewer entries than maxEntries: as many slots as the smallest entries would fill.
+  const bytesBound = new PacketCache({ ...SETTINGS, maxEntries: 1000000, maxBytes: 130 * 500 });
+  t.equal(bytesBound.slotCapacity, 500);
+  t.equal(new PacketCache({ ...SETTINGS, maxEntries: 0 }).slotCapacity, 0, 'none with the cache off');
 });
 
 t.test('a large answer gets its own slab, given back when the entry goes', async (t) => {

@@ -95,11 +95,11 @@ export class CacheEntry {
 
   /** The policy decision over `aliases` under `generation` (PASS without aliases). */
   get decision(): Decision {
-    return this.#slots === null ? this.#decision : (this.#slots.refs[this.#slot * 3 + R_DECISION] as Decision);
+    return this.#slots === null ? this.#decision : (this.#slots.ref(this.#slot, R_DECISION) as Decision);
   }
   set decision(d: Decision) {
     if (this.#slots === null) this.#decision = d;
-    else this.#slots.refs[this.#slot * 3 + R_DECISION] = d;
+    else this.#slots.setRef(this.#slot, R_DECISION, d);
   }
 
   /**
@@ -115,11 +115,11 @@ export class CacheEntry {
   }
 
   get nameDecision(): Decision {
-    return this.#slots === null ? this.#nameDecision : (this.#slots.refs[this.#slot * 3 + R_NAME_DECISION] as Decision);
+    return this.#slots === null ? this.#nameDecision : (this.#slots.ref(this.#slot, R_NAME_DECISION) as Decision);
   }
   set nameDecision(d: Decision) {
     if (this.#slots === null) this.#nameDecision = d;
-    else this.#slots.refs[this.#slot * 3 + R_NAME_DECISION] = d;
+    else this.#slots.setRef(this.#slot, R_NAME_DECISION, d);
   }
 
   get rcode(): number {
@@ -181,7 +181,7 @@ export class CacheEntry {
     e.freshUntilMs = slots.f64[(slot << 3) | F_FRESH_UNTIL]!;
     e.staleUntilMs = e.freshUntilMs + staleWindowMs;
     e.cacheable = true;
-    e.aliases = slots.refs[slot * 3 + R_ALIASES] as readonly string[] | null;
+    e.aliases = slots.ref(slot, R_ALIASES) as readonly string[] | null;
     e.#slots = slots;
     e.#slot = slot;
     return e;
@@ -197,6 +197,18 @@ const EMPTY = Buffer.alloc(0);
  * heap and external grow by ~185 bytes per entry for a record of 75 (an 80-octet cell).
  */
 const ENTRY_OVERHEAD_BYTES = 110;
+
+/** The least an entry counts for maxBytes: a 6-octet key (the root's question and the flag), the header, a TTL list. */
+const MIN_COUNTED_BYTES = ENTRY_OVERHEAD_BYTES + 6 + HEADER_BYTES + 2;
+
+/**
+ * Slots made with the cache (and again when it is cleared): as many as it can hold (maxEntries, or maxBytes over
+ * the least an entry counts), up to this. Made as entries came, by doubling, the rows were copied and every entry
+ * hashed into new buckets on the query thread at each doubling: one set() took 2.5 ms at 8,192 entries, 2.2 at
+ * 16,384, 4.8 at 32,768 and 6.1 at 65,536 (bench/README.md, "The packet cache's tables made at once"), the longest
+ * stop of the bench's latency loads. A cache that can hold more still doubles past this.
+ */
+const PRESIZED_SLOTS = 1 << 20;
 
 /** Entries one hash chain may hold; a key hashing into a longer one is not cached (a flood of colliding names). */
 const MAX_CHAIN = 16;
@@ -231,10 +243,16 @@ const I_CHAIN = 13;
 const I_PREV = 14;
 const I_NEXT = 15;
 const SLOT_BYTES = 64;
-/** The references of a slot, in `refs` at slot * 3: its aliases, their decision, the name's own decision. */
+/** The references of a slot (Slots.ref): its aliases, their decision, the name's own decision. */
 const R_ALIASES = 0;
 const R_DECISION = 1;
 const R_NAME_DECISION = 2;
+
+/** What a slot refers to: its aliases, their decision, the name's own decision. */
+type Ref = readonly string[] | Decision | null;
+/** Slots per array of references (a power of two): 12,288 references, ~96 KiB. */
+const REF_CHUNK_SHIFT = 12;
+const REF_CHUNK = 1 << REF_CHUNK_SHIFT;
 
 /**
  * The cache's entries as rows indexed by slot: no JavaScript object per entry, so a full cache is nothing the
@@ -246,7 +264,12 @@ class Slots {
   /** The rows (SLOT_BYTES each), as int32 (index slot << 4) and float64 (index slot << 3). */
   i32 = new Int32Array(0);
   f64 = new Float64Array(0);
-  refs: (readonly string[] | Decision | null)[] = [];
+  /**
+   * The slots' references, three per slot (R_*), in arrays of REF_CHUNK slots each: one array for them all, grown as
+   * slots are handed out, was copied whole at each growth (V8 grows an array by half), 1.4-2.2 ms on the query
+   * thread once it held 60,000-90,000 slots' worth.
+   */
+  refs: Ref[][] = [];
 
   /** Drops every slot and the arena's slabs. */
   clear(): void {
@@ -257,14 +280,34 @@ class Slots {
     this.refs = [];
   }
 
-  /** Grows the rows to `capacity` slots (at most 2^27: row indexes stay 32-bit). */
+  /**
+   * Grows the rows to `capacity` slots (at most 2^27: row indexes stay 32-bit). Not zeroed (every field of a slot is
+   * written when it is handed out): a large allocation's pages are then resident only once a row is written, so rows
+   * made ahead cost address space, not memory.
+   */
   grow(capacity: number): void {
-    const rows = new ArrayBuffer(capacity * SLOT_BYTES);
+    const rows = Buffer.allocUnsafeSlow(capacity * SLOT_BYTES).buffer;
     new Uint8Array(rows).set(new Uint8Array(this.i32.buffer, this.i32.byteOffset, this.i32.byteLength));
     this.i32 = new Int32Array(rows);
     this.f64 = new Float64Array(rows);
-    for (let i = this.capacity; i < capacity; i++) this.refs.push(null, PASS_DECISION, PASS_DECISION);
     this.capacity = capacity;
+  }
+
+  /** Makes slot `s`'s references when it is first handed out (`s` is the next one): a new array every REF_CHUNK. */
+  addRefs(s: number): void {
+    if (s >> REF_CHUNK_SHIFT < this.refs.length) return;
+    const chunk: Ref[] = [];
+    for (let i = 0; i < REF_CHUNK; i++) chunk.push(null, PASS_DECISION, PASS_DECISION);
+    this.refs.push(chunk);
+  }
+
+  /** Slot `s`'s reference `r` (R_*). */
+  ref(s: number, r: number): Ref {
+    return this.refs[s >> REF_CHUNK_SHIFT]![(s & (REF_CHUNK - 1)) * 3 + r] as Ref;
+  }
+
+  setRef(s: number, r: number, v: Ref): void {
+    this.refs[s >> REF_CHUNK_SHIFT]![(s & (REF_CHUNK - 1)) * 3 + r] = v;
   }
 }
 
@@ -324,13 +367,22 @@ export class PacketCache {
   #bytes = 0;
   #evictions = 0;
   readonly #view = new CacheEntry();
+  /** Slots made at once (see PRESIZED_SLOTS). */
+  readonly #presized: number;
   /** A string key written out as octets. */
   readonly #key = Buffer.alloc(MAX_KEY_BYTES);
 
-  constructor(settings: CacheSettings) {
+  /** `presized`: the most slots made at once (PRESIZED_SLOTS; a test passes fewer to see the cache grow past them). */
+  constructor(settings: CacheSettings, presized = PRESIZED_SLOTS) {
     this.settings = settings;
     this.#staleWindowMs = settings.serveStale ? settings.staleMaxAgeSeconds * 1000 : 0;
     this.#slots = settings.maxEntries > 0 && settings.maxBytes > 0 ? new Slots() : null;
+    this.#presized = Math.min(
+      settings.maxEntries,
+      Math.max(1, Math.floor(settings.maxBytes / MIN_COUNTED_BYTES)),
+      presized,
+    );
+    if (this.#slots !== null) this.#grow(this.#slots, this.#presized);
   }
 
   /** Entries held. */
@@ -346,6 +398,11 @@ export class PacketCache {
   /** Bytes held, as counted for maxBytes. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Slots made so far (rows and references), in use or not. */
+  get slotCapacity(): number {
+    return this.#slots?.capacity ?? 0;
   }
 
   /** Octets the arena holds for records (cells in use and free). */
@@ -446,11 +503,11 @@ export class PacketCache {
     slots.i32[(s << 4) | I_OPT_OFFSET] = e.optOffset;
     slots.f64[(s << 3) | F_STORED_AT] = e.storedAtMs;
     slots.f64[(s << 3) | F_FRESH_UNTIL] = e.freshUntilMs;
-    slots.refs[s * 3 + R_ALIASES] = e.aliases;
+    slots.setRef(s, R_ALIASES, e.aliases);
     slots.f64[(s << 3) | F_GENERATION] = e.generation;
-    slots.refs[s * 3 + R_DECISION] = e.decision;
+    slots.setRef(s, R_DECISION, e.decision);
     slots.f64[(s << 3) | F_NAME_GENERATION] = e.nameGeneration;
-    slots.refs[s * 3 + R_NAME_DECISION] = e.nameDecision;
+    slots.setRef(s, R_NAME_DECISION, e.nameDecision);
     this.#bytes += counted;
     // A replaced entry may have grown past maxBytes: make room, never evicting it.
     while (this.#bytes > this.settings.maxBytes && this.#head !== s) this.#evict(slots);
@@ -475,6 +532,7 @@ export class PacketCache {
     this.#head = -1;
     this.#tail = -1;
     this.#bytes = 0;
+    this.#grow(slots, this.#presized);
   }
 
   /** Keys from the least to the most recently used, as latin1 strings (for tests). */
@@ -527,15 +585,15 @@ export class PacketCache {
     }
     slots.arena.free(slots.i32[(s << 4) | I_HANDLE]!, slots.i32[(s << 4) | I_RECORD_LENGTH]!);
     this.#bytes -= slots.i32[(s << 4) | I_RECORD_LENGTH]! + ENTRY_OVERHEAD_BYTES;
-    slots.refs[s * 3 + R_ALIASES] = null;
-    slots.refs[s * 3 + R_DECISION] = PASS_DECISION;
-    slots.refs[s * 3 + R_NAME_DECISION] = PASS_DECISION;
+    slots.setRef(s, R_ALIASES, null);
+    slots.setRef(s, R_DECISION, PASS_DECISION);
+    slots.setRef(s, R_NAME_DECISION, PASS_DECISION);
     slots.i32[(s << 4) | I_CHAIN] = this.#free;
     this.#free = s;
     this.#count--;
   }
 
-  /** A free slot: a reused one, else a new one (growing the arrays and the buckets by doubling, to maxEntries). */
+  /** A free slot: a reused one, else a new one (past the presized slots, growing them by doubling, to maxEntries). */
   #slot(slots: Slots): number {
     const f = this.#free;
     if (f >= 0) {
@@ -543,13 +601,17 @@ export class PacketCache {
       return f;
     }
     const s = this.#used++;
-    if (s >= slots.capacity) {
-      slots.grow(Math.min(this.settings.maxEntries, Math.max(64, slots.capacity * 2)));
-      let nb = 64;
-      while (nb < slots.capacity) nb *= 2;
-      if (nb !== this.#buckets.length) this.#rehash(slots, nb);
-    }
+    if (s >= slots.capacity) this.#grow(slots, Math.min(this.settings.maxEntries, Math.max(64, slots.capacity * 2)));
+    slots.addRefs(s);
     return s;
+  }
+
+  /** Grows the slots to `capacity`, and the buckets to the power of two at least that (every entry chained again). */
+  #grow(slots: Slots, capacity: number): void {
+    slots.grow(capacity);
+    let nb = 64;
+    while (nb < slots.capacity) nb *= 2;
+    if (nb !== this.#buckets.length) this.#rehash(slots, nb);
   }
 
   /** New buckets, every entry chained into them again. */
