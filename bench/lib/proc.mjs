@@ -236,8 +236,8 @@ export const FIFO_PRIORITY = 50;
  * - Below, for a process whose main thread waits for none of its other threads in a scavenge (a Node process with
  *   `--single-threaded-gc` or without the parallel scavenge, as hashwalld ships, and single-threaded servers): the
  *   others (V8's compile jobs and sweeping, the list worker, libuv's pool) stay ahead of other work but never take
- *   the main thread's core, as on a server with a core to spare for them. Above it, each of their slices was a stall of the query thread (bench/README.md,
- *   "The helpers' priority under --fifo").
+ *   the main thread's core, as on a server with a core to spare for them. Above it, each of their slices was a
+ *   stall of the query thread (bench/README.md, "The helpers' priority under --fifo").
  * - Above, for a Node process whose scavenges run on V8's helpers too (the echo, the forwarder, `--node-flags`
  *   with V8's defaults): its main thread waits for them in every scavenge, and spins for them at times (at one
  *   priority with them it spun at 94% of the core); below it they would never run while it does.

@@ -256,7 +256,8 @@ const REF_CHUNK = 1 << REF_CHUNK_SHIFT;
 
 /**
  * The cache's entries as rows indexed by slot: no JavaScript object per entry, so a full cache is nothing the
- * collector has to walk. Grown by doubling up to maxEntries; a freed slot is reused.
+ * collector has to walk. Made for all the cache can hold (up to PRESIZED_SLOTS), grown by doubling past that; a
+ * freed slot is reused.
  */
 class Slots {
   readonly arena = new Arena();
