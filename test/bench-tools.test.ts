@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 
 import t from 'tap';
 
-import { categorize } from '../bench/lib/perf.mjs';
+import { categorize, ownJsSpots } from '../bench/lib/perf.mjs';
 import { waitsForNoHelper } from '../bench/lib/proc.mjs';
 import { emptyAnswer, endsWith, questionEnd, wireSuffix } from '../bench/lib/raw-dns.mjs';
 import { daemonEnv, shippedEnv, shippedFlags } from '../bench/lib/shipped.mjs';
@@ -118,6 +118,26 @@ t.test(
       ['unbound', '[.] worker_handle_request', 'other'],
     ];
     for (const [dso, sym, want] of cases) t.equal(categorize(dso, sym), want, `${dso} ${sym}`);
+  },
+);
+
+t.test(
+  "perf's hot instructions: the server's own JS only, by function and offset, the most sampled first",
+  async (t) => {
+    const own = 'JS:*getWire file:///srv/hashwall/daemon/dist/dns/cache.js:374:12';
+    const script = [
+      `     7f3bea17a5b3 ${own}+0x433`,
+      `     7f3bea17a69d ${own}+0x51d`,
+      `     7f3bea17a69d ${own}+0x51d`,
+      '     7f3bea1471ed JS:*Socket.send node:dgram:586:33+0x4d',
+      '     7f3bea14f7c4 JS:*parseImpl /srv/hashwall/node_modules/tldts/dist/cjs/index.js:919:19+0x12',
+      '          9f4754 node::UDPWrap::DoSend+0x5a4',
+      '',
+    ].join('\n');
+    t.same(ownJsSpots(script), [
+      { sym: own, offset: '0x51d', samples: 2 },
+      { sym: own, offset: '0x433', samples: 1 },
+    ]);
   },
 );
 

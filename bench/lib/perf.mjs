@@ -179,7 +179,26 @@ export async function perfReport(file, cpu) {
     period: Number(f[0]),
     parent: f[1],
   }));
-  return { event, lines, parents };
+  // perf report (of perf 6.1) has no sort key for the offset into a symbol; perf script names every sample's.
+  const hotSpots = ownJsSpots(await run(['script', '-i', file, '-G', '-F', 'ip,sym,symoff']));
+  return { event, lines, parents, hotSpots };
+}
+
+/**
+ * The server's own JS by instruction, from `perf script -G -F ip,sym,symoff`: { sym, offset, samples } per function
+ * and offset into its code, the most sampled first.
+ */
+export function ownJsSpots(script) {
+  const spots = new Map();
+  for (const line of script.split('\n')) {
+    const m = /^\s*[0-9a-f]+ (JS:.*)\+(0x[0-9a-f]+)$/.exec(line);
+    if (m === null || categorize('[JIT]', m[1]) !== 'jsServer') continue;
+    const key = `${m[1]}\x00${m[2]}`;
+    spots.set(key, (spots.get(key) ?? 0) + 1);
+  }
+  return [...spots]
+    .map(([key, samples]) => ({ sym: key.split('\x00')[0], offset: key.split('\x00')[1], samples }))
+    .sort((a, b) => b.samples - a.samples);
 }
 
 // A system call's entry in the kernel, as perf's call chains name them.
@@ -206,7 +225,7 @@ function kernelPart(parent) {
  * answered q/s and the server's CPU over the whole load from /proc (% of one core, shown beside the window's).
  * ns per query per category, and the top `top` symbols, overall and outside the kernel.
  */
-export function perfFigures({ event, lines, parents = [] }, { windowS, qps, loadCpuPct, top = 15 }) {
+export function perfFigures({ event, lines, parents = [], hotSpots = [] }, { windowS, qps, loadCpuPct, top = 15 }) {
   const totalPeriod = lines.reduce((a, l) => a + l.period, 0);
   const samples = lines.reduce((a, l) => a + l.samples, 0);
   const cpuS = samples / PERF_HZ;
@@ -245,6 +264,8 @@ export function perfFigures({ event, lines, parents = [] }, { windowS, qps, load
     topUser: syms.filter((x) => x.cat !== 'kernel').slice(0, top),
     // The server's own JavaScript function by function (what the issue's "own code under 10% of a query" counts).
     ownJs: syms.filter((x) => x.cat === 'jsServer').slice(0, 2 * top),
+    // ...and its hottest instructions (function and offset), with the same ns/query per sample.
+    ownJsSpots: hotSpots.slice(0, top).map((h) => ({ ...h, ns: samples > 0 ? (h.samples / samples) * nsTotal : 0 })),
   };
 }
 
@@ -326,6 +347,21 @@ export function perfMarkdown(rows, { stamp }) {
           `(${n(p.ns.jsServer)} ns/query in all; callees V8 inlined are counted in their caller)`,
         p.ownJs,
       );
+    }
+    if (p.ownJsSpots.length > 0) {
+      lines.push(
+        '',
+        `${r.target}, round ${r.round}: the server's own JS, its ${p.ownJsSpots.length} hottest instructions ` +
+          '(offsets into V8\'s optimized code of the function: `--node-flags="--print-opt-code ' +
+          '--print-opt-code-filter=<function>"` prints that code, offsets in its second column, into the ' +
+          "server's log; a load that waits on memory is charged to the instruction after it)",
+        '',
+        '| ns/query | samples | function | offset |',
+        '|---|---|---|---|',
+      );
+      for (const h of p.ownJsSpots) {
+        lines.push(`| ${h.ns.toFixed(1)} | ${h.samples} | \`${h.sym.replace(/\|/g, '\\|')}\` | ${h.offset} |`);
+      }
     }
   }
   return lines.join('\n') + '\n';

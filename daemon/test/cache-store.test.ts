@@ -213,6 +213,31 @@ t.test("the policy's memo fields are kept per entry, through the view get() retu
   t.equal(again.decision, blocked);
 });
 
+t.test("references set, replaced, reset and freed: a reused slot never shows an earlier entry's", async (t) => {
+  const cache = new PacketCache({ ...SETTINGS, maxEntries: 1 });
+  const a = asked('a.dyn.test');
+  const b = asked('b.dyn.test');
+  const blocked: Decision = { ...PASS_DECISION, action: BLOCK, listId: 'l' };
+  cache.set(a.key, entryOf(cache, upstreamAnswer('a.dyn.test'), 0, ['x.dyn.test']));
+  const ea = cache.get(a.key, 1)!;
+  ea.decision = blocked;
+  ea.nameDecision = blocked;
+  cache.set(a.key, ea);
+  const kept = cache.get(a.key, 1)!;
+  t.same([kept.aliases, kept.decision, kept.nameDecision], [['x.dyn.test'], blocked, blocked], 'stored again: kept');
+  t.equal(kept.optOffset, ea.optOffset, 'the OPT offset beside the flags');
+  kept.nameDecision = PASS_DECISION;
+  const reset = cache.get(a.key, 1)!;
+  t.same([reset.decision, reset.nameDecision], [blocked, PASS_DECISION], 'one reset, the other kept');
+  cache.set(a.key, entryOf(cache, upstreamAnswer('a.dyn.test'), 0));
+  const replaced = cache.get(a.key, 1)!;
+  t.same([replaced.aliases, replaced.decision], [null, PASS_DECISION], 'replaced by an entry without them');
+  replaced.decision = blocked;
+  cache.set(b.key, entryOf(cache, upstreamAnswer('b.dyn.test'), 0));
+  t.equal(cache.get(a.key, 1), undefined, 'a evicted (one entry at most)');
+  const eb = cache.get(b.key, 1)!;
+  t.same([eb.aliases, eb.decision, eb.nameDecision], [null, PASS_DECISION, PASS_DECISION], "a's slot, none of a's");
+});
 t.test('evicts the least recently used entry at the entry bound', async (t) => {
   const cache = new PacketCache({ ...SETTINGS, maxEntries: 3 });
   const names = ['a', 'b', 'c', 'd'].map((n) => `${n}.dyn.test`);
@@ -401,7 +426,10 @@ t.test('behaves as a reference LRU model under random operations (bounded proper
           const at = model.indexOf(o.i);
           if (o.k === 'get') {
             if (at >= 0) model.push(...model.splice(at, 1));
-            if ((cache.get(keys[o.i]!, 1) !== undefined) !== at >= 0) throw new Error(`get ${o.i}`);
+            const e = cache.get(keys[o.i]!, 1);
+            if ((e !== undefined) !== at >= 0) throw new Error(`get ${o.i}`);
+            // The names' lengths differ: an entry found under another name's key would show.
+            if (e !== undefined && e.length !== upstreamAnswer(names[o.i]!).length) throw new Error(`got ${o.i}`);
           } else if (o.k === 'set') {
             if (at >= 0) model.splice(at, 1);
             if (sizeOf[o.i]! <= maxBytes) {

@@ -175,7 +175,7 @@ export class CacheEntry {
     e.rest = e.head + HEADER_BYTES;
     e.qEnd = qEnd;
     e.length = length;
-    e.optOffset = slots.i32[(slot << 4) | I_OPT_OFFSET]!;
+    e.optOffset = slots.i32[(slot << 4) | I_OPT_REFS]! & 0xffff;
     e.ttls = e.rest + length - qEnd;
     e.storedAtMs = slots.f64[(slot << 3) | F_STORED_AT]!;
     e.freshUntilMs = slots.f64[(slot << 3) | F_FRESH_UNTIL]!;
@@ -234,8 +234,13 @@ const I_HANDLE = 8;
 const I_RECORD_LENGTH = 9;
 /** The answer's length (low 16 bits) and the key's (the high ones). */
 const I_LENGTHS = 10;
-/** Where the answer's OPT is. */
-const I_OPT_OFFSET = 11;
+/**
+ * Where the answer's OPT is (the low 16 bits), and which of the slot's references are set (bit REFS_SHIFT + R_*: not
+ * null or PASS_DECISION). A slot with none set, most of them, is served without reading its references, a load that
+ * waited on memory in every hit (bench/README.md, "The cache lookup's loads").
+ */
+const I_OPT_REFS = 11;
+const REFS_SHIFT = 16;
 /** The key's hash; the next slot in its bucket's chain (or in the free list), -1 at the end. */
 const I_HASH = 12;
 const I_CHAIN = 13;
@@ -302,13 +307,22 @@ class Slots {
     this.refs.push(chunk);
   }
 
-  /** Slot `s`'s reference `r` (R_*). */
+  /** Slot `s`'s reference `r` (R_*); one not set is known from the row alone. */
   ref(s: number, r: number): Ref {
+    if ((this.i32[(s << 4) | I_OPT_REFS]! & (1 << (REFS_SHIFT + r))) === 0) {
+      return r === R_ALIASES ? null : PASS_DECISION;
+    }
     return this.refs[s >> REF_CHUNK_SHIFT]![(s & (REF_CHUNK - 1)) * 3 + r] as Ref;
   }
 
+  /** Sets slot `s`'s reference `r` (the row's I_OPT_REFS must hold the slot's flags: a new row's, none). */
   setRef(s: number, r: number, v: Ref): void {
+    const f = (s << 4) | I_OPT_REFS;
+    const bit = 1 << (REFS_SHIFT + r);
+    const unset = v === null || v === PASS_DECISION;
+    if (unset && (this.i32[f]! & bit) === 0) return;
     this.refs[s >> REF_CHUNK_SHIFT]![(s & (REF_CHUNK - 1)) * 3 + r] = v;
+    this.i32[f] = unset ? this.i32[f]! & ~bit : this.i32[f]! | bit;
   }
 }
 
@@ -323,6 +337,15 @@ function copyOctets(src: Uint8Array, from: number, to: number, dst: Uint8Array, 
     at += to - from;
   }
   return at;
+}
+
+/** Whether the record at `handle` in `arena` starts with k[0..len). */
+function keyAt(arena: Arena, handle: number, k: Uint8Array, len: number): boolean {
+  const slab = arena.slabs[slabIndex(handle)]!;
+  const at = slabOffset(handle);
+  let i = 0;
+  while (i < len && slab[at + i] === k[i]) i++;
+  return i === len;
 }
 
 /** A seed per process, so which names share a hash bucket cannot be worked out from outside. */
@@ -356,8 +379,13 @@ export class PacketCache {
   readonly #staleWindowMs: number;
   /** Null when the cache is off (maxEntries or maxBytes 0). */
   readonly #slots: Slots | null;
-  /** Per bucket, the first slot of its chain (-1: none); a power of two at least the slot capacity. */
+  /**
+   * Per bucket b, the first slot of its chain at 2b (-1: none) and that slot's record at 2b + 1: a lookup reads the
+   * row and the record's key at once instead of the one after the other (bench/README.md, "The cache lookup's
+   * loads"). Buckets: a power of two at least the slot capacity; #mask is their count less one.
+   */
   #buckets = new Int32Array(0);
+  #mask = 0;
   #count = 0;
   /** Slots handed out so far; freed ones are chained from #free through `chain`. */
   #used = 0;
@@ -471,7 +499,8 @@ export class PacketCache {
     at = copyOctets(src, e.head, e.head + HEADER_BYTES, slab, at);
     at = copyOctets(src, e.rest, e.rest + restLength, slab, at);
     copyOctets(src, e.ttls, e.ttls + ttlBytes, slab, at);
-    if (s >= 0) {
+    const replaced = s >= 0;
+    if (replaced) {
       slots.arena.free(slots.i32[(s << 4) | I_HANDLE]!, slots.i32[(s << 4) | I_RECORD_LENGTH]!);
       this.#bytes -= slots.i32[(s << 4) | I_RECORD_LENGTH]! + ENTRY_OVERHEAD_BYTES;
       if (s !== this.#tail) {
@@ -491,17 +520,20 @@ export class PacketCache {
         slots.arena.free(handle, recordLength);
         return;
       }
-      const b = h & (this.#buckets.length - 1);
+      const b = (h & this.#mask) << 1;
       slots.i32[(s << 4) | I_HASH] = h;
       slots.i32[(s << 4) | I_CHAIN] = this.#buckets[b]!;
       this.#buckets[b] = s;
+      this.#buckets[b + 1] = handle;
       this.#linkTail(slots, s);
       this.#count++;
     }
     slots.i32[(s << 4) | I_HANDLE] = handle;
+    if (replaced && this.#buckets[(h & this.#mask) << 1] === s) this.#buckets[((h & this.#mask) << 1) + 1] = handle;
     slots.i32[(s << 4) | I_RECORD_LENGTH] = recordLength;
     slots.i32[(s << 4) | I_LENGTHS] = e.length | (kl << 16);
-    slots.i32[(s << 4) | I_OPT_OFFSET] = e.optOffset;
+    // A replaced entry's reference flags stay until its references are set below; a new slot has none.
+    slots.i32[(s << 4) | I_OPT_REFS] = (replaced ? slots.i32[(s << 4) | I_OPT_REFS]! & ~0xffff : 0) | e.optOffset;
     slots.f64[(s << 3) | F_STORED_AT] = e.storedAtMs;
     slots.f64[(s << 3) | F_FRESH_UNTIL] = e.freshUntilMs;
     slots.setRef(s, R_ALIASES, e.aliases);
@@ -527,6 +559,7 @@ export class PacketCache {
     if (slots === null) return;
     slots.clear();
     this.#buckets = new Int32Array(0);
+    this.#mask = 0;
     this.#count = 0;
     this.#used = 0;
     this.#free = -1;
@@ -552,21 +585,29 @@ export class PacketCache {
   #find(slots: Slots, k: Uint8Array, len: number, h: number): number {
     const buckets = this.#buckets;
     if (buckets.length === 0) return -1;
-    for (let s = buckets[h & (buckets.length - 1)]!; s >= 0; s = slots.i32[(s << 4) | I_CHAIN]!) {
-      if (slots.i32[(s << 4) | I_HASH] !== h || slots.i32[(s << 4) | I_LENGTHS]! >>> 16 !== len) continue;
-      const handle = slots.i32[(s << 4) | I_HANDLE]!;
-      const slab = slots.arena.slabs[slabIndex(handle)]!;
-      const at = slabOffset(handle);
+    const b = (h & this.#mask) << 1;
+    let s = buckets[b]!;
+    if (s < 0) return -1;
+    // The first slot's record is named by the bucket: its slab is found before the row is read, and the key's
+    // octets are compared while the row's load may still wait on memory (a branch the CPU predicts), not after it.
+    const handle = buckets[b + 1]!;
+    const slab = slots.arena.slabs[slabIndex(handle)]!;
+    const at = slabOffset(handle);
+    if (slots.i32[(s << 4) | I_LENGTHS]! >>> 16 === len) {
       let i = 0;
       while (i < len && slab[at + i] === k[i]) i++;
       if (i === len) return s;
+    }
+    for (s = slots.i32[(s << 4) | I_CHAIN]!; s >= 0; s = slots.i32[(s << 4) | I_CHAIN]!) {
+      if (slots.i32[(s << 4) | I_HASH] !== h || slots.i32[(s << 4) | I_LENGTHS]! >>> 16 !== len) continue;
+      if (keyAt(slots.arena, slots.i32[(s << 4) | I_HANDLE]!, k, len)) return s;
     }
     return -1;
   }
 
   #chainLength(slots: Slots, h: number): number {
     let n = 0;
-    for (let s = this.#buckets[h & (this.#buckets.length - 1)]!; s >= 0; s = slots.i32[(s << 4) | I_CHAIN]!) n++;
+    for (let s = this.#buckets[(h & this.#mask) << 1]!; s >= 0; s = slots.i32[(s << 4) | I_CHAIN]!) n++;
     return n;
   }
 
@@ -577,10 +618,13 @@ export class PacketCache {
 
   #remove(slots: Slots, s: number): void {
     this.#unlink(slots, s);
-    const b = slots.i32[(s << 4) | I_HASH]! & (this.#buckets.length - 1);
+    const b = (slots.i32[(s << 4) | I_HASH]! & this.#mask) << 1;
     let p = this.#buckets[b]!;
-    if (p === s) this.#buckets[b] = slots.i32[(s << 4) | I_CHAIN]!;
-    else {
+    if (p === s) {
+      const next = slots.i32[(s << 4) | I_CHAIN]!;
+      this.#buckets[b] = next;
+      this.#buckets[b + 1] = next >= 0 ? slots.i32[(next << 4) | I_HANDLE]! : -1;
+    } else {
       while (slots.i32[(p << 4) | I_CHAIN] !== s) p = slots.i32[(p << 4) | I_CHAIN]!;
       slots.i32[(p << 4) | I_CHAIN] = slots.i32[(s << 4) | I_CHAIN]!;
     }
@@ -612,18 +656,20 @@ export class PacketCache {
     slots.grow(capacity);
     let nb = 64;
     while (nb < slots.capacity) nb *= 2;
-    if (nb !== this.#buckets.length) this.#rehash(slots, nb);
+    if (nb !== this.#mask + 1) this.#rehash(slots, nb);
   }
 
   /** New buckets, every entry chained into them again. */
   #rehash(slots: Slots, n: number): void {
-    const buckets = new Int32Array(n).fill(-1);
+    const buckets = new Int32Array(2 * n).fill(-1);
     for (let s = this.#head; s >= 0; s = slots.i32[(s << 4) | I_NEXT]!) {
-      const b = slots.i32[(s << 4) | I_HASH]! & (n - 1);
+      const b = (slots.i32[(s << 4) | I_HASH]! & (n - 1)) << 1;
       slots.i32[(s << 4) | I_CHAIN] = buckets[b]!;
       buckets[b] = s;
+      buckets[b + 1] = slots.i32[(s << 4) | I_HANDLE]!;
     }
     this.#buckets = buckets;
+    this.#mask = n - 1;
   }
 
   #unlink(slots: Slots, s: number): void {
