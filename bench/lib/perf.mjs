@@ -179,8 +179,9 @@ export async function perfReport(file, cpu) {
     period: Number(f[0]),
     parent: f[1],
   }));
-  // perf report (of perf 6.1) has no sort key for the offset into a symbol; perf script names every sample's.
-  const hotSpots = ownJsSpots(await run(['script', '-i', file, '-G', '-F', 'ip,sym,symoff']));
+  // perf report (of perf 6.1) has no sort key for the offset into a symbol; perf script names every sample's. The
+  // rest of the report stands without it.
+  const hotSpots = ownJsSpots(await run(['script', '-i', file, '-G', '-F', 'ip,sym,symoff']).catch(() => ''));
   return { event, lines, parents, hotSpots };
 }
 
