@@ -1,7 +1,7 @@
-// How hashwalld runs as shipped: the environment and the node flags of the `hashwalld` command's first line
-// (daemon/src/main.ts, `#!/usr/bin/env -S NAME=VALUE ... node FLAGS`), which the systemd unit repeats
-// (test/systemd.test.ts checks that they agree). The bench's tools, the demo and the fleet example start the daemon
-// with these, so that what they measure and show is what an operator runs.
+// How hashwalld runs as shipped: the environment and the node flags of main.js's first line (daemon/src/main.ts,
+// `#!/usr/bin/env -S NAME=VALUE ... node FLAGS`), which the `hashwalld` command (daemon/bin/hashwalld) reads and runs
+// node with, and the systemd unit repeats (test/systemd.test.ts checks that they agree). The bench's tools, the demo
+// and the fleet example start the daemon with these, so that what they measure and show is what an operator runs.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,0 +1,92 @@
+/**
+ * The `hashwalld` command (daemon/bin/hashwalld, the package's bin): through a link, as npm installs it, it runs the
+ * built daemon with the node flags and the environment of main.js's first line, keeps a value the caller gave one of
+ * those variables, and refuses a main.js whose first line does not run node.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+import t, { type Test } from 'tap';
+
+import { shippedEnv, shippedFlags } from '../bench/lib/shipped.mjs';
+import { noProc, runsAsShipped } from './helpers/shipped.ts';
+import { plainCommand } from './helpers/tools.ts';
+import { HANG_MS } from './helpers/within.ts';
+
+const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
+const launcher = join(root, 'daemon', 'bin', 'hashwalld');
+/** This process's node first on the PATH: the command runs `node` from the PATH, as `#!/usr/bin/env node` would. */
+const PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
+
+/** A work folder with a config (loopback, port 0, no lists) and the command linked into bin/, as npm links it. */
+function work(t: Test): { config: string; link: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'hw-launcher-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'hashwalld.yaml');
+  writeFileSync(
+    config,
+    `listen: ['127.0.0.1:0']\nupstreams: ['127.0.0.1:9']\nstateDir: ${join(dir, 'state')}\nmetrics:\n  listen: ''\n`,
+  );
+  mkdirSync(join(dir, 'bin'));
+  const link = join(dir, 'bin', 'hashwalld');
+  symlinkSync(launcher, link);
+  return { config, link };
+}
+
+/** Runs the command until the daemon listens; calls `check` with its PID, then stops it (SIGTERM). */
+async function whileRunning(t: Test, env: NodeJS.ProcessEnv, check: (pid: number) => void): Promise<void> {
+  const { config, link } = work(t);
+  const proc = spawn(...plainCommand(link, ['--config', config]), { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
+  let stderr = '';
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const started = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), HANG_MS);
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      if (line.includes('listening for DNS')) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    void exited.then(() => resolve(false));
+  });
+  t.ok(started, `the daemon started (stderr: ${stderr.trim() || 'none'})`);
+  // sh and env exec what they run: the command's process is the daemon's.
+  if (started && proc.pid !== undefined) check(proc.pid);
+  proc.kill('SIGTERM');
+  t.equal(await exited, 0, 'exit 0 after SIGTERM');
+}
+
+t.test('through a link, the daemon runs with the flags and environment of its first line', { skip: noProc }, (t) =>
+  whileRunning(t, { ...process.env, PATH, MALLOC_ARENA_MAX: undefined }, (pid) => runsAsShipped(t, pid)),
+);
+
+t.test("a variable the first line sets keeps the caller's value", { skip: noProc }, (t) => {
+  const [name] = Object.keys(shippedEnv);
+  t.ok(name !== undefined, 'the first line sets a variable');
+  return whileRunning(t, { ...process.env, PATH, [name!]: '7' }, (pid) => {
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    t.ok(environ.includes(`${name}=7`), `${name}=7, as given`);
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    t.same(argv.slice(1, 1 + shippedFlags.length), shippedFlags, 'the node flags all the same');
+  });
+});
+
+t.test('a main.js whose first line does not run node is refused (exit 2)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hw-launcher-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'bin'));
+  mkdirSync(join(dir, 'dist'));
+  copyFileSync(launcher, join(dir, 'bin', 'hashwalld'));
+  writeFileSync(join(dir, 'dist', 'main.js'), '#!/usr/bin/env -S NAME=1 deno --flag\n');
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(...plainCommand(join(dir, 'bin', 'hashwalld')), { env: { ...process.env, PATH } }, (err, _o, stderr) =>
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr }),
+    );
+  });
+  t.equal(r.code, 2);
+  t.match(r.stderr, /its first line does not run node/);
+});
