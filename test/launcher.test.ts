@@ -3,16 +3,16 @@
  * built daemon with the node flags and the environment of main.js's first line, keeps a value the caller gave one of
  * those variables, and refuses a main.js whose first line does not run node.
  */
-import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 
 import t, { type Test } from 'tap';
 
 import { shippedEnv, shippedFlags } from '../bench/lib/shipped.mjs';
-import { noProc, runsAsShipped } from './helpers/shipped.ts';
+import { startCommand } from '../daemon/test/helpers/child.ts';
+import { commandOf, environOf, noProc, runsAsShipped } from './helpers/shipped.ts';
 import { plainCommand } from './helpers/tools.ts';
 import { HANG_MS } from './helpers/within.ts';
 
@@ -39,25 +39,13 @@ function work(t: Test): { config: string; link: string } {
 /** Runs the command until the daemon listens; calls `check` with its PID, then stops it (SIGTERM). */
 async function whileRunning(t: Test, env: NodeJS.ProcessEnv, check: (pid: number) => void): Promise<void> {
   const { config, link } = work(t);
-  const proc = spawn(...plainCommand(link, ['--config', config]), { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
-  let stderr = '';
-  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const started = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), HANG_MS);
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      if (line.includes('listening for DNS')) {
-        clearTimeout(timer);
-        resolve(true);
-      }
-    });
-    void exited.then(() => resolve(false));
-  });
-  t.ok(started, `the daemon started (stderr: ${stderr.trim() || 'none'})`);
+  const child = startCommand(link, ['--config', config], env);
+  const started = (await child.waitFor((l) => String(l.msg).includes('listening for DNS'), HANG_MS)) !== null;
+  t.ok(started, `the daemon started (stderr: ${child.stderr().trim() || 'none'})`);
   // sh and env exec what they run: the command's process is the daemon's.
-  if (started && proc.pid !== undefined) check(proc.pid);
-  proc.kill('SIGTERM');
-  t.equal(await exited, 0, 'exit 0 after SIGTERM');
+  if (started && child.proc.pid !== undefined) check(child.proc.pid);
+  child.proc.kill('SIGTERM');
+  t.equal(await child.exited, 0, 'exit 0 after SIGTERM');
 }
 
 t.test('through a link, the daemon runs with the flags and environment of its first line', { skip: noProc }, (t) =>
@@ -68,10 +56,8 @@ t.test("a variable the first line sets keeps the caller's value", { skip: noProc
   const [name] = Object.keys(shippedEnv);
   t.ok(name !== undefined, 'the first line sets a variable');
   return whileRunning(t, { ...process.env, PATH, [name!]: '7' }, (pid) => {
-    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-    t.ok(environ.includes(`${name}=7`), `${name}=7, as given`);
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    t.same(argv.slice(1, 1 + shippedFlags.length), shippedFlags, 'the node flags all the same');
+    t.ok(environOf(pid).includes(`${name}=7`), `${name}=7, as given`);
+    t.same(commandOf(pid).argv.slice(1, 1 + shippedFlags.length), shippedFlags, 'the node flags all the same');
   });
 });
 

@@ -13,7 +13,7 @@ export const noProc: string | false = existsSync(`/proc/${process.pid}/task/${pr
   : 'no /proc/PID/task/PID/children here';
 
 /** Process `pid`'s argv, and where hashwalld's main.js is in it (-1: not there). */
-function commandOf(pid: number): { argv: string[]; script: number } {
+export function commandOf(pid: number): { argv: string[]; script: number } {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   return { argv, script: argv.findIndex((a) => a.endsWith('main.js')) };
 }
@@ -23,9 +23,14 @@ export function runsAsShipped(t: Test, pid: number): void {
   const { argv, script } = commandOf(pid);
   t.ok(script > 0, `process ${pid} runs hashwalld's main.js`);
   t.same(argv.slice(1, script), shippedFlags, "the command's node flags, before the script");
-  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  const environ = environOf(pid);
   for (const [name, value] of Object.entries(shippedEnv))
     t.ok(environ.includes(`${name}=${value}`), `${name}=${value}`);
+}
+
+/** Process `pid`'s environment, as NAME=VALUE strings. */
+export function environOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
 }
 
 /** The child of `parent` that runs hashwalld's main.js (Linux's /proc/PID/task/PID/children), if any. */

@@ -25,7 +25,12 @@ export interface Child {
  * adds there and what it costs a process at start and in each of its worker threads).
  */
 export function startChild(configFile: string, node = process.execPath, env: NodeJS.ProcessEnv = process.env): Child {
-  const proc = spawn(...plainCommand(node, [MAIN, '--config', configFile]), { stdio: ['ignore', 'pipe', 'pipe'], env });
+  return startCommand(node, [MAIN, '--config', configFile], env);
+}
+
+/** As startChild, for a command that runs the daemon (`file args`), such as the `hashwalld` command. */
+export function startCommand(file: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Child {
+  const proc = spawn(...plainCommand(file, args), { stdio: ['ignore', 'pipe', 'pipe'], env });
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
     [];
