@@ -21,8 +21,11 @@ import {
   foldQuestion,
   parseQuery,
   readDottedName,
+  readU32,
   scanResponse,
   skipName,
+  writeU16,
+  writeU32,
 } from '../dist/dns/wire.js';
 import { dottedFromWire } from '../dist/util/names.js';
 import { TYPE, query } from './helpers/client.ts';
@@ -230,6 +233,35 @@ t.test('refuses malformed upstream answers', async (t) => {
   );
   badCname[badCname.length - 1] = 0xc0; // the CNAME target's root label becomes half a pointer
   t.notOk(scanResponse(badCname, badCname.length, r), 'a CNAME target that is not a name');
+});
+
+t.test('readU32, writeU32 and writeU16 agree with the big-endian methods of Buffer (bounded property)', async (t) => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 4, maxLength: 40 }),
+      fc.nat(),
+      fc.integer({ min: 0, max: 0xffffffff }),
+      (bytes, pick, v) => {
+        const at = pick % (bytes.length - 3);
+        const ours = Buffer.from(bytes);
+        const node = Buffer.from(bytes);
+        if (readU32(ours, at) !== node.readUInt32BE(at)) return false;
+        writeU32(ours, at, v);
+        node.writeUInt32BE(v, at);
+        if (!ours.equals(node)) return false;
+        writeU16(ours, at + 1, v & 0xffff);
+        node.writeUInt16BE(v & 0xffff, at + 1);
+        return ours.equals(node);
+      },
+    ),
+    { numRuns: 20_000 },
+  );
+  // On a plain Uint8Array too (the cache's slabs and a query's scratch are Buffers, a test's bytes may not be).
+  const u = new Uint8Array(6);
+  writeU32(u, 1, 0xfedcba98);
+  writeU16(u, 4, 0x1234);
+  t.same([...u], [0, 0xfe, 0xdc, 0xba, 0x12, 0x34]);
+  t.equal(readU32(u, 0), 0x00fedcba);
 });
 
 t.test('parseQuery and scanResponse never throw on random bytes (bounded property)', async (t) => {

@@ -37,7 +37,10 @@ import {
   RCODE_NOERROR,
   RCODE_NXDOMAIN,
   TYPE_OPT,
+  readU32,
   skipName,
+  writeU16,
+  writeU32,
   type ParsedQuery,
   type ResponseInfo,
 } from './wire.js';
@@ -81,13 +84,13 @@ export function makeEntry(
   }
   const opt = len - cut;
   out[opt] = 0;
-  out.writeUInt16BE(TYPE_OPT, opt + 1);
-  out.writeUInt16BE(ednsSize, opt + 3);
+  writeU16(out, opt + 1, TYPE_OPT);
+  writeU16(out, opt + 3, ednsSize);
   out[opt + 5] = 0;
   out[opt + 6] = 0;
   out[opt + 7] = info.dnssecOk ? OPT_DO_BYTE : 0;
   out[opt + 8] = 0;
-  out.writeUInt16BE(edeBytes, opt + 9);
+  writeU16(out, opt + 9, edeBytes);
   if (edeBytes > 0) eachEde(msg, info.optStart, info.optEnd, out, opt + 11);
 
   const rcode = info.rcode;
@@ -102,17 +105,17 @@ export function makeEntry(
   }
   // The operator's floor raises short TTLs, but never above a negative answer's cap.
   const floor = negative ? Math.min(s.minTtlSeconds, cap) : s.minTtlSeconds;
-  out.writeUInt16BE(info.ttlCount, total);
+  writeU16(out, total, info.ttlCount);
   let lifetime = info.ttlCount === 0 ? 0 : 0x7fffffff;
   for (let i = 0; i < info.ttlCount; i++) {
     let at = info.ttlOffsets[i]!;
     if (at > ttlShiftFrom) at -= cut;
-    out.writeUInt16BE(at, total + 2 + 2 * i);
-    let ttl = out.readUInt32BE(at);
+    writeU16(out, total + 2 + 2 * i, at);
+    let ttl = readU32(out, at);
     if (ttl > 0x7fffffff) ttl = 0; // RFC 2181 8
     if (ttl > cap) ttl = cap;
     if (ttl < floor) ttl = floor;
-    out.writeUInt32BE(ttl, at);
+    writeU32(out, at, ttl);
     if (ttl < lifetime) lifetime = ttl;
   }
   if (lifetime <= 0) cacheable = false;
@@ -185,7 +188,7 @@ export function renderEntry(
     out[opt + 7] = q.dnssecOk ? OPT_DO_BYTE : 0;
     if (extra > 0) {
       STALE_EDE.copy(out, len);
-      out.writeUInt16BE(((src[opt + 9 + shift]! << 8) | src[opt + 10 + shift]!) + extra, opt + 9);
+      writeU16(out, opt + 9, ((src[opt + 9 + shift]! << 8) | src[opt + 10 + shift]!) + extra);
     }
   }
   // The client's own question bytes: same length, equal but for case (RFC 4343: echo what was asked).
@@ -194,14 +197,14 @@ export function renderEntry(
   const list = e.ttls;
   const n = (src[list]! << 8) | src[list + 1]!;
   if (staleTtl > 0) {
-    for (let i = 0, p = list + 2; i < n; i++, p += 2) out.writeUInt32BE(staleTtl, (src[p]! << 8) | src[p + 1]!);
+    for (let i = 0, p = list + 2; i < n; i++, p += 2) writeU32(out, (src[p]! << 8) | src[p + 1]!, staleTtl);
   } else {
     const age = Math.floor((nowMs - e.storedAtMs) / 1000);
     if (age > 0) {
       for (let i = 0, p = list + 2; i < n; i++, p += 2) {
         const at = (src[p]! << 8) | src[p + 1]!;
-        const ttl = src.readUInt32BE(at + shift) - age;
-        out.writeUInt32BE(ttl > 0 ? ttl : 0, at);
+        const ttl = readU32(src, at + shift) - age;
+        writeU32(out, at, ttl > 0 ? ttl : 0);
       }
     }
   }
@@ -234,8 +237,8 @@ export function truncate(full: Buffer, q: ParsedQuery, limit: number, ednsSize: 
   q.msg.copy(out, HEADER_BYTES, HEADER_BYTES, qEnd);
   if (q.edns) {
     out[11] = 1;
-    out.writeUInt16BE(TYPE_OPT, qEnd + 1);
-    out.writeUInt16BE(ednsSize, qEnd + 3);
+    writeU16(out, qEnd + 1, TYPE_OPT);
+    writeU16(out, qEnd + 3, ednsSize);
     out[qEnd + 7] = q.dnssecOk ? OPT_DO_BYTE : 0;
   }
   return out;

@@ -135,6 +135,32 @@ export class ParsedQuery {
 
 const EMPTY = Buffer.alloc(0);
 
+/*
+ * Big-endian fields read and written octet by octet. On the query path Buffer's readUInt32BE and writeUInt16BE were
+ * each a property load through V8's generic inline cache and a call (the buffers they were called on are of more
+ * than one kind), ~100 ns a saturated query in renderEntry alone (bench/README.md, "Buffer's methods off the query
+ * path"); these are inlined where they are used.
+ */
+
+/** The unsigned 32-bit field at b[at..at+4). */
+export function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/** Writes `v` (0..2^32-1) at b[at..at+4). */
+export function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
+/** Writes `v` (0..65535) at b[at..at+2). */
+export function writeU16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 8;
+  b[at + 1] = v;
+}
+
 /**
  * The offset after the uncompressed name at `off`, or -1 when it is malformed: a pointer, an extended label type,
  * more than 255 octets, or past `end`.
@@ -446,7 +472,7 @@ export function scanResponse(msg: Uint8Array, len: number, r: ResponseInfo): boo
       continue;
     }
     // RFC 2181 8: a TTL with the top bit set is treated as zero.
-    let ttl = ((msg[ttlAt]! << 24) | (msg[ttlAt + 1]! << 16) | (msg[ttlAt + 2]! << 8) | msg[ttlAt + 3]!) >>> 0;
+    let ttl = readU32(msg, ttlAt);
     if (ttl > 0x7fffffff) ttl = 0;
     r.ttlOffsets[r.ttlCount++] = ttlAt;
     if (r.minTtl < 0 || ttl < r.minTtl) r.minTtl = ttl;
@@ -461,8 +487,7 @@ export function scanResponse(msg: Uint8Array, len: number, r: ResponseInfo): boo
       const rname = mname < 0 ? -1 : skipName(msg, mname, rdEnd);
       if (rname < 0 || rname + 20 !== rdEnd) return false;
       if (i >= an && i < an + ns && r.negativeTtl < 0) {
-        const minimum =
-          ((msg[rname + 16]! << 24) | (msg[rname + 17]! << 16) | (msg[rname + 18]! << 8) | msg[rname + 19]!) >>> 0;
+        const minimum = readU32(msg, rname + 16);
         r.negativeTtl = Math.min(ttl, minimum > 0x7fffffff ? 0 : minimum);
       }
     }

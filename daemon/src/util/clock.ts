@@ -4,6 +4,7 @@
  * sleeping and nothing it checks depends on how busy the machine is. The daemon runs on `systemClock`; tests pass a
  * `ManualClock`. (The list sync's wall clock, in seconds, is its own SyncTiming.clock; `wallClock` is the calendar's.)
  */
+import { performance } from 'node:perf_hooks';
 
 /** What setTimeout returned, to cancel it with. */
 export type Timer = object;
@@ -16,7 +17,11 @@ export interface Clock {
   clearTimeout(timer: Timer): void;
 }
 
-/** The process's own clock: performance.now() and Node's timers. */
+/**
+ * The process's own clock: performance.now() and Node's timers. `performance` is imported, not the global: Node's
+ * global is a getter, which V8 called through its generic inline cache at every read of the time, ~40 ns a saturated
+ * query (bench/README.md, "Buffer's methods off the query path").
+ */
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
