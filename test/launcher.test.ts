@@ -4,7 +4,7 @@
  * those variables, and refuses a main.js whose first line does not run node.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -60,6 +60,23 @@ t.test("a variable the first line sets keeps the caller's value", { skip: noProc
     t.same(commandOf(pid).argv.slice(1, 1 + shippedFlags.length), shippedFlags, 'the node flags all the same');
   });
 });
+
+t.test(
+  "main.js's first line fits the 256 octets Linux 5.1 and later read of a #! line, and runs node so",
+  async (t) => {
+    const first = readFileSync(join(root, 'daemon', 'dist', 'main.js'), 'latin1').split('\n', 1)[0]!;
+    t.ok(first.length + 1 <= 256, `${first.length + 1} octets with its newline`);
+    // The kernel reads only the first line: a script of its own with that line shows what node it runs.
+    const dir = mkdtempSync(join(tmpdir(), 'hw-launcher-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const script = join(dir, 'first-line.mjs');
+    writeFileSync(script, `${first}\nconsole.log(JSON.stringify(process.execArgv));\n`, { mode: 0o755 });
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(script, [], { env: { ...process.env, PATH } }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+    t.same(JSON.parse(out), shippedFlags, 'node runs with the shipped flags');
+  },
+);
 
 t.test('a main.js whose first line does not run node is refused (exit 2)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hw-launcher-'));
