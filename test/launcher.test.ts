@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 
 import t, { type Test } from 'tap';
 
@@ -71,10 +72,8 @@ t.test(
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const script = join(dir, 'first-line.mjs');
     writeFileSync(script, `${first}\nconsole.log(JSON.stringify(process.execArgv));\n`, { mode: 0o755 });
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(script, [], { env: { ...process.env, PATH } }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-    });
-    t.same(JSON.parse(out), shippedFlags, 'node runs with the shipped flags');
+    const { stdout } = await promisify(execFile)(script, [], { env: { ...process.env, PATH } });
+    t.same(JSON.parse(stdout), shippedFlags, 'node runs with the shipped flags');
   },
 );
 

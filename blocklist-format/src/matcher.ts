@@ -516,7 +516,10 @@ export class MatcherSet implements VerdictSource {
   readonly #door: Doorkeeper | null;
 
   constructor(matchers: readonly ListMatcher[], options: MatcherSetOptions = {}) {
-    this.matchers = Object.freeze([...matchers]);
+    // A copy, not frozen: V8 reads a frozen array's elements through its generic inline cache (the walk reads one
+    // per list per decision; the daemon's bench/README.md, "Buffer's methods off the query path"). The type keeps
+    // it read-only.
+    this.matchers = [...matchers];
     this.#maxClear = matchers.length === 0 ? 0 : (options.clearParents ?? 4096);
     this.#door = this.#maxClear > 0 ? new Doorkeeper(1 << 15) : null;
   }

@@ -156,8 +156,9 @@ function renderTail(spec: TemplateSpec, withOpt: boolean, ednsSize: number): Tai
   });
 }
 
+/** Not frozen (the type keeps it read-only): V8 reads a frozen array's elements through its generic inline cache. */
 function pair(spec: TemplateSpec, ednsSize: number): TailPair {
-  return Object.freeze([renderTail(spec, false, ednsSize), renderTail(spec, true, ednsSize)] as const);
+  return [renderTail(spec, false, ednsSize), renderTail(spec, true, ednsSize)] as const;
 }
 
 export type BlockMode = 'nxdomain' | 'refused' | 'nodata' | 'stop-page';
