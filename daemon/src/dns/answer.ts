@@ -40,6 +40,7 @@ import {
   RCODE_NOERROR,
   RCODE_NXDOMAIN,
   TYPE_OPT,
+  copyOctets,
   readU32,
   skipName,
   writeU16,
@@ -76,11 +77,10 @@ export function makeEntry(
   const out = Buffer.allocUnsafe(total + 2 + 2 * info.ttlCount);
   let ttlShiftFrom = len;
   if (info.optStart >= 0) {
-    out.set(msg.subarray(0, info.optStart), 0);
-    out.set(msg.subarray(info.optEnd, len), info.optStart);
+    copyOctets(msg, info.optEnd, len, out, copyOctets(msg, 0, info.optStart, out, 0));
     ttlShiftFrom = info.optStart;
   } else {
-    out.set(msg.subarray(0, len), 0);
+    copyOctets(msg, 0, len, out, 0);
     const ar = ((out[10]! << 8) | out[11]!) + 1;
     out[10] = ar >> 8;
     out[11] = ar & 0xff;

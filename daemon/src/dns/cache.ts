@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 
 import { PASS_DECISION, type Decision } from '../types/decision.js';
 import { Arena, slabIndex, slabOffset } from './arena.js';
-import { HEADER_BYTES } from './wire.js';
+import { HEADER_BYTES, copyOctets } from './wire.js';
 
 export interface CacheSettings {
   readonly maxEntries: number;
@@ -324,19 +324,6 @@ class Slots {
     this.refs[s >> REF_CHUNK_SHIFT]![(s & (REF_CHUNK - 1)) * 3 + r] = v;
     this.i32[f] = unset ? this.i32[f]! & ~bit : this.i32[f]! | bit;
   }
-}
-
-/**
- * Copies src[from..to) to dst at `at`; returns the offset after it. Short runs byte by byte: set(subarray) and
- * Buffer.copy (when it copies part of its source) both make a view object, ~100 heap bytes each.
- */
-function copyOctets(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number): number {
-  if (to - from <= 256) for (let i = from; i < to; i++) dst[at++] = src[i]!;
-  else {
-    dst.set(src.subarray(from, to), at);
-    at += to - from;
-  }
-  return at;
 }
 
 /** Whether the record at `handle` in `arena` starts with k[0..len). */

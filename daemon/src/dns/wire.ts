@@ -155,6 +155,21 @@ export function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at + 3] = v;
 }
 
+/**
+ * Copies src[from..to) to dst at `at`; returns the offset after it. Short runs octet by octet: set(subarray) and
+ * Buffer.copy (when it copies part of its source) both make a view object, ~100 heap bytes each, and `subarray` and
+ * `set` were loaded through the generic inline cache where src is a received datagram (made in C++, a Buffer of
+ * another map than one made in JavaScript).
+ */
+export function copyOctets(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number): number {
+  if (to - from <= 256) for (let i = from; i < to; i++) dst[at++] = src[i]!;
+  else {
+    dst.set(src.subarray(from, to), at);
+    at += to - from;
+  }
+  return at;
+}
+
 /** Writes `v` (0..65535) at b[at..at+2). */
 export function writeU16(b: Uint8Array, at: number, v: number): void {
   b[at] = v >>> 8;
