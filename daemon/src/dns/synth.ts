@@ -31,6 +31,7 @@ import {
   TYPE_OPT,
   TYPE_SOA,
   TYPE_SVCB,
+  copyOctets,
   skipName,
   type ParsedQuery,
 } from './wire.js';
@@ -339,9 +340,10 @@ export function spliceAnswer(q: ParsedQuery, pair: TailPair, buffers: AnswerBuff
   out[3] = F2_RA | (q.cd ? F2_CD : 0) | t.rcode;
   out[4] = 0;
   out[5] = qEnd > HEADER_BYTES ? 1 : 0;
-  t.counts.copy(out, 6);
-  q.msg.copy(out, HEADER_BYTES, HEADER_BYTES, qEnd);
-  t.bytes.copy(out, qEnd);
+  // copyOctets, not Buffer's copy: its load went through V8's generic inline cache (wire.ts).
+  copyOctets(t.counts, 0, 6, out, 6);
+  copyOctets(q.msg, HEADER_BYTES, qEnd, out, HEADER_BYTES);
+  copyOctets(t.bytes, 0, t.bytes.length, out, qEnd);
   if (t.doAt >= 0 && q.dnssecOk) out[qEnd + t.doAt]! |= 0x80;
   return out;
 }
