@@ -8,6 +8,7 @@ import t from 'tap';
 
 import {
   ParsedQuery,
+  copyOctets,
   Q_BADVERS,
   Q_DROP,
   Q_FORMERR,
@@ -255,6 +256,20 @@ t.test('readU32, writeU32 and writeU16 agree with the big-endian methods of Buff
       },
     ),
     { numRuns: 20_000 },
+  );
+  // copyOctets against Buffer's copy, runs short (octet by octet) and long (set), into any place of the target.
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 700 }), fc.nat(), fc.nat(), fc.nat(), (bytes, a, b, c) => {
+      const from = bytes.length === 0 ? 0 : a % bytes.length;
+      const to = from + (bytes.length === 0 ? 0 : b % (bytes.length - from + 1));
+      const at = c % 50;
+      const ours = Buffer.alloc(at + bytes.length + 3, 0xee);
+      const node = Buffer.alloc(at + bytes.length + 3, 0xee);
+      const end = copyOctets(bytes, from, to, ours, at);
+      Buffer.from(bytes).copy(node, at, from, to);
+      return end === at + to - from && ours.equals(node);
+    }),
+    { numRuns: 5_000 },
   );
   // On a plain Uint8Array too (the cache's slabs and a query's scratch are Buffers, a test's bytes may not be).
   const u = new Uint8Array(6);

@@ -138,8 +138,8 @@ const EMPTY = Buffer.alloc(0);
 /*
  * Big-endian fields read and written octet by octet. On the query path Buffer's readUInt32BE and writeUInt16BE were
  * each a property load through V8's generic inline cache and a call (the buffers they were called on are of more
- * than one kind), ~100 ns a saturated query in renderEntry alone (bench/README.md, "Buffer's methods off the query
- * path"); these are inlined where they are used.
+ * than one kind), tens of ns a saturated query in renderEntry alone (bench/README.md, "Buffer's methods off the
+ * query path"); these are inlined where they are used.
  */
 
 /** The unsigned 32-bit field at b[at..at+4). */
@@ -155,6 +155,12 @@ export function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at + 3] = v;
 }
 
+/** Writes `v` (0..65535) at b[at..at+2). */
+export function writeU16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 8;
+  b[at + 1] = v;
+}
+
 /**
  * Copies src[from..to) to dst at `at`; returns the offset after it. Short runs octet by octet: set(subarray) and
  * Buffer.copy (when it copies part of its source) both make a view object, ~100 heap bytes each, and `subarray` and
@@ -168,12 +174,6 @@ export function copyOctets(src: Uint8Array, from: number, to: number, dst: Uint8
     at += to - from;
   }
   return at;
-}
-
-/** Writes `v` (0..65535) at b[at..at+2). */
-export function writeU16(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 8;
-  b[at + 1] = v;
 }
 
 /**
