@@ -417,7 +417,7 @@ t.test('behaves as a reference LRU model under random operations (bounded proper
     fc.property(
       fc.integer({ min: 1, max: 6 }),
       fc.integer({ min: 150, max: 1000 }),
-      fc.array(op, { maxLength: 80 }),
+      fc.array(op, { maxLength: 80, size: 'max' }),
       (maxEntries, maxBytes, ops) => {
         const cache = new PacketCache({ ...SETTINGS, maxEntries, maxBytes });
         let model: number[] = []; // name indexes, least recently used first

@@ -21,7 +21,7 @@ const FUZZ_MAX = 30_000;
 const BASE = query('www.example.test', TYPE.A, { edns: { do: true, options: [{ code: 10, data: Buffer.alloc(8) }] } });
 
 const hostileBytes = fc.oneof(
-  fc.uint8Array({ maxLength: 600 }),
+  fc.uint8Array({ maxLength: 600, size: 'max' }),
   fc
     .array(fc.tuple(fc.nat(BASE.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 })
     .map((edits) => {
