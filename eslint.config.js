@@ -82,5 +82,19 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  {
+    // The query path imports what Node's global object only offers through a getter, which V8 calls at every read
+    // (bench/README.md, "Buffer's methods off the query path").
+    files: ['daemon/src/server.ts', 'daemon/src/dns/**/*.ts', 'daemon/src/policy/**/*.ts', 'daemon/src/util/**/*.ts'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...['Buffer', 'performance'].map((name) => ({
+          name,
+          message: `import ${name} (node:${name === 'Buffer' ? 'buffer' : 'perf_hooks'}): the global is a getter V8 calls at every read`,
+        })),
+      ],
+    },
+  },
   ...daemonLayerRules(),
 );

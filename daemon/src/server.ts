@@ -33,8 +33,6 @@
  * One QueryPath owns no global state: each DNS worker process (workers > 1) owns its own listeners, cache and
  * upstream pool.
  */
-// Imported, not Node's global Buffer, which is a getter V8 calls at each read (bench/README.md, "Buffer's methods off
-// the query path").
 import { Buffer } from 'node:buffer';
 
 import type { Config } from './config/schema.js';

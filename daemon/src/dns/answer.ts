@@ -18,7 +18,6 @@
  * served while an upstream answers, but when every try failed it is served with TTL staleAnswerTtlSeconds and, to
  * an EDNS client, EDE 3 "Stale Answer" (RFC 8914 4.4).
  */
-// Imported, not Node's global Buffer: a getter (server.ts says why it matters).
 import { Buffer } from 'node:buffer';
 
 import type { Decision } from '../types/decision.js';

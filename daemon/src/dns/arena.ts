@@ -9,6 +9,7 @@
  * cache that is full stays full, so they are wanted again), so what the arena holds is what its classes held at
  * their peak: `reservedBytes`.
  */
+import { Buffer } from 'node:buffer';
 
 /** Octets per slab; a handle's offset is below it. */
 export const SLAB_BYTES = 32768;

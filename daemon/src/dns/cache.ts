@@ -24,6 +24,7 @@
  * targets of its answer, so a hit under a newer generation re-checks the targets instead of trusting the old
  * verdict. The policy stage checks the query name itself on every query before the cache is consulted.
  */
+import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 
 import { PASS_DECISION, type Decision } from '../types/decision.js';

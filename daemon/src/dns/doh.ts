@@ -28,6 +28,7 @@
  * apply: an answer over an established connection feeds no reflection, and what a client may hold is bounded by the
  * connection caps.
  */
+import { Buffer } from 'node:buffer';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';

@@ -21,6 +21,8 @@
  *   upstream within LOG_INTERVAL_MS are only counted, and one line at the end of that minute says how many there
  *   were and what the state is now. Every change is counted in the metrics (QueryEvents.upstreamHealth).
  */
+import { Buffer } from 'node:buffer';
+
 import type { Clock, Timer } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { QueryEvents } from './events.js';

@@ -11,6 +11,8 @@
  * so the option is appended to it. An answer without an OPT (the client sent none, or a FORMERR that echoes none)
  * is sent as it is; so is one the padding would take past 65,535 octets.
  */
+import { Buffer } from 'node:buffer';
+
 import { MAX_MESSAGE_BYTES, ResponseInfo, scanResponse } from './wire.js';
 
 /** RFC 8467 4.1: responses are padded to a multiple of this. */

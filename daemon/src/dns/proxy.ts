@@ -9,6 +9,8 @@
  * dropped (`requireHeader: true`, as dnsdist does for clients in its setProxyProtocolACL) or taken as the front
  * end's own. A header is untrusted input even from a front end: parsed strictly, capped, never repaired.
  */
+import { Buffer } from 'node:buffer';
+
 import { NetworkSet } from './access.js';
 
 /** proxy-protocol.txt 2.2: the twelve octets every v2 header starts with. */

@@ -5,7 +5,6 @@
  * of ~1,850 per query at 10,000 q/s, `node bench/lib/query-path-bench.mjs --live --sites`, Node 20). A buffer the
  * client still holds after reply() (a send libuv had to queue) is let go and replaced by a new one.
  */
-// Imported, not Node's global Buffer: a getter (server.ts says why it matters).
 import { Buffer } from 'node:buffer';
 
 /** Hands out a buffer of exactly `length` octets, which the caller then writes whole. */

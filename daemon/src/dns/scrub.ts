@@ -19,6 +19,8 @@
  * A scrubbed answer is rebuilt record by record; names are written again so that no compression pointer points
  * into a record that was left out (a pointer to a label kept is re-pointed, to one left out is written in full).
  */
+import { Buffer } from 'node:buffer';
+
 import {
   HEADER_BYTES,
   MAX_MESSAGE_BYTES,

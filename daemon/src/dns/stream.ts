@@ -26,6 +26,7 @@
  * connection is open from its accept to its close; one refused when its PROXY header is read was open until then.
  * Nothing here throws into the event loop: socket errors close the connection.
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 
 import type { Clock, Timer } from '../util/clock.js';

@@ -12,6 +12,8 @@
  * (RFC 6891 7: no OPT in the answer to a query without one). The OPT advertises udp.maxResponseBytes, echoes the
  * client's DO bit (RFC 3225 3) and carries the Extended DNS Error (RFC 8914) where one applies.
  */
+import { Buffer } from 'node:buffer';
+
 import { Packet, type Question, type Resource } from 'dns2';
 
 import {

@@ -19,6 +19,7 @@
  *   move the query to an untried upstream but do not count against health (a recursive resolver's SERVFAIL is
  *   usually the authority's fault). When every upstream is down the least recently failed one is still tried.
  */
+import { Buffer } from 'node:buffer';
 import type { RemoteInfo } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
 

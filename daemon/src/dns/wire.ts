@@ -12,6 +12,8 @@
  * point strictly before the start of the name segment that holds it, which rules out loops by construction; every
  * record must fit in the message. A query's question may not use compression at all (nothing precedes it).
  */
+import { Buffer } from 'node:buffer';
+
 import type { Client } from './client.js';
 
 export const HEADER_BYTES = 12;

@@ -19,6 +19,8 @@
  * A name at or below an allowlisted name is still walked through the lists on a cache miss, so that a pass the
  * allowlist forced (a list would have blocked or steered) is told apart and counted.
  */
+import { Buffer } from 'node:buffer';
+
 import { Doorkeeper, MatcherSet } from '@hashwall/format';
 
 import { BLOCK, PASS, PASS_DECISION, STEER, type Decision } from '../types/decision.js';

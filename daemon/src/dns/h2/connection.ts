@@ -35,6 +35,7 @@
  * every stream transport (dns/stream.ts). A frame begun and not finished, or a header block left open, has the
  * frame deadline; a connection with no stream open is closed at the idle timeout (GOAWAY first).
  */
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 
 import type { Clock } from '../../util/clock.js';

@@ -3,6 +3,7 @@
  * DNS over HTTPS meets, and the few frames it sends whose shape never varies. Everything is written straight into
  * Buffers: no object per frame.
  */
+import { Buffer } from 'node:buffer';
 
 /** RFC 9113 3.4: the client connection preface. */
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');

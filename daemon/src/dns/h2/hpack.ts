@@ -12,6 +12,7 @@
  * Field names and values are latin1 strings, one character per octet, so a string's length is its octet count (RFC
  * 7541 4.1 counts octets).
  */
+import { Buffer } from 'node:buffer';
 
 /** A decoding error (RFC 7541 2.4: a connection error of type COMPRESSION_ERROR, RFC 9113 4.3). */
 export class HpackError extends Error {
