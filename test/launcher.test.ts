@@ -4,7 +4,16 @@
  * those variables, and refuses a main.js whose first line does not run node.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -77,18 +86,35 @@ t.test(
   },
 );
 
-t.test('a main.js whose first line does not run node is refused (exit 2)', async (t) => {
+/** Runs the command against a dist/main.js whose first line is `first`: its exit code and stderr. */
+async function withFirstLine(t: Test, first: string): Promise<{ code: number | null; stderr: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'hw-launcher-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'bin'));
   mkdirSync(join(dir, 'dist'));
   copyFileSync(launcher, join(dir, 'bin', 'hashwalld'));
-  writeFileSync(join(dir, 'dist', 'main.js'), '#!/usr/bin/env -S NAME=1 deno --flag\n');
-  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+  writeFileSync(join(dir, 'dist', 'main.js'), `${first}\n`);
+  return new Promise<{ code: number | null; stderr: string }>((resolve) => {
     execFile(...plainCommand(join(dir, 'bin', 'hashwalld')), { env: { ...process.env, PATH } }, (err, _o, stderr) =>
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr }),
     );
   });
+}
+
+t.test('a main.js whose first line does not run node is refused (exit 2)', async (t) => {
+  const r = await withFirstLine(t, '#!/usr/bin/env -S NAME=1 deno --flag');
   t.equal(r.code, 2);
   t.match(r.stderr, /its first line does not run node/);
+});
+
+t.test('a word before node that is not NAME=VALUE is refused, never evaluated (exit 2)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hw-launcher-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const mark = join(dir, 'ran');
+  for (const word of [`X;touch${'\t'}${mark}=1`, `$(touch${'\t'}${mark})=1`, 'NOVALUE', '1X=2']) {
+    const r = await withFirstLine(t, `#!/usr/bin/env -S ${word} node --flag`);
+    t.equal(r.code, 2, word);
+    t.match(r.stderr, /its first line does not run node: .* is not NAME=VALUE/, word);
+  }
+  t.notOk(existsSync(mark), 'nothing in the line was run');
 });
