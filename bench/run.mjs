@@ -949,8 +949,13 @@ function gateLines() {
       )} ms; longest collection ${f(
         loops.map((x) => x.gc.maxMs),
         2,
-      )} ms`,
+      )} ms; the main thread runnable and waiting for its core ${f(
+        loops.map((x) => x.threads?.mainWaitMsPerS ?? NaN),
+        1,
+      )} ms/s`,
     );
+    // Under --fifo nothing of ours outranks the main thread on its core, so a wait of tens of ms a second there is
+    // the kernel's real-time throttling (bench/README.md, "Node 24: the 50 ms stops of the latency load").
   }
   const ratio = h.map((r) => (echoQps(r.round) ? r.sat.qps / echoQps(r.round) : NaN));
   // The own JavaScript's share of a saturated query: from --profile (V8's sampler: it inflates small functions,
