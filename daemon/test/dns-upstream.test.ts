@@ -139,6 +139,47 @@ t.test('at maxSockets, further tries share an open socket; their IDs tell them a
   t.equal(pool.sockets, 0);
 });
 
+t.test('a finished job keeps neither its waiters nor its last error answer', async (t) => {
+  // The maps that hold jobs while they run churn with every question, and a table V8 dropped may still point at a
+  // finished job until a full collection: it must hold nothing more (bench/README.md, "What keeps them").
+  const up = await TestUpstream.start();
+  t.teardown(() => up.close());
+  const seen: { waiters: number; lastRcode: boolean }[] = [];
+  const owner = new (class extends Owner {
+    override upstreamAnswer(j: Job<number>, msg: Buffer, info: ResponseInfo): void {
+      seen.push({ waiters: j.waiters.length, lastRcode: j.lastRcodeAnswer !== null });
+      super.upstreamAnswer(j, msg, info);
+    }
+    override upstreamFailed(j?: Job<number>): void {
+      seen.push({ waiters: j!.waiters.length, lastRcode: j!.lastRcodeAnswer !== null });
+      super.upstreamFailed();
+    }
+  })();
+  const pool = poolFor(up, owner, { timeoutMs: 2000 });
+  t.teardown(() => pool.close());
+  const answered = job('a.example.test');
+  answered.waiters.push(1, 2);
+  let done = owner.next();
+  pool.start(answered);
+  await done;
+  up.behaviour = 'servfail';
+  const failed = job('mx.example.test');
+  failed.waiters.push(3);
+  done = owner.next();
+  pool.start(failed);
+  await done;
+  t.same(
+    seen,
+    [
+      { waiters: 2, lastRcode: false },
+      { waiters: 1, lastRcode: true },
+    ],
+    'the owner saw the waiters and the SERVFAIL while the jobs ended',
+  );
+  t.same([answered.waiters.length, failed.waiters.length], [0, 0], 'then the jobs let go of their waiters');
+  t.equal(failed.lastRcodeAnswer, null, 'and of the SERVFAIL');
+});
+
 t.test('closing the pool fails the tries in flight', async (t) => {
   const up = await TestUpstream.start();
   t.teardown(() => up.close());

@@ -31,7 +31,8 @@ const SPARES = 4;
 
 interface Slot {
   readonly index: number;
-  readonly socket: Socket;
+  /** Null once released (see release()). */
+  socket: Socket | null;
   readonly family: 4 | 6;
   /** Tries using this socket. */
   users: number;
@@ -152,7 +153,7 @@ export class UdpPorts {
 
   send(slot: number, msg: Buffer, port: number, host: string): void {
     // No callback (no closure per query): a send error is an 'error' event on the socket, and the try times out.
-    this.#slots.get(slot)?.socket.send(msg, port, host);
+    this.#slots.get(slot)?.socket?.send(msg, port, host);
   }
 
   /** The try on `slot` ended: its socket closes once no try uses it. */
@@ -160,8 +161,14 @@ export class UdpPorts {
     const s = this.#slots.get(slot);
     if (s === undefined || --s.users > 0) return;
     this.#slots.delete(slot);
+    const socket = s.socket;
+    // The slot lets go of its socket: a table V8 dropped when `#slots` was rebuilt may still point at the slot, and
+    // whatever a dropped table in the old generation points at survives every scavenge until a full collection
+    // (bench/README.md, "What keeps them: the registries' hash tables"). The socket, its handle and its buffers
+    // then go with the next scavenge instead of being promoted.
+    s.socket = null;
     try {
-      s.socket.close();
+      socket?.close();
     } catch {
       // already closed
     }
@@ -173,7 +180,7 @@ export class UdpPorts {
     this.#refill = null;
     for (const s of [...this.#slots.values(), ...this.#spares[0], ...this.#spares[1]]) {
       try {
-        s.socket.close();
+        s.socket?.close();
       } catch {
         // already closed
       }
