@@ -22,7 +22,7 @@ class Owner implements UpstreamOwner<number> {
     this.answers.push(Buffer.from(msg));
     this.waiting?.();
   }
-  upstreamFailed(): void {
+  upstreamFailed(_job?: Job<number>): void {
     this.failures++;
     this.waiting?.();
   }
@@ -150,9 +150,9 @@ t.test('a finished job keeps neither its waiters nor its last error answer', asy
       seen.push({ waiters: j.waiters.length, lastRcode: j.lastRcodeAnswer !== null });
       super.upstreamAnswer(j, msg, info);
     }
-    override upstreamFailed(j?: Job<number>): void {
-      seen.push({ waiters: j!.waiters.length, lastRcode: j!.lastRcodeAnswer !== null });
-      super.upstreamFailed();
+    override upstreamFailed(j: Job<number>): void {
+      seen.push({ waiters: j.waiters.length, lastRcode: j.lastRcodeAnswer !== null });
+      super.upstreamFailed(j);
     }
   })();
   const pool = poolFor(up, owner, { timeoutMs: 2000 });

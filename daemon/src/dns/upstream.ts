@@ -134,10 +134,11 @@ export class Job<W = unknown> {
 /**
  * A finished job lets go of its waiters and its last error answer. The maps that hold jobs while they run (the
  * pool's pending tries, the query path's questions in flight) churn with every question, and V8 rebuilds their small
- * tables every few entries: a dropped table in the old generation still points at the jobs it held, and whatever it
- * points at survives every scavenge until a full collection. Under Node 24 at saturation that promoted ~230 KB a
- * scavenge (the jobs with their waiters, clients, sockets and buffers) and brought a full collection a second
- * (bench/README.md, "What keeps them: the registries' hash tables"); a job so kept is now an empty shell.
+ * tables every few entries; as measured, a dropped table in the old generation still points at the jobs it held,
+ * and whatever it points at survives every scavenge until a full collection. Under Node 24 at saturation that
+ * promoted ~230 KB a scavenge (the jobs with their waiters, clients, sockets and buffers) and brought a full
+ * collection a second (bench/README.md, "What keeps them: the registries' hash tables"); a job so kept is now an
+ * empty shell.
  */
 function shed<W>(job: Job<W>): void {
   job.waiters.length = 0;
