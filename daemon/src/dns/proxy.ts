@@ -12,6 +12,7 @@
 import { Buffer } from 'node:buffer';
 
 import { NetworkSet } from './access.js';
+import { readU32 } from './wire.js';
 
 /** proxy-protocol.txt 2.2: the twelve octets every v2 header starts with. */
 export const PROXY_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
@@ -196,8 +197,7 @@ function crcMatches(buf: Uint8Array, total: number, crcAt: number): boolean {
     c = CRC32C_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
   }
   c = (c ^ 0xffffffff) >>> 0;
-  const want = ((buf[crcAt]! << 24) | (buf[crcAt + 1]! << 16) | (buf[crcAt + 2]! << 8) | buf[crcAt + 3]!) >>> 0;
-  return c === want;
+  return c === readU32(buf, crcAt);
 }
 
 /** A CRC-32c of `buf` (for tests that build headers with a checksum). */
