@@ -38,7 +38,8 @@ import { Buffer } from 'node:buffer';
 import type { Config } from './config/schema.js';
 import { Access, LIMIT_DROP, LIMIT_PASS, LIMIT_SLIP } from './dns/access.js';
 import { makeEntry, renderEntry, truncate, udpLimit } from './dns/answer.js';
-import { PacketCache, type CacheEntry } from './dns/cache.js';
+import { PacketCache, hashKey, type CacheEntry } from './dns/cache.js';
+import { InflightTable } from './dns/inflight.js';
 import { scrubAnswer } from './dns/scrub.js';
 import type { Client } from './dns/client.js';
 import { CountingEvents, type AnswerSource, type QueryEvents, type Transport } from './dns/events.js';
@@ -170,7 +171,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   /** Where answers are rendered: a buffer per length, reused once the client's send has let go of it. */
   readonly #answers = new ScratchAnswers();
   /** Upstream questions in flight, by cache key (coalescing). */
-  readonly #inflight = new Map<string, Job<ParsedQuery>>();
+  readonly #inflight = new InflightTable<Job<ParsedQuery>>();
   /** Configurations built so far: a reload is a new generation for the verdicts memoized in the cache. */
   #epoch = 0;
   /** Evictions of caches a reload replaced, so the count only ever grows (a Prometheus counter). */
@@ -420,7 +421,8 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     }
     // 8. Upstream, coalescing identical questions.
     const key = kb.toString('latin1', 0, klen + 1);
-    const pending = this.#inflight.get(key);
+    const hash = hashKey(kb, klen + 1);
+    const pending = this.#inflight.get(key, hash);
     if (pending !== undefined && pending.waiters.length < MAX_WAITERS) {
       pending.waiters.push(waiterOf(q, now));
       return;
@@ -430,8 +432,9 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
       return this.#send(p, q, spliceAnswer(q, p.synth.error(RCODE_SERVFAIL), this.#answers), 'local');
     }
     const job = new Job<ParsedQuery>(key, upstreamQuery(q), q.qEnd);
+    job.keyHash = hash;
     job.waiters.push(waiterOf(q, now));
-    if (pending === undefined) this.#inflight.set(key, job);
+    if (pending === undefined) this.#inflight.add(job);
     p.pool.start(job);
   }
 
@@ -521,7 +524,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   }
 
   upstreamAnswer(job: Job<ParsedQuery>, answer: Buffer, scanned: ResponseInfo): void {
-    if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
+    this.#inflight.delete(job);
     const p = this.parts;
     // Scrubbed once, here, before it is cached (dns/scrub.ts): a cache hit never pays for it.
     const scrubbed = this.#scrub(answer, scanned);
@@ -566,7 +569,7 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
   }
 
   upstreamFailed(job: Job<ParsedQuery>): void {
-    if (this.#inflight.get(job.key) === job) this.#inflight.delete(job.key);
+    this.#inflight.delete(job);
     const p = this.parts;
     const now = this.#clock.now();
     const e = p.cache.get(job.key, now);

@@ -340,7 +340,7 @@ function keyAt(arena: Arena, handle: number, k: Uint8Array, len: number): boolea
 const SEED = randomBytes(4).readInt32LE(0);
 
 /** A 32-bit hash of k[0..len) (MurmurHash3's mixing, four octets at a time, seeded). */
-function hashKey(k: Uint8Array, len: number): number {
+export function hashKey(k: Uint8Array, len: number): number {
   let h = SEED ^ len;
   let i = 0;
   for (const end = len - 3; i < end; i += 4) {

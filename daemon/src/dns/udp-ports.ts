@@ -29,32 +29,85 @@ const MAX_DRAWS = 32;
 /** Sockets bound ahead of need, per family. */
 const SPARES = 4;
 
-interface Slot {
-  readonly index: number;
-  /** Null once released (see release()). */
-  socket: Socket | null;
+/**
+ * One socket and the tries waiting on it, by their 16-bit ID. A try's own socket (the rule while maxSockets
+ * allows) holds its one try in two fields; only a socket shared at maxSockets puts the others in a Map.
+ *
+ * The tries are held here, not in a pool-wide map keyed by socket and ID: such a map churns with every question, and
+ * V8 rebuilds a churning Map's table every few entries. A dropped table in the old generation still points at what
+ * it held, and whatever it points at survives every scavenge until a full collection (bench/README.md, "What keeps
+ * them: the registries' hash tables"). A slot is dropped whole when its socket closes, after its tries have left it.
+ */
+export class PortSlot<T> {
+  /** Null once released (see UdpPorts.release()). */
+  socket: Socket | null = null;
   readonly family: 4 | 6;
   /** Tries using this socket. */
-  users: number;
+  users = 0;
+  /** Where it sits in the pool's open sockets, -1 when not open (a spare, or released). */
+  pos = -1;
+  #first: T | null = null;
+  #firstId = -1;
+  #more: Map<number, T> | null = null;
+
+  constructor(family: 4 | 6) {
+    this.family = family;
+  }
+
+  /** The try waiting for an answer with this ID. */
+  get(id: number): T | undefined {
+    if (id === this.#firstId) return this.#first!;
+    return this.#more?.get(id);
+  }
+
+  has(id: number): boolean {
+    return id === this.#firstId || (this.#more?.has(id) ?? false);
+  }
+
+  /** `t` waits for the answer with this ID (not already taken: see has()). */
+  put(id: number, t: T): void {
+    if (this.#firstId < 0) {
+      this.#first = t;
+      this.#firstId = id;
+    } else {
+      (this.#more ??= new Map()).set(id, t);
+    }
+  }
+
+  /** The try with this ID no longer waits. */
+  take(id: number): void {
+    if (id === this.#firstId) {
+      this.#first = null;
+      this.#firstId = -1;
+    } else {
+      this.#more?.delete(id);
+    }
+  }
+
+  /** The tries waiting. */
+  tries(): T[] {
+    const all = this.#more === null ? [] : [...this.#more.values()];
+    if (this.#first !== null) all.push(this.#first);
+    return all;
+  }
 }
 
-export class UdpPorts {
-  readonly #onMessage: (slot: number, msg: Buffer, rinfo: RemoteInfo) => void;
+export class UdpPorts<T> {
+  readonly #onMessage: (slot: PortSlot<T>, msg: Buffer, rinfo: RemoteInfo) => void;
   readonly #log: Logger;
   readonly #maxSockets: number;
-  /** Sockets in use by tries, by slot number. */
-  readonly #slots = new Map<number, Slot>();
+  /** Sockets in use by tries, each at its `pos` (a swap with the last takes one out). */
+  readonly #open: PortSlot<T>[] = [];
   /** Bound, not yet used: [IPv4, IPv6]. */
-  readonly #spares: [Slot[], Slot[]] = [[], []];
+  readonly #spares: [PortSlot<T>[], PortSlot<T>[]] = [[], []];
   /** How many spares each family is kept at (0 until a try of that family has been made). */
   readonly #spareTarget = [0, 0];
   #refill: NodeJS.Immediate | null = null;
   #closed = false;
-  #next = 0;
   readonly #random = new Uint16Array(1024);
   #randomAt = 1024;
 
-  constructor(onMessage: (slot: number, msg: Buffer, rinfo: RemoteInfo) => void, log: Logger, maxSockets: number) {
+  constructor(onMessage: (slot: PortSlot<T>, msg: Buffer, rinfo: RemoteInfo) => void, log: Logger, maxSockets: number) {
     this.#onMessage = onMessage;
     this.#log = log;
     this.#maxSockets = maxSockets;
@@ -62,12 +115,17 @@ export class UdpPorts {
 
   /** Sockets in use by tries. */
   get size(): number {
-    return this.#slots.size;
+    return this.#open.length;
   }
 
   /** Sockets bound ahead of need. */
   get spares(): number {
     return this.#spares[0].length + this.#spares[1].length;
+  }
+
+  /** The tries waiting on every open socket. */
+  tries(): T[] {
+    return this.#open.flatMap((s) => s.tries());
   }
 
   /** 16 random bits from a CSPRNG batch. */
@@ -79,30 +137,25 @@ export class UdpPorts {
     return this.#random[this.#randomAt++]!;
   }
 
-  /** A socket for one try (a spare or a new one on a random port, or, at maxSockets, an open one): its slot number. */
-  acquire(family: 4 | 6): number {
+  /** A socket for one try: a spare or a new one on a random port, or, at maxSockets, an open one. */
+  acquire(family: 4 | 6): PortSlot<T> {
     const f = family === 4 ? 0 : 1;
     this.#spareTarget[f] = SPARES;
-    const spare = this.#spares[f].pop();
-    if (spare !== undefined) {
-      spare.users = 1;
-      this.#slots.set(spare.index, spare);
-      this.#refillSoon();
-      return spare.index;
-    }
-    if (this.#slots.size + this.spares >= this.#maxSockets) {
-      const open = [...this.#slots.keys()].filter((k) => this.#slots.get(k)!.family === family);
+    let slot = this.#spares[f].pop();
+    if (slot === undefined && this.#open.length + this.spares >= this.#maxSockets) {
+      const open = this.#open.filter((s) => s.family === family);
       if (open.length > 0) {
-        const k = open[this.random16() % open.length]!;
-        this.#slots.get(k)!.users++;
-        return k;
+        const shared = open[this.random16() % open.length]!;
+        shared.users++;
+        return shared;
       }
     }
-    const slot = this.#open(family);
+    slot ??= this.#bindNew(family);
     slot.users = 1;
-    this.#slots.set(slot.index, slot);
+    slot.pos = this.#open.length;
+    this.#open.push(slot);
     this.#refillSoon();
-    return slot.index;
+    return slot;
   }
 
   /** Binds the spares used since the last refill, once the event loop is done with the datagrams at hand. */
@@ -113,8 +166,8 @@ export class UdpPorts {
       for (const family of [4, 6] as const) {
         const f = family === 4 ? 0 : 1;
         const spares = this.#spares[f];
-        while (spares.length < this.#spareTarget[f]! && this.#slots.size + this.spares < this.#maxSockets) {
-          spares.push(this.#open(family));
+        while (spares.length < this.#spareTarget[f]! && this.#open.length + this.spares < this.#maxSockets) {
+          spares.push(this.#bindNew(family));
         }
       }
     });
@@ -123,10 +176,10 @@ export class UdpPorts {
   }
 
   /** A new socket on a random port, not yet used by any try. */
-  #open(family: 4 | 6): Slot {
-    const index = this.#next++;
+  #bindNew(family: 4 | 6): PortSlot<T> {
+    const slot = new PortSlot<T>(family);
     const socket = createSocket({ type: family === 4 ? 'udp4' : 'udp6', lookup: ipLookup });
-    socket.on('message', (msg, rinfo) => this.#onMessage(index, msg, rinfo));
+    socket.on('message', (msg, rinfo) => this.#onMessage(slot, msg, rinfo));
     let binding = true;
     let bindError: NodeJS.ErrnoException | null = null;
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -148,25 +201,28 @@ export class UdpPorts {
       }
     }
     binding = false;
-    return { index, socket, family, users: 0 };
+    slot.socket = socket;
+    return slot;
   }
 
-  send(slot: number, msg: Buffer, port: number, host: string): void {
+  send(slot: PortSlot<T>, msg: Buffer, port: number, host: string): void {
     // No callback (no closure per query): a send error is an 'error' event on the socket, and the try times out.
-    this.#slots.get(slot)?.socket?.send(msg, port, host);
+    slot.socket?.send(msg, port, host);
   }
 
-  /** The try on `slot` ended: its socket closes once no try uses it. */
-  release(slot: number): void {
-    const s = this.#slots.get(slot);
-    if (s === undefined || --s.users > 0) return;
-    this.#slots.delete(slot);
-    const socket = s.socket;
-    // The slot lets go of its socket: a table V8 dropped when `#slots` was rebuilt may still point at the slot, and
-    // whatever a dropped table in the old generation points at survives every scavenge until a full collection
-    // (bench/README.md, "What keeps them: the registries' hash tables"). The socket, its handle and its buffers
-    // then go with the next scavenge instead of being promoted.
-    s.socket = null;
+  /** A try on `slot` ended (it has taken itself out): the socket closes once no try uses it. */
+  release(slot: PortSlot<T>): void {
+    if (slot.pos < 0 || --slot.users > 0) return;
+    const last = this.#open.pop()!;
+    if (last !== slot) {
+      this.#open[slot.pos] = last;
+      last.pos = slot.pos;
+    }
+    slot.pos = -1;
+    const socket = slot.socket;
+    // The slot lets go of its socket, as a finished job of its waiters (upstream.ts, shed): the socket, its handle
+    // and its buffers go with the next scavenge even if something dropped still points at the slot.
+    slot.socket = null;
     try {
       socket?.close();
     } catch {
@@ -178,14 +234,15 @@ export class UdpPorts {
     this.#closed = true;
     if (this.#refill !== null) clearImmediate(this.#refill);
     this.#refill = null;
-    for (const s of [...this.#slots.values(), ...this.#spares[0], ...this.#spares[1]]) {
+    for (const s of [...this.#open, ...this.#spares[0], ...this.#spares[1]]) {
       try {
         s.socket?.close();
       } catch {
         // already closed
       }
+      s.pos = -1;
     }
-    this.#slots.clear();
+    this.#open.length = 0;
     this.#spares[0].length = 0;
     this.#spares[1].length = 0;
   }

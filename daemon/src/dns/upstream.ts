@@ -3,8 +3,8 @@
  *
  * - UDP from a new socket per try on a random source port (udp-ports.ts, RFC 5452 10; bound ahead of need), with a
  *   random 16-bit ID per try drawn from a batched CSPRNG buffer (crypto.randomFillSync once per 1,024 draws: ~3 ns a
- *   draw against ~30-55 ns for crypto.randomInt, measured on this project's 2-core VM, Node 20). Tries wait in a map
- *   keyed by socket and ID.
+ *   draw against ~30-55 ns for crypto.randomInt, measured on this project's 2-core VM, Node 20). Tries wait on
+ *   their socket's slot by ID (udp-ports.ts, PortSlot).
  * - Strict answers: the source address and port must be the upstream's, the ID one we wait on, QR set, opcode
  *   QUERY, exactly our question (case-insensitively), every record well formed (wire.ts scanResponse). Anything
  *   else is dropped and counted, and the try goes on waiting: a spoofed or broken datagram never ends a query, the
@@ -28,7 +28,7 @@ import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { QueryEvents } from './events.js';
 import { HealthMonitor, PROBE_TYPES, UpstreamHealth, nameKey, probeQuery } from './health.js';
-import { UdpPorts } from './udp-ports.js';
+import { UdpPorts, type PortSlot } from './udp-ports.js';
 import {
   HEADER_BYTES,
   RCODE_NOTIMP,
@@ -103,6 +103,8 @@ export class Job<W = unknown> {
   /** What the query path keeps with the job (its waiting clients). */
   readonly waiters: W[] = [];
   readonly key: string;
+  /** The query path's hash of `key` (dns/inflight.ts). */
+  keyHash = 0;
   state = IDLE;
   /** Increases with every try, so a stale timeout or TCP callback can tell it is too late. */
   seq = 0;
@@ -110,12 +112,12 @@ export class Job<W = unknown> {
   /** Bit per upstream index tried (the first 31). */
   tried = 0;
   upstream: Upstream | null = null;
-  /** pending-map key of the current UDP try. */
-  pendingKey = -1;
+  /** The socket the current UDP try waits on, or null. */
+  slot: PortSlot<Job<W>> | null = null;
+  /** The current UDP try's ID. */
+  id = -1;
   /** The slot of the current UDP try's deadline in the pool's FIFO, or -1. */
   qPos = -1;
-  /** The socket slot of the current UDP try. */
-  slot = -1;
   tryStartedMs = 0;
   /** The last SERVFAIL/REFUSED/NOTIMP answer seen, relayed when nothing better comes. */
   lastRcodeAnswer: Buffer | null = null;
@@ -158,9 +160,8 @@ export class UpstreamPool<W> {
   readonly #owner: UpstreamOwner<W>;
   readonly #events: QueryEvents;
   readonly #clock: Clock;
-  /** The tries' sockets, by slot number (never reused). */
-  readonly #ports: UdpPorts;
-  readonly #pending = new Map<number, Job<W>>();
+  /** The tries' sockets, each with the tries waiting on it. */
+  readonly #ports: UdpPorts<Job<W>>;
   readonly #tcp = new Set<TcpSocket>();
   // FIFO of UDP try deadlines: a ring (three parallel arrays, `#head` the first entry, `#count` entries), so a try
   // costs no array growth or copy. A job that ends before its deadline takes itself out of its slot (#dequeue) and
@@ -196,7 +197,7 @@ export class UpstreamPool<W> {
     this.#owner = owner;
     this.#events = events;
     this.upstreams = Object.freeze(settings.upstreams.map((u, i) => new Upstream(i, u, new UpstreamHealth(settings))));
-    this.#ports = new UdpPorts(
+    this.#ports = new UdpPorts<Job<W>>(
       (slot, msg, rinfo) => this.#onMessage(slot, msg, rinfo),
       log,
       settings.maxSockets ?? MAX_SOCKETS,
@@ -224,11 +225,11 @@ export class UpstreamPool<W> {
 
   /** Ends the pending UDP try of `job` (answer, timeout, TC or failure). */
   #unpend(job: Job<W>): void {
-    if (job.pendingKey < 0) return;
-    this.#pending.delete(job.pendingKey);
-    job.pendingKey = -1;
-    this.#ports.release(job.slot);
-    job.slot = -1;
+    const slot = job.slot;
+    if (slot === null) return;
+    slot.take(job.id);
+    job.slot = null;
+    this.#ports.release(slot);
   }
 
   /** Starts the first try of `job`. */
@@ -278,20 +279,17 @@ export class UpstreamPool<W> {
     job.seq++;
     job.tryStartedMs = this.#clock.now();
     this.#events.upstreamQuery(u.name, false);
-    const si = this.#ports.acquire(u.family);
-    let key: number;
+    const slot = this.#ports.acquire(u.family);
     let id: number;
-    do {
-      id = this.#ports.random16();
-      key = si * 65536 + id;
-    } while (this.#pending.has(key));
+    do id = this.#ports.random16();
+    while (slot.has(id));
     job.query[0] = id >> 8;
     job.query[1] = id & 0xff;
     job.state = UDP;
-    job.pendingKey = key;
-    job.slot = si;
-    this.#pending.set(key, job);
-    this.#ports.send(si, job.query, u.port, u.host);
+    job.slot = slot;
+    job.id = id;
+    slot.put(id, job);
+    this.#ports.send(slot, job.query, u.port, u.host);
     if (this.#count === this.#qJobs.length) this.#growQueue();
     const at = (this.#head + this.#count++) & (this.#qJobs.length - 1);
     job.qPos = at;
@@ -365,13 +363,12 @@ export class UpstreamPool<W> {
     if (this.#count > 0 && !this.#closed) this.#arm(this.#qDeadline[this.#head]! - now);
   }
 
-  #onMessage(socketIndex: number, msg: Buffer, rinfo: RemoteInfo): void {
+  #onMessage(slot: PortSlot<Job<W>>, msg: Buffer, rinfo: RemoteInfo): void {
     if (msg.length < HEADER_BYTES) {
       this.#events.upstreamError('unknown', 'unexpected');
       return;
     }
-    const key = socketIndex * 65536 + ((msg[0]! << 8) | msg[1]!);
-    const job = this.#pending.get(key);
+    const job = slot.get((msg[0]! << 8) | msg[1]!);
     const u = job?.upstream;
     if (job === undefined || u === null || u === undefined || rinfo.port !== u.port || rinfo.address !== u.host) {
       this.#events.upstreamError(u?.name ?? 'unknown', 'unexpected');
@@ -538,9 +535,8 @@ export class UpstreamPool<W> {
     this.#monitor.stop();
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
-    const jobs = new Set(this.#pending.values());
+    const jobs = new Set(this.#ports.tries());
     for (const j of this.#qJobs) if (j !== null && j.state !== DONE) jobs.add(j);
-    this.#pending.clear();
     for (const j of jobs) this.#finish(j, false);
     for (const s of this.#tcp) s.destroy();
     this.#tcp.clear();
