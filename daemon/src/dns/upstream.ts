@@ -134,13 +134,13 @@ export class Job<W = unknown> {
 }
 
 /**
- * A finished job lets go of its waiters and its last error answer. The maps that hold jobs while they run (the
- * pool's pending tries, the query path's questions in flight) churn with every question, and V8 rebuilds their small
- * tables every few entries; as measured, a dropped table in the old generation still points at the jobs it held,
- * and whatever it points at survives every scavenge until a full collection. Under Node 24 at saturation that
- * promoted ~230 KB a scavenge (the jobs with their waiters, clients, sockets and buffers) and brought a full
- * collection a second (bench/README.md, "What keeps them: the registries' hash tables"); a job so kept is now an
- * empty shell.
+ * A finished job lets go of its waiters and its last error answer. Nothing long-lived should hold a finished job:
+ * the tries wait on their socket's slot (udp-ports.ts), the questions in flight in a table cleared in place
+ * (inflight.ts), the deadline FIFO clears a job's place when it ends. Where something still does (a slot shared at
+ * maxSockets keeps its other tries in a Map, the TCP try's closures until the socket has closed), the job it keeps is
+ * an empty shell, not its waiters with their clients and buffers: as measured under Node 24 at saturation, what an
+ * old object points at survives every scavenge until a full collection, and what survives is promoted
+ * (bench/README.md, "What keeps them: the registries' hash tables").
  */
 function shed<W>(job: Job<W>): void {
   job.waiters.length = 0;
@@ -313,6 +313,8 @@ export class UpstreamPool<W> {
       deadline[i] = this.#qDeadline[from]!;
       if (job !== null && job.qPos === from) job.qPos = i;
     }
+    // The old array lets go of its jobs (inflight.ts says why).
+    this.#qJobs.fill(null);
     this.#qJobs = jobs;
     this.#qSeq = seq;
     this.#qDeadline = deadline;
