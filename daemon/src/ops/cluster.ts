@@ -166,7 +166,7 @@ export class WorkerOpsAgent {
   reload(settings: Settings): void {
     const changed = JSON.stringify(settings.config.hitReport) !== JSON.stringify(this.#settings.config.hitReport);
     this.#settings = settings;
-    if (processMetricsWanted(settings.config.metrics)) this.metrics.startProcessMetrics();
+    this.metrics.followConfig(settings.config.metrics);
     if (changed) this.#setHits(settings);
     if (this.#daemon !== null) this.#canary.check();
   }

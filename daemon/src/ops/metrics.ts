@@ -489,6 +489,14 @@ export class Metrics implements QueryEvents, PolicyEvents {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * Starts the process metrics if `metrics` (a configuration, at start or after a reload) wants them; a reload that
+   * stops wanting them leaves them running: prom-client offers no way to stop its collectors.
+   */
+  followConfig(metrics: { readonly listen: string; readonly processMetrics: boolean }): void {
+    if (processMetricsWanted(metrics)) this.startProcessMetrics();
+  }
+
   /** The list registry, for the per-list metrics. */
   attachLists(lists: ListFigures | null): void {
     this.#lists = lists;

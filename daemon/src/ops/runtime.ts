@@ -265,7 +265,7 @@ export class Operations {
       }
     }
     this.#config = c;
-    if (processMetricsWanted(c.metrics)) this.metrics.startProcessMetrics();
+    this.metrics.followConfig(c.metrics);
     if (server !== this.#server) {
       await this.#server?.close();
       this.#server = server;
