@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 
 import { categorize, ownJsSpots } from '../bench/lib/perf.mjs';
-import { waitsForNoHelper } from '../bench/lib/proc.mjs';
+import { noiseOf, waitsForNoHelper } from '../bench/lib/proc.mjs';
 import { emptyAnswer, endsWith, questionEnd, wireSuffix } from '../bench/lib/raw-dns.mjs';
 import { daemonEnv, shippedEnv, shippedFlags } from '../bench/lib/shipped.mjs';
 import { plainCommand, plainNode } from './helpers/tools.ts';
@@ -229,4 +229,18 @@ t.test('the forwarder sends .dyn.test upstream with a fresh ID and returns the a
   const hot = query('h2.hot.test', 0x0bbb);
   t.same(await ask(client, port, hot), emptyAnswer(hot, questionEnd(hot)), 'another name: answered as the echo does');
   t.equal(seen.length, 20, 'and not sent upstream');
+});
+
+t.test("a row is noisy when another process's CPU or the host's steal passes its limit in either load", async (t) => {
+  const limits = { foreignMax: 15, stealMax: 20, loadSeconds: 4 };
+  const row = (latForeign: number, satForeign: number, latSteal: number, satSteal: number) => ({
+    lat: { foreignCpu: latForeign, stealMs: latSteal },
+    sat: { foreignCpu: satForeign, stealMs: satSteal },
+  });
+  t.equal(noiseOf(row(2, 3, 40, 80), limits), null, '80 ms of steal in a 4 s load is 20 ms a second: not past it');
+  t.match(noiseOf(row(2, 3, 40, 84), limits), /21 ms a second of a load, past --steal-max/, 'the saturation load');
+  t.match(noiseOf(row(2, 3, 400, 0), limits), /100 ms a second of a load, past --steal-max/, 'the latency load');
+  t.match(noiseOf(row(16, 0, 0, 0), limits), /used 16% of a core, past --foreign-max/, 'another process');
+  t.match(noiseOf(row(0, 30, 400, 0), limits), /--foreign-max/, 'the other CPU named first when both are past');
+  t.equal(noiseOf({ lat: { foreignCpu: 0 }, sat: { foreignCpu: 0 } }, limits), null, 'no steal read: not noisy');
 });

@@ -346,3 +346,17 @@ export function runTimed({ cpu, cmd, args, outFile, limitSeconds, withStderr = f
     });
   });
 }
+
+/**
+ * Why a row's figures are not the server's alone, or null: another process's CPU over `foreignMax` percent of a core,
+ * or the host's steal over `stealMax` ms a second of a load (`loadSeconds` long), in its latency or saturation load.
+ */
+export function noiseOf(row, { foreignMax, stealMax, loadSeconds }) {
+  const foreign = Math.max(row.lat.foreignCpu, row.sat.foreignCpu);
+  if (foreign > foreignMax)
+    return `other work on the machine used ${foreign.toFixed(0)}% of a core, past --foreign-max`;
+  const steal = Math.max(row.lat.stealMs ?? 0, row.sat.stealMs ?? 0) / loadSeconds;
+  if (steal > stealMax)
+    return `the host kept this VM's cores ${steal.toFixed(0)} ms a second of a load, past --steal-max`;
+  return null;
+}
