@@ -106,6 +106,13 @@ t.test('a listed name is cached the second time it is decided, not the first (th
   for (let i = 0; i < 3000; i++) t.equal(decide(q, many, `n${i}.test`).action, BLOCK);
   t.equal(decide(q, many, 'n7.test').action, BLOCK);
   t.equal(decide(q, many, 'n7.test'), decide(q, many, 'n7.test'), 'kept from the second time on');
+  // An alias target (decideName) the same way.
+  const r = new Policy({ allowlist: [], steer: false });
+  const view = lists.view();
+  const [a1, a2, a3] = [1, 2, 3].map(() => r.decideName('cdn.blocked.test', view));
+  for (const d of [a1, a2, a3]) t.has(d, { action: BLOCK, listId: 'demo', kind: 'D' });
+  t.not(a1, a2, 'an alias target decided once is not kept');
+  t.equal(a3, a2, 'decided again, it is');
 });
 
 t.test('the decision cache is bounded', async (t) => {

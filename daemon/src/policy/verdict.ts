@@ -61,10 +61,11 @@ export class Policy {
   readonly #interned = new Map<string, ListDecision>();
   readonly #dotted = Buffer.alloc(512);
   /**
-   * The doorkeeper of #byWire and #interned: a listed name (or suffix) is cached the second time it is decided, not
-   * the first, so a name asked once (a scanner's random names) costs no cache entry: those entries, kept until the
-   * cache is emptied, were half of what survived each scavenge at 10,000 q/s with one listed name in ten, all
-   * different (bench/README.md, "The decision memo's doorkeeper"). A name asked again is cached as before.
+   * The doorkeeper of #byWire, #byName and #interned: a listed name (or suffix, or alias target) is cached the second
+   * time it is decided, not the first, so a name asked once (a scanner's random names, an answer's one-off CNAME
+   * target) costs no cache entry: those entries, kept until the cache is emptied, were half of what survived each
+   * scavenge at 10,000 q/s with one listed name in ten, all different (bench/README.md, "The decision memo's
+   * doorkeeper"). A name asked again is cached as before.
    */
   readonly #seen = new Doorkeeper();
 
@@ -114,6 +115,7 @@ export class Policy {
     if (cached !== undefined) return cached;
     const bytes = Buffer.from(name, 'latin1');
     const d = this.#decideBytes(bytes, bytes.length);
+    if (!this.#seen.seenBefore(name)) return d;
     if (this.#byName.size >= this.#max) this.#byName.clear();
     this.#byName.set(name, d);
     return d;
