@@ -1,5 +1,7 @@
 /** The upstream pool on its own: IDs, source ports, sockets, closing with tries in flight. */
 import { Writable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import t from 'tap';
 
@@ -11,6 +13,9 @@ import { createLogger } from '../dist/util/log.js';
 import { TYPE, query } from './helpers/client.ts';
 import { until } from './helpers/daemon.ts';
 import { TestUpstream } from './helpers/upstream.ts';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const logger = createLogger({ level: 'error' }, new Writable({ write: (_c, _e, cb) => cb() }));
 
@@ -179,6 +184,49 @@ t.test('a finished job keeps neither its waiters nor its last error answer', asy
   t.same([answered.waiters.length, failed.waiters.length], [0, 0], 'then the jobs let go of their waiters');
   t.equal(failed.lastRcodeAnswer, null, 'and of the SERVFAIL');
 });
+
+t.test(
+  'a job that moves on to its next try leaves the deadline FIFO: nothing keeps it once it has ended',
+  async (t) => {
+    // The first upstream answers SERVFAIL, the second answers: the job ends long before its first try's deadline (the
+    // clock never moves). Left in the FIFO, that try's entry would keep the job alive until the deadline.
+    const bad = await TestUpstream.start();
+    const good = await TestUpstream.start();
+    t.teardown(() => bad.close());
+    t.teardown(() => good.close());
+    bad.behaviour = 'servfail';
+    const owner = new Owner();
+    const pool = new UpstreamPool<number>(
+      {
+        upstreams: [bad.address, good.address],
+        timeoutMs: 5000,
+        tcpTimeoutMs: 500,
+        maxTries: 2,
+        failureThreshold: 1000,
+        recoveryThreshold: 2,
+        probe: { name: '.', type: 'NS', intervalMs: 3_600_000 },
+      },
+      owner,
+      new CountingEvents(),
+      logger,
+      new ManualClock(),
+    );
+    t.teardown(() => pool.close());
+    // In a function of its own, so that only the pool could still hold the job afterwards.
+    const started = (): WeakRef<Job<number>> => {
+      const j = job('a.example.test');
+      pool.start(j);
+      return new WeakRef(j);
+    };
+    const ref = started();
+    await until(() => owner.answers.length === 1, 'the answer from the second upstream');
+    t.equal(bad.queries.length + good.queries.length, 2, 'one try each');
+    t.equal(pool.inFlight, 0);
+    await new Promise<void>((resolve) => setImmediate(resolve)); // weak targets are kept to the end of the job
+    gc();
+    t.equal(ref.deref(), undefined, "the ended job is collected before its first try's deadline");
+  },
+);
 
 t.test('closing the pool fails the tries in flight', async (t) => {
   const up = await TestUpstream.start();

@@ -164,12 +164,13 @@ export class UpstreamPool<W> {
   readonly #ports: UdpPorts<Job<W>>;
   readonly #tcp = new Set<TcpSocket>();
   // FIFO of UDP try deadlines: a ring (three parallel arrays, `#head` the first entry, `#count` entries), so a try
-  // costs no array growth or copy. A job that ends before its deadline takes itself out of its slot (#dequeue) and
-  // the answered entries at the head are dropped at once: the FIFO then holds the tries still waiting, a handful at
-  // most, and its timer runs when the oldest of them is due, not at every answered try's deadline (~1,000 timers a
-  // second at 1,000 upstream questions a second when the head was only advanced by the timer). A job left in the
-  // FIFO after its answer would stay alive (its query, its waiters and their clients) until its deadline, long
-  // enough to survive a scavenge or two and be promoted: ~400 heap bytes kept per upstream question.
+  // costs no array growth or copy. A job that ends or moves on to another try (a SERVFAIL's next upstream, TCP after
+  // TC) before its deadline takes itself out of its slot (#dequeue) and the answered entries at the head are dropped
+  // at once: the FIFO then holds the tries still waiting, a handful at most, and its timer runs when the oldest of
+  // them is due, not at every answered try's deadline (~1,000 timers a second at 1,000 upstream questions a second
+  // when the head was only advanced by the timer). A job left in the FIFO after its answer would stay alive (its
+  // query, its waiters and their clients) until its deadline, long enough to survive a scavenge or two and be
+  // promoted: ~400 heap bytes kept per upstream question.
   #qJobs: (Job<W> | null)[] = new Array<Job<W> | null>(QUEUE_START).fill(null);
   #qSeq = new Float64Array(QUEUE_START);
   #qDeadline = new Float64Array(QUEUE_START);
@@ -272,6 +273,9 @@ export class UpstreamPool<W> {
       this.#finish(job, false);
       return;
     }
+    // The previous try's deadline (a try answered SERVFAIL moves on before it) leaves the FIFO now: left there, it
+    // would keep the job, finished or not, until that deadline.
+    this.#dequeue(job);
     const u = job.pinned ?? this.#pick(job);
     job.tries++;
     job.tried |= 1 << (u.index & 31);
@@ -351,7 +355,7 @@ export class UpstreamPool<W> {
       this.#qJobs[h] = null;
       this.#head = (h + 1) & (this.#qJobs.length - 1);
       this.#count--;
-      // A slot whose job has moved on to another try (or ended) is stale: only the current try times out. The
+      // Only the current try times out (a job that moves on or ends takes its entry out, so this is a guard). The
       // next try (below) may add to the FIFO or grow it: the loop reads the fields again each time.
       if (job !== null && job.seq === seq && job.state === UDP) {
         if (job.qPos === h) job.qPos = -1;
@@ -421,6 +425,8 @@ export class UpstreamPool<W> {
 
   /** RFC 7766 5: the truncated answer's question again, over TCP to the same upstream, with its own deadline. */
   #tcpTry(job: Job<W>, u: Upstream): void {
+    // The TCP try has its own timer: the UDP try's deadline leaves the FIFO (see #nextTry).
+    this.#dequeue(job);
     job.state = TCP;
     const seq = ++job.seq;
     job.tryStartedMs = this.#clock.now();
