@@ -136,11 +136,11 @@ export class Job<W = unknown> {
 /**
  * A finished job lets go of its waiters and its last error answer. Nothing long-lived should hold a finished job:
  * the tries wait on their socket's slot (udp-ports.ts), the questions in flight in a table cleared in place
- * (inflight.ts), the deadline FIFO clears a job's place when it ends. Where something still does (a slot shared at
- * maxSockets keeps its other tries in a Map, the TCP try's closures until the socket has closed), the job it keeps is
- * an empty shell, not its waiters with their clients and buffers: as measured under Node 24 at saturation, what an
- * old object points at survives every scavenge until a full collection, and what survives is promoted
- * (bench/README.md, "What keeps them: the registries' hash tables").
+ * (inflight.ts), the deadline FIFO clears a job's place when it ends or moves on. Where something still does (a slot
+ * shared at maxSockets keeps its other tries in a Map, the TCP try's closures until the socket has closed), the job
+ * it keeps is an empty shell, not its waiters with their clients and buffers: as measured under Node 24 at
+ * saturation, what an old object points at survives every scavenge until a full collection, and what survives is
+ * promoted (bench/README.md, "What keeps them: the registries' hash tables").
  */
 function shed<W>(job: Job<W>): void {
   job.waiters.length = 0;
