@@ -43,8 +43,13 @@ class Owner implements UpstreamOwner<number> {
   }
 }
 
-/** A pool over `up` with one try per query and the test's timeouts, `extra` settings on top. */
-function poolFor(up: TestUpstream, owner: Owner, extra: Partial<UpstreamSettings> = {}): UpstreamPool<number> {
+/** A pool over `up` with one try per query and the test's timeouts, `extra` settings on top, on `clock`. */
+function poolFor(
+  up: TestUpstream,
+  owner: Owner,
+  extra: Partial<UpstreamSettings> = {},
+  clock?: Clock,
+): UpstreamPool<number> {
   return new UpstreamPool<number>(
     {
       upstreams: [up.address],
@@ -59,6 +64,7 @@ function poolFor(up: TestUpstream, owner: Owner, extra: Partial<UpstreamSettings
     owner,
     new CountingEvents(),
     logger,
+    clock,
   );
 }
 
@@ -196,19 +202,10 @@ t.test(
     t.teardown(() => good.close());
     bad.behaviour = 'servfail';
     const owner = new Owner();
-    const pool = new UpstreamPool<number>(
-      {
-        upstreams: [bad.address, good.address],
-        timeoutMs: 5000,
-        tcpTimeoutMs: 500,
-        maxTries: 2,
-        failureThreshold: 1000,
-        recoveryThreshold: 2,
-        probe: { name: '.', type: 'NS', intervalMs: 3_600_000 },
-      },
+    const pool = poolFor(
+      bad,
       owner,
-      new CountingEvents(),
-      logger,
+      { upstreams: [bad.address, good.address], maxTries: 2, failureThreshold: 1000 },
       new ManualClock(),
     );
     t.teardown(() => pool.close());
@@ -260,21 +257,7 @@ t.test('each try times out at its own deadline; answered tries leave the deadlin
     },
     clearTimeout: (timer) => clock.clearTimeout(timer),
   };
-  const pool = new UpstreamPool<number>(
-    {
-      upstreams: [up.address],
-      timeoutMs: 1000,
-      tcpTimeoutMs: 500,
-      maxTries: 2,
-      failureThreshold: 1000,
-      recoveryThreshold: 2,
-      probe: { name: '.', type: 'NS', intervalMs: 3_600_000 },
-    },
-    owner,
-    new CountingEvents(),
-    logger,
-    counting,
-  );
+  const pool = poolFor(up, owner, { timeoutMs: 1000, maxTries: 2, failureThreshold: 1000 }, counting);
   t.teardown(() => pool.close());
   const start = clock.now();
   const armedBefore = armed;
