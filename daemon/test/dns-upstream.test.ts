@@ -240,6 +240,20 @@ t.test('closing the pool fails the tries in flight', async (t) => {
   t.equal(pool.sockets, 0);
 });
 
+t.test('closing the pool fails a TCP try in flight at once, as it does the UDP ones', async (t) => {
+  const up = await TestUpstream.start();
+  t.teardown(() => up.close());
+  up.behaviour = 'tc-silent-tcp';
+  const owner = new Owner();
+  const pool = poolFor(up, owner);
+  pool.start(job('a.example.test'));
+  await until(() => up.queries.some((q) => q.transport === 'tcp'), 'the TCP try after TC');
+  t.equal(pool.inFlight, 1);
+  pool.close();
+  t.equal(owner.failures, 1, 'its client answered when the pool closes, not when the socket has gone');
+  t.equal(pool.inFlight, 0);
+});
+
 t.test('each try times out at its own deadline; answered tries leave the deadline FIFO at once', async (t) => {
   // 100 tries (past the FIFO's first room of 64), one every 5 ms of a manual clock: every other one to a name the
   // upstream never answers. Each silent try must fail when its own deadline comes (its second try's, maxTries 2),

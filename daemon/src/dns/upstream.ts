@@ -162,7 +162,8 @@ export class UpstreamPool<W> {
   readonly #clock: Clock;
   /** The tries' sockets, each with the tries waiting on it. */
   readonly #ports: UdpPorts<Job<W>>;
-  readonly #tcp = new Set<TcpSocket>();
+  /** The TCP tries in flight, each with its job. */
+  readonly #tcp = new Map<TcpSocket, Job<W>>();
   // FIFO of UDP try deadlines: a ring (three parallel arrays, `#head` the first entry, `#count` entries), so a try
   // costs no array growth or copy. A job that ends or moves on to another try (a SERVFAIL's next upstream, TCP after
   // TC) before its deadline takes itself out of its slot (#dequeue) and the answered entries at the head are dropped
@@ -436,7 +437,7 @@ export class UpstreamPool<W> {
     job.query.copy(frame, 2);
     const id = (job.query[0]! << 8) | job.query[1]!;
     const sock = connect({ host: u.host, port: u.port, family: u.family });
-    this.#tcp.add(sock);
+    this.#tcp.set(sock, job);
     let got: Buffer = Buffer.alloc(0);
     let over = false;
     const end = (ok: boolean, error: 'timeout' | 'network' | 'malformed', msg?: Buffer): void => {
@@ -543,10 +544,10 @@ export class UpstreamPool<W> {
     this.#monitor.stop();
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
-    const jobs = new Set(this.#ports.tries());
-    for (const j of this.#qJobs) if (j !== null && j.state !== DONE) jobs.add(j);
+    // Every job in flight has a try waiting: on a UDP socket or on a TCP connection.
+    const jobs = [...this.#ports.tries(), ...this.#tcp.values()];
     for (const j of jobs) this.#finish(j, false);
-    for (const s of this.#tcp) s.destroy();
+    for (const s of this.#tcp.keys()) s.destroy();
     this.#tcp.clear();
     this.#ports.close();
   }
