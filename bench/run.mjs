@@ -113,7 +113,7 @@ if (o.help) {
       '       [--perf] [--fifo] [--foreign-max=PCT] [--steal-max=MS] [--attempts=N] [--p99-ref=MS] [--rss-ref=MIB] [--anon-ref=MIB]',
       `targets: ${ALL_TARGETS.join(', ')}`,
       'env: TARGETS ROUNDS DUR WARM LAT_QPS OUTSTANDING CLIENTS SEED NBLOCK SRV_CPU GEN_CPU NODE_FLAGS PROFILE=1',
-      '     PERF=1 FIFO=1 FOREIGN_MAX MAX_ATTEMPTS P99_REF_MS RSS_REF_MB ANON_REF_MB',
+      '     PERF=1 FIFO=1 FOREIGN_MAX STEAL_MAX MAX_ATTEMPTS P99_REF_MS RSS_REF_MB ANON_REF_MB',
       '',
     ].join('\n'),
   );
@@ -894,8 +894,8 @@ function gateLines() {
   if (h.length === 0) return { lines: [...out, '- no hashwalld row: nothing judged'], failed: false };
   let failed = false;
   // Any row: the echo's and Unbound's figures are the references of the ratios.
-  const noise = rows.find((r) => r.noisy)?.noise;
-  const noisy = noise === undefined ? '' : ` (noisy, ${rows.find((r) => r.noisy).target} row: ${noise})`;
+  const noisyRow = rows.find((r) => r.noisy);
+  const noisy = noisyRow === undefined ? '' : ` (noisy, ${noisyRow.target} row: ${noisyRow.noise})`;
   const verdict = (name, pass, detail) => {
     if (pass === null) {
       out.push(`- NOT JUDGED  ${name}: ${detail}`);

@@ -375,12 +375,13 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     const kb = this.#key;
     const klen = foldQuestion(q, kb, 4);
     kb[klen] = 0x30 + (q.dnssecOk ? 1 : 0) + (q.cd ? 2 : 0);
-    // The key as a string only where a Map needs one (a decision not memoized, a question going upstream): a
-    // cached answer is found by the key's octets.
+    // The key as a string only where a table keyed by strings needs one (a decision not memoized, a question going
+    // upstream): a cached answer is found by the key's octets, and their hash serves the questions in flight too.
     // The cache entry of this question (looked up once, used in stage 7) memoizes the name's decision under the
     // generation it was made in: a hit skips the decision map (one string hash and lookup fewer per query; the
     // decision is the policy's all the same, and a new generation or a reload makes it decide again).
-    const e = p.cache.getWire(kb, klen + 1, now);
+    const hash = hashKey(kb, klen + 1);
+    const e = p.cache.getWire(kb, klen + 1, now, hash);
     const gen = view.generation + p.epoch * EPOCH;
     let d: Decision;
     if (e !== undefined && e.nameGeneration === gen) {
@@ -421,7 +422,6 @@ export class QueryPath implements QueryHandler, UpstreamOwner<ParsedQuery> {
     }
     // 8. Upstream, coalescing identical questions.
     const key = kb.toString('latin1', 0, klen + 1);
-    const hash = hashKey(kb, klen + 1);
     const pending = this.#inflight.get(key, hash);
     if (pending !== undefined && pending.waiters.length < MAX_WAITERS) {
       pending.waiters.push(waiterOf(q, now));

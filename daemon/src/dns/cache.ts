@@ -437,11 +437,14 @@ export class PacketCache {
     return this.getWire(this.#key, n, nowMs);
   }
 
-  /** get() with the key as octets, k[0..len) (the query path has them: no string to make). */
-  getWire(k: Uint8Array, len: number, nowMs: number): CacheEntry | undefined {
+  /**
+   * get() with the key as octets, k[0..len) (the query path has them: no string to make), and their hashKey if the
+   * caller has it (the query path keeps it for its table of questions in flight).
+   */
+  getWire(k: Uint8Array, len: number, nowMs: number, hash = hashKey(k, len)): CacheEntry | undefined {
     const slots = this.#slots;
     if (slots === null) return undefined;
-    const s = this.#find(slots, k, len, hashKey(k, len));
+    const s = this.#find(slots, k, len, hash);
     if (s < 0) return undefined;
     const fresh = slots.f64[(s << 3) | F_FRESH_UNTIL]!;
     if (nowMs >= fresh + this.#staleWindowMs) {
