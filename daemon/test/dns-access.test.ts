@@ -1,6 +1,11 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
 import t from 'tap';
 
 import { Access, LIMIT_DROP, LIMIT_PASS, LIMIT_SLIP } from '../dist/dns/access.js';
+
+const execFileAsync = promisify(execFile);
 
 const base = {
   allow: ['10.0.0.0/8', '192.168.1.0/24', 'fc00::/7', '2001:db8:1::/48'],
@@ -78,3 +83,34 @@ t.test(
     t.notOk(new Access({ ...base, outside: 'drop' }).refuse('203.0.113.1', 0), 'outside: drop');
   },
 );
+
+t.test('a limiter lays out its prefix table at its first token, not before', async (t) => {
+  // lru-cache makes its arrays for `max` entries at once: 12 bytes a prefix in typed arrays (three Uint32Arrays).
+  // Measured in a child with a collection before each reading, so no other test's buffers come and go in between.
+  const script = `
+    import { Access } from ${JSON.stringify(new URL('../dist/dns/access.js', import.meta.url).href)};
+    const m = () => (gc(), process.memoryUsage().arrayBuffers);
+    const a = new Access(${JSON.stringify({ ...base, rateLimitQps: 10, rateLimitMaxPrefixes: 1_000_000 })});
+    const out = [];
+    let at = m();
+    const step = (f) => { const r = f(); const now = m(); out.push([r, now - at]); at = now; };
+    step(() => a.refuse('203.0.113.1', 0));
+    step(() => a.allowed('10.0.0.1'));
+    step(() => a.take('10.0.0.1', 0));
+    step(() => a.take('10.0.0.2', 0));
+    step(() => a.refuse('203.0.113.2', 0));
+    step(() => a.refuse('203.0.113.3', 0));
+    console.log(JSON.stringify(out));`;
+  const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script]);
+  const steps = JSON.parse(stdout) as [unknown, number][];
+  t.same(
+    steps.map(([r]) => r),
+    [true, true, LIMIT_PASS, LIMIT_PASS, true, false],
+    'the limits as before',
+  );
+  const grown = steps.map(([, bytes]) => bytes);
+  t.ok(grown[0]! >= 12_000_000, `the REFUSED limit's table at its first refusal (${grown[0]} bytes)`);
+  t.ok(grown[1]! < 100_000, `none for a client inside (${grown[1]} bytes)`);
+  t.ok(grown[2]! >= 12_000_000, `the rate limit's at its first query (${grown[2]} bytes)`);
+  t.ok(Math.max(grown[3]!, grown[4]!, grown[5]!) < 100_000, `then no more (${grown.slice(3).join(', ')} bytes)`);
+});

@@ -107,20 +107,27 @@ export function ipv4Mask(prefix: number): number {
   return maskOf(prefix);
 }
 
-/** Token buckets per client prefix: `qps` refill, `burst` deep, at most `maxPrefixes` remembered. */
+/**
+ * Token buckets per client prefix: `qps` refill, `burst` deep, at most `maxPrefixes` remembered.
+ *
+ * The LRU is made at the first take(), not with the limiter: lru-cache lays out its arrays for `max` entries at
+ * once (28 bytes a prefix: 2.8 MB at the default 100,000, 280 MB at the 10,000,000 allowed), and the REFUSED limiter
+ * of a daemon whose clients are all inside access.allow never takes a token.
+ */
 class PrefixBuckets {
   readonly #qps: number;
   readonly #burst: number;
   readonly #v4Mask: number;
   readonly #v6Prefix: number;
-  readonly #buckets: LRUCache<number | string, Bucket>;
+  readonly #max: number;
+  #buckets: LRUCache<number | string, Bucket> | null = null;
 
   constructor(qps: number, burst: number, v4Prefix: number, v6Prefix: number, maxPrefixes: number) {
     this.#qps = qps;
     this.#burst = burst;
     this.#v4Mask = maskOf(v4Prefix);
     this.#v6Prefix = v6Prefix;
-    this.#buckets = new LRUCache({ max: maxPrefixes });
+    this.#max = maxPrefixes;
   }
 
   /**
@@ -130,7 +137,7 @@ class PrefixBuckets {
   take(address: string, nowMs: number): number {
     const key = prefixKeyOf(address, this.#v4Mask, this.#v6Prefix);
     if (key === null) return -1;
-    const buckets = this.#buckets;
+    const buckets = (this.#buckets ??= new LRUCache({ max: this.#max }));
     let bucket = buckets.get(key);
     if (bucket === undefined) {
       bucket = { tokens: this.#burst, atMs: nowMs, over: 0 };
