@@ -18,6 +18,7 @@ import type { Logger } from '../util/log.js';
 import { parseHostPort } from '../util/net.js';
 import type { Client } from './client.js';
 import type { QueryEvents, Transport } from './events.js';
+import { UdpOutbox } from './outbox.js';
 import type { ProxyGate } from './proxy.js';
 import { boundSpec, portSharing } from './sharing.js';
 import { StreamGate, type StreamHost, type StreamSettings } from './stream.js';
@@ -272,27 +273,32 @@ export class Listener extends QueryCounter implements StreamHost {
   }
 
   /**
-   * Sends an answer; true when `answer` may still be referenced after the call. The send is synchronous (the
-   * sockets' lookup, udp-lookup.ts) and without a callback Node first tries the kernel directly (uv_udp_try_send),
-   * which copies the datagram; only when that cannot be done at once (EAGAIN: the socket's send buffer is full) is
-   * the send queued in libuv with a pointer to `answer`. A non-empty send queue after the call says so.
+   * Sends an answer, after the datagrams at hand (outbox.ts); false: `answer` is not referenced after the call (the
+   * outbox keeps a copy). The query counts as done when it is sent.
    */
   udpSend(answer: Buffer, port: number, address: string): boolean {
+    this.#outbox.add(answer, port, address);
+    return false;
+  }
+
+  /**
+   * The outbox's send. Synchronous (the sockets' lookup, udp-lookup.ts), and without a callback Node first tries
+   * the kernel directly (uv_udp_try_send), which copies the datagram; only when that cannot be done at once
+   * (EAGAIN: the socket's send buffer is full) is the send queued in libuv with a pointer into the slab, which a
+   * non-empty send queue says (#sendHeld).
+   */
+  readonly #sendAt = (slab: Buffer, offset: number, length: number, port: number, address: string): void => {
     // Without a callback: a failed send is an 'error' event on the socket (logged at debug). A synchronous throw
     // (a spoofed source port 0, say) costs the answer, never a log line per packet.
-    let held = false;
     try {
-      const udp = this.#udp;
-      if (udp !== null) {
-        udp.send(answer, port, address);
-        held = udp.getSendQueueCount() > 0;
-      }
+      this.#udp?.send(slab, offset, length, port, address);
     } catch {
       this.sendErrors++;
     }
     this.queryDone();
-    return held;
-  }
+  };
+
+  readonly #outbox = new UdpOutbox(this.#sendAt, () => (this.#udp?.getSendQueueCount() ?? 0) > 0);
 
   /** Answers that could not be sent (bad client port, socket closed). */
   sendErrors = 0;
@@ -307,6 +313,7 @@ export class Listener extends QueryCounter implements StreamHost {
 
   close(): void {
     this.stopping = true;
+    this.#outbox.flush();
     try {
       this.#udp?.close();
     } catch {

@@ -1,9 +1,9 @@
 /**
- * Where the query path renders answers. An answer lives only until it is sent: a UDP send hands it to the kernel
- * inside send() (listeners.ts udpSend), a TCP reply copies it into its frame, so one buffer per answer length can
- * serve every query, and the query path allocates no Buffer per answer (a Buffer view is ~100-170 heap bytes: 173
- * of ~1,850 per query at 10,000 q/s, `node bench/lib/query-path-bench.mjs --live --sites`, Node 20). A buffer the
- * client still holds after reply() (a send libuv had to queue) is let go and replaced by a new one.
+ * Where the query path renders answers. An answer lives only until the client's reply() returns: a UDP reply copies
+ * it into the listener's outbox (outbox.ts, sent after the datagrams at hand), a TCP reply into its frame, so one
+ * buffer per answer length can serve every query, and the query path allocates no Buffer per answer (a Buffer view
+ * is ~100-170 heap bytes: 173 of ~1,850 per query at 10,000 q/s, `node bench/lib/query-path-bench.mjs --live
+ * --sites`, Node 20). A buffer the client still holds after reply() (it says so) is let go and replaced by a new one.
  */
 import { Buffer } from 'node:buffer';
 
