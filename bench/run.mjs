@@ -53,6 +53,7 @@ const repo = join(here, '..');
 
 const ALL_TARGETS = [
   'echo',
+  'echo-batch',
   'forward',
   'upstream',
   'unbound',
@@ -143,6 +144,7 @@ const PORTS = {
   'hashwalld-dot': 5338,
   'dnsdist-doh': 5339,
   'hashwalld-doh': 5340,
+  'echo-batch': 5341,
 };
 /** The DoT or DoH port of each encrypted row (its plain port above answers the readiness probe). */
 const TLS_PORTS = { 'dnsdist-dot': 8531, 'hashwalld-dot': 8532, 'dnsdist-doh': 4431, 'hashwalld-doh': 4432 };
@@ -300,6 +302,14 @@ function targetSpec(t, round) {
         cpus: SRV_CPU,
         cmd: process.execPath,
         args: [...nodeFlags, join(here, 'lib', 'echo.mjs'), '127.0.0.1', port],
+        node: true,
+      };
+    case 'echo-batch':
+      return {
+        port,
+        cpus: SRV_CPU,
+        cmd: process.execPath,
+        args: [...nodeFlags, join(here, 'lib', 'echo.mjs'), '127.0.0.1', port, '--batch'],
         node: true,
       };
     case 'forward':
