@@ -4,9 +4,10 @@
  *
  * libuv reads up to 32 datagrams from a readable socket in one go and Node hands each to the query path at once, so
  * an answer made at once (the cache, a block) used to be sent between two reads. Sent after the poll phase instead
- * (one setImmediate per batch), the answers leave back to back: at saturation a single process answered 14-19% more
- * queries for the same CPU, and a bare node:dgram echo 25-45% more (bench/README.md, "Answers sent together"). At a
- * load that leaves the loop idle a batch is one answer, sent in the same turn of the loop.
+ * (one setImmediate per batch), the answers leave back to back: at saturation one hashwalld process answered 22%
+ * (Node 20) and 27% (Node 24) more queries for the same CPU, and a bare node:dgram echo 25-45% more, the latency at
+ * 10,000 q/s unchanged (bench/README.md, "Answers sent together"). At a load that leaves the loop idle a batch is
+ * one answer, sent in the same turn of the loop.
  *
  * An answer is copied here when it is added: the query path renders into buffers it reuses (scratch.ts). The
  * copies share one slab, sent by offset; a send that libuv had to queue (EAGAIN: the socket's send buffer is full)
