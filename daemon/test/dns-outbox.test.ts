@@ -108,6 +108,7 @@ t.test('an answer larger than a slab is sent by itself, after those before it', 
     [53, 54],
   );
   t.ok(sent[0]!.bytes.equals(small) && sent[1]!.bytes.equals(big));
+  t.not(sent[1]!.view.buffer, big.buffer, "a copy of its own: a queued send would point into the caller's buffer");
   t.equal(outbox.size, 0);
   await immediate();
   t.equal(sent.length, 2, 'nothing sent twice');

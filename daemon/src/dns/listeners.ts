@@ -285,7 +285,7 @@ export class Listener extends QueryCounter implements StreamHost {
    * The outbox's send. Synchronous (the sockets' lookup, udp-lookup.ts), and without a callback Node first tries
    * the kernel directly (uv_udp_try_send), which copies the datagram; only when that cannot be done at once
    * (EAGAIN: the socket's send buffer is full) is the send queued in libuv with a pointer into the slab, which a
-   * non-empty send queue says (#sendHeld).
+   * non-empty send queue says (the outbox's second argument).
    */
   readonly #sendAt = (slab: Buffer, offset: number, length: number, port: number, address: string): void => {
     // Without a callback: a failed send is an 'error' event on the socket (logged at debug). A synchronous throw

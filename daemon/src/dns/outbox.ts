@@ -55,7 +55,8 @@ export class UdpOutbox {
     if (n > SLAB_BYTES - this.#used) {
       this.flush();
       if (n > SLAB_BYTES) {
-        this.#send(answer, 0, n, port, address);
+        // A copy of its own: a send libuv queued would point into the caller's buffer, which it reuses.
+        this.#send(Buffer.from(answer), 0, n, port, address);
         return;
       }
     }
