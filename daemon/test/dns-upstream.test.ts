@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { CountingEvents } from '../dist/dns/events.js';
 import { Job, UpstreamPool, type UpstreamOwner, type UpstreamSettings } from '../dist/dns/upstream.js';
@@ -225,12 +225,20 @@ t.test(
   },
 );
 
-t.test('closing the pool fails the tries in flight', async (t) => {
+/** An upstream that behaves so (closed with the test), and a pool with its owner, for the tests that close the pool. */
+async function closing(
+  t: Test,
+  behaviour: TestUpstream['behaviour'],
+): Promise<{ up: TestUpstream; owner: Owner; pool: UpstreamPool<number> }> {
   const up = await TestUpstream.start();
   t.teardown(() => up.close());
-  up.behaviour = 'silent';
+  up.behaviour = behaviour;
   const owner = new Owner();
-  const pool = poolFor(up, owner);
+  return { up, owner, pool: poolFor(up, owner) };
+}
+
+t.test('closing the pool fails the tries in flight', async (t) => {
+  const { owner, pool } = await closing(t, 'silent');
   pool.start(job('a.example.test'));
   pool.start(job('mx.example.test'));
   t.equal(pool.inFlight, 2);
@@ -241,11 +249,7 @@ t.test('closing the pool fails the tries in flight', async (t) => {
 });
 
 t.test('closing the pool fails a TCP try in flight at once, as it does the UDP ones', async (t) => {
-  const up = await TestUpstream.start();
-  t.teardown(() => up.close());
-  up.behaviour = 'tc-silent-tcp';
-  const owner = new Owner();
-  const pool = poolFor(up, owner);
+  const { up, owner, pool } = await closing(t, 'tc-silent-tcp');
   pool.start(job('a.example.test'));
   await until(() => up.queries.some((q) => q.transport === 'tcp'), 'the TCP try after TC');
   t.equal(pool.inFlight, 1);
