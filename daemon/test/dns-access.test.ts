@@ -108,9 +108,11 @@ t.test('a limiter lays out its prefix table at its first token, not before', asy
     [true, true, LIMIT_PASS, LIMIT_PASS, true, false],
     'the limits as before',
   );
+  // A table is 12,000,000 bytes; the counter is the whole process's, and under Node 24 a collection can also let go
+  // of tens of KB of other buffers between two readings (11,966,174 seen once), so the bounds leave a megabyte.
   const grown = steps.map(([, bytes]) => bytes);
-  t.ok(grown[0]! >= 12_000_000, `the REFUSED limit's table at its first refusal (${grown[0]} bytes)`);
-  t.ok(grown[1]! < 100_000, `none for a client inside (${grown[1]} bytes)`);
-  t.ok(grown[2]! >= 12_000_000, `the rate limit's at its first query (${grown[2]} bytes)`);
-  t.ok(Math.max(grown[3]!, grown[4]!, grown[5]!) < 100_000, `then no more (${grown.slice(3).join(', ')} bytes)`);
+  t.ok(grown[0]! >= 11_000_000, `the REFUSED limit's table at its first refusal (${grown[0]} bytes)`);
+  t.ok(grown[1]! < 1_000_000, `none for a client inside (${grown[1]} bytes)`);
+  t.ok(grown[2]! >= 11_000_000, `the rate limit's at its first query (${grown[2]} bytes)`);
+  t.ok(Math.max(grown[3]!, grown[4]!, grown[5]!) < 1_000_000, `then no more (${grown.slice(3).join(', ')} bytes)`);
 });
