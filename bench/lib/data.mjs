@@ -9,8 +9,9 @@
 // Query files: each block of ten lines holds 8 hot names, 1 unique name and 1 blocked name (7 times in 10 the listed
 // name itself, else www. below it, which exercises the suffix walk), shuffled.
 //
-// Outputs (in the data folder): blocklist.txt, zones/*.zone, queries-{warm,lat,sat}.txt, localzone.conf
-// (Unbound), and the HWL1 release (release/, with release.json holding the public key and the list's hash key).
+// Outputs (in the data folder): blocklist.txt, zones/*.zone, queries-{warm,lat,sat}.txt, localzone.conf (Unbound),
+// the HWL1 release (release/, with release.json holding the public key and the list's hash key), and from
+// generatePairs the saturated pairs' queries-pair-<k>.txt.
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -109,25 +110,52 @@ export async function generate(dir, { seed, block, satQueries, latQueries }) {
   }
 
   // Query files.
-  const queries = async (file, count, prefix) => {
-    const block10 = new Array(10);
-    await writeLines(join(dir, file), Math.ceil(count / 10), (u) => {
-      for (let i = 0; i < 8; i++) block10[i] = `h${Math.floor(rnd() * HOT)}.hot.test A`;
-      block10[8] = `${prefix}${u.toString(36)}-${label(rnd, 4, 8)}.dyn.test A`;
-      const b = blocked[Math.floor(rnd() * blocked.length)];
-      block10[9] = `${rnd() < 0.7 ? b : `www.${b}`} A`;
-      for (let i = 9; i > 0; i--) {
-        const j = Math.floor(rnd() * (i + 1));
-        [block10[i], block10[j]] = [block10[j], block10[i]];
-      }
-      return block10.join('\n');
-    });
-  };
+  const queries = (file, count, prefix) => writeQueries(join(dir, file), count, prefix, rnd, blocked);
   await queries('queries-sat.txt', satQueries, 's');
   await queries('queries-lat.txt', latQueries, 'l');
   await queries('queries-warm.txt', latQueries, 'w');
   writeFileSync(join(dir, '.stamp'), stamp);
   return { zones, generated: true };
+}
+
+/**
+ * Writes `count` queries of the mix to `path` (see the top of this file): blocks of ten, 8 hot names, 1 unique name
+ * `<prefix><n>-<random>.dyn.test` and 1 listed name (7 times in 10 itself, else www. below it), shuffled by `rnd`.
+ */
+function writeQueries(path, count, prefix, rnd, blocked) {
+  const block10 = new Array(10);
+  return writeLines(path, Math.ceil(count / 10), (u) => {
+    for (let i = 0; i < 8; i++) block10[i] = `h${Math.floor(rnd() * HOT)}.hot.test A`;
+    block10[8] = `${prefix}${u.toString(36)}-${label(rnd, 4, 8)}.dyn.test A`;
+    const b = blocked[Math.floor(rnd() * blocked.length)];
+    block10[9] = `${rnd() < 0.7 ? b : `www.${b}`} A`;
+    for (let i = 9; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [block10[i], block10[j]] = [block10[j], block10[i]];
+    }
+    return block10.join('\n');
+  });
+}
+
+/**
+ * The query files of the saturated pairs (bench/README.md, "Saturated pairs"): queries-pair-<k>.txt for k = 1 to
+ * `pairs`, `count` queries each, the mix of the other files with unique names of their own (prefix p<k>-), so that
+ * no load of a pair finds the unique names of an earlier one in a cache. Made from `dir`'s blocklist.txt, unless
+ * `dir/.pairs-stamp` says they are already there for these parameters. Returns the files' paths.
+ */
+export async function generatePairs(dir, { seed, pairs, count }) {
+  const files = Array.from({ length: pairs }, (_, k) => join(dir, `queries-pair-${k + 1}.txt`));
+  const stamp = JSON.stringify({ v: 1, seed, pairs, count, list: readFileSync(join(dir, '.stamp'), 'utf8') });
+  try {
+    if (readFileSync(join(dir, '.pairs-stamp'), 'utf8') === stamp) return files;
+  } catch {
+    // not generated yet
+  }
+  const blocked = readFileSync(join(dir, 'blocklist.txt'), 'utf8').split('\n').filter(Boolean);
+  const rnd = seeded(seed ^ 0x70616972);
+  for (let k = 0; k < pairs; k++) await writeQueries(files[k], count, `p${k + 1}-`, rnd, blocked);
+  writeFileSync(join(dir, '.pairs-stamp'), stamp);
+  return files;
 }
 
 /**
