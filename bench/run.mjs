@@ -101,7 +101,7 @@ const { values: o } = parseArgs({
     // The saturated pairs (bench/README.md, "Saturated pairs"): by default 5 when the targets hold the echo and
     // hashwalld, else none; each load --pair-dur seconds.
     pairs: { type: 'string', default: process.env.PAIRS },
-    'pair-dur': { type: 'string', default: process.env.PAIR_DUR ?? '3' },
+    'pair-dur': { type: 'string', default: process.env.PAIR_DUR ?? '5' },
     // The gate's references when the run has no Unbound row: Unbound's p99 at the latency rate, its peak RSS and
     // its anonymous memory, as measured on this machine kind (bench/README.md, "The gate").
     'p99-ref': { type: 'string', default: process.env.P99_REF_MS ?? '0.15' },
@@ -219,11 +219,12 @@ const gen = await generate(DATA, {
   latQueries,
 });
 log(`data ${gen.generated ? 'generated' : 'reused'} (seed ${o.seed}, ${o.block} blocked names)`);
-// A pair's file holds what its fastest load asks and more (no row here has passed 100,000 q/s; dnsperf starts the
-// file again at its end, and a unique name asked twice would be a cache hit).
+// A pair's file holds more than one server sharing the core asks in PAIR_DUR seconds (no row here has passed
+// 100,000 q/s with a core of its own; dnsperf starts the file again at its end, and a unique name asked twice would
+// be a cache hit).
 const pairFiles =
   PAIRS > 0
-    ? await generatePairs(DATA, { seed: Number(o.seed), pairs: PAIRS, count: Math.max(200_000, PAIR_DUR * 150_000) })
+    ? await generatePairs(DATA, { seed: Number(o.seed), pairs: PAIRS, count: Math.max(200_000, PAIR_DUR * 100_000) })
     : [];
 let t0 = performance.now();
 const release = buildHwl1(DATA);
@@ -722,43 +723,88 @@ const pairs = PAIRS > 0 ? await runPairs() : [];
 await stop(nsd);
 
 /**
- * The saturated pairs (bench/README.md, "Saturated pairs"): the echo and one hashwalld process started side by side
- * on the server core and warmed up, then PAIRS saturated loads of PAIR_DUR seconds each, alternated (the echo first
- * in odd pairs, hashwalld in even ones), each pair with a query file of its own so that its unique names go upstream
- * as in a round. What a shared host leaves of the core swings from one second to the next; a pair's two loads are
- * seconds apart, the rounds' two rows minutes, so a pair's ratio is less exposed to it. Returns one record a pair.
+ * The saturated pairs (bench/README.md, "Saturated pairs"): the echo and one hashwalld process (and the echo-batch
+ * and the forwarder when they are targets too) started side by side on the server core and warmed up, then PAIRS
+ * times all of them saturated at once for PAIR_DUR seconds, a dnsperf each on the generator's core, each time with a
+ * query file of its own so that its unique names go upstream as in a round. They share the core and whatever the
+ * host leaves of it at the same moment, so the ratio of their CPU per answered query holds still where the q/s of
+ * rows minutes apart swing with the host. Returns one record a pair.
  */
 async function runPairs() {
+  const names = ['echo', ...['echo-batch', 'forward'].filter((t) => TARGETS.includes(t)), 'hashwalld'];
   const servers = {};
-  for (const t of ['echo', 'hashwalld']) {
+  for (const t of names) {
     const started = await startTarget(t, 'pairs', 1);
     if (started === null) break;
     servers[t] = started;
   }
-  if (servers.hashwalld === undefined) {
+  if (Object.keys(servers).length < names.length) {
     for (const x of Object.values(servers)) await stop(x.proc);
     return [];
   }
-  log(`saturated pairs: the echo and hashwalld side by side, ${PAIRS} pairs of ${PAIR_DUR} s loads`);
+  log(`saturated pairs: ${names.join(', ')} loaded at once on one core, ${PAIRS} times ${PAIR_DUR} s`);
   for (const x of Object.values(servers)) await warmUp(x.spec);
+  const groups = { ...Object.fromEntries(names.map((t) => [t, servers[t].pids])), upstream: nsdPids };
   const out = [];
   for (let k = 1; k <= PAIRS; k++) {
-    const order = k % 2 === 1 ? ['echo', 'hashwalld'] : ['hashwalld', 'echo'];
-    const got = {};
-    for (const t of order) {
-      const { spec, pids } = servers[t];
-      const r = await load(t, `p${k}`, 1, 'pair', spec, pids, false, true, {
-        file: basename(pairFiles[k - 1]),
-        dur: PAIR_DUR,
-      });
-      got[t] = { qps: r.qps, lost: r.lost, srvCpu: r.srvCpu, foreignCpu: r.foreignCpu, stealMs: r.stealMs };
+    const file = join(DATA, basename(pairFiles[k - 1]));
+    const outFile = (t) => join(RES, `${t}-p${k}-pair.out`);
+    const a = cpuSnap(groups);
+    const runs = await Promise.all(
+      names.map((t) =>
+        runDnsperf({
+          cpu: GEN_CPU,
+          args: [
+            ...dnsperfTarget(servers[t].spec),
+            '-d',
+            file,
+            '-l',
+            PAIR_DUR,
+            '-t',
+            2,
+            '-q',
+            o.outstanding,
+            '-c',
+            o.clients,
+          ],
+          outFile: outFile(t),
+          limitSeconds: PAIR_DUR,
+        }),
+      ),
+    );
+    const b = cpuSnap(groups);
+    const cpu = cpuDiff(
+      a,
+      b,
+      runs.reduce((x, r) => x + r.cpuSeconds, 0),
+    );
+    const secs = (b.t - a.t) / 1000;
+    const loads = {};
+    for (const t of names) {
+      const r = await readDnsperf(outFile(t));
+      // The server's CPU over the window (all loads ran inside it, and nothing else asked it) per answer.
+      const usPerQuery = ((cpu[t] / 100) * secs * 1e6) / r.completed;
+      loads[t] = { qps: r.qps, completed: r.completed, lost: r.lost, srvCpu: cpu[t], usPerQuery };
     }
-    const noise = noiseOf({ lat: got.echo, sat: got.hashwalld }, { foreignMax, stealMax, loadSeconds: PAIR_DUR });
-    const pair = { pair: k, first: order[0], ...got, ratio: got.hashwalld.qps / got.echo.qps, noise };
+    const window = { foreignCpu: cpu.foreign, stealMs: cpu.stealMs };
+    const noise = noiseOf({ lat: window, sat: window }, { foreignMax, stealMax, loadSeconds: PAIR_DUR });
+    const pair = {
+      pair: k,
+      loads,
+      ratio: loads.echo.usPerQuery / loads.hashwalld.usPerQuery,
+      foreignCpu: cpu.foreign,
+      stealMs: cpu.stealMs,
+      noise,
+    };
     log(
-      `  pair ${k} (${order[0]} first): echo ${got.echo.qps.toFixed(0)} q/s (${got.echo.srvCpu.toFixed(0)}% CPU), ` +
-        `hashwalld ${got.hashwalld.qps.toFixed(0)} q/s (${got.hashwalld.srvCpu.toFixed(0)}% CPU, lost ` +
-        `${got.hashwalld.lost}), ${pair.ratio.toFixed(2)}x${noise === null ? '' : `; ${noise}`}`,
+      `  pair ${k}: ` +
+        names
+          .map(
+            (t) =>
+              `${t} ${loads[t].qps.toFixed(0)} q/s (${loads[t].srvCpu.toFixed(0)}% CPU, ${loads[t].usPerQuery.toFixed(1)} µs a query)`,
+          )
+          .join(', ') +
+        `; hashwalld lost ${loads.hashwalld.lost}, ${pair.ratio.toFixed(2)}x the echo${noise === null ? '' : `; ${noise}`}`,
     );
     appendFileSync(join(RES, 'pairs.jsonl'), JSON.stringify(pair) + '\n');
     out.push(pair);
@@ -855,25 +901,31 @@ for (const t of TARGETS) {
 }
 if (pairs.length > 0) {
   const m = pairsMedian(pairs);
+  const others = Object.keys(pairs[0].loads).filter((t) => t !== 'hashwalld');
   lines.push(
     '',
-    `Saturated pairs: the echo and one hashwalld process side by side on the server core, ${PAIR_DUR} s loads ` +
-      "alternated, each pair with its own unique names (q/s, the server CPU % of the load, the host's steal in ms):",
+    `Saturated pairs: ${Object.keys(pairs[0].loads).join(', ')} on the server core, saturated at once for ` +
+      `${PAIR_DUR} s, each time with its own unique names (q/s, and the server's CPU per answered query in µs); ` +
+      "hashwalld's ratio to each is the other's CPU per query over its own:",
     '',
-    '| pair | first | echo q/s | hashwalld q/s | hashwalld / echo | echo CPU % | hashwalld CPU % | steal ms | noise |',
-    '|---|---|---|---|---|---|---|---|---|',
+    `| pair | ${others.map((t) => `${t} q/s (µs)`).join(' | ')} | hashwalld q/s (µs) | ` +
+      `${others.map((t) => `hashwalld / ${t}`).join(' | ')} | other CPU % | steal ms | noise |`,
+    '|' + '---|'.repeat(2 * others.length + 5),
   );
+  const cell = (x) => `${x.qps.toFixed(0)} (${x.usPerQuery.toFixed(1)})`;
   for (const p of pairs) {
+    const l = p.loads;
     lines.push(
-      `| ${p.pair} | ${p.first} | ${p.echo.qps.toFixed(0)} | ${p.hashwalld.qps.toFixed(0)} | ${p.ratio.toFixed(2)} | ` +
-        `${p.echo.srvCpu.toFixed(0)} | ${p.hashwalld.srvCpu.toFixed(0)} | ` +
-        `${(p.echo.stealMs + p.hashwalld.stealMs).toFixed(0)} | ${p.noise ?? '-'} |`,
+      `| ${p.pair} | ${others.map((t) => cell(l[t])).join(' | ')} | ${cell(l.hashwalld)} | ` +
+        `${others.map((t) => (l[t].usPerQuery / l.hashwalld.usPerQuery).toFixed(2)).join(' | ')} | ` +
+        `${p.foreignCpu.toFixed(0)} | ${p.stealMs.toFixed(0)} | ${p.noise ?? '-'} |`,
     );
   }
   lines.push(
     '',
-    `Median ${m.median.toFixed(2)}x over ${m.used} ${m.noisy ? 'pairs (fewer than half were clean: all of them)' : 'clean pairs'}, ` +
-      `${m.min.toFixed(2)}-${m.max.toFixed(2)}x.`,
+    `hashwalld / echo: median ${m.median.toFixed(2)}x over ${m.used} ` +
+      `${m.noisy ? 'pairs (fewer than half were clean: all of them)' : 'clean pairs'}, ${m.min.toFixed(2)}-` +
+      `${m.max.toFixed(2)}x.`,
   );
 }
 // The targets next (against the echo and the forwarder), and the ratios against Unbound printed last, after the

@@ -64,6 +64,7 @@ export async function readDnsperf(file, expect = null) {
   return {
     qps: summary.qps ?? 0,
     sent: summary.sent ?? 0,
+    completed: summary.completed ?? 0,
     lost: summary.lost ?? 0,
     avgMs: (summary.avg ?? NaN) * 1000,
     p50Ms: pct(0.5),
