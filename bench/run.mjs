@@ -23,6 +23,7 @@ import { hashwalldConf, nsdConf, unboundConf, dnsdistConf } from './lib/configs.
 import { buildHwl1, generate, generatePairs } from './lib/data.mjs';
 import { readDnsperf, runDnsperf } from './lib/dnsperf.mjs';
 import { readH2load, runH2load, writeUris } from './lib/h2load.mjs';
+import { pairsMedian } from './lib/pairs.mjs';
 import { loopSummary, markLoop } from './lib/loop.mjs';
 import { summarize, summaryText } from './lib/profile-summary.mjs';
 import { daemonEnv, shippedFlags } from './lib/shipped.mjs';
@@ -811,18 +812,6 @@ async function runPairs() {
   }
   for (const x of Object.values(servers)) await stop(x.proc);
   return out;
-}
-
-/**
- * The pairs' verdict figure: the median ratio over the pairs no other work or steal spoiled, or over all of them
- * (`noisy` true) when fewer than half are clean.
- */
-function pairsMedian(ps) {
-  const clean = ps.filter((p) => p.noise === null);
-  const used = clean.length * 2 >= ps.length ? clean : ps;
-  const xs = used.map((p) => p.ratio).sort((a, b) => a - b);
-  const m = xs.length % 2 ? xs[(xs.length - 1) / 2] : (xs[xs.length / 2 - 1] + xs[xs.length / 2]) / 2;
-  return { median: m, used: used.length, noisy: used !== clean, min: xs[0], max: xs[xs.length - 1] };
 }
 
 // ---------------------------------------------------------------- table

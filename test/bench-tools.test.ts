@@ -4,12 +4,15 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import t from 'tap';
 
+import { generate, generatePairs } from '../bench/lib/data.mjs';
+import { pairsMedian } from '../bench/lib/pairs.mjs';
 import { categorize, ownJsSpots } from '../bench/lib/perf.mjs';
 import { noiseOf, waitsForNoHelper } from '../bench/lib/proc.mjs';
 import { emptyAnswer, endsWith, questionEnd, wireSuffix } from '../bench/lib/raw-dns.mjs';
@@ -243,4 +246,79 @@ t.test("a row is noisy when another process's CPU or the host's steal passes its
   t.match(noiseOf(row(16, 0, 0, 0), limits), /used 16% of a core, past --foreign-max/, 'another process');
   t.match(noiseOf(row(0, 30, 400, 0), limits), /--foreign-max/, 'the other CPU named first when both are past');
   t.equal(noiseOf({ lat: { foreignCpu: 0 }, sat: { foreignCpu: 0 } }, limits), null, 'no steal read: not noisy');
+});
+
+t.test("the saturated pairs' query files: the mix of the others, unique names of their own, made once", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hw-bench-pairs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  await generate(dir, { seed: 7, block: 500, satQueries: 2000, latQueries: 1000 });
+  const files = await generatePairs(dir, { seed: 7, pairs: 3, count: 1000 });
+  t.same(
+    files.map((f) => f.slice(dir.length + 1)),
+    ['queries-pair-1.txt', 'queries-pair-2.txt', 'queries-pair-3.txt'],
+  );
+  const listed = new Set(readFileSync(join(dir, 'blocklist.txt'), 'utf8').split('\n').filter(Boolean));
+  const lines = (f: string) => readFileSync(f, 'utf8').split('\n').filter(Boolean);
+  const uniqueOf = (f: string) => lines(f).filter((l) => l.endsWith('.dyn.test A'));
+  const seen = new Set(uniqueOf(join(dir, 'queries-sat.txt')));
+  files.forEach((f, k) => {
+    const all = lines(f);
+    t.equal(all.length, 1000, `pair ${k + 1}: the count asked`);
+    t.equal(all.filter((l) => /^h\d+\.hot\.test A$/.test(l)).length, 800, 'eight hot names in ten');
+    const blocked = all.filter((l) => l.includes('.blk'));
+    t.equal(blocked.length, 100, 'one listed name in ten');
+    t.ok(
+      blocked.every((l) => listed.has(l.slice(0, -2).replace(/^www\./, ''))),
+      'each a listed name or www. below one',
+    );
+    const unique = uniqueOf(f);
+    t.equal(unique.length, 100, 'one unique name in ten');
+    t.ok(
+      unique.every((l) => l.startsWith(`p${k + 1}-`)),
+      'under the prefix of its pair',
+    );
+    t.ok(
+      unique.every((l) => !seen.has(l)),
+      'none asked by another file',
+    );
+    for (const l of unique) seen.add(l);
+  });
+  const before = statSync(files[0]!).mtimeMs;
+  await generatePairs(dir, { seed: 7, pairs: 3, count: 1000 });
+  t.equal(statSync(files[0]!).mtimeMs, before, 'the same parameters: the files are kept');
+  await generatePairs(dir, { seed: 7, pairs: 3, count: 500 });
+  t.equal(lines(files[0]!).length, 500, 'another count: made again');
+});
+
+t.test("the pairs' verdict: the median over the clean pairs, over all when fewer than half are clean", async (t) => {
+  const p = (ratio: number, noisy = false) => ({ ratio, noise: noisy ? 'steal' : null });
+  t.same(pairsMedian([p(0.7), p(0.9, true), p(0.68), p(0.72), p(0.5, true)]), {
+    median: 0.7,
+    used: 3,
+    noisy: false,
+    min: 0.68,
+    max: 0.72,
+  });
+  t.same(
+    pairsMedian([p(0.7), p(0.8), p(0.9, true), p(0.6, true)]),
+    {
+      median: 0.75,
+      used: 2,
+      noisy: false,
+      min: 0.7,
+      max: 0.8,
+    },
+    'half clean is enough; an even count takes the middle two',
+  );
+  t.same(
+    pairsMedian([p(0.7), p(0.9, true), p(0.5, true)]),
+    {
+      median: 0.7,
+      used: 3,
+      noisy: true,
+      min: 0.5,
+      max: 0.9,
+    },
+    'one clean pair in three: all of them, said to be noisy',
+  );
 });
