@@ -4,12 +4,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 
 import { generate, generatePairs } from '../bench/lib/data.mjs';
 import { pairsMedian } from '../bench/lib/pairs.mjs';
@@ -199,23 +199,32 @@ t.test('the echo answers every query empty, with its own ID', async (t) => {
   t.same(await ask(client, port, q), emptyAnswer(q, questionEnd(q)));
 });
 
-t.test('the forwarder sends .dyn.test upstream with a fresh ID and returns the answer with the ID asked', async (t) => {
+/**
+ * Starts the forwarder with `mode` ([] or ['--ports']) before an upstream started here, asks it 20 .dyn.test
+ * questions and a hot name, checks what came back, and resolves with the source ports the upstream saw and the
+ * forwarder's open file descriptors before and after the 20.
+ */
+async function forwards(t: Test, mode: string[]): Promise<{ sourcePorts: number[]; fds: [number, number] }> {
   // The upstream: answers every query with its own payload after the question, so the test can tell it from the
   // forwarder's empty answers.
   const upstream = createSocket('udp4');
   t.teardown(() => upstream.close());
   const seen: Buffer[] = [];
+  const sourcePorts: number[] = [];
   upstream.on('message', (m: Buffer, r) => {
     seen.push(Buffer.from(m));
+    sourcePorts.push(r.port);
     const a = Buffer.concat([emptyAnswer(m, questionEnd(m)), Buffer.from('upstream')]);
     upstream.send(a, r.port, r.address);
   });
   await new Promise<void>((r) => upstream.bind(0, '127.0.0.1', r));
-  const { proc, port } = await startServer('forward.mjs', ['127.0.0.1', String(upstream.address().port)]);
+  const { proc, port } = await startServer('forward.mjs', ['127.0.0.1', String(upstream.address().port), ...mode]);
   t.teardown(() => stopServer(proc));
   const client = createSocket('udp4');
   t.teardown(() => client.close());
   await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
+  const openFds = () => readdirSync(`/proc/${proc.pid}/fd`).length;
+  const before = openFds();
 
   const ids = new Set<number>();
   for (let i = 0; i < 20; i++) {
@@ -232,6 +241,22 @@ t.test('the forwarder sends .dyn.test upstream with a fresh ID and returns the a
   const hot = query('h2.hot.test', 0x0bbb);
   t.same(await ask(client, port, hot), emptyAnswer(hot, questionEnd(hot)), 'another name: answered as the echo does');
   t.equal(seen.length, 20, 'and not sent upstream');
+  return { sourcePorts, fds: [before, openFds()] };
+}
+
+t.test('the forwarder sends .dyn.test upstream with a fresh ID and returns the answer with the ID asked', async (t) => {
+  const { sourcePorts } = await forwards(t, []);
+  t.equal(new Set(sourcePorts).size, 1, 'from its one upstream socket');
+});
+
+t.test('the forwarder with --ports sends each query from a socket of its own on a random port', async (t) => {
+  const { sourcePorts, fds } = await forwards(t, ['--ports']);
+  t.ok(new Set(sourcePorts).size >= 19, `from fresh ports (${new Set(sourcePorts).size} distinct of 20)`);
+  t.ok(
+    sourcePorts.every((p) => p >= 1024),
+    'none below 1024',
+  );
+  t.equal(fds[1], fds[0], 'each socket closed once its answer came: as many descriptors open as before');
 });
 
 t.test("a row is noisy when another process's CPU or the host's steal passes its limit in either load", async (t) => {

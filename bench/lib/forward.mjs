@@ -6,13 +6,18 @@
 // hashwalld's q/s over this row's, in the same round, is what its query path costs once the upstream traffic the
 // echo never does is counted.
 //
-//   node bench/lib/forward.mjs ADDR PORT UPSTREAM_ADDR UPSTREAM_PORT        (loopback only)
+// With --ports (the forward-ports row) each upstream query goes out from a socket of its own, bound to a port drawn
+// at random from 1024-65535 and closed when its answer comes (or with the sweep below), as a resolver must to make a
+// blind spoofer guess the port as well as the ID (RFC 5452 10) and as hashwalld's upstream tries do
+// (daemon/src/dns/udp-ports.ts, without its spares bound ahead): what that costs a Node forwarder.
+//
+//   node bench/lib/forward.mjs ADDR PORT UPSTREAM_ADDR UPSTREAM_PORT [--ports]        (loopback only)
 import { randomFillSync } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 
 import { emptyAnswer, endsWith, questionEnd, wireSuffix } from './raw-dns.mjs';
 
-const [addr = '127.0.0.1', portArg = '0', upAddr = '127.0.0.1', upPortArg = '53'] = process.argv.slice(2);
+const [addr = '127.0.0.1', portArg = '0', upAddr = '127.0.0.1', upPortArg = '53', mode = ''] = process.argv.slice(2);
 const loopback = (a) => a.startsWith('127.') || a === '::1';
 if (!loopback(addr) || !loopback(upAddr)) {
   process.stderr.write('forward: loopback addresses only\n');
@@ -53,6 +58,40 @@ const sock = createSocket({ type: family(addr) });
 // was measured not behind unconnected (bench/README.md, "The forwarder's upstream socket").
 const up = createSocket({ type: family(upAddr) });
 const connected = process.env.FORWARD_UNCONNECTED !== '1';
+// --ports: the socket each query in flight went out from, by its ID (null: none).
+const ports = mode === '--ports';
+const portSocket = ports ? new Array(65536).fill(null) : null;
+// The socket's family handed back as it is, at once: a bind to an IP literal is then synchronous, so a taken port is
+// known at once (as daemon/src/dns/udp-lookup.ts).
+const ipLookup = (address, fam, cb) =>
+  cb(null, address, typeof fam === 'number' ? fam : family(address) === 'udp6' ? 6 : 4);
+const loopbackOf = (a) => (a.includes(':') ? '::1' : '127.0.0.1');
+
+/** --ports: a new socket on a random port from 1024-65535 (drawn again while taken) for the query with ID `id`. */
+function portFor(id) {
+  const s = createSocket({ type: family(upAddr), lookup: ipLookup });
+  s.on('message', (msg, rinfo) => fromUpstream(msg, rinfo));
+  let failed = null;
+  s.on('error', (err) => {
+    failed = err;
+  });
+  for (let draw = 0; draw < 32; draw++) {
+    failed = null;
+    s.bind({ port: 1024 + Math.floor(Math.random() * 64512), address: loopbackOf(upAddr), exclusive: true });
+    if (failed === null) break;
+  }
+  if (failed !== null) s.bind({ port: 0, address: loopbackOf(upAddr), exclusive: true });
+  portSocket[id] = s;
+  return s;
+}
+
+/** --ports: the socket of the query with ID `id` is done with. */
+function closePort(id) {
+  const s = portSocket[id];
+  if (s === null) return;
+  portSocket[id] = null;
+  s.close();
+}
 
 sock.on('message', (msg, rinfo) => {
   const end = questionEnd(msg);
@@ -70,23 +109,28 @@ sock.on('message', (msg, rinfo) => {
   // The received datagram is the query sent on: only its ID changes.
   msg[0] = id >> 8;
   msg[1] = id & 0xff;
-  if (connected) up.send(msg);
+  if (ports) {
+    closePort(id); // an ID drawn again while busy (after 64 draws): its earlier query is given up
+    portFor(id).send(msg, upPort, upAddr);
+  } else if (connected) up.send(msg);
   else up.send(msg, upPort, upAddr);
 });
 
-up.on('message', (msg, rinfo) => {
+function fromUpstream(msg, rinfo) {
   if (msg.length < 12 || (msg[2] & 0x80) === 0) return;
-  if (!connected && (rinfo.port !== upPort || rinfo.address !== upAddr)) return;
+  if (!(connected && !ports) && (rinfo.port !== upPort || rinfo.address !== upAddr)) return;
   const id = (msg[0] << 8) | msg[1];
   const address = clientAddr[id];
   if (address === '') return; // not awaited (late, or never asked)
+  if (ports) closePort(id);
   clientAddr[id] = '';
   waiting--;
   const cid = clientId[id];
   msg[0] = cid >> 8;
   msg[1] = cid & 0xff;
   sock.send(msg, clientPort[id], address);
-});
+}
+up.on('message', fromUpstream);
 
 // Once a second: entries sent two periods ago or earlier (2 to 3 s old) are dropped; their clients have given up.
 setInterval(() => {
@@ -97,6 +141,7 @@ setInterval(() => {
     if (clientAddr[id] !== '' && sentIn[id] <= old) {
       clientAddr[id] = '';
       waiting--;
+      if (ports) closePort(id);
     }
   }
 }, 1000).unref();
@@ -119,7 +164,7 @@ up.bind(0, upAddr.includes(':') ? '::1' : '127.0.0.1', () => {
       bufs(sock);
       process.stdout.write(
         `forward listening on ${addr}:${sock.address().port}, upstream ${upAddr}:${upPort}` +
-          ` (${connected ? 'connected' : 'unconnected'} socket)\n`,
+          ` (${ports ? 'a socket a query on a random port' : connected ? 'connected socket' : 'unconnected socket'})\n`,
       );
     });
   if (connected) up.connect(upPort, upAddr, listen);
