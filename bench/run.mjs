@@ -15,7 +15,7 @@
 import { createSocket } from 'node:dgram';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -420,11 +420,9 @@ async function urisFor(spec, file, max) {
 /**
  * One load: dnsperf (plain and DoT), h2load (DoH: -c 1, -m the outstanding queries, --rps the fixed rate). With
  * `blocking`, dnsperf's per-query rcodes are checked (listed names NXDOMAIN, others NOERROR); h2load sees HTTP only.
- * `mode`: 'lat' (the fixed rate), 'sat' (saturated), or 'pair' (saturated, a saturated pair's load: its own query
- * file, `file` in the data folder, for `dur` seconds, and no perf window).
  */
-async function load(t, round, attempt, mode, spec, pids, blocking, node, { file: pairFile, dur = DUR } = {}) {
-  const file = pairFile ?? (mode === 'lat' ? 'queries-lat.txt' : 'queries-sat.txt');
+async function load(t, round, attempt, mode, spec, pids, blocking, node) {
+  const file = mode === 'lat' ? 'queries-lat.txt' : 'queries-sat.txt';
   const out = join(RES, `${t}-r${round}a${attempt}-${mode}.out`);
   const groups = { srv: pids, upstream: t === 'upstream' ? [] : nsdPids };
   // --fifo: the latency load's processes under SCHED_FIFO (every thread), back to SCHED_OTHER after it.
@@ -434,18 +432,18 @@ async function load(t, round, attempt, mode, spec, pids, blocking, node, { file:
   let logFile = null;
   if (spec.mode === 'doh') {
     const rate = mode === 'lat' ? LAT_QPS : 0;
-    const uris = await urisFor(spec, file, Math.min(400_000, Math.ceil(dur * (rate || 40_000) * 1.2)));
-    const args = ['-i', uris, '-c', 1, '-D', dur, '-m', mode === 'lat' ? 500 : o.outstanding];
+    const uris = await urisFor(spec, file, Math.min(400_000, Math.ceil(DUR * (rate || 40_000) * 1.2)));
+    const args = ['-i', uris, '-c', 1, '-D', DUR, '-m', mode === 'lat' ? 500 : o.outstanding];
     if (mode === 'lat') {
       logFile = join(RES, `${t}-r${round}a${attempt}-lat.h2log`);
       args.push('--rps', LAT_QPS, `--log-file=${logFile}`);
     }
-    run = () => runH2load({ cpu: GEN_CPU, args, outFile: out, limitSeconds: dur });
+    run = () => runH2load({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR });
   } else {
-    const args = [...dnsperfTarget(spec), '-d', join(DATA, file), '-l', dur, '-t', 2];
+    const args = [...dnsperfTarget(spec), '-d', join(DATA, file), '-l', DUR, '-t', 2];
     if (mode === 'lat') args.push('-Q', LAT_QPS, '-q', 500, '-c', 1, '-v');
     else args.push('-q', o.outstanding, '-c', o.clients);
-    run = () => runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: dur, fifo });
+    run = () => runDnsperf({ cpu: GEN_CPU, args, outFile: out, limitSeconds: DUR, fifo });
   }
   // A Node server's helper threads below its main thread only when it waits for none of them (lib/proc.mjs).
   const below = !node || waitsForNoHelper(spec.args.map(String));
@@ -759,7 +757,7 @@ async function runPairs() {
   const groups = { ...Object.fromEntries(names.map((t) => [t, servers[t].pids])), upstream: nsdPids };
   const out = [];
   for (let k = 1; k <= PAIRS; k++) {
-    const file = join(DATA, basename(pairFiles[k - 1]));
+    const file = pairFiles[k - 1];
     const outFile = (t) => join(RES, `${t}-p${k}-pair.out`);
     const a = cpuSnap(groups);
     const runs = await Promise.all(
