@@ -37,7 +37,6 @@ import { releaseHeld } from './ops/release.js';
 import { startDaemon } from './daemon.js';
 import { ServiceNotifier, servingStatus } from './ops/systemd.js';
 import { ListenError } from './util/net.js';
-import { applyMemorySaver } from './util/v8-memory.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
 /**
@@ -93,8 +92,6 @@ function startFailed(err: unknown): void {
 }
 
 async function main(): Promise<void> {
-  // Before the heap grows: the V8 flag only some Nodes have (util/v8-memory.ts).
-  applyMemorySaver();
   // Listened to from the start: without a listener, Node opens its inspector on SIGUSR1.
   process.on('SIGUSR1', () => pollNow?.());
   if (process.argv[2] === 'release-held') {
