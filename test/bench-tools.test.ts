@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 
 import { generate, generatePairs } from '../bench/lib/data.mjs';
-import { pairsMedian } from '../bench/lib/pairs.mjs';
+import { pairsMedian, ratioTo } from '../bench/lib/pairs.mjs';
 import { categorize, ownJsSpots } from '../bench/lib/perf.mjs';
 import { noiseOf, waitsForNoHelper } from '../bench/lib/proc.mjs';
 import { emptyAnswer, endsWith, questionEnd, wireSuffix } from '../bench/lib/raw-dns.mjs';
@@ -316,6 +316,11 @@ t.test("the saturated pairs' query files: the mix of the others, unique names of
 });
 
 t.test("the pairs' verdict: the median over the clean pairs, over all when fewer than half are clean", async (t) => {
+  const pair = {
+    loads: { echo: { usPerQuery: 20 }, 'forward-ports': { usPerQuery: 28 }, hashwalld: { usPerQuery: 30 } },
+  };
+  t.equal(ratioTo(pair, 'echo').toFixed(3), '0.667', "a pair's ratio: the other's CPU per query over hashwalld's");
+  t.equal(ratioTo(pair, 'forward-ports').toFixed(3), '0.933');
   const p = (ratio: number, noisy = false) => ({ ratio, noise: noisy ? 'steal' : null });
   t.same(pairsMedian([p(0.7), p(0.9, true), p(0.68), p(0.72), p(0.5, true)]), {
     median: 0.7,

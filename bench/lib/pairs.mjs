@@ -1,4 +1,12 @@
-// The saturated pairs' verdict figure (bench/README.md, "Saturated pairs"), apart from run.mjs so that it is tested.
+// The saturated pairs' figures (bench/README.md, "Saturated pairs"), apart from run.mjs so that they are tested.
+
+/**
+ * hashwalld against `other` in one pair: the other server's CPU per answered query over hashwalld's (the ratio of
+ * their q/s had each had the core to itself).
+ */
+export function ratioTo(pair, other) {
+  return pair.loads[other].usPerQuery / pair.loads.hashwalld.usPerQuery;
+}
 
 /**
  * The median of the pairs' `ratio` over the pairs no other work or steal spoiled (`noise` null), or over all of
