@@ -5,7 +5,7 @@
  * between two scavenges of the daemon's small young generation (`--max-semi-space-size=2`), so most pools are alive
  * at two scavenges, are promoted, and are freed only by a full collection: a bare `node:dgram` echo saturated for
  * 16 s held 26 MB of them at the end with 64 KiB pools and 0.2 MB with 8 KiB ones (Node 24), and hashwalld made a
- * full collection every 6 s where it makes one in 16 s with 8 KiB pools (bench/README.md, "Node 24's Buffer pool").
+ * full collection every 6-8 s, one in 16 s with 8 KiB pools (bench/README.md, "Node 24's Buffer pool").
  * The cached path takes nothing from the pool; the upstream path does (its question, the answer's entry).
  */
 import { Buffer } from 'node:buffer';
