@@ -3,14 +3,13 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import t from 'tap';
 
+import { plainCommand } from '../../test/helpers/tools.ts';
 import { SMALL_BUFFER_POOL_BYTES, useSmallBufferPool } from '../dist/util/buffers.js';
+import { MAIN } from './helpers/child.ts';
 import { tempDir } from './lists/helpers.ts';
-
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 t.test('after useSmallBufferPool, a new pool is 8 KiB', (t) => {
   const before = Buffer.poolSize;
@@ -37,10 +36,11 @@ t.test('the daemon sets it at start, whatever the pool size it was started with'
     preload,
     "Buffer.poolSize = 65536;\nprocess.on('exit', () => process.stderr.write(`pool size ${Buffer.poolSize}\\n`));\n",
   );
-  const run = spawnSync(process.execPath, ['--import', preload, MAIN, '--config', join(dir, 'missing.yaml')], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  // As a user runs it, without the test runner's hooks (plainCommand).
+  const run = spawnSync(
+    ...plainCommand(process.execPath, ['--import', preload, MAIN, '--config', join(dir, 'missing.yaml')]),
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   t.equal(run.status, 2, 'a missing config stops the start (exit 2)');
   t.match(run.stderr, /pool size 8192\n/, 'the pool size in force at exit is 8 KiB');
   t.end();
