@@ -38,6 +38,7 @@ import { startDaemon } from './daemon.js';
 import { ServiceNotifier, servingStatus } from './ops/systemd.js';
 import { ListenError } from './util/net.js';
 import { useSmallBufferPool } from './util/buffers.js';
+import { withoutMaglev } from './util/jit.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
 /**
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
   // Listened to from the start: without a listener, Node opens its inspector on SIGUSR1.
   process.on('SIGUSR1', () => pollNow?.());
   useSmallBufferPool();
+  withoutMaglev();
   if (process.argv[2] === 'release-held') {
     const io = { out: (l: string) => process.stdout.write(l), err: (l: string) => process.stderr.write(l) };
     process.exitCode = releaseHeld(

@@ -1,0 +1,75 @@
+// The daemon runs with V8's Maglev compiler off (util/jit.ts says why), under Node 24 too, whose V8 has it on by
+// default. What V8 compiles is read from its own --trace-opt lines ("... <JSFunction f (sfi = ...)> (target MAGLEV)").
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import t from 'tap';
+
+import { plainCommand } from '../../test/helpers/tools.ts';
+import { MAIN } from './helpers/child.ts';
+import { tempDir } from './lists/helpers.ts';
+
+const JIT = pathToFileURL(join(MAIN, '..', 'util', 'jit.js')).href;
+
+/** A function made warm enough for V8's optimizing tiers, and its loop run long enough for on-stack replacement. */
+const WARM = `
+function f(a) { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * 2; return s; }
+const a = Array.from({ length: 1000 }, (_, i) => i);
+let total = 0;
+for (let k = 0; k < 20000; k++) total += f(a);
+process.stdout.write('total ' + total + '\\n');
+`;
+
+/** The tiers --trace-opt shows function `f` (WARM's) compiled for: MAGLEV, TURBOFAN (Node 24: TURBOFAN_JS). */
+function tiersOfF(out: string): Set<string> {
+  const tiers = new Set<string>();
+  for (const m of out.matchAll(/<JSFunction f \(sfi = \w+\)> \(target (MAGLEV|TURBOFAN)\w*\)/g)) tiers.add(m[1]!);
+  return tiers;
+}
+
+/** Maglev is on by default from V8 12 (Node 22) on; Node 20's V8 11.3 has it off. */
+const maglevByDefault = Number(process.versions.v8.split('.')[0]) >= 12;
+
+/** The --trace-opt lines of `node --trace-opt ARGS`, run as a user runs it. */
+function traced(args: string[]): { status: number | null; out: string } {
+  const run = spawnSync(...plainCommand(process.execPath, ['--trace-opt', ...args]), {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: run.status, out: run.stdout + run.stderr };
+}
+
+t.test('after withoutMaglev, a warm function goes to TurboFan and never to Maglev', (t) => {
+  const dir = tempDir(t, 'hw-jit-');
+  const script = (off: boolean) => {
+    const file = join(dir, off ? 'off.mjs' : 'control.mjs');
+    writeFileSync(file, `import { withoutMaglev } from '${JIT}';\n${off ? 'withoutMaglev();' : ''}\n${WARM}`);
+    return file;
+  };
+  const off = traced([script(true)]);
+  t.equal(off.status, 0);
+  t.match(off.out, /^total 19980000000$/m);
+  // Node's own functions that got warm while the module loaded, before the call, may have been compiled by Maglev.
+  t.same([...tiersOfF(off.out)], ['TURBOFAN'], 'the function was warm enough to be optimized, by TurboFan only');
+  // The control: the same without the call. Where V8 has Maglev on by default it compiles the same function.
+  const control = traced([script(false)]);
+  t.equal(control.status, 0);
+  if (maglevByDefault) t.ok(tiersOfF(control.out).has('MAGLEV'), `V8 ${process.versions.v8} compiles it with Maglev`);
+  else t.same([...tiersOfF(control.out)], ['TURBOFAN'], `V8 ${process.versions.v8} has Maglev off by default`);
+  t.end();
+});
+
+t.test('the daemon turns Maglev off at start', (t) => {
+  const dir = tempDir(t, 'hw-jit-');
+  // Warms a function when the process ends, after main() ran (a missing config ends it at once, exit 2).
+  const preload = join(dir, 'warm-at-exit.mjs');
+  writeFileSync(preload, `process.on('exit', () => {${WARM}});\n`);
+  const run = traced(['--import', preload, MAIN, '--config', join(dir, 'missing.yaml')]);
+  t.equal(run.status, 2, 'a missing config stops the start (exit 2)');
+  t.match(run.out, /^total 19980000000$/m);
+  // As above, functions that got warm while the modules loaded, before main() ran, may have been.
+  t.same([...tiersOfF(run.out)], ['TURBOFAN'], 'a function warm after the start goes to TurboFan only');
+  t.end();
+});
