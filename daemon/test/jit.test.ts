@@ -1,5 +1,6 @@
 // The daemon runs with V8's Maglev compiler off (util/jit.ts says why), under Node 24 too, whose V8 has it on by
-// default. What V8 compiles is read from its own --trace-opt lines ("... <JSFunction f (sfi = ...)> (target MAGLEV)").
+// default. What V8 compiles is read from its own --trace-opt lines on stdout ("... <JSFunction f (sfi = ...)> (target
+// MAGLEV)"); the scripts write to stderr only, so that nothing lands in a line V8's buffered output has half written.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ function f(a) { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * 2; ret
 const a = Array.from({ length: 1000 }, (_, i) => i);
 let total = 0;
 for (let k = 0; k < 20000; k++) total += f(a);
-process.stdout.write('total ' + total + '\\n');
+process.stderr.write('total ' + total + '\\n');
 `;
 
 /** The tiers --trace-opt shows function `f` (WARM's) compiled for: MAGLEV, TURBOFAN (Node 24: TURBOFAN_JS). */
@@ -32,13 +33,13 @@ function tiersOfF(out: string): Set<string> {
 /** Maglev is on by default from V8 12 (Node 22) on; Node 20's V8 11.3 has it off. */
 const maglevByDefault = Number(process.versions.v8.split('.')[0]) >= 12;
 
-/** The --trace-opt lines of `node --trace-opt ARGS`, run as a user runs it. */
-function traced(args: string[]): { status: number | null; out: string } {
+/** `node --trace-opt ARGS`, run as a user runs it: its exit status, V8's trace (stdout) and stderr. */
+function traced(args: string[]): { status: number | null; trace: string; err: string } {
   const run = spawnSync(...plainCommand(process.execPath, ['--trace-opt', ...args]), {
     encoding: 'utf8',
     timeout: 60_000,
   });
-  return { status: run.status, out: run.stdout + run.stderr };
+  return { status: run.status, trace: run.stdout, err: run.stderr };
 }
 
 t.test('after withoutMaglev, a warm function goes to TurboFan and never to Maglev', (t) => {
@@ -50,14 +51,14 @@ t.test('after withoutMaglev, a warm function goes to TurboFan and never to Magle
   };
   const off = traced([script(true)]);
   t.equal(off.status, 0);
-  t.match(off.out, /^total 19980000000$/m);
+  t.match(off.err, /^total 19980000000$/m);
   // Node's own functions that got warm while the module loaded, before the call, may have been compiled by Maglev.
-  t.same([...tiersOfF(off.out)], ['TURBOFAN'], 'the function was warm enough to be optimized, by TurboFan only');
+  t.same([...tiersOfF(off.trace)], ['TURBOFAN'], 'the function was warm enough to be optimized, by TurboFan only');
   // The control: the same without the call. Where V8 has Maglev on by default it compiles the same function.
   const control = traced([script(false)]);
   t.equal(control.status, 0);
-  if (maglevByDefault) t.ok(tiersOfF(control.out).has('MAGLEV'), `V8 ${process.versions.v8} compiles it with Maglev`);
-  else t.same([...tiersOfF(control.out)], ['TURBOFAN'], `V8 ${process.versions.v8} has Maglev off by default`);
+  if (maglevByDefault) t.ok(tiersOfF(control.trace).has('MAGLEV'), `V8 ${process.versions.v8} compiles it with Maglev`);
+  else t.same([...tiersOfF(control.trace)], ['TURBOFAN'], `V8 ${process.versions.v8} has Maglev off by default`);
   t.end();
 });
 
@@ -68,8 +69,8 @@ t.test('the daemon turns Maglev off at start', (t) => {
   writeFileSync(preload, `process.on('exit', () => {${WARM}});\n`);
   const run = traced(['--import', preload, MAIN, '--config', join(dir, 'missing.yaml')]);
   t.equal(run.status, 2, 'a missing config stops the start (exit 2)');
-  t.match(run.out, /^total 19980000000$/m);
+  t.match(run.err, /^total 19980000000$/m);
   // As above, functions that got warm while the modules loaded, before main() ran, may have been.
-  t.same([...tiersOfF(run.out)], ['TURBOFAN'], 'a function warm after the start goes to TurboFan only');
+  t.same([...tiersOfF(run.trace)], ['TURBOFAN'], 'a function warm after the start goes to TurboFan only');
   t.end();
 });
