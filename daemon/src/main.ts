@@ -37,8 +37,7 @@ import { releaseHeld } from './ops/release.js';
 import { startDaemon } from './daemon.js';
 import { ServiceNotifier, servingStatus } from './ops/systemd.js';
 import { ListenError } from './util/net.js';
-import { useSmallBufferPool } from './util/buffers.js';
-import { withoutMaglev } from './util/jit.js';
+import { tuneRuntime } from './util/runtime.js';
 
 const DEFAULT_CONFIG = '/etc/hashwall/hashwalld.yaml';
 /**
@@ -96,8 +95,7 @@ function startFailed(err: unknown): void {
 async function main(): Promise<void> {
   // Listened to from the start: without a listener, Node opens its inspector on SIGUSR1.
   process.on('SIGUSR1', () => pollNow?.());
-  useSmallBufferPool();
-  withoutMaglev();
+  tuneRuntime();
   if (process.argv[2] === 'release-held') {
     const io = { out: (l: string) => process.stdout.write(l), err: (l: string) => process.stderr.write(l) };
     process.exitCode = releaseHeld(

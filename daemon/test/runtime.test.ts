@@ -1,6 +1,8 @@
-// The daemon runs with V8's Maglev compiler off (util/jit.ts says why), under Node 24 too, whose V8 has it on by
-// default. What V8 compiles is read from its own --trace-opt lines on stdout ("... <JSFunction f (sfi = ...)> (target
-// MAGLEV)"); the scripts write to stderr only, so that nothing lands in a line V8's buffered output has half written.
+// The Node runtime settings the daemon makes itself at start (util/runtime.ts says why): small Buffers cut from
+// 8 KiB pools, as Node 20 does, under Node 24 too (whose default is 64 KiB), and V8's Maglev compiler off (Node 24's
+// V8 has it on). What V8 compiles is read from its --trace-opt lines on stdout ("... <JSFunction f (sfi = ...)>
+// (target MAGLEV)"); the scripts write to stderr only, so that nothing lands in a line V8's buffered output has half
+// written.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,10 +11,11 @@ import { pathToFileURL } from 'node:url';
 import t from 'tap';
 
 import { plainCommand } from '../../test/helpers/tools.ts';
+import { SMALL_BUFFER_POOL_BYTES, useSmallBufferPool } from '../dist/util/runtime.js';
 import { MAIN } from './helpers/child.ts';
 import { tempDir } from './lists/helpers.ts';
 
-const JIT = pathToFileURL(join(MAIN, '..', 'util', 'jit.js')).href;
+const RUNTIME = pathToFileURL(join(MAIN, '..', 'util', 'runtime.js')).href;
 
 /** A function made warm enough for V8's optimizing tiers, and its loop run long enough for on-stack replacement. */
 const WARM = `
@@ -42,11 +45,28 @@ function traced(args: string[]): { status: number | null; trace: string; err: st
   return { status: run.status, trace: run.stdout, err: run.stderr };
 }
 
+t.test('after useSmallBufferPool, a new pool is 8 KiB', (t) => {
+  const before = Buffer.poolSize;
+  t.teardown(() => {
+    Buffer.poolSize = before;
+  });
+  // Node 24's default, so the test says the same under Node 20.
+  Buffer.poolSize = 64 * 1024;
+  useSmallBufferPool();
+  t.equal(Buffer.poolSize, SMALL_BUFFER_POOL_BYTES);
+  t.equal(SMALL_BUFFER_POOL_BYTES, 8192);
+  // Use up the pool in use (at most 64 KiB), then the next small Buffers come from 8 KiB pools.
+  let last = Buffer.allocUnsafe(100);
+  for (let i = 0; i < 1000; i++) last = Buffer.allocUnsafe(100);
+  t.equal(last.buffer.byteLength, 8192, 'a small Buffer made now is cut from an 8 KiB pool');
+  t.end();
+});
+
 t.test('after withoutMaglev, a warm function goes to TurboFan and never to Maglev', (t) => {
-  const dir = tempDir(t, 'hw-jit-');
+  const dir = tempDir(t, 'hw-runtime-');
   const script = (off: boolean) => {
     const file = join(dir, off ? 'off.mjs' : 'control.mjs');
-    writeFileSync(file, `import { withoutMaglev } from '${JIT}';\n${off ? 'withoutMaglev();' : ''}\n${WARM}`);
+    writeFileSync(file, `import { withoutMaglev } from '${RUNTIME}';\n${off ? 'withoutMaglev();' : ''}\n${WARM}`);
     return file;
   };
   const off = traced([script(true)]);
@@ -62,13 +82,18 @@ t.test('after withoutMaglev, a warm function goes to TurboFan and never to Magle
   t.end();
 });
 
-t.test('the daemon turns Maglev off at start', (t) => {
-  const dir = tempDir(t, 'hw-jit-');
-  // Warms a function when the process ends, after main() ran (a missing config ends it at once, exit 2).
-  const preload = join(dir, 'warm-at-exit.mjs');
-  writeFileSync(preload, `process.on('exit', () => {${WARM}});\n`);
+t.test('the daemon makes both at start, whatever the process was started with', (t) => {
+  const dir = tempDir(t, 'hw-runtime-');
+  // Started with Node 24's default pool size. When the process ends, after main() ran (a missing config ends it at
+  // once, exit 2): the pool size in force, and a function warmed.
+  const preload = join(dir, 'at-exit.mjs');
+  writeFileSync(
+    preload,
+    `Buffer.poolSize = 65536;\nprocess.on('exit', () => {\nprocess.stderr.write(\`pool size \${Buffer.poolSize}\\n\`);${WARM}});\n`,
+  );
   const run = traced(['--import', preload, MAIN, '--config', join(dir, 'missing.yaml')]);
   t.equal(run.status, 2, 'a missing config stops the start (exit 2)');
+  t.match(run.err, /^pool size 8192$/m, 'the pool size in force at exit is 8 KiB');
   t.match(run.err, /^total 19980000000$/m);
   // As above, functions that got warm while the modules loaded, before main() ran, may have been.
   t.same([...tiersOfF(run.trace)], ['TURBOFAN'], 'a function warm after the start goes to TurboFan only');
