@@ -29,11 +29,12 @@
  * connection caps.
  */
 import { Buffer } from 'node:buffer';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 
 import { systemClock, type Clock } from '../util/clock.js';
+import { createServer as createHttpServer } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 import type { Client } from './client.js';
 import type { Transport } from './events.js';

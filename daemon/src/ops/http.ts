@@ -3,9 +3,10 @@
  * 200 or 503, JSON with the reasons) and, when the hit report is served, /hit-report. GET and HEAD only; no request
  * body is read; small header and time limits, since the listener may face a network the operator does not control.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { createServer } from '../util/http.js';
 import { ListenError, parseHostPort } from '../util/net.js';
 import type { Readiness } from './health.js';
 
