@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --no-parallel-scavenge --no-parallel-marking --no-concurrent-marking --no-parallel-compaction --no-parallel-pointer-update --no-cppheap-concurrent-marking --no-allocation-site-pretenuring
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=2 --no-parallel-scavenge --no-parallel-marking --no-concurrent-marking --no-parallel-compaction --no-parallel-pointer-update --no-cppheap-concurrent-marking --no-allocation-site-pretenuring
 /**
  * hashwalld: read the config, build the parts, start, handle signals. No logic lives here.
  *
