@@ -97,9 +97,9 @@ export default tseslint.config(
     },
   },
   {
-    // node:http through util/http.ts: an ES-module import reads every export of node:http, and under Node 24 three
-    // of them load Node's bundled undici (util/http.ts). A type import is erased.
-    files: ['daemon/src/**/*.ts'],
+    // node:http through process.getBuiltinModule (the daemon: util/http.ts): an ES-module import reads every export
+    // of node:http, and under Node 24 three of them load Node's bundled undici (util/http.ts). A type import is erased.
+    files: ['daemon/src/**/*.ts', 'witness/src/**/*.ts'],
     ignores: ['daemon/src/util/http.ts'],
     rules: {
       'no-restricted-syntax': [
@@ -111,7 +111,9 @@ export default tseslint.config(
           'ExportAllDeclaration',
         ].map((node) => ({
           selector: `${node}[source.value=/^(node:)?http$/]`,
-          message: "take node:http's functions from util/http.ts: an import of node:http loads Node's undici (Node 24)",
+          message:
+            "take node:http's values with process.getBuiltinModule (the daemon: util/http.ts): " +
+            "an import of node:http loads Node's undici (Node 24)",
         })),
       ],
     },

@@ -4,12 +4,19 @@
  * has caps (headers, body: 413 past `maxBodyBytes`, whatever Content-Length says) and deadlines; one JSON log line
  * per add-checkpoint says what happened (never the client's address).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import type { Config, HostPort } from './config.js';
 import type { Logger } from './log.js';
 import type { Reply, Witness } from './witness.js';
+
+/**
+ * node:http's createServer from its CommonJS exports, not an ES-module import, which reads every export of the
+ * module and so, under Node 24, the getters (WebSocket, CloseEvent, MessageEvent) that load Node's bundled undici,
+ * 2.3 MB of heap the witness never uses (the daemon's util/http.ts, measured; eslint.config.js refuses the import).
+ */
+const { createServer } = process.getBuiltinModule('node:http');
 
 export type Limits = Config['limits'];
 

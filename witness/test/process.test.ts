@@ -2,7 +2,7 @@
 // deadlines, the monitoring endpoint, JSON logs, a config refused with its key, and a graceful SIGTERM that lets a
 // request in flight finish.
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,7 +12,7 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 
 import { originHash } from '../dist/index.js';
-import { plainNode } from '../../test/helpers/tools.ts';
+import { plainCommand, plainNode } from '../../test/helpers/tools.ts';
 import { HANG_MS } from '../../test/helpers/within.ts';
 import { CLI, ORIGIN, TestLog, body, entry, newWitness, startWitness, tempDir } from './helpers.ts';
 
@@ -203,4 +203,25 @@ t.test('SIGTERM lets a request in flight finish, then exits 0', async (t) => {
   t.match(await answer, /^HTTP\/1\.1 100 Continue/);
   t.equal(await w.exited, 0);
   t.ok(await w.line((l) => l.msg === 'stopped', 'stopped'));
+});
+
+t.test("the witness's start leaves Node's bundled undici unloaded (node:http from its CommonJS exports)", async (t) => {
+  // Under Node 24 an ES-module import of node:http loads undici (daemon/test/util-http.test.ts shows it on the
+  // running Node); the witness takes createServer with process.getBuiltinModule. A missing config ends the start
+  // (exit 2) after every module the CLI imports was loaded and run.
+  const dir = tempDir(t);
+  const preload = join(dir, 'at-exit.mjs');
+  writeFileSync(
+    preload,
+    "process.on('exit', () => process.stderr.write('undici loaded: ' + " +
+      "process.moduleLoadList.includes('NativeModule internal/deps/undici/undici') + '\\n'));\n",
+  );
+  const exit = await run(
+    ...plainCommand(process.execPath, ['--import', preload, CLI, 'serve', '--config', join(dir, 'missing.yaml')]),
+  ).then(
+    () => ({ code: 0, stderr: '' }),
+    (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+  );
+  t.equal(exit.code, 2, 'a missing config stops the start (exit 2)');
+  t.match(exit.stderr, /^undici loaded: false$/m);
 });
