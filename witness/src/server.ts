@@ -14,7 +14,8 @@ import type { Reply, Witness } from './witness.js';
 /**
  * node:http's createServer from its CommonJS exports, not an ES-module import, which reads every export of the
  * module and so, under Node 24, the getters (WebSocket, CloseEvent, MessageEvent) that load Node's bundled undici,
- * 2.3 MB of heap the witness never uses (the daemon's util/http.ts, measured; eslint.config.js refuses the import).
+ * which the witness never uses: 4 MiB of anonymous memory (witness/README.md, "Memory"; the daemon's util/http.ts
+ * does the same). eslint.config.js refuses the import.
  */
 const { createServer } = process.getBuiltinModule('node:http');
 

@@ -1,6 +1,6 @@
 // hashwall-witness as an operator runs it: the real command on 127.0.0.1 (port 0), keygen and vkey, HTTP caps and
-// deadlines, the monitoring endpoint, JSON logs, a config refused with its key, and a graceful SIGTERM that lets a
-// request in flight finish.
+// deadlines, the monitoring endpoint, JSON logs, a config refused with its key, a graceful SIGTERM that lets a
+// request in flight finish, and a start that leaves Node's bundled undici unloaded.
 import { execFile } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
