@@ -9,18 +9,11 @@ import { pathToFileURL } from 'node:url';
 
 import t from 'tap';
 
-import { plainCommand } from '../../test/helpers/tools.ts';
+import { UNDICI_AT_EXIT, plainCommand } from '../../test/helpers/tools.ts';
 import { MAIN } from './helpers/child.ts';
 import { tempDir } from './lists/helpers.ts';
 
 const UTIL_HTTP = pathToFileURL(join(MAIN, '..', 'util', 'http.js')).href;
-
-/** Prints, as the process ends, whether Node's bundled undici was loaded. */
-const AT_EXIT = `process.on('exit', () => {
-  const loaded = process.moduleLoadList.includes('NativeModule internal/deps/undici/undici');
-  process.stderr.write('undici loaded: ' + loaded + '\\n');
-});
-`;
 
 /** Whether this Node's node:http has an export whose getter loads undici (an ES-module import reads them all). */
 const httpHasUndiciGetters =
@@ -33,7 +26,7 @@ function run(args: string[]): { status: number | null; err: string } {
 
 t.test('an ES-module import of node:http loads undici where its getters do (the control)', (t) => {
   const file = join(tempDir(t, 'hw-util-http-'), 'import.mjs');
-  writeFileSync(file, `${AT_EXIT}import { createServer } from 'node:http';\ncreateServer().close();\n`);
+  writeFileSync(file, `${UNDICI_AT_EXIT}import { createServer } from 'node:http';\ncreateServer().close();\n`);
   const r = run([file]);
   t.equal(r.status, 0, r.err);
   t.match(r.err, new RegExp(`^undici loaded: ${httpHasUndiciGetters}$`, 'm'), `Node ${process.version}`);
@@ -44,7 +37,7 @@ t.test("util/http's createServer serves without loading undici", (t) => {
   const file = join(tempDir(t, 'hw-util-http-'), 'serve.mjs');
   writeFileSync(
     file,
-    `${AT_EXIT}import { connect } from 'node:net';
+    `${UNDICI_AT_EXIT}import { connect } from 'node:net';
 import { createServer } from '${UTIL_HTTP}';
 const server = createServer((req, res) => res.end('ok ' + req.url));
 server.listen(0, '127.0.0.1', () => {
@@ -70,7 +63,7 @@ server.listen(0, '127.0.0.1', () => {
 t.test('the daemon loads every module of its start without undici', (t) => {
   const dir = tempDir(t, 'hw-util-http-');
   const preload = join(dir, 'at-exit.mjs');
-  writeFileSync(preload, AT_EXIT);
+  writeFileSync(preload, UNDICI_AT_EXIT);
   // A missing config ends the start at once (exit 2), after every module main.js imports was loaded and run: the
   // daemon imports none lazily.
   const r = run(['--import', preload, MAIN, '--config', join(dir, 'missing.yaml')]);

@@ -114,3 +114,14 @@ export function plainNode(script: string, args: readonly string[] = []): [file: 
 export function plainFork(): { execPath: string; execArgv: string[] } {
   return { execPath: 'env', execArgv: ['-u', 'NODE_OPTIONS', process.execPath] };
 }
+
+/**
+ * The text of a preload (`node --import FILE ...`) that says on stderr, as the process ends, whether Node loaded its
+ * bundled undici: `undici loaded: true` or `false`. Under Node 24 an ES-module import of node:http loads it
+ * (daemon/src/util/http.ts); the daemon's and the witness's starts must not.
+ */
+export const UNDICI_AT_EXIT = `process.on('exit', () => {
+  const loaded = process.moduleLoadList.includes('NativeModule internal/deps/undici/undici');
+  process.stderr.write('undici loaded: ' + loaded + '\\n');
+});
+`;

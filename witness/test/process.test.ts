@@ -12,7 +12,7 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 
 import { originHash } from '../dist/index.js';
-import { plainCommand, plainNode } from '../../test/helpers/tools.ts';
+import { UNDICI_AT_EXIT, plainCommand, plainNode } from '../../test/helpers/tools.ts';
 import { HANG_MS } from '../../test/helpers/within.ts';
 import { CLI, ORIGIN, TestLog, body, entry, newWitness, startWitness, tempDir } from './helpers.ts';
 
@@ -211,11 +211,7 @@ t.test("the witness's start leaves Node's bundled undici unloaded (node:http fro
   // (exit 2) after every module the CLI imports was loaded and run.
   const dir = tempDir(t);
   const preload = join(dir, 'at-exit.mjs');
-  writeFileSync(
-    preload,
-    "process.on('exit', () => process.stderr.write('undici loaded: ' + " +
-      "process.moduleLoadList.includes('NativeModule internal/deps/undici/undici') + '\\n'));\n",
-  );
+  writeFileSync(preload, UNDICI_AT_EXIT);
   const exit = await run(
     ...plainCommand(process.execPath, ['--import', preload, CLI, 'serve', '--config', join(dir, 'missing.yaml')]),
   ).then(
